@@ -1,0 +1,24 @@
+-- name: list_categories
+SELECT code, name_zh, name_en, default_owner, default_urgency FROM category ORDER BY code;
+
+-- name: insert_incident
+INSERT INTO incident (id, source, category, urgency, title, description, lon, lat, address, grid_code,
+                      reporter, attachments, reported_at, received_at, status, owner, co_owners, version)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 1);
+
+-- name: get_incident_for_update
+SELECT * FROM incident WHERE id = $1 FOR UPDATE;
+
+-- name: get_incident
+SELECT * FROM incident WHERE id = $1;
+
+-- name: update_incident
+UPDATE incident
+   SET status = $2, owner = $3, co_owners = $4, grid_code = $5, version = version + 1, updated_at = now()
+ WHERE id = $1 AND version = $6;
+
+-- name: insert_timeline_entry
+INSERT INTO timeline_entry (incident_id, at, action, actor, detail) VALUES ($1, $2, $3, $4, $5);
+
+-- name: get_timeline
+SELECT at, action, actor, detail FROM timeline_entry WHERE incident_id = $1 ORDER BY id;

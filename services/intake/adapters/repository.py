@@ -1,0 +1,84 @@
+"""Postgres persistence of the case record and its timeline."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from services.intake.domain.model import Incident, Status
+from shared.db.queries import Queries
+from shared.events.intake import Point
+
+QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
+
+
+class IncidentRepository:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def category_codes(self) -> set[str]:
+        return {r["code"] for r in await self._conn.fetch(QUERIES.list_categories)}
+
+    async def add(self, incident: Incident) -> None:
+        i = incident
+        await self._conn.execute(
+            QUERIES.insert_incident, i.id, i.source, i.category, i.urgency, i.title, i.description,
+            i.location.lon if i.location else None, i.location.lat if i.location else None, i.address,
+            i.grid_code, i.reporter, i.attachments, i.reported_at, i.received_at, i.status.value, i.owner,
+            i.co_owners)
+        i.version = 1
+        await self._write_timeline(i)
+
+    async def get(self, incident_id: uuid.UUID) -> Incident | None:
+        """Loads with a row lock: the caller's transaction owns the case until it commits."""
+        row = await self._conn.fetchrow(QUERIES.get_incident_for_update, incident_id)
+        return _to_incident(row) if row else None
+
+    async def save(self, incident: Incident) -> None:
+        i = incident
+        status = await self._conn.execute(QUERIES.update_incident, i.id, i.status.value, i.owner,
+                                          i.co_owners, i.grid_code, i.version)
+        if status != "UPDATE 1":
+            raise asyncpg.SerializationError(f"incident {i.id} changed concurrently")
+        i.version += 1
+        await self._write_timeline(i)
+
+    async def _write_timeline(self, incident: Incident) -> None:
+        if incident.new_timeline:
+            await self._conn.executemany(QUERIES.insert_timeline_entry, [
+                (incident.id, e.at, e.action, e.actor, e.detail) for e in incident.new_timeline])
+            incident.new_timeline = []
+
+
+def _to_incident(row: asyncpg.Record) -> Incident:
+    lon, lat = row["lon"], row["lat"]
+    return Incident(
+        id=row["id"], source=row["source"], category=row["category"], urgency=row["urgency"],
+        title=row["title"], description=row["description"],
+        location=Point(lon=lon, lat=lat) if lon is not None and lat is not None else None,
+        address=row["address"], grid_code=row["grid_code"], reporter=row["reporter"],
+        attachments=list(row["attachments"]), reported_at=row["reported_at"],
+        received_at=row["received_at"], status=Status(row["status"]), owner=row["owner"],
+        co_owners=list(row["co_owners"]), version=row["version"],
+    )
+
+
+async def incident_view(pool: asyncpg.Pool, incident_id: uuid.UUID) -> dict[str, Any] | None:
+    """The read model of `GET /v1/incidents/{id}`: the record plus its timeline."""
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(QUERIES.get_incident, incident_id)
+        if row is None:
+            return None
+        timeline = await conn.fetch(QUERIES.get_timeline, incident_id)
+    view = dict(row)
+    lon, lat = view.pop("lon"), view.pop("lat")
+    view["location"] = {"lon": lon, "lat": lat} if lon is not None else None
+    view["timeline"] = [dict(t) for t in timeline]
+    return view
+
+
+async def list_categories(pool: asyncpg.Pool) -> list[dict[str, Any]]:
+    return [dict(r) for r in await pool.fetch(QUERIES.list_categories)]

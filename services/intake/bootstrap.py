@@ -1,0 +1,21 @@
+"""Composition root of intake: the one place that wires pool, clock, unit of work and handlers."""
+
+from __future__ import annotations
+
+from services.intake.config import IntakeSettings
+from services.intake.service_layer.handlers import EVENT_HANDLERS
+from services.intake.service_layer.unit_of_work import IntakeUnitOfWork
+from shared.messaging.topics import ASSIGNMENTS
+from shared.runtime import ServiceContainer, build_clock, open_pool
+
+NAME = "intake"
+
+
+async def bootstrap(settings: IntakeSettings) -> ServiceContainer:
+    pool = await open_pool(settings)
+    clock, tasks = await build_clock(settings)
+    return ServiceContainer(
+        name=NAME, settings=settings, pool=pool, clock=clock,
+        uow=lambda: IntakeUnitOfWork(pool, "/intake", clock),
+        handlers=EVENT_HANDLERS, consumes=[ASSIGNMENTS], tasks=tasks,
+    )

@@ -1,0 +1,22 @@
+from __future__ import annotations
+
+from pydantic import SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+DEV_HOTLINE_SECRET = "hotline-dev-secret"
+
+
+class IntakeSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore", populate_by_name=True)
+
+    database_url: str = "postgresql://intake:intake@127.0.0.1:5432/intake"
+    http_port: int = 8001
+    hotline_secret: SecretStr = SecretStr(DEV_HOTLINE_SECRET)
+
+    def dev_secrets(self) -> list[str]:
+        left = super().dev_secrets()
+        if self.hotline_secret.get_secret_value() == DEV_HOTLINE_SECRET:
+            left.append("INTAKE_HOTLINE_SECRET")
+        return left

@@ -1,0 +1,46 @@
+"""python -m services.notifications api|consume|relay|deliver|sms-gateway|migrate|dead-letters"""
+
+import asyncio
+from pathlib import Path
+
+import uvicorn
+
+from services.notifications.adapters.local_sms_gateway import create_gateway_app
+from services.notifications.bootstrap import NAME, bootstrap
+from services.notifications.config import NotificationsSettings
+from services.notifications.entrypoints.deliverer import run_deliverer
+from services.notifications.entrypoints.http import create_app
+from shared.cli import service_cli
+from shared.logging import configure_logging
+from shared.runtime import run_until_stopped
+
+cli = service_cli(NAME, Path(__file__).parent, NotificationsSettings, bootstrap, create_app)
+
+
+@cli.command()
+def deliver() -> None:
+    """Send pending deliveries (retries with backoff; one send per delivery)."""
+    settings = NotificationsSettings()
+    configure_logging(NAME, "deliver", settings.log_level)
+
+    async def work(stop: asyncio.Event) -> None:
+        container = await bootstrap(settings)
+        try:
+            await run_deliverer(container, stop)
+        finally:
+            await container.close()
+
+    asyncio.run(run_until_stopped(work))
+
+
+@cli.command("sms-gateway")
+def sms_gateway() -> None:
+    """Run the local SMS gateway that records messages (development and tests)."""
+    settings = NotificationsSettings()
+    configure_logging(NAME, "sms-gateway", settings.log_level)
+    uvicorn.run(create_gateway_app(Path(settings.sms_gateway_log)), host="127.0.0.1",
+                port=settings.sms_gateway_port, log_config=None, access_log=False)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,52 @@
+-- name: upsert_owner
+INSERT INTO case_owner (incident_id, unit_id, unit_name, worker_id, worker_name, worker_phone, grid_code,
+                        category, urgency)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (incident_id) DO UPDATE
+   SET unit_id = EXCLUDED.unit_id, unit_name = EXCLUDED.unit_name, worker_id = EXCLUDED.worker_id,
+       worker_name = EXCLUDED.worker_name, worker_phone = EXCLUDED.worker_phone,
+       grid_code = EXCLUDED.grid_code, updated_at = now();
+
+-- name: get_owner
+SELECT * FROM case_owner WHERE incident_id = $1;
+
+-- name: insert_delivery
+INSERT INTO delivery (id, event_id, event_type, incident_id, channel, recipient, address, body, urgent,
+                      status, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10)
+ON CONFLICT (event_id, recipient, channel) DO NOTHING;
+
+-- name: insert_alert
+INSERT INTO alert (event_id, event_type, incident_id, grid_code, payload, created_at)
+VALUES ($1, $2, $3, $4, $5, $6)
+ON CONFLICT (event_id) DO NOTHING;
+
+-- name: claim_due_deliveries
+SELECT * FROM delivery
+ WHERE status = 'pending' AND next_attempt_at <= now()
+ ORDER BY next_attempt_at
+ LIMIT $1
+ FOR UPDATE SKIP LOCKED;
+
+-- name: mark_delivery
+UPDATE delivery
+   SET status = $2, attempts = $3, last_error = $4, sent_at = $5,
+       next_attempt_at = now() + make_interval(secs => $6)
+ WHERE id = $1;
+
+-- name: list_deliveries
+SELECT id, event_id, event_type, incident_id, channel, recipient, address, body, status, attempts,
+       last_error, created_at, sent_at, next_attempt_at
+  FROM delivery
+ WHERE ($1::uuid IS NULL OR incident_id = $1)
+   AND ($2::text IS NULL OR channel = $2)
+   AND ($3::text IS NULL OR status = $3)
+ ORDER BY created_at, id
+ LIMIT $4;
+
+-- name: alerts_after
+SELECT id, event_type, incident_id, grid_code, payload, created_at
+  FROM alert
+ WHERE id > $1
+ ORDER BY id
+ LIMIT $2;

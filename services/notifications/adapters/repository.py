@@ -1,0 +1,59 @@
+"""Postgres side of notifications: owners, deliveries, alerts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from shared.db.queries import Queries
+
+QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
+
+
+class NotificationsRepository:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def set_owner(self, incident_id: uuid.UUID, owner: Any, grid_code: str | None, category: str,
+                        urgency: str) -> None:
+        await self._conn.execute(QUERIES.upsert_owner, incident_id, owner.unit_id, owner.unit_name,
+                                 owner.worker_id, owner.worker_name, owner.worker_phone, grid_code, category,
+                                 urgency)
+
+    async def owner(self, incident_id: uuid.UUID) -> dict[str, Any] | None:
+        row = await self._conn.fetchrow(QUERIES.get_owner, incident_id)
+        return dict(row) if row else None
+
+    async def add_delivery(self, *, event_id: uuid.UUID, event_type: str, incident_id: uuid.UUID | None,
+                           channel: str, recipient: str, address: str, body: str, urgent: bool,
+                           at: datetime) -> bool:
+        status = await self._conn.execute(QUERIES.insert_delivery, uuid.uuid4(), event_id, event_type,
+                                          incident_id, channel, recipient, address, body, urgent, at)
+        return status.endswith("1")
+
+    async def add_alert(self, *, event_id: uuid.UUID, event_type: str, incident_id: uuid.UUID | None,
+                        grid_code: str | None, payload: dict[str, Any], at: datetime) -> None:
+        await self._conn.execute(QUERIES.insert_alert, event_id, event_type, incident_id, grid_code, payload, at)
+        await self._conn.execute("NOTIFY alert")
+
+    async def claim_due(self, limit: int) -> list[dict[str, Any]]:
+        return [dict(r) for r in await self._conn.fetch(QUERIES.claim_due_deliveries, limit)]
+
+    async def mark(self, delivery_id: uuid.UUID, status: str, attempts: int, error: str | None,
+                   sent_at: datetime | None, retry_in_seconds: float = 0.0) -> None:
+        await self._conn.execute(QUERIES.mark_delivery, delivery_id, status, attempts, error, sent_at,
+                                 retry_in_seconds)
+
+
+async def list_deliveries(pool: asyncpg.Pool, incident_id: uuid.UUID | None, channel: str | None,
+                          status: str | None, limit: int) -> list[dict[str, Any]]:
+    rows = await pool.fetch(QUERIES.list_deliveries, incident_id, channel, status, limit)
+    return [dict(r) for r in rows]
+
+
+async def alerts_after(pool: asyncpg.Pool, last_id: int, limit: int = 200) -> list[dict[str, Any]]:
+    return [dict(r) for r in await pool.fetch(QUERIES.alerts_after, last_id, limit)]

@@ -1,0 +1,24 @@
+"""Composition root of notifications."""
+
+from __future__ import annotations
+
+from services.notifications.adapters.sms import HttpSmsGateway
+from services.notifications.config import NotificationsSettings
+from services.notifications.service_layer.handlers import EVENT_HANDLERS
+from services.notifications.service_layer.unit_of_work import NotificationsUnitOfWork
+from shared.messaging.topics import ALERTS, ASSIGNMENTS
+from shared.runtime import ServiceContainer, build_clock, open_pool
+
+NAME = "notifications"
+
+
+async def bootstrap(settings: NotificationsSettings) -> ServiceContainer:
+    pool = await open_pool(settings)
+    clock, tasks = await build_clock(settings)
+    sms = HttpSmsGateway(settings.sms_url, settings.sms_timeout_seconds)
+    return ServiceContainer(
+        name=NAME, settings=settings, pool=pool, clock=clock,
+        uow=lambda: NotificationsUnitOfWork(pool, clock),
+        handlers=EVENT_HANDLERS, consumes=[ASSIGNMENTS, ALERTS], tasks=tasks,
+        extras={"sms": sms, "closers": [sms.close]},
+    )

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+
+class NotificationsSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="NOTIFICATIONS_", extra="ignore", populate_by_name=True)
+
+    database_url: str = "postgresql://notifications:notifications@127.0.0.1:5432/notifications"
+    http_port: int = 8004
+    sms_url: str = "http://127.0.0.1:8025/sms"
+    sms_timeout_seconds: float = 5.0
+    delivery_max_attempts: int = 6
+    delivery_backoff_seconds: float = 1.0
+    deliver_batch: int = 20
+    # The local SMS gateway (development and tests): where it listens and what it records.
+    sms_gateway_port: int = 8025
+    sms_gateway_log: str = ".run/sms-gateway.jsonl"

@@ -1,0 +1,34 @@
+"""Delivery discipline: what a provider's answer means and when to try again. Pure."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Literal
+
+Outcome = Literal["sent", "retry", "dead"]
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The result of one try: an HTTP status, or None when the provider did not answer."""
+
+    status_code: int | None
+    error: str | None = None
+
+
+def judge(attempt: Attempt, attempts_so_far: int, max_attempts: int) -> Outcome:
+    """2xx → sent; 4xx (the request itself is wrong) → dead at once; 5xx/timeout → retry until the cap."""
+    code = attempt.status_code
+    if code is not None and 200 <= code < 300:
+        return "sent"
+    if code is not None and 400 <= code < 500 and code not in (408, 429):
+        return "dead"
+    return "dead" if attempts_so_far >= max_attempts else "retry"
+
+
+def backoff_seconds(attempts_so_far: int, base: float, cap: float = 300.0,
+                    rng: random.Random | None = None) -> float:
+    """Exponential backoff with full jitter (no herd of retries at the same instant)."""
+    ceiling = min(cap, base * 2 ** max(0, attempts_so_far - 1))
+    return (rng or random).uniform(ceiling / 2, ceiling)

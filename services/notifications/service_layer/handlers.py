@@ -1,0 +1,81 @@
+"""Notifications' use cases: learn owners, turn alerts into deliveries, deliver them once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from services.notifications.domain.delivery import backoff_seconds, judge
+from services.notifications.domain.templates import light_sms
+from shared.events.envelope import Envelope
+from shared.events.notifications import DeliveryFailed, DeliverySucceeded
+from shared.events.routing import IncidentAssigned, IncidentReassigned
+from shared.events.supervision import EscalationRaised, LightChanged
+
+log = structlog.get_logger("notifications")
+
+
+async def on_assigned(event: IncidentAssigned | IncidentReassigned, envelope: Envelope, uow: Any) -> None:
+    await uow.notifications.set_owner(event.incident_id, event.owner, event.grid_code, event.category,
+                                      event.urgency)
+
+
+async def on_light_changed(event: LightChanged, envelope: Envelope, uow: Any) -> None:
+    """Every light change goes on the supervisors' live stream and by SMS to the case's handler."""
+    now = uow.clock.now()
+    await uow.notifications.add_alert(event_id=envelope.id, event_type=envelope.type,
+                                      incident_id=event.incident_id, grid_code=event.grid_code,
+                                      payload=envelope.data, at=now)
+    owner = await uow.notifications.owner(event.incident_id)
+    if owner is None or not owner["worker_phone"]:
+        log.info("light_change_without_handler_phone", incident_id=str(event.incident_id))
+        return
+    await uow.notifications.add_delivery(
+        event_id=envelope.id, event_type=envelope.type, incident_id=event.incident_id, channel="sms",
+        recipient=f"worker:{owner['worker_id']}", address=owner["worker_phone"],
+        body=light_sms(event.incident_id, event.category, event.phase, event.light, event.due_at),
+        urgent=event.light == "red" or event.urgency == "emergency", at=now)
+
+
+async def on_escalation(event: EscalationRaised, envelope: Envelope, uow: Any) -> None:
+    await uow.notifications.add_alert(event_id=envelope.id, event_type=envelope.type,
+                                      incident_id=event.incident_id, grid_code=event.grid_code,
+                                      payload=envelope.data, at=uow.clock.now())
+
+
+async def deliver_due(uow: Any, sms: Any, batch: int, max_attempts: int, backoff_base: float) -> int:
+    """Claim due deliveries (SKIP LOCKED), send each with its idempotency key, record the outcome.
+
+    The rows stay locked while sending, so no other deliverer sends them too; a crash after the
+    provider accepted but before the commit leaves them pending, and the retry carries the same key.
+    """
+    async with uow:
+        due = await uow.notifications.claim_due(batch)
+        for row in due:
+            attempt = await sms.send(str(row["id"]), row["address"], row["body"])
+            attempts = row["attempts"] + 1
+            outcome = judge(attempt, attempts, max_attempts)
+            now = uow.clock.now()
+            common = {"delivery_id": row["id"], "incident_id": row["incident_id"],
+                      "cause_event_id": row["event_id"], "channel": row["channel"],
+                      "recipient": row["recipient"], "attempts": attempts, "at": now}
+            if outcome == "sent":
+                await uow.notifications.mark(row["id"], "sent", attempts, None, now)
+                uow.emit(DeliverySucceeded(**common))
+            elif outcome == "dead":
+                await uow.notifications.mark(row["id"], "dead", attempts, attempt.error, None)
+                uow.emit(DeliveryFailed(**common, error=attempt.error or "unknown"))
+            else:
+                await uow.notifications.mark(row["id"], "pending", attempts, attempt.error, None,
+                                             backoff_seconds(attempts, backoff_base))
+        await uow.commit()
+    return len(due)
+
+
+EVENT_HANDLERS = {
+    IncidentAssigned.type: on_assigned,
+    IncidentReassigned.type: on_assigned,
+    LightChanged.type: on_light_changed,
+    EscalationRaised.type: on_escalation,
+}

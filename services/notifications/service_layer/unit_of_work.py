@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+import asyncpg
+
+from services.notifications.adapters.repository import NotificationsRepository
+from shared.clock import Clock
+from shared.db.unit_of_work import PgUnitOfWork
+
+
+class NotificationsUnitOfWork(PgUnitOfWork):
+    notifications: NotificationsRepository
+
+    def __init__(self, pool: asyncpg.Pool, clock: Clock) -> None:
+        super().__init__(pool, "/notifications", clock)
+
+    def attach(self, conn: asyncpg.Connection) -> None:
+        self.notifications = NotificationsRepository(conn)

@@ -1,0 +1,49 @@
+"""python -m services.routing api|consume|relay|migrate|dead-letters|load-city"""
+
+import asyncio
+import json
+from pathlib import Path
+
+import typer
+
+from services.routing.bootstrap import NAME, bootstrap
+from services.routing.config import RoutingSettings
+from services.routing.entrypoints.http import create_app
+from services.routing.service_layer import handlers
+from shared.cli import service_cli
+
+cli = service_cli(NAME, Path(__file__).parent, RoutingSettings, bootstrap, create_app)
+
+
+@cli.command("load-city")
+def load_city(grids: Path, directory: Path | None = typer.Argument(None)) -> None:
+    """Import a GeoJSON grid file and (optionally) a JSON file of units and workers."""
+
+    async def go() -> None:
+        container = await bootstrap(RoutingSettings())
+        try:
+            result = await handlers.import_grids(json.loads(grids.read_text(encoding="utf-8")), container.uow())
+            typer.echo(f"grids: {result}")
+            if directory:
+                people = json.loads(directory.read_text(encoding="utf-8"))
+                async with container.uow() as uow:
+                    for u in people.get("units", []):
+                        await uow.routing.put_unit(u["id"], u["kind"], u["name"], u.get("area", []),
+                                                   u.get("department"))
+                    for w in people.get("workers", []):
+                        await uow.routing.put_worker(w["id"], w["name"], w["phone"], w.get("unit_id"),
+                                                     w.get("grid_codes", []), w.get("on_duty", True))
+                    await uow.commit()
+                typer.echo(f"units: {len(people.get('units', []))}, workers: {len(people.get('workers', []))}")
+        except handlers.InvalidGridFile as exc:
+            for error in exc.errors:
+                typer.echo(f"feature {error.index} ({error.code}): {error.reason}", err=True)
+            raise typer.Exit(1) from exc
+        finally:
+            await container.close()
+
+    asyncio.run(go())
+
+
+if __name__ == "__main__":
+    cli()

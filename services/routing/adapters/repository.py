@@ -1,0 +1,99 @@
+"""Postgres side of routing: the grid registry, units, workers, incidents routed and their history."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import shapely
+
+from services.routing.domain.assignment import Unit, Worker
+from services.routing.domain.grid_import import GridFeature
+from services.routing.domain.locator import GridInfo, Locator
+from shared.db.queries import Queries
+from shared.events.intake import IncidentReceived
+
+QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
+
+
+class RoutingRepository:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def grid_codes(self) -> set[str]:
+        return {r["code"] for r in await self._conn.fetch(QUERIES.all_grid_codes)}
+
+    async def import_grids(self, grids: list[GridFeature]) -> int:
+        # Parents before children, so the foreign key holds inside the transaction.
+        ordered = sorted(grids, key=lambda g: len(g.code))
+        await self._conn.executemany(QUERIES.upsert_grid, [
+            (g.code, g.name, g.level, g.kind, g.parent_code, g.dedicated_type, shapely.to_wkb(g.geometry))
+            for g in ordered])
+        return await self._conn.fetchval(QUERIES.bump_registry_version)
+
+    async def put_unit(self, unit_id: str, kind: str, name: str, area: list[str], department: str | None) -> None:
+        await self._conn.execute(QUERIES.upsert_unit, unit_id, kind, name, area, department)
+
+    async def put_worker(self, worker_id: str, name: str, phone: str, unit_id: str | None,
+                         grid_codes: list[str], on_duty: bool) -> None:
+        await self._conn.execute(QUERIES.upsert_worker, worker_id, name, phone, unit_id, grid_codes, on_duty)
+
+    async def units_for(self, codes: list[str]) -> list[Unit]:
+        rows = await self._conn.fetch(QUERIES.units_for_codes, codes)
+        return [Unit(r["id"], r["kind"], r["name"], tuple(r["area"])) for r in rows]
+
+    async def workers_for(self, grid_code: str) -> list[Worker]:
+        rows = await self._conn.fetch(QUERIES.workers_for_grid, grid_code)
+        return [Worker(r["id"], r["name"], r["phone"], r["unit_id"], tuple(r["grid_codes"]), r["on_duty"])
+                for r in rows]
+
+    async def remember(self, event: IncidentReceived) -> bool:
+        """Keep routing's copy of the incident; False if it was already known."""
+        loc = event.location
+        status = await self._conn.execute(
+            QUERIES.upsert_routed_incident, event.incident_id, event.category, event.urgency,
+            loc.lon if loc else None, loc.lat if loc else None, event.address, event.grid_code, event.at)
+        return status.endswith("1")
+
+    async def record(self, incident_id: uuid.UUID, at: Any, kind: str, unit_id: str | None,
+                     worker_id: str | None, grid_code: str | None, reason: str) -> None:
+        await self._conn.execute(QUERIES.insert_assignment, incident_id, at, kind, unit_id, worker_id,
+                                 grid_code, reason)
+        if unit_id:
+            await self._conn.execute(QUERIES.set_current_unit, incident_id, unit_id, grid_code)
+
+
+class RegistryCache:
+    """The in-memory locator of one process, reloaded when the registry version moves."""
+
+    def __init__(self, pool: asyncpg.Pool, check_seconds: float = 1.0) -> None:
+        self._pool = pool
+        self._check_seconds = check_seconds
+        self._checked_at = 0.0
+        self._locator: Locator | None = None
+
+    async def locator(self) -> Locator:
+        now = time.monotonic()
+        if self._locator is None or now - self._checked_at >= self._check_seconds:
+            self._checked_at = now
+            version = await self._pool.fetchval(QUERIES.registry_version)
+            if self._locator is None or self._locator.version != version:
+                self._locator = await self._load(version)
+        return self._locator
+
+    async def _load(self, version: int) -> Locator:
+        rows = await self._pool.fetch(QUERIES.load_grids)
+        return Locator([(GridInfo(r["code"], r["name"], r["level"], r["kind"]), shapely.from_wkb(r["wkb"]))
+                        for r in rows], version=version)
+
+
+async def assignment_history(pool: asyncpg.Pool, incident_id: uuid.UUID) -> list[dict[str, Any]]:
+    return [dict(r) for r in await pool.fetch(QUERIES.assignment_history, incident_id)]
+
+
+async def grid_row(pool: asyncpg.Pool, code: str) -> dict[str, Any] | None:
+    row = await pool.fetchrow(QUERIES.get_grid, code)
+    return dict(row) if row else None

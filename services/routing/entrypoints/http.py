@@ -1,0 +1,117 @@
+"""Routing's HTTP API: grid registry, locate, units, workers, assignment history."""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.routing.adapters.repository import assignment_history, grid_row
+from services.routing.bootstrap import bootstrap
+from services.routing.config import RoutingSettings
+from services.routing.service_layer import handlers
+from shared.auth import BearerAuth, Principal, require_role
+from shared.problems import Problem
+from shared.runtime import ServiceContainer
+from shared.web import container_of, create_service_app
+
+MAX_IMPORT_BYTES = 200 * 1024 * 1024
+
+
+class UnitIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["grid", "community", "street", "district", "department"]
+    name: str = Field(min_length=1, max_length=200)
+    area: list[Annotated[str, Field(pattern=r"^\d{0,18}$")]] = Field(default_factory=list, max_length=1000)
+    department: str | None = Field(None, max_length=64)
+
+
+class WorkerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100)
+    phone: str = Field(pattern=r"^(\+?86)?1[3-9]\d{9}$")
+    unit_id: str | None = Field(None, max_length=100)
+    grid_codes: list[Annotated[str, Field(pattern=r"^\d{15}$")]] = Field(default_factory=list, max_length=50)
+    on_duty: bool = True
+
+
+def build_router(auth: BearerAuth) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["routing"])
+    Caller = Annotated[Principal, Depends(auth)]
+    Container = Annotated[ServiceContainer, Depends(container_of)]
+
+    @router.post("/grids/import")
+    async def import_grids(request: Request, caller: Caller, container: Container) -> dict:
+        require_role(caller, "admin")
+        raw = await request.body()
+        if len(raw) > MAX_IMPORT_BYTES:
+            raise Problem(413, "grid file larger than 200 MB")
+        try:
+            collection = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise Problem(422, f"body is not JSON: {exc}") from exc
+        try:
+            return await handlers.import_grids(collection, container.uow())
+        except handlers.InvalidGridFile as exc:
+            raise Problem(422, str(exc), errors=[e.as_dict() for e in exc.errors]) from exc
+
+    @router.get("/grids/{code}")
+    async def get_grid(code: str, caller: Caller, container: Container) -> dict:
+        row = await grid_row(container.pool, code)
+        if row is None:
+            raise Problem(404, f"no grid {code}")
+        return row
+
+    @router.get("/locate")
+    async def locate(caller: Caller, container: Container, lon: float = Query(), lat: float = Query()) -> dict:
+        if not (math.isfinite(lon) and math.isfinite(lat)) or not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            raise Problem(422, "lon and lat must be finite WGS84 degrees",
+                          errors=[{"field": "lon,lat", "message": "out of range", "type": "value_error"}])
+        locator = await container.extras["registry"].locator()
+        located = locator.locate(lon, lat)
+        if located is None:
+            raise Problem(404, f"({lon}, {lat}) is outside every grid")
+        pick = lambda g: {"code": g.code, "name": g.name} if g else None  # noqa: E731
+        return {"grid": {**pick(located.grid), "kind": located.grid.kind}, "community": pick(located.community),
+                "street": pick(located.street), "district": pick(located.district)}
+
+    @router.put("/units/{unit_id}")
+    async def put_unit(unit_id: str, body: UnitIn, caller: Caller, container: Container) -> dict:
+        require_role(caller, "admin")
+        async with container.uow() as uow:
+            await uow.routing.put_unit(unit_id, body.kind, body.name, body.area, body.department)
+            await uow.commit()
+        return {"id": unit_id, **body.model_dump()}
+
+    @router.put("/workers/{worker_id}")
+    async def put_worker(worker_id: str, body: WorkerIn, caller: Caller, container: Container) -> dict:
+        require_role(caller, "admin")
+        async with container.uow() as uow:
+            await uow.routing.put_worker(worker_id, body.name, body.phone, body.unit_id, body.grid_codes,
+                                         body.on_duty)
+            await uow.commit()
+        return {"id": worker_id, **body.model_dump()}
+
+    @router.get("/assignments/{incident_id}")
+    async def assignments(incident_id: uuid.UUID, caller: Caller, container: Container) -> dict:
+        history = await assignment_history(container.pool, incident_id)
+        if not history:
+            raise Problem(404, f"no routing decision for {incident_id} yet")
+        current = next((h for h in reversed(history) if h["unit_id"]), None)
+        return {"incident_id": str(incident_id), "current": current, "history": history}
+
+    return router
+
+
+def create_app(settings: RoutingSettings | None = None, container: ServiceContainer | None = None) -> FastAPI:
+    settings = settings or RoutingSettings()
+
+    async def start() -> ServiceContainer:
+        return container or await bootstrap(settings)
+
+    auth = BearerAuth(settings.auth_jwt_secret.get_secret_value())
+    return create_service_app("routing", "Routing: who owns a case", start, [build_router(auth)])

@@ -1,0 +1,105 @@
+"""Postgres side of supervision: policies, cases, phase clocks, the calendar's overrides, the virtual clock."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from services.supervision.domain.model import CaseFacts, PhaseClock, Policy
+from shared.clock import ClockAnchor
+from shared.db.queries import Queries
+
+QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
+_CLOCK_FIELDS = ("incident_id", "phase", "cycle", "category", "urgency", "grid_code", "unit_id", "started_at",
+                 "limit_amount", "limit_unit", "yellow_ratio", "due_version", "yellow_at", "due_at",
+                 "red_card_at", "leader_at", "light", "level", "stopped_at")
+
+
+class SupervisionRepository:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def policy(self, category: str, urgency: str, phase: str) -> Policy:
+        row = await self._conn.fetchrow(QUERIES.find_policy, category, urgency, phase)
+        if row is None:
+            raise LookupError(f"no policy for {category}/{urgency}/{phase} and no '*' default")
+        ladder = {k: (float(v[0]), v[1]) for k, v in (row["ladder"] or {}).items()}
+        return Policy(row["category"], row["urgency"], row["phase"], row["limit_amount"], row["limit_unit"],
+                      row["yellow_ratio"], ladder)
+
+    async def upsert_case(self, incident_id: uuid.UUID, category: str, urgency: str, grid_code: str | None,
+                          unit_id: str | None, deadline: Any = None) -> dict[str, Any]:
+        row = await self._conn.fetchrow(QUERIES.upsert_case, incident_id, category, urgency, grid_code,
+                                        unit_id, deadline)
+        return dict(row)
+
+    async def case(self, incident_id: uuid.UUID) -> dict[str, Any] | None:
+        row = await self._conn.fetchrow(QUERIES.get_case, incident_id)
+        return dict(row) if row else None
+
+    async def mark_signed(self, incident_id: uuid.UUID) -> None:
+        await self._conn.execute(QUERIES.mark_signed, incident_id)
+
+    async def running_clock(self, incident_id: uuid.UUID, phase: str) -> PhaseClock | None:
+        row = await self._conn.fetchrow(QUERIES.running_clock, incident_id, phase)
+        return _to_clock(row) if row else None
+
+    async def running_clocks(self, incident_id: uuid.UUID) -> list[PhaseClock]:
+        return [_to_clock(r) for r in await self._conn.fetch(QUERIES.running_clocks, incident_id)]
+
+    async def next_cycle(self, incident_id: uuid.UUID, phase: str) -> int:
+        return int(await self._conn.fetchval(QUERIES.last_cycle, incident_id, phase)) + 1
+
+    async def add_clock(self, clock: PhaseClock) -> None:
+        values = [getattr(clock, f) for f in _CLOCK_FIELDS]
+        clock.id = await self._conn.fetchval(QUERIES.insert_clock, *values, clock.next_check_at())
+
+    async def save_clock(self, clock: PhaseClock) -> None:
+        await self._conn.execute(QUERIES.update_clock, clock.id, clock.light, clock.level, clock.stopped_at,
+                                 clock.next_check_at(), clock.due_version, clock.yellow_at, clock.due_at,
+                                 clock.red_card_at, clock.leader_at)
+
+    async def claim_due(self, now: Any, limit: int) -> list[PhaseClock]:
+        return [_to_clock(r) for r in await self._conn.fetch(QUERIES.claim_due_clocks, now, limit)]
+
+
+def _to_clock(row: asyncpg.Record) -> PhaseClock:
+    return PhaseClock(id=row["id"], **{f: row[f] for f in _CLOCK_FIELDS})
+
+
+def clock_facts(case: dict[str, Any]) -> CaseFacts:
+    return CaseFacts(case["incident_id"], case["category"], case["urgency"], case["grid_code"], case["unit_id"])
+
+
+class PgClockStore:
+    """The virtual clock's anchor, kept in supervision's database (shared by its API and ticker)."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def load(self) -> ClockAnchor | None:
+        row = await self._pool.fetchrow(QUERIES.load_virtual_clock)
+        return ClockAnchor(row["virtual_anchor"], row["real_anchor"], row["speed"]) if row else None
+
+    async def save(self, anchor: ClockAnchor) -> None:
+        async with self._pool.acquire() as conn:
+            await conn.execute(QUERIES.save_virtual_clock, anchor.virtual, anchor.real, anchor.speed)
+            await conn.execute("NOTIFY clock_changed")
+
+
+async def calendar_overrides(pool: asyncpg.Pool) -> dict[date, bool]:
+    return {r["day"]: r["workday"] for r in await pool.fetch(QUERIES.calendar_overrides)}
+
+
+async def clocks_of_incident(pool: asyncpg.Pool, incident_id: uuid.UUID) -> list[PhaseClock]:
+    return [_to_clock(r) for r in await pool.fetch(QUERIES.clocks_of_incident, incident_id)]
+
+
+async def list_policies(pool: asyncpg.Pool) -> list[dict[str, Any]]:
+    rows = await pool.fetch(QUERIES.list_policies)
+    return [{**dict(r), "ladder": json.loads(json.dumps(r["ladder"]))} for r in rows]

@@ -1,0 +1,26 @@
+"""Composition root of supervision (owner of the stack's virtual clock when CLOCK_MODE=virtual)."""
+
+from __future__ import annotations
+
+from services.supervision.adapters.repository import PgClockStore, calendar_overrides
+from services.supervision.config import SupervisionSettings
+from services.supervision.domain.calendar import WorkCalendar
+from services.supervision.service_layer.handlers import EVENT_HANDLERS
+from services.supervision.service_layer.unit_of_work import SupervisionUnitOfWork
+from shared.messaging.topics import ASSIGNMENTS, INCIDENTS
+from shared.runtime import ServiceContainer, build_clock, open_pool
+
+NAME = "supervision"
+
+
+async def bootstrap(settings: SupervisionSettings) -> ServiceContainer:
+    pool = await open_pool(settings)
+    store = PgClockStore(pool)
+    clock, tasks = await build_clock(settings, store)
+    calendar = WorkCalendar(overrides=await calendar_overrides(pool))
+    return ServiceContainer(
+        name=NAME, settings=settings, pool=pool, clock=clock,
+        uow=lambda: SupervisionUnitOfWork(pool, clock, calendar),
+        handlers=EVENT_HANDLERS, consumes=[INCIDENTS, ASSIGNMENTS], tasks=tasks,
+        extras={"clock_store": store, "calendar": calendar},
+    )

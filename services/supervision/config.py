@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+
+from shared.settings import ServiceSettings
+
+
+class SupervisionSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="SUPERVISION_", extra="ignore", populate_by_name=True)
+
+    database_url: str = "postgresql://supervision:supervision@127.0.0.1:5432/supervision"
+    http_port: int = 8003
+    ticker_batch: int = 500
+    # Upper bound on how long a due light waits when no notification wakes the ticker.
+    ticker_idle_seconds: float = 0.1

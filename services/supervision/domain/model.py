@@ -1,0 +1,153 @@
+"""Phase clocks (DOMAIN.md §5): one per case phase, lights at yellow_ratio and 100% of the budget,
+and the 督办 ladder after the due time. Pure: the calendar does the working-time arithmetic.
+
+Each threshold fires once per due version: the row's light and level are the memory of what fired,
+and they change in the same transaction as the events that announce them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from services.supervision.domain.calendar import WorkCalendar
+from shared.events.envelope import Event
+from shared.events.supervision import EscalationRaised, LightChanged
+
+Phase = Literal["sign", "handle", "verify"]
+LimitUnit = Literal["hours", "working_hours", "working_days"]
+LIGHTS = ("green", "yellow", "red")
+LEVELS = ("none", "reminder", "yellow_card", "red_card", "leader")
+PHASES = ("sign", "handle", "verify")
+
+# How long after the due time the red card and the leader's 督办 come, by the unit of the limit.
+DEFAULT_LADDER: dict[str, dict[str, tuple[float, LimitUnit]]] = {
+    "working_days": {"red_card": (1, "working_days"), "leader": (5, "working_days")},
+    "working_hours": {"red_card": (4, "working_hours"), "leader": (1, "working_days")},
+    "hours": {"red_card": (1, "hours"), "leader": (2, "hours")},
+}
+
+
+@dataclass(frozen=True)
+class Policy:
+    category: str
+    urgency: str
+    phase: Phase
+    limit_amount: float
+    limit_unit: LimitUnit
+    yellow_ratio: float = 0.7
+    ladder: dict[str, tuple[float, LimitUnit]] = field(default_factory=dict)
+
+    def steps(self) -> dict[str, tuple[float, LimitUnit]]:
+        return self.ladder or DEFAULT_LADDER[self.limit_unit]
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    """What supervision knows of the case when a phase starts."""
+
+    incident_id: uuid.UUID
+    category: str
+    urgency: str
+    grid_code: str | None
+    unit_id: str | None
+
+
+@dataclass
+class PhaseClock:
+    incident_id: uuid.UUID
+    phase: Phase
+    cycle: int
+    category: str
+    urgency: str
+    grid_code: str | None
+    unit_id: str | None
+    started_at: datetime
+    limit_amount: float
+    limit_unit: LimitUnit
+    yellow_ratio: float
+    due_version: int
+    yellow_at: datetime
+    due_at: datetime
+    red_card_at: datetime
+    leader_at: datetime
+    light: str = "green"
+    level: str = "none"
+    stopped_at: datetime | None = None
+    id: int | None = None
+    events: list[Event] = field(default_factory=list, repr=False)
+
+    @classmethod
+    def start(cls, facts: CaseFacts, phase: Phase, policy: Policy, at: datetime, calendar: WorkCalendar,
+              cycle: int) -> PhaseClock:
+        due = calendar.add(at, policy.limit_amount, policy.limit_unit)
+        steps = policy.steps()
+        return cls(
+            incident_id=facts.incident_id, phase=phase, cycle=cycle, category=facts.category,
+            urgency=facts.urgency, grid_code=facts.grid_code, unit_id=facts.unit_id, started_at=at,
+            limit_amount=policy.limit_amount, limit_unit=policy.limit_unit, yellow_ratio=policy.yellow_ratio,
+            due_version=1,
+            yellow_at=calendar.point_at_fraction(at, policy.limit_amount, policy.limit_unit, policy.yellow_ratio),
+            due_at=due,
+            red_card_at=calendar.add(due, *steps["red_card"]),
+            leader_at=calendar.add(due, *steps["leader"]),
+        )
+
+    @property
+    def running(self) -> bool:
+        return self.stopped_at is None
+
+    def next_check_at(self) -> datetime | None:
+        """When the next threshold is due; None when nothing is left to fire."""
+        if not self.running:
+            return None
+        pending = [when for when, done in (
+            (self.yellow_at, _rank(LIGHTS, self.light) >= 1),
+            (self.due_at, _rank(LIGHTS, self.light) >= 2),
+            (self.red_card_at, _rank(LEVELS, self.level) >= 3),
+            (self.leader_at, _rank(LEVELS, self.level) >= 4),
+        ) if not done]
+        return min(pending) if pending else None
+
+    def tick(self, now: datetime) -> None:
+        """Fire every threshold reached by `now`, in order, each once."""
+        if not self.running:
+            return
+        if now >= self.yellow_at and _rank(LIGHTS, self.light) < 1:
+            self._change_light("yellow", now)
+            self._raise("reminder", now)
+        if now >= self.due_at and _rank(LIGHTS, self.light) < 2:
+            self._change_light("red", now)
+            self._raise("yellow_card", now)
+        if now >= self.red_card_at:
+            self._raise("red_card", now)
+        if now >= self.leader_at:
+            self._raise("leader", now)
+
+    def stop(self, at: datetime) -> None:
+        if self.running:
+            self.stopped_at = at
+
+    def _change_light(self, light: str, at: datetime) -> None:
+        previous, self.light = self.light, light
+        self.events.append(LightChanged(**self._facts(at), light=light, previous_light=previous))
+
+    def _raise(self, level: str, at: datetime) -> None:
+        if _rank(LEVELS, level) <= _rank(LEVELS, self.level):
+            return  # a raised level is never raised again, nor lowered
+        previous, self.level = self.level, level
+        self.events.append(EscalationRaised(**self._facts(at), level=level, previous_level=previous))
+
+    def _facts(self, at: datetime) -> dict:
+        return {"incident_id": self.incident_id, "at": at, "phase": self.phase, "due_at": self.due_at,
+                "due_version": self.due_version, "category": self.category, "urgency": self.urgency,
+                "grid_code": self.grid_code, "unit_id": self.unit_id}
+
+    def remaining_seconds(self, now: datetime) -> float:
+        return (self.due_at - now).total_seconds()
+
+
+def _rank(order: tuple[str, ...], value: str) -> int:
+    return order.index(value)

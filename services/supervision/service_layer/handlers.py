@@ -1,0 +1,115 @@
+"""Supervision's use cases: start and stop phase clocks on lifecycle events; fire due thresholds."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from services.supervision.adapters.repository import clock_facts
+from services.supervision.domain.model import PhaseClock
+from shared.events.envelope import Envelope
+from shared.events.intake import (
+    IncidentClosed,
+    IncidentMerged,
+    IncidentReceived,
+    IncidentRejected,
+    IncidentResultSubmitted,
+    IncidentSigned,
+    IncidentVerified,
+)
+from shared.events.routing import IncidentAssigned, IncidentReassigned
+
+
+async def start_phase(uow: Any, case: dict[str, Any], phase: str, at: datetime, cause: Envelope) -> PhaseClock:
+    """Stop the phase's running clock (if any) and start a fresh one from the policy."""
+    repo = uow.supervision
+    if (running := await repo.running_clock(case["incident_id"], phase)) is not None:
+        running.stop(at)
+        await repo.save_clock(running)
+    policy = await repo.policy(case["category"], case["urgency"], phase)
+    clock = PhaseClock.start(clock_facts(case), phase, policy, at, uow.calendar,
+                             cycle=await repo.next_cycle(case["incident_id"], phase))
+    clock.tick(uow.clock.now())  # an event that arrives late may already be past a threshold
+    await repo.add_clock(clock)
+    uow.collect(clock, cause)
+    return clock
+
+
+async def stop_phase(uow: Any, incident_id: Any, phase: str | None, at: datetime) -> None:
+    repo = uow.supervision
+    clocks = await repo.running_clocks(incident_id)
+    for clock in clocks:
+        if phase is None or clock.phase == phase:
+            clock.stop(at)
+            await repo.save_clock(clock)
+
+
+async def on_received(event: IncidentReceived, envelope: Envelope, uow: Any) -> None:
+    await uow.supervision.upsert_case(event.incident_id, event.category, event.urgency, event.grid_code,
+                                      None, event.deadline)
+
+
+async def on_assigned(event: IncidentAssigned | IncidentReassigned, envelope: Envelope, uow: Any) -> None:
+    case = await uow.supervision.upsert_case(event.incident_id, event.category, event.urgency,
+                                             event.grid_code, event.owner.unit_id)
+    if case["signed"] and isinstance(event, IncidentAssigned):
+        return  # the signature overtook the assignment: the sign phase is already over
+    await start_phase(uow, case, "sign", event.at, envelope)
+
+
+async def on_signed(event: IncidentSigned, envelope: Envelope, uow: Any) -> None:
+    case = await uow.supervision.case(event.incident_id)
+    if case is None:
+        raise LookupError(f"signed before supervision saw incident {event.incident_id}; retry later")
+    await uow.supervision.mark_signed(event.incident_id)
+    await stop_phase(uow, event.incident_id, "sign", event.at)
+    await start_phase(uow, case, "handle", event.at, envelope)
+
+
+async def on_result_submitted(event: IncidentResultSubmitted, envelope: Envelope, uow: Any) -> None:
+    case = await uow.supervision.case(event.incident_id)
+    if case is None:
+        raise LookupError(f"unknown incident {event.incident_id}")
+    await stop_phase(uow, event.incident_id, "handle", event.at)
+    await start_phase(uow, case, "verify", event.at, envelope)
+
+
+async def on_verified(event: IncidentVerified, envelope: Envelope, uow: Any) -> None:
+    if event.passed:
+        return  # IncidentClosed follows and stops everything
+    case = await uow.supervision.case(event.incident_id)
+    if case is None:
+        raise LookupError(f"unknown incident {event.incident_id}")
+    await stop_phase(uow, event.incident_id, "verify", event.at)
+    await start_phase(uow, case, "handle", event.at, envelope)  # 返工: a fresh handle clock
+
+
+async def on_finished(event: IncidentClosed | IncidentMerged | IncidentRejected, envelope: Envelope,
+                      uow: Any) -> None:
+    await stop_phase(uow, event.incident_id, None, event.at)
+
+
+async def tick_due_clocks(uow: Any, batch: int) -> int:
+    """Claim due clocks (SKIP LOCKED, so tickers share the work), fire their thresholds, one transaction."""
+    async with uow:
+        now = uow.clock.now()
+        clocks = await uow.supervision.claim_due(now, batch)
+        for clock in clocks:
+            clock.tick(now)
+            await uow.supervision.save_clock(clock)
+            uow.collect(clock)
+        await uow.commit()
+    return len(clocks)
+
+
+EVENT_HANDLERS = {
+    IncidentReceived.type: on_received,
+    IncidentAssigned.type: on_assigned,
+    IncidentReassigned.type: on_assigned,
+    IncidentSigned.type: on_signed,
+    IncidentResultSubmitted.type: on_result_submitted,
+    IncidentVerified.type: on_verified,
+    IncidentClosed.type: on_finished,
+    IncidentMerged.type: on_finished,
+    IncidentRejected.type: on_finished,
+}

@@ -1,0 +1,125 @@
+"""One command line per service: `python -m services.<name> api|consume|relay|migrate|dead-letters ...`.
+
+Each role is its own process so that any of them can be scaled, killed and restarted alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import typer
+import uvicorn
+from fastapi import FastAPI
+
+from shared.db.migrate import migrate
+from shared.logging import configure_logging
+from shared.messaging.consumer import EventProcessor, run_consumer
+from shared.messaging.kafka import make_consumer, make_producer
+from shared.messaging.outbox import OutboxRelay
+from shared.runtime import ServiceContainer, run_until_stopped
+from shared.settings import ServiceSettings
+
+Bootstrap = Callable[[ServiceSettings], Awaitable[ServiceContainer]]
+
+
+def processor_for(container: ServiceContainer) -> EventProcessor:
+    return EventProcessor(container.name, container.handlers, container.uow, container.pool,
+                          max_attempts=container.settings.consumer_max_attempts)
+
+
+def service_cli(name: str, service_dir: Path, load_settings: Callable[[], ServiceSettings],
+                bootstrap: Bootstrap, create_app: Callable[[ServiceSettings], FastAPI]) -> typer.Typer:
+    cli = typer.Typer(help=f"The {name} service: one command per process role.", no_args_is_help=True)
+
+    def settings(role: str) -> ServiceSettings:
+        s = load_settings()
+        configure_logging(name, role, s.log_level)
+        return s
+
+    @cli.command("migrate")
+    def migrate_db() -> None:
+        """Apply the forward-only migrations this database lacks."""
+        s = settings("migrate")
+        applied = asyncio.run(migrate(s.database_url, service_dir))
+        typer.echo(f"{name}: applied {len(applied)} migration(s)" + (f": {', '.join(applied)}" if applied else ""))
+
+    @cli.command()
+    def api() -> None:
+        """Serve the HTTP API."""
+        s = settings("api")
+        uvicorn.run(create_app(s), host=s.http_host, port=s.http_port, log_config=None, access_log=False,
+                    loop="uvloop", http="httptools", timeout_graceful_shutdown=5)
+
+    @cli.command()
+    def consume() -> None:
+        """Apply the events this service consumes (inbox-deduplicated, manual offset commits)."""
+        s = settings("consume")
+
+        async def work(stop: asyncio.Event) -> None:
+            container = await bootstrap(s)
+            try:
+                consumer = make_consumer(s.kafka_bootstrap, name, [s.topic_prefix + t for t in container.consumes])
+                await run_consumer(consumer, processor_for(container), stop)
+            finally:
+                await container.close()
+
+        asyncio.run(run_until_stopped(work))
+
+    @cli.command()
+    def relay() -> None:
+        """Publish this service's outbox to Kafka (one leader at a time)."""
+        s = settings("relay")
+
+        async def work(stop: asyncio.Event) -> None:
+            container = await bootstrap(s)
+            producer = make_producer(s.kafka_bootstrap)
+            await producer.start()
+            try:
+                await OutboxRelay(container.pool, producer, service=name, topic_prefix=s.topic_prefix,
+                                  poll_seconds=s.outbox_poll_seconds).run(stop)
+            finally:
+                await producer.stop()
+                await container.close()
+
+        asyncio.run(run_until_stopped(work))
+
+    dead = typer.Typer(help="Parked (dead-lettered) events.", no_args_is_help=True)
+    cli.add_typer(dead, name="dead-letters")
+
+    @dead.command("list")
+    def dead_list(all_: bool = typer.Option(False, "--all", help="include replayed ones")) -> None:
+        """List parked events with their error."""
+        from shared.messaging.inbox import list_parked
+
+        s = settings("dead-letters")
+
+        async def go() -> None:
+            container = await bootstrap(s)
+            try:
+                async with container.pool.acquire() as conn:
+                    for row in await list_parked(conn, name, all_):
+                        typer.echo(json.dumps(row, default=str, ensure_ascii=False))
+            finally:
+                await container.close()
+
+        asyncio.run(go())
+
+    @dead.command("replay")
+    def dead_replay(dead_letter_id: int | None = typer.Argument(None, help="one id; default all")) -> None:
+        """Run parked events through the handlers again (the inbox still prevents doubles)."""
+        s = settings("dead-letters")
+
+        async def go() -> None:
+            container = await bootstrap(s)
+            try:
+                for row_id, outcome in await processor_for(container).replay_parked(dead_letter_id):
+                    typer.echo(f"{row_id}: {outcome}")
+            finally:
+                await container.close()
+
+        asyncio.run(go())
+
+    return cli

@@ -1,0 +1,20 @@
+"""asyncpg pool with JSON codecs, so jsonb columns read and write as Python values."""
+
+from __future__ import annotations
+
+import json
+
+import asyncpg
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for type_name in ("json", "jsonb"):
+        await conn.set_type_codec(type_name, encoder=lambda v: json.dumps(v, ensure_ascii=False, default=str),
+                                  decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, min_size: int = 1, max_size: int = 8) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection,
+                                     command_timeout=30)
+    assert pool is not None
+    return pool

@@ -1,0 +1,56 @@
+"""CloudEvents 1.0 envelope (structured JSON mode) around every event on the bus.
+
+The envelope `id` is the idempotency key downstream; `subject` (the incident id) is the Kafka key, so
+one case's events stay in order on one partition.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Event(BaseModel):
+    """Base of every event payload; subclasses set `type` to `<service>.<aggregate>.<past_tense>`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    type: ClassVar[str]
+
+    def subject(self) -> str:
+        return str(getattr(self, "incident_id"))
+
+
+class Envelope(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    specversion: Literal["1.0"] = "1.0"
+    id: uuid.UUID
+    source: str = Field(pattern=r"^/[a-z]+$")
+    type: str = Field(pattern=r"^[a-z]+\.[a-z_]+\.[a-z_]+$")
+    subject: str
+    time: datetime
+    datacontenttype: Literal["application/json"] = "application/json"
+    data: dict[str, Any]
+    correlationid: str | None = None
+    causationid: str | None = None
+
+    @classmethod
+    def wrap(cls, event: Event, *, source: str, time: datetime, cause: Envelope | None = None,
+             event_id: uuid.UUID | None = None) -> Envelope:
+        event_id = event_id or uuid.uuid4()
+        return cls(
+            id=event_id,
+            source=source,
+            type=event.type,
+            subject=event.subject(),
+            time=time,
+            data=event.model_dump(mode="json"),
+            correlationid=(cause.correlationid or str(cause.id)) if cause else str(event_id),
+            causationid=str(cause.id) if cause else None,
+        )
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode()

@@ -1,0 +1,124 @@
+"""Events intake publishes on `intake.incidents.v1`: the case lifecycle."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from shared.events.envelope import Event
+
+Urgency = Literal["normal", "urgent", "emergency"]
+
+
+class Point(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    lon: float
+    lat: float
+
+
+class IncidentEvent(Event):
+    incident_id: uuid.UUID
+    at: datetime
+    actor: str | None = None
+
+
+class IncidentReceived(IncidentEvent):
+    type = "intake.incident.received"
+    source: str
+    category: str
+    urgency: Urgency
+    title: str
+    location: Point | None = None
+    address: str | None = None
+    grid_code: str | None = None
+    reported_at: datetime
+    duplicate_of: uuid.UUID | None = None
+    hotline_order_no: str | None = None
+    deadline: datetime | None = None
+
+
+class IncidentSigned(IncidentEvent):
+    type = "intake.incident.signed"
+    unit_id: str | None = None
+
+
+class IncidentProgressed(IncidentEvent):
+    type = "intake.incident.progressed"
+    note: str = ""
+
+
+class IncidentResultSubmitted(IncidentEvent):
+    type = "intake.incident.result_submitted"
+    result: str = ""
+
+
+class IncidentVerified(IncidentEvent):
+    type = "intake.incident.verified"
+    passed: bool
+
+
+class IncidentClosed(IncidentEvent):
+    type = "intake.incident.closed"
+
+
+class IncidentReturned(IncidentEvent):
+    type = "intake.incident.returned"
+    reason: str
+    unit_id: str | None = None
+    return_count: int
+
+
+class IncidentReopened(IncidentEvent):
+    type = "intake.incident.reopened"
+    reason: str = ""
+
+
+class IncidentMerged(IncidentEvent):
+    type = "intake.incident.merged"
+    into: uuid.UUID
+
+
+class IncidentRejected(IncidentEvent):
+    type = "intake.incident.rejected"
+    reason: str
+
+
+class ExtensionRequested(IncidentEvent):
+    type = "intake.incident.extension_requested"
+    amount: float
+    unit: Literal["hours", "working_hours", "working_days"]
+    reason: str
+
+
+class ExtensionDecided(IncidentEvent):
+    type = "intake.incident.extension_decided"
+    approved: bool
+    amount: float
+    unit: Literal["hours", "working_hours", "working_days"]
+
+
+class IncidentSuspended(IncidentEvent):
+    type = "intake.incident.suspended"
+    reason: str
+    until: datetime | None = None
+
+
+class IncidentResumed(IncidentEvent):
+    type = "intake.incident.resumed"
+
+
+class IncidentVisited(IncidentEvent):
+    type = "intake.incident.visited"
+    contacted: Literal["yes", "unreachable", "refused", "anonymous"]
+    solved: Literal["yes", "partly", "no"] | None = None
+    satisfied: Literal["satisfied", "basically", "unsatisfied"] | None = None
+
+
+INTAKE_EVENTS: tuple[type[IncidentEvent], ...] = (
+    IncidentReceived, IncidentSigned, IncidentProgressed, IncidentResultSubmitted, IncidentVerified,
+    IncidentClosed, IncidentReturned, IncidentReopened, IncidentMerged, IncidentRejected,
+    ExtensionRequested, ExtensionDecided, IncidentSuspended, IncidentResumed, IncidentVisited,
+)

@@ -1,0 +1,167 @@
+"""The consumer loop: apply each event once, in a transaction with its inbox row, then commit the offset.
+
+A handler error is retried a bounded number of times and then the event is parked in `dead_letter`
+with the error, so one poison event never stops the partition. Infrastructure errors (database or
+broker unreachable) are not the event's fault: the loop waits and retries without parking.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import KafkaError
+from pydantic import ValidationError
+
+from shared.db.unit_of_work import UnitOfWork
+from shared.events import EVENT_MODELS, Envelope, Event, parse_event
+from shared.messaging import inbox
+
+EventHandler = Callable[[Event, Envelope, Any], Awaitable[None]]
+log = structlog.get_logger("consumer")
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError,
+    asyncpg.ConnectionDoesNotExistError, asyncpg.SerializationError, asyncpg.DeadlockDetectedError,
+)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A raw record, whatever its source (Kafka, the dead-letter table)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    value: str
+
+
+class EventProcessor:
+    """Applies one incoming record through the inbox; shared by the Kafka loop and dead-letter replay."""
+
+    def __init__(self, name: str, handlers: Mapping[str, EventHandler],
+                 uow_factory: Callable[[], UnitOfWork], pool: asyncpg.Pool | None,
+                 max_attempts: int = 3, backoff_seconds: float = 0.2) -> None:
+        self.name = name
+        self.handlers = handlers
+        self.uow_factory = uow_factory
+        self.pool = pool
+        self.max_attempts = max_attempts
+        self.backoff = backoff_seconds
+        self.applied = 0
+        self.parked = 0
+
+    async def process(self, record: Incoming) -> str:
+        """Returns 'applied', 'duplicate', 'ignored' or 'parked'."""
+        try:
+            envelope = Envelope.model_validate_json(record.value)
+        except ValidationError as exc:
+            await self._park(record, None, f"not a CloudEvents envelope: {exc}", attempts=1)
+            return "parked"
+        handler = self.handlers.get(envelope.type)
+        if handler is None:
+            return "ignored"  # another consumer's business
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._apply_once(handler, envelope)
+            except TRANSIENT_ERRORS as exc:
+                attempt -= 1  # not the event's fault: wait for the infrastructure, don't count it
+                log.warning("consumer_transient_error", consumer=self.name, error=str(exc))
+                await asyncio.sleep(min(5.0, self.backoff * 10))
+            except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then parked
+                log.warning("consumer_handler_error", consumer=self.name, event_id=str(envelope.id),
+                            event_type=envelope.type, attempt=attempt, error=repr(exc))
+                if attempt >= self.max_attempts:
+                    await self._park(record, envelope, repr(exc), attempts=attempt)
+                    return "parked"
+                await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
+
+    async def _apply_once(self, handler: EventHandler, envelope: Envelope) -> str:
+        async with self.uow_factory() as uow:
+            if not await uow.first_delivery(self.name, envelope.id):
+                return "duplicate"
+            event = parse_event(envelope)
+            await handler(event, envelope, uow)
+            await uow.commit()
+        self.applied += 1
+        return "applied"
+
+    async def _park(self, record: Incoming, envelope: Envelope | None, error: str, attempts: int) -> None:
+        self.parked += 1
+        log.error("event_parked", consumer=self.name, topic=record.topic, partition=record.partition,
+                  offset=record.offset, error=error[:500])
+        if self.pool is None:
+            return
+        async with self.pool.acquire() as conn:
+            await inbox.park(conn, consumer=self.name, topic=record.topic, partition=record.partition,
+                             offset=record.offset, event_id=envelope.id if envelope else None,
+                             event_type=envelope.type if envelope else None, key=record.key,
+                             payload=record.value, error=error, attempts=attempts)
+
+    async def replay_parked(self, dead_letter_id: int | None = None) -> list[tuple[int, str]]:
+        """Run parked events through the handlers again; returns (dead letter id, outcome) pairs."""
+        assert self.pool is not None
+        rows = await self.pool.fetch(
+            """SELECT id, topic, kafka_partition, kafka_offset, key, payload FROM dead_letter
+                WHERE consumer = $1 AND replayed_at IS NULL AND ($2::bigint IS NULL OR id = $2)
+                ORDER BY id""", self.name, dead_letter_id)
+        outcomes = []
+        for row in rows:
+            record = Incoming(row["topic"], row["kafka_partition"], row["kafka_offset"], row["key"],
+                              row["payload"])
+            try:
+                envelope = Envelope.model_validate_json(record.value)
+                handler = self.handlers.get(envelope.type)
+                outcome = "ignored" if handler is None else await self._apply_once(handler, envelope)
+            except Exception as exc:  # noqa: BLE001 - report and keep it parked
+                outcomes.append((row["id"], f"still failing: {exc!r}"))
+                await self.pool.execute("UPDATE dead_letter SET error = $2, attempts = attempts + 1 "
+                                        "WHERE id = $1", row["id"], repr(exc)[:4000])
+                continue
+            await self.pool.execute("UPDATE dead_letter SET replayed_at = now() WHERE id = $1", row["id"])
+            outcomes.append((row["id"], outcome))
+        return outcomes
+
+
+def known_types(*prefixes: str) -> list[str]:
+    return [t for t in EVENT_MODELS if t.startswith(prefixes)]
+
+
+async def run_consumer(consumer: AIOKafkaConsumer, processor: EventProcessor, stop: asyncio.Event) -> None:
+    """Poll, apply each record in order, commit each partition's offset after its records are applied."""
+    await consumer.start()
+    log.info("consumer_started", consumer=processor.name)
+    try:
+        while not stop.is_set():
+            try:
+                batch = await consumer.getmany(timeout_ms=500, max_records=500)
+            except KafkaError as exc:
+                log.warning("consumer_poll_failed", error=str(exc))
+                await asyncio.sleep(1)
+                continue
+            for tp, records in batch.items():
+                for rec in records:
+                    await processor.process(Incoming(
+                        rec.topic, rec.partition, rec.offset,
+                        rec.key.decode() if rec.key else None,
+                        rec.value.decode("utf-8", errors="replace") if rec.value else ""))
+                await _commit(consumer, tp, records[-1].offset + 1)
+    finally:
+        await consumer.stop()
+
+
+async def _commit(consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+    try:
+        await consumer.commit({tp: offset})
+    except KafkaError as exc:
+        # A rebalance took the partition: the new owner re-reads from the last commit and the inbox
+        # turns the repeats into no-ops.
+        log.warning("consumer_commit_failed", partition=str(tp), error=str(exc))

@@ -1,0 +1,110 @@
+"""Transactional outbox: write rows with the state change; a relay publishes them and marks them sent.
+
+The relay never reads "id > last id": transactions commit out of id order, so it marks rows sent
+instead. One relay per service leads (session advisory lock); others wait as hot standbys. LISTEN is a
+hint to wake early; the short poll is what guarantees progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaProducer
+
+from shared.events.envelope import Envelope
+from shared.messaging.topics import topic_for_event_type
+
+NOTIFY_CHANNEL = "outbox"
+log = structlog.get_logger("outbox")
+
+
+async def write(conn: asyncpg.Connection, envelopes: list[Envelope]) -> None:
+    if not envelopes:
+        return
+    await conn.executemany(
+        "INSERT INTO outbox (event_id, topic, key, payload) VALUES ($1, $2, $3, $4)",
+        [(e.id, topic_for_event_type(e.type), e.subject, e.model_dump_json()) for e in envelopes],
+    )
+    await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+
+
+def leader_lock_key(service: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"outbox-relay:{service}".encode()).digest()[:8], "big", signed=True)
+
+
+class OutboxRelay:
+    def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, *, service: str,
+                 topic_prefix: str = "", poll_seconds: float = 0.5, batch_size: int = 500) -> None:
+        self._pool = pool
+        self._producer = producer
+        self._lock_key = leader_lock_key(service)
+        self._prefix = topic_prefix
+        self._poll = poll_seconds
+        self._batch = batch_size
+        self.published = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self._lead(stop)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("relay_connection_lost", error=str(exc))
+                await _wait(stop, self._poll * 2)
+
+    async def _lead(self, stop: asyncio.Event) -> None:
+        async with self._pool.acquire() as lock_conn:
+            if not await lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_key):
+                await _wait(stop, self._poll * 4)  # another relay leads; stand by
+                return
+            log.info("relay_leading")
+            wake = asyncio.Event()
+
+            def hint(*_: object) -> None:
+                wake.set()
+
+            await lock_conn.add_listener(NOTIFY_CHANNEL, hint)
+            try:
+                while not stop.is_set():
+                    if await self.publish_batch() == 0:
+                        await _wait(wake, self._poll, also=stop)
+                        wake.clear()
+            finally:
+                await lock_conn.remove_listener(NOTIFY_CHANNEL, hint)
+                await lock_conn.execute("SELECT pg_advisory_unlock($1)", self._lock_key)
+
+    async def publish_batch(self) -> int:
+        """Publish up to one batch of unsent rows in id order; returns how many were sent."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT id, topic, key, payload FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1",
+                self._batch,
+            )
+            if not rows:
+                return 0
+            deliveries = [
+                await self._producer.send(self._prefix + r["topic"], r["payload"].encode(), key=r["key"].encode())
+                for r in rows
+            ]
+            await asyncio.gather(*deliveries)  # acks=all: every row is on the broker before it is marked
+            await conn.execute("UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])",
+                               [r["id"] for r in rows])
+        self.published += len(rows)
+        return len(rows)
+
+
+async def purge_sent(pool: asyncpg.Pool, older_than_hours: int = 24) -> int:
+    result = await pool.execute(
+        "DELETE FROM outbox WHERE sent_at < now() - make_interval(hours => $1)", older_than_hours)
+    return int(result.split()[-1])
+
+
+async def _wait(event: asyncio.Event, timeout: float, also: asyncio.Event | None = None) -> None:
+    waiters = [asyncio.ensure_future(event.wait())]
+    if also is not None:
+        waiters.append(asyncio.ensure_future(also.wait()))
+    done, pending = await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()

@@ -1,0 +1,122 @@
+"""What every service process starts with: settings, pool, clock, background tasks, clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import asyncpg
+import httpx
+import structlog
+
+from shared.clock import Clock, ClockAnchor, RealClock, VirtualClock, follow_clock_url
+from shared.db.pool import create_pool
+from shared.db.unit_of_work import UnitOfWork
+from shared.messaging.consumer import EventHandler
+from shared.settings import ServiceSettings
+
+log = structlog.get_logger("runtime")
+
+
+class ClockStore(Protocol):
+    """Where the owner of the virtual clock keeps its anchor (supervision's database)."""
+
+    async def load(self) -> ClockAnchor | None: ...
+
+    async def save(self, anchor: ClockAnchor) -> None: ...
+
+
+@dataclass
+class ServiceContainer:
+    """The composition root's product: everything a role of a service needs, built once."""
+
+    name: str
+    settings: ServiceSettings
+    pool: asyncpg.Pool
+    clock: Clock
+    uow: Callable[[], UnitOfWork]
+    handlers: Mapping[str, EventHandler] = field(default_factory=dict)
+    consumes: list[str] = field(default_factory=list)
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        for closer in self.extras.get("closers", []):
+            await closer()
+        await self.pool.close()
+
+
+async def open_pool(settings: ServiceSettings) -> asyncpg.Pool:
+    return await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
+
+
+async def build_clock(settings: ServiceSettings, store: ClockStore | None = None
+                      ) -> tuple[Clock, list[asyncio.Task[Any]]]:
+    """Real clock, or the shared virtual clock: owned (with `store`) or followed over HTTP."""
+    if settings.clock_mode == "real":
+        return RealClock(), []
+    if store is not None:
+        anchor = await store.load()
+        if anchor is None:
+            anchor = ClockAnchor(datetime.now(UTC), time.time(), settings.clock_speed)
+            await store.save(anchor)
+        clock = VirtualClock(anchor)
+        return clock, [asyncio.create_task(_refresh_from_store(clock, store))]
+    clock = VirtualClock(ClockAnchor(datetime.now(UTC), time.time(), settings.clock_speed))
+    await _first_sync(clock, settings.clock_url)
+    return clock, [asyncio.create_task(follow_clock_url(clock, settings.clock_url))]
+
+
+async def _refresh_from_store(clock: VirtualClock, store: ClockStore, interval: float = 0.2) -> None:
+    # Another process (the API) may have advanced the clock: pick the anchor up quickly.
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            if (anchor := await store.load()) is not None:
+                clock.set_anchor(anchor)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("clock_refresh_failed", error=str(exc))
+
+
+async def _first_sync(clock: VirtualClock, url: str, attempts: int = 60) -> None:
+    async with httpx.AsyncClient(timeout=2.0) as http:
+        for _ in range(attempts):
+            try:
+                body = (await http.get(url)).raise_for_status().json()
+                clock.set_anchor(ClockAnchor(datetime.fromisoformat(body["now"]), time.time(),
+                                             float(body["speed"])))
+                return
+            except (httpx.HTTPError, KeyError, ValueError):
+                await asyncio.sleep(0.5)
+    log.warning("virtual_clock_owner_unreachable", url=url)
+
+
+def stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def run_until_stopped(work: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    stop = stop_on_signals()
+    task = asyncio.create_task(work(stop))
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    if task in done:
+        stopper.cancel()
+        task.result()  # surface a crash as a non-zero exit
+        return
+    try:
+        await asyncio.wait_for(task, timeout=10)
+    except TimeoutError:
+        task.cancel()

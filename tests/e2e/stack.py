@@ -1,0 +1,126 @@
+"""Every service role as a real process, on private databases, topics and ports, for one test module.
+
+The roles come from deploy/local/processes.txt, the same list `make up` starts.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from shared.auth import issue_token
+from shared.settings import DEV_JWT_SECRET
+from tests.support import ADMIN_DSN, KAFKA_BOOTSTRAP, ROOT, dsn_for
+
+SERVICES = ("intake", "routing", "supervision", "notifications")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def roles() -> list[tuple[str, str]]:
+    lines = (ROOT / "deploy/local/processes.txt").read_text().splitlines()
+    return [tuple(line.split()[:2]) for line in lines if line.strip() and not line.startswith("#")]
+
+
+class Stack:
+    def __init__(self, workdir: Path, databases: dict[str, str], topic_prefix: str) -> None:
+        self.workdir = workdir
+        self.databases = databases
+        self.topic_prefix = topic_prefix
+        self.ports = {name: free_port() for name in (*SERVICES, "sms")}
+        self.processes: dict[tuple[str, str], subprocess.Popen] = {}
+        self.admin_token = issue_token(DEV_JWT_SECRET, "e2e-admin", "admin", [""])
+
+    def url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service]}"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.endswith(("_DATABASE_URL", "_HTTP_PORT"))}
+        env.update({
+            "ENV": "test", "KAFKA_BOOTSTRAP": KAFKA_BOOTSTRAP, "KAFKA_TOPIC_PREFIX": self.topic_prefix,
+            "CLOCK_MODE": "virtual", "CLOCK_SPEED": "1", "CLOCK_URL": self.url("supervision") + "/v1/clock",
+            "NOTIFICATIONS_SMS_URL": self.url("sms") + "/sms",
+            "NOTIFICATIONS_SMS_GATEWAY_PORT": str(self.ports["sms"]),
+            "NOTIFICATIONS_SMS_GATEWAY_LOG": str(self.workdir / "sms.jsonl"),
+            "NOTIFICATIONS_DELIVERY_BACKOFF_SECONDS": "0.2",
+            "PYTHONUNBUFFERED": "1",
+        })
+        for service in SERVICES:
+            env[f"{service.upper()}_DATABASE_URL"] = self.databases[service]
+            env[f"{service.upper()}_HTTP_PORT"] = str(self.ports[service])
+        return env
+
+    def start(self, service: str, role: str) -> None:
+        log = (self.workdir / f"{service}-{role}.log").open("ab")
+        self.processes[(service, role)] = subprocess.Popen(
+            [sys.executable, "-m", f"services.{service}", role], cwd=ROOT, env=self.env(),
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def kill(self, service: str, role: str, sig: int = signal.SIGKILL) -> None:
+        process = self.processes.pop((service, role))
+        process.send_signal(sig)
+        process.wait(timeout=15)
+
+    def restart(self, service: str, role: str) -> None:
+        self.kill(service, role)
+        self.start(service, role)
+
+    def run(self, service: str, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", f"services.{service}", *args], cwd=ROOT, env=self.env(),
+                              capture_output=True, text=True, timeout=120, check=True)
+
+    def up(self) -> None:
+        for service in SERVICES:
+            self.run(service, "migrate")
+        for service, role in roles():
+            self.start(service, role)
+            if (service, role) == ("supervision", "api"):
+                self.wait_ready(["supervision"])
+        self.wait_ready(list(SERVICES))
+
+    def wait_ready(self, services: list[str], timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        for service in services:
+            while True:
+                try:
+                    if httpx.get(self.url(service) + "/ready", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{service} not ready; see {self.workdir}/{service}-api.log")
+                time.sleep(0.2)
+
+    def down(self) -> None:
+        for process in self.processes.values():
+            process.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.processes.clear()
+
+    def logs(self) -> str:
+        return "\n".join(f"==> {p.name}\n{p.read_text(errors='replace')[-3000:]}"
+                         for p in sorted(self.workdir.glob("*.log")))
+
+
+def new_database_names() -> dict[str, str]:
+    run = uuid.uuid4().hex[:8]
+    return {service: f"e2e_{run}_{service}" for service in SERVICES}
+
+
+__all__ = ["ADMIN_DSN", "Stack", "dsn_for", "new_database_names"]

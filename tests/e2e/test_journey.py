@@ -1,0 +1,261 @@
+"""One incident through every real process: report → assignment → yellow → red → SMS and SSE.
+
+And the same journey while relays, consumers and the ticker are killed with SIGKILL and restarted:
+still exactly one assignment, one of each light change and one SMS per light.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+
+import asyncpg
+import httpx
+import pytest
+
+from shared.auth import issue_token
+from shared.settings import DEV_JWT_SECRET
+from tests.e2e.stack import Stack
+from tests.support import ROOT
+
+SCHOOL_WORKER_PHONE = "13900000099"
+GRID_1_WORKER = {"id": "gw-320508019044001", "phone": "13900000001", "unit": "grid-320508019044001"}
+IN_GRID_1 = {"lon": 120.612, "lat": 31.31}  # 梅花社区第1网格, outside the school
+
+
+def load_city(stack: Stack) -> None:
+    stack.run("routing", "load-city", str(ROOT / "deploy/demo/small-city.geojson"),
+              str(ROOT / "deploy/demo/small-city-people.json"))
+
+
+def auth(stack: Stack, token: str | None = None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token or stack.admin_token}"}
+
+
+async def eventually(probe, timeout: float = 45.0, interval: float = 0.25):
+    """Poll `probe` (async, returns a truthy value when done) until it succeeds."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met in {timeout}s; last probe: {last!r}")
+
+
+async def report_urgent(http: httpx.AsyncClient, stack: Stack) -> str:
+    response = await http.post(stack.url("intake") + "/v1/incidents", headers=auth(stack), json={
+        "source": "gridworker", "category": "safety.fire", "urgency": "urgent", "title": "楼道堆放杂物堵塞消防通道",
+        "location": IN_GRID_1, "reporter": {"name": "王先生", "phone": "13812345678"}})
+    assert response.status_code == 202, response.text
+    return response.json()["id"]
+
+
+async def assigned(http: httpx.AsyncClient, stack: Stack, incident_id: str):
+    body = (await http.get(f"{stack.url('intake')}/v1/incidents/{incident_id}", headers=auth(stack))).json()
+    return body if body["status"] == "assigned" else None
+
+
+async def clock_state(http: httpx.AsyncClient, stack: Stack, incident_id: str) -> dict | None:
+    response = await http.get(f"{stack.url('supervision')}/v1/clocks/{incident_id}", headers=auth(stack))
+    return response.json() if response.status_code == 200 else None
+
+
+async def advance(http: httpx.AsyncClient, stack: Stack, seconds: float) -> None:
+    response = await http.post(stack.url("supervision") + "/v1/clock/advance", headers=auth(stack),
+                               json={"seconds": seconds})
+    assert response.status_code == 200, response.text
+
+
+async def sms_to(http: httpx.AsyncClient, stack: Stack, phone: str) -> list[dict]:
+    return (await http.get(stack.url("sms") + "/sms", params={"phone": phone})).json()
+
+
+async def read_sse(stack: Stack, token: str, count: int, timeout: float = 20.0,
+                   last_event_id: str | None = None) -> list[dict]:
+    headers = {"Authorization": f"Bearer {token}"}
+    if last_event_id:
+        headers["Last-Event-ID"] = last_event_id
+    events, current = [], {}
+    async with httpx.AsyncClient(timeout=timeout) as http:
+        async with asyncio.timeout(timeout):
+            async with http.stream("GET", stack.url("notifications") + "/v1/alerts/stream",
+                                   headers=headers) as response:
+                assert response.status_code == 200
+                async for line in response.aiter_lines():
+                    if line.startswith(("id:", "event:", "data:")):
+                        key, _, value = line.partition(":")
+                        current[key] = value.strip()
+                    elif not line and "data" in current:
+                        events.append({**current, "data": json.loads(current["data"])})
+                        current = {}
+                        if len(events) >= count:
+                            return events
+    return events
+
+
+async def test_report_to_red_light_to_sms_and_sse(stack: Stack):
+    load_city(stack)
+    async with httpx.AsyncClient(timeout=10) as http:
+        incident_id = await report_urgent(http, stack)
+        case = await eventually(lambda: assigned(http, stack, incident_id))
+        assert case["owner"]["worker_id"] == GRID_1_WORKER["id"]
+        assert case["grid_code"] == "320508019044001"
+        assert [t["action"] for t in case["timeline"]] == ["received", "assigned"]
+
+        sign_clock = await eventually(lambda: clock_state(http, stack, incident_id))
+        assert (sign_clock["phase"], sign_clock["light"], sign_clock["level"]) == ("sign", "green", "none")
+
+        await advance(http, stack, 1.5 * 3600)  # urgent sign limit is 2 h: yellow at 70 %
+        await eventually(lambda: _light_is(http, stack, incident_id, "yellow"))
+        first = await eventually(lambda: sms_to(http, stack, GRID_1_WORKER["phone"]))
+        assert "黄灯" in first[0]["text"] and "签收" in first[0]["text"]
+
+        await advance(http, stack, 3600)
+        red = await eventually(lambda: _light_is(http, stack, incident_id, "red"))
+        assert red["level"] == "yellow_card"
+        texts = await eventually(lambda: _sms_count(http, stack, GRID_1_WORKER["phone"], 2))
+        assert "红灯" in texts[1]["text"]
+
+        supervisor = issue_token(DEV_JWT_SECRET, "sup", "supervisor", ["320508"])
+        alerts = await read_sse(stack, supervisor, count=4)
+        mine = [a for a in alerts if a["data"]["incident_id"] == incident_id]
+        assert [(a["event"], a["data"].get("light") or a["data"].get("level")) for a in mine] == [
+            ("supervision.light.changed", "yellow"), ("supervision.escalation.raised", "reminder"),
+            ("supervision.light.changed", "red"), ("supervision.escalation.raised", "yellow_card")]
+        resumed = await read_sse(stack, supervisor, count=1, last_event_id=mine[2]["id"])
+        assert resumed[0]["id"] == mine[3]["id"]
+        other_area = issue_token(DEV_JWT_SECRET, "sup2", "supervisor", ["310101"])
+        assert await read_sse(stack, other_area, count=1, timeout=2) == []
+
+        deliveries = (await http.get(stack.url("notifications") + "/v1/deliveries", headers=auth(stack),
+                                     params={"incident_id": incident_id})).json()
+        assert [(d["channel"], d["status"]) for d in deliveries] == [("sms", "sent"), ("sms", "sent")]
+
+        # The owner signs: the sign clock stops and the handle clock starts green.
+        worker = issue_token(DEV_JWT_SECRET, GRID_1_WORKER["id"], "gridworker", ["320508019044001"],
+                             unit=GRID_1_WORKER["unit"])
+        signed = await http.post(f"{stack.url('intake')}/v1/incidents/{incident_id}/actions",
+                                 headers=auth(stack, worker), json={"action": "sign"})
+        assert signed.status_code == 200, signed.text
+        handle = await eventually(lambda: _phase_is(http, stack, incident_id, "handle"))
+        assert handle["light"] == "green"
+        again = await http.post(f"{stack.url('intake')}/v1/incidents/{incident_id}/actions",
+                                headers=auth(stack, worker), json={"action": "sign"})
+        assert again.status_code == 409 and again.json()["allowed_actions"] == []
+
+
+async def _light_is(http, stack, incident_id, light):
+    state = await clock_state(http, stack, incident_id)
+    return state if state and state["light"] == light else None
+
+
+async def _phase_is(http, stack, incident_id, phase):
+    state = await clock_state(http, stack, incident_id)
+    return state if state and state["phase"] == phase else None
+
+
+async def _sms_count(http, stack, phone, count):
+    messages = await sms_to(http, stack, phone)
+    return messages if len(messages) >= count else None
+
+
+async def test_bad_input_gets_problem_json_and_stores_nothing(stack: Stack):
+    url = stack.url("intake") + "/v1/incidents"
+    good = {"source": "gridworker", "category": "city.garbage", "title": "垃圾", "location": IN_GRID_1}
+    bad_bodies = [
+        ("{not json", "application/json"),
+        (json.dumps({**good, "category": "no.such.category"}), "application/json"),
+        (json.dumps({k: v for k, v in good.items() if k != "title"}), "application/json"),
+        (json.dumps({**good, "location": {"lon": "east", "lat": 31.3}}), "application/json"),
+        (json.dumps({**good, "location": {"lon": 2.35, "lat": 48.85}}), "application/json"),  # Paris
+        (json.dumps({**good, "urgency": "whenever"}), "application/json"),
+        (json.dumps([good]), "application/json"),
+    ]
+    async with httpx.AsyncClient(timeout=10) as http:
+        for body, content_type in bad_bodies:
+            response = await http.post(url, content=body, headers={**auth(stack), "Content-Type": content_type})
+            assert response.status_code == 422, (body, response.text)
+            assert response.headers["content-type"].startswith("application/problem+json")
+            problem = response.json()
+            assert problem["status"] == 422 and problem["title"] and problem["detail"]
+            assert "Traceback" not in response.text
+        no_token = await http.post(url, json=good)
+        assert no_token.status_code == 401
+    conn = await asyncpg.connect(stack.databases["intake"])
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM incident") == 0
+        assert await conn.fetchval("SELECT count(*) FROM outbox") == 0
+    finally:
+        await conn.close()
+
+
+KILLABLE = [("intake", "relay"), ("routing", "consume"), ("routing", "relay"), ("supervision", "consume"),
+            ("supervision", "relay"), ("supervision", "ticker"), ("notifications", "consume"),
+            ("notifications", "relay"), ("notifications", "deliver"), ("intake", "consume")]
+
+
+async def test_kill_minus_nine_anywhere_still_gives_exactly_one_of_each_effect(stack: Stack):
+    load_city(stack)
+    rng = random.Random(20261123)
+    async with httpx.AsyncClient(timeout=10) as http:
+        # Kill every worker role once before the case exists and once while its work is in flight.
+        for role in KILLABLE[:5]:
+            stack.restart(*role)
+        incident_id = await report_urgent(http, stack)
+        for role in rng.sample(KILLABLE, 4):
+            await asyncio.sleep(rng.uniform(0.05, 0.4))
+            stack.restart(*role)
+        await eventually(lambda: assigned(http, stack, incident_id), timeout=90)
+        await eventually(lambda: clock_state(http, stack, incident_id), timeout=60)
+
+        await advance(http, stack, 1.5 * 3600)
+        for role in (("supervision", "ticker"), ("notifications", "consume"), ("notifications", "deliver")):
+            await asyncio.sleep(rng.uniform(0.0, 0.3))
+            stack.restart(*role)
+        await eventually(lambda: _sms_count(http, stack, GRID_1_WORKER["phone"], 1), timeout=90)
+
+        await advance(http, stack, 3600)
+        for role in (("supervision", "relay"), ("supervision", "ticker"), ("notifications", "deliver")):
+            await asyncio.sleep(rng.uniform(0.0, 0.3))
+            stack.restart(*role)
+        await eventually(lambda: _sms_count(http, stack, GRID_1_WORKER["phone"], 2), timeout=90)
+        await asyncio.sleep(3)  # room for any duplicate to show up
+
+        messages = await sms_to(http, stack, GRID_1_WORKER["phone"])
+        assert len(messages) == 2, messages
+        assert ["黄灯" in messages[0]["text"], "红灯" in messages[1]["text"]] == [True, True]
+
+    routing = await asyncpg.connect(stack.databases["routing"])
+    supervision = await asyncpg.connect(stack.databases["supervision"])
+    intake = await asyncpg.connect(stack.databases["intake"])
+    notifications = await asyncpg.connect(stack.databases["notifications"])
+    try:
+        assert await routing.fetchval("SELECT count(*) FROM assignment WHERE incident_id = $1::uuid",
+                                      incident_id) == 1
+        assert await intake.fetchval("SELECT count(*) FROM timeline_entry WHERE incident_id = $1::uuid "
+                                     "AND action = 'assigned'", incident_id) == 1
+        clocks = await supervision.fetch("SELECT phase, light, level FROM phase_clock WHERE incident_id = $1::uuid",
+                                         incident_id)
+        assert [tuple(c) for c in clocks] == [("sign", "red", "yellow_card")]
+        events = await supervision.fetch(
+            "SELECT payload::jsonb->>'type' AS type, payload::jsonb->'data'->>'light' AS light "
+            "FROM outbox ORDER BY id")
+        assert [e["light"] for e in events if e["type"] == "supervision.light.changed"] == ["yellow", "red"]
+        alerts = await notifications.fetch("SELECT event_type FROM alert WHERE incident_id = $1::uuid ORDER BY id",
+                                           incident_id)
+        assert [a["event_type"] for a in alerts].count("supervision.light.changed") == 2
+        assert await notifications.fetchval("SELECT count(*) FROM delivery WHERE status = 'sent'") == 2
+    finally:
+        for conn in (routing, supervision, intake, notifications):
+            await conn.close()
+
+
+@pytest.fixture(autouse=True)
+def _show_logs_on_failure(request, stack):
+    yield
+    if getattr(request.node, "rep_call", None) and request.node.rep_call.failed:
+        print(stack.logs())

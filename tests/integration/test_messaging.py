@@ -1,0 +1,204 @@
+"""The event backbone against the real Postgres and the real Kafka: outbox relay, inbox, dead letters."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import asyncpg
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from shared.clock import FixedClock
+from shared.db.migrate import migrate
+from shared.db.pool import create_pool
+from shared.db.unit_of_work import PgUnitOfWork
+from shared.events.envelope import Envelope
+from shared.events.intake import IncidentReceived, IncidentSigned
+from shared.messaging.consumer import EventProcessor, Incoming, run_consumer
+from shared.messaging.kafka import make_consumer, make_producer
+from shared.messaging.outbox import OutboxRelay
+from shared.messaging.topics import INCIDENTS
+from tests.support import KAFKA_BOOTSTRAP, SERVICE_DIRS
+
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+
+
+def received(incident_id: uuid.UUID | None = None) -> IncidentReceived:
+    return IncidentReceived(incident_id=incident_id or uuid.uuid4(), at=NOW, source="gridworker",
+                            category="city.garbage", urgency="normal", title="垃圾", reported_at=NOW)
+
+
+@pytest.fixture
+async def pool(fresh_database):
+    dsn = await fresh_database("msg")
+    await migrate(dsn, SERVICE_DIRS["intake"])  # any service: the messaging tables are shared
+    pool = await create_pool(dsn, 1, 6)
+    await pool.execute("CREATE TABLE applied (event_id uuid, incident_id uuid)")
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def producer():
+    producer = make_producer(KAFKA_BOOTSTRAP)
+    await producer.start()
+    yield producer
+    await producer.stop()
+
+
+async def read_all(topic: str, expected: int, timeout: float = 20.0) -> list:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=KAFKA_BOOTSTRAP, auto_offset_reset="earliest",
+                                group_id=f"reader-{uuid.uuid4().hex[:6]}", enable_auto_commit=False)
+    await consumer.start()
+    records = []
+    try:
+        async with asyncio.timeout(timeout):
+            while len(records) < expected:
+                batch = await consumer.getmany(timeout_ms=500)
+                for recs in batch.values():
+                    records.extend(recs)
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def write_events(pool: asyncpg.Pool, events: list) -> list[Envelope]:
+    uow = PgUnitOfWork(pool, "/intake", FixedClock(NOW))
+    async with uow:
+        envelopes = [uow.emit(e) for e in events]
+        await uow.commit()
+    return envelopes
+
+
+async def test_relay_publishes_committed_rows_in_order_keyed_by_incident_and_marks_them_sent(
+        pool, producer, topic_prefix):
+    case = uuid.uuid4()
+    envelopes = await write_events(pool, [received(case), IncidentSigned(incident_id=case, at=NOW, actor="w1")]
+                                   + [received() for _ in range(8)])
+    relay = OutboxRelay(pool, producer, service="t", topic_prefix=topic_prefix)
+    assert await relay.publish_batch() == 10
+    records = await read_all(topic_prefix + INCIDENTS, 10)
+    ids = [Envelope.model_validate_json(r.value).id for r in records]
+    assert sorted(map(str, ids)) == sorted(str(e.id) for e in envelopes)
+    same_case = [Envelope.model_validate_json(r.value) for r in records if r.key == str(case).encode()]
+    assert [e.type for e in same_case] == ["intake.incident.received", "intake.incident.signed"]
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+    assert await relay.publish_batch() == 0
+
+
+async def test_a_rolled_back_unit_of_work_leaves_no_outbox_row(pool):
+    uow = PgUnitOfWork(pool, "/intake", FixedClock(NOW))
+    with pytest.raises(RuntimeError):
+        async with uow:
+            uow.emit(received())
+            raise RuntimeError("the handler failed")
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 0
+
+
+async def test_only_one_relay_leads_and_the_standby_takes_over(pool, producer, topic_prefix):
+    first = OutboxRelay(pool, producer, service="lead", topic_prefix=topic_prefix, poll_seconds=0.05)
+    second = OutboxRelay(pool, producer, service="lead", topic_prefix=topic_prefix, poll_seconds=0.05)
+    stop_first, stop_second = asyncio.Event(), asyncio.Event()
+    task_first = asyncio.create_task(first.run(stop_first))
+    await asyncio.sleep(0.3)
+    task_second = asyncio.create_task(second.run(stop_second))
+    await write_events(pool, [received() for _ in range(5)])
+    await _until(lambda: first.published == 5)
+    assert second.published == 0
+    stop_first.set()
+    await task_first
+    await write_events(pool, [received() for _ in range(3)])
+    await _until(lambda: second.published == 3)
+    stop_second.set()
+    await task_second
+    assert len(await read_all(topic_prefix + INCIDENTS, 8)) == 8
+
+
+async def _until(condition, timeout: float = 15.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.05)
+
+
+def counting_processor(pool, fail_on: set[uuid.UUID] | None = None) -> EventProcessor:
+    async def apply(event, envelope, uow):
+        if fail_on and event.incident_id in fail_on:
+            raise ValueError("poison")
+        await uow.conn.execute("INSERT INTO applied VALUES ($1, $2)", envelope.id, event.incident_id)
+
+    return EventProcessor("counter", {IncidentReceived.type: apply},
+                          lambda: PgUnitOfWork(pool, "/test", FixedClock(NOW)), pool,
+                          max_attempts=3, backoff_seconds=0.01)
+
+
+def record_of(envelope: Envelope, offset: int = 0) -> Incoming:
+    return Incoming("intake.incidents.v1", 0, offset, envelope.subject, envelope.model_dump_json())
+
+
+async def test_inbox_applies_a_redelivered_event_once(pool):
+    processor = counting_processor(pool)
+    envelope = Envelope.wrap(received(), source="/intake", time=NOW)
+    assert await processor.process(record_of(envelope, 0)) == "applied"
+    assert await processor.process(record_of(envelope, 1)) == "duplicate"
+    assert await pool.fetchval("SELECT count(*) FROM applied") == 1
+
+
+async def test_poison_event_is_parked_after_bounded_retries_and_the_next_one_is_applied(pool):
+    bad, good = received(), received()
+    processor = counting_processor(pool, fail_on={bad.incident_id})
+    bad_env = Envelope.wrap(bad, source="/intake", time=NOW)
+    assert await processor.process(record_of(bad_env, 0)) == "parked"
+    assert await processor.process(record_of(Envelope.wrap(good, source="/intake", time=NOW), 1)) == "applied"
+    parked = await pool.fetch("SELECT event_id, attempts, error, replayed_at FROM dead_letter")
+    assert [(r["event_id"], r["attempts"]) for r in parked] == [(bad_env.id, 3)]
+    assert "poison" in parked[0]["error"]
+    assert await pool.fetchval("SELECT count(*) FROM inbox WHERE event_id = $1", bad_env.id) == 0
+
+    # Replaying while it still fails keeps it parked; after the fix it is applied once.
+    assert (await processor.replay_parked())[0][1].startswith("still failing")
+    fixed = counting_processor(pool)
+    assert [outcome for _, outcome in await fixed.replay_parked()] == ["applied"]
+    assert await fixed.replay_parked() == []
+    assert await pool.fetchval("SELECT count(*) FROM applied WHERE event_id = $1", bad_env.id) == 1
+
+
+async def test_garbage_bytes_are_parked_not_looped(pool):
+    processor = counting_processor(pool)
+    outcome = await processor.process(Incoming("intake.incidents.v1", 2, 7, None, "{not json"))
+    assert outcome == "parked"
+    row = await pool.fetchrow("SELECT kafka_partition, kafka_offset, event_id, error FROM dead_letter")
+    assert (row["kafka_partition"], row["kafka_offset"], row["event_id"]) == (2, 7, None)
+    assert "CloudEvents" in row["error"]
+
+
+async def test_consumer_loop_over_kafka_dedupes_redelivery_and_commits_offsets(pool, topic_prefix):
+    topic = topic_prefix + INCIDENTS
+    envelopes = [Envelope.wrap(received(), source="/intake", time=NOW) for _ in range(5)]
+    raw = AIOKafkaProducer(bootstrap_servers=KAFKA_BOOTSTRAP)
+    await raw.start()
+    try:
+        for env in envelopes + envelopes[:2]:  # the first two delivered twice
+            await raw.send_and_wait(topic, env.to_bytes(), key=env.subject.encode())
+    finally:
+        await raw.stop()
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    processor = counting_processor(pool)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_consumer(make_consumer(KAFKA_BOOTSTRAP, group, [topic]), processor, stop))
+    await _until(lambda: processor.applied == 5, timeout=30)
+    await asyncio.sleep(1.0)  # let the duplicates arrive too
+    stop.set()
+    await task
+    assert await pool.fetchval("SELECT count(*) FROM applied") == 5
+
+    # A new consumer in the same group starts after the committed offsets: nothing is applied again.
+    again = counting_processor(pool)
+    stop2 = asyncio.Event()
+    task2 = asyncio.create_task(run_consumer(make_consumer(KAFKA_BOOTSTRAP, group, [topic]), again, stop2))
+    await asyncio.sleep(3)
+    stop2.set()
+    await task2
+    assert again.applied == 0
+    assert await pool.fetchval("SELECT count(*) FROM applied") == 5

@@ -1,0 +1,126 @@
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.intake.domain.commands import Actor, ReportIncident, SignIncident
+from services.intake.domain.model import IllegalTransition, Incident, NotPermitted, Status, UnknownCategory
+from services.intake.service_layer import handlers
+from shared.clock import FixedClock
+from shared.db.unit_of_work import FakeUnitOfWork
+from shared.events.envelope import Envelope
+from shared.events.intake import Point
+from shared.events.routing import IncidentAssigned, Owner
+
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+GRID = "320508019044001"
+OWNER = Owner(unit_id="g-1", unit_name="一网格", unit_kind="grid", worker_id="w1", worker_name="张三",
+              worker_phone="13900000001")
+WORKER = Actor("w1", "gridworker", "g-1")
+
+
+class FakeIncidents:
+    def __init__(self) -> None:
+        self.rows: dict[uuid.UUID, Incident] = {}
+        self.timeline: list = []
+
+    async def category_codes(self) -> set[str]:
+        return {"city.garbage", "safety.gas"}
+
+    async def add(self, incident: Incident) -> None:
+        self.rows[incident.id] = incident
+        self.timeline += incident.new_timeline
+        incident.new_timeline = []
+
+    async def get(self, incident_id: uuid.UUID) -> Incident | None:
+        return self.rows.get(incident_id)
+
+    async def save(self, incident: Incident) -> None:
+        await self.add(incident)
+
+
+class FakeIntakeUoW(FakeUnitOfWork):
+    def __init__(self) -> None:
+        super().__init__("/intake", FixedClock(NOW))
+        self.incidents = FakeIncidents()
+
+
+def report(**overrides) -> ReportIncident:
+    fields = dict(source="gridworker", category="city.garbage", urgency="normal", title="路边垃圾堆积",
+                  location=Point(lon=120.05, lat=31.1))
+    return ReportIncident(**{**fields, **overrides})
+
+
+async def test_reporting_stores_the_case_and_publishes_received_once():
+    uow = FakeIntakeUoW()
+    incident = await handlers.report_incident(report(), uow)
+    assert uow.incidents.rows[incident.id].status is Status.RECEIVED
+    assert [e.type for e in uow.published] == ["intake.incident.received"]
+    assert uow.published[0].subject == str(incident.id)
+
+
+async def test_unknown_category_stores_nothing_and_publishes_nothing():
+    uow = FakeIntakeUoW()
+    with pytest.raises(UnknownCategory):
+        await handlers.report_incident(report(category="no.such"), uow)
+    assert uow.incidents.rows == {} and uow.published == [] and uow.commits == 0
+
+
+async def test_offline_report_keeps_its_past_reported_at_but_never_a_future_one():
+    earlier = NOW - timedelta(hours=5)
+    assert Incident.report(report(reported_at=earlier), NOW).reported_at == earlier
+    assert Incident.report(report(reported_at=NOW + timedelta(hours=1)), NOW).reported_at == NOW
+
+
+async def assigned_case(uow: FakeIntakeUoW) -> Incident:
+    incident = await handlers.report_incident(report(), uow)
+    event = IncidentAssigned(incident_id=incident.id, at=NOW, category="city.garbage", urgency="normal",
+                             grid_code=GRID, owner=OWNER, reason="located")
+    async with uow:
+        await handlers.record_assignment(event, Envelope.wrap(event, source="/routing", time=NOW), uow)
+        await uow.commit()
+    return incident
+
+
+async def test_assignment_records_owner_and_grid_and_allows_sign():
+    uow = FakeIntakeUoW()
+    incident = await assigned_case(uow)
+    assert incident.status is Status.ASSIGNED and incident.owner["worker_id"] == "w1"
+    assert incident.grid_code == GRID and incident.allowed_actions() == ["sign"]
+    assert [t.action for t in uow.incidents.timeline] == ["received", "assigned"]
+
+
+async def test_owner_signs_and_the_event_is_published():
+    uow = FakeIntakeUoW()
+    incident = await assigned_case(uow)
+    await handlers.sign_incident(SignIncident(incident.id, WORKER), uow)
+    assert incident.status is Status.IN_PROGRESS
+    assert uow.published[-1].type == "intake.incident.signed"
+
+
+async def test_signing_twice_is_an_illegal_move_listing_what_is_allowed():
+    uow = FakeIntakeUoW()
+    incident = await assigned_case(uow)
+    await handlers.sign_incident(SignIncident(incident.id, WORKER), uow)
+    published = len(uow.published)
+    with pytest.raises(IllegalTransition) as exc:
+        await handlers.sign_incident(SignIncident(incident.id, WORKER), uow)
+    assert exc.value.status is Status.IN_PROGRESS and exc.value.allowed == []
+    assert len(uow.published) == published
+
+
+async def test_only_the_owner_may_sign():
+    uow = FakeIntakeUoW()
+    incident = await assigned_case(uow)
+    with pytest.raises(NotPermitted):
+        await handlers.sign_incident(SignIncident(incident.id, Actor("w9", "gridworker", "g-9")), uow)
+    with pytest.raises(NotPermitted):
+        await handlers.sign_incident(SignIncident(incident.id, Actor("boss", "supervisor", "g-1")), uow)
+    assert incident.status is Status.ASSIGNED
+
+
+async def test_sign_before_assignment_is_illegal():
+    uow = FakeIntakeUoW()
+    incident = await handlers.report_incident(report(), uow)
+    with pytest.raises(IllegalTransition):
+        await handlers.sign_incident(SignIncident(incident.id, WORKER), uow)

@@ -1,0 +1,62 @@
+import time
+
+import jwt
+import pytest
+
+from shared.auth import Principal, decode_token, issue_token
+from shared.logging import mask_phone, mask_phones_processor
+from shared.problems import Problem
+from shared.settings import ServiceSettings
+
+SECRET = "unit-test-secret-that-is-32-bytes!!"
+
+
+@pytest.mark.parametrize("raw, masked", [
+    ("call 13812345678 now", "call 138****5678 now"),
+    ("+8613812345678", "+86138****5678"),
+    ("order 202611230001234", "order 202611230001234"),  # long digit runs are not phones
+])
+def test_phone_numbers_are_masked(raw, masked):
+    assert mask_phone(raw) == masked
+
+
+def test_log_processor_masks_nested_values():
+    out = mask_phones_processor(None, "info", {"reporter": {"phone": "13900001111"}, "list": ["13900001111"]})
+    assert out == {"reporter": {"phone": "139****1111"}, "list": ["139****1111"]}
+
+
+def test_token_round_trip_and_area_prefixes():
+    principal = decode_token(SECRET, issue_token(SECRET, "w1", "gridworker", ["320508019044"], unit="u1"))
+    assert principal == Principal("w1", "gridworker", ("320508019044",), "u1")
+    assert principal.sees("320508019044007") and not principal.sees("320508019045001")
+    assert not principal.sees(None)
+    assert Principal("c", "supervisor", ("",)).sees("999")
+
+
+def test_token_without_exp_is_refused():
+    token = jwt.encode({"sub": "x", "role": "admin", "area": [""]}, SECRET, algorithm="HS256")
+    with pytest.raises(Problem) as exc:
+        decode_token(SECRET, token)
+    assert exc.value.status == 401
+
+
+def test_expired_wrong_secret_and_other_algorithm_are_refused():
+    expired = jwt.encode({"sub": "x", "role": "admin", "area": [""], "exp": int(time.time()) - 10}, SECRET,
+                         algorithm="HS256")
+    other_alg = jwt.encode({"sub": "x", "role": "admin", "area": [""], "exp": int(time.time()) + 60}, SECRET,
+                           algorithm="HS512")
+    for token in (expired, other_alg, issue_token("another-secret-that-is-32-bytes-long", "x", "admin", [""])):
+        with pytest.raises(Problem) as exc:
+            decode_token(SECRET, token)
+        assert exc.value.status == 401
+
+
+def test_production_refuses_development_secrets(monkeypatch):
+    monkeypatch.setenv("ENV", "production")
+    with pytest.raises(ValueError, match="AUTH_JWT_SECRET"):
+        ServiceSettings()
+    monkeypatch.setenv("AUTH_JWT_SECRET", "too-short")
+    with pytest.raises(ValueError, match="32 bytes"):
+        ServiceSettings()
+    monkeypatch.setenv("AUTH_JWT_SECRET", "a-real-secret-of-more-than-32-bytes")
+    assert ServiceSettings().env == "production"
