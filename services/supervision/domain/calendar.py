@@ -1,0 +1,175 @@
+"""The one working-time calendar: which days are worked in China, and arithmetic in working time.
+
+Days: an override (admin API) wins; else the State Council schedule as packaged by chinese-calendar
+(holidays and 调休 make-up working days); for a year the package does not know yet (it raises for
+2027 in version 1.11), Monday–Friday, marked provisional. Times are Asia/Shanghai, given and returned
+as aware datetimes. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+import chinese_calendar
+
+ZONE = ZoneInfo("Asia/Shanghai")
+Unit = Literal["hours", "working_hours", "working_days"]
+DEFAULT_PERIODS: tuple[tuple[time, time], ...] = ((time(8, 30), time(12, 0)), (time(14, 0), time(17, 30)))
+_MAX_DAYS = 3 * 366  # a limit never spans more than this: stop instead of looping forever
+
+
+@dataclass(frozen=True)
+class CalendarDay:
+    day: date
+    workday: bool
+    provisional: bool
+    holiday: str | None
+
+
+@lru_cache(maxsize=64)
+def _national_year(year: int) -> frozenset[date] | None:
+    """The workdays of a year by the national schedule, or None when the data does not cover it."""
+    first = date(year, 1, 1)
+    days = [first + timedelta(n) for n in range((date(year + 1, 1, 1) - first).days)]
+    try:
+        return frozenset(d for d in days if chinese_calendar.is_workday(d))
+    except NotImplementedError:
+        return None
+
+
+class WorkCalendar:
+    def __init__(self, overrides: Mapping[date, bool] | None = None,
+                 periods: Sequence[tuple[time, time]] = DEFAULT_PERIODS) -> None:
+        if not periods or any(a >= b for a, b in periods) or any(
+                periods[i][1] > periods[i + 1][0] for i in range(len(periods) - 1)):
+            raise ValueError("working periods must be ordered, non-empty and not overlap")
+        self.overrides = dict(overrides or {})
+        self.periods = tuple(periods)
+        self.day_seconds = sum(_seconds(b) - _seconds(a) for a, b in self.periods)
+
+    # Days
+
+    def is_workday(self, day: date) -> bool:
+        if day in self.overrides:
+            return self.overrides[day]
+        national = _national_year(day.year)
+        return day.weekday() < 5 if national is None else day in national
+
+    def year_is_provisional(self, year: int) -> bool:
+        return _national_year(year) is None
+
+    def is_provisional(self, day: date) -> bool:
+        return day not in self.overrides and self.year_is_provisional(day.year)
+
+    def year_days(self, year: int) -> list[CalendarDay]:
+        first = date(year, 1, 1)
+        out = []
+        for n in range((date(year + 1, 1, 1) - first).days):
+            day = first + timedelta(n)
+            holiday = None
+            if not self.year_is_provisional(year):
+                on_holiday, name = chinese_calendar.get_holiday_detail(day)
+                holiday = name if on_holiday and name else None
+            out.append(CalendarDay(day, self.is_workday(day), self.is_provisional(day), holiday))
+        return out
+
+    # Working time
+
+    def _windows(self, day: date) -> list[tuple[datetime, datetime]]:
+        if not self.is_workday(day):
+            return []
+        return [(datetime.combine(day, a, ZONE), datetime.combine(day, b, ZONE)) for a, b in self.periods]
+
+    def working_seconds_between(self, start: datetime, end: datetime) -> float:
+        start, end = _local(start), _local(end)
+        if end < start:
+            return -self.working_seconds_between(end, start)
+        total = 0.0
+        day = start.date()
+        while day <= end.date():
+            for a, b in self._windows(day):
+                lo, hi = max(a, start), min(b, end)
+                if hi > lo:
+                    total += (hi - lo).total_seconds()
+            day += timedelta(1)
+        return total
+
+    def add_working_seconds(self, start: datetime, seconds: float) -> datetime:
+        """The instant when `seconds` of working time have passed since `start` (>= 0)."""
+        if seconds < 0:
+            raise ValueError("cannot add negative working time")
+        cursor = _local(start)
+        if seconds == 0:
+            return cursor.astimezone(UTC)
+        remaining = seconds
+        day = cursor.date()
+        for _ in range(_MAX_DAYS):
+            for a, b in self._windows(day):
+                lo = max(a, cursor)
+                if lo >= b:
+                    continue
+                available = (b - lo).total_seconds()
+                if remaining <= available:
+                    return (lo + timedelta(seconds=remaining)).astimezone(UTC)
+                remaining -= available
+            day += timedelta(1)
+        raise ValueError(f"no working time found within {_MAX_DAYS} days of {start}")
+
+    def add(self, start: datetime, amount: float, unit: Unit) -> datetime:
+        """The due time of a limit started at `start`."""
+        if amount < 0:
+            raise ValueError("a limit cannot be negative")
+        if unit == "hours":
+            return _local(start).astimezone(UTC) + timedelta(hours=amount)
+        if unit == "working_hours":
+            return self.add_working_seconds(start, amount * 3600)
+        if unit == "working_days":
+            return self._add_working_days(start, amount)
+        raise ValueError(f"unknown unit {unit!r}")
+
+    def _add_working_days(self, start: datetime, amount: float) -> datetime:
+        # 次日起算: counting starts the working day after the start's date; due at its close of business.
+        if amount != int(amount):
+            raise ValueError("working_days must be a whole number")
+        local = _local(start)
+        if amount == 0:
+            return local.astimezone(UTC)
+        left, day = int(amount), local.date()
+        for _ in range(_MAX_DAYS):
+            day += timedelta(1)
+            if self.is_workday(day):
+                left -= 1
+                if left == 0:
+                    return datetime.combine(day, self.periods[-1][1], ZONE).astimezone(UTC)
+        raise ValueError(f"no {amount} working days within {_MAX_DAYS} days of {start}")
+
+    def elapsed(self, start: datetime, end: datetime, unit: Unit) -> float:
+        """How much of `unit` passed between start and end (negative if end is earlier)."""
+        if unit == "hours":
+            return (end - start).total_seconds() / 3600
+        seconds = self.working_seconds_between(start, end)
+        return seconds / 3600 if unit == "working_hours" else seconds / self.day_seconds
+
+    def point_at_fraction(self, start: datetime, amount: float, unit: Unit, fraction: float) -> datetime:
+        """When `fraction` of the budget is used (0.7 → the yellow light), counted in the same time."""
+        if unit == "hours":
+            return _local(start).astimezone(UTC) + timedelta(hours=amount * fraction)
+        if unit == "working_hours":
+            return self.add_working_seconds(start, amount * 3600 * fraction)
+        budget = self.working_seconds_between(start, self.add(start, amount, unit))
+        return self.add_working_seconds(start, budget * fraction)
+
+
+def _local(moment: datetime) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError("naive datetime: working time needs an aware datetime")
+    return moment.astimezone(ZONE)
+
+
+def _seconds(t: time) -> int:
+    return t.hour * 3600 + t.minute * 60 + t.second
