@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
 import jwt
-from fastapi import Request
+import jwt.warnings
+from fastapi import Depends, Request
 
 from shared.problems import Problem
 
 Role = Literal["gridworker", "department", "community", "street", "supervisor", "leader", "admin"]
 ROLES: tuple[str, ...] = ("gridworker", "department", "community", "street", "supervisor", "leader", "admin")
 ALGORITHM = "HS256"
+# The contract's local default secret is short; production refuses it (shared/settings.py), so the
+# library's key-length warning would only repeat on every request in development.
+warnings.filterwarnings("ignore", category=jwt.warnings.InsecureKeyLengthWarning)
 
 
 @dataclass(frozen=True)
@@ -58,18 +63,19 @@ def decode_token(secret: str, token: str) -> Principal:
     return Principal(sub=str(claims["sub"]), role=role, area=tuple(area), unit=str(unit) if unit else None)
 
 
-class BearerAuth:
-    """FastAPI dependency: `principal: Annotated[Principal, Depends(auth)]`."""
+async def current_principal(request: Request) -> Principal:
+    """FastAPI dependency: the caller of this request, from its bearer token.
 
-    def __init__(self, secret: str) -> None:
-        self._secret = secret
+    The secret comes from the app's settings (`app.state.jwt_secret`, set by `create_service_app`).
+    """
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Problem(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+    return decode_token(request.app.state.jwt_secret, token.strip())
 
-    async def __call__(self, request: Request) -> Principal:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise Problem(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
-        return decode_token(self._secret, token.strip())
+
+Caller = Annotated[Principal, Depends(current_principal)]
 
 
 def require_role(principal: Principal, *roles: str) -> None:

@@ -48,7 +48,7 @@ def configure_logging(service: str, role: str, level: str = "INFO") -> None:
     )
     structlog.contextvars.bind_contextvars(service=service, role=role)
     # Quiet chatty libraries; their warnings still pass.
-    for noisy in ("aiokafka", "kafka", "uvicorn.access"):
+    for noisy in ("aiokafka", "kafka", "uvicorn.access", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

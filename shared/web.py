@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 
 from shared.health import database_check, health_router, install_request_metrics, kafka_check
 from shared.problems import install_problem_handlers
@@ -13,7 +14,7 @@ from shared.runtime import ServiceContainer
 
 
 def create_service_app(name: str, title: str, start: Callable[[], Awaitable[ServiceContainer]],
-                       routers: list[APIRouter], version: str = "1.0.0") -> FastAPI:
+                       routers: list[APIRouter], jwt_secret: str, version: str = "1.0.0") -> FastAPI:
     """`start` builds the container when the server starts (so tests can hand in their own)."""
 
     @asynccontextmanager
@@ -29,6 +30,7 @@ def create_service_app(name: str, title: str, start: Callable[[], Awaitable[Serv
             await container.close()
 
     app = FastAPI(title=title, version=version, lifespan=lifespan)
+    app.state.jwt_secret = jwt_secret
     install_problem_handlers(app)
     install_request_metrics(app, name)
 
@@ -40,3 +42,6 @@ def create_service_app(name: str, title: str, start: Callable[[], Awaitable[Serv
 
 def container_of(request: Request) -> ServiceContainer:
     return request.app.state.container
+
+
+Container = Annotated[ServiceContainer, Depends(container_of)]

@@ -7,7 +7,6 @@ gets its own database and its own topic prefix so tests never see each other's d
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 
 import asyncpg

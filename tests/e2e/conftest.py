@@ -1,7 +1,7 @@
 import pytest
 
-from tests.support import create_database, drop_database
 from tests.e2e.stack import Stack, new_database_names
+from tests.support import create_database, drop_database
 
 pytestmark = pytest.mark.e2e
 

@@ -80,8 +80,8 @@ async def read_sse(stack: Stack, token: str, count: int, timeout: float = 20.0,
     if last_event_id:
         headers["Last-Event-ID"] = last_event_id
     events, current = [], {}
-    async with httpx.AsyncClient(timeout=timeout) as http:
-        async with asyncio.timeout(timeout):
+    try:
+        async with httpx.AsyncClient(timeout=timeout) as http, asyncio.timeout(timeout):
             async with http.stream("GET", stack.url("notifications") + "/v1/alerts/stream",
                                    headers=headers) as response:
                 assert response.status_code == 200
@@ -93,7 +93,9 @@ async def read_sse(stack: Stack, token: str, count: int, timeout: float = 20.0,
                         events.append({**current, "data": json.loads(current["data"])})
                         current = {}
                         if len(events) >= count:
-                            return events
+                            break
+    except TimeoutError:
+        pass  # fewer events than asked for: the caller's assertion decides
     return events
 
 

@@ -4,7 +4,6 @@ import asyncpg
 import pytest
 
 from shared.db.migrate import migrate, migration_files
-
 from tests.support import SERVICE_DIRS
 
 EXPECTED_TABLES = {

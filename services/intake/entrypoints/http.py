@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, FastAPI
 
 from services.intake.adapters.repository import incident_view, list_categories
 from services.intake.bootstrap import bootstrap
 from services.intake.config import IntakeSettings
 from services.intake.domain.commands import Actor, ReportIncident, SignIncident
-from services.intake.domain.model import ALLOWED_ACTIONS, IllegalTransition, NotPermitted, Status, UnknownCategory
+from services.intake.domain.model import (
+    ALLOWED_ACTIONS,
+    IllegalTransition,
+    NotPermitted,
+    Status,
+    UnknownCategory,
+)
 from services.intake.entrypoints.schemas import ActionIn, IncidentAccepted, IncidentIn, IncidentOut
 from services.intake.service_layer import handlers
-from shared.auth import BearerAuth, Principal
+from shared.auth import Caller, Principal
 from shared.events.intake import Point
 from shared.problems import Problem
 from shared.runtime import ServiceContainer
-from shared.web import container_of, create_service_app
+from shared.web import Container, create_service_app
 
 
 def domain_problem(exc: Exception) -> Problem:
@@ -35,10 +40,8 @@ def domain_problem(exc: Exception) -> Problem:
     raise exc
 
 
-def build_router(auth: BearerAuth) -> APIRouter:
+def build_router() -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["incidents"])
-    Caller = Annotated[Principal, Depends(auth)]
-    Container = Annotated[ServiceContainer, Depends(container_of)]
 
     @router.get("/categories")
     async def categories(container: Container) -> list[dict]:
@@ -95,7 +98,7 @@ def create_app(settings: IntakeSettings | None = None, container: ServiceContain
     async def start() -> ServiceContainer:
         return container or await bootstrap(settings)
 
-    auth = BearerAuth(settings.auth_jwt_secret.get_secret_value())
-    return create_service_app("intake", "Intake: the case record", start, [build_router(auth)])
+    return create_service_app("intake", "Intake: the case record", start, [build_router()],
+                              jwt_secret=settings.auth_jwt_secret.get_secret_value())
 
 

@@ -6,24 +6,22 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from fastapi import APIRouter, FastAPI, Header, Query, Request
 from sse_starlette.sse import EventSourceResponse
 
 from services.notifications.adapters.repository import alerts_after, list_deliveries
 from services.notifications.bootstrap import bootstrap
 from services.notifications.config import NotificationsSettings
-from shared.auth import BearerAuth, Principal
+from shared.auth import Caller
 from shared.problems import Problem
 from shared.runtime import ServiceContainer
-from shared.web import container_of, create_service_app
+from shared.web import Container, create_service_app
 
 
-def build_router(auth: BearerAuth) -> APIRouter:
+def build_router() -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["notifications"])
-    Caller = Annotated[Principal, Depends(auth)]
-    Container = Annotated[ServiceContainer, Depends(container_of)]
 
     @router.get("/deliveries")
     async def deliveries(caller: Caller, container: Container, incident_id: uuid.UUID | None = None,
@@ -68,5 +66,5 @@ def create_app(settings: NotificationsSettings | None = None,
     async def start() -> ServiceContainer:
         return container or await bootstrap(settings)
 
-    auth = BearerAuth(settings.auth_jwt_secret.get_secret_value())
-    return create_service_app("notifications", "Notifications: telling people", start, [build_router(auth)])
+    return create_service_app("notifications", "Notifications: telling people", start, [build_router()],
+                              jwt_secret=settings.auth_jwt_secret.get_secret_value())

@@ -7,17 +7,17 @@ import math
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.routing.adapters.repository import assignment_history, grid_row
 from services.routing.bootstrap import bootstrap
 from services.routing.config import RoutingSettings
 from services.routing.service_layer import handlers
-from shared.auth import BearerAuth, Principal, require_role
+from shared.auth import Caller, require_role
 from shared.problems import Problem
 from shared.runtime import ServiceContainer
-from shared.web import container_of, create_service_app
+from shared.web import Container, create_service_app
 
 MAX_IMPORT_BYTES = 200 * 1024 * 1024
 
@@ -39,10 +39,8 @@ class WorkerIn(BaseModel):
     on_duty: bool = True
 
 
-def build_router(auth: BearerAuth) -> APIRouter:
+def build_router() -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["routing"])
-    Caller = Annotated[Principal, Depends(auth)]
-    Container = Annotated[ServiceContainer, Depends(container_of)]
 
     @router.post("/grids/import")
     async def import_grids(request: Request, caller: Caller, container: Container) -> dict:
@@ -113,5 +111,5 @@ def create_app(settings: RoutingSettings | None = None, container: ServiceContai
     async def start() -> ServiceContainer:
         return container or await bootstrap(settings)
 
-    auth = BearerAuth(settings.auth_jwt_secret.get_secret_value())
-    return create_service_app("routing", "Routing: who owns a case", start, [build_router(auth)])
+    return create_service_app("routing", "Routing: who owns a case", start, [build_router()],
+                              jwt_secret=settings.auth_jwt_secret.get_secret_value())

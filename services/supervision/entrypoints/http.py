@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.supervision.adapters.repository import clocks_of_incident, list_policies
 from services.supervision.bootstrap import bootstrap
 from services.supervision.config import SupervisionSettings
-from shared.auth import BearerAuth, Principal, require_role
+from shared.auth import Caller, require_role
 from shared.clock import VirtualClock
 from shared.problems import Problem
 from shared.runtime import ServiceContainer
-from shared.web import container_of, create_service_app
+from shared.web import Container, create_service_app
 
 
 class AdvanceIn(BaseModel):
@@ -23,10 +22,8 @@ class AdvanceIn(BaseModel):
     seconds: float = Field(gt=0, le=366 * 24 * 3600)
 
 
-def build_router(auth: BearerAuth) -> APIRouter:
+def build_router() -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["supervision"])
-    Caller = Annotated[Principal, Depends(auth)]
-    Container = Annotated[ServiceContainer, Depends(container_of)]
 
     @router.get("/clock")
     async def get_clock(container: Container) -> dict:
@@ -74,5 +71,5 @@ def create_app(settings: SupervisionSettings | None = None,
     async def start() -> ServiceContainer:
         return container or await bootstrap(settings)
 
-    auth = BearerAuth(settings.auth_jwt_secret.get_secret_value())
-    return create_service_app("supervision", "Supervision: clocks, lights, 督办", start, [build_router(auth)])
+    return create_service_app("supervision", "Supervision: clocks, lights, 督办", start, [build_router()],
+                              jwt_secret=settings.auth_jwt_secret.get_secret_value())
