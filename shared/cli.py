@@ -9,6 +9,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import typer
 import uvicorn
@@ -22,19 +23,20 @@ from shared.messaging.outbox import OutboxRelay
 from shared.runtime import ServiceContainer, run_until_stopped
 from shared.settings import ServiceSettings
 
-Bootstrap = Callable[[ServiceSettings], Awaitable[ServiceContainer]]
+S = TypeVar("S", bound=ServiceSettings)
 
 
-def processor_for(container: ServiceContainer) -> EventProcessor:
+def processor_for(container: ServiceContainer[Any, Any]) -> EventProcessor:
     return EventProcessor(container.name, container.handlers, container.uow, container.pool,
                           max_attempts=container.settings.consumer_max_attempts)
 
 
-def service_cli(name: str, service_dir: Path, load_settings: Callable[[], ServiceSettings],
-                bootstrap: Bootstrap, create_app: Callable[[ServiceSettings], FastAPI]) -> typer.Typer:
+def service_cli(name: str, service_dir: Path, load_settings: Callable[[], S],
+                bootstrap: Callable[[S], Awaitable[ServiceContainer[Any, Any]]],
+                create_app: Callable[[S], FastAPI]) -> typer.Typer:
     cli = typer.Typer(help=f"The {name} service: one command per process role.", no_args_is_help=True)
 
-    def settings(role: str) -> ServiceSettings:
+    def settings(role: str) -> S:
         s = load_settings()
         configure_logging(name, role, s.log_level)
         return s

@@ -18,8 +18,11 @@ import httpx
 
 
 class Clock(Protocol):
-    mode: str
-    speed: float
+    @property
+    def mode(self) -> str: ...
+
+    @property
+    def speed(self) -> float: ...
 
     def now(self) -> datetime: ...
 

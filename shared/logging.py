@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -27,7 +28,7 @@ def _mask(value: Any) -> Any:
     return value
 
 
-def mask_phones_processor(_logger: Any, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def mask_phones_processor(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
     return {k: _mask(v) for k, v in event_dict.items()}
 
 

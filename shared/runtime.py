@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 import asyncpg
 import httpx
@@ -31,15 +31,19 @@ class ClockStore(Protocol):
     async def save(self, anchor: ClockAnchor) -> None: ...
 
 
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+UowT = TypeVar("UowT", bound=UnitOfWork)
+
+
 @dataclass
-class ServiceContainer:
+class ServiceContainer(Generic[SettingsT, UowT]):
     """The composition root's product: everything a role of a service needs, built once."""
 
     name: str
-    settings: ServiceSettings
+    settings: SettingsT
     pool: asyncpg.Pool
     clock: Clock
-    uow: Callable[[], UnitOfWork]
+    uow: Callable[[], UowT]
     handlers: Mapping[str, EventHandler] = field(default_factory=dict)
     consumes: list[str] = field(default_factory=list)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
@@ -68,11 +72,11 @@ async def build_clock(settings: ServiceSettings, store: ClockStore | None = None
         if anchor is None:
             anchor = ClockAnchor(datetime.now(UTC), time.time(), settings.clock_speed)
             await store.save(anchor)
-        clock = VirtualClock(anchor)
-        return clock, [asyncio.create_task(_refresh_from_store(clock, store))]
-    clock = VirtualClock(ClockAnchor(datetime.now(UTC), time.time(), settings.clock_speed))
-    await _first_sync(clock, settings.clock_url)
-    return clock, [asyncio.create_task(follow_clock_url(clock, settings.clock_url))]
+        owned = VirtualClock(anchor)
+        return owned, [asyncio.create_task(_refresh_from_store(owned, store))]
+    follower = VirtualClock(ClockAnchor(datetime.now(UTC), time.time(), settings.clock_speed))
+    await _first_sync(follower, settings.clock_url)
+    return follower, [asyncio.create_task(follow_clock_url(follower, settings.clock_url))]
 
 
 async def _refresh_from_store(clock: VirtualClock, store: ClockStore, interval: float = 0.2) -> None:
@@ -107,9 +111,9 @@ def stop_on_signals() -> asyncio.Event:
     return stop
 
 
-async def run_until_stopped(work: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+async def run_until_stopped(work: Callable[[asyncio.Event], Coroutine[Any, Any, None]]) -> None:
     stop = stop_on_signals()
-    task = asyncio.create_task(work(stop))
+    task: asyncio.Task[None] = asyncio.create_task(work(stop))
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
     if task in done:

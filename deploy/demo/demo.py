@@ -39,11 +39,9 @@ def random_point(rng: random.Random, collection: dict) -> dict:
     return {"lon": round(rng.uniform(min(xs), max(xs)), 6), "lat": round(rng.uniform(min(ys), max(ys)), 6)}
 
 
-async def main(count: int, interval: float, grids: Path, people: Path, seed: int) -> None:
+async def main(count: int, interval: float, collection: dict, seed: int) -> None:
     token = issue_token(ServiceSettings().auth_jwt_secret.get_secret_value(), "demo", "admin", [""])
     headers = {"Authorization": f"Bearer {token}"}
-    load_city(grids, people)
-    collection = json.loads(grids.read_text(encoding="utf-8"))
     rng = random.Random(seed)
     seen_sms: set[str] = set()
     async with httpx.AsyncClient(timeout=10, headers=headers) as http:
@@ -92,6 +90,8 @@ if __name__ == "__main__":
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     try:
-        asyncio.run(main(args.count, args.interval, args.grids, args.people, args.seed))
+        load_city(args.grids, args.people)
+        asyncio.run(main(args.count, args.interval, json.loads(args.grids.read_text(encoding="utf-8")),
+                         args.seed))
     except KeyboardInterrupt:
         print("\ndemo stopped; the stack is still up (`make down` stops it)")

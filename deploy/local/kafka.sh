@@ -69,7 +69,12 @@ PY
 start() {
   [ -f "$KAFKA_LIBS/.complete" ] || "$LOCAL_DIR/setup.sh" kafka
   if running && port_open "$KAFKA_PORT"; then return 0; fi
-  if port_open "$KAFKA_PORT"; then die "port $KAFKA_PORT is taken by another process"; fi
+  if port_open "$KAFKA_PORT"; then
+    # Another checkout's broker (or one started by hand): use it if it really is a Kafka broker.
+    broker_usable || die "port $KAFKA_PORT is taken by something that is not a Kafka broker"
+    log "a Kafka broker not started from this checkout answers on :$KAFKA_PORT; using it"
+    return 0
+  fi
   write_properties
   format_storage
   log "starting Kafka $KAFKA_VERSION (KRaft) on :$KAFKA_PORT"

@@ -15,7 +15,7 @@ alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 case "${1:-}" in
   migrate)
-    for s in intake routing supervision notifications; do "$py" -m "services.$s" migrate; done
+    for s in intake routing supervision notifications; do LOG_LEVEL=WARNING "$py" -m "services.$s" migrate; done
     "$py" -m shared.messaging.topics
     ;;
   start)

@@ -11,10 +11,13 @@ from shared.runtime import ServiceContainer, build_clock, open_pool
 NAME = "intake"
 
 
-async def bootstrap(settings: IntakeSettings) -> ServiceContainer:
+IntakeContainer = ServiceContainer[IntakeSettings, IntakeUnitOfWork]
+
+
+async def bootstrap(settings: IntakeSettings) -> IntakeContainer:
     pool = await open_pool(settings)
     clock, tasks = await build_clock(settings)
-    return ServiceContainer(
+    return IntakeContainer(
         name=NAME, settings=settings, pool=pool, clock=clock,
         uow=lambda: IntakeUnitOfWork(pool, "/intake", clock),
         handlers=EVENT_HANDLERS, consumes=[ASSIGNMENTS], tasks=tasks,

@@ -12,11 +12,14 @@ from shared.runtime import ServiceContainer, build_clock, open_pool
 NAME = "notifications"
 
 
-async def bootstrap(settings: NotificationsSettings) -> ServiceContainer:
+NotificationsContainer = ServiceContainer[NotificationsSettings, NotificationsUnitOfWork]
+
+
+async def bootstrap(settings: NotificationsSettings) -> NotificationsContainer:
     pool = await open_pool(settings)
     clock, tasks = await build_clock(settings)
     sms = HttpSmsGateway(settings.sms_url, settings.sms_timeout_seconds)
-    return ServiceContainer(
+    return NotificationsContainer(
         name=NAME, settings=settings, pool=pool, clock=clock,
         uow=lambda: NotificationsUnitOfWork(pool, clock),
         handlers=EVENT_HANDLERS, consumes=[ASSIGNMENTS, ALERTS], tasks=tasks,

@@ -19,13 +19,15 @@ cli = service_cli(NAME, Path(__file__).parent, RoutingSettings, bootstrap, creat
 def load_city(grids: Path, directory: Path | None = typer.Argument(None)) -> None:
     """Import a GeoJSON grid file and (optionally) a JSON file of units and workers."""
 
+    collection = json.loads(grids.read_text(encoding="utf-8"))
+    people = json.loads(directory.read_text(encoding="utf-8")) if directory else None
+
     async def go() -> None:
         container = await bootstrap(RoutingSettings())
         try:
-            result = await handlers.import_grids(json.loads(grids.read_text(encoding="utf-8")), container.uow())
+            result = await handlers.import_grids(collection, container.uow())
             typer.echo(f"grids: {result}")
-            if directory:
-                people = json.loads(directory.read_text(encoding="utf-8"))
+            if people:
                 async with container.uow() as uow:
                     for u in people.get("units", []):
                         await uow.routing.put_unit(u["id"], u["kind"], u["name"], u.get("area", []),

@@ -12,11 +12,14 @@ from shared.runtime import ServiceContainer, build_clock, open_pool
 NAME = "routing"
 
 
-async def bootstrap(settings: RoutingSettings) -> ServiceContainer:
+RoutingContainer = ServiceContainer[RoutingSettings, RoutingUnitOfWork]
+
+
+async def bootstrap(settings: RoutingSettings) -> RoutingContainer:
     pool = await open_pool(settings)
     clock, tasks = await build_clock(settings)
     registry = RegistryCache(pool, settings.registry_check_seconds)
-    return ServiceContainer(
+    return RoutingContainer(
         name=NAME, settings=settings, pool=pool, clock=clock,
         uow=lambda: RoutingUnitOfWork(pool, clock, registry),
         handlers=EVENT_HANDLERS, consumes=[INCIDENTS], tasks=tasks, extras={"registry": registry},

@@ -13,12 +13,15 @@ from shared.runtime import ServiceContainer, build_clock, open_pool
 NAME = "supervision"
 
 
-async def bootstrap(settings: SupervisionSettings) -> ServiceContainer:
+SupervisionContainer = ServiceContainer[SupervisionSettings, SupervisionUnitOfWork]
+
+
+async def bootstrap(settings: SupervisionSettings) -> SupervisionContainer:
     pool = await open_pool(settings)
     store = PgClockStore(pool)
     clock, tasks = await build_clock(settings, store)
     calendar = WorkCalendar(overrides=await calendar_overrides(pool))
-    return ServiceContainer(
+    return SupervisionContainer(
         name=NAME, settings=settings, pool=pool, clock=clock,
         uow=lambda: SupervisionUnitOfWork(pool, clock, calendar),
         handlers=EVENT_HANDLERS, consumes=[INCIDENTS, ASSIGNMENTS], tasks=tasks,

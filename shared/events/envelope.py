@@ -20,7 +20,8 @@ class Event(BaseModel):
     type: ClassVar[str]
 
     def subject(self) -> str:
-        return str(getattr(self, "incident_id"))
+        """The Kafka key and CloudEvents subject: the case the event is about."""
+        raise NotImplementedError
 
 
 class Envelope(BaseModel):

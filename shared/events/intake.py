@@ -24,6 +24,9 @@ class IncidentEvent(Event):
     at: datetime
     actor: str | None = None
 
+    def subject(self) -> str:
+        return str(self.incident_id)
+
 
 class IncidentReceived(IncidentEvent):
     type = "intake.incident.received"

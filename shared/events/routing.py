@@ -31,6 +31,9 @@ class AssignmentEvent(Event):
     street_code: str | None = None
     district_code: str | None = None
 
+    def subject(self) -> str:
+        return str(self.incident_id)
+
 
 class IncidentAssigned(AssignmentEvent):
     type = "routing.incident.assigned"

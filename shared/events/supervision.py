@@ -25,6 +25,9 @@ class ClockEvent(Event):
     grid_code: str | None = None
     unit_id: str | None = None
 
+    def subject(self) -> str:
+        return str(self.incident_id)
+
 
 class LightChanged(ClockEvent):
     type = "supervision.light.changed"

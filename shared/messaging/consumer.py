@@ -19,10 +19,11 @@ from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from shared.db.unit_of_work import UnitOfWork
-from shared.events import EVENT_MODELS, Envelope, Event, parse_event
+from shared.events import EVENT_MODELS, Envelope, parse_event
 from shared.messaging import inbox
 
-EventHandler = Callable[[Event, Envelope, Any], Awaitable[None]]
+# (typed event, its envelope, the open unit of work); each handler takes its own event class.
+EventHandler = Callable[[Any, Envelope, Any], Awaitable[None]]
 log = structlog.get_logger("consumer")
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (

@@ -14,7 +14,7 @@ from typing import Any
 
 from services.intake.domain.commands import Actor, ReportIncident
 from shared.events.envelope import Event
-from shared.events.intake import IncidentReceived, IncidentSigned, Point
+from shared.events.intake import IncidentEvent, IncidentReceived, IncidentSigned, Point
 from shared.events.routing import Owner
 
 
@@ -160,6 +160,6 @@ class Incident:
         if actor.unit != owner_unit and actor.sub != owner_worker:
             raise NotPermitted("only the owner unit of the case may do this")
 
-    def _record(self, event: Event, action: str, actor: str | None, detail: dict[str, Any]) -> None:
+    def _record(self, event: IncidentEvent, action: str, actor: str | None, detail: dict[str, Any]) -> None:
         self.events.append(event)
-        self.new_timeline.append(TimelineEntry(getattr(event, "at"), action, actor, detail))
+        self.new_timeline.append(TimelineEntry(event.at, action, actor, detail))

@@ -9,6 +9,7 @@ from services.intake.domain.commands import ReportIncident, SignIncident
 from services.intake.domain.model import Incident, UnknownCategory
 from shared.events.envelope import Envelope
 from shared.events.routing import IncidentAssigned, IncidentReassigned, IncidentUnroutable
+from shared.messaging.consumer import EventHandler
 
 
 class IncidentNotFound(Exception):
@@ -60,7 +61,7 @@ async def record_unroutable(event: IncidentUnroutable, envelope: Envelope, uow: 
     await uow.incidents.save(incident)
 
 
-EVENT_HANDLERS = {
+EVENT_HANDLERS: dict[str, EventHandler] = {
     IncidentAssigned.type: record_assignment,
     IncidentReassigned.type: record_assignment,
     IncidentUnroutable.type: record_unroutable,

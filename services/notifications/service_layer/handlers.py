@@ -12,6 +12,7 @@ from shared.events.envelope import Envelope
 from shared.events.notifications import DeliveryFailed, DeliverySucceeded
 from shared.events.routing import IncidentAssigned, IncidentReassigned
 from shared.events.supervision import EscalationRaised, LightChanged
+from shared.messaging.consumer import EventHandler
 
 log = structlog.get_logger("notifications")
 
@@ -73,7 +74,7 @@ async def deliver_due(uow: Any, sms: Any, batch: int, max_attempts: int, backoff
     return len(due)
 
 
-EVENT_HANDLERS = {
+EVENT_HANDLERS: dict[str, EventHandler] = {
     IncidentAssigned.type: on_assigned,
     IncidentReassigned.type: on_assigned,
     LightChanged.type: on_light_changed,

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.routing.adapters.repository import assignment_history, grid_row
 from services.routing.bootstrap import bootstrap
 from services.routing.config import RoutingSettings
+from services.routing.domain.locator import GridInfo
 from services.routing.service_layer import handlers
 from shared.auth import Caller, require_role
 from shared.problems import Problem
@@ -73,9 +74,12 @@ def build_router() -> APIRouter:
         located = locator.locate(lon, lat)
         if located is None:
             raise Problem(404, f"({lon}, {lat}) is outside every grid")
-        pick = lambda g: {"code": g.code, "name": g.name} if g else None  # noqa: E731
-        return {"grid": {**pick(located.grid), "kind": located.grid.kind}, "community": pick(located.community),
-                "street": pick(located.street), "district": pick(located.district)}
+        def pick(g: GridInfo | None) -> dict[str, str] | None:
+            return {"code": g.code, "name": g.name} if g else None
+
+        return {"grid": {"code": located.grid.code, "name": located.grid.name, "kind": located.grid.kind},
+                "community": pick(located.community), "street": pick(located.street),
+                "district": pick(located.district)}
 
     @router.put("/units/{unit_id}")
     async def put_unit(unit_id: str, body: UnitIn, caller: Caller, container: Container) -> dict:

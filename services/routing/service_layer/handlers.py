@@ -10,6 +10,7 @@ from services.routing.domain.registry import ancestors
 from shared.events.envelope import Envelope
 from shared.events.intake import IncidentReceived
 from shared.events.routing import IncidentAssigned, IncidentUnroutable
+from shared.messaging.consumer import EventHandler
 
 
 class InvalidGridFile(Exception):
@@ -67,4 +68,4 @@ async def route_incident(event: IncidentReceived, envelope: Envelope, uow: Any) 
              cause=envelope)
 
 
-EVENT_HANDLERS = {IncidentReceived.type: route_incident}
+EVENT_HANDLERS: dict[str, EventHandler] = {IncidentReceived.type: route_incident}

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from services.supervision.adapters.repository import clock_facts
-from services.supervision.domain.model import PhaseClock
+from services.supervision.domain.model import Phase, PhaseClock
 from shared.events.envelope import Envelope
 from shared.events.intake import (
     IncidentClosed,
@@ -18,9 +18,10 @@ from shared.events.intake import (
     IncidentVerified,
 )
 from shared.events.routing import IncidentAssigned, IncidentReassigned
+from shared.messaging.consumer import EventHandler
 
 
-async def start_phase(uow: Any, case: dict[str, Any], phase: str, at: datetime, cause: Envelope) -> PhaseClock:
+async def start_phase(uow: Any, case: dict[str, Any], phase: Phase, at: datetime, cause: Envelope) -> PhaseClock:
     """Stop the phase's running clock (if any) and start a fresh one from the policy."""
     repo = uow.supervision
     if (running := await repo.running_clock(case["incident_id"], phase)) is not None:
@@ -102,7 +103,7 @@ async def tick_due_clocks(uow: Any, batch: int) -> int:
     return len(clocks)
 
 
-EVENT_HANDLERS = {
+EVENT_HANDLERS: dict[str, EventHandler] = {
     IncidentReceived.type: on_received,
     IncidentAssigned.type: on_assigned,
     IncidentReassigned.type: on_assigned,

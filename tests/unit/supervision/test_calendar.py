@@ -90,7 +90,8 @@ def test_elapsed_is_the_inverse_of_add():
             assert CAL.elapsed(start, due, unit) == pytest.approx((5.5 + 21) / 7)
         else:
             assert CAL.elapsed(start, due, unit) == pytest.approx(amount)
-    assert CAL.elapsed(sh(2026, 11, 23, 15), sh(2026, 11, 23, 10), "working_hours") == pytest.approx(-3.0)  # 10–12 and 14–15
+    # Backwards over 10–12 and 14–15.
+    assert CAL.elapsed(sh(2026, 11, 23, 15), sh(2026, 11, 23, 10), "working_hours") == pytest.approx(-3.0)
 
 
 def test_yellow_point_at_seventy_percent_of_the_budget():

@@ -14,7 +14,7 @@ def urgent_sign_clock() -> PhaseClock:
 
 
 def fired(clock: PhaseClock) -> list[tuple[str, str]]:
-    out = [(e.type.split(".")[1], getattr(e, "light", None) or getattr(e, "level")) for e in clock.events]
+    out = [(e.type.split(".")[1], getattr(e, "light", None) or e.level) for e in clock.events]
     clock.events = []
     return out
 
