@@ -12,7 +12,9 @@ import json
 import random
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -22,6 +24,7 @@ from shared.settings import ServiceSettings
 ROOT = Path(__file__).resolve().parents[2]
 INTAKE, ROUTING, SUPERVISION, NOTIFICATIONS = (f"http://127.0.0.1:{p}" for p in (8001, 8002, 8003, 8004))
 SMS = "http://127.0.0.1:8025"
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 CATEGORIES = [("safety.fire", "urgent", "楼道堆放杂物堵塞消防通道"), ("city.garbage", "normal", "小区门口垃圾堆积"),
               ("infra.manhole", "emergency", "人行道井盖缺失"), ("dispute.neighbour", "normal", "楼上漏水邻里纠纷"),
               ("env.noise", "normal", "夜间施工噪声扰民"), ("safety.gas", "emergency", "餐馆燃气味道明显")]
@@ -46,7 +49,8 @@ async def main(count: int, interval: float, collection: dict, seed: int) -> None
     seen_sms: set[str] = set()
     async with httpx.AsyncClient(timeout=10, headers=headers) as http:
         clock = (await http.get(SUPERVISION + "/v1/clock")).json()
-        print(f"virtual clock {clock['now']} running at {clock['speed']}× real time")
+        local = datetime.fromisoformat(clock["now"]).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+        print(f"virtual clock {local} (Asia/Shanghai), {clock['mode']}, running at {clock['speed']}× real time")
         print(f"open: {INTAKE}/docs  {SUPERVISION}/docs  live alerts: curl -N -H 'Authorization: Bearer "
               f"{token}' {NOTIFICATIONS}/v1/alerts/stream\n")
         ids: list[str] = []
@@ -68,13 +72,14 @@ async def main(count: int, interval: float, collection: dict, seed: int) -> None
 
 
 async def report_progress(http: httpx.AsyncClient, ids: list[str], seen_sms: set[str]) -> None:
-    now = (await http.get(SUPERVISION + "/v1/clock")).json()["now"][:16]
+    virtual = datetime.fromisoformat((await http.get(SUPERVISION + "/v1/clock")).json()["now"])
+    now = virtual.astimezone(SHANGHAI).strftime("%m-%d %H:%M")
     lights = {"green": 0, "yellow": 0, "red": 0}
     for incident_id in ids:
         r = await http.get(f"{SUPERVISION}/v1/clocks/{incident_id}")
         if r.status_code == 200:
             lights[r.json()["light"]] += 1
-    print(f"[virtual {now}] lights: 🟢 {lights['green']}  🟡 {lights['yellow']}  🔴 {lights['red']}")
+    print(f"[{now} Shanghai] lights: 🟢 {lights['green']}  🟡 {lights['yellow']}  🔴 {lights['red']}")
     for message in (await http.get(SMS + "/sms")).json():
         if message["message_id"] not in seen_sms:
             seen_sms.add(message["message_id"])

@@ -102,6 +102,10 @@ async def read_sse(stack: Stack, token: str, count: int, timeout: float = 20.0,
 async def test_report_to_red_light_to_sms_and_sse(stack: Stack):
     load_city(stack)
     async with httpx.AsyncClient(timeout=10) as http:
+        for service in ("intake", "routing", "supervision", "notifications"):
+            assert (await http.get(stack.url(service) + "/health")).json()["status"] == "ok"
+            assert (await http.get(stack.url(service) + "/ready")).json()["checks"] == {"database": "ok", "kafka": "ok"}
+            assert "http_requests_total" in (await http.get(stack.url(service) + "/metrics")).text
         incident_id = await report_urgent(http, stack)
         case = await eventually(lambda: assigned(http, stack, incident_id))
         assert case["owner"]["worker_id"] == GRID_1_WORKER["id"]
