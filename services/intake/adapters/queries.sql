@@ -3,8 +3,9 @@ SELECT code, name_zh, name_en, default_owner, default_urgency FROM category ORDE
 
 -- name: insert_incident
 INSERT INTO incident (id, source, category, urgency, title, description, lon, lat, address, grid_code,
-                      reporter, attachments, reported_at, received_at, status, owner, co_owners, version)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, 1);
+                      reporter, attachments, reported_at, received_at, status, owner, co_owners,
+                      duplicate_of, hotline_order_no, deadline, version)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, 1);
 
 -- name: get_incident_for_update
 SELECT * FROM incident WHERE id = $1 FOR UPDATE;
@@ -14,11 +15,22 @@ SELECT * FROM incident WHERE id = $1;
 
 -- name: update_incident
 UPDATE incident
-   SET status = $2, owner = $3, co_owners = $4, grid_code = $5, version = version + 1, updated_at = now()
- WHERE id = $1 AND version = $6;
+   SET status = $2, owner = $3, co_owners = $4, grid_code = $5, return_count = $6, signed_at = $7,
+       closed_at = $8, suspended_from = $9, pending_extension = $10, extensions_granted = $11,
+       extension_working_days = $12, merged_into = $13, visit = $14,
+       version = version + 1, updated_at = now()
+ WHERE id = $1 AND version = $15;
 
 -- name: insert_timeline_entry
 INSERT INTO timeline_entry (incident_id, at, action, actor, detail) VALUES ($1, $2, $3, $4, $5);
 
 -- name: get_timeline
 SELECT at, action, actor, detail FROM timeline_entry WHERE incident_id = $1 ORDER BY id;
+
+-- name: claim_idempotency_key
+INSERT INTO idempotency_key (scope, key, fingerprint, incident_id) VALUES ($1, $2, $3, $4)
+ON CONFLICT (scope, key) DO NOTHING
+RETURNING incident_id;
+
+-- name: get_idempotency_key
+SELECT fingerprint, incident_id FROM idempotency_key WHERE scope = $1 AND key = $2;

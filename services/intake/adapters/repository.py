@@ -22,13 +22,24 @@ class IncidentRepository:
     async def category_codes(self) -> set[str]:
         return {r["code"] for r in await self._conn.fetch(QUERIES.list_categories)}
 
+    async def claim_idempotency_key(self, scope: str, key: str, fingerprint: str,
+                                    incident_id: uuid.UUID) -> tuple[str, uuid.UUID] | None:
+        """Claim the key for this request; if an earlier request holds it, its (fingerprint, incident).
+
+        A concurrent request with the same key waits here until the first commits or rolls back.
+        """
+        if await self._conn.fetchval(QUERIES.claim_idempotency_key, scope, key, fingerprint, incident_id):
+            return None
+        row = await self._conn.fetchrow(QUERIES.get_idempotency_key, scope, key)
+        return row["fingerprint"], row["incident_id"]
+
     async def add(self, incident: Incident) -> None:
         i = incident
         await self._conn.execute(
             QUERIES.insert_incident, i.id, i.source, i.category, i.urgency, i.title, i.description,
             i.location.lon if i.location else None, i.location.lat if i.location else None, i.address,
             i.grid_code, i.reporter, i.attachments, i.reported_at, i.received_at, i.status.value, i.owner,
-            i.co_owners)
+            i.co_owners, i.duplicate_of, i.hotline_order_no, i.deadline)
         i.version = 1
         await self._write_timeline(i)
 
@@ -39,8 +50,10 @@ class IncidentRepository:
 
     async def save(self, incident: Incident) -> None:
         i = incident
-        status = await self._conn.execute(QUERIES.update_incident, i.id, i.status.value, i.owner,
-                                          i.co_owners, i.grid_code, i.version)
+        status = await self._conn.execute(
+            QUERIES.update_incident, i.id, i.status.value, i.owner, i.co_owners, i.grid_code, i.return_count,
+            i.signed_at, i.closed_at, i.suspended_from.value if i.suspended_from else None, i.pending_extension,
+            i.extensions_granted, i.extension_working_days, i.merged_into, i.visit, i.version)
         if status != "UPDATE 1":
             raise asyncpg.SerializationError(f"incident {i.id} changed concurrently")
         i.version += 1
@@ -62,7 +75,13 @@ def _to_incident(row: asyncpg.Record) -> Incident:
         address=row["address"], grid_code=row["grid_code"], reporter=row["reporter"],
         attachments=list(row["attachments"]), reported_at=row["reported_at"],
         received_at=row["received_at"], status=Status(row["status"]), owner=row["owner"],
-        co_owners=list(row["co_owners"]), version=row["version"],
+        co_owners=list(row["co_owners"]), return_count=row["return_count"], signed_at=row["signed_at"],
+        closed_at=row["closed_at"],
+        suspended_from=Status(row["suspended_from"]) if row["suspended_from"] else None,
+        pending_extension=row["pending_extension"], extensions_granted=row["extensions_granted"],
+        extension_working_days=row["extension_working_days"], merged_into=row["merged_into"],
+        duplicate_of=row["duplicate_of"], hotline_order_no=row["hotline_order_no"], deadline=row["deadline"],
+        visit=row["visit"], version=row["version"],
     )
 
 

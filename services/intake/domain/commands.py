@@ -1,21 +1,25 @@
-"""What callers ask intake to do (imperative names)."""
+"""What callers ask intake to do (imperative names). One command per lifecycle action."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 from shared.events.intake import Point, Urgency
+
+LimitUnit = Literal["hours", "working_hours", "working_days"]
 
 
 @dataclass(frozen=True)
 class Actor:
-    """Who acts: the token's subject, role and unit (None for system actions)."""
+    """Who acts: the token's subject, role, unit and area (None for system actions)."""
 
     sub: str
     role: str
     unit: str | None = None
+    area: tuple[str, ...] = ("",)
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,80 @@ class ReportIncident:
 
 
 @dataclass(frozen=True)
-class SignIncident:
+class CaseCommand:
+    """A lifecycle action on one case."""
+
     incident_id: uuid.UUID
     actor: Actor
+
+
+@dataclass(frozen=True)
+class SignIncident(CaseCommand):
+    pass
+
+
+@dataclass(frozen=True)
+class ReportProgress(CaseCommand):
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ReturnIncident(CaseCommand):
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class RequestExtension(CaseCommand):
+    amount: float = 0
+    unit: LimitUnit = "working_days"
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class DecideExtension(CaseCommand):
+    approved: bool = False
+    amount: float | None = None  # None: as requested
+
+
+@dataclass(frozen=True)
+class SuspendIncident(CaseCommand):
+    reason: str = ""
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ResumeIncident(CaseCommand):
+    pass
+
+
+@dataclass(frozen=True)
+class SubmitResult(CaseCommand):
+    result: str = ""
+
+
+@dataclass(frozen=True)
+class VerifyResult(CaseCommand):
+    passed: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class RecordVisit(CaseCommand):
+    contacted: Literal["yes", "unreachable", "refused", "anonymous"] = "yes"
+    solved: Literal["yes", "partly", "no"] | None = None
+    satisfied: Literal["satisfied", "basically", "unsatisfied"] | None = None
+
+
+@dataclass(frozen=True)
+class ReopenIncident(CaseCommand):
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class MergeIncident(CaseCommand):
+    into: uuid.UUID
+
+
+@dataclass(frozen=True)
+class RejectIncident(CaseCommand):
+    reason: str = ""

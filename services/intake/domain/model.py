@@ -1,20 +1,21 @@
-"""The case record and its state machine (DOMAIN.md §4). Pure: no I/O.
+"""The case record and its state machine (DOMAIN.md §4, adopted by DESIGN.md §6). Pure: no I/O.
 
 An `Incident` decides whether an action is allowed, changes its state and records the events to
-publish; the unit of work persists the state, the timeline and the events in one transaction.
+publish and the timeline entries to keep; the unit of work persists all three in one transaction.
+`RULES` is the one table of who may do what from which state.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from services.intake.domain.commands import Actor, ReportIncident
-from shared.events.envelope import Event
-from shared.events.intake import IncidentEvent, IncidentReceived, IncidentSigned, Point
+from services.intake.domain import commands as c
+from shared.calendar import WorkCalendar
+from shared.events import intake as ev
 from shared.events.routing import Owner
 
 
@@ -31,20 +32,43 @@ class Status(StrEnum):
     REJECTED = "rejected"
 
 
-# Which client actions each state allows (the rest of DOMAIN.md §4 lands with the lifecycle issue).
-ALLOWED_ACTIONS: dict[Status, tuple[str, ...]] = {
-    Status.RECEIVED: (),
-    Status.ASSIGNED: ("sign",),
-    Status.IN_PROGRESS: (),
-    Status.SUSPENDED: (),
-    Status.RETURNED: (),
-    Status.PENDING_VERIFICATION: (),
-    Status.CLOSED: (),
-    Status.VISITED: (),
-    Status.MERGED: (),
-    Status.REJECTED: (),
-}
+S = Status
+OPEN_STATES = (S.RECEIVED, S.ASSIGNED, S.IN_PROGRESS, S.SUSPENDED, S.RETURNED, S.PENDING_VERIFICATION)
 OWNER_ROLES = ("gridworker", "community", "street", "department")
+CENTRE = ("supervisor",)
+CENTRE_AND_LEADERS = ("supervisor", "leader")
+MAX_RETURNS = 2                # after two returns the centre's choice is final (终审)
+RETURN_WINDOW_WORKING_DAYS = 2  # an owner may still return a case this long after signing
+REOPEN_WINDOW = timedelta(days=30)
+MAX_EXTENSION_WORKING_DAYS = 10
+
+
+@dataclass(frozen=True)
+class Rule:
+    states: tuple[Status, ...]
+    roles: tuple[str, ...]
+    owner_only: bool = False  # the caller must belong to the lead owner (主办)
+
+
+RULES: dict[str, Rule] = {
+    "sign": Rule((S.ASSIGNED,), OWNER_ROLES, owner_only=True),
+    "progress": Rule((S.IN_PROGRESS,), OWNER_ROLES, owner_only=True),
+    "return": Rule((S.ASSIGNED, S.IN_PROGRESS), OWNER_ROLES, owner_only=True),
+    "request_extension": Rule((S.IN_PROGRESS,), OWNER_ROLES, owner_only=True),
+    "decide_extension": Rule((S.IN_PROGRESS,), CENTRE_AND_LEADERS),
+    "suspend": Rule((S.ASSIGNED, S.IN_PROGRESS), CENTRE_AND_LEADERS),
+    "resume": Rule((S.SUSPENDED,), CENTRE_AND_LEADERS),
+    "submit_result": Rule((S.IN_PROGRESS,), OWNER_ROLES, owner_only=True),
+    "verify": Rule((S.PENDING_VERIFICATION,), ("supervisor", "gridworker")),
+    "visit": Rule((S.CLOSED,), CENTRE),
+    "reopen": Rule((S.CLOSED, S.VISITED), CENTRE_AND_LEADERS),
+    "merge": Rule(OPEN_STATES, CENTRE),
+    "reject": Rule((S.RECEIVED, S.RETURNED), CENTRE),
+}
+
+
+def actions_allowed_in(status: Status) -> list[str]:
+    return [name for name, rule in RULES.items() if status in rule.states]
 
 
 class DomainError(Exception):
@@ -52,18 +76,24 @@ class DomainError(Exception):
 
 
 class IllegalTransition(DomainError):
-    def __init__(self, action: str, status: Status) -> None:
+    """The action does not apply to the case as it is now (HTTP 409, with what is allowed)."""
+
+    def __init__(self, action: str, status: Status, reason: str | None = None) -> None:
         self.action = action
         self.status = status
-        self.allowed = list(ALLOWED_ACTIONS[status])
-        super().__init__(f"cannot {action} a case that is {status.value}")
+        self.allowed = actions_allowed_in(status)
+        super().__init__(reason or f"cannot {action} a case that is {status.value}")
 
 
 class NotPermitted(DomainError):
-    pass
+    """The caller's role, unit or area does not allow it (HTTP 403)."""
 
 
-class UnknownCategory(DomainError):
+class InvalidRequest(DomainError):
+    """The action's arguments break a rule (HTTP 422)."""
+
+
+class UnknownCategory(InvalidRequest):
     def __init__(self, code: str) -> None:
         self.code = code
         super().__init__(f"unknown category {code!r}")
@@ -85,7 +115,7 @@ class Incident:
     urgency: str
     title: str
     description: str
-    location: Point | None
+    location: ev.Point | None
     address: str | None
     grid_code: str | None
     reporter: dict[str, Any] | None
@@ -95,13 +125,28 @@ class Incident:
     status: Status = Status.RECEIVED
     owner: dict[str, Any] | None = None
     co_owners: list[dict[str, Any]] = field(default_factory=list)
+    return_count: int = 0
+    signed_at: datetime | None = None
+    closed_at: datetime | None = None
+    suspended_from: Status | None = None
+    pending_extension: dict[str, Any] | None = None
+    extensions_granted: int = 0
+    extension_working_days: float = 0
+    merged_into: uuid.UUID | None = None
+    duplicate_of: uuid.UUID | None = None
+    hotline_order_no: str | None = None
+    deadline: datetime | None = None
+    visit: dict[str, Any] | None = None
     version: int = 0
     # Recorded by the methods below; the unit of work drains them.
-    events: list[Event] = field(default_factory=list, repr=False)
+    events: list[ev.IncidentEvent] = field(default_factory=list, repr=False)
     new_timeline: list[TimelineEntry] = field(default_factory=list, repr=False)
 
+    # Creation and routing
+
     @classmethod
-    def report(cls, cmd: ReportIncident, now: datetime) -> Incident:
+    def report(cls, cmd: c.ReportIncident, now: datetime, *, duplicate_of: uuid.UUID | None = None,
+               hotline_order_no: str | None = None, deadline: datetime | None = None) -> Incident:
         incident = cls(
             id=cmd.incident_id, source=cmd.source, category=cmd.category, urgency=cmd.urgency,
             title=cmd.title, description=cmd.description, location=cmd.location, address=cmd.address,
@@ -110,29 +155,41 @@ class Incident:
             if (cmd.reporter_name or cmd.reporter_phone) else None,
             attachments=list(cmd.attachments),
             reported_at=min(cmd.reported_at or now, now),
-            received_at=now,
+            received_at=now, duplicate_of=duplicate_of, hotline_order_no=hotline_order_no, deadline=deadline,
         )
         actor = cmd.actor.sub if cmd.actor else cmd.source
-        incident._record(IncidentReceived(
+        detail: dict[str, Any] = {"source": cmd.source}
+        if duplicate_of:
+            detail["duplicate_of"] = str(duplicate_of)
+        incident._record(ev.IncidentReceived(
             incident_id=incident.id, at=now, actor=actor, source=cmd.source, category=cmd.category,
             urgency=cmd.urgency, title=cmd.title, location=cmd.location, address=cmd.address,
-            grid_code=cmd.grid_code, reported_at=incident.reported_at,
-        ), "received", actor, {"source": cmd.source})
+            grid_code=cmd.grid_code, reported_at=incident.reported_at, duplicate_of=duplicate_of,
+            hotline_order_no=hotline_order_no, deadline=deadline,
+        ), "received", actor, detail)
         return incident
 
+    @property
+    def is_open(self) -> bool:
+        return self.status in OPEN_STATES
+
     def allowed_actions(self) -> list[str]:
-        return list(ALLOWED_ACTIONS[self.status])
+        return actions_allowed_in(self.status)
+
+    def visible_to(self, actor: c.Actor) -> bool:
+        """Callers see the cases of their area, and owners their own cases."""
+        return self._in_area(actor) or self._is_owner(actor)
 
     def record_assignment(self, owner: Owner, co_owners: list[Owner], grid_code: str | None, reason: str,
                           at: datetime, reassigned: bool) -> bool:
         """Routing decided who owns the case. Returns False when the case has moved past it."""
-        if self.status not in (Status.RECEIVED, Status.RETURNED, Status.ASSIGNED):
+        if self.status not in (S.RECEIVED, S.RETURNED, S.ASSIGNED):
             return False
         self.owner = owner.model_dump()
         self.co_owners = [o.model_dump() for o in co_owners]
         if grid_code and not self.grid_code:
             self.grid_code = grid_code
-        self.status = Status.ASSIGNED
+        self.status = S.ASSIGNED
         self.new_timeline.append(TimelineEntry(at, "reassigned" if reassigned else "assigned", "routing",
                                                {"unit": owner.unit_id, "unit_name": owner.unit_name,
                                                 "worker": owner.worker_id, "reason": reason}))
@@ -141,25 +198,175 @@ class Incident:
     def record_unroutable(self, reason: str, at: datetime) -> None:
         self.new_timeline.append(TimelineEntry(at, "unroutable", "routing", {"reason": reason}))
 
-    def sign(self, actor: Actor, at: datetime) -> None:
-        self._require("sign")
-        self._require_owner(actor)
-        self.status = Status.IN_PROGRESS
-        self._record(IncidentSigned(incident_id=self.id, at=at, actor=actor.sub, unit_id=actor.unit),
-                     "sign", actor.sub, {"unit": actor.unit})
+    # Lifecycle actions (each checks RULES first)
 
-    def _require(self, action: str) -> None:
-        if action not in ALLOWED_ACTIONS[self.status]:
+    def sign(self, cmd: c.SignIncident, at: datetime) -> None:
+        self._check("sign", cmd.actor)
+        self.status, self.signed_at = S.IN_PROGRESS, at
+        self._record(ev.IncidentSigned(incident_id=self.id, at=at, actor=cmd.actor.sub, unit_id=self._owner_unit),
+                     "sign", cmd.actor.sub, {"unit": self._owner_unit})
+
+    def progress(self, cmd: c.ReportProgress, at: datetime) -> None:
+        self._check("progress", cmd.actor)
+        self._record(ev.IncidentProgressed(incident_id=self.id, at=at, actor=cmd.actor.sub, note=cmd.note),
+                     "progress", cmd.actor.sub, {"note": cmd.note})
+
+    def return_case(self, cmd: c.ReturnIncident, at: datetime, calendar: WorkCalendar) -> None:
+        self._check("return", cmd.actor)
+        if not cmd.reason.strip():
+            raise InvalidRequest("a return needs a reason (非本单位职责, 非本辖区, 信息不全, 重复, …)")
+        if self.return_count >= MAX_RETURNS:
+            raise IllegalTransition("return", self.status, f"the case was returned {self.return_count} times; "
+                                    "the command centre's dispatch is final (终审)")
+        if self.status is S.IN_PROGRESS and self.signed_at is not None:
+            limit = calendar.add(self.signed_at, RETURN_WINDOW_WORKING_DAYS, "working_days")
+            if at > limit:
+                raise IllegalTransition("return", self.status, "a signed case can be returned only within "
+                                        f"{RETURN_WINDOW_WORKING_DAYS} working days of signing")
+        self.return_count += 1
+        unit = self._owner_unit
+        self.status, self.signed_at = S.RETURNED, None
+        self._record(ev.IncidentReturned(incident_id=self.id, at=at, actor=cmd.actor.sub, reason=cmd.reason,
+                                         unit_id=unit, return_count=self.return_count),
+                     "return", cmd.actor.sub, {"reason": cmd.reason, "unit": unit, "count": self.return_count})
+
+    def request_extension(self, cmd: c.RequestExtension, at: datetime) -> None:
+        self._check("request_extension", cmd.actor)
+        if self.pending_extension is not None:
+            raise IllegalTransition("request_extension", self.status, "an extension request is already pending")
+        if cmd.amount <= 0 or not cmd.reason.strip():
+            raise InvalidRequest("an extension needs a positive amount and a reason")
+        if cmd.unit == "working_days" and self.extension_working_days + cmd.amount > MAX_EXTENSION_WORKING_DAYS:
+            raise InvalidRequest(f"extensions are capped at {MAX_EXTENSION_WORKING_DAYS} working days in all "
+                                 f"({self.extension_working_days:g} already granted)")
+        self.pending_extension = {"amount": cmd.amount, "unit": cmd.unit, "reason": cmd.reason,
+                                  "requested_by": cmd.actor.sub, "at": at.isoformat()}
+        self._record(ev.ExtensionRequested(incident_id=self.id, at=at, actor=cmd.actor.sub, amount=cmd.amount,
+                                           unit=cmd.unit, reason=cmd.reason),
+                     "request_extension", cmd.actor.sub, {"amount": cmd.amount, "unit": cmd.unit,
+                                                          "reason": cmd.reason})
+
+    def decide_extension(self, cmd: c.DecideExtension, at: datetime) -> None:
+        self._check("decide_extension", cmd.actor)
+        pending = self.pending_extension
+        if pending is None:
+            raise IllegalTransition("decide_extension", self.status, "no extension request is pending")
+        if cmd.approved and self.extensions_granted >= 1 and cmd.actor.role != "leader":
+            raise NotPermitted("a second extension can be approved only by a leader")
+        amount = float(cmd.amount if cmd.amount is not None else pending["amount"])
+        if cmd.approved and not 0 < amount <= pending["amount"]:
+            raise InvalidRequest("the approved amount must be positive and at most the amount requested")
+        self.pending_extension = None
+        if cmd.approved:
+            self.extensions_granted += 1
+            if pending["unit"] == "working_days":
+                self.extension_working_days += amount
+        self._record(ev.ExtensionDecided(incident_id=self.id, at=at, actor=cmd.actor.sub, approved=cmd.approved,
+                                         amount=amount if cmd.approved else 0, unit=pending["unit"]),
+                     "decide_extension", cmd.actor.sub,
+                     {"approved": cmd.approved, "amount": amount if cmd.approved else 0, "unit": pending["unit"]})
+
+    def suspend(self, cmd: c.SuspendIncident, at: datetime) -> None:
+        self._check("suspend", cmd.actor)
+        if not cmd.reason.strip():
+            raise InvalidRequest("a suspension needs a reason (挂账, court, season, funds, …)")
+        if cmd.until is not None and cmd.until <= at:
+            raise InvalidRequest("until must be in the future")
+        self.suspended_from, self.status = self.status, S.SUSPENDED
+        self._record(ev.IncidentSuspended(incident_id=self.id, at=at, actor=cmd.actor.sub, reason=cmd.reason,
+                                          until=cmd.until),
+                     "suspend", cmd.actor.sub, {"reason": cmd.reason,
+                                                "until": cmd.until.isoformat() if cmd.until else None})
+
+    def resume(self, cmd: c.ResumeIncident, at: datetime) -> None:
+        self._check("resume", cmd.actor)
+        self.status, self.suspended_from = self.suspended_from or S.IN_PROGRESS, None
+        self._record(ev.IncidentResumed(incident_id=self.id, at=at, actor=cmd.actor.sub), "resume",
+                     cmd.actor.sub, {"status": self.status.value})
+
+    def submit_result(self, cmd: c.SubmitResult, at: datetime) -> None:
+        self._check("submit_result", cmd.actor)
+        if not cmd.result.strip():
+            raise InvalidRequest("submit_result needs the result (办结反馈)")
+        self.status = S.PENDING_VERIFICATION
+        self._record(ev.IncidentResultSubmitted(incident_id=self.id, at=at, actor=cmd.actor.sub, result=cmd.result),
+                     "submit_result", cmd.actor.sub, {"result": cmd.result})
+
+    def verify(self, cmd: c.VerifyResult, at: datetime) -> None:
+        self._check("verify", cmd.actor)
+        if cmd.actor.role == "gridworker" and (self._is_owner(cmd.actor) or not self._in_area(cmd.actor)):
+            raise NotPermitted("a grid worker verifies only cases of their own grid that another unit handled")
+        self._record(ev.IncidentVerified(incident_id=self.id, at=at, actor=cmd.actor.sub, passed=cmd.passed),
+                     "verify", cmd.actor.sub, {"passed": cmd.passed, "note": cmd.note})
+        if cmd.passed:
+            self.status, self.closed_at = S.CLOSED, at
+            self._record(ev.IncidentClosed(incident_id=self.id, at=at, actor=cmd.actor.sub), "close",
+                         cmd.actor.sub, {})
+        else:
+            self.status = S.IN_PROGRESS  # 返工: back to the owner with a fresh handle clock
+
+    def record_visit(self, cmd: c.RecordVisit, at: datetime) -> None:
+        self._check("visit", cmd.actor)
+        if cmd.contacted == "yes" and (cmd.solved is None or cmd.satisfied is None):
+            raise InvalidRequest("a visit that reached the citizen needs solved and satisfied")
+        self.status = S.VISITED
+        self.visit = {"contacted": cmd.contacted, "solved": cmd.solved, "satisfied": cmd.satisfied}
+        self._record(ev.IncidentVisited(incident_id=self.id, at=at, actor=cmd.actor.sub, contacted=cmd.contacted,
+                                        solved=cmd.solved, satisfied=cmd.satisfied),
+                     "visit", cmd.actor.sub, dict(self.visit))
+
+    def reopen(self, cmd: c.ReopenIncident, at: datetime) -> None:
+        self._check("reopen", cmd.actor)
+        if self.closed_at is not None and at - self.closed_at > REOPEN_WINDOW:
+            raise IllegalTransition("reopen", self.status, "a case can be reopened within 30 days of closing")
+        self.status, self.closed_at, self.signed_at = S.ASSIGNED, None, None  # 重办: same owner, fresh clocks
+        self._record(ev.IncidentReopened(incident_id=self.id, at=at, actor=cmd.actor.sub, reason=cmd.reason),
+                     "reopen", cmd.actor.sub, {"reason": cmd.reason, "unit": self._owner_unit})
+
+    def merge_into(self, cmd: c.MergeIncident, master: Incident, at: datetime) -> None:
+        self._check("merge", cmd.actor)
+        if master.id == self.id:
+            raise InvalidRequest("a case cannot be merged into itself")
+        if not master.is_open and master.status not in (S.CLOSED, S.VISITED):
+            raise InvalidRequest(f"cannot merge into a case that is {master.status.value}")
+        self.status, self.merged_into = S.MERGED, master.id
+        self._record(ev.IncidentMerged(incident_id=self.id, at=at, actor=cmd.actor.sub, into=master.id),
+                     "merge", cmd.actor.sub, {"into": str(master.id)})
+
+    def reject(self, cmd: c.RejectIncident, at: datetime) -> None:
+        self._check("reject", cmd.actor)
+        if not cmd.reason.strip():
+            raise InvalidRequest("不予立案 needs a reason")
+        self.status = S.REJECTED
+        self._record(ev.IncidentRejected(incident_id=self.id, at=at, actor=cmd.actor.sub, reason=cmd.reason),
+                     "reject", cmd.actor.sub, {"reason": cmd.reason})
+
+    # Rules
+
+    @property
+    def _owner_unit(self) -> str | None:
+        return (self.owner or {}).get("unit_id")
+
+    def _is_owner(self, actor: c.Actor) -> bool:
+        owner = self.owner or {}
+        return actor.unit is not None and actor.unit == owner.get("unit_id") or actor.sub == owner.get("worker_id")
+
+    def _in_area(self, actor: c.Actor) -> bool:
+        if "" in actor.area:
+            return True
+        return self.grid_code is not None and any(self.grid_code.startswith(p) for p in actor.area)
+
+    def _check(self, action: str, actor: c.Actor) -> None:
+        rule = RULES[action]
+        if self.status not in rule.states:
             raise IllegalTransition(action, self.status)
+        if actor.role not in rule.roles:
+            raise NotPermitted(f"role {actor.role!r} may not {action}; allowed: {', '.join(rule.roles)}")
+        if rule.owner_only and not self._is_owner(actor):
+            raise NotPermitted(f"only the lead owner unit ({self._owner_unit}) may {action}")
+        if not rule.owner_only and not self._in_area(actor):
+            raise NotPermitted("the case is outside the caller's area")
 
-    def _require_owner(self, actor: Actor) -> None:
-        if actor.role not in OWNER_ROLES:
-            raise NotPermitted(f"role {actor.role!r} cannot act as the owner of a case")
-        owner_unit = (self.owner or {}).get("unit_id")
-        owner_worker = (self.owner or {}).get("worker_id")
-        if actor.unit != owner_unit and actor.sub != owner_worker:
-            raise NotPermitted("only the owner unit of the case may do this")
-
-    def _record(self, event: IncidentEvent, action: str, actor: str | None, detail: dict[str, Any]) -> None:
+    def _record(self, event: ev.IncidentEvent, action: str, actor: str | None, detail: dict[str, Any]) -> None:
         self.events.append(event)
         self.new_timeline.append(TimelineEntry(event.at, action, actor, detail))

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Header
 
 from services.intake.adapters.repository import incident_view, list_categories
 from services.intake.bootstrap import bootstrap
 from services.intake.config import IntakeSettings
-from services.intake.domain.commands import Actor, ReportIncident, SignIncident
+from services.intake.domain import commands as c
 from services.intake.domain.model import (
-    ALLOWED_ACTIONS,
+    DomainError,
     IllegalTransition,
+    InvalidRequest,
     NotPermitted,
     Status,
-    UnknownCategory,
+    actions_allowed_in,
 )
-from services.intake.entrypoints.schemas import ActionIn, IncidentAccepted, IncidentIn, IncidentOut
+from services.intake.entrypoints import schemas as s
 from services.intake.service_layer import handlers
 from shared.auth import Caller, Principal
 from shared.events.intake import Point
@@ -28,16 +30,55 @@ from shared.web import Container, create_service_app
 
 def domain_problem(exc: Exception) -> Problem:
     if isinstance(exc, IllegalTransition):
-        return Problem(409, str(exc), title="Illegal lifecycle move", status_value=exc.status.value,
+        return Problem(409, str(exc), title="Illegal lifecycle move", current_status=exc.status.value,
                        allowed_actions=exc.allowed)
     if isinstance(exc, NotPermitted):
         return Problem(403, str(exc))
-    if isinstance(exc, UnknownCategory):
-        return Problem(422, str(exc), errors=[{"field": "category", "message": str(exc),
-                                                "type": "unknown_category"}])
+    if isinstance(exc, InvalidRequest):
+        return Problem(422, str(exc), errors=[{"field": "body", "message": str(exc), "type": "rule"}])
     if isinstance(exc, handlers.IncidentNotFound):
         return Problem(404, str(exc))
+    if isinstance(exc, handlers.IdempotencyConflict):
+        return Problem(409, str(exc), title="Idempotency-Key reused with a different body")
     raise exc
+
+
+def actor_of(caller: Principal) -> c.Actor:
+    return c.Actor(caller.sub, caller.role, caller.unit, caller.area)
+
+
+def to_command(body: Any, incident_id: uuid.UUID, actor: c.Actor) -> c.CaseCommand:
+    """One HTTP action body → the matching command."""
+    i, a = incident_id, actor
+    match body:
+        case s.SignIn():
+            return c.SignIncident(i, a)
+        case s.ProgressIn():
+            return c.ReportProgress(i, a, note=body.note)
+        case s.ReturnIn():
+            return c.ReturnIncident(i, a, reason=body.reason)
+        case s.RequestExtensionIn():
+            return c.RequestExtension(i, a, amount=body.amount or 0, unit=body.unit, reason=body.reason)
+        case s.DecideExtensionIn():
+            return c.DecideExtension(i, a, approved=body.approved,
+                                     amount=body.amount if body.amount is not None else body.working_days)
+        case s.SuspendIn():
+            return c.SuspendIncident(i, a, reason=body.reason, until=body.until)
+        case s.ResumeIn():
+            return c.ResumeIncident(i, a)
+        case s.SubmitResultIn():
+            return c.SubmitResult(i, a, result=body.result)
+        case s.VerifyIn():
+            return c.VerifyResult(i, a, passed=body.passed, note=body.note)
+        case s.VisitIn():
+            return c.RecordVisit(i, a, contacted=body.contacted, solved=body.solved, satisfied=body.satisfied)
+        case s.ReopenIn():
+            return c.ReopenIncident(i, a, reason=body.reason)
+        case s.MergeIn():
+            return c.MergeIncident(i, a, into=body.into)
+        case s.RejectIn():
+            return c.RejectIncident(i, a, reason=body.reason)
+    raise Problem(422, f"unknown action {body!r}")
 
 
 def build_router() -> APIRouter:
@@ -47,11 +88,12 @@ def build_router() -> APIRouter:
     async def categories(container: Container) -> list[dict]:
         return await list_categories(container.pool)
 
-    @router.post("/incidents", status_code=202, response_model=IncidentAccepted)
-    async def report(body: IncidentIn, caller: Caller, container: Container) -> IncidentAccepted:
-        if body.grid_code and not caller.sees(body.grid_code):
-            raise Problem(403, "grid_code is outside the caller's area")
-        cmd = ReportIncident(
+    @router.post("/incidents", status_code=202, response_model=s.IncidentAccepted)
+    async def report(body: s.IncidentIn, caller: Caller, container: Container,
+                     idempotency_key: str | None = Header(None, max_length=200)) -> s.IncidentAccepted:
+        if caller.role == "gridworker" and body.grid_code and not caller.sees(body.grid_code):
+            raise Problem(403, "a grid worker reports inside their own area")
+        cmd = c.ReportIncident(
             source=body.source, category=body.category, urgency=body.urgency, title=body.title,
             description=body.description,
             location=Point(lon=body.location.lon, lat=body.location.lat) if body.location else None,
@@ -59,35 +101,38 @@ def build_router() -> APIRouter:
             reporter_name=body.reporter.name if body.reporter else None,
             reporter_phone=body.reporter.phone if body.reporter else None,
             reported_at=body.reported_at, attachments=tuple(str(a) for a in body.attachments),
-            actor=Actor(caller.sub, caller.role, caller.unit),
+            actor=actor_of(caller),
         )
+        key = handlers.IdempotencyKey(caller.sub, idempotency_key, body.model_dump_json()) if idempotency_key else None
         try:
-            incident = await handlers.report_incident(cmd, container.uow())
-        except UnknownCategory as exc:
+            incident = await handlers.report_incident(cmd, container.uow(), key)
+        except (DomainError, handlers.IdempotencyConflict) as exc:
             raise domain_problem(exc) from exc
-        return IncidentAccepted(id=incident.id, status=incident.status.value, received_at=incident.received_at)
+        return s.IncidentAccepted(id=incident.id, status=Status.RECEIVED.value, received_at=incident.received_at)
 
-    @router.get("/incidents/{incident_id}", response_model=IncidentOut)
-    async def get_incident(incident_id: uuid.UUID, caller: Caller, container: Container) -> IncidentOut:
+    @router.get("/incidents/{incident_id}", response_model=s.IncidentOut)
+    async def get_incident(incident_id: uuid.UUID, caller: Caller, container: Container) -> s.IncidentOut:
         view = await incident_view(container.pool, incident_id)
         if view is None or not _visible(caller, view):
             raise Problem(404, f"no incident {incident_id}")
-        return IncidentOut(**view, allowed_actions=list(ALLOWED_ACTIONS[Status(view["status"])]))
+        return s.IncidentOut(**view, allowed_actions=actions_allowed_in(Status(view["status"])))
 
-    @router.post("/incidents/{incident_id}/actions")
-    async def act(incident_id: uuid.UUID, body: ActionIn, caller: Caller, container: Container) -> dict:
-        actor = Actor(caller.sub, caller.role, caller.unit)
+    @router.post("/incidents/{incident_id}/actions", response_model=s.ActionResult)
+    async def act(incident_id: uuid.UUID, body: s.ActionIn, caller: Caller, container: Container) -> s.ActionResult:
         try:
-            incident = await handlers.sign_incident(SignIncident(incident_id, actor), container.uow())
-        except (IllegalTransition, NotPermitted, handlers.IncidentNotFound) as exc:
+            incident = await handlers.perform(to_command(body, incident_id, actor_of(caller)), container.uow())
+        except (DomainError, handlers.IncidentNotFound) as exc:
             raise domain_problem(exc) from exc
-        return {"id": str(incident.id), "status": incident.status.value,
-                "allowed_actions": incident.allowed_actions()}
+        return s.ActionResult(id=incident.id, status=incident.status.value,
+                              allowed_actions=incident.allowed_actions())
 
     return router
 
 
 def _visible(caller: Principal, view: dict) -> bool:
+    owner = view.get("owner") or {}
+    if caller.unit and caller.unit == owner.get("unit_id"):
+        return True
     # Cases not yet located belong to the centre: only city-wide callers see them.
     return caller.sees(view["grid_code"]) if view["grid_code"] else "" in caller.area
 
@@ -100,5 +145,3 @@ def create_app(settings: IntakeSettings | None = None, container: ServiceContain
 
     return create_service_app("intake", "Intake: the case record", start, [build_router()],
                               jwt_secret=settings.auth_jwt_secret.get_secret_value())
-
-

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from shared.events.intake import Urgency
 
@@ -39,20 +39,110 @@ class IncidentIn(BaseModel):
     address: str | None = Field(None, max_length=500)
     grid_code: str | None = Field(None, pattern=r"^\d{15}(\d{3})?$")
     reporter: Reporter | None = None
-    reported_at: datetime | None = None
+    reported_at: AwareDatetime | None = Field(None, description="with offset; past for offline reports")
     attachments: list[AnyHttpUrl] = Field(default_factory=list, max_length=20)
 
-    @field_validator("reported_at")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        if value is not None and value.tzinfo is None:
-            raise ValueError("reported_at needs a timezone offset (e.g. +08:00 or Z)")
-        return value
 
 
-class ActionIn(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class _Action(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SignIn(_Action):
     action: Literal["sign"]
+
+
+class ProgressIn(_Action):
+    action: Literal["progress"]
+    note: str = Field("", max_length=2000)
+
+
+class ReturnIn(_Action):
+    action: Literal["return"]
+    reason: str = Field(min_length=1, max_length=500, description="非本单位职责, 非本辖区, 信息不全, 重复, …")
+
+
+LimitUnit = Literal["hours", "working_hours", "working_days"]
+
+
+class RequestExtensionIn(_Action):
+    action: Literal["request_extension"]
+    amount: float | None = Field(None, gt=0, le=240)
+    unit: LimitUnit = "working_days"
+    working_days: int | None = Field(None, gt=0, le=10, description="shorthand for amount + unit=working_days")
+    reason: str = Field(min_length=1, max_length=1000)
+
+    @model_validator(mode="after")
+    def _one_amount(self) -> RequestExtensionIn:
+        if (self.amount is None) == (self.working_days is None):
+            raise ValueError("give either amount (with unit) or working_days")
+        if self.working_days is not None:
+            self.amount, self.unit = float(self.working_days), "working_days"
+        return self
+
+
+class DecideExtensionIn(_Action):
+    action: Literal["decide_extension"]
+    approved: bool
+    amount: float | None = Field(None, gt=0, le=240)
+    working_days: int | None = Field(None, gt=0, le=10)
+
+
+class SuspendIn(_Action):
+    action: Literal["suspend"]
+    reason: str = Field(min_length=1, max_length=500)
+    until: AwareDatetime | None = None
+
+
+
+class ResumeIn(_Action):
+    action: Literal["resume"]
+
+
+class SubmitResultIn(_Action):
+    action: Literal["submit_result"]
+    result: str = Field(min_length=1, max_length=4000)
+
+
+class VerifyIn(_Action):
+    action: Literal["verify"]
+    passed: bool
+    note: str = Field("", max_length=2000)
+
+
+class VisitIn(_Action):
+    action: Literal["visit"]
+    contacted: Literal["yes", "unreachable", "refused", "anonymous"]
+    solved: Literal["yes", "partly", "no"] | None = None
+    satisfied: Literal["satisfied", "basically", "unsatisfied"] | None = None
+
+
+class ReopenIn(_Action):
+    action: Literal["reopen"]
+    reason: str = Field("", max_length=1000)
+
+
+class MergeIn(_Action):
+    action: Literal["merge"]
+    into: uuid.UUID
+
+
+class RejectIn(_Action):
+    action: Literal["reject"]
+    reason: str = Field(min_length=1, max_length=500)
+
+
+ActionIn = Annotated[
+    SignIn | ProgressIn | ReturnIn | RequestExtensionIn | DecideExtensionIn | SuspendIn | ResumeIn
+    | SubmitResultIn | VerifyIn | VisitIn | ReopenIn | MergeIn | RejectIn,
+    Field(discriminator="action"),
+]
+
+
+class ActionResult(BaseModel):
+    id: uuid.UUID
+    status: str
+    allowed_actions: list[str]
 
 
 class IncidentAccepted(BaseModel):

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from services.intake.domain.commands import ReportIncident, SignIncident
+from services.intake.domain import commands as c
 from services.intake.domain.model import Incident, UnknownCategory
 from shared.events.envelope import Envelope
 from shared.events.routing import IncidentAssigned, IncidentReassigned, IncidentUnroutable
@@ -18,8 +22,33 @@ class IncidentNotFound(Exception):
         super().__init__(f"no incident {incident_id}")
 
 
-async def report_incident(cmd: ReportIncident, uow: Any) -> Incident:
+@dataclass(frozen=True)
+class IdempotencyKey:
+    scope: str  # the caller: keys are chosen by clients, so two clients may pick the same one
+    key: str
+    body: str
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self.body.encode()).hexdigest()
+
+
+class IdempotencyConflict(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(f"Idempotency-Key {key!r} was used for a different request")
+
+
+async def report_incident(cmd: c.ReportIncident, uow: Any, key: IdempotencyKey | None = None) -> Incident:
+    """Take a report in. With an idempotency key, a resend returns the case the first one created."""
     async with uow:
+        if key is not None:
+            earlier = await uow.incidents.claim_idempotency_key(key.scope, key.key, key.fingerprint,
+                                                                cmd.incident_id)
+            if earlier is not None:
+                fingerprint, incident_id = earlier
+                if fingerprint != key.fingerprint:
+                    raise IdempotencyConflict(key.key)
+                return await uow.incidents.get(incident_id)
         if cmd.category not in await uow.incidents.category_codes():
             raise UnknownCategory(cmd.category)
         incident = Incident.report(cmd, uow.clock.now())
@@ -29,15 +58,53 @@ async def report_incident(cmd: ReportIncident, uow: Any) -> Incident:
     return incident
 
 
-async def sign_incident(cmd: SignIncident, uow: Any) -> Incident:
+# How each lifecycle command is applied to the case (merge and return need more than the case).
+_APPLY: dict[type[c.CaseCommand], Callable[[Incident, Any, datetime], None]] = {
+    c.SignIncident: Incident.sign,
+    c.ReportProgress: Incident.progress,
+    c.RequestExtension: Incident.request_extension,
+    c.DecideExtension: Incident.decide_extension,
+    c.SuspendIncident: Incident.suspend,
+    c.ResumeIncident: Incident.resume,
+    c.SubmitResult: Incident.submit_result,
+    c.VerifyResult: Incident.verify,
+    c.RecordVisit: Incident.record_visit,
+    c.ReopenIncident: Incident.reopen,
+    c.RejectIncident: Incident.reject,
+}
+
+
+async def perform(cmd: c.CaseCommand, uow: Any) -> Incident:
+    """Apply one lifecycle action: load (locked), let the case decide, save state, timeline and events."""
     async with uow:
-        incident = await uow.incidents.get(cmd.incident_id)
-        if incident is None:
-            raise IncidentNotFound(cmd.incident_id)
-        incident.sign(cmd.actor, uow.clock.now())
+        now = uow.clock.now()
+        if isinstance(cmd, c.MergeIncident):
+            incident = await _merge(cmd, uow, now)
+        else:
+            incident = await _load_visible(uow, cmd.incident_id, cmd.actor)
+            if isinstance(cmd, c.ReturnIncident):
+                incident.return_case(cmd, now, uow.calendar)
+            else:
+                _APPLY[type(cmd)](incident, cmd, now)
         await uow.incidents.save(incident)
         uow.collect(incident)
         await uow.commit()
+    return incident
+
+
+async def _merge(cmd: c.MergeIncident, uow: Any, now: datetime) -> Incident:
+    cases = {}
+    for incident_id in sorted({cmd.incident_id, cmd.into}, key=str):  # lock in id order: no deadlock
+        cases[incident_id] = await _load_visible(uow, incident_id, cmd.actor)
+    incident = cases[cmd.incident_id]
+    incident.merge_into(cmd, cases[cmd.into], now)
+    return incident
+
+
+async def _load_visible(uow: Any, incident_id: uuid.UUID, actor: c.Actor) -> Incident:
+    incident = await uow.incidents.get(incident_id)
+    if incident is None or not incident.visible_to(actor):
+        raise IncidentNotFound(incident_id)  # outside the caller's area: as if it did not exist
     return incident
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from services.supervision.domain.calendar import WorkCalendar
+from shared.calendar import WorkCalendar
 from shared.events.envelope import Event
 from shared.events.supervision import EscalationRaised, LightChanged
 

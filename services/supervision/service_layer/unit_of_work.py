@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncpg
 
 from services.supervision.adapters.repository import SupervisionRepository
-from services.supervision.domain.calendar import WorkCalendar
+from shared.calendar import WorkCalendar
 from shared.clock import Clock
 from shared.db.unit_of_work import PgUnitOfWork
 

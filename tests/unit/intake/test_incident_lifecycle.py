@@ -6,6 +6,7 @@ import pytest
 from services.intake.domain.commands import Actor, ReportIncident, SignIncident
 from services.intake.domain.model import IllegalTransition, Incident, NotPermitted, Status, UnknownCategory
 from services.intake.service_layer import handlers
+from shared.calendar import WorkCalendar
 from shared.clock import FixedClock
 from shared.db.unit_of_work import FakeUnitOfWork
 from shared.events.envelope import Envelope
@@ -23,6 +24,13 @@ class FakeIncidents:
     def __init__(self) -> None:
         self.rows: dict[uuid.UUID, Incident] = {}
         self.timeline: list = []
+        self.keys: dict = {}
+
+    async def claim_idempotency_key(self, scope, key, fingerprint, incident_id):
+        if (scope, key) in self.keys:
+            return self.keys[(scope, key)]
+        self.keys[(scope, key)] = (fingerprint, incident_id)
+        return None
 
     async def category_codes(self) -> set[str]:
         return {"city.garbage", "safety.gas"}
@@ -40,6 +48,8 @@ class FakeIncidents:
 
 
 class FakeIntakeUoW(FakeUnitOfWork):
+    calendar = WorkCalendar()
+
     def __init__(self) -> None:
         super().__init__("/intake", FixedClock(NOW))
         self.incidents = FakeIncidents()
@@ -86,14 +96,14 @@ async def test_assignment_records_owner_and_grid_and_allows_sign():
     uow = FakeIntakeUoW()
     incident = await assigned_case(uow)
     assert incident.status is Status.ASSIGNED and incident.owner["worker_id"] == "w1"
-    assert incident.grid_code == GRID and incident.allowed_actions() == ["sign"]
+    assert incident.grid_code == GRID and incident.allowed_actions() == ["sign", "return", "suspend", "merge"]
     assert [t.action for t in uow.incidents.timeline] == ["received", "assigned"]
 
 
 async def test_owner_signs_and_the_event_is_published():
     uow = FakeIntakeUoW()
     incident = await assigned_case(uow)
-    await handlers.sign_incident(SignIncident(incident.id, WORKER), uow)
+    await handlers.perform(SignIncident(incident.id, WORKER), uow)
     assert incident.status is Status.IN_PROGRESS
     assert uow.published[-1].type == "intake.incident.signed"
 
@@ -101,11 +111,13 @@ async def test_owner_signs_and_the_event_is_published():
 async def test_signing_twice_is_an_illegal_move_listing_what_is_allowed():
     uow = FakeIntakeUoW()
     incident = await assigned_case(uow)
-    await handlers.sign_incident(SignIncident(incident.id, WORKER), uow)
+    await handlers.perform(SignIncident(incident.id, WORKER), uow)
     published = len(uow.published)
     with pytest.raises(IllegalTransition) as exc:
-        await handlers.sign_incident(SignIncident(incident.id, WORKER), uow)
-    assert exc.value.status is Status.IN_PROGRESS and exc.value.allowed == []
+        await handlers.perform(SignIncident(incident.id, WORKER), uow)
+    assert exc.value.status is Status.IN_PROGRESS
+    assert exc.value.allowed == ["progress", "return", "request_extension", "decide_extension", "suspend",
+                                 "submit_result", "merge"]
     assert len(uow.published) == published
 
 
@@ -113,9 +125,9 @@ async def test_only_the_owner_may_sign():
     uow = FakeIntakeUoW()
     incident = await assigned_case(uow)
     with pytest.raises(NotPermitted):
-        await handlers.sign_incident(SignIncident(incident.id, Actor("w9", "gridworker", "g-9")), uow)
+        await handlers.perform(SignIncident(incident.id, Actor("w9", "gridworker", "g-9", ("320508019044",))), uow)
     with pytest.raises(NotPermitted):
-        await handlers.sign_incident(SignIncident(incident.id, Actor("boss", "supervisor", "g-1")), uow)
+        await handlers.perform(SignIncident(incident.id, Actor("boss", "supervisor", "g-1")), uow)
     assert incident.status is Status.ASSIGNED
 
 
@@ -123,4 +135,28 @@ async def test_sign_before_assignment_is_illegal():
     uow = FakeIntakeUoW()
     incident = await handlers.report_incident(report(), uow)
     with pytest.raises(IllegalTransition):
-        await handlers.sign_incident(SignIncident(incident.id, WORKER), uow)
+        await handlers.perform(SignIncident(incident.id, WORKER), uow)
+
+
+async def test_same_idempotency_key_and_body_returns_the_first_case_and_publishes_once():
+    uow = FakeIntakeUoW()
+    key = handlers.IdempotencyKey("app-1", "k-1", '{"title":"a"}')
+    first = await handlers.report_incident(report(), uow, key)
+    again = await handlers.report_incident(report(), uow, key)
+    assert again.id == first.id
+    assert len(uow.incidents.rows) == 1 and len(uow.published) == 1
+
+
+async def test_same_idempotency_key_with_another_body_is_a_conflict():
+    uow = FakeIntakeUoW()
+    await handlers.report_incident(report(), uow, handlers.IdempotencyKey("app-1", "k-1", '{"title":"a"}'))
+    with pytest.raises(handlers.IdempotencyConflict):
+        await handlers.report_incident(report(), uow, handlers.IdempotencyKey("app-1", "k-1", '{"title":"b"}'))
+    assert len(uow.incidents.rows) == 1
+
+
+async def test_idempotency_keys_are_scoped_per_caller():
+    uow = FakeIntakeUoW()
+    await handlers.report_incident(report(), uow, handlers.IdempotencyKey("app-1", "k-1", "{}"))
+    await handlers.report_incident(report(), uow, handlers.IdempotencyKey("app-2", "k-1", "{}"))
+    assert len(uow.incidents.rows) == 2

@@ -1,7 +1,7 @@
 import uuid
 from datetime import datetime, timedelta
 
-from services.supervision.domain.calendar import ZONE, WorkCalendar
+from shared.calendar import ZONE, WorkCalendar
 from services.supervision.domain.model import CaseFacts, PhaseClock, Policy
 
 CAL = WorkCalendar()

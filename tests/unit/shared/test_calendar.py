@@ -5,7 +5,7 @@ from datetime import date, datetime, time
 
 import pytest
 
-from services.supervision.domain.calendar import ZONE, WorkCalendar
+from shared.calendar import ZONE, WorkCalendar
 
 CAL = WorkCalendar()
 
@@ -107,6 +107,8 @@ def test_yellow_point_at_seventy_percent_of_the_budget():
 def test_naive_datetimes_and_bad_amounts_are_refused():
     with pytest.raises(ValueError):
         CAL.add(datetime(2026, 11, 23, 10), 1, "working_days")
+    with pytest.raises(ValueError):
+        CAL.elapsed(datetime(2026, 11, 23, 10), sh(2026, 11, 23, 12), "hours")
     with pytest.raises(ValueError):
         CAL.add(sh(2026, 11, 23), -1, "hours")
     with pytest.raises(ValueError):

@@ -3,7 +3,8 @@
 Days: an override (admin API) wins; else the State Council schedule as packaged by chinese-calendar
 (holidays and 调休 make-up working days); for a year the package does not know yet (it raises for
 2027 in version 1.11), Monday–Friday, marked provisional. Times are Asia/Shanghai, given and returned
-as aware datetimes. Pure: no I/O.
+as aware datetimes. Pure: no I/O. Supervision owns the calendar (its overrides); intake uses the national
+schedule for its own rule of thumb (the 2-working-day return window).
 """
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ class WorkCalendar:
     def elapsed(self, start: datetime, end: datetime, unit: Unit) -> float:
         """How much of `unit` passed between start and end (negative if end is earlier)."""
         if unit == "hours":
-            return (end - start).total_seconds() / 3600
+            return (_local(end) - _local(start)).total_seconds() / 3600
         seconds = self.working_seconds_between(start, end)
         return seconds / 3600 if unit == "working_hours" else seconds / self.day_seconds
 
