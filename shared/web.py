@@ -7,14 +7,50 @@ from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.health import database_check, health_router, install_request_metrics, kafka_check
-from shared.problems import install_problem_handlers
+from shared.problems import Problem, install_problem_handlers, problem_response
 from shared.runtime import ServiceContainer
+
+DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+
+
+class BodySizeLimit:
+    """Refuse request bodies over a limit with 413 before the application reads them."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await self._refuse(scope, receive, send)
+            return
+        seen = 0
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise Problem(413, f"request body larger than {self.max_bytes} bytes")
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = problem_response(Problem(413, f"request body larger than {self.max_bytes} bytes"))
+        await response(scope, receive, send)
 
 
 def create_service_app(name: str, title: str, start: Callable[[], Awaitable[ServiceContainer]],
-                       routers: list[APIRouter], jwt_secret: str, version: str = "1.0.0") -> FastAPI:
+                       routers: list[APIRouter], jwt_secret: str, version: str = "1.0.0",
+                       max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
     """`start` builds the container when the server starts (so tests can hand in their own)."""
 
     @asynccontextmanager
@@ -33,6 +69,7 @@ def create_service_app(name: str, title: str, start: Callable[[], Awaitable[Serv
     app.state.jwt_secret = jwt_secret
     install_problem_handlers(app)
     install_request_metrics(app, name)
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
 
     app.include_router(health_router(name, lambda: getattr(app.state, "readiness", {})))
     for router in routers:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from services.supervision.adapters.repository import PgClockStore, calendar_overrides
 from services.supervision.config import SupervisionSettings
-from shared.calendar import WorkCalendar
 from services.supervision.service_layer.handlers import EVENT_HANDLERS
 from services.supervision.service_layer.unit_of_work import SupervisionUnitOfWork
+from shared.calendar import WorkCalendar
 from shared.messaging.topics import ASSIGNMENTS, INCIDENTS
 from shared.runtime import ServiceContainer, build_clock, open_pool
 

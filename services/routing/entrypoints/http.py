@@ -47,8 +47,6 @@ def build_router() -> APIRouter:
     async def import_grids(request: Request, caller: Caller, container: Container) -> dict:
         require_role(caller, "admin")
         raw = await request.body()
-        if len(raw) > MAX_IMPORT_BYTES:
-            raise Problem(413, "grid file larger than 200 MB")
         try:
             collection = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -116,4 +114,4 @@ def create_app(settings: RoutingSettings | None = None, container: ServiceContai
         return container or await bootstrap(settings)
 
     return create_service_app("routing", "Routing: who owns a case", start, [build_router()],
-                              jwt_secret=settings.auth_jwt_secret.get_secret_value())
+                              jwt_secret=settings.auth_jwt_secret.get_secret_value(), max_body_bytes=MAX_IMPORT_BYTES)

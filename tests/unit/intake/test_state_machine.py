@@ -8,8 +8,8 @@ import pytest
 from services.intake.domain import commands as c
 from services.intake.domain.model import (
     RULES,
-    Incident,
     IllegalTransition,
+    Incident,
     InvalidRequest,
     NotPermitted,
     Status,

@@ -1,8 +1,8 @@
 import uuid
 from datetime import datetime, timedelta
 
-from shared.calendar import ZONE, WorkCalendar
 from services.supervision.domain.model import CaseFacts, PhaseClock, Policy
+from shared.calendar import ZONE, WorkCalendar
 
 CAL = WorkCalendar()
 START = datetime(2026, 11, 23, 9, 0, tzinfo=ZONE)  # Monday

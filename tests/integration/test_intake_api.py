@@ -1,0 +1,163 @@
+"""Intake's HTTP API in-process against a real Postgres: idempotency under concurrency, the lifecycle
+over HTTP with roles and areas, and bad input that changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+
+import asyncpg
+import httpx
+import pytest
+
+from services.intake.config import IntakeSettings
+from services.intake.entrypoints.http import create_app
+from services.intake.service_layer.handlers import record_assignment
+from shared.auth import issue_token
+from shared.db.migrate import migrate
+from shared.events.envelope import Envelope
+from shared.events.routing import IncidentAssigned, Owner
+from shared.settings import DEV_JWT_SECRET
+from tests.support import SERVICE_DIRS
+
+GRID = "320508019044001"
+REPORT = {"source": "gridworker", "category": "city.garbage", "title": "小区门口垃圾堆积",
+          "location": {"lon": 120.61, "lat": 31.31}}
+
+
+def token(sub: str, role: str, area: list[str], unit: str | None = None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, sub, role, area, unit)}"}
+
+
+ADMIN = token("admin", "admin", [""])
+WORKER = token("w1", "gridworker", [GRID], "grid-1")
+SUPERVISOR = token("sup", "supervisor", ["320508"])
+OTHER_DISTRICT = token("sup2", "supervisor", ["310101"])
+
+
+@pytest.fixture
+async def intake(fresh_database):
+    dsn = await fresh_database("intake")
+    await migrate(dsn, SERVICE_DIRS["intake"])
+    app = create_app(IntakeSettings(database_url=dsn))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://intake") as client:
+            client.app = app
+            client.dsn = dsn
+            yield client
+
+
+async def count(dsn: str, sql: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetchval(sql)
+    finally:
+        await conn.close()
+
+
+async def assign(client, incident_id: str) -> None:
+    """What intake's consumer does when routing assigns the case."""
+    container = client.app.state.container
+    event = IncidentAssigned(incident_id=uuid.UUID(incident_id), at=container.clock.now(), category="city.garbage",
+                             urgency="normal", grid_code=GRID, reason="located",
+                             owner=Owner(unit_id="grid-1", unit_name="一网格", unit_kind="grid", worker_id="w1"))
+    async with container.uow() as uow:
+        await record_assignment(event, Envelope.wrap(event, source="/routing", time=event.at), uow)
+        await uow.commit()
+
+
+async def test_concurrent_requests_with_one_idempotency_key_make_exactly_one_case(intake):
+    headers = {**WORKER, "Idempotency-Key": "offline-queue-0001"}
+    responses = await asyncio.gather(*[intake.post("/v1/incidents", json=REPORT, headers=headers)
+                                       for _ in range(8)])
+    assert {r.status_code for r in responses} == {202}
+    assert len({r.json()["id"] for r in responses}) == 1
+    assert await count(intake.dsn, "SELECT count(*) FROM incident") == 1
+    assert await count(intake.dsn, "SELECT count(*) FROM outbox") == 1
+
+
+async def test_same_key_with_another_body_is_409_and_stores_nothing(intake):
+    headers = {**WORKER, "Idempotency-Key": "k-2"}
+    assert (await intake.post("/v1/incidents", json=REPORT, headers=headers)).status_code == 202
+    other = await intake.post("/v1/incidents", json={**REPORT, "title": "另一件事"}, headers=headers)
+    assert other.status_code == 409 and other.headers["content-type"] == "application/problem+json"
+    assert await count(intake.dsn, "SELECT count(*) FROM incident") == 1
+
+
+async def test_lifecycle_over_http_with_roles_areas_and_a_full_timeline(intake):
+    incident_id = (await intake.post("/v1/incidents", json=REPORT, headers=WORKER)).json()["id"]
+    url = f"/v1/incidents/{incident_id}/actions"
+    assert (await intake.post(url, json={"action": "sign"}, headers=WORKER)).status_code == 404  # not located yet
+    early = await intake.post(url, json={"action": "sign"}, headers=token("city", "supervisor", [""]))
+    assert early.status_code == 409 and early.json()["allowed_actions"] == ["merge", "reject"]
+    await assign(intake, incident_id)
+
+    assert (await intake.post(url, json={"action": "sign"}, headers=SUPERVISOR)).status_code == 403
+    assert (await intake.post(url, json={"action": "sign"}, headers=OTHER_DISTRICT)).status_code == 404
+    signed = await intake.post(url, json={"action": "sign"}, headers=WORKER)
+    assert signed.status_code == 200 and signed.json()["status"] == "in_progress"
+    steps = [
+        (WORKER, {"action": "progress", "note": "已联系物业"}, "in_progress"),
+        (WORKER, {"action": "request_extension", "working_days": 2, "reason": "等待环卫车辆"}, "in_progress"),
+        (SUPERVISOR, {"action": "decide_extension", "approved": True}, "in_progress"),
+        (WORKER, {"action": "submit_result", "result": "垃圾已清运"}, "pending_verification"),
+        (SUPERVISOR, {"action": "verify", "passed": False, "note": "仍有残留"}, "in_progress"),
+        (WORKER, {"action": "submit_result", "result": "已彻底清理"}, "pending_verification"),
+        (SUPERVISOR, {"action": "verify", "passed": True}, "closed"),
+        (SUPERVISOR, {"action": "visit", "contacted": "yes", "solved": "yes", "satisfied": "satisfied"}, "visited"),
+    ]
+    for headers, body, status in steps:
+        response = await intake.post(url, json=body, headers=headers)
+        assert response.status_code == 200, (body, response.text)
+        assert response.json()["status"] == status
+    case = (await intake.get(f"/v1/incidents/{incident_id}", headers=SUPERVISOR)).json()
+    assert [t["action"] for t in case["timeline"]] == [
+        "received", "assigned", "sign", "progress", "request_extension", "decide_extension", "submit_result",
+        "verify", "submit_result", "verify", "close", "visit"]
+    assert all(t["actor"] and t["at"] for t in case["timeline"])
+    assert (await intake.get(f"/v1/incidents/{incident_id}", headers=OTHER_DISTRICT)).status_code == 404
+    # received + one per step (verify passed adds closed); the assignment is routing's event, not ours.
+    assert await count(intake.dsn, "SELECT count(*) FROM outbox") == 11
+
+
+@pytest.mark.parametrize("body, status", [
+    ({"action": "teleport"}, 422),
+    ({"action": "return"}, 422),                              # reason missing
+    ({"action": "request_extension", "reason": "x"}, 422),     # no amount
+    ({"action": "merge", "into": "not-a-uuid"}, 422),
+    ({"action": "sign", "extra": 1}, 422),
+])
+async def test_bad_action_bodies_are_422_and_change_nothing(intake, body, status):
+    incident_id = (await intake.post("/v1/incidents", json=REPORT, headers=WORKER)).json()["id"]
+    await assign(intake, incident_id)
+    response = await intake.post(f"/v1/incidents/{incident_id}/actions", json=body, headers=WORKER)
+    assert response.status_code == status and response.json()["status"] == status
+    case = (await intake.get(f"/v1/incidents/{incident_id}", headers=WORKER)).json()
+    assert case["status"] == "assigned" and len(case["timeline"]) == 2
+
+
+async def test_unknown_case_is_404_and_oversize_body_is_413(intake):
+    missing = await intake.post(f"/v1/incidents/{uuid.uuid4()}/actions", json={"action": "sign"}, headers=WORKER)
+    assert missing.status_code == 404
+    huge = {**REPORT, "description": "x" * 2_000_000}
+    response = await intake.post("/v1/incidents", content=json.dumps(huge), headers={**WORKER,
+                                                                               "Content-Type": "application/json"})
+    assert response.status_code == 413 and response.json()["status"] == 413
+    assert await count(intake.dsn, "SELECT count(*) FROM incident") == 0
+
+
+async def test_a_gridworker_reports_only_inside_its_own_area(intake):
+    outside = await intake.post("/v1/incidents", json={**REPORT, "grid_code": "320508019045001"}, headers=WORKER)
+    assert outside.status_code == 403
+    inside = await intake.post("/v1/incidents", json={**REPORT, "grid_code": GRID}, headers=WORKER)
+    assert inside.status_code == 202
+    assert await count(intake.dsn, "SELECT count(*) FROM incident") == 1
+
+
+async def test_categories_are_served_from_the_seed_table(intake):
+    categories = (await intake.get("/v1/categories")).json()
+    assert len(categories) == 36
+    fire = next(c for c in categories if c["code"] == "safety.fire")
+    assert fire == {"code": "safety.fire", "name_zh": "消防隐患 (通道堵塞、飞线充电)", "name_en": "fire hazard",
+                    "default_owner": "community", "default_urgency": "urgent"}
