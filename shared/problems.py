@@ -8,6 +8,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -64,13 +65,20 @@ def problem_response(problem: Problem) -> JSONResponse:
                         headers=problem.headers)
 
 
-def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+def _field_errors(exc: RequestValidationError | ValidationError) -> list[dict[str, Any]]:
     errors = []
     for err in exc.errors():
         loc = [str(part) for part in err.get("loc", ()) if part not in ("body",)]
         errors.append({"field": ".".join(loc) or "body", "message": err.get("msg", "invalid"),
                        "type": err.get("type", "value_error")})
     return errors
+
+
+def validation_problem(exc: RequestValidationError | ValidationError) -> Problem:
+    """422 with one entry per field error (for bodies parsed by hand, e.g. after a signature check)."""
+    errors = _field_errors(exc)
+    detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+    return Problem(422, detail or "invalid request", errors=errors)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
@@ -82,9 +90,7 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = _field_errors(exc)
-        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
-        return problem_response(Problem(422, detail or "invalid request", errors=errors))
+        return problem_response(validation_problem(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

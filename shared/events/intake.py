@@ -125,3 +125,13 @@ INTAKE_EVENTS: tuple[type[IncidentEvent], ...] = (
     IncidentClosed, IncidentReturned, IncidentReopened, IncidentMerged, IncidentRejected,
     ExtensionRequested, ExtensionDecided, IncidentSuspended, IncidentResumed, IncidentVisited,
 )
+
+
+class IncidentUrged(IncidentEvent):
+    """12345 (or the centre) pressed for progress (催办)."""
+
+    type = "intake.incident.urged"
+    note: str = ""
+
+
+INTAKE_EVENTS = (*INTAKE_EVENTS, IncidentUrged)

@@ -8,18 +8,13 @@ import json
 import uuid
 
 import asyncpg
-import httpx
 import pytest
 
-from services.intake.config import IntakeSettings
-from services.intake.entrypoints.http import create_app
 from services.intake.service_layer.handlers import record_assignment
 from shared.auth import issue_token
-from shared.db.migrate import migrate
 from shared.events.envelope import Envelope
 from shared.events.routing import IncidentAssigned, Owner
 from shared.settings import DEV_JWT_SECRET
-from tests.support import SERVICE_DIRS
 
 GRID = "320508019044001"
 REPORT = {"source": "gridworker", "category": "city.garbage", "title": "小区门口垃圾堆积",
@@ -34,18 +29,6 @@ ADMIN = token("admin", "admin", [""])
 WORKER = token("w1", "gridworker", [GRID], "grid-1")
 SUPERVISOR = token("sup", "supervisor", ["320508"])
 OTHER_DISTRICT = token("sup2", "supervisor", ["310101"])
-
-
-@pytest.fixture
-async def intake(fresh_database):
-    dsn = await fresh_database("intake")
-    await migrate(dsn, SERVICE_DIRS["intake"])
-    app = create_app(IntakeSettings(database_url=dsn))
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://intake") as client:
-            client.app = app
-            client.dsn = dsn
-            yield client
 
 
 async def count(dsn: str, sql: str) -> int:

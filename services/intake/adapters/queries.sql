@@ -4,8 +4,8 @@ SELECT code, name_zh, name_en, default_owner, default_urgency FROM category ORDE
 -- name: insert_incident
 INSERT INTO incident (id, source, category, urgency, title, description, lon, lat, address, grid_code,
                       reporter, attachments, reported_at, received_at, status, owner, co_owners,
-                      duplicate_of, hotline_order_no, deadline, version)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, 1);
+                      duplicate_of, hotline_order_no, deadline, hotline, version)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, 1);
 
 -- name: get_incident_for_update
 SELECT * FROM incident WHERE id = $1 FOR UPDATE;
@@ -34,3 +34,23 @@ RETURNING incident_id;
 
 -- name: get_idempotency_key
 SELECT fingerprint, incident_id FROM idempotency_key WHERE scope = $1 AND key = $2;
+
+-- name: lock_hotline_order
+SELECT pg_advisory_xact_lock(hashtextextended('hotline-order:' || $1, 0));
+
+-- name: incident_by_order_no
+SELECT * FROM incident WHERE hotline_order_no = $1 FOR UPDATE;
+
+-- name: hotline_mapping
+SELECT kind, value, category FROM hotline_category_map;
+
+-- name: category_default_urgency
+SELECT default_urgency FROM category WHERE code = $1;
+
+-- name: remember_signature
+WITH forget AS (DELETE FROM seen_signature WHERE seen_at < now() - interval '15 minutes')
+INSERT INTO seen_signature (signature) VALUES ($1) ON CONFLICT DO NOTHING RETURNING 1;
+
+-- name: record_hotline_event
+INSERT INTO hotline_event (event_id, order_no, kind, payload) VALUES ($1, $2, $3, $4)
+ON CONFLICT (event_id) DO NOTHING RETURNING 1;

@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from services.intake.domain.hotline import MappingRule
 from services.intake.domain.model import Incident, Status
 from shared.db.queries import Queries
 from shared.events.intake import Point
@@ -33,13 +34,34 @@ class IncidentRepository:
         row = await self._conn.fetchrow(QUERIES.get_idempotency_key, scope, key)
         return row["fingerprint"], row["incident_id"]
 
+    async def by_order_no(self, order_no: str) -> Incident | None:
+        """The case of a 12345 order; holds a per-order lock so concurrent resends queue up."""
+        await self._conn.execute(QUERIES.lock_hotline_order, order_no)
+        row = await self._conn.fetchrow(QUERIES.incident_by_order_no, order_no)
+        return _to_incident(row) if row else None
+
+    async def hotline_mapping(self) -> list[MappingRule]:
+        rows = await self._conn.fetch(QUERIES.hotline_mapping)
+        return [MappingRule(r["kind"], r["value"], r["category"]) for r in rows]
+
+    async def default_urgency(self, category: str) -> str:
+        return await self._conn.fetchval(QUERIES.category_default_urgency, category) or "normal"
+
+    async def remember_signature(self, signature: str) -> bool:
+        """False when this signature was already used (a replay)."""
+        return bool(await self._conn.fetchval(QUERIES.remember_signature, signature))
+
+    async def record_hotline_event(self, event_id: str, order_no: str, kind: str, payload: dict[str, Any]) -> bool:
+        """False when 12345 already sent this event."""
+        return bool(await self._conn.fetchval(QUERIES.record_hotline_event, event_id, order_no, kind, payload))
+
     async def add(self, incident: Incident) -> None:
         i = incident
         await self._conn.execute(
             QUERIES.insert_incident, i.id, i.source, i.category, i.urgency, i.title, i.description,
             i.location.lon if i.location else None, i.location.lat if i.location else None, i.address,
             i.grid_code, i.reporter, i.attachments, i.reported_at, i.received_at, i.status.value, i.owner,
-            i.co_owners, i.duplicate_of, i.hotline_order_no, i.deadline)
+            i.co_owners, i.duplicate_of, i.hotline_order_no, i.deadline, i.hotline)
         i.version = 1
         await self._write_timeline(i)
 
@@ -81,7 +103,7 @@ def _to_incident(row: asyncpg.Record) -> Incident:
         pending_extension=row["pending_extension"], extensions_granted=row["extensions_granted"],
         extension_working_days=row["extension_working_days"], merged_into=row["merged_into"],
         duplicate_of=row["duplicate_of"], hotline_order_no=row["hotline_order_no"], deadline=row["deadline"],
-        visit=row["visit"], version=row["version"],
+        visit=row["visit"], hotline=row["hotline"], version=row["version"],
     )
 
 

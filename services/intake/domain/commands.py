@@ -118,3 +118,43 @@ class MergeIncident(CaseCommand):
 @dataclass(frozen=True)
 class RejectIncident(CaseCommand):
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class AcceptHotlineOrder:
+    """A 12345 work order (工单), already authenticated by its HMAC signature."""
+
+    order_no: str
+    title: str
+    content: str
+    category: str  # 12345's code or name, mapped to ours
+    urgency: str
+    received_at: datetime
+    address: str | None = None
+    lon: float | None = None
+    lat: float | None = None
+    coord_sys: Literal["wgs84", "gcj02", "bd09"] = "wgs84"
+    citizen_name: str | None = None
+    citizen_phone: str | None = None
+    deadline: datetime | None = None
+    confidential: bool = False
+    nature: str | None = None
+    channel: str | None = None
+    related_order_no: str | None = None
+    attachments: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ApplyHotlineEvent:
+    """What 12345 says about an order it already sent: urge, redo, visit_result, extension_decision,
+    return_decision. Idempotent on `event_id`."""
+
+    order_no: str
+    event_id: str
+    kind: Literal["urge", "redo", "visit_result", "extension_decision", "return_decision"]
+    note: str = ""
+    approved: bool | None = None
+    amount: float | None = None
+    contacted: Literal["yes", "unreachable", "refused", "anonymous"] = "yes"
+    solved: Literal["yes", "partly", "no"] | None = None
+    satisfied: Literal["satisfied", "basically", "unsatisfied"] | None = None

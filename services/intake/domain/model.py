@@ -55,13 +55,13 @@ RULES: dict[str, Rule] = {
     "progress": Rule((S.IN_PROGRESS,), OWNER_ROLES, owner_only=True),
     "return": Rule((S.ASSIGNED, S.IN_PROGRESS), OWNER_ROLES, owner_only=True),
     "request_extension": Rule((S.IN_PROGRESS,), OWNER_ROLES, owner_only=True),
-    "decide_extension": Rule((S.IN_PROGRESS,), CENTRE_AND_LEADERS),
+    "decide_extension": Rule((S.IN_PROGRESS,), (*CENTRE_AND_LEADERS, "hotline")),
     "suspend": Rule((S.ASSIGNED, S.IN_PROGRESS), CENTRE_AND_LEADERS),
     "resume": Rule((S.SUSPENDED,), CENTRE_AND_LEADERS),
     "submit_result": Rule((S.IN_PROGRESS,), OWNER_ROLES, owner_only=True),
     "verify": Rule((S.PENDING_VERIFICATION,), ("supervisor", "gridworker")),
-    "visit": Rule((S.CLOSED,), CENTRE),
-    "reopen": Rule((S.CLOSED, S.VISITED), CENTRE_AND_LEADERS),
+    "visit": Rule((S.CLOSED,), (*CENTRE, "hotline")),
+    "reopen": Rule((S.CLOSED, S.VISITED), (*CENTRE_AND_LEADERS, "hotline")),
     "merge": Rule(OPEN_STATES, CENTRE),
     "reject": Rule((S.RECEIVED, S.RETURNED), CENTRE),
 }
@@ -137,6 +137,7 @@ class Incident:
     hotline_order_no: str | None = None
     deadline: datetime | None = None
     visit: dict[str, Any] | None = None
+    hotline: dict[str, Any] | None = None  # the 12345 order's own fields (nature, channel, confidential, …)
     version: int = 0
     # Recorded by the methods below; the unit of work drains them.
     events: list[ev.IncidentEvent] = field(default_factory=list, repr=False)
@@ -146,7 +147,8 @@ class Incident:
 
     @classmethod
     def report(cls, cmd: c.ReportIncident, now: datetime, *, duplicate_of: uuid.UUID | None = None,
-               hotline_order_no: str | None = None, deadline: datetime | None = None) -> Incident:
+               hotline_order_no: str | None = None, deadline: datetime | None = None,
+               hotline: dict[str, Any] | None = None) -> Incident:
         incident = cls(
             id=cmd.incident_id, source=cmd.source, category=cmd.category, urgency=cmd.urgency,
             title=cmd.title, description=cmd.description, location=cmd.location, address=cmd.address,
@@ -156,6 +158,7 @@ class Incident:
             attachments=list(cmd.attachments),
             reported_at=min(cmd.reported_at or now, now),
             received_at=now, duplicate_of=duplicate_of, hotline_order_no=hotline_order_no, deadline=deadline,
+            hotline=hotline,
         )
         actor = cmd.actor.sub if cmd.actor else cmd.source
         detail: dict[str, Any] = {"source": cmd.source}
@@ -194,6 +197,17 @@ class Incident:
                                                {"unit": owner.unit_id, "unit_name": owner.unit_name,
                                                 "worker": owner.worker_id, "reason": reason}))
         return True
+
+    def urge(self, actor: c.Actor, note: str, at: datetime) -> None:
+        """催办 from 12345: recorded and published; the 督办 ladder itself is supervision's."""
+        if not self.is_open:
+            raise IllegalTransition("urge", self.status, "only an open case can be urged")
+        self._record(ev.IncidentUrged(incident_id=self.id, at=at, actor=actor.sub, note=note), "urge",
+                     actor.sub, {"note": note})
+
+    def note(self, action: str, actor: c.Actor, detail: dict[str, Any], at: datetime) -> None:
+        """A timeline entry with no state change (for example 12345's ruling on a return)."""
+        self.new_timeline.append(TimelineEntry(at, action, actor.sub, detail))
 
     def record_unroutable(self, reason: str, at: datetime) -> None:
         self.new_timeline.append(TimelineEntry(at, "unroutable", "routing", {"reason": reason}))
@@ -251,7 +265,7 @@ class Incident:
         pending = self.pending_extension
         if pending is None:
             raise IllegalTransition("decide_extension", self.status, "no extension request is pending")
-        if cmd.approved and self.extensions_granted >= 1 and cmd.actor.role != "leader":
+        if cmd.approved and self.extensions_granted >= 1 and cmd.actor.role not in ("leader", "hotline"):
             raise NotPermitted("a second extension can be approved only by a leader")
         amount = float(cmd.amount if cmd.amount is not None else pending["amount"])
         if cmd.approved and not 0 < amount <= pending["amount"]:

@@ -13,34 +13,18 @@ from services.intake.config import IntakeSettings
 from services.intake.domain import commands as c
 from services.intake.domain.model import (
     DomainError,
-    IllegalTransition,
-    InvalidRequest,
-    NotPermitted,
     Status,
     actions_allowed_in,
 )
 from services.intake.entrypoints import schemas as s
+from services.intake.entrypoints.hotline import build_hotline_router
+from services.intake.entrypoints.problems import domain_problem
 from services.intake.service_layer import handlers
 from shared.auth import Caller, Principal
 from shared.events.intake import Point
 from shared.problems import Problem
 from shared.runtime import ServiceContainer
 from shared.web import Container, create_service_app
-
-
-def domain_problem(exc: Exception) -> Problem:
-    if isinstance(exc, IllegalTransition):
-        return Problem(409, str(exc), title="Illegal lifecycle move", current_status=exc.status.value,
-                       allowed_actions=exc.allowed)
-    if isinstance(exc, NotPermitted):
-        return Problem(403, str(exc))
-    if isinstance(exc, InvalidRequest):
-        return Problem(422, str(exc), errors=[{"field": "body", "message": str(exc), "type": "rule"}])
-    if isinstance(exc, handlers.IncidentNotFound):
-        return Problem(404, str(exc))
-    if isinstance(exc, handlers.IdempotencyConflict):
-        return Problem(409, str(exc), title="Idempotency-Key reused with a different body")
-    raise exc
 
 
 def actor_of(caller: Principal) -> c.Actor:
@@ -143,5 +127,5 @@ def create_app(settings: IntakeSettings | None = None, container: ServiceContain
     async def start() -> ServiceContainer:
         return container or await bootstrap(settings)
 
-    return create_service_app("intake", "Intake: the case record", start, [build_router()],
+    return create_service_app("intake", "Intake: the case record", start, [build_router(), build_hotline_router()],
                               jwt_secret=settings.auth_jwt_secret.get_secret_value())

@@ -170,3 +170,67 @@ class IncidentOut(BaseModel):
     co_owners: list[dict[str, Any]]
     allowed_actions: list[str]
     timeline: list[dict[str, Any]]
+
+
+class Citizen(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(None, max_length=100)
+    phone: str | None = Field(None, pattern=PHONE_PATTERN)
+
+
+class HotlineOrderIn(BaseModel):
+    """A 12345 work order (工单), DESIGN.md §6 / DOMAIN.md §7."""
+
+    model_config = ConfigDict(extra="forbid")
+    order_no: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$", description="工单编号")
+    title: str = Field(min_length=1, max_length=200)
+    content: str = Field("", max_length=8000)
+    category: str = Field(min_length=1, max_length=100, description="12345 诉求分类 code or name")
+    urgency: Literal["normal", "urgent", "emergency", "一般", "紧急", "特急"] = "normal"
+    address: str | None = Field(None, max_length=500)
+    lon: float | None = None
+    lat: float | None = None
+    coord_sys: Literal["wgs84", "gcj02", "bd09"] = "wgs84"
+    citizen: Citizen | None = None
+    received_at: AwareDatetime
+    deadline: AwareDatetime | None = None
+    confidential: bool = False
+    nature: Literal["complaint", "request", "consultation", "report", "suggestion"] | None = None
+    channel: str | None = Field(None, max_length=50)
+    related_order_no: str | None = Field(None, max_length=64)
+    attachments: list[AnyHttpUrl] = Field(default_factory=list, max_length=20)
+
+    @model_validator(mode="after")
+    def _coordinates(self) -> HotlineOrderIn:
+        if (self.lon is None) != (self.lat is None):
+            raise ValueError("lon and lat come together")
+        if self.lon is not None and self.lat is not None and not (
+                CHINA_LON[0] <= self.lon <= CHINA_LON[1] and CHINA_LAT[0] <= self.lat <= CHINA_LAT[1]):
+            raise ValueError("lon/lat outside China")
+        return self
+
+
+class HotlineEventIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    event_id: str = Field(min_length=1, max_length=100)
+    kind: Literal["urge", "redo", "visit_result", "extension_decision", "return_decision"]
+    note: str = Field("", max_length=2000)
+    approved: bool | None = None
+    amount: float | None = Field(None, gt=0, le=240)
+    contacted: Literal["yes", "unreachable", "refused", "anonymous"] = "yes"
+    solved: Literal["yes", "partly", "no"] | None = None
+    satisfied: Literal["satisfied", "basically", "unsatisfied"] | None = None
+
+    @model_validator(mode="after")
+    def _required_by_kind(self) -> HotlineEventIn:
+        if self.kind in ("extension_decision", "return_decision") and self.approved is None:
+            raise ValueError(f"{self.kind} needs approved")
+        return self
+
+
+class HotlineAccepted(BaseModel):
+    id: uuid.UUID
+    order_no: str
+    status: str
+    category: str
+    urgency: str

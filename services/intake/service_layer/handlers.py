@@ -10,8 +10,10 @@ from datetime import datetime
 from typing import Any
 
 from services.intake.domain import commands as c
+from services.intake.domain.hotline import HOTLINE_URGENCY, higher_urgency, map_category, to_wgs84
 from services.intake.domain.model import Incident, UnknownCategory
 from shared.events.envelope import Envelope
+from shared.events.intake import Point
 from shared.events.routing import IncidentAssigned, IncidentReassigned, IncidentUnroutable
 from shared.messaging.consumer import EventHandler
 
@@ -133,3 +135,70 @@ EVENT_HANDLERS: dict[str, EventHandler] = {
     IncidentReassigned.type: record_assignment,
     IncidentUnroutable.type: record_unroutable,
 }
+
+
+HOTLINE = c.Actor("12345", "hotline", None, ("",))
+
+
+class OrderNotFound(Exception):
+    def __init__(self, order_no: str) -> None:
+        super().__init__(f"no case for 12345 order {order_no!r}")
+
+
+async def accept_hotline_order(cmd: c.AcceptHotlineOrder, uow: Any) -> tuple[Incident, bool]:
+    """Create the case of a 12345 order, or return the existing one for a resend (idempotent on order_no)."""
+    async with uow:
+        existing = await uow.incidents.by_order_no(cmd.order_no)
+        if existing is not None:
+            return existing, False
+        mapped = map_category(cmd.category, await uow.incidents.hotline_mapping(), f"{cmd.title} {cmd.content}")
+        urgency = higher_urgency(HOTLINE_URGENCY[cmd.urgency], await uow.incidents.default_urgency(mapped.category))
+        location = None
+        if cmd.lon is not None and cmd.lat is not None:
+            lon, lat = to_wgs84(cmd.lon, cmd.lat, cmd.coord_sys)
+            location = Point(lon=lon, lat=lat)
+        report = c.ReportIncident(
+            source="hotline", category=mapped.category, urgency=urgency,  # type: ignore[arg-type]
+            title=cmd.title, description=cmd.content, location=location, address=cmd.address,
+            reporter_name=cmd.citizen_name, reporter_phone=cmd.citizen_phone, reported_at=cmd.received_at,
+            attachments=cmd.attachments, actor=HOTLINE)
+        hotline = {"order_no": cmd.order_no, "category": cmd.category, "mapped_by": mapped.how,
+                   "urgency": cmd.urgency, "nature": cmd.nature, "channel": cmd.channel,
+                   "confidential": cmd.confidential, "related_order_no": cmd.related_order_no,
+                   "coord_sys": cmd.coord_sys, "deadline": cmd.deadline.isoformat() if cmd.deadline else None}
+        incident = Incident.report(report, uow.clock.now(), hotline_order_no=cmd.order_no, deadline=cmd.deadline,
+                                   hotline=hotline)
+        await uow.incidents.add(incident)
+        uow.collect(incident)
+        await uow.commit()
+    return incident, True
+
+
+async def apply_hotline_event(cmd: c.ApplyHotlineEvent, uow: Any) -> tuple[Incident, bool]:
+    """Apply one of 12345's own events about its order once; a resent event_id changes nothing."""
+    async with uow:
+        incident = await uow.incidents.by_order_no(cmd.order_no)
+        if incident is None:
+            raise OrderNotFound(cmd.order_no)
+        payload = {k: v for k, v in vars(cmd).items() if v is not None}
+        if not await uow.incidents.record_hotline_event(cmd.event_id, cmd.order_no, cmd.kind, payload):
+            return incident, False
+        now = uow.clock.now()
+        match cmd.kind:
+            case "urge":
+                incident.urge(HOTLINE, cmd.note, now)
+            case "redo":
+                incident.reopen(c.ReopenIncident(incident.id, HOTLINE, reason=cmd.note or "12345 重办"), now)
+            case "visit_result":
+                incident.record_visit(c.RecordVisit(incident.id, HOTLINE, contacted=cmd.contacted, solved=cmd.solved,
+                                                    satisfied=cmd.satisfied), now)
+            case "extension_decision":
+                incident.decide_extension(c.DecideExtension(incident.id, HOTLINE, approved=bool(cmd.approved),
+                                                            amount=cmd.amount), now)
+            case "return_decision":
+                incident.note("hotline_return_decision", HOTLINE,
+                              {"approved": cmd.approved, "note": cmd.note}, now)
+        await uow.incidents.save(incident)
+        uow.collect(incident)
+        await uow.commit()
+    return incident, True

@@ -1,0 +1,59 @@
+"""12345 work orders (DOMAIN.md §7): category mapping, urgency, coordinates. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from coord_convert.transform import bd2wgs, gcj2wgs
+
+TRIAGE = "triage.unknown"
+URGENCY_ORDER = ("normal", "urgent", "emergency")
+HOTLINE_URGENCY = {"一般": "normal", "紧急": "urgent", "特急": "emergency",
+                   "normal": "normal", "urgent": "urgent", "emergency": "emergency"}
+CoordSys = Literal["wgs84", "gcj02", "bd09"]
+
+
+@dataclass(frozen=True)
+class MappingRule:
+    kind: Literal["code", "name", "prefix", "keyword"]
+    value: str
+    category: str
+
+
+@dataclass(frozen=True)
+class MappedCategory:
+    category: str
+    how: str  # which rule matched: code, name, prefix, keyword or triage
+
+
+def map_category(raw: str, rules: list[MappingRule], context: str = "") -> MappedCategory:
+    """exact code → exact name → longest parent-code prefix → keyword (in the category, then in the
+    order's title and content) → triage.unknown. Never a rejection."""
+    text = raw.strip()
+    for kind in ("code", "name"):
+        for rule in rules:
+            if rule.kind == kind and rule.value == text:
+                return MappedCategory(rule.category, kind)
+    prefixes = sorted((r for r in rules if r.kind == "prefix" and text.startswith(r.value)),
+                      key=lambda r: len(r.value), reverse=True)
+    if prefixes:
+        return MappedCategory(prefixes[0].category, "prefix")
+    for haystack in (text, context):
+        for rule in rules:
+            if rule.kind == "keyword" and rule.value in haystack:
+                return MappedCategory(rule.category, "keyword")
+    return MappedCategory(TRIAGE, "triage")
+
+
+def higher_urgency(a: str, b: str) -> str:
+    return max(a, b, key=URGENCY_ORDER.index)
+
+
+def to_wgs84(lon: float, lat: float, coord_sys: CoordSys) -> tuple[float, float]:
+    """Chinese map SDKs send GCJ-02 (高德, 腾讯) or BD-09 (百度); the registry is WGS84."""
+    if coord_sys == "gcj02":
+        lon, lat = gcj2wgs(lon, lat)
+    elif coord_sys == "bd09":
+        lon, lat = bd2wgs(lon, lat)
+    return round(lon, 7), round(lat, 7)

@@ -1,0 +1,81 @@
+"""The 12345 webhook: HMAC-signed work orders and 12345's events about them."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Request, Response
+from pydantic import ValidationError
+
+from services.intake.adapters.repository import IncidentRepository
+from services.intake.domain import commands as c
+from services.intake.domain.model import DomainError
+from services.intake.entrypoints.problems import domain_problem
+from services.intake.entrypoints.schemas import HotlineAccepted, HotlineEventIn, HotlineOrderIn
+from services.intake.service_layer import handlers
+from shared.problems import Problem, validation_problem
+from shared.signing import SignatureCheck, SignatureError
+from shared.web import Container
+
+
+async def verified_body(request: Request, container: Container) -> bytes:
+    """The raw body, once its signature is right, fresh and not seen before (401 otherwise)."""
+    body = await request.body()
+    check = SignatureCheck(container.settings.hotline_secret.get_secret_value())
+    signature = request.headers.get("x-hotline-signature")
+    try:
+        check.verify(request.headers.get("x-hotline-timestamp"), signature, body, time.time())
+    except SignatureError as exc:
+        raise Problem(401, str(exc), title="Bad signature") from exc
+    async with container.pool.acquire() as conn:
+        if not await IncidentRepository(conn).remember_signature(str(signature).lower()):
+            raise Problem(401, "this signature was already used (replay)", title="Bad signature")
+    return body
+
+
+def build_hotline_router() -> APIRouter:
+    router = APIRouter(prefix="/v1/hotline", tags=["12345 hotline"])
+
+    @router.post("/orders", status_code=202, response_model=HotlineAccepted,
+                 openapi_extra={"requestBody": {"content": {"application/json": {
+                     "schema": HotlineOrderIn.model_json_schema(ref_template="#/components/schemas/{model}")}}}})
+    async def order(request: Request, response: Response, container: Container) -> HotlineAccepted:
+        body = await verified_body(request, container)
+        try:
+            order = HotlineOrderIn.model_validate_json(body)
+        except ValidationError as exc:
+            raise validation_problem(exc) from exc
+        cmd = c.AcceptHotlineOrder(
+            order_no=order.order_no, title=order.title, content=order.content, category=order.category,
+            urgency=order.urgency, received_at=order.received_at, address=order.address, lon=order.lon,
+            lat=order.lat, coord_sys=order.coord_sys, citizen_name=order.citizen.name if order.citizen else None,
+            citizen_phone=order.citizen.phone if order.citizen else None, deadline=order.deadline,
+            confidential=order.confidential, nature=order.nature, channel=order.channel,
+            related_order_no=order.related_order_no, attachments=tuple(str(a) for a in order.attachments))
+        incident, created = await handlers.accept_hotline_order(cmd, container.uow())
+        if not created:
+            response.headers["Idempotent-Replayed"] = "true"
+        return HotlineAccepted(id=incident.id, order_no=order.order_no, status=incident.status.value,
+                               category=incident.category, urgency=incident.urgency)
+
+    @router.post("/orders/{order_no}/events",
+                 openapi_extra={"requestBody": {"content": {"application/json": {
+                     "schema": HotlineEventIn.model_json_schema(ref_template="#/components/schemas/{model}")}}}})
+    async def order_event(order_no: str, request: Request, container: Container) -> dict:
+        body = await verified_body(request, container)
+        try:
+            event = HotlineEventIn.model_validate_json(body)
+        except ValidationError as exc:
+            raise validation_problem(exc) from exc
+        cmd = c.ApplyHotlineEvent(order_no=order_no, event_id=event.event_id, kind=event.kind, note=event.note,
+                                  approved=event.approved, amount=event.amount, contacted=event.contacted,
+                                  solved=event.solved, satisfied=event.satisfied)
+        try:
+            incident, applied = await handlers.apply_hotline_event(cmd, container.uow())
+        except handlers.OrderNotFound as exc:
+            raise Problem(404, str(exc)) from exc
+        except DomainError as exc:
+            raise domain_problem(exc) from exc
+        return {"id": str(incident.id), "status": incident.status.value, "applied": applied}
+
+    return router

@@ -1,0 +1,133 @@
+"""The 12345 webhook in-process against a real Postgres: signatures, replay, idempotent orders,
+category mapping, coordinates, and 12345's own events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import asyncpg
+from coord_convert.transform import wgs2bd, wgs2gcj
+
+from shared.auth import issue_token
+from shared.settings import DEV_JWT_SECRET
+from shared.signing import sign
+from tests.integration.conftest import HOTLINE_SECRET
+
+CITY = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'city', 'supervisor', [''])}"}
+
+
+def order(**fields) -> dict:
+    return {"order_no": "GD202611230001", "title": "夜间施工噪声扰民", "content": "小区旁工地每晚11点后仍在施工",
+            "category": "噪声", "urgency": "一般", "address": "平江路100号", "lon": 120.61, "lat": 31.31,
+            "citizen": {"name": "李女士", "phone": "13812345678"}, "received_at": "2026-11-23T09:00:00+08:00",
+            "nature": "complaint", "channel": "phone", **fields}
+
+
+def signed(body: bytes, secret: str = HOTLINE_SECRET, timestamp: int | None = None) -> dict[str, str]:
+    ts = str(timestamp if timestamp is not None else int(time.time()))
+    return {"X-Hotline-Timestamp": ts, "X-Hotline-Signature": sign(secret, ts, body),
+            "Content-Type": "application/json"}
+
+
+async def post_order(client, body: dict, **sign_args):
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    return await client.post("/v1/hotline/orders", content=raw, headers=signed(raw, **sign_args))
+
+
+async def rows(dsn: str, sql: str):
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetch(sql)
+    finally:
+        await conn.close()
+
+
+async def test_an_order_becomes_a_case_mapped_and_a_resend_returns_the_same_id(intake):
+    first = await post_order(intake, order())
+    assert first.status_code == 202, first.text
+    body = first.json()
+    assert (body["category"], body["urgency"], body["order_no"]) == ("env.noise", "normal", "GD202611230001")
+    await asyncio.sleep(1.1)  # a later resend carries a new timestamp, hence a new signature
+    again = await post_order(intake, order())
+    assert again.status_code == 202 and again.json()["id"] == body["id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
+    [row] = await rows(intake.dsn, "SELECT source, hotline, reporter FROM incident")
+    hotline, reporter = json.loads(row["hotline"]), json.loads(row["reporter"])
+    assert row["source"] == "hotline" and hotline["mapped_by"] == "name" and hotline["category"] == "噪声"
+    assert reporter["phone"] == "13812345678"
+    assert len(await rows(intake.dsn, "SELECT 1 FROM outbox")) == 1
+
+
+async def test_concurrent_resends_of_one_order_make_one_case(intake):
+    results = await asyncio.gather(*[post_order(intake, order(order_no="GD-CONC"), timestamp=int(time.time()) - i)
+                                     for i in range(6)])
+    assert {r.status_code for r in results} == {202}
+    assert len({r.json()["id"] for r in results}) == 1
+    assert len(await rows(intake.dsn, "SELECT 1 FROM incident")) == 1
+
+
+async def test_unknown_category_goes_to_triage_and_urgency_is_the_higher_one(intake):
+    response = await post_order(intake, order(order_no="GD-2", category="Z99 某未知分类", title="反映一个情况", content="", urgency="一般"))
+    assert response.json()["category"] == "triage.unknown"
+    gas = await post_order(intake, order(order_no="GD-3", category="其他", title="楼道里有燃气味", urgency="紧急"))
+    # keyword 燃气 in the title → safety.gas, whose default urgency (emergency) beats the order's 紧急
+    assert (gas.json()["category"], gas.json()["urgency"]) == ("safety.gas", "emergency")
+
+
+async def test_gcj02_and_bd09_coordinates_are_stored_as_wgs84(intake):
+    gcj, bd = wgs2gcj(120.61, 31.31), wgs2bd(120.62, 31.32)
+    await post_order(intake, order(order_no="GD-GCJ", lon=gcj[0], lat=gcj[1], coord_sys="gcj02"))
+    await post_order(intake, order(order_no="GD-BD", lon=bd[0], lat=bd[1], coord_sys="bd09"))
+    stored = {r["hotline_order_no"]: (r["lon"], r["lat"]) for r in
+              await rows(intake.dsn, "SELECT hotline_order_no, lon, lat FROM incident")}
+    assert abs(stored["GD-GCJ"][0] - 120.61) < 1e-5 and abs(stored["GD-GCJ"][1] - 31.31) < 1e-5
+    assert abs(stored["GD-BD"][0] - 120.62) < 1e-5 and abs(stored["GD-BD"][1] - 31.32) < 1e-5
+
+
+async def test_bad_signature_expired_timestamp_and_replay_are_401_and_store_nothing(intake):
+    raw = json.dumps(order(), ensure_ascii=False).encode()
+    wrong = await intake.post("/v1/hotline/orders", content=raw, headers=signed(raw, secret="not-the-secret"))
+    expired = await intake.post("/v1/hotline/orders", content=raw,
+                                headers=signed(raw, timestamp=int(time.time()) - 301))
+    unsigned = await intake.post("/v1/hotline/orders", content=raw, headers={"Content-Type": "application/json"})
+    for response in (wrong, expired, unsigned):
+        assert response.status_code == 401 and response.headers["content-type"] == "application/problem+json"
+    assert await rows(intake.dsn, "SELECT 1 FROM incident") == []
+
+    headers = signed(raw)
+    assert (await intake.post("/v1/hotline/orders", content=raw, headers=headers)).status_code == 202
+    replay = await intake.post("/v1/hotline/orders", content=raw, headers=headers)
+    assert replay.status_code == 401 and "replay" in replay.json()["detail"]
+
+
+async def test_invalid_orders_are_422_after_the_signature_check(intake):
+    for bad in (order(received_at="2026-11-23T09:00:00"), order(lon=2.35, lat=48.85), order(lon=120.6, lat=None),
+                {k: v for k, v in order().items() if k != "title"}, order(order_no="bad order no")):
+        response = await post_order(intake, bad)
+        assert response.status_code == 422, bad
+        assert response.json()["errors"]
+    assert await rows(intake.dsn, "SELECT 1 FROM incident") == []
+
+
+async def post_event(client, order_no: str, body: dict, age: int = 0):
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    return await client.post(f"/v1/hotline/orders/{order_no}/events", content=raw,
+                             headers=signed(raw, timestamp=int(time.time()) - age))
+
+
+async def test_hotline_events_urge_and_visit_are_applied_once(intake):
+    incident_id = (await post_order(intake, order(order_no="GD-EV"))).json()["id"]
+    urge = {"event_id": "EV-1", "kind": "urge", "note": "市民再次来电催办"}
+    assert (await post_event(intake, "GD-EV", urge)).json()["applied"] is True
+    assert (await post_event(intake, "GD-EV", urge, age=1)).json()["applied"] is False  # resent, re-signed
+    case = (await intake.get(f"/v1/incidents/{incident_id}", headers=CITY)).json()
+    assert [t["action"] for t in case["timeline"]] == ["received", "urge"]
+    types = [r["t"] for r in await rows(intake.dsn, "SELECT payload::jsonb->>'type' AS t FROM outbox ORDER BY id")]
+    assert types == ["intake.incident.received", "intake.incident.urged"]
+
+    early_visit = await post_event(intake, "GD-EV", {"event_id": "EV-2", "kind": "visit_result",
+                                                     "solved": "yes", "satisfied": "satisfied"})
+    assert early_visit.status_code == 409  # the case is not closed yet
+    assert (await post_event(intake, "GD-NONE", urge | {"event_id": "EV-3"})).status_code == 404
