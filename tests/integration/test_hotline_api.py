@@ -69,7 +69,8 @@ async def test_concurrent_resends_of_one_order_make_one_case(intake):
 
 
 async def test_unknown_category_goes_to_triage_and_urgency_is_the_higher_one(intake):
-    response = await post_order(intake, order(order_no="GD-2", category="Z99 某未知分类", title="反映一个情况", content="", urgency="一般"))
+    response = await post_order(intake, order(order_no="GD-2", category="Z99 某未知分类", title="反映一个情况",
+                                              content="", urgency="一般"))
     assert response.json()["category"] == "triage.unknown"
     gas = await post_order(intake, order(order_no="GD-3", category="其他", title="楼道里有燃气味", urgency="紧急"))
     # keyword 燃气 in the title → safety.gas, whose default urgency (emergency) beats the order's 紧急
