@@ -144,3 +144,33 @@ async def test_categories_are_served_from_the_seed_table(intake):
     fire = next(c for c in categories if c["code"] == "safety.fire")
     assert fire == {"code": "safety.fire", "name_zh": "消防隐患 (通道堵塞、飞线充电)", "name_en": "fire hazard",
                     "default_owner": "community", "default_urgency": "urgent"}
+
+
+async def test_search_filters_and_pages_by_keyset_inside_the_callers_area(intake):
+    other_grid = "320508019045002"
+    for i in range(5):
+        await intake.post("/v1/incidents", headers=ADMIN, json={**REPORT, "grid_code": GRID, "title": f"a{i}"})
+    for i in range(3):
+        await intake.post("/v1/incidents", headers=ADMIN,
+                          json={**REPORT, "grid_code": other_grid, "category": "env.noise", "title": f"b{i}"})
+    seen, cursor = [], None
+    while True:
+        params = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        page = (await intake.get("/v1/incidents", params=params, headers=ADMIN)).json()
+        seen += [item["title"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ["b2", "b1", "b0", "a4", "a3", "a2", "a1", "a0"]  # newest first, each once
+
+    noise = (await intake.get("/v1/incidents", params={"category": "env.noise"}, headers=ADMIN)).json()
+    assert [i["title"] for i in noise["items"]] == ["b2", "b1", "b0"]
+    in_grid = (await intake.get("/v1/incidents", params={"grid_prefix": GRID}, headers=ADMIN)).json()
+    assert len(in_grid["items"]) == 5
+    mine = (await intake.get("/v1/incidents", headers=WORKER)).json()  # a grid worker sees its own grid only
+    assert {i["grid_code"] for i in mine["items"]} == {GRID}
+    assert (await intake.get("/v1/incidents", params={"status": "closed"}, headers=ADMIN)).json()["items"] == []
+    for bad in ({"cursor": "garbage"}, {"grid_prefix": "32a"}, {"limit": 0}, {"status": "lost"},
+                {"since": "2026-11-23T00:00:00"}):
+        response = await intake.get("/v1/incidents", params=bad, headers=ADMIN)
+        assert response.status_code == 422, bad

@@ -54,3 +54,18 @@ INSERT INTO seen_signature (signature) VALUES ($1) ON CONFLICT DO NOTHING RETURN
 -- name: record_hotline_event
 INSERT INTO hotline_event (event_id, order_no, kind, payload) VALUES ($1, $2, $3, $4)
 ON CONFLICT (event_id) DO NOTHING RETURNING 1;
+
+-- name: search_incidents
+-- Keyset pagination, newest first: the cursor is the (received_at, id) of the last row returned.
+SELECT id, source, category, urgency, title, status, grid_code, received_at, owner, hotline_order_no,
+       duplicate_of, merged_into
+  FROM incident
+ WHERE ($1::text IS NULL OR status = $1)
+   AND ($2::text IS NULL OR category = $2)
+   AND ($3::text IS NULL OR grid_code LIKE $3 || '%')
+   AND ($4::timestamptz IS NULL OR received_at >= $4)
+   AND ($5::timestamptz IS NULL OR received_at < $5)
+   AND ($6::boolean OR grid_code LIKE ANY ($7::text[]))
+   AND ($8::timestamptz IS NULL OR (received_at, id) < ($8, $9::uuid))
+ ORDER BY received_at DESC, id DESC
+ LIMIT $10;

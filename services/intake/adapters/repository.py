@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -123,3 +124,14 @@ async def incident_view(pool: asyncpg.Pool, incident_id: uuid.UUID) -> dict[str,
 
 async def list_categories(pool: asyncpg.Pool) -> list[dict[str, Any]]:
     return [dict(r) for r in await pool.fetch(QUERIES.list_categories)]
+
+
+async def search_incidents(pool: asyncpg.Pool, *, status: str | None, category: str | None,
+                           grid_prefix: str | None, since: datetime | None, until: datetime | None,
+                           area: tuple[str, ...], after: tuple[datetime, uuid.UUID] | None,
+                           limit: int) -> list[dict[str, Any]]:
+    city_wide = "" in area
+    patterns = [prefix + "%" for prefix in area if prefix.isdigit()]
+    rows = await pool.fetch(QUERIES.search_incidents, status, category, grid_prefix, since, until, city_wide,
+                            patterns, after[0] if after else None, after[1] if after else None, limit)
+    return [dict(r) for r in rows]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Header
+from fastapi import APIRouter, FastAPI, Header, Query
+from pydantic import AwareDatetime
 
-from services.intake.adapters.repository import incident_view, list_categories
+from services.intake.adapters.repository import incident_view, list_categories, search_incidents
 from services.intake.bootstrap import bootstrap
 from services.intake.config import IntakeSettings
 from services.intake.domain import commands as c
@@ -93,6 +94,22 @@ def build_router() -> APIRouter:
         except (DomainError, handlers.IdempotencyConflict) as exc:
             raise domain_problem(exc) from exc
         return s.IncidentAccepted(id=incident.id, status=Status.RECEIVED.value, received_at=incident.received_at)
+
+    @router.get("/incidents", response_model=s.IncidentPage)
+    async def search(caller: Caller, container: Container,
+                     status: Status | None = None,
+                     category: str | None = Query(None, max_length=64),
+                     grid_prefix: str | None = Query(None, pattern=r"^\d{1,18}$"),
+                     since: AwareDatetime | None = None, until: AwareDatetime | None = None,
+                     limit: int = Query(50, ge=1, le=500),
+                     cursor: str | None = Query(None, max_length=200)) -> s.IncidentPage:
+        items = await search_incidents(
+            container.pool, status=status.value if status else None, category=category, grid_prefix=grid_prefix,
+            since=since, until=until, area=caller.area, after=s.decode_cursor(cursor) if cursor else None,
+            limit=limit)
+        last = items[-1] if len(items) == limit else None
+        return s.IncidentPage(items=items, next_cursor=s.encode_cursor(last["received_at"], last["id"])
+                              if last else None)
 
     @router.get("/incidents/{incident_id}", response_model=s.IncidentOut)
     async def get_incident(incident_id: uuid.UUID, caller: Caller, container: Container) -> s.IncidentOut:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -9,6 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from shared.events.intake import Urgency
+from shared.problems import Problem
 
 # Mainland China's bounding box, generously: a point outside it is a client error.
 CHINA_LON = (73.0, 135.5)
@@ -234,3 +236,39 @@ class HotlineAccepted(BaseModel):
     status: str
     category: str
     urgency: str
+
+
+class IncidentSummary(BaseModel):
+    id: uuid.UUID
+    source: str
+    category: str
+    urgency: str
+    title: str
+    status: str
+    grid_code: str | None
+    received_at: datetime
+    owner: dict[str, Any] | None
+    hotline_order_no: str | None
+    duplicate_of: uuid.UUID | None
+    merged_into: uuid.UUID | None
+
+
+class IncidentPage(BaseModel):
+    items: list[IncidentSummary]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last page")
+
+
+def encode_cursor(received_at: datetime, incident_id: uuid.UUID) -> str:
+    return base64.urlsafe_b64encode(f"{received_at.isoformat()}|{incident_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        at, _, incident_id = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        moment = datetime.fromisoformat(at)
+        if moment.tzinfo is None:
+            raise ValueError("naive")
+        return moment, uuid.UUID(incident_id)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Problem(422, "cursor is not one this API issued",
+                      errors=[{"field": "query.cursor", "message": "invalid cursor", "type": "value_error"}]) from exc
