@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from services.intake.config import IntakeSettings
+from services.intake.domain.duplicates import DuplicatePolicy
 from services.intake.service_layer.handlers import EVENT_HANDLERS
 from services.intake.service_layer.unit_of_work import IntakeUnitOfWork
 from shared.messaging.topics import ASSIGNMENTS
@@ -17,8 +20,9 @@ IntakeContainer = ServiceContainer[IntakeSettings, IntakeUnitOfWork]
 async def bootstrap(settings: IntakeSettings) -> IntakeContainer:
     pool = await open_pool(settings)
     clock, tasks = await build_clock(settings)
+    duplicates = DuplicatePolicy(settings.duplicate_radius_m, timedelta(hours=settings.duplicate_window_hours))
     return IntakeContainer(
         name=NAME, settings=settings, pool=pool, clock=clock,
-        uow=lambda: IntakeUnitOfWork(pool, "/intake", clock),
+        uow=lambda: IntakeUnitOfWork(pool, clock, duplicates),
         handlers=EVENT_HANDLERS, consumes=[ASSIGNMENTS], tasks=tasks,
     )

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -14,6 +14,9 @@ class IntakeSettings(ServiceSettings):
     database_url: str = "postgresql://intake:intake@127.0.0.1:5432/intake"
     http_port: int = 8001
     hotline_secret: SecretStr = SecretStr(DEV_HOTLINE_SECRET)
+    # A report of the same category this close to an open case, this soon after it, is its duplicate.
+    duplicate_radius_m: float = Field(50.0, ge=0)
+    duplicate_window_hours: float = Field(24.0, ge=0)
 
     def dev_secrets(self) -> list[str]:
         left = super().dev_secrets()

@@ -69,3 +69,20 @@ SELECT id, source, category, urgency, title, status, grid_code, received_at, own
    AND ($8::timestamptz IS NULL OR (received_at, id) < ($8, $9::uuid))
  ORDER BY received_at DESC, id DESC
  LIMIT $10;
+
+-- name: duplicate_candidates
+-- Open, non-duplicate cases of the category received since $2 inside a lon/lat box; the exact distance
+-- is decided in the domain.
+SELECT id, lon, lat FROM incident
+ WHERE category = $1 AND received_at >= $2 AND duplicate_of IS NULL
+   AND status IN ('received', 'assigned', 'in_progress', 'suspended', 'returned', 'pending_verification')
+   AND lon BETWEEN $3::float8 - $5::float8 AND $3::float8 + $5::float8
+   AND lat BETWEEN $4::float8 - $6::float8 AND $4::float8 + $6::float8
+ LIMIT 50;
+
+-- name: open_duplicates_of
+SELECT id FROM incident WHERE duplicate_of = $1 AND status NOT IN ('merged', 'rejected', 'closed', 'visited')
+ ORDER BY id;
+
+-- name: duplicates_of
+SELECT id FROM incident WHERE duplicate_of = $1 ORDER BY received_at, id;

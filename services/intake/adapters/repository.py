@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from services.intake.domain.duplicates import Candidate
 from services.intake.domain.hotline import MappingRule
 from services.intake.domain.model import Incident, Status
 from shared.db.queries import Queries
@@ -55,6 +56,14 @@ class IncidentRepository:
     async def record_hotline_event(self, event_id: str, order_no: str, kind: str, payload: dict[str, Any]) -> bool:
         """False when 12345 already sent this event."""
         return bool(await self._conn.fetchval(QUERIES.record_hotline_event, event_id, order_no, kind, payload))
+
+    async def duplicate_candidates(self, category: str, since: datetime, lon: float, lat: float,
+                                   half_lon: float, half_lat: float) -> list[Candidate]:
+        rows = await self._conn.fetch(QUERIES.duplicate_candidates, category, since, lon, lat, half_lon, half_lat)
+        return [Candidate(r["id"], r["lon"], r["lat"]) for r in rows]
+
+    async def open_duplicates_of(self, master_id: uuid.UUID) -> list[uuid.UUID]:
+        return [r["id"] for r in await self._conn.fetch(QUERIES.open_duplicates_of, master_id)]
 
     async def add(self, incident: Incident) -> None:
         i = incident
@@ -115,10 +124,12 @@ async def incident_view(pool: asyncpg.Pool, incident_id: uuid.UUID) -> dict[str,
         if row is None:
             return None
         timeline = await conn.fetch(QUERIES.get_timeline, incident_id)
+        duplicates = [r["id"] for r in await conn.fetch(QUERIES.duplicates_of, incident_id)]
     view = dict(row)
     lon, lat = view.pop("lon"), view.pop("lat")
     view["location"] = {"lon": lon, "lat": lat} if lon is not None else None
     view["timeline"] = [dict(t) for t in timeline]
+    view["duplicates"] = duplicates
     return view
 
 

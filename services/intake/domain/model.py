@@ -62,7 +62,7 @@ RULES: dict[str, Rule] = {
     "verify": Rule((S.PENDING_VERIFICATION,), ("supervisor", "gridworker")),
     "visit": Rule((S.CLOSED,), (*CENTRE, "hotline")),
     "reopen": Rule((S.CLOSED, S.VISITED), (*CENTRE_AND_LEADERS, "hotline")),
-    "merge": Rule(OPEN_STATES, CENTRE),
+    "merge": Rule(OPEN_STATES, (*CENTRE, "system")),
     "reject": Rule((S.RECEIVED, S.RETURNED), CENTRE),
 }
 
@@ -341,7 +341,7 @@ class Incident:
         self._check("merge", cmd.actor)
         if master.id == self.id:
             raise InvalidRequest("a case cannot be merged into itself")
-        if not master.is_open and master.status not in (S.CLOSED, S.VISITED):
+        if not master.is_open and master.status not in (S.CLOSED, S.VISITED, S.MERGED):
             raise InvalidRequest(f"cannot merge into a case that is {master.status.value}")
         self.status, self.merged_into = S.MERGED, master.id
         self._record(ev.IncidentMerged(incident_id=self.id, at=at, actor=cmd.actor.sub, into=master.id),

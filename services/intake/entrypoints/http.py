@@ -116,6 +116,8 @@ def build_router() -> APIRouter:
         view = await incident_view(container.pool, incident_id)
         if view is None or not _visible(caller, view):
             raise Problem(404, f"no incident {incident_id}")
+        if (view["hotline"] or {}).get("confidential") and caller.role not in ("supervisor", "leader", "admin"):
+            view["reporter"] = None  # 是否保密: the citizen is shown to no one outside the centre
         return s.IncidentOut(**view, allowed_actions=actions_allowed_in(Status(view["status"])))
 
     @router.post("/incidents/{incident_id}/actions", response_model=s.ActionResult)

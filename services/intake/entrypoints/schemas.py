@@ -170,6 +170,16 @@ class IncidentOut(BaseModel):
     received_at: datetime
     owner: dict[str, Any] | None
     co_owners: list[dict[str, Any]]
+    return_count: int
+    pending_extension: dict[str, Any] | None
+    extension_working_days: float
+    deadline: datetime | None
+    visit: dict[str, Any] | None
+    hotline_order_no: str | None
+    hotline: dict[str, Any] | None
+    duplicate_of: uuid.UUID | None
+    duplicates: list[uuid.UUID]
+    merged_into: uuid.UUID | None
     allowed_actions: list[str]
     timeline: list[dict[str, Any]]
 

@@ -10,12 +10,15 @@ from datetime import datetime
 from typing import Any
 
 from services.intake.domain import commands as c
+from services.intake.domain.duplicates import nearest_master
 from services.intake.domain.hotline import HOTLINE_URGENCY, higher_urgency, map_category, to_wgs84
-from services.intake.domain.model import Incident, UnknownCategory
+from services.intake.domain.model import Incident, Status, UnknownCategory
 from shared.events.envelope import Envelope
 from shared.events.intake import Point
 from shared.events.routing import IncidentAssigned, IncidentReassigned, IncidentUnroutable
 from shared.messaging.consumer import EventHandler
+
+SYSTEM = c.Actor("intake", "system", None, ("",))
 
 
 class IncidentNotFound(Exception):
@@ -53,7 +56,8 @@ async def report_incident(cmd: c.ReportIncident, uow: Any, key: IdempotencyKey |
                 return await uow.incidents.get(incident_id)
         if cmd.category not in await uow.incidents.category_codes():
             raise UnknownCategory(cmd.category)
-        incident = Incident.report(cmd, uow.clock.now())
+        now = uow.clock.now()
+        incident = Incident.report(cmd, now, duplicate_of=await _duplicate_of(uow, cmd.category, cmd.location, now))
         await uow.incidents.add(incident)
         uow.collect(incident)
         await uow.commit()
@@ -90,8 +94,29 @@ async def perform(cmd: c.CaseCommand, uow: Any) -> Incident:
                 _APPLY[type(cmd)](incident, cmd, now)
         await uow.incidents.save(incident)
         uow.collect(incident)
+        if incident.status in (Status.CLOSED, Status.MERGED):
+            await _merge_linked_duplicates(uow, incident, now)
         await uow.commit()
     return incident
+
+
+async def _duplicate_of(uow: Any, category: str, location: Point | None, now: datetime) -> uuid.UUID | None:
+    if location is None:
+        return None
+    policy = uow.duplicates
+    half_lon, half_lat = policy.bounding_box(location.lon, location.lat)
+    candidates = await uow.incidents.duplicate_candidates(category, now - policy.window, location.lon, location.lat,
+                                                          half_lon, half_lat)
+    return nearest_master(location.lon, location.lat, candidates, policy)
+
+
+async def _merge_linked_duplicates(uow: Any, master: Incident, now: datetime) -> None:
+    """Linked duplicates follow their master: when it closes (or is merged away) they are merged into it."""
+    for duplicate_id in await uow.incidents.open_duplicates_of(master.id):
+        duplicate = await uow.incidents.get(duplicate_id)
+        duplicate.merge_into(c.MergeIncident(duplicate.id, SYSTEM, into=master.id), master, now)
+        await uow.incidents.save(duplicate)
+        uow.collect(duplicate)
 
 
 async def _merge(cmd: c.MergeIncident, uow: Any, now: datetime) -> Incident:
@@ -166,8 +191,10 @@ async def accept_hotline_order(cmd: c.AcceptHotlineOrder, uow: Any) -> tuple[Inc
                    "urgency": cmd.urgency, "nature": cmd.nature, "channel": cmd.channel,
                    "confidential": cmd.confidential, "related_order_no": cmd.related_order_no,
                    "coord_sys": cmd.coord_sys, "deadline": cmd.deadline.isoformat() if cmd.deadline else None}
-        incident = Incident.report(report, uow.clock.now(), hotline_order_no=cmd.order_no, deadline=cmd.deadline,
-                                   hotline=hotline)
+        now = uow.clock.now()
+        duplicate_of = await _duplicate_of(uow, mapped.category, location, now)
+        incident = Incident.report(report, now, hotline_order_no=cmd.order_no, deadline=cmd.deadline,
+                                   hotline=hotline, duplicate_of=duplicate_of)
         await uow.incidents.add(incident)
         uow.collect(incident)
         await uow.commit()

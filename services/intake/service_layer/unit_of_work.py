@@ -3,7 +3,9 @@ from __future__ import annotations
 import asyncpg
 
 from services.intake.adapters.repository import IncidentRepository
+from services.intake.domain.duplicates import DuplicatePolicy
 from shared.calendar import WorkCalendar
+from shared.clock import Clock
 from shared.db.unit_of_work import PgUnitOfWork
 
 
@@ -11,6 +13,10 @@ class IntakeUnitOfWork(PgUnitOfWork):
     incidents: IncidentRepository
     # The national schedule, for intake's own rule of thumb (the return window); supervision owns overrides.
     calendar = WorkCalendar()
+
+    def __init__(self, pool: asyncpg.Pool, clock: Clock, duplicates: DuplicatePolicy) -> None:
+        super().__init__(pool, "/intake", clock)
+        self.duplicates = duplicates
 
     def attach(self, conn: asyncpg.Connection) -> None:
         self.incidents = IncidentRepository(conn)

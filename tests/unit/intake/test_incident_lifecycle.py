@@ -3,7 +3,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.intake.domain import commands as c
 from services.intake.domain.commands import Actor, ReportIncident, SignIncident
+from services.intake.domain.duplicates import Candidate, DuplicatePolicy
 from services.intake.domain.model import IllegalTransition, Incident, NotPermitted, Status, UnknownCategory
 from services.intake.service_layer import handlers
 from shared.calendar import WorkCalendar
@@ -32,6 +34,14 @@ class FakeIncidents:
         self.keys[(scope, key)] = (fingerprint, incident_id)
         return None
 
+    async def duplicate_candidates(self, category, since, lon, lat, half_lon, half_lat):
+        return [Candidate(i.id, i.location.lon, i.location.lat) for i in self.rows.values()
+                if i.category == category and i.received_at >= since and i.is_open and i.duplicate_of is None
+                and i.location and abs(i.location.lon - lon) <= half_lon and abs(i.location.lat - lat) <= half_lat]
+
+    async def open_duplicates_of(self, master_id):
+        return sorted((i.id for i in self.rows.values() if i.duplicate_of == master_id and i.is_open), key=str)
+
     async def category_codes(self) -> set[str]:
         return {"city.garbage", "safety.gas"}
 
@@ -49,6 +59,7 @@ class FakeIncidents:
 
 class FakeIntakeUoW(FakeUnitOfWork):
     calendar = WorkCalendar()
+    duplicates = DuplicatePolicy(radius_m=50, window=timedelta(hours=24))
 
     def __init__(self) -> None:
         super().__init__("/intake", FixedClock(NOW))
@@ -160,3 +171,27 @@ async def test_idempotency_keys_are_scoped_per_caller():
     await handlers.report_incident(report(), uow, handlers.IdempotencyKey("app-1", "k-1", "{}"))
     await handlers.report_incident(report(), uow, handlers.IdempotencyKey("app-2", "k-1", "{}"))
     assert len(uow.incidents.rows) == 2
+
+
+async def test_a_near_report_of_the_same_category_is_linked_as_a_duplicate():
+    uow = FakeIntakeUoW()
+    master = await handlers.report_incident(report(), uow)
+    near = await handlers.report_incident(report(location=Point(lon=120.0503, lat=31.1002)), uow)  # ~35 m
+    far = await handlers.report_incident(report(location=Point(lon=120.06, lat=31.1)), uow)         # ~950 m
+    other = await handlers.report_incident(report(category="safety.gas"), uow)
+    assert near.duplicate_of == master.id
+    assert far.duplicate_of is None and other.duplicate_of is None
+    assert uow.published[1].data["duplicate_of"] == str(master.id)
+
+
+async def test_duplicates_are_merged_into_their_master_when_it_closes():
+    uow = FakeIntakeUoW()
+    master = await assigned_case(uow)
+    duplicate = await handlers.report_incident(report(), uow)
+    assert duplicate.duplicate_of == master.id
+    await handlers.perform(SignIncident(master.id, WORKER), uow)
+    await handlers.perform(c.SubmitResult(master.id, WORKER, result="已清理"), uow)
+    await handlers.perform(c.VerifyResult(master.id, Actor("sup", "supervisor", None, ("",)), passed=True), uow)
+    assert duplicate.status is Status.MERGED and duplicate.merged_into == master.id
+    assert [e.type for e in uow.published[-3:]] == ["intake.incident.verified", "intake.incident.closed",
+                                                    "intake.incident.merged"]
