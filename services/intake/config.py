@@ -6,6 +6,7 @@ from pydantic_settings import SettingsConfigDict
 from shared.settings import ServiceSettings
 
 DEV_HOTLINE_SECRET = "hotline-dev-secret"
+DEV_OPEN311_KEY = "open311-dev-key"
 
 
 class IntakeSettings(ServiceSettings):
@@ -14,6 +15,8 @@ class IntakeSettings(ServiceSettings):
     database_url: str = "postgresql://intake:intake@127.0.0.1:5432/intake"
     http_port: int = 8001
     hotline_secret: SecretStr = SecretStr(DEV_HOTLINE_SECRET)
+    # Accepted as an Open311 api_key besides the issued ones; empty disables it. Refused in production.
+    open311_dev_key: SecretStr = SecretStr(DEV_OPEN311_KEY)
     # A report of the same category this close to an open case, this soon after it, is its duplicate.
     duplicate_radius_m: float = Field(50.0, ge=0)
     duplicate_window_hours: float = Field(24.0, ge=0)
@@ -22,4 +25,6 @@ class IntakeSettings(ServiceSettings):
         left = super().dev_secrets()
         if self.hotline_secret.get_secret_value() == DEV_HOTLINE_SECRET:
             left.append("INTAKE_HOTLINE_SECRET")
+        if self.open311_dev_key.get_secret_value():
+            left.append("INTAKE_OPEN311_DEV_KEY (set it empty)")
         return left

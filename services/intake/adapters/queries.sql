@@ -86,3 +86,23 @@ SELECT id FROM incident WHERE duplicate_of = $1 AND status NOT IN ('merged', 're
 
 -- name: duplicates_of
 SELECT id FROM incident WHERE duplicate_of = $1 ORDER BY received_at, id;
+
+-- name: open311_client
+SELECT name FROM open311_client WHERE api_key = $1 AND revoked_at IS NULL;
+
+-- name: insert_open311_client
+INSERT INTO open311_client (api_key, name) VALUES ($1, $2);
+
+-- name: open311_requests
+SELECT i.id, i.category, i.status, i.description, i.title, i.address, i.lon, i.lat, i.attachments,
+       i.received_at, i.updated_at, i.owner, c.name_zh,
+       (SELECT t.detail->>'result' FROM timeline_entry t
+         WHERE t.incident_id = i.id AND t.action = 'submit_result' ORDER BY t.id DESC LIMIT 1) AS latest_reply
+  FROM incident i JOIN category c ON c.code = i.category
+ WHERE ($1::uuid[] IS NULL OR i.id = ANY ($1))
+   AND ($2::text[] IS NULL OR i.category = ANY ($2))
+   AND ($3::timestamptz IS NULL OR i.received_at >= $3)
+   AND ($4::timestamptz IS NULL OR i.received_at < $4)
+   AND ($5::text[] IS NULL OR i.status = ANY ($5))
+ ORDER BY i.received_at DESC, i.id DESC
+ LIMIT $6;

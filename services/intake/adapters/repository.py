@@ -146,3 +146,18 @@ async def search_incidents(pool: asyncpg.Pool, *, status: str | None, category: 
     rows = await pool.fetch(QUERIES.search_incidents, status, category, grid_prefix, since, until, city_wide,
                             patterns, after[0] if after else None, after[1] if after else None, limit)
     return [dict(r) for r in rows]
+
+
+async def open311_client(pool: asyncpg.Pool, api_key: str) -> str | None:
+    return await pool.fetchval(QUERIES.open311_client, api_key)
+
+
+async def issue_open311_key(pool: asyncpg.Pool, api_key: str, name: str) -> None:
+    await pool.execute(QUERIES.insert_open311_client, api_key, name)
+
+
+async def open311_requests(pool: asyncpg.Pool, *, ids: list[uuid.UUID] | None, codes: list[str] | None,
+                           start: datetime | None, end: datetime | None, statuses: list[str] | None,
+                           limit: int) -> list[dict[str, Any]]:
+    rows = await pool.fetch(QUERIES.open311_requests, ids, codes, start, end, statuses, limit)
+    return [dict(r) for r in rows]

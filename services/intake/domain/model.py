@@ -34,6 +34,7 @@ class Status(StrEnum):
 
 S = Status
 OPEN_STATES = (S.RECEIVED, S.ASSIGNED, S.IN_PROGRESS, S.SUSPENDED, S.RETURNED, S.PENDING_VERIFICATION)
+CLOSED_FOR_PUBLIC = (S.CLOSED, S.VISITED, S.MERGED, S.REJECTED)  # Open311 knows only open and closed
 OWNER_ROLES = ("gridworker", "community", "street", "department")
 CENTRE = ("supervisor",)
 CENTRE_AND_LEADERS = ("supervisor", "leader")

@@ -19,6 +19,7 @@ from services.intake.domain.model import (
 )
 from services.intake.entrypoints import schemas as s
 from services.intake.entrypoints.hotline import build_hotline_router
+from services.intake.entrypoints.open311 import build_open311_admin_router, build_open311_router
 from services.intake.entrypoints.problems import domain_problem
 from services.intake.service_layer import handlers
 from shared.auth import Caller, Principal
@@ -146,5 +147,6 @@ def create_app(settings: IntakeSettings | None = None, container: ServiceContain
     async def start() -> ServiceContainer:
         return container or await bootstrap(settings)
 
-    return create_service_app("intake", "Intake: the case record", start, [build_router(), build_hotline_router()],
+    routers = [build_router(), build_hotline_router(), build_open311_router(), build_open311_admin_router()]
+    return create_service_app("intake", "Intake: the case record", start, routers,
                               jwt_secret=settings.auth_jwt_secret.get_secret_value())

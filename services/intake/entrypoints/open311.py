@@ -1,0 +1,191 @@
+"""Open311 GeoReport v2 façade (DOMAIN.md §7) over the same case record: services, requests.
+
+Formats: `.json` and `.xml` (the spec's default). Writes are form-encoded with an `api_key`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+import xml.etree.ElementTree as ET
+from datetime import timedelta
+from typing import Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from services.intake.adapters.repository import issue_open311_key, list_categories, open311_client, open311_requests
+from services.intake.domain import commands as c
+from services.intake.domain.model import CLOSED_FOR_PUBLIC, DomainError, Status
+from services.intake.entrypoints.problems import domain_problem
+from services.intake.entrypoints.schemas import CHINA_LAT, CHINA_LON, PHONE_PATTERN
+from services.intake.service_layer import handlers
+from shared.auth import Caller, require_role
+from shared.events.intake import Point
+from shared.problems import PROBLEM_JSON, Problem, validation_problem
+from shared.web import Container
+
+Format = Literal["json", "xml"]
+STATUS_ZH = {Status.RECEIVED: "已受理", Status.ASSIGNED: "已派遣", Status.IN_PROGRESS: "办理中",
+             Status.SUSPENDED: "挂起", Status.RETURNED: "待改派", Status.PENDING_VERIFICATION: "待核查",
+             Status.CLOSED: "已办结", Status.VISITED: "已回访", Status.MERGED: "已合并", Status.REJECTED: "不予立案"}
+MAX_RANGE = timedelta(days=90)
+
+
+class Open311Request(BaseModel):
+    """The form fields of `POST requests` (GeoReport v2)."""
+
+    model_config = ConfigDict(extra="ignore")
+    api_key: str = Field(min_length=1, max_length=200)
+    service_code: str = Field(min_length=1, max_length=64)
+    lat: float | None = Field(None, ge=CHINA_LAT[0], le=CHINA_LAT[1])
+    long: float | None = Field(None, ge=CHINA_LON[0], le=CHINA_LON[1])
+    address_string: str | None = Field(None, max_length=500)
+    description: str = Field("", max_length=4000)
+    first_name: str | None = Field(None, max_length=50)
+    last_name: str | None = Field(None, max_length=50)
+    phone: str | None = Field(None, pattern=PHONE_PATTERN)
+    email: str | None = Field(None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    media_url: AnyHttpUrl | None = None
+
+
+class KeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100, description="the public client the key is for")
+
+
+def render(items: list[dict[str, Any]], root: str, item: str, fmt: Format, status: int = 200) -> Response:
+    if fmt == "json":
+        return JSONResponse(items, status_code=status)
+    tree = ET.Element(root)
+    for entry in items:
+        node = ET.SubElement(tree, item)
+        for key, value in entry.items():
+            ET.SubElement(node, key).text = "" if value is None else str(value).lower() \
+                if isinstance(value, bool) else str(value)
+    body = b'<?xml version="1.0" encoding="utf-8"?>' + ET.tostring(tree, encoding="utf-8")
+    return Response(body, status_code=status, media_type="text/xml; charset=utf-8")
+
+
+def error(fmt: Format, problem: Problem) -> Response:
+    """problem+json for .json; the spec's <errors> document for .xml; the same status either way."""
+    if fmt == "json":
+        return JSONResponse(problem.body(), status_code=problem.status, media_type=PROBLEM_JSON)
+    return render([{"code": problem.status, "description": problem.detail}], "errors", "error", fmt, problem.status)
+
+
+def service_of(category: dict[str, Any]) -> dict[str, Any]:
+    return {"service_code": category["code"], "service_name": category["name_zh"],
+            "description": category["name_en"], "metadata": False, "type": "realtime",
+            "keywords": category["code"].replace(".", ","), "group": category["code"].split(".")[0]}
+
+
+def request_of(row: dict[str, Any]) -> dict[str, Any]:
+    status = Status(row["status"])
+    owner = row["owner"] or {}
+    notes = STATUS_ZH[status] + (f"：{row['latest_reply']}" if row["latest_reply"] else "")
+    media = row["attachments"][0] if row["attachments"] else None
+    return {"service_request_id": str(row["id"]), "status": "closed" if status in CLOSED_FOR_PUBLIC else "open",
+            "status_notes": notes, "service_name": row["name_zh"], "service_code": row["category"],
+            "description": row["description"] or row["title"], "agency_responsible": owner.get("unit_name"),
+            "service_notice": None, "requested_datetime": row["received_at"].isoformat(),
+            "updated_datetime": row["updated_at"].isoformat(), "expected_datetime": None,
+            "address": row["address"], "address_id": None, "zipcode": None, "lat": row["lat"], "long": row["lon"],
+            "media_url": media}
+
+
+def build_open311_router() -> APIRouter:
+    router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
+
+    @router.get("/services.{fmt}")
+    async def services(container: Container, fmt: Format = Path()) -> Response:
+        return render([service_of(cat) for cat in await list_categories(container.pool)], "services", "service",
+                      fmt)
+
+    @router.get("/services/{code}.{fmt}")
+    async def service_definition(code: str, container: Container, fmt: Format = Path()) -> Response:
+        if not any(cat["code"] == code for cat in await list_categories(container.pool)):
+            return error(fmt, Problem(404, f"no service {code!r}"))
+        if fmt == "json":
+            return JSONResponse({"service_code": code, "attributes": []})
+        return render([{"service_code": code}], "service_definition", "service", fmt)
+
+    @router.post("/requests.{fmt}", status_code=201, openapi_extra={"requestBody": {"required": True, "content": {
+        "application/x-www-form-urlencoded": {"schema": Open311Request.model_json_schema()}}}})
+    async def create_request(request: Request, container: Container, fmt: Format = Path()) -> Response:
+        form = await request.form()
+        try:
+            body = Open311Request.model_validate({k: v for k, v in form.items() if v != ""})
+        except ValidationError as exc:
+            return error(fmt, validation_problem(exc))
+        client = await open311_client(container.pool, body.api_key)
+        dev_key = container.settings.open311_dev_key.get_secret_value()
+        if client is None and not (dev_key and secrets.compare_digest(body.api_key, dev_key)):
+            return error(fmt, Problem(403, "api_key is not one issued to a public client"))
+        if (body.lat is None or body.long is None) and not body.address_string:
+            return error(fmt, Problem(422, "give lat and long, or address_string"))
+        name = " ".join(p for p in (body.last_name, body.first_name) if p) or None
+        cmd = c.ReportIncident(
+            source="public", category=body.service_code, urgency="normal",
+            title=(body.description or body.service_code)[:60], description=body.description,
+            location=Point(lon=body.long, lat=body.lat) if body.lat is not None and body.long is not None else None,
+            address=body.address_string, reporter_name=name, reporter_phone=body.phone,
+            attachments=(str(body.media_url),) if body.media_url else (),
+            actor=c.Actor(f"open311:{client or 'dev'}", "public", None, ()))
+        try:
+            incident = await handlers.report_incident(cmd, container.uow())
+        except DomainError as exc:
+            return error(fmt, domain_problem(exc))
+        return render([{"service_request_id": str(incident.id), "service_notice": "已受理，感谢您的反映",
+                        "account_id": None}], "service_requests", "request", fmt, 201)
+
+    @router.get("/requests.{fmt}")
+    async def list_requests(container: Container, fmt: Format = Path(),
+                            service_request_id: str | None = Query(None, max_length=2000),
+                            service_code: str | None = Query(None, max_length=2000),
+                            start_date: AwareDatetime | None = None, end_date: AwareDatetime | None = None,
+                            status: Literal["open", "closed"] | None = None) -> Response:
+        try:
+            ids = [uuid.UUID(i) for i in service_request_id.split(",")] if service_request_id else None
+        except ValueError:
+            return error(fmt, Problem(422, "service_request_id must be comma-separated ids"))
+        end = end_date or (start_date + MAX_RANGE if start_date else None)
+        start = start_date or (end - MAX_RANGE if end else None)
+        if start and end and end - start > MAX_RANGE:
+            return error(fmt, Problem(422, "the date range is at most 90 days"))
+        if ids is None and start is None:
+            start = container.clock.now() - MAX_RANGE  # the spec's default window: the last 90 days
+        statuses = None
+        if status:
+            closed = [s.value for s in CLOSED_FOR_PUBLIC]
+            statuses = closed if status == "closed" else [s.value for s in Status if s.value not in closed]
+        rows = await open311_requests(container.pool, ids=ids,
+                                      codes=service_code.split(",") if service_code else None,
+                                      start=start, end=end, statuses=statuses, limit=1000)
+        return render([request_of(r) for r in rows], "service_requests", "request", fmt)
+
+    @router.get("/requests/{request_id}.{fmt}")
+    async def one_request(request_id: uuid.UUID, container: Container, fmt: Format = Path()) -> Response:
+        rows = await open311_requests(container.pool, ids=[request_id], codes=None, start=None, end=None,
+                                      statuses=None, limit=1)
+        if not rows:
+            return error(fmt, Problem(404, f"no request {request_id}"))
+        return render([request_of(rows[0])], "service_requests", "request", fmt)
+
+    return router
+
+
+def build_open311_admin_router() -> APIRouter:
+    router = APIRouter(prefix="/v1/open311", tags=["Open311 GeoReport v2"])
+
+    @router.post("/keys", status_code=201)
+    async def issue_key(body: KeyIn, caller: Caller, container: Container) -> dict[str, str]:
+        require_role(caller, "admin")
+        key = secrets.token_urlsafe(24)
+        await issue_open311_key(container.pool, key, body.name)
+        return {"api_key": key, "name": body.name}
+
+    return router
+
+
