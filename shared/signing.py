@@ -31,9 +31,9 @@ class SignatureCheck:
         """Raises SignatureError unless the signature is right and the timestamp fresh."""
         if not timestamp or not signature:
             raise SignatureError("missing X-Hotline-Timestamp or X-Hotline-Signature")
-        if not timestamp.isdigit():
+        if not (timestamp.isascii() and timestamp.isdigit()):
             raise SignatureError("X-Hotline-Timestamp must be unix seconds")
         if abs(now_unix - int(timestamp)) > self.window_seconds:
             raise SignatureError(f"timestamp outside the {self.window_seconds} s window")
-        if not hmac.compare_digest(sign(self.secret, timestamp, body), signature.lower()):
+        if not hmac.compare_digest(sign(self.secret, timestamp, body).encode(), signature.lower().encode()):
             raise SignatureError("signature does not match")

@@ -121,7 +121,7 @@ def build_open311_router() -> APIRouter:
             return error(fmt, validation_problem(exc))
         client = await open311_client(container.pool, body.api_key)
         dev_key = container.settings.open311_dev_key.get_secret_value()
-        if client is None and not (dev_key and secrets.compare_digest(body.api_key, dev_key)):
+        if client is None and not (dev_key and secrets.compare_digest(body.api_key.encode(), dev_key.encode())):
             return error(fmt, Problem(403, "api_key is not one issued to a public client"))
         if (body.lat is None or body.long is None) and not body.address_string:
             return error(fmt, Problem(422, "give lat and long, or address_string"))

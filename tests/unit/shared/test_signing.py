@@ -31,7 +31,8 @@ def test_timestamps_outside_the_window_are_refused(offset):
         SignatureCheck(SECRET).verify(ts, sign(SECRET, ts, BODY), BODY, NOW)
 
 
-@pytest.mark.parametrize("ts, sig", [(None, "ab"), ("123", None), ("12.5", "ab"), ("-5", "ab")])
+@pytest.mark.parametrize("ts, sig", [(None, "ab"), ("123", None), ("12.5", "ab"), ("-5", "ab"),
+                                     ("١٧٩٥٤٢٠٠٠٠", "ab"), (str(NOW), "签名")])
 def test_missing_or_malformed_headers_are_refused(ts, sig):
     with pytest.raises(SignatureError):
         SignatureCheck(SECRET).verify(ts, sig, BODY, NOW)
