@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -49,6 +50,15 @@ def issue_token(secret: str, sub: str, role: str, area: list[str] | tuple[str, .
 
 
 def decode_token(secret: str, token: str) -> Principal:
+    principal, expires = _verified(secret, token)
+    if expires <= time.time():  # a cached token still expires on time
+        raise Problem(401, "invalid token: Signature has expired", headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+@functools.lru_cache(maxsize=4096)
+def _verified(secret: str, token: str) -> tuple[Principal, float]:
+    """Signature and claims checked once per token (clients reuse a token for hours); errors are not cached."""
     try:
         claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]})
     except jwt.PyJWTError as exc:
@@ -60,7 +70,8 @@ def decode_token(secret: str, token: str) -> Principal:
         raise Problem(401, "invalid token: area must be a list of grid-code prefixes",
                       headers={"WWW-Authenticate": "Bearer"})
     unit = claims.get("unit")
-    return Principal(sub=str(claims["sub"]), role=role, area=tuple(area), unit=str(unit) if unit else None)
+    principal = Principal(sub=str(claims["sub"]), role=role, area=tuple(area), unit=str(unit) if unit else None)
+    return principal, float(claims["exp"])
 
 
 async def current_principal(request: Request) -> Principal:

@@ -40,6 +40,7 @@ class ServiceSettings(BaseSettings):
     db_pool_max: int = 8
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    http_workers: int = Field(1, ge=1, le=32)
     consumer_max_attempts: int = 3
     outbox_poll_seconds: float = 0.5
 

@@ -77,7 +77,8 @@ def create_service_app(name: str, title: str, start: Callable[[], Awaitable[Serv
     return app
 
 
-def container_of(request: Request) -> ServiceContainer:
+async def container_of(request: Request) -> ServiceContainer:
+    # async: a plain def dependency would run in a thread pool on every request
     return request.app.state.container
 
 

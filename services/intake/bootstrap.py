@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from services.intake.adapters.repository import CategoryCache
 from services.intake.config import IntakeSettings
 from services.intake.domain.duplicates import DuplicatePolicy
 from services.intake.service_layer.handlers import EVENT_HANDLERS
@@ -20,9 +21,10 @@ IntakeContainer = ServiceContainer[IntakeSettings, IntakeUnitOfWork]
 async def bootstrap(settings: IntakeSettings) -> IntakeContainer:
     pool = await open_pool(settings)
     clock, tasks = await build_clock(settings)
+    categories = CategoryCache()
     duplicates = DuplicatePolicy(settings.duplicate_radius_m, timedelta(hours=settings.duplicate_window_hours))
     return IntakeContainer(
         name=NAME, settings=settings, pool=pool, clock=clock,
-        uow=lambda: IntakeUnitOfWork(pool, clock, duplicates),
+        uow=lambda: IntakeUnitOfWork(pool, clock, duplicates, categories),
         handlers=EVENT_HANDLERS, consumes=[ASSIGNMENTS], tasks=tasks,
     )

@@ -24,11 +24,16 @@ log = structlog.get_logger("outbox")
 async def write(conn: asyncpg.Connection, envelopes: list[Envelope]) -> None:
     if not envelopes:
         return
-    await conn.executemany(
-        "INSERT INTO outbox (event_id, topic, key, payload) VALUES ($1, $2, $3, $4)",
-        [(e.id, topic_for_event_type(e.type), e.subject, e.model_dump_json()) for e in envelopes],
+    # One round trip: all rows, and the hint that wakes the relay (delivered at commit).
+    await conn.execute(
+        """WITH written AS (
+               INSERT INTO outbox (event_id, topic, key, payload)
+               SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])
+               RETURNING 1)
+           SELECT pg_notify($5, '') FROM (SELECT 1 FROM written LIMIT 1) AS any_row""",
+        [e.id for e in envelopes], [topic_for_event_type(e.type) for e in envelopes],
+        [e.subject for e in envelopes], [e.model_dump_json() for e in envelopes], NOTIFY_CHANNEL,
     )
-    await conn.execute(f"NOTIFY {NOTIFY_CHANNEL}")
 
 
 def leader_lock_key(service: str) -> int:

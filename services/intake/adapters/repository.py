@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -18,12 +19,28 @@ from shared.events.intake import Point
 QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
 
 
-class IncidentRepository:
-    def __init__(self, conn: asyncpg.Connection) -> None:
-        self._conn = conn
+class CategoryCache:
+    """The category codes, read once a minute per process rather than on every report."""
 
-    async def category_codes(self) -> set[str]:
-        return {r["code"] for r in await self._conn.fetch(QUERIES.list_categories)}
+    def __init__(self, ttl_seconds: float = 60.0) -> None:
+        self._ttl = ttl_seconds
+        self._codes: frozenset[str] = frozenset()
+        self._loaded_at = -float("inf")
+
+    async def codes(self, conn: asyncpg.Connection) -> frozenset[str]:
+        if time.monotonic() - self._loaded_at > self._ttl:
+            self._codes = frozenset(r["code"] for r in await conn.fetch(QUERIES.list_categories))
+            self._loaded_at = time.monotonic()
+        return self._codes
+
+
+class IncidentRepository:
+    def __init__(self, conn: asyncpg.Connection, categories: CategoryCache | None = None) -> None:
+        self._conn = conn
+        self._categories = categories or CategoryCache(ttl_seconds=0)
+
+    async def category_codes(self) -> frozenset[str]:
+        return await self._categories.codes(self._conn)
 
     async def claim_idempotency_key(self, scope: str, key: str, fingerprint: str,
                                     incident_id: uuid.UUID) -> tuple[str, uuid.UUID] | None:

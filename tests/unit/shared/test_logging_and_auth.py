@@ -60,3 +60,13 @@ def test_production_refuses_development_secrets(monkeypatch):
         ServiceSettings()
     monkeypatch.setenv("AUTH_JWT_SECRET", "a-real-secret-of-more-than-32-bytes")
     assert ServiceSettings().env == "production"
+
+
+def test_a_token_verified_once_still_expires_on_time(monkeypatch):
+    token = issue_token(SECRET, "w1", "gridworker", ["3205"], ttl_seconds=60)
+    assert decode_token(SECRET, token).sub == "w1"
+    real_time = time.time
+    monkeypatch.setattr(time, "time", lambda: real_time() + 120)
+    with pytest.raises(Problem) as exc:
+        decode_token(SECRET, token)
+    assert exc.value.status == 401

@@ -1,0 +1,26 @@
+"""`python -m bench [name ...]`: run the benchmarks (all by default); JSON under bench/results/ and a table."""
+
+from __future__ import annotations
+
+import argparse
+
+from bench import intake_accept
+from bench.common import report
+
+BENCHMARKS = {"intake": intake_accept.run}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("names", nargs="*", choices=[*BENCHMARKS, []], help="benchmarks to run (default: all)")
+    parser.add_argument("--seconds", type=int, default=15, help="measured seconds per load run")
+    args = parser.parse_args()
+    figures = []
+    for name in args.names or BENCHMARKS:
+        print(f"running {name} …", flush=True)
+        figures += BENCHMARKS[name](seconds=args.seconds)
+    report(figures)
+
+
+if __name__ == "__main__":
+    main()
