@@ -52,14 +52,10 @@ def service_cli(name: str, service_dir: Path, load_settings: Callable[[], S],
     def api() -> None:
         """Serve the HTTP API."""
         s = settings("api")
-        options = {"host": s.http_host, "port": s.http_port, "log_config": None, "access_log": False,
-                   "loop": "uvloop", "http": "httptools", "timeout_graceful_shutdown": 5}
-        if s.http_workers > 1:
-            # Worker processes import the app themselves (each reads the same environment).
-            uvicorn.run(f"services.{name}.entrypoints.http:create_app", factory=True, workers=s.http_workers,
-                        **options)
-        else:
-            uvicorn.run(create_app(s), **options)
+        # With several workers each process imports the app itself (from the same environment).
+        app: Any = create_app(s) if s.http_workers == 1 else f"services.{name}.entrypoints.http:create_app"
+        uvicorn.run(app, factory=s.http_workers > 1, workers=s.http_workers, host=s.http_host, port=s.http_port,
+                    log_config=None, access_log=False, loop="uvloop", http="httptools", timeout_graceful_shutdown=5)
 
     @cli.command()
     def consume() -> None:
