@@ -54,7 +54,8 @@ test-integration: infra
 test-e2e: infra
 	@$(LOCAL)/run-tests.sh tests/e2e
 
-bench: infra  ## benchmarks: JSON + table under bench/results/
+bench: infra  ## benchmarks: JSON + table under bench/results/ (each figure beside its baseline)
+	@$(LOCAL)/setup.sh bench
 	@$(PY) -m bench
 
 lint:  ## ruff + mypy

@@ -40,10 +40,15 @@ setup_kafka() {
   fi
 }
 
+setup_bench() {
+  command -v wrk >/dev/null || apt_install wrk
+}
+
 case "${1:-all}" in
   python) setup_python ;;
+  bench) setup_bench ;;
   postgres) setup_postgres ;;
   kafka) setup_kafka ;;
   all) setup_postgres; setup_kafka; setup_python ;;
-  *) die "usage: setup.sh [python|postgres|kafka|all]" ;;
+  *) die "usage: setup.sh [python|postgres|kafka|bench|all]" ;;
 esac
