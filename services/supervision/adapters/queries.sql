@@ -27,13 +27,14 @@ ON CONFLICT (incident_id) DO UPDATE
        grid_code = coalesce(EXCLUDED.grid_code, supervised_case.grid_code),
        unit_id = coalesce(EXCLUDED.unit_id, supervised_case.unit_id),
        deadline = coalesce(EXCLUDED.deadline, supervised_case.deadline), updated_at = now()
-RETURNING incident_id, category, urgency, grid_code, unit_id, signed;
+RETURNING incident_id, category, urgency, grid_code, unit_id, signed, deadline;
 
 -- name: get_case
-SELECT incident_id, category, urgency, grid_code, unit_id, signed FROM supervised_case WHERE incident_id = $1;
+SELECT incident_id, category, urgency, grid_code, unit_id, signed, deadline
+  FROM supervised_case WHERE incident_id = $1;
 
 -- name: mark_signed
-UPDATE supervised_case SET signed = true, updated_at = now() WHERE incident_id = $1;
+UPDATE supervised_case SET signed = $2, updated_at = now() WHERE incident_id = $1;
 
 -- name: running_clock
 SELECT * FROM phase_clock WHERE incident_id = $1 AND phase = $2 AND stopped_at IS NULL FOR UPDATE;
@@ -47,14 +48,15 @@ SELECT coalesce(max(cycle), 0) FROM phase_clock WHERE incident_id = $1 AND phase
 -- name: insert_clock
 INSERT INTO phase_clock (incident_id, phase, cycle, category, urgency, grid_code, unit_id, started_at,
                          limit_amount, limit_unit, yellow_ratio, due_version, yellow_at, due_at,
-                         red_card_at, leader_at, light, level, stopped_at, next_check_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)
+                         red_card_at, leader_at, light, level, stopped_at, paused_at, extension_amount,
+                         next_check_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
 RETURNING id;
 
 -- name: update_clock
 UPDATE phase_clock
    SET light = $2, level = $3, stopped_at = $4, next_check_at = $5, due_version = $6,
-       yellow_at = $7, due_at = $8, red_card_at = $9, leader_at = $10
+       yellow_at = $7, due_at = $8, red_card_at = $9, leader_at = $10, paused_at = $11, extension_amount = $12
  WHERE id = $1;
 
 -- name: claim_due_clocks

@@ -17,7 +17,7 @@ from shared.db.queries import Queries
 QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
 _CLOCK_FIELDS = ("incident_id", "phase", "cycle", "category", "urgency", "grid_code", "unit_id", "started_at",
                  "limit_amount", "limit_unit", "yellow_ratio", "due_version", "yellow_at", "due_at",
-                 "red_card_at", "leader_at", "light", "level", "stopped_at")
+                 "red_card_at", "leader_at", "light", "level", "stopped_at", "paused_at", "extension_amount")
 
 
 class SupervisionRepository:
@@ -42,8 +42,8 @@ class SupervisionRepository:
         row = await self._conn.fetchrow(QUERIES.get_case, incident_id)
         return dict(row) if row else None
 
-    async def mark_signed(self, incident_id: uuid.UUID) -> None:
-        await self._conn.execute(QUERIES.mark_signed, incident_id)
+    async def mark_signed(self, incident_id: uuid.UUID, signed: bool) -> None:
+        await self._conn.execute(QUERIES.mark_signed, incident_id, signed)
 
     async def running_clock(self, incident_id: uuid.UUID, phase: str) -> PhaseClock | None:
         row = await self._conn.fetchrow(QUERIES.running_clock, incident_id, phase)
@@ -62,7 +62,7 @@ class SupervisionRepository:
     async def save_clock(self, clock: PhaseClock) -> None:
         await self._conn.execute(QUERIES.update_clock, clock.id, clock.light, clock.level, clock.stopped_at,
                                  clock.next_check_at(), clock.due_version, clock.yellow_at, clock.due_at,
-                                 clock.red_card_at, clock.leader_at)
+                                 clock.red_card_at, clock.leader_at, clock.paused_at, clock.extension_amount)
 
     async def claim_due(self, now: Any, limit: int) -> list[PhaseClock]:
         return [_to_clock(r) for r in await self._conn.fetch(QUERIES.claim_due_clocks, now, limit)]
@@ -73,7 +73,8 @@ def _to_clock(row: asyncpg.Record) -> PhaseClock:
 
 
 def clock_facts(case: dict[str, Any]) -> CaseFacts:
-    return CaseFacts(case["incident_id"], case["category"], case["urgency"], case["grid_code"], case["unit_id"])
+    return CaseFacts(case["incident_id"], case["category"], case["urgency"], case["grid_code"], case["unit_id"],
+                     case.get("deadline"))
 
 
 class PgClockStore:

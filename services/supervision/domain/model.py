@@ -53,6 +53,7 @@ class CaseFacts:
     urgency: str
     grid_code: str | None
     unit_id: str | None
+    deadline: datetime | None = None
 
 
 @dataclass
@@ -76,6 +77,8 @@ class PhaseClock:
     light: str = "green"
     level: str = "none"
     stopped_at: datetime | None = None
+    paused_at: datetime | None = None
+    extension_amount: float = 0.0
     id: int | None = None
     events: list[Event] = field(default_factory=list, repr=False)
 
@@ -83,13 +86,22 @@ class PhaseClock:
     def start(cls, facts: CaseFacts, phase: Phase, policy: Policy, at: datetime, calendar: WorkCalendar,
               cycle: int) -> PhaseClock:
         due = calendar.add(at, policy.limit_amount, policy.limit_unit)
+        yellow = calendar.point_at_fraction(at, policy.limit_amount, policy.limit_unit, policy.yellow_ratio)
+        if phase == "handle" and facts.deadline is not None and at < facts.deadline < due:
+            # A 12345 order's own deadline binds when it is earlier than the policy's (DOMAIN.md §5).
+            due = facts.deadline
+            if policy.limit_unit == "hours":
+                yellow = at + (due - at) * policy.yellow_ratio
+            else:
+                yellow = calendar.add_working_seconds(
+                    at, calendar.working_seconds_between(at, due) * policy.yellow_ratio)
         steps = policy.steps()
         return cls(
             incident_id=facts.incident_id, phase=phase, cycle=cycle, category=facts.category,
             urgency=facts.urgency, grid_code=facts.grid_code, unit_id=facts.unit_id, started_at=at,
             limit_amount=policy.limit_amount, limit_unit=policy.limit_unit, yellow_ratio=policy.yellow_ratio,
             due_version=1,
-            yellow_at=calendar.point_at_fraction(at, policy.limit_amount, policy.limit_unit, policy.yellow_ratio),
+            yellow_at=yellow,
             due_at=due,
             red_card_at=calendar.add(due, *steps["red_card"]),
             leader_at=calendar.add(due, *steps["leader"]),
@@ -100,8 +112,8 @@ class PhaseClock:
         return self.stopped_at is None
 
     def next_check_at(self) -> datetime | None:
-        """When the next threshold is due; None when nothing is left to fire."""
-        if not self.running:
+        """When the next threshold is due; None when nothing is left to fire (or the clock is paused)."""
+        if not self.running or self.paused_at is not None:
             return None
         pending = [when for when, done in (
             (self.yellow_at, _rank(LIGHTS, self.light) >= 1),
@@ -113,7 +125,7 @@ class PhaseClock:
 
     def tick(self, now: datetime) -> None:
         """Fire every threshold reached by `now`, in order, each once."""
-        if not self.running:
+        if not self.running or self.paused_at is not None:
             return
         if now >= self.yellow_at and _rank(LIGHTS, self.light) < 1:
             self._change_light("yellow", now)
@@ -129,6 +141,50 @@ class PhaseClock:
     def stop(self, at: datetime) -> None:
         if self.running:
             self.stopped_at = at
+
+    def pause(self, at: datetime) -> None:
+        """挂起: time stops counting until `resume`."""
+        if self.running and self.paused_at is None:
+            self.paused_at = at
+
+    def resume(self, at: datetime, calendar: WorkCalendar) -> None:
+        """Paused time is not counted: every threshold still ahead keeps the budget it had left at the
+        pause, counted again from now (a new due version)."""
+        if not self.running or self.paused_at is None:
+            return
+        paused_at, self.paused_at = self.paused_at, None
+        if at <= paused_at:
+            return
+
+        def shifted(threshold: datetime) -> datetime:
+            if threshold <= paused_at:
+                return threshold  # already reached before the pause: it stays where it fired
+            if self.limit_unit == "hours":
+                return at + (threshold - paused_at)
+            return calendar.add_working_seconds(at, calendar.working_seconds_between(paused_at, threshold))
+
+        self.yellow_at, self.due_at = shifted(self.yellow_at), shifted(self.due_at)
+        self.red_card_at, self.leader_at = shifted(self.red_card_at), shifted(self.leader_at)
+        self.due_version += 1
+
+    def extend(self, amount: float, unit: str, at: datetime, calendar: WorkCalendar, policy: Policy) -> bool:
+        """An approved extension adds to the budget without restarting the clock: a new due version whose
+        lights are evaluated again (a yellow light can turn green); 督办 levels are never lowered.
+        Returns False when the extension does not apply (another unit than the phase's limit)."""
+        if not self.running or unit != self.limit_unit or amount <= 0:
+            return False
+        self.extension_amount += amount
+        budget = self.limit_amount + self.extension_amount
+        self.due_at = calendar.add(self.started_at, budget, self.limit_unit)
+        self.yellow_at = calendar.point_at_fraction(self.started_at, budget, self.limit_unit, self.yellow_ratio)
+        steps = policy.steps()
+        self.red_card_at = calendar.add(self.due_at, *steps["red_card"])
+        self.leader_at = calendar.add(self.due_at, *steps["leader"])
+        self.due_version += 1
+        light = "red" if at >= self.due_at else "yellow" if at >= self.yellow_at else "green"
+        if light != self.light:
+            self._change_light(light, at)
+        return True
 
     def _change_light(self, light: str, at: datetime) -> None:
         previous, self.light = self.light, light

@@ -51,7 +51,10 @@ def build_router() -> APIRouter:
         current = next((c for c in reversed(visible) if c.running), visible[-1])
         return {"incident_id": str(incident_id), "phase": current.phase, "light": current.light,
                 "started_at": current.started_at, "yellow_at": current.yellow_at, "due_at": current.due_at,
-                "paused": False, "extension_working_days": 0, "level": current.level,
+                "paused": current.paused_at is not None,
+                "extension_working_days": current.extension_amount if current.limit_unit == "working_days" else 0,
+                "extension": {"amount": current.extension_amount, "unit": current.limit_unit},
+                "due_version": current.due_version, "level": current.level,
                 "remaining_seconds": round(current.remaining_seconds(now), 3), "running": current.running,
                 "history": [{"phase": c.phase, "cycle": c.cycle, "light": c.light, "level": c.level,
                              "started_at": c.started_at, "due_at": c.due_at, "stopped_at": c.stopped_at}

@@ -9,12 +9,17 @@ from services.supervision.adapters.repository import clock_facts
 from services.supervision.domain.model import Phase, PhaseClock
 from shared.events.envelope import Envelope
 from shared.events.intake import (
+    ExtensionDecided,
     IncidentClosed,
     IncidentMerged,
     IncidentReceived,
     IncidentRejected,
+    IncidentReopened,
     IncidentResultSubmitted,
+    IncidentResumed,
+    IncidentReturned,
     IncidentSigned,
+    IncidentSuspended,
     IncidentVerified,
 )
 from shared.events.routing import IncidentAssigned, IncidentReassigned
@@ -62,7 +67,7 @@ async def on_signed(event: IncidentSigned, envelope: Envelope, uow: Any) -> None
     case = await uow.supervision.case(event.incident_id)
     if case is None:
         raise LookupError(f"signed before supervision saw incident {event.incident_id}; retry later")
-    await uow.supervision.mark_signed(event.incident_id)
+    await uow.supervision.mark_signed(event.incident_id, True)
     await stop_phase(uow, event.incident_id, "sign", event.at)
     await start_phase(uow, case, "handle", event.at, envelope)
 
@@ -90,6 +95,49 @@ async def on_finished(event: IncidentClosed | IncidentMerged | IncidentRejected,
     await stop_phase(uow, event.incident_id, None, event.at)
 
 
+async def on_returned(event: IncidentReturned, envelope: Envelope, uow: Any) -> None:
+    """退单: the owner's clocks stop; the reassignment starts a fresh sign clock."""
+    await uow.supervision.mark_signed(event.incident_id, False)
+    await stop_phase(uow, event.incident_id, None, event.at)
+
+
+async def on_reopened(event: IncidentReopened, envelope: Envelope, uow: Any) -> None:
+    """重办: same owner, fresh sign (then handle) clocks."""
+    case = await uow.supervision.case(event.incident_id)
+    if case is None:
+        raise LookupError(f"unknown incident {event.incident_id}")
+    await uow.supervision.mark_signed(event.incident_id, False)
+    await stop_phase(uow, event.incident_id, None, event.at)
+    await start_phase(uow, case, "sign", event.at, envelope)
+
+
+async def on_suspended(event: IncidentSuspended, envelope: Envelope, uow: Any) -> None:
+    for clock in await uow.supervision.running_clocks(event.incident_id):
+        clock.pause(event.at)
+        await uow.supervision.save_clock(clock)
+
+
+async def on_resumed(event: IncidentResumed, envelope: Envelope, uow: Any) -> None:
+    for clock in await uow.supervision.running_clocks(event.incident_id):
+        clock.resume(event.at, uow.calendar)
+        clock.tick(uow.clock.now())
+        await uow.supervision.save_clock(clock)
+        uow.collect(clock, envelope)
+
+
+async def on_extension_decided(event: ExtensionDecided, envelope: Envelope, uow: Any) -> None:
+    if not event.approved:
+        return
+    clock = await uow.supervision.running_clock(event.incident_id, "handle")
+    if clock is None:
+        return  # nothing to extend (the phase ended meanwhile)
+    policy = await uow.supervision.policy(clock.category, clock.urgency, "handle")
+    if clock.extend(event.amount, event.unit, uow.clock.now(), uow.calendar, policy):
+        clock.tick(uow.clock.now())
+        await uow.supervision.save_clock(clock)
+        uow.collect(clock, envelope)
+
+
 async def tick_due_clocks(uow: Any, batch: int) -> int:
     """Claim due clocks (SKIP LOCKED, so tickers share the work), fire their thresholds, one transaction."""
     async with uow:
@@ -113,4 +161,9 @@ EVENT_HANDLERS: dict[str, EventHandler] = {
     IncidentClosed.type: on_finished,
     IncidentMerged.type: on_finished,
     IncidentRejected.type: on_finished,
+    IncidentReturned.type: on_returned,
+    IncidentReopened.type: on_reopened,
+    IncidentSuspended.type: on_suspended,
+    IncidentResumed.type: on_resumed,
+    ExtensionDecided.type: on_extension_decided,
 }

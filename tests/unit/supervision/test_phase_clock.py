@@ -77,3 +77,59 @@ def test_events_carry_the_case_facts_and_the_due_version():
     assert (light.incident_id, light.phase, light.due_version, light.grid_code, light.unit_id) == (
         FACTS.incident_id, "sign", 1, "320508019044001", "grid-1")
     assert (light.previous_light, light.light) == ("green", "yellow")
+
+
+def test_pause_stops_the_thresholds_and_resume_moves_them_by_the_paused_time():
+    clock = urgent_sign_clock()
+    clock.pause(START + timedelta(minutes=30))
+    assert clock.next_check_at() is None
+    clock.tick(START + timedelta(hours=5))
+    assert fired(clock) == []
+    clock.resume(START + timedelta(hours=5), CAL)  # paused 4.5 h: everything ahead moves 4.5 h
+    assert clock.yellow_at == START + timedelta(minutes=84 + 270)
+    assert clock.due_at == START + timedelta(hours=6, minutes=30)
+    assert clock.due_version == 2 and clock.next_check_at() == clock.yellow_at
+
+
+def test_resume_in_working_time_keeps_the_working_budget_left():
+    policy = Policy("*", "normal", "handle", 7, "working_hours")
+    # Mon 09:00 + 7 wh: 3 h to noon, 3.5 h in the afternoon, 0.5 h on Tuesday → Tue 09:00.
+    clock = PhaseClock.start(FACTS, "handle", policy, START, CAL, 1)
+    assert clock.due_at == datetime(2026, 11, 24, 9, 0, tzinfo=ZONE)
+    clock.pause(datetime(2026, 11, 23, 11, 0, tzinfo=ZONE))          # 2 wh used, 5 wh left
+    clock.resume(datetime(2026, 11, 25, 9, 0, tzinfo=ZONE), CAL)     # Wed 09:00 + 3 h + 2 h
+    assert clock.due_at == datetime(2026, 11, 25, 16, 0, tzinfo=ZONE)
+
+
+def test_an_approved_extension_is_a_new_due_version_and_can_turn_yellow_back_to_green():
+    policy = Policy("*", "normal", "handle", 2, "working_days")
+    clock = PhaseClock.start(FACTS, "handle", policy, START, CAL, 1)  # Mon → due Wed 17:30
+    assert clock.due_at == datetime(2026, 11, 25, 17, 30, tzinfo=ZONE)
+    clock.tick(clock.yellow_at)
+    assert fired(clock) == [("light", "yellow"), ("escalation", "reminder")]
+    now = clock.yellow_at + timedelta(minutes=5)
+    assert clock.extend(3, "working_days", now, CAL, policy)
+    assert clock.due_at == datetime(2026, 11, 30, 17, 30, tzinfo=ZONE) and clock.due_version == 2
+    assert fired(clock) == [("light", "green")]
+    assert clock.level == "reminder"  # 督办 levels are never lowered
+    clock.tick(clock.yellow_at)
+    assert fired(clock) == [("light", "yellow")]  # the new version's yellow fires; the reminder stays raised
+
+
+def test_extension_in_another_unit_than_the_limit_does_not_apply():
+    clock = urgent_sign_clock()
+    assert not clock.extend(1, "working_days", START, CAL, Policy("*", "urgent", "sign", 2, "hours"))
+    assert clock.due_version == 1
+
+
+def test_a_hotline_deadline_earlier_than_the_policy_binds_the_handle_phase():
+    deadline = datetime(2026, 11, 24, 12, 0, tzinfo=ZONE)
+    facts = CaseFacts(FACTS.incident_id, "env.noise", "normal", None, "grid-1", deadline)
+    policy = Policy("*", "normal", "handle", 5, "working_days")
+    clock = PhaseClock.start(facts, "handle", policy, START, CAL, 1)
+    assert clock.due_at == deadline
+    # 70 % of the working time from Mon 09:00 to Tue 12:00 (6.5 h + 3.5 h = 10 h) = 7 h: Mon 6.5 h + 0.5 h → Tue 09:00.
+    assert clock.yellow_at == datetime(2026, 11, 24, 9, 0, tzinfo=ZONE)
+    later = CaseFacts(FACTS.incident_id, "env.noise", "normal", None, "grid-1", datetime(2027, 1, 1, tzinfo=ZONE))
+    assert PhaseClock.start(later, "handle", policy, START, CAL, 1).due_at == datetime(2026, 11, 30, 17, 30,
+                                                                                        tzinfo=ZONE)
