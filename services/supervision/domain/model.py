@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from shared.calendar import WorkCalendar
@@ -174,9 +174,14 @@ class PhaseClock:
         if not self.running or unit != self.limit_unit or amount <= 0:
             return False
         self.extension_amount += amount
-        budget = self.limit_amount + self.extension_amount
-        self.due_at = calendar.add(self.started_at, budget, self.limit_unit)
-        self.yellow_at = calendar.point_at_fraction(self.started_at, budget, self.limit_unit, self.yellow_ratio)
+        # Counted from the current due time, so earlier pauses and extensions stay in; the yellow point moves
+        # by its share (yellow_ratio) of the added time.
+        self.due_at = calendar.add(self.due_at, amount, self.limit_unit)
+        if self.limit_unit == "hours":
+            self.yellow_at += timedelta(hours=amount * self.yellow_ratio)
+        else:
+            added = amount * 3600 if self.limit_unit == "working_hours" else amount * calendar.day_seconds
+            self.yellow_at = calendar.add_working_seconds(self.yellow_at, added * self.yellow_ratio)
         steps = policy.steps()
         self.red_card_at = calendar.add(self.due_at, *steps["red_card"])
         self.leader_at = calendar.add(self.due_at, *steps["leader"])

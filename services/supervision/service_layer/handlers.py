@@ -67,6 +67,8 @@ async def on_signed(event: IncidentSigned, envelope: Envelope, uow: Any) -> None
     case = await uow.supervision.case(event.incident_id)
     if case is None:
         raise LookupError(f"signed before supervision saw incident {event.incident_id}; retry later")
+    if case["signed"]:
+        return  # a second signature of the same phase (a re-published event) must not restart the clock
     await uow.supervision.mark_signed(event.incident_id, True)
     await stop_phase(uow, event.incident_id, "sign", event.at)
     await start_phase(uow, case, "handle", event.at, envelope)

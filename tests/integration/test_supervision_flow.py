@@ -1,0 +1,109 @@
+"""Supervision's consumer handlers on a real database, fed events in and out of order, duplicated."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+import pytest
+
+from services.supervision.service_layer.handlers import EVENT_HANDLERS, tick_due_clocks
+from services.supervision.service_layer.unit_of_work import SupervisionUnitOfWork
+from shared.calendar import ZONE, WorkCalendar
+from shared.clock import FixedClock
+from shared.db.migrate import migrate
+from shared.db.pool import create_pool
+from shared.events import intake as ev
+from shared.events.envelope import Envelope
+from shared.events.routing import IncidentAssigned, Owner
+from shared.messaging.consumer import EventProcessor, Incoming
+from tests.support import SERVICE_DIRS
+
+T0 = datetime(2026, 11, 23, 9, 0, tzinfo=ZONE)  # Monday
+OWNER = Owner(unit_id="grid-1", unit_name="一网格", unit_kind="grid", worker_id="w1")
+
+
+@pytest.fixture
+async def supervision(fresh_database):
+    dsn = await fresh_database("sup")
+    await migrate(dsn, SERVICE_DIRS["supervision"])
+    pool = await create_pool(dsn, 1, 4)
+    clock = FixedClock(T0)
+    calendar = WorkCalendar()
+    processor = EventProcessor("supervision", EVENT_HANDLERS,
+                               lambda: SupervisionUnitOfWork(pool, clock, calendar), pool, max_attempts=1)
+    yield pool, clock, processor, lambda: SupervisionUnitOfWork(pool, clock, calendar)
+    await pool.close()
+
+
+async def feed(processor, event, offset=[0]) -> str:  # noqa: B006 - a running offset for the fake records
+    offset[0] += 1
+    env = Envelope.wrap(event, source="/" + event.type.split(".")[0], time=event.at)
+    return await processor.process(Incoming("t", 0, offset[0], env.subject, env.model_dump_json()))
+
+
+async def clocks(pool, incident_id):
+    return [dict(r) for r in await pool.fetch(
+        "SELECT phase, cycle, light, level, stopped_at IS NULL AS running, paused_at IS NOT NULL AS paused,"
+        " due_at, due_version FROM phase_clock WHERE incident_id = $1 ORDER BY id", incident_id)]
+
+
+def received(incident_id, at=T0):
+    return ev.IncidentReceived(incident_id=incident_id, at=at, source="gridworker", category="city.garbage",
+                               urgency="normal", title="垃圾", reported_at=at)
+
+
+def assigned(incident_id, at=T0):
+    return IncidentAssigned(incident_id=incident_id, at=at, category="city.garbage", urgency="normal",
+                            grid_code="320508019044001", owner=OWNER, reason="located")
+
+
+async def test_assignment_before_receipt_and_duplicate_signatures_give_the_right_clocks(supervision):
+    pool, clock, processor, _ = supervision
+    case = uuid.uuid4()
+    assert await feed(processor, assigned(case)) == "applied"   # out of order: routing's event first
+    assert await feed(processor, received(case)) == "applied"
+    signed = ev.IncidentSigned(incident_id=case, at=T0 + timedelta(hours=1), actor="w1")
+    assert await feed(processor, signed) == "applied"
+    again = ev.IncidentSigned(incident_id=case, at=T0 + timedelta(hours=2), actor="w1")  # another id, same fact
+    assert await feed(processor, again) == "applied"
+    rows = await clocks(pool, case)
+    assert [(r["phase"], r["cycle"], r["running"]) for r in rows] == [("sign", 1, False), ("handle", 1, True)]
+    # Handle: 5 working days counted from Tuesday → Mon 2026-11-30 17:30.
+    assert rows[1]["due_at"] == datetime(2026, 11, 30, 17, 30, tzinfo=ZONE)
+
+
+async def test_suspend_resume_extension_and_return_over_a_real_database(supervision):
+    pool, clock, processor, uow = supervision
+    case = uuid.uuid4()
+    for event in (received(case), assigned(case), ev.IncidentSigned(incident_id=case, at=T0, actor="w1")):
+        await feed(processor, event)
+    await feed(processor, ev.IncidentSuspended(incident_id=case, at=T0 + timedelta(hours=1), reason="挂账"))
+    assert (await clocks(pool, case))[-1]["paused"] is True
+    clock.advance(days=30)  # a month passes while suspended: nothing fires
+    assert await tick_due_clocks(uow(), 100) == 0
+    await feed(processor, ev.IncidentResumed(incident_id=case, at=clock.now()))
+    handle = (await clocks(pool, case))[-1]
+    assert handle["paused"] is False and handle["due_version"] == 2 and handle["light"] == "green"
+    await feed(processor, ev.ExtensionDecided(incident_id=case, at=clock.now(), approved=True, amount=2,
+                                              unit="working_days"))
+    extended = (await clocks(pool, case))[-1]
+    assert extended["due_version"] == 3 and extended["due_at"] > handle["due_at"]
+    await feed(processor, ev.IncidentReturned(incident_id=case, at=clock.now(), reason="非本单位职责",
+                                              return_count=1))
+    assert not any(r["running"] for r in await clocks(pool, case))
+
+
+async def test_the_ticker_fires_each_threshold_once_across_repeated_runs(supervision):
+    pool, clock, processor, uow = supervision
+    case = uuid.uuid4()
+    await feed(processor, received(case))
+    await feed(processor, assigned(case))  # normal sign: 1 working day → Tue 17:30
+    clock.advance(days=10)
+    assert await tick_due_clocks(uow(), 100) == 1
+    assert await tick_due_clocks(uow(), 100) == 0
+    [row] = await clocks(pool, case)
+    assert (row["light"], row["level"]) == ("red", "leader")
+    types = [r["t"] for r in await pool.fetch(
+        "SELECT payload::jsonb->>'type' AS t FROM outbox ORDER BY id")]
+    assert types.count("supervision.light.changed") == 2 and types.count("supervision.escalation.raised") == 4
