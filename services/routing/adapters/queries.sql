@@ -33,7 +33,7 @@ ON CONFLICT (id) DO UPDATE
        grid_codes = EXCLUDED.grid_codes, on_duty = EXCLUDED.on_duty, updated_at = now();
 
 -- name: units_for_codes
-SELECT id, kind, name, area FROM unit WHERE area && $1::text[];
+SELECT id, kind, name, area, department FROM unit WHERE area && $1::text[];
 
 -- name: workers_for_grid
 SELECT id, name, phone, unit_id, grid_codes, on_duty FROM worker WHERE grid_codes @> ARRAY[$1::text];
@@ -52,3 +52,29 @@ VALUES ($1, $2, $3, $4, $5, $6, $7);
 
 -- name: assignment_history
 SELECT at, kind, unit_id, worker_id, grid_code, reason FROM assignment WHERE incident_id = $1 ORDER BY id;
+
+-- name: find_rule
+SELECT owner, co_owner FROM routing_rule
+ WHERE category IN ($1, '*') AND urgency IN ($2, '*')
+ ORDER BY category = '*', urgency = '*'
+ LIMIT 1;
+
+-- name: list_rules
+SELECT category, urgency, owner, co_owner, updated_at FROM routing_rule ORDER BY category, urgency;
+
+-- name: upsert_rule
+INSERT INTO routing_rule (category, urgency, owner, co_owner) VALUES ($1, $2, $3, $4)
+ON CONFLICT (category, urgency) DO UPDATE
+   SET owner = EXCLUDED.owner, co_owner = EXCLUDED.co_owner, updated_at = now();
+
+-- name: routed_incident_for_update
+SELECT r.*, u.kind AS current_unit_kind
+  FROM routed_incident r LEFT JOIN unit u ON u.id = r.current_unit_id
+ WHERE r.incident_id = $1
+ FOR UPDATE OF r;
+
+-- name: get_unit
+SELECT id, kind, name, area, department FROM unit WHERE id = $1;
+
+-- name: get_worker
+SELECT id, name, phone, unit_id, grid_codes, on_duty FROM worker WHERE id = $1;

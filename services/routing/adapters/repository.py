@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 import shapely
 
-from services.routing.domain.assignment import Unit, Worker
+from services.routing.domain.assignment import DEFAULT_RULE, Rule, Unit, Worker
 from services.routing.domain.grid_import import GridFeature
 from services.routing.domain.locator import GridInfo, Locator
 from shared.db.queries import Queries
@@ -43,7 +43,27 @@ class RoutingRepository:
 
     async def units_for(self, codes: list[str]) -> list[Unit]:
         rows = await self._conn.fetch(QUERIES.units_for_codes, codes)
-        return [Unit(r["id"], r["kind"], r["name"], tuple(r["area"])) for r in rows]
+        return [_unit(r) for r in rows]
+
+    async def unit(self, unit_id: str) -> Unit | None:
+        row = await self._conn.fetchrow(QUERIES.get_unit, unit_id)
+        return _unit(row) if row else None
+
+    async def worker(self, worker_id: str) -> Worker | None:
+        r = await self._conn.fetchrow(QUERIES.get_worker, worker_id)
+        return Worker(r["id"], r["name"], r["phone"], r["unit_id"], tuple(r["grid_codes"]), r["on_duty"]) if r else None
+
+    async def rule(self, category: str, urgency: str) -> Rule:
+        row = await self._conn.fetchrow(QUERIES.find_rule, category, urgency)
+        return Rule(row["owner"], row["co_owner"]) if row else DEFAULT_RULE
+
+    async def put_rule(self, category: str, urgency: str, rule: Rule) -> None:
+        await self._conn.execute(QUERIES.upsert_rule, category, urgency, rule.owner, rule.co_owner)
+
+    async def routed(self, incident_id: uuid.UUID) -> dict[str, Any] | None:
+        """Routing's copy of the case, locked, with the kind of the unit that owns it now."""
+        row = await self._conn.fetchrow(QUERIES.routed_incident_for_update, incident_id)
+        return dict(row) if row else None
 
     async def workers_for(self, grid_code: str) -> list[Worker]:
         rows = await self._conn.fetch(QUERIES.workers_for_grid, grid_code)
@@ -64,6 +84,10 @@ class RoutingRepository:
                                  grid_code, reason)
         if unit_id:
             await self._conn.execute(QUERIES.set_current_unit, incident_id, unit_id, grid_code)
+
+
+def _unit(row: asyncpg.Record) -> Unit:
+    return Unit(row["id"], row["kind"], row["name"], tuple(row["area"]), row["department"])
 
 
 class RegistryCache:
@@ -97,3 +121,7 @@ async def assignment_history(pool: asyncpg.Pool, incident_id: uuid.UUID) -> list
 async def grid_row(pool: asyncpg.Pool, code: str) -> dict[str, Any] | None:
     row = await pool.fetchrow(QUERIES.get_grid, code)
     return dict(row) if row else None
+
+
+async def list_rules(pool: asyncpg.Pool) -> list[dict[str, Any]]:
+    return [dict(r) for r in await pool.fetch(QUERIES.list_rules)]

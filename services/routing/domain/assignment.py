@@ -17,6 +17,7 @@ class Unit:
     kind: str
     name: str
     area: tuple[str, ...]
+    department: str | None = None
 
 
 @dataclass(frozen=True)
@@ -30,9 +31,26 @@ class Worker:
 
 
 @dataclass(frozen=True)
+class Rule:
+    """Who owns a category × urgency: a territorial level or `dept:<kind>`, and an optional co-owner (协办)."""
+
+    owner: str
+    co_owner: str | None = None
+
+    def __post_init__(self) -> None:
+        for target in filter(None, (self.owner, self.co_owner)):
+            if target not in TERRITORIAL_LEVELS and not (target.startswith("dept:") and len(target) > 5):
+                raise ValueError(f"owner must be one of {', '.join(TERRITORIAL_LEVELS)} or dept:<kind>, not {target!r}")
+
+
+DEFAULT_RULE = Rule("grid")
+
+
+@dataclass(frozen=True)
 class Decision:
     owner: Owner | None
     reason: str
+    co_owners: tuple[Owner, ...] = ()
 
 
 def territorial_unit(units: list[Unit], level: str, code: str) -> Unit | None:
@@ -41,23 +59,65 @@ def territorial_unit(units: list[Unit], level: str, code: str) -> Unit | None:
     return matching[0] if matching else None
 
 
-def decide_owner(located: Located, found_by: str, units: list[Unit], workers: list[Worker]) -> Decision:
+def department_unit(units: list[Unit], department: str, grid_code: str) -> Unit | None:
+    """The department of that kind whose area covers the grid (the most local one wins)."""
+    matching = [u for u in units if u.kind == "department" and u.department == department
+                and any(grid_code.startswith(prefix) for prefix in u.area)]
+    return max(matching, key=lambda u: (max(len(p) for p in u.area), u.id), default=None)
+
+
+def next_level_up(kind: str) -> str | None:
+    """退单 escalates one level: grid → community → street → district; a department → the district."""
+    if kind == "department":
+        return "district"
+    index = TERRITORIAL_LEVELS.index(kind) if kind in TERRITORIAL_LEVELS else len(TERRITORIAL_LEVELS)
+    return TERRITORIAL_LEVELS[index + 1] if index + 1 < len(TERRITORIAL_LEVELS) else None
+
+
+def decide_owner(located: Located, found_by: str, units: list[Unit], workers: list[Worker],
+                 rule: Rule = DEFAULT_RULE) -> Decision:
+    """The owner by rule, from the located grid up (属地管理); never nobody while a territorial unit exists."""
     grid = located.grid
     where = f"{found_by} in grid {grid.code} {grid.name}"
-    on_duty = sorted((w for w in workers if w.on_duty and grid.code in w.grid_codes), key=lambda w: w.id)
-    grid_unit = territorial_unit(units, "grid", grid.code)
-    if on_duty and grid_unit:
-        worker = on_duty[0]
-        return Decision(_owner(grid_unit, worker), f"{where}; grid worker {worker.name} on duty")
-    missing = "no grid worker on duty" if grid_unit else "the grid has no unit"
-    for level, info in (("community", located.community), ("street", located.street),
-                        ("district", located.district)):
-        if info is None:
-            continue
-        unit = territorial_unit(units, level, info.code)
+    target = rule.owner
+    if grid.kind == "dedicated" and not target.startswith("dept:"):
+        target = "grid"  # a dedicated grid (school, hospital…) handles what happens inside it
+        where += " (dedicated grid)"
+    decision = _resolve(target, located, units, workers, where)
+    if decision.owner is None or rule.co_owner is None:
+        return decision
+    co = _resolve(rule.co_owner, located, units, [], where)
+    if co.owner is None or co.owner.unit_id == decision.owner.unit_id:
+        return decision
+    return Decision(decision.owner, f"{decision.reason}; co-owner (协办) {co.owner.unit_name}", (co.owner,))
+
+
+def _resolve(target: str, located: Located, units: list[Unit], workers: list[Worker], where: str) -> Decision:
+    grid = located.grid
+    if target.startswith("dept:"):
+        department = target[5:]
+        unit = department_unit(units, department, grid.code)
         if unit:
-            return Decision(_owner(unit), f"{where}; {missing}: {level} {unit.name} takes it (属地兜底)")
-        missing = f"{missing}, no {level} unit"
+            return Decision(_owner(unit), f"{where}; rule: department {department} → {unit.name}")
+        where = f"{where}; no {department} department here"
+        target = "district"
+    levels = TERRITORIAL_LEVELS[TERRITORIAL_LEVELS.index(target):]
+    missing = ""
+    for level in levels:
+        if level == "grid":
+            on_duty = sorted((w for w in workers if w.on_duty and grid.code in w.grid_codes), key=lambda w: w.id)
+            grid_unit = territorial_unit(units, "grid", grid.code)
+            if on_duty and grid_unit:
+                worker = on_duty[0]
+                return Decision(_owner(grid_unit, worker), f"{where}; grid worker {worker.name} on duty")
+            missing = "no grid worker on duty" if grid_unit else "the grid has no unit"
+            continue
+        info = {"community": located.community, "street": located.street, "district": located.district}[level]
+        unit = territorial_unit(units, level, info.code) if info else None
+        if unit:
+            why = f"{missing}: {level} {unit.name} takes it (属地兜底)" if missing else f"rule: {level} {unit.name}"
+            return Decision(_owner(unit), f"{where}; {why}")
+        missing = f"{missing}, no {level} unit" if missing else f"no {level} unit"
     return Decision(None, f"{where}; {missing}")
 
 

@@ -10,9 +10,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, FastAPI, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.routing.adapters.repository import assignment_history, grid_row
+from services.routing.adapters.repository import assignment_history, grid_row, list_rules
 from services.routing.bootstrap import bootstrap
 from services.routing.config import RoutingSettings
+from services.routing.domain.assignment import Rule
 from services.routing.domain.locator import GridInfo
 from services.routing.service_layer import handlers
 from shared.auth import Caller, require_role
@@ -38,6 +39,21 @@ class WorkerIn(BaseModel):
     unit_id: str | None = Field(None, max_length=100)
     grid_codes: list[Annotated[str, Field(pattern=r"^\d{15}$")]] = Field(default_factory=list, max_length=50)
     on_duty: bool = True
+
+
+class RuleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    category: str = Field(min_length=1, max_length=64, description="category code or *")
+    urgency: Literal["*", "normal", "urgent", "emergency"] = "*"
+    owner: str = Field(description="grid | community | street | district | dept:<kind>")
+    co_owner: str | None = None
+
+
+class DispatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    unit: str = Field(min_length=1, max_length=100)
+    worker: str | None = Field(None, max_length=100)
+    reason: str = Field(min_length=1, max_length=500)
 
 
 def build_router() -> APIRouter:
@@ -95,6 +111,35 @@ def build_router() -> APIRouter:
                                          body.on_duty)
             await uow.commit()
         return {"id": worker_id, **body.model_dump()}
+
+    @router.get("/rules")
+    async def rules(caller: Caller, container: Container) -> list[dict]:
+        return await list_rules(container.pool)
+
+    @router.put("/rules")
+    async def put_rules(body: list[RuleIn], caller: Caller, container: Container) -> dict:
+        require_role(caller, "admin")
+        try:
+            parsed = [(r.category, r.urgency, Rule(r.owner, r.co_owner)) for r in body]
+        except ValueError as exc:
+            raise Problem(422, str(exc)) from exc
+        async with container.uow() as uow:
+            for category, urgency, rule in parsed:
+                await uow.routing.put_rule(category, urgency, rule)
+            await uow.commit()
+        return {"updated": len(parsed)}
+
+    @router.post("/assignments/{incident_id}/dispatch")
+    async def dispatch(incident_id: uuid.UUID, body: DispatchIn, caller: Caller, container: Container) -> dict:
+        require_role(caller, "supervisor", "leader", "admin")
+        try:
+            owner = await handlers.dispatch(incident_id, body.unit, body.worker, body.reason, caller.sub,
+                                            container.uow())
+        except LookupError as exc:
+            raise Problem(404, str(exc)) from exc
+        except handlers.DispatchRefused as exc:
+            raise Problem(422, str(exc)) from exc
+        return {"incident_id": str(incident_id), "owner": owner.model_dump()}
 
     @router.get("/assignments/{incident_id}")
     async def assignments(incident_id: uuid.UUID, caller: Caller, container: Container) -> dict:

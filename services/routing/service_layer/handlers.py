@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from services.routing.domain.assignment import decide_owner
+from services.routing.domain.assignment import Rule, decide_owner, next_level_up
 from services.routing.domain.grid_import import FeatureError, parse_features
 from services.routing.domain.registry import ancestors
 from shared.events.envelope import Envelope
-from shared.events.intake import IncidentReceived
-from shared.events.routing import IncidentAssigned, IncidentUnroutable
+from shared.events.intake import IncidentReceived, IncidentReturned
+from shared.events.routing import IncidentAssigned, IncidentReassigned, IncidentUnroutable, Owner
 from shared.messaging.consumer import EventHandler
 
 
@@ -54,9 +55,9 @@ async def route_incident(event: IncidentReceived, envelope: Envelope, uow: Any) 
     levels = ancestors(located.grid.code)
     units = await uow.routing.units_for(list(levels.values()))
     workers = await uow.routing.workers_for(located.grid.code)
-    decision = decide_owner(located, found_by, units, workers)
-    hierarchy = {"grid_code": located.grid.code, "community_code": levels.get("community"),
-                 "street_code": levels.get("street"), "district_code": levels.get("district")}
+    rule = with_emergency_co_owner(await uow.routing.rule(event.category, event.urgency), event.urgency)
+    decision = decide_owner(located, found_by, units, workers, rule)
+    hierarchy = _hierarchy(located.grid.code)
     if decision.owner is None:
         await uow.routing.record(event.incident_id, now, "unroutable", None, None, located.grid.code,
                                  decision.reason)
@@ -64,8 +65,87 @@ async def route_incident(event: IncidentReceived, envelope: Envelope, uow: Any) 
         return
     await uow.routing.record(event.incident_id, now, "assigned", decision.owner.unit_id,
                              decision.owner.worker_id, located.grid.code, decision.reason)
-    uow.emit(IncidentAssigned(**common, **hierarchy, owner=decision.owner, reason=decision.reason),
-             cause=envelope)
+    uow.emit(IncidentAssigned(**common, **hierarchy, owner=decision.owner, co_owners=list(decision.co_owners),
+                              reason=decision.reason), cause=envelope)
 
 
-EVENT_HANDLERS: dict[str, EventHandler] = {IncidentReceived.type: route_incident}
+def with_emergency_co_owner(rule: Rule, urgency: str) -> Rule:
+    """Emergencies also go to the district (协办) unless a rule names another co-owner (DOMAIN.md §2 proposal)."""
+    if urgency == "emergency" and rule.co_owner is None and rule.owner != "district":
+        return Rule(rule.owner, "district")
+    return rule
+
+
+async def reassign_returned(event: IncidentReturned, envelope: Envelope, uow: Any) -> None:
+    """退单: one level up from the unit that returned it; after two returns the centre decides (终审)."""
+    routed = await uow.routing.routed(event.incident_id)
+    if routed is None:
+        raise LookupError(f"routing never saw incident {event.incident_id}")
+    now = uow.clock.now()
+    common = {"incident_id": event.incident_id, "at": now, "category": routed["category"],
+              "urgency": routed["urgency"], **_hierarchy(routed["grid_code"])}
+    level = next_level_up(routed["current_unit_kind"] or "grid")
+    if event.return_count >= 2 or level is None or routed["grid_code"] is None:
+        reason = (f"returned {event.return_count} time(s) ({event.reason}): "
+                  "in the command centre's queue for a final dispatch (终审)")
+        await uow.routing.record(event.incident_id, now, "unroutable", None, None, routed["grid_code"], reason)
+        uow.emit(IncidentUnroutable(**common, reason=reason), cause=envelope)
+        return
+    locator = await uow.registry.locator()
+    located = locator.located_code(routed["grid_code"])
+    if located is None:
+        raise LookupError(f"grid {routed['grid_code']} is no longer in the registry")
+    units = await uow.routing.units_for(list(ancestors(routed["grid_code"]).values()))
+    decision = decide_owner(located, f"returned by {routed['current_unit_id']} ({event.reason}); escalated",
+                            units, [], Rule(level))
+    if decision.owner is None:
+        await uow.routing.record(event.incident_id, now, "unroutable", None, None, routed["grid_code"],
+                                 decision.reason)
+        uow.emit(IncidentUnroutable(**common, reason=decision.reason), cause=envelope)
+        return
+    await uow.routing.record(event.incident_id, now, "reassigned", decision.owner.unit_id, None,
+                             routed["grid_code"], decision.reason)
+    uow.emit(IncidentReassigned(**common, owner=decision.owner, previous_unit_id=routed["current_unit_id"],
+                                reason=decision.reason), cause=envelope)
+
+
+class DispatchRefused(Exception):
+    """The supervisor's dispatch names a unit or worker that does not exist or does not fit (HTTP 422)."""
+
+
+async def dispatch(incident_id: uuid.UUID, unit_id: str, worker_id: str | None, reason: str, actor: str,
+                   uow: Any) -> Owner:
+    """派遣/改派 by hand: the command centre's word, also final after two returns."""
+    async with uow:
+        routed = await uow.routing.routed(incident_id)
+        if routed is None:
+            raise LookupError(f"routing never saw incident {incident_id}")
+        unit = await uow.routing.unit(unit_id)
+        if unit is None:
+            raise DispatchRefused(f"no unit {unit_id!r}")
+        worker = await uow.routing.worker(worker_id) if worker_id else None
+        if worker_id and (worker is None or worker.unit_id != unit.id):
+            raise DispatchRefused(f"worker {worker_id!r} does not belong to unit {unit_id!r}")
+        owner = Owner(unit_id=unit.id, unit_name=unit.name, unit_kind=unit.kind,
+                      worker_id=worker.id if worker else None, worker_name=worker.name if worker else None,
+                      worker_phone=worker.phone if worker else None)
+        now = uow.clock.now()
+        why = f"dispatched by {actor}: {reason}"
+        await uow.routing.record(incident_id, now, "dispatched", unit.id, owner.worker_id, routed["grid_code"], why)
+        uow.emit(IncidentReassigned(incident_id=incident_id, at=now, category=routed["category"],
+                                    urgency=routed["urgency"], **_hierarchy(routed["grid_code"]), owner=owner,
+                                    previous_unit_id=routed["current_unit_id"], reason=why))
+        await uow.commit()
+    return owner
+
+
+def _hierarchy(grid_code: str | None) -> dict[str, str | None]:
+    levels = ancestors(grid_code) if grid_code else {}
+    return {"grid_code": grid_code, "community_code": levels.get("community"), "street_code": levels.get("street"),
+            "district_code": levels.get("district")}
+
+
+EVENT_HANDLERS: dict[str, EventHandler] = {
+    IncidentReceived.type: route_incident,
+    IncidentReturned.type: reassign_returned,
+}

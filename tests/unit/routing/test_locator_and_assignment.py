@@ -3,7 +3,7 @@ import math
 import pytest
 from shapely.geometry import box
 
-from services.routing.domain.assignment import Unit, Worker, decide_owner
+from services.routing.domain.assignment import Rule, Unit, Worker, decide_owner, next_level_up
 from services.routing.domain.locator import GridInfo, Locator
 from services.routing.domain.registry import ancestors, check_code
 
@@ -84,3 +84,51 @@ def test_missing_community_unit_falls_back_to_the_street():
 def test_no_unit_at_all_leaves_no_owner_with_a_reason():
     decision = decide_owner(locator().locate(120.15, 31.1), "located", [], [])
     assert decision.owner is None and "no district unit" in decision.reason
+
+
+DEPT = Unit("dept-municipal-320508", "department", "姑苏区市政局", ("320508",), "municipal")
+DISTRICT_UNIT = Unit("district-320508", "district", "姑苏区综治中心", ("320508",))
+SCHOOL_UNIT = Unit("g-school", "grid", "实验小学专属网格", (SCHOOL,))
+ALL_UNITS = [*UNITS, DEPT, DISTRICT_UNIT, SCHOOL_UNIT]
+
+
+def test_a_department_rule_routes_to_the_department_covering_the_place():
+    decision = decide_owner(locator().locate(120.05, 31.1), "located", ALL_UNITS, [], Rule("dept:municipal"))
+    assert decision.owner.unit_id == "dept-municipal-320508" and "department municipal" in decision.reason
+
+
+def test_a_missing_department_falls_back_to_the_district():
+    decision = decide_owner(locator().locate(120.05, 31.1), "located", ALL_UNITS, [], Rule("dept:water"))
+    assert decision.owner.unit_id == "district-320508" and "no water department" in decision.reason
+
+
+def test_a_level_rule_goes_to_that_level():
+    decision = decide_owner(locator().locate(120.05, 31.1), "located", ALL_UNITS, [], Rule("street"))
+    assert decision.owner.unit_id == "s-pingjiang"
+
+
+def test_a_dedicated_grid_handles_territorial_rules_itself_but_not_department_ones():
+    school = locator().locate(120.13, 31.06)
+    workers = [Worker("t1", "周老师", "13900000099", "g-school", (SCHOOL,), True)]
+    assert decide_owner(school, "located", ALL_UNITS, workers, Rule("community")).owner.worker_id == "t1"
+    assert decide_owner(school, "located", ALL_UNITS, workers, Rule("dept:municipal")).owner.unit_kind == "department"
+
+
+def test_a_co_owner_is_added_when_it_is_another_unit():
+    decision = decide_owner(locator().locate(120.05, 31.1), "located", ALL_UNITS, [], Rule("street", "district"))
+    assert decision.owner.unit_id == "s-pingjiang"
+    assert [o.unit_id for o in decision.co_owners] == ["district-320508"]
+    same = decide_owner(locator().locate(120.05, 31.1), "located", ALL_UNITS, [], Rule("district", "district"))
+    assert same.co_owners == ()
+
+
+def test_returns_escalate_one_level_and_stop_at_the_district():
+    assert [next_level_up(k) for k in ("grid", "community", "street", "department", "district")] == [
+        "community", "street", "district", "district", None]
+
+
+def test_rules_refuse_unknown_owners():
+    with pytest.raises(ValueError):
+        Rule("province")
+    with pytest.raises(ValueError):
+        Rule("street", "dept:")

@@ -1,0 +1,48 @@
+-- Category × urgency → owner (a territorial level or dept:<kind>) and an optional co-owner (协办).
+-- '*' matches any urgency (or any category). Seeded with the default owners of DOMAIN.md §3.
+CREATE TABLE routing_rule (
+    category   text NOT NULL,
+    urgency    text NOT NULL CHECK (urgency IN ('*', 'normal', 'urgent', 'emergency')),
+    owner      text NOT NULL,
+    co_owner   text,
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (category, urgency)
+);
+
+INSERT INTO routing_rule (category, urgency, owner, co_owner) VALUES
+    ('city.garbage', '*', 'street', NULL),
+    ('city.vending', '*', 'street', NULL),
+    ('city.ads', '*', 'grid', NULL),
+    ('city.illegal_building', '*', 'street', NULL),
+    ('city.parking', '*', 'street', NULL),
+    ('city.greenery', '*', 'dept:greening', NULL),
+    ('infra.facility', '*', 'dept:municipal', NULL),
+    ('infra.manhole', '*', 'dept:municipal', NULL),
+    ('infra.drainage', '*', 'dept:water', NULL),
+    ('infra.utility', '*', 'dept:utilities', NULL),
+    ('safety.fire', '*', 'community', NULL),
+    ('safety.gas', '*', 'dept:gas', NULL),
+    ('safety.building', '*', 'street', NULL),
+    ('safety.workplace', '*', 'dept:emergency_mgmt', NULL),
+    ('safety.equipment', '*', 'dept:market_reg', NULL),
+    ('safety.food', '*', 'dept:market_reg', NULL),
+    ('safety.campus', '*', 'grid', NULL),
+    ('safety.rental', '*', 'community', NULL),
+    ('order.public', '*', 'dept:police', NULL),
+    ('dispute.neighbour', '*', 'grid', NULL),
+    ('dispute.family', '*', 'community', NULL),
+    ('dispute.property', '*', 'community', NULL),
+    ('dispute.land', '*', 'street', NULL),
+    ('dispute.wages', '*', 'dept:hr_social', NULL),
+    ('dispute.demolition', '*', 'district', NULL),
+    ('dispute.medical', '*', 'dept:health', NULL),
+    ('dispute.consumer', '*', 'dept:market_reg', NULL),
+    ('env.noise', '*', 'street', NULL),
+    ('env.pollution', '*', 'dept:ecology', NULL),
+    ('service.assistance', '*', 'community', NULL),
+    ('service.errand', '*', 'grid', NULL),
+    ('service.education', '*', 'dept:education', NULL),
+    ('service.transport', '*', 'dept:transport', NULL),
+    ('info.sentiment', '*', 'community', NULL),
+    ('emergency.event', '*', 'district', NULL),
+    ('triage.unknown', '*', 'district', NULL);

@@ -1,0 +1,108 @@
+"""Routing on a real PostGIS database: the built-in city, rules, returns escalating, the centre's dispatch."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from services.routing.adapters.repository import RegistryCache
+from services.routing.service_layer import handlers
+from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
+from shared.clock import FixedClock
+from shared.db.migrate import migrate
+from shared.db.pool import create_pool
+from shared.events import intake as ev
+from shared.events.envelope import Envelope
+from shared.events.intake import Point
+from shared.messaging.consumer import EventProcessor, Incoming
+from tests.support import ROOT, SERVICE_DIRS
+
+NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+IN_GRID_1 = Point(lon=120.612, lat=31.31)
+
+
+@pytest.fixture
+async def routing(fresh_database):
+    dsn = await fresh_database("routing")
+    await migrate(dsn, SERVICE_DIRS["routing"])
+    pool = await create_pool(dsn, 1, 4)
+    registry = RegistryCache(pool, check_seconds=0)
+    uow = lambda: RoutingUnitOfWork(pool, FixedClock(NOW), registry)  # noqa: E731
+    city = json.loads((ROOT / "deploy/demo/small-city.geojson").read_text())
+    people = json.loads((ROOT / "deploy/demo/small-city-people.json").read_text())
+    await handlers.import_grids(city, uow())
+    async with uow() as u:
+        for unit in people["units"]:
+            await u.routing.put_unit(unit["id"], unit["kind"], unit["name"], unit["area"], unit.get("department"))
+        await u.routing.put_unit("dept-municipal-320508", "department", "姑苏区市政局", ["320508"], "municipal")
+        for w in people["workers"]:
+            await u.routing.put_worker(w["id"], w["name"], w["phone"], w["unit_id"], w["grid_codes"], w["on_duty"])
+        await u.commit()
+    processor = EventProcessor("routing", handlers.EVENT_HANDLERS, uow, pool, max_attempts=1)
+    yield pool, uow, processor
+    await pool.close()
+
+
+async def feed(processor, event, offset=[0]) -> str:  # noqa: B006 - a running offset for fake records
+    offset[0] += 1
+    env = Envelope.wrap(event, source="/intake", time=event.at)
+    return await processor.process(Incoming("t", 0, offset[0], env.subject, env.model_dump_json()))
+
+
+def report(category="city.ads", urgency="normal", location=IN_GRID_1, grid_code=None):
+    return ev.IncidentReceived(incident_id=uuid.uuid4(), at=NOW, source="gridworker", category=category,
+                               urgency=urgency, title="x", location=location, grid_code=grid_code, reported_at=NOW)
+
+
+async def published(pool) -> list[dict]:
+    rows = await pool.fetch("SELECT payload FROM outbox ORDER BY id")
+    return [json.loads(r["payload"]) for r in rows]
+
+
+async def test_rules_decide_the_owner_and_emergencies_get_the_district_as_co_owner(routing):
+    pool, uow, processor = routing
+    await feed(processor, report("city.ads"))                          # rule: grid
+    await feed(processor, report("infra.facility"))                    # rule: dept:municipal
+    await feed(processor, report("dispute.family"))                    # rule: community
+    await feed(processor, report("safety.fire", "emergency"))          # rule: community + district 协办
+    events = await published(pool)
+    owners = [(e["data"]["owner"]["unit_id"], [c["unit_id"] for c in e["data"]["co_owners"]]) for e in events]
+    assert owners == [("grid-320508019044001", []), ("dept-municipal-320508", []),
+                      ("community-320508019044", []), ("community-320508019044", ["district-320508"])]
+    assert all(e["type"] == "routing.incident.assigned" and e["data"]["reason"] for e in events)
+
+
+async def test_no_location_and_no_grid_goes_to_the_centres_queue_never_dropped(routing):
+    pool, uow, processor = routing
+    await feed(processor, report(location=None))
+    await feed(processor, report(location=Point(lon=100.0, lat=30.0)))  # in China, outside every grid
+    await feed(processor, report(location=None, grid_code="320508019045004"))  # by grid code
+    events = await published(pool)
+    assert [e["type"] for e in events] == ["routing.incident.unroutable", "routing.incident.unroutable",
+                                           "routing.incident.assigned"]
+    assert events[2]["data"]["owner"]["unit_id"] == "community-320508019045"  # its worker is off duty
+
+
+async def test_returns_escalate_then_the_centre_dispatches(routing):
+    pool, uow, processor = routing
+    case = report("city.ads")
+    await feed(processor, case)
+    for count, expected in ((1, "community-320508019044"),):
+        await feed(processor, ev.IncidentReturned(incident_id=case.incident_id, at=NOW, reason="非本单位职责",
+                                                  unit_id="grid-320508019044001", return_count=count))
+        last = (await published(pool))[-1]
+        assert last["type"] == "routing.incident.reassigned" and last["data"]["owner"]["unit_id"] == expected
+        assert last["data"]["previous_unit_id"] == "grid-320508019044001"
+    await feed(processor, ev.IncidentReturned(incident_id=case.incident_id, at=NOW, reason="非本辖区",
+                                              unit_id="community-320508019044", return_count=2))
+    assert (await published(pool))[-1]["type"] == "routing.incident.unroutable"
+    owner = await handlers.dispatch(case.incident_id, "street-320508019", None, "街道牵头处理", "sup", uow())
+    assert owner.unit_id == "street-320508019"
+    kinds = [r["kind"] for r in await pool.fetch("SELECT kind FROM assignment WHERE incident_id = $1 ORDER BY id",
+                                                 case.incident_id)]
+    assert kinds == ["assigned", "reassigned", "unroutable", "dispatched"]
+    with pytest.raises(handlers.DispatchRefused):
+        await handlers.dispatch(case.incident_id, "no-such-unit", None, "x", "sup", uow())
