@@ -25,9 +25,11 @@ ROOT = Path(__file__).resolve().parents[2]
 INTAKE, ROUTING, SUPERVISION, NOTIFICATIONS = (f"http://127.0.0.1:{p}" for p in (8001, 8002, 8003, 8004))
 SMS = "http://127.0.0.1:8025"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-CATEGORIES = [("safety.fire", "urgent", "楼道堆放杂物堵塞消防通道"), ("city.garbage", "normal", "小区门口垃圾堆积"),
-              ("infra.manhole", "emergency", "人行道井盖缺失"), ("dispute.neighbour", "normal", "楼上漏水邻里纠纷"),
-              ("env.noise", "normal", "夜间施工噪声扰民"), ("safety.gas", "emergency", "餐馆燃气味道明显")]
+# Mostly grid-owned categories (their handler gets the SMS), with urgencies that light up within minutes.
+CATEGORIES = [("dispute.neighbour", "urgent", "楼上漏水邻里纠纷"), ("city.ads", "urgent", "电线杆乱张贴小广告"),
+              ("service.errand", "normal", "老人申请代办社保认证"), ("safety.campus", "emergency", "校门口车辆乱停堵塞"),
+              ("safety.fire", "urgent", "楼道堆放杂物堵塞消防通道"), ("infra.manhole", "emergency", "人行道井盖缺失"),
+              ("city.ads", "emergency", "主干道违规横幅遮挡信号灯")]
 
 
 def load_city(grids: Path, people: Path) -> None:

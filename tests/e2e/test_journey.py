@@ -48,7 +48,8 @@ async def eventually(probe, timeout: float = 45.0, interval: float = 0.25):
 
 async def report_urgent(http: httpx.AsyncClient, stack: Stack) -> str:
     response = await http.post(stack.url("intake") + "/v1/incidents", headers=auth(stack), json={
-        "source": "gridworker", "category": "safety.fire", "urgency": "urgent", "title": "楼道堆放杂物堵塞消防通道",
+        # dispute.neighbour is the grid's by rule; urgent gives a 2-hour sign limit
+        "source": "gridworker", "category": "dispute.neighbour", "urgency": "urgent", "title": "楼上漏水邻里纠纷",
         "location": IN_GRID_1, "reporter": {"name": "王先生", "phone": "13812345678"}})
     assert response.status_code == 202, response.text
     return response.json()["id"]
