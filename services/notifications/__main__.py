@@ -38,7 +38,8 @@ def sms_gateway() -> None:
     """Run the local SMS gateway that records messages (development and tests)."""
     settings = NotificationsSettings()
     configure_logging(NAME, "sms-gateway", settings.log_level)
-    uvicorn.run(create_gateway_app(Path(settings.sms_gateway_log)), host="127.0.0.1",
+    uvicorn.run(create_gateway_app(Path(settings.sms_gateway_log), settings.hotline_secret.get_secret_value()),
+                host="127.0.0.1",
                 port=settings.sms_gateway_port, log_config=None, access_log=False)
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from services.notifications.adapters.sms import HttpSmsGateway
+from services.notifications.adapters.webhook import SignedWebhook
 from services.notifications.config import NotificationsSettings
 from services.notifications.service_layer.handlers import EVENT_HANDLERS
 from services.notifications.service_layer.unit_of_work import NotificationsUnitOfWork
-from shared.messaging.topics import ALERTS, ASSIGNMENTS
+from shared.messaging.topics import ALERTS, ASSIGNMENTS, INCIDENTS
 from shared.runtime import ServiceContainer, build_clock, open_pool
 
 NAME = "notifications"
@@ -19,9 +20,10 @@ async def bootstrap(settings: NotificationsSettings) -> NotificationsContainer:
     pool = await open_pool(settings)
     clock, tasks = await build_clock(settings)
     sms = HttpSmsGateway(settings.sms_url, settings.sms_timeout_seconds)
+    webhook = SignedWebhook(settings.hotline_secret.get_secret_value(), settings.sms_timeout_seconds)
     return NotificationsContainer(
         name=NAME, settings=settings, pool=pool, clock=clock,
-        uow=lambda: NotificationsUnitOfWork(pool, clock),
-        handlers=EVENT_HANDLERS, consumes=[ASSIGNMENTS, ALERTS], tasks=tasks,
-        extras={"sms": sms, "closers": [sms.close]},
+        uow=lambda: NotificationsUnitOfWork(pool, clock, settings.hotline_callback_url),
+        handlers=EVENT_HANDLERS, consumes=[INCIDENTS, ASSIGNMENTS, ALERTS], tasks=tasks,
+        extras={"channels": {"sms": sms, "webhook": webhook}, "closers": [sms.close, webhook.close]},
     )

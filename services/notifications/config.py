@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from pydantic import SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
+
+DEV_HOTLINE_SECRET = "hotline-dev-secret"
 
 
 class NotificationsSettings(ServiceSettings):
@@ -11,6 +14,9 @@ class NotificationsSettings(ServiceSettings):
     database_url: str = "postgresql://notifications:notifications@127.0.0.1:5432/notifications"
     http_port: int = 8004
     sms_url: str = "http://127.0.0.1:8025/sms"
+    # 12345 status callbacks (signed like the 12345 webhook); the local gateway records them.
+    hotline_callback_url: str = "http://127.0.0.1:8025/webhook"
+    hotline_secret: SecretStr = SecretStr(DEV_HOTLINE_SECRET)
     sms_timeout_seconds: float = 5.0
     delivery_max_attempts: int = 6
     delivery_backoff_seconds: float = 1.0
@@ -18,3 +24,9 @@ class NotificationsSettings(ServiceSettings):
     # The local SMS gateway (development and tests): where it listens and what it records.
     sms_gateway_port: int = 8025
     sms_gateway_log: str = ".run/sms-gateway.jsonl"
+
+    def dev_secrets(self) -> list[str]:
+        left = super().dev_secrets()
+        if self.hotline_secret.get_secret_value() == DEV_HOTLINE_SECRET:
+            left.append("NOTIFICATIONS_HOTLINE_SECRET")
+        return left

@@ -52,6 +52,7 @@ class Stack:
             "ENV": "test", "KAFKA_BOOTSTRAP": KAFKA_BOOTSTRAP, "KAFKA_TOPIC_PREFIX": self.topic_prefix,
             "CLOCK_MODE": "virtual", "CLOCK_SPEED": "1", "CLOCK_URL": self.url("supervision") + "/v1/clock",
             "NOTIFICATIONS_SMS_URL": self.url("sms") + "/sms",
+            "NOTIFICATIONS_HOTLINE_CALLBACK_URL": self.url("sms") + "/webhook",
             "NOTIFICATIONS_SMS_GATEWAY_PORT": str(self.ports["sms"]),
             "NOTIFICATIONS_SMS_GATEWAY_LOG": str(self.workdir / "sms.jsonl"),
             "NOTIFICATIONS_DELIVERY_BACKOFF_SECONDS": "0.2",

@@ -17,6 +17,7 @@ import pytest
 
 from shared.auth import issue_token
 from shared.settings import DEV_JWT_SECRET
+from shared.signing import sign
 from tests.e2e.stack import Stack
 from tests.support import ROOT
 
@@ -267,3 +268,36 @@ def _show_logs_on_failure(request, stack):
     yield
     if getattr(request.node, "rep_call", None) and request.node.rep_call.failed:
         print(stack.logs())
+
+
+async def test_a_12345_order_gets_its_signed_callbacks_in_order(stack: Stack):
+    load_city(stack)
+    body = json.dumps({"order_no": "GD-E2E-0001", "title": "邻居装修噪声", "content": "周末早上七点开始装修",
+                       "category": "邻里纠纷", "urgency": "紧急", "lon": 120.612, "lat": 31.31,
+                       "received_at": "2026-11-23T09:00:00+08:00"}, ensure_ascii=False).encode()
+    ts = str(int(time.time()))
+    headers = {"X-Hotline-Timestamp": ts, "X-Hotline-Signature": sign("hotline-dev-secret", ts, body),
+               "Content-Type": "application/json"}
+    worker = issue_token(DEV_JWT_SECRET, GRID_1_WORKER["id"], "gridworker", ["320508019044001"],
+                         unit=GRID_1_WORKER["unit"])
+    city = issue_token(DEV_JWT_SECRET, "centre", "supervisor", [""])
+    async with httpx.AsyncClient(timeout=10) as http:
+        accepted = await http.post(stack.url("intake") + "/v1/hotline/orders", content=body, headers=headers)
+        assert accepted.status_code == 202, accepted.text
+        incident_id = accepted.json()["id"]
+        case = await eventually(lambda: assigned(http, stack, incident_id))
+        assert case["owner"]["worker_id"] == GRID_1_WORKER["id"]  # 邻里纠纷 → dispute.neighbour → the grid
+        url = f"{stack.url('intake')}/v1/incidents/{incident_id}/actions"
+        for token, action in ((worker, {"action": "sign"}), (worker, {"action": "submit_result", "result": "已调解"}),
+                              (city, {"action": "verify", "passed": True})):
+            response = await http.post(url, headers=auth(stack, token), json=action)
+            assert response.status_code == 200, response.text
+
+        async def callbacks():
+            received = (await http.get(stack.url("sms") + "/webhook", params={"order_no": "GD-E2E-0001"})).json()
+            return received if len(received) >= 4 else None
+
+        received = await eventually(callbacks)
+        assert [r["body"]["callback"] for r in received] == ["accepted", "signed", "result", "closed"]
+        assert {r["body"]["incident_id"] for r in received} == {incident_id}
+        assert received[2]["body"]["detail"]["result"] == "已调解"

@@ -1,14 +1,16 @@
-"""A local SMS gateway for development and tests: records what it receives instead of texting anyone.
+"""A local stand-in for the outside systems, for development and tests: an SMS gateway (`/sms`) and the
+12345 platform's callback receiver (`/webhook`). It records what it receives instead of texting anyone.
 
 It honours `Idempotency-Key` the way real providers do (same key → the first answer again, recorded
-once), keeps its log in a JSON-lines file so a restart forgets nothing, and can be told to fail
-(`POST /control`) so tests can watch retries.
+once), checks webhook signatures like 12345 would, keeps its log in a JSON-lines file so a restart
+forgets nothing, and can be told to fail (`POST /control`) so tests can watch retries.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +18,8 @@ from pathlib import Path
 from fastapi import FastAPI, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+
+from shared.signing import SignatureCheck, SignatureError
 
 
 class SmsIn(BaseModel):
@@ -29,18 +33,26 @@ class ControlIn(BaseModel):
     status: int = Field(500, ge=400, le=599)
 
 
-def create_gateway_app(log_path: Path) -> FastAPI:
-    app = FastAPI(title="Local SMS gateway (records messages)")
+def create_gateway_app(log_path: Path, hotline_secret: str | None = None) -> FastAPI:
+    app = FastAPI(title="Local gateway: SMS and 12345 callbacks (records them)")
     log_path.parent.mkdir(parents=True, exist_ok=True)
     by_key: dict[str, dict] = {}
     messages: list[dict] = []
+    webhooks: list[dict] = []
     if log_path.exists():
         for line in log_path.read_text(encoding="utf-8").splitlines():
             if line.strip():
                 record = json.loads(line)
-                messages.append(record)
+                (webhooks if record.get("kind") == "webhook" else messages).append(record)
                 by_key[record["idempotency_key"]] = record
     failures = {"left": 0, "status": 500}
+
+    def keep(record: dict) -> None:
+        with log_path.open("a", encoding="utf-8") as log:
+            log.write(json.dumps(record, ensure_ascii=False) + "\n")
+            log.flush()
+            os.fsync(log.fileno())
+        by_key[record["idempotency_key"]] = record
 
     @app.post("/sms")
     async def send(body: SmsIn, idempotency_key: str | None = Header(None)) -> JSONResponse:
@@ -50,15 +62,40 @@ def create_gateway_app(log_path: Path) -> FastAPI:
         key = idempotency_key or str(uuid.uuid4())
         if key in by_key:
             return JSONResponse({**by_key[key], "duplicate": True})
-        record = {"message_id": str(uuid.uuid4()), "idempotency_key": key, "phone": body.phone,
+        record = {"kind": "sms", "message_id": str(uuid.uuid4()), "idempotency_key": key, "phone": body.phone,
                   "text": body.text, "received_at": datetime.now(UTC).isoformat()}
-        with log_path.open("a", encoding="utf-8") as log:
-            log.write(json.dumps(record, ensure_ascii=False) + "\n")
-            log.flush()
-            os.fsync(log.fileno())
-        by_key[key] = record
+        keep(record)
         messages.append(record)
         return JSONResponse(record, status_code=201)
+
+    @app.post("/webhook")
+    async def webhook(request: Request, idempotency_key: str | None = Header(None)) -> JSONResponse:
+        raw = await request.body()
+        if hotline_secret is not None:
+            try:
+                SignatureCheck(hotline_secret).verify(request.headers.get("x-hotline-timestamp"),
+                                                      request.headers.get("x-hotline-signature"), raw, time.time())
+            except SignatureError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=401)
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            return JSONResponse({"error": "injected failure"}, status_code=failures["status"])
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return JSONResponse({"error": "body is not JSON"}, status_code=400)
+        key = idempotency_key or str(uuid.uuid4())
+        if key in by_key:
+            return JSONResponse({**by_key[key], "duplicate": True})
+        record = {"kind": "webhook", "message_id": str(uuid.uuid4()), "idempotency_key": key,
+                  "body": body, "received_at": datetime.now(UTC).isoformat()}
+        keep(record)
+        webhooks.append(record)
+        return JSONResponse(record, status_code=201)
+
+    @app.get("/webhook")
+    async def webhooks_received(order_no: str | None = None) -> list[dict]:
+        return [w for w in webhooks if order_no is None or w["body"].get("order_no") == order_no]
 
     @app.get("/sms")
     async def received(phone: str | None = None, contains: str | None = None) -> list[dict]:

@@ -22,9 +22,14 @@ VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (event_id) DO NOTHING;
 
 -- name: claim_due_deliveries
-SELECT * FROM delivery
- WHERE status = 'pending' AND next_attempt_at <= now()
- ORDER BY next_attempt_at
+-- A webhook delivery waits until the earlier ones of its case are done: 12345 hears of each order in order.
+SELECT * FROM delivery d
+ WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+   AND NOT (d.channel = 'webhook' AND EXISTS (
+        SELECT 1 FROM delivery e
+         WHERE e.incident_id = d.incident_id AND e.channel = 'webhook' AND e.status = 'pending'
+           AND e.seq < d.seq))
+ ORDER BY d.next_attempt_at, d.seq
  LIMIT $1
  FOR UPDATE SKIP LOCKED;
 
@@ -50,3 +55,12 @@ SELECT id, event_type, incident_id, grid_code, payload, created_at
  WHERE id > $1
  ORDER BY id
  LIMIT $2;
+
+-- name: remember_hotline_case
+INSERT INTO hotline_case (incident_id, order_no) VALUES ($1, $2) ON CONFLICT DO NOTHING;
+
+-- name: hotline_case
+SELECT order_no, signed_sent FROM hotline_case WHERE incident_id = $1 FOR UPDATE;
+
+-- name: mark_signed_sent
+UPDATE hotline_case SET signed_sent = true WHERE incident_id = $1;

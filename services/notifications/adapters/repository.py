@@ -40,6 +40,16 @@ class NotificationsRepository:
         await self._conn.execute(QUERIES.insert_alert, event_id, event_type, incident_id, grid_code, payload, at)
         await self._conn.execute("NOTIFY alert")
 
+    async def remember_hotline_case(self, incident_id: uuid.UUID, order_no: str) -> None:
+        await self._conn.execute(QUERIES.remember_hotline_case, incident_id, order_no)
+
+    async def hotline_case(self, incident_id: uuid.UUID) -> dict[str, Any] | None:
+        row = await self._conn.fetchrow(QUERIES.hotline_case, incident_id)
+        return dict(row) if row else None
+
+    async def mark_signed_sent(self, incident_id: uuid.UUID) -> None:
+        await self._conn.execute(QUERIES.mark_signed_sent, incident_id)
+
     async def claim_due(self, limit: int) -> list[dict[str, Any]]:
         return [dict(r) for r in await self._conn.fetch(QUERIES.claim_due_deliveries, limit)]
 

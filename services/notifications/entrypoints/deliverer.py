@@ -18,7 +18,7 @@ async def run_deliverer(container: ServiceContainer, stop: asyncio.Event, idle_s
     log.info("deliverer_started")
     while not stop.is_set():
         try:
-            sent = await deliver_due(container.uow(), container.extras["sms"], s.deliver_batch,
+            sent = await deliver_due(container.uow(), container.extras["channels"], s.deliver_batch,
                                      s.delivery_max_attempts, s.delivery_backoff_seconds)
         except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
             log.warning("deliverer_db_unavailable", error=str(exc))

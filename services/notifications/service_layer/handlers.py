@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import structlog
@@ -9,6 +10,14 @@ import structlog
 from services.notifications.domain.delivery import backoff_seconds, judge
 from services.notifications.domain.templates import light_sms
 from shared.events.envelope import Envelope
+from shared.events.intake import (
+    ExtensionRequested,
+    IncidentClosed,
+    IncidentEvent,
+    IncidentReceived,
+    IncidentResultSubmitted,
+    IncidentSigned,
+)
 from shared.events.notifications import DeliveryFailed, DeliverySucceeded
 from shared.events.routing import IncidentAssigned, IncidentReassigned
 from shared.events.supervision import EscalationRaised, LightChanged
@@ -45,7 +54,41 @@ async def on_escalation(event: EscalationRaised, envelope: Envelope, uow: Any) -
                                       payload=envelope.data, at=uow.clock.now())
 
 
-async def deliver_due(uow: Any, sms: Any, batch: int, max_attempts: int, backoff_base: float) -> int:
+# Which lifecycle events 12345 hears about, and by which callback name (DOMAIN.md §7).
+HOTLINE_CALLBACKS = {
+    IncidentReceived.type: "accepted",
+    IncidentSigned.type: "signed",
+    ExtensionRequested.type: "extension_requested",
+    IncidentResultSubmitted.type: "result",
+    IncidentClosed.type: "closed",
+}
+
+
+async def on_case_event(event: IncidentEvent, envelope: Envelope, uow: Any) -> None:
+    """A 12345 order's case moved: queue its callback; the deliverer sends them in order."""
+    repo = uow.notifications
+    if isinstance(event, IncidentReceived):
+        if event.hotline_order_no is None:
+            return
+        await repo.remember_hotline_case(event.incident_id, event.hotline_order_no)
+    case = await repo.hotline_case(event.incident_id)
+    if case is None:
+        return  # not a 12345 order
+    callback = HOTLINE_CALLBACKS[envelope.type]
+    if callback == "signed":
+        if case["signed_sent"]:
+            return  # 签收 is reported once, not again after a reassignment or 重办
+        await repo.mark_signed_sent(event.incident_id)
+    detail = {k: v for k, v in envelope.data.items() if k not in ("incident_id", "at", "actor")}
+    body = json.dumps({"order_no": case["order_no"], "callback": callback, "incident_id": str(event.incident_id),
+                       "at": event.at.isoformat(), "detail": detail}, ensure_ascii=False)
+    await repo.add_delivery(event_id=envelope.id, event_type=envelope.type, incident_id=event.incident_id,
+                            channel="webhook", recipient=f"12345:{case['order_no']}",
+                            address=uow.hotline_callback_url, body=body, urgent=True, at=uow.clock.now())
+
+
+async def deliver_due(uow: Any, channels: dict[str, Any], batch: int, max_attempts: int,
+                      backoff_base: float) -> int:
     """Claim due deliveries (SKIP LOCKED), send each with its idempotency key, record the outcome.
 
     The rows stay locked while sending, so no other deliverer sends them too; a crash after the
@@ -54,7 +97,7 @@ async def deliver_due(uow: Any, sms: Any, batch: int, max_attempts: int, backoff
     async with uow:
         due = await uow.notifications.claim_due(batch)
         for row in due:
-            attempt = await sms.send(str(row["id"]), row["address"], row["body"])
+            attempt = await channels[row["channel"]].send(str(row["id"]), row["address"], row["body"])
             attempts = row["attempts"] + 1
             outcome = judge(attempt, attempts, max_attempts)
             now = uow.clock.now()
@@ -79,4 +122,5 @@ EVENT_HANDLERS: dict[str, EventHandler] = {
     IncidentReassigned.type: on_assigned,
     LightChanged.type: on_light_changed,
     EscalationRaised.type: on_escalation,
+    **{event_type: on_case_event for event_type in HOTLINE_CALLBACKS},
 }

@@ -10,8 +10,9 @@ from shared.db.unit_of_work import PgUnitOfWork
 class NotificationsUnitOfWork(PgUnitOfWork):
     notifications: NotificationsRepository
 
-    def __init__(self, pool: asyncpg.Pool, clock: Clock) -> None:
+    def __init__(self, pool: asyncpg.Pool, clock: Clock, hotline_callback_url: str = "") -> None:
         super().__init__(pool, "/notifications", clock)
+        self.hotline_callback_url = hotline_callback_url
 
     def attach(self, conn: asyncpg.Connection) -> None:
         self.notifications = NotificationsRepository(conn)

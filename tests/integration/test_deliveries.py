@@ -1,0 +1,80 @@
+"""The deliverer on a real database: one send per delivery, retries, and 12345 callbacks in order."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from services.notifications.domain.delivery import Attempt
+from services.notifications.service_layer.handlers import deliver_due
+from services.notifications.service_layer.unit_of_work import NotificationsUnitOfWork
+from shared.clock import FixedClock
+from shared.db.migrate import migrate
+from shared.db.pool import create_pool
+from tests.support import SERVICE_DIRS
+
+NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+
+
+class Provider:
+    """A channel that answers with the statuses it is given, then 200; it records every call."""
+
+    def __init__(self, *statuses: int | None) -> None:
+        self.statuses = list(statuses)
+        self.calls: list[tuple[str, str]] = []
+
+    async def send(self, delivery_id: str, address: str, body: str) -> Attempt:
+        self.calls.append((delivery_id, body))
+        status = self.statuses.pop(0) if self.statuses else 200
+        return Attempt(status, None if status and status < 300 else f"HTTP {status}")
+
+
+@pytest.fixture
+async def notifications(fresh_database):
+    dsn = await fresh_database("notif")
+    await migrate(dsn, SERVICE_DIRS["notifications"])
+    pool = await create_pool(dsn, 1, 4)
+    yield pool, lambda: NotificationsUnitOfWork(pool, FixedClock(NOW), "http://12345.example/cb")
+    await pool.close()
+
+
+async def add(uow_factory, incident_id, channel, body) -> None:
+    async with uow_factory() as uow:
+        await uow.notifications.add_delivery(event_id=uuid.uuid4(), event_type="t", incident_id=incident_id,
+                                             channel=channel, recipient="r", address="a", body=body,
+                                             urgent=False, at=NOW)
+        await uow.commit()
+
+
+async def test_callbacks_of_one_order_wait_for_the_earlier_one(notifications):
+    pool, uow = notifications
+    case = uuid.uuid4()
+    for body in ("accepted", "signed", "result"):
+        await add(uow, case, "webhook", body)
+    webhook = Provider(503)  # 12345 is down for the first try
+    channels = {"webhook": webhook, "sms": Provider()}
+    assert await deliver_due(uow(), channels, 10, 5, 0.0) == 1
+    assert [body for _, body in webhook.calls] == ["accepted"]  # the later ones were not even tried
+    await pool.execute("UPDATE delivery SET next_attempt_at = now()")
+    for _ in range(3):
+        await deliver_due(uow(), channels, 10, 5, 0.0)
+    assert [body for _, body in webhook.calls] == ["accepted", "accepted", "signed", "result"]
+    statuses = [r["status"] for r in await pool.fetch("SELECT status FROM delivery ORDER BY seq")]
+    assert statuses == ["sent", "sent", "sent"]
+
+
+async def test_a_4xx_is_dead_at_once_and_5xx_retries_until_the_cap(notifications):
+    pool, uow = notifications
+    await add(uow, uuid.uuid4(), "sms", "gone")
+    await add(uow, uuid.uuid4(), "sms", "flaky")
+    sms = Provider(410, 500, 500)
+    for _ in range(4):
+        await deliver_due(uow(), {"sms": sms}, 10, 3, 0.0)
+        await pool.execute("UPDATE delivery SET next_attempt_at = now()")
+    rows = {r["body"]: r for r in await pool.fetch("SELECT body, status, attempts, last_error FROM delivery")}
+    assert (rows["gone"]["status"], rows["gone"]["attempts"]) == ("dead", 1)
+    assert (rows["flaky"]["status"], rows["flaky"]["attempts"]) == ("sent", 3)
+    events = [r["t"] for r in await pool.fetch("SELECT payload::jsonb->>'type' AS t FROM outbox ORDER BY id")]
+    assert sorted(events) == ["notifications.delivery.failed", "notifications.delivery.succeeded"]
