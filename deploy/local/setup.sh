@@ -1,43 +1,90 @@
 #!/usr/bin/env bash
-# Install what the native stack needs, idempotently: setup.sh [python|postgres|kafka|all]
+# Install what the native stack needs, idempotently and quickly when already done:
+#   setup.sh [python|postgres|kafka|bench|all]     (default: all = postgres, kafka, python)
+#   python    .venv with python3.11; `pip install -e .[dev]` only when pyproject.toml changed
+#   postgres  postgresql-15 + postgresql-15-postgis-3 from apt (root needed only when missing)
+#   kafka     Kafka broker jars (deploy/local/kafka/pom.xml) from Maven Central into $GRID_CACHE_DIR
+#   bench     wrk
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 setup_python() {
-  command -v python3.11 >/dev/null || command -v python3 >/dev/null || die "python 3.11 is required"
-  local py; py="$(command -v python3.11 || command -v python3)"
-  "$py" -c 'import sys; assert sys.version_info[:2] == (3, 11), sys.version' \
-    || die "$py is not Python 3.11"
-  [ -x "$VENV/bin/python" ] || { log "creating .venv"; "$py" -m venv "$VENV"; }
+  local py
+  py="$(command -v python3.11 || true)"
+  [ -n "$py" ] || py="$(command -v python3 || true)"
+  [ -n "$py" ] || die "python3.11 is required (not on PATH)"
+  "$py" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
+    || die "$py is Python $("$py" -c 'import platform; print(platform.python_version())'), 3.11 is required"
+  if ! "$VENV/bin/python" -c '' 2>/dev/null; then
+    log "creating .venv with $py"
+    rm -rf "$VENV"
+    "$py" -m venv "$VENV" || die "could not create $VENV (on Debian: apt-get install python3.11-venv)"
+  fi
   local stamp="$VENV/.installed-pyproject" want
-  want="$(sha256sum "$ROOT_DIR/pyproject.toml" | cut -d' ' -f1)"
+  want="$(sha256_of "$ROOT_DIR/pyproject.toml")"
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    log "pip install -e .[dev] (pinned versions from pyproject.toml)"
-    "$VENV/bin/pip" install -q --upgrade pip
-    "$VENV/bin/pip" install -q -e "$ROOT_DIR[dev]"
+    log "pip install -e '.[dev]' (pyproject.toml changed since the last install)"
+    "$VENV/bin/python" -m pip install -q --upgrade pip || die "pip could not upgrade itself (PyPI reachable?)"
+    "$VENV/bin/python" -m pip install -q -e "$ROOT_DIR[dev]" || die "pip install -e '.[dev]' failed (see above)"
     echo "$want" >"$stamp"
   fi
 }
 
 setup_postgres() {
   local missing=()
-  [ -x "/usr/lib/postgresql/$PG_VERSION/bin/postgres" ] || missing+=("postgresql-$PG_VERSION")
-  [ -f "/usr/share/postgresql/$PG_VERSION/extension/postgis.control" ] || missing+=("postgresql-$PG_VERSION-postgis-3")
-  if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+  [ -x "$PG_BIN/postgres" ] || missing+=("postgresql-$PG_VERSION")
+  [ -f "$POSTGIS_CONTROL" ] || missing+=("postgresql-$PG_VERSION-postgis-3")
+  if [ ${#missing[@]} -gt 0 ]; then
+    # Both, so apt pulls the matching postgis build for the server it installs.
+    apt_install "postgresql-$PG_VERSION" "postgresql-$PG_VERSION-postgis-3"
+    [ -x "$PG_BIN/postgres" ] || die "apt installed postgresql-$PG_VERSION but $PG_BIN/postgres is missing"
+    [ -f "$POSTGIS_CONTROL" ] || die "apt installed postgis but $POSTGIS_CONTROL is missing"
+  fi
 }
+
+java_major() { java -XshowSettings:properties -version 2>&1 | awk -F'= ' '/java.specification.version/ {print $2}'; }
 
 setup_kafka() {
   command -v java >/dev/null || apt_install openjdk-17-jre-headless
-  command -v mvn >/dev/null || apt_install maven
-  local stamp="$KAFKA_LIBS/.complete"
-  if [ ! -f "$stamp" ]; then
-    log "fetching Kafka $KAFKA_VERSION jars from Maven Central into $KAFKA_LIBS"
-    mkdir -p "$KAFKA_LIBS"
-    mvn -q -B -f "$LOCAL_DIR/kafka/pom.xml" dependency:copy-dependencies \
-      -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIBS" \
-      || die "mvn could not fetch the Kafka jars (see the output above)"
-    ls "$KAFKA_LIBS"/kafka_2.13-"$KAFKA_VERSION".jar >/dev/null || die "kafka_2.13-$KAFKA_VERSION.jar missing"
-    touch "$stamp"
+  local jv; jv="$(java_major)"
+  [ "${jv%%.*}" -ge 17 ] 2>/dev/null || die "Kafka $KAFKA_VERSION needs Java 17+, 'java' is $jv"
+  local want; want="$(sha256_of "$KAFKA_POM")"
+  if [ "$(cat "$KAFKA_STAMP" 2>/dev/null)" = "$want" ] && [ -f "$KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar" ]; then
+    return 0
   fi
+  command -v mvn >/dev/null || apt_install maven
+  log "fetching Kafka $KAFKA_VERSION jars from Maven Central into $KAFKA_LIBS"
+  mkdir -p "$KAFKA_HOME"
+  # Into a fresh directory, then swapped in: a pom change never leaves stale jars (a second slf4j binding) behind.
+  local tmp="$KAFKA_HOME/libs.tmp.$$"
+  rm -rf "$tmp"
+  if ! mvn -q -B -f "$KAFKA_POM" dependency:copy-dependencies \
+         -DincludeScope=runtime -DoutputDirectory="$tmp"; then
+    rm -rf "$tmp"
+    die "mvn could not fetch the Kafka jars listed in $KAFKA_POM (Maven Central reachable? output above)"
+  fi
+  [ -f "$tmp/kafka_2.13-$KAFKA_VERSION.jar" ] || { rm -rf "$tmp"; die "mvn ran but kafka_2.13-$KAFKA_VERSION.jar is missing"; }
+  check_log_binding "$tmp" || { rm -rf "$tmp"; exit 1; }
+  rm -rf "$KAFKA_LIBS.old"
+  [ ! -d "$KAFKA_LIBS" ] || mv "$KAFKA_LIBS" "$KAFKA_LIBS.old"
+  mv "$tmp" "$KAFKA_LIBS"
+  rm -rf "$KAFKA_LIBS.old"
+  echo "$want" >"$KAFKA_STAMP"
+  log "Kafka jars ready ($(ls "$KAFKA_LIBS" | wc -l) jars)"
+}
+
+# The broker logs through slf4j; the log4j2 binding must match slf4j-api's major version, or slf4j falls
+# back to a no-op logger and the broker log file stays empty (slf4j 1.x: log4j-slf4j-impl, 2.x: log4j-slf4j2-impl).
+check_log_binding() {
+  local dir="$1" api
+  api="$(cd "$dir" && ls slf4j-api-*.jar 2>/dev/null | head -n1)"
+  [ -n "$api" ] || { log "ERROR: no slf4j-api jar among the Kafka jars"; return 1; }
+  case "$api" in
+    slf4j-api-1.*) ls "$dir"/log4j-slf4j-impl-*.jar >/dev/null 2>&1 && ! ls "$dir"/log4j-slf4j2-impl-*.jar >/dev/null 2>&1 \
+                     || { log "ERROR: $api needs org.apache.logging.log4j:log4j-slf4j-impl (only) in $KAFKA_POM"; return 1; } ;;
+    slf4j-api-2.*) ls "$dir"/log4j-slf4j2-impl-*.jar >/dev/null 2>&1 && ! ls "$dir"/log4j-slf4j-impl-*.jar >/dev/null 2>&1 \
+                     || { log "ERROR: $api needs org.apache.logging.log4j:log4j-slf4j2-impl (only) in $KAFKA_POM"; return 1; } ;;
+  esac
+  ls "$dir"/log4j-core-*.jar >/dev/null 2>&1 || { log "ERROR: log4j-core missing from $KAFKA_POM"; return 1; }
 }
 
 setup_bench() {
@@ -46,9 +93,9 @@ setup_bench() {
 
 case "${1:-all}" in
   python) setup_python ;;
-  bench) setup_bench ;;
   postgres) setup_postgres ;;
   kafka) setup_kafka ;;
+  bench) setup_bench ;;
   all) setup_postgres; setup_kafka; setup_python ;;
   *) die "usage: setup.sh [python|postgres|kafka|bench|all]" ;;
 esac
