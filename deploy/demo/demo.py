@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from services.routing.domain.synthetic_city import sample_points
 from shared.auth import issue_token
 from shared.settings import ServiceSettings
 
@@ -27,7 +28,8 @@ SMS = "http://127.0.0.1:8025"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Mostly grid-owned categories (their handler gets the SMS), with urgencies that light up within minutes.
 CATEGORIES = [("dispute.neighbour", "urgent", "楼上漏水邻里纠纷"), ("city.ads", "urgent", "电线杆乱张贴小广告"),
-              ("service.errand", "normal", "老人申请代办社保认证"), ("safety.campus", "emergency", "校门口车辆乱停堵塞"),
+              ("service.errand", "normal", "老人申请代办社保认证"),
+              ("safety.campus", "emergency", "校门口车辆乱停堵塞"),
               ("safety.fire", "urgent", "楼道堆放杂物堵塞消防通道"), ("infra.manhole", "emergency", "人行道井盖缺失"),
               ("city.ads", "emergency", "主干道违规横幅遮挡信号灯")]
 
@@ -37,14 +39,18 @@ def load_city(grids: Path, people: Path) -> None:
                    cwd=ROOT, check=True)
 
 
-def random_point(rng: random.Random, collection: dict) -> dict:
-    grids = [f for f in collection["features"] if f["properties"]["level"] == "grid"]
-    ring = rng.choice(grids)["geometry"]["coordinates"][0]
-    xs, ys = [p[0] for p in ring], [p[1] for p in ring]
-    return {"lon": round(rng.uniform(min(xs), max(xs)), 6), "lat": round(rng.uniform(min(ys), max(ys)), 6)}
+def city_files(kind: str, grids: int, seed: int) -> tuple[Path, Path]:
+    """The built-in small city, or a synthetic one at real scale (generated once into .run/city-<n>-<seed>)."""
+    if kind == "small":
+        return ROOT / "deploy/demo/small-city.geojson", ROOT / "deploy/demo/small-city-people.json"
+    out = ROOT / ".run" / f"city-{grids}-{seed}"
+    if not (out / "directory.json").exists():
+        subprocess.run([sys.executable, "-m", "services.routing", "synthetic-city", "--out", str(out),
+                        "--grids", str(grids), "--seed", str(seed)], cwd=ROOT, check=True)
+    return out / "grids.geojson", out / "directory.json"
 
 
-async def main(count: int, interval: float, collection: dict, seed: int) -> None:
+async def main(count: int, interval: float, points: list[tuple[float, float]], seed: int) -> None:
     token = issue_token(ServiceSettings().auth_jwt_secret.get_secret_value(), "demo", "admin", [""])
     headers = {"Authorization": f"Bearer {token}"}
     rng = random.Random(seed)
@@ -60,7 +66,7 @@ async def main(count: int, interval: float, collection: dict, seed: int) -> None
             category, urgency, title = rng.choice(CATEGORIES)
             response = await http.post(INTAKE + "/v1/incidents", json={
                 "source": "gridworker", "category": category, "urgency": urgency, "title": title,
-                "location": random_point(rng, collection)})
+                "location": dict(zip(("lon", "lat"), points[i % len(points)], strict=True))})
             response.raise_for_status()
             ids.append(response.json()["id"])
             print(f"reported {ids[-1][:8]} {category} ({urgency}) {title}")
@@ -92,13 +98,15 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=12, help="incidents to report")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between reports")
-    parser.add_argument("--grids", type=Path, default=ROOT / "deploy/demo/small-city.geojson")
-    parser.add_argument("--people", type=Path, default=ROOT / "deploy/demo/small-city-people.json")
+    parser.add_argument("--city", choices=["synthetic", "small"], default="synthetic",
+                        help="a generated city at real scale (default) or the built-in small one")
+    parser.add_argument("--grids", type=int, default=15_000, help="grids of the synthetic city")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     try:
-        load_city(args.grids, args.people)
-        asyncio.run(main(args.count, args.interval, json.loads(args.grids.read_text(encoding="utf-8")),
-                         args.seed))
+        grids_file, people_file = city_files(args.city, args.grids, args.seed)
+        load_city(grids_file, people_file)
+        points = sample_points(json.loads(grids_file.read_text(encoding="utf-8")), args.count, args.seed)
+        asyncio.run(main(args.count, args.interval, points, args.seed))
     except KeyboardInterrupt:
         print("\ndemo stopped; the stack is still up (`make down` stops it)")

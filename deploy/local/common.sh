@@ -1,8 +1,10 @@
+# shellcheck shell=bash disable=SC2034  # variables used by the scripts that source this
 # Shared by the deploy/local scripts: paths, versions, messages. Source it, don't run it.
 #
 # Environment it honours:
 #   GRID_CACHE_DIR         downloads shared by every checkout on this machine (default ~/.cache/grid-incidents)
 #   PG_PORT                Postgres port (default 5432)
+#   PG_CLUSTER             Debian cluster name (default main; another name gives a separate 15/<name> cluster)
 #   KAFKA_PORT             Kafka client listener (default 9092)
 #   KAFKA_CONTROLLER_PORT  Kafka KRaft controller listener (default 9093)
 set -euo pipefail
@@ -21,7 +23,7 @@ KAFKA_PORT="${KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 
 PG_VERSION=15
-PG_CLUSTER=main
+PG_CLUSTER="${PG_CLUSTER:-main}"
 PG_PORT="${PG_PORT:-5432}"
 PG_BIN="/usr/lib/postgresql/$PG_VERSION/bin"
 POSTGIS_CONTROL="/usr/share/postgresql/$PG_VERSION/extension/postgis.control"

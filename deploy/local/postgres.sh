@@ -1,69 +1,150 @@
 #!/usr/bin/env bash
 # The native Postgres 15 (+PostGIS): postgres.sh start|stop|status|ensure-dbs
-# Uses Debian's cluster 15/main, run by the postgres user; four roles and databases, one per service.
+#   start       create/configure Debian's cluster 15/main if needed, start it, wait until ready, ensure-dbs
+#   stop        stop the cluster (fast shutdown)
+#   status      "accepting connections" or not (exit 1 when not)
+#   ensure-dbs  roles + databases intake, routing, supervision, notifications (password = name, each owns
+#               its database), PostGIS in routing, superuser grid_admin/grid_admin; verifies password
+#               logins over 127.0.0.1
+# The server runs as the postgres user (pg_ctlcluster); start/stop/ensure-dbs need root. Honours PG_PORT.
+# shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 SERVICES=(intake routing supervision notifications)
 CONF_DIR="/etc/postgresql/$PG_VERSION/$PG_CLUSTER"
+CONF_FILE="$CONF_DIR/conf.d/grid-incidents.conf"
 PG_LOG="/var/log/postgresql/postgresql-$PG_VERSION-$PG_CLUSTER.log"
+MAX_CONNECTIONS=300
 
-as_postgres() { runuser -u postgres -- "$@"; }
+need_root() { is_root || die "postgres.sh $1 needs root (it runs pg_ctlcluster/psql as the postgres user)"; }
+# cd /: psql complains when the postgres user cannot read the caller's working directory.
+as_postgres() { (cd / && runuser -u postgres -- "$@"); }
 psql_admin() { as_postgres psql -X -q -v ON_ERROR_STOP=1 -p "$PG_PORT" "$@"; }
-ready() { pg_isready -q -h 127.0.0.1 -p "$PG_PORT"; }
+ready() { pg_isready -q -h 127.0.0.1 -p "$PG_PORT" -t 2; }
+cluster_exists() { pg_lsclusters -h 2>/dev/null | awk '{print $1"/"$2}' | grep -qx "$PG_VERSION/$PG_CLUSTER"; }
+cluster_running() { pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" status >/dev/null 2>&1; }
 
+# Create the cluster if needed and write our settings; prints "changed" when the settings file changed.
 ensure_cluster() {
-  [ "$(id -u)" = 0 ] || die "run as root (the server runs as the postgres user via runuser)"
-  if ! pg_lsclusters -h | awk '{print $1"/"$2}' | grep -qx "$PG_VERSION/$PG_CLUSTER"; then
+  [ -x "$PG_BIN/postgres" ] || die "Postgres $PG_VERSION is not installed ($PG_BIN/postgres); run deploy/local/setup.sh postgres"
+  need_cmd pg_ctlcluster "package postgresql-common"
+  if ! cluster_exists; then
     log "creating cluster $PG_VERSION/$PG_CLUSTER"
-    pg_createcluster "$PG_VERSION" "$PG_CLUSTER" -p "$PG_PORT" >/dev/null
+    pg_createcluster "$PG_VERSION" "$PG_CLUSTER" -p "$PG_PORT" >/dev/null \
+      || die "pg_createcluster $PG_VERSION $PG_CLUSTER failed"
   fi
+  grep -Eq "^\s*include_dir\s*=\s*'conf.d'" "$CONF_DIR/postgresql.conf" \
+    || die "$CONF_DIR/postgresql.conf does not include_dir 'conf.d', so $CONF_FILE would be ignored"
   mkdir -p "$CONF_DIR/conf.d"
-  # ~16 service processes with small pools, plus tests and benchmarks.
-  cat >"$CONF_DIR/conf.d/grid-incidents.conf" <<CONF
+  local want
+  # ~16 service processes with small pools, plus tests and benchmarks. Everything else stays default except:
+  want="# Written by deploy/local/postgres.sh; edits are overwritten.
 listen_addresses = '127.0.0.1'
 port = $PG_PORT
-max_connections = 300
+max_connections = $MAX_CONNECTIONS
 shared_buffers = 256MB
 # Loopback only: TLS would cost more CPU than the queries (the 2-core target is CPU-bound).
-ssl = off
-CONF
+ssl = off"
+  if [ "$(cat "$CONF_FILE" 2>/dev/null)" != "$want" ]; then
+    printf '%s\n' "$want" >"$CONF_FILE"
+    chown postgres:postgres "$CONF_FILE" 2>/dev/null || true
+    echo changed
+  fi
+}
+
+wait_ready() {
+  local deadline=$((SECONDS + 30))
+  until ready; do
+    [ $SECONDS -lt $deadline ] || die "Postgres is not accepting connections on 127.0.0.1:$PG_PORT after 30 s; see $PG_LOG"
+    sleep 0.3
+  done
 }
 
 start() {
-  ensure_cluster
-  if ! ready; then
-    log "starting Postgres $PG_VERSION on :$PG_PORT"
-    pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" start || die "Postgres did not start; see $PG_LOG"
-    local deadline=$((SECONDS + 30))
-    until ready; do
-      [ $SECONDS -lt $deadline ] || die "Postgres is not accepting connections after 30 s; see $PG_LOG"
-      sleep 0.3
-    done
+  need_root start
+  local changed; changed="$(ensure_cluster)"
+  if ! cluster_running; then
+    log "starting Postgres $PG_VERSION ($PG_VERSION/$PG_CLUSTER) on 127.0.0.1:$PG_PORT"
+    pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" start || die "pg_ctlcluster $PG_VERSION $PG_CLUSTER start failed; see $PG_LOG"
+  elif ! ready; then
+    # Running, but not on 127.0.0.1:$PG_PORT: settings that only a restart applies.
+    log "restarting Postgres to apply $CONF_FILE"
+    pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" restart || die "pg_ctlcluster $PG_VERSION $PG_CLUSTER restart failed; see $PG_LOG"
+  elif [ -n "$changed" ]; then
+    pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" reload || die "pg_ctlcluster $PG_VERSION $PG_CLUSTER reload failed; see $PG_LOG"
+    sleep 0.3
+    if [ "$(psql_admin -d postgres -tAc 'SELECT bool_or(pending_restart) FROM pg_settings')" = t ]; then
+      log "restarting Postgres to apply $CONF_FILE (max_connections/shared_buffers/listen_addresses changed)"
+      pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" restart || die "pg_ctlcluster $PG_VERSION $PG_CLUSTER restart failed; see $PG_LOG"
+    fi
   fi
+  wait_ready
+  local mc; mc="$(psql_admin -d postgres -tAc 'SHOW max_connections')"
+  [ "$mc" = "$MAX_CONNECTIONS" ] || die "max_connections is $mc, not $MAX_CONNECTIONS: something overrides $CONF_FILE (postgresql.auto.conf?)"
   ensure_dbs
 }
 
 ensure_dbs() {
-  local s
+  need_root ensure-dbs
+  ready || die "Postgres is not accepting connections on 127.0.0.1:$PG_PORT (run: deploy/local/postgres.sh start; log: $PG_LOG)"
+  local sql="" s
+  # Convergent: roles and databases are created when missing, attributes and owners reset every time.
   for s in "${SERVICES[@]}"; do
-    psql_admin -d postgres <<SQL
-SELECT 'CREATE ROLE $s LOGIN PASSWORD ''$s''' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$s')\gexec
-SELECT 'CREATE DATABASE $s OWNER $s' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$s')\gexec
-SQL
+    sql+="SELECT 'CREATE ROLE $s' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$s')\\gexec
+ALTER ROLE $s LOGIN NOSUPERUSER PASSWORD '$s';
+SELECT 'CREATE DATABASE $s OWNER $s' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$s')\\gexec
+ALTER DATABASE $s OWNER TO $s;
+"
   done
-  # Tests create throwaway databases (with PostGIS) through this role.
-  psql_admin -d postgres <<SQL
-SELECT 'CREATE ROLE grid_admin LOGIN SUPERUSER PASSWORD ''grid_admin''' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'grid_admin')\gexec
-SQL
-  psql_admin -d routing -c "CREATE EXTENSION IF NOT EXISTS postgis" 2>&1 | grep -v NOTICE || true
-  psql_admin -d routing -tAc "SELECT 1 FROM pg_extension WHERE extname = 'postgis'" | grep -q 1 \
-    || die "PostGIS is not enabled in the routing database"
+  # Tests and benchmarks create throwaway databases (with PostGIS) through this role.
+  sql+="SELECT 'CREATE ROLE grid_admin' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'grid_admin')\\gexec
+ALTER ROLE grid_admin LOGIN SUPERUSER CREATEDB PASSWORD 'grid_admin';
+"
+  psql_admin -d postgres <<<"$sql" || die "creating the roles and databases failed (see above; log: $PG_LOG)"
+  psql_admin -d routing -c "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS postgis" \
+    || die "CREATE EXTENSION postgis in routing failed (is postgresql-$PG_VERSION-postgis-3 installed?)"
+  check_logins
+}
+
+# Every role logs in with its password over TCP 127.0.0.1 (what the services and tests do).
+try_logins() {
+  local s err
+  for s in "${SERVICES[@]}" grid_admin; do
+    local db="$s"; [ "$s" = grid_admin ] && db=postgres
+    if ! err="$(PGPASSWORD="$s" PGCONNECT_TIMEOUT=5 psql -X -w -h 127.0.0.1 -p "$PG_PORT" -U "$s" -d "$db" -tAc 'SELECT 1' 2>&1 >/dev/null)"; then
+      echo "$s: $err"
+      return 1
+    fi
+  done
+}
+
+check_logins() {
+  local err
+  err="$(try_logins)" && return 0
+  if grep -q "pg_hba.conf" <<<"$err"; then
+    # No pg_hba rule for password logins from 127.0.0.1 (Debian's default has one): add it first, reload.
+    log "adding 'host all all 127.0.0.1/32 scram-sha-256' to $CONF_DIR/pg_hba.conf"
+    sed -i "1i host all all 127.0.0.1/32 scram-sha-256  # added by deploy/local/postgres.sh" "$CONF_DIR/pg_hba.conf"
+    pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" reload
+    sleep 0.5
+    err="$(try_logins)" && return 0
+  fi
+  die "password login over 127.0.0.1:$PG_PORT failed for $err -- check $CONF_DIR/pg_hba.conf"
+}
+
+stop() {
+  need_root stop
+  if cluster_exists && cluster_running; then
+    pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" stop || die "pg_ctlcluster stop failed; see $PG_LOG"
+    log "Postgres stopped"
+  fi
 }
 
 case "${1:-}" in
   start) start ;;
   ensure-dbs) ensure_dbs ;;
-  stop) if ready; then pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" stop && log "Postgres stopped"; fi ;;
+  stop) stop ;;
   status)
-    if ready; then echo "postgres: accepting connections on :$PG_PORT"; else echo "postgres: DOWN"; exit 1; fi ;;
+    if ready; then echo "postgres: accepting connections on 127.0.0.1:$PG_PORT"
+    else echo "postgres: NOT accepting connections on 127.0.0.1:$PG_PORT (log: $PG_LOG)"; exit 1; fi ;;
   *) die "usage: postgres.sh start|stop|status|ensure-dbs" ;;
 esac

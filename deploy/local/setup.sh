@@ -5,6 +5,7 @@
 #   postgres  postgresql-15 + postgresql-15-postgis-3 from apt (root needed only when missing)
 #   kafka     Kafka broker jars (deploy/local/kafka/pom.xml) from Maven Central into $GRID_CACHE_DIR
 #   bench     wrk
+# shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 setup_python() {
@@ -24,7 +25,7 @@ setup_python() {
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     log "pip install -e '.[dev]' (pyproject.toml changed since the last install)"
     "$VENV/bin/python" -m pip install -q --upgrade pip || die "pip could not upgrade itself (PyPI reachable?)"
-    "$VENV/bin/python" -m pip install -q -e "$ROOT_DIR[dev]" || die "pip install -e '.[dev]' failed (see above)"
+    "$VENV/bin/python" -m pip install -q -e "${ROOT_DIR}[dev]" || die "pip install -e '.[dev]' failed (see above)"
     echo "$want" >"$stamp"
   fi
 }
@@ -57,34 +58,41 @@ setup_kafka() {
   # Into a fresh directory, then swapped in: a pom change never leaves stale jars (a second slf4j binding) behind.
   local tmp="$KAFKA_HOME/libs.tmp.$$"
   rm -rf "$tmp"
-  if ! mvn -q -B -f "$KAFKA_POM" dependency:copy-dependencies \
-         -DincludeScope=runtime -DoutputDirectory="$tmp"; then
+  if ! mvn -q -B -Dstyle.color=never -f "$KAFKA_POM" dependency:copy-dependencies \
+         -DincludeScope=runtime -DoutputDirectory="$tmp" >"$KAFKA_HOME/mvn.log" 2>&1; then
     rm -rf "$tmp"
-    die "mvn could not fetch the Kafka jars listed in $KAFKA_POM (Maven Central reachable? output above)"
+    tail -n 30 "$KAFKA_HOME/mvn.log" >&2
+    die "mvn could not fetch the Kafka jars listed in $KAFKA_POM (Maven Central reachable?); see $KAFKA_HOME/mvn.log"
   fi
   [ -f "$tmp/kafka_2.13-$KAFKA_VERSION.jar" ] || { rm -rf "$tmp"; die "mvn ran but kafka_2.13-$KAFKA_VERSION.jar is missing"; }
   check_log_binding "$tmp" || { rm -rf "$tmp"; exit 1; }
-  rm -rf "$KAFKA_LIBS.old"
-  [ ! -d "$KAFKA_LIBS" ] || mv "$KAFKA_LIBS" "$KAFKA_LIBS.old"
-  mv "$tmp" "$KAFKA_LIBS"
-  rm -rf "$KAFKA_LIBS.old"
+  if [ -d "$KAFKA_LIBS" ] && diff -rq -x .complete "$tmp" "$KAFKA_LIBS" >/dev/null 2>&1; then
+    rm -rf "$tmp"   # same jars: leave the directory a running broker uses alone
+  else
+    rm -rf "$KAFKA_LIBS.old"
+    [ ! -d "$KAFKA_LIBS" ] || mv "$KAFKA_LIBS" "$KAFKA_LIBS.old"
+    mv "$tmp" "$KAFKA_LIBS"
+    rm -rf "$KAFKA_LIBS.old"
+  fi
   echo "$want" >"$KAFKA_STAMP"
-  log "Kafka jars ready ($(ls "$KAFKA_LIBS" | wc -l) jars)"
+  log "Kafka jars ready ($(find "$KAFKA_LIBS" -name '*.jar' | wc -l) jars)"
 }
 
 # The broker logs through slf4j; the log4j2 binding must match slf4j-api's major version, or slf4j falls
 # back to a no-op logger and the broker log file stays empty (slf4j 1.x: log4j-slf4j-impl, 2.x: log4j-slf4j2-impl).
 check_log_binding() {
-  local dir="$1" api
-  api="$(cd "$dir" && ls slf4j-api-*.jar 2>/dev/null | head -n1)"
+  local dir="$1" api want other
+  api="$(find "$dir" -name 'slf4j-api-*.jar' -printf '%f\n' | head -n1)"
   [ -n "$api" ] || { log "ERROR: no slf4j-api jar among the Kafka jars"; return 1; }
   case "$api" in
-    slf4j-api-1.*) ls "$dir"/log4j-slf4j-impl-*.jar >/dev/null 2>&1 && ! ls "$dir"/log4j-slf4j2-impl-*.jar >/dev/null 2>&1 \
-                     || { log "ERROR: $api needs org.apache.logging.log4j:log4j-slf4j-impl (only) in $KAFKA_POM"; return 1; } ;;
-    slf4j-api-2.*) ls "$dir"/log4j-slf4j2-impl-*.jar >/dev/null 2>&1 && ! ls "$dir"/log4j-slf4j-impl-*.jar >/dev/null 2>&1 \
-                     || { log "ERROR: $api needs org.apache.logging.log4j:log4j-slf4j2-impl (only) in $KAFKA_POM"; return 1; } ;;
+    slf4j-api-1.*) want=log4j-slf4j-impl other=log4j-slf4j2-impl ;;
+    *) want=log4j-slf4j2-impl other=log4j-slf4j-impl ;;
   esac
-  ls "$dir"/log4j-core-*.jar >/dev/null 2>&1 || { log "ERROR: log4j-core missing from $KAFKA_POM"; return 1; }
+  if ! compgen -G "$dir/$want-*.jar" >/dev/null || compgen -G "$dir/$other-*.jar" >/dev/null; then
+    log "ERROR: $api needs org.apache.logging.log4j:$want (and not $other) in $KAFKA_POM"
+    return 1
+  fi
+  compgen -G "$dir/log4j-core-*.jar" >/dev/null || { log "ERROR: log4j-core missing from $KAFKA_POM"; return 1; }
 }
 
 setup_bench() {

@@ -29,12 +29,11 @@ def load_city(grids: Path, directory: Path | None = typer.Argument(None)) -> Non
             typer.echo(f"grids: {result}")
             if people:
                 async with container.uow() as uow:
-                    for u in people.get("units", []):
-                        await uow.routing.put_unit(u["id"], u["kind"], u["name"], u.get("area", []),
-                                                   u.get("department"))
-                    for w in people.get("workers", []):
-                        await uow.routing.put_worker(w["id"], w["name"], w["phone"], w.get("unit_id"),
-                                                     w.get("grid_codes", []), w.get("on_duty", True))
+                    await uow.routing.put_units([(u["id"], u["kind"], u["name"], u.get("area", []),
+                                                  u.get("department")) for u in people.get("units", [])])
+                    await uow.routing.put_workers([(w["id"], w["name"], w["phone"], w.get("unit_id"),
+                                                    w.get("grid_codes", []), w.get("on_duty", True))
+                                                   for w in people.get("workers", [])])
                     await uow.commit()
                 typer.echo(f"units: {len(people.get('units', []))}, workers: {len(people.get('workers', []))}")
         except handlers.InvalidGridFile as exc:
@@ -45,6 +44,23 @@ def load_city(grids: Path, directory: Path | None = typer.Argument(None)) -> Non
             await container.close()
 
     asyncio.run(go())
+
+
+@cli.command("synthetic-city")
+def synthetic_city(out: Path = typer.Option(Path(".run/city"), help="directory for grids.geojson and directory.json"),
+                   grids: int = typer.Option(15_000, help="comprehensive grids"), seed: int = 7,
+                   districts: int = 5) -> None:
+    """Write a realistic synthetic city (DOMAIN.md §1 scale) to import with `load-city`."""
+    from services.routing.domain.synthetic_city import CityPlan, generate_city
+
+    collection, directory = generate_city(CityPlan(seed=seed, grids=grids, districts=districts))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "grids.geojson").write_text(json.dumps(collection, ensure_ascii=False), encoding="utf-8")
+    (out / "directory.json").write_text(json.dumps(directory, ensure_ascii=False), encoding="utf-8")
+    kinds = [f["properties"]["level"] for f in collection["features"]]
+    typer.echo(f"{out}: {kinds.count('district')} districts, {kinds.count('street')} streets, "
+               f"{kinds.count('community')} communities, {kinds.count('grid')} grids, "
+               f"{len(directory['units'])} units, {len(directory['workers'])} workers")
 
 
 if __name__ == "__main__":

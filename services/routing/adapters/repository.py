@@ -34,6 +34,12 @@ class RoutingRepository:
             for g in ordered])
         return await self._conn.fetchval(QUERIES.bump_registry_version)
 
+    async def put_units(self, units: list[tuple[str, str, str, list[str], str | None]]) -> None:
+        await self._conn.executemany(QUERIES.upsert_unit, units)
+
+    async def put_workers(self, workers: list[tuple[str, str, str, str | None, list[str], bool]]) -> None:
+        await self._conn.executemany(QUERIES.upsert_worker, workers)
+
     async def put_unit(self, unit_id: str, kind: str, name: str, area: list[str], department: str | None) -> None:
         await self._conn.execute(QUERIES.upsert_unit, unit_id, kind, name, area, department)
 
