@@ -31,15 +31,35 @@ def processor_for(container: ServiceContainer[Any, Any]) -> EventProcessor:
                           max_attempts=container.settings.consumer_max_attempts)
 
 
+# A long-running role beyond api/consume/relay: (help text, loop over the container until `stop`).
+Worker = tuple[str, Callable[[ServiceContainer[Any, Any], asyncio.Event], Awaitable[None]]]
+
+
 def service_cli(name: str, service_dir: Path, load_settings: Callable[[], S],
                 bootstrap: Callable[[S], Awaitable[ServiceContainer[Any, Any]]],
-                create_app: Callable[[S], FastAPI]) -> typer.Typer:
+                create_app: Callable[[S], FastAPI], workers: dict[str, Worker] | None = None) -> typer.Typer:
     cli = typer.Typer(help=f"The {name} service: one command per process role.", no_args_is_help=True)
 
     def settings(role: str) -> S:
         s = load_settings()
         configure_logging(name, role, s.log_level)
         return s
+
+    def run_role(role: str, body: Callable[[ServiceContainer[Any, Any], asyncio.Event], Awaitable[None]]) -> None:
+        """Build the container, run the role's loop until SIGTERM/SIGINT, close everything."""
+        s = settings(role)
+
+        async def work(stop: asyncio.Event) -> None:
+            container = await bootstrap(s)
+            try:
+                await body(container, stop)
+            finally:
+                await container.close()
+
+        asyncio.run(run_until_stopped(work))
+
+    for role, (help_text, loop) in (workers or {}).items():
+        cli.command(role, help=help_text)(lambda loop=loop, role=role: run_role(role, loop))
 
     @cli.command("migrate")
     def migrate_db() -> None:
@@ -60,25 +80,20 @@ def service_cli(name: str, service_dir: Path, load_settings: Callable[[], S],
     @cli.command()
     def consume() -> None:
         """Apply the events this service consumes (inbox-deduplicated, manual offset commits)."""
-        s = settings("consume")
 
-        async def work(stop: asyncio.Event) -> None:
-            container = await bootstrap(s)
-            try:
-                consumer = make_consumer(s.kafka_bootstrap, name, [s.topic_prefix + t for t in container.consumes])
-                await run_consumer(consumer, processor_for(container), stop)
-            finally:
-                await container.close()
+        async def loop(container: ServiceContainer[Any, Any], stop: asyncio.Event) -> None:
+            s = container.settings
+            consumer = make_consumer(s.kafka_bootstrap, name, [s.topic_prefix + t for t in container.consumes])
+            await run_consumer(consumer, processor_for(container), stop)
 
-        asyncio.run(run_until_stopped(work))
+        run_role("consume", loop)
 
     @cli.command()
     def relay() -> None:
         """Publish this service's outbox to Kafka (one leader at a time)."""
-        s = settings("relay")
 
-        async def work(stop: asyncio.Event) -> None:
-            container = await bootstrap(s)
+        async def loop(container: ServiceContainer[Any, Any], stop: asyncio.Event) -> None:
+            s = container.settings
             producer = make_producer(s.kafka_bootstrap)
             await producer.start()
             try:
@@ -86,9 +101,8 @@ def service_cli(name: str, service_dir: Path, load_settings: Callable[[], S],
                                   poll_seconds=s.outbox_poll_seconds).run(stop)
             finally:
                 await producer.stop()
-                await container.close()
 
-        asyncio.run(run_until_stopped(work))
+        run_role("relay", loop)
 
     dead = typer.Typer(help="Parked (dead-lettered) events.", no_args_is_help=True)
     cli.add_typer(dead, name="dead-letters")

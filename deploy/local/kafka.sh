@@ -24,6 +24,9 @@ running() {
   [[ "$cmd" == *"kafka.Kafka $PROPS"* ]]
 }
 
+# The client port this checkout's broker was started with (from the generated properties).
+running_port() { sed -n 's/^listeners=PLAINTEXT:\/\/127.0.0.1:\([0-9]*\),.*/\1/p' "$PROPS" 2>/dev/null; }
+
 write_properties() {
   mkdir -p "$KDIR/data" "$KDIR/logs"
   cat >"$PROPS" <<PROPS
@@ -62,10 +65,12 @@ JAVA_OPTS=(${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}
            "-Dlog4j2.configurationFile=$LOCAL_DIR/kafka/log4j2.xml" "-Dkafka.logs.dir=$KDIR/logs"
            -cp "$KAFKA_LIBS/*")
 
-new_cluster_id() {  # 16 random bytes, base64url without padding (22 chars), as StorageTool random-uuid prints
-  local id
-  id="$(java -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1)" || true
-  [[ "$id" =~ ^[A-Za-z0-9_-]{22}$ ]] || id="$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
+new_cluster_id() {  # 16 random bytes, base64url without padding (22 chars), as `StorageTool random-uuid` prints
+  local id=""
+  command -v python3 >/dev/null \
+    && id="$(python3 -c 'import base64, uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
+  [[ "$id" =~ ^[A-Za-z0-9_-]{22}$ ]] || id="$(java -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool random-uuid 2>/dev/null | tail -n1)"
+  [[ "$id" =~ ^[A-Za-z0-9_-]{22}$ ]] || die "could not generate a KRaft cluster id"
   echo "$id"
 }
 
@@ -125,6 +130,9 @@ start() {
     "$LOCAL_DIR/setup.sh" kafka
   fi
   if running; then
+    local rp; rp="$(running_port)"
+    [ "$rp" = "$KAFKA_PORT" ] \
+      || die "this checkout's broker (pid $(cat "$PID_FILE")) runs on :$rp, not KAFKA_PORT=$KAFKA_PORT; run kafka.sh stop first"
     port_open "$KAFKA_PORT" && return 0
     log "Kafka (pid $(cat "$PID_FILE")) is still starting; waiting"
     wait_usable 0
@@ -177,7 +185,9 @@ stop() {
 }
 
 status() {
-  if running && port_open "$KAFKA_PORT"; then
+  if running && [ "$(running_port)" != "$KAFKA_PORT" ]; then
+    echo "kafka: this checkout's broker (pid $(cat "$PID_FILE")) runs on :$(running_port), not KAFKA_PORT=$KAFKA_PORT"; return 1
+  elif running && port_open "$KAFKA_PORT"; then
     echo "kafka: running on 127.0.0.1:$KAFKA_PORT (pid $(cat "$PID_FILE")); log: $LOG_FILE"
   elif running; then
     echo "kafka: starting (pid $(cat "$PID_FILE")), :$KAFKA_PORT not answering yet; log: $LOG_FILE"; return 1

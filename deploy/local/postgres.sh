@@ -98,23 +98,25 @@ ALTER DATABASE $s OWNER TO $s;
   # Tests and benchmarks create throwaway databases (with PostGIS) through this role.
   sql+="SELECT 'CREATE ROLE grid_admin' WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'grid_admin')\\gexec
 ALTER ROLE grid_admin LOGIN SUPERUSER CREATEDB PASSWORD 'grid_admin';
+\\connect routing
+SET client_min_messages = warning;
+CREATE EXTENSION IF NOT EXISTS postgis;
 "
-  psql_admin -d postgres <<<"$sql" || die "creating the roles and databases failed (see above; log: $PG_LOG)"
-  psql_admin -d routing -c "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS postgis" \
-    || die "CREATE EXTENSION postgis in routing failed (is postgresql-$PG_VERSION-postgis-3 installed?)"
+  psql_admin -d postgres <<<"$sql" \
+    || die "creating the roles, databases or the postgis extension failed (see above; log: $PG_LOG)"
   check_logins
 }
 
-# Every role logs in with its password over TCP 127.0.0.1 (what the services and tests do).
+# Every role logs in with its password over TCP 127.0.0.1 (what the services and tests do); one psql, \connect per role.
 try_logins() {
-  local s err
+  local script="" s db
   for s in "${SERVICES[@]}" grid_admin; do
-    local db="$s"; [ "$s" = grid_admin ] && db=postgres
-    if ! err="$(PGPASSWORD="$s" PGCONNECT_TIMEOUT=5 psql -X -w -h 127.0.0.1 -p "$PG_PORT" -U "$s" -d "$db" -tAc 'SELECT 1' 2>&1 >/dev/null)"; then
-      echo "$s: $err"
-      return 1
-    fi
+    db="$s"; [ "$s" = grid_admin ] && db=postgres
+    script+="\\connect postgresql://$s:$s@127.0.0.1:$PG_PORT/$db?connect_timeout=5
+"
   done
+  (cd / && psql -X -w -q -v ON_ERROR_STOP=1 -d "postgresql://grid_admin:grid_admin@127.0.0.1:$PG_PORT/postgres?connect_timeout=5" \
+     <<<"${script}SELECT 1;" 2>&1 >/dev/null)
 }
 
 check_logins() {
@@ -128,7 +130,7 @@ check_logins() {
     sleep 0.5
     err="$(try_logins)" && return 0
   fi
-  die "password login over 127.0.0.1:$PG_PORT failed for $err -- check $CONF_DIR/pg_hba.conf"
+  die "password login over 127.0.0.1:$PG_PORT failed: $err -- check $CONF_DIR/pg_hba.conf"
 }
 
 stop() {

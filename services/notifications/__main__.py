@@ -1,6 +1,5 @@
 """python -m services.notifications api|consume|relay|deliver|sms-gateway|migrate|dead-letters"""
 
-import asyncio
 from pathlib import Path
 
 import uvicorn
@@ -12,25 +11,10 @@ from services.notifications.entrypoints.deliverer import run_deliverer
 from services.notifications.entrypoints.http import create_app
 from shared.cli import service_cli
 from shared.logging import configure_logging
-from shared.runtime import run_until_stopped
 
-cli = service_cli(NAME, Path(__file__).parent, NotificationsSettings, bootstrap, create_app)
-
-
-@cli.command()
-def deliver() -> None:
-    """Send pending deliveries (retries with backoff; one send per delivery)."""
-    settings = NotificationsSettings()
-    configure_logging(NAME, "deliver", settings.log_level)
-
-    async def work(stop: asyncio.Event) -> None:
-        container = await bootstrap(settings)
-        try:
-            await run_deliverer(container, stop)
-        finally:
-            await container.close()
-
-    asyncio.run(run_until_stopped(work))
+cli = service_cli(NAME, Path(__file__).parent, NotificationsSettings, bootstrap, create_app,
+                  workers={"deliver": ("Send pending deliveries (retries with backoff; one send per delivery).",
+                                       run_deliverer)})
 
 
 @cli.command("sms-gateway")

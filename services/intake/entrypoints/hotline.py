@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
+from typing import TypeVar
 
 from fastapi import APIRouter, Request, Response
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from services.intake.adapters.repository import IncidentRepository
 from services.intake.domain import commands as c
@@ -16,6 +17,8 @@ from services.intake.service_layer import handlers
 from shared.problems import Problem, validation_problem
 from shared.signing import SignatureCheck, SignatureError
 from shared.web import Container
+
+M = TypeVar("M", bound=BaseModel)
 
 
 async def verified_body(request: Request, container: Container) -> bytes:
@@ -33,6 +36,15 @@ async def verified_body(request: Request, container: Container) -> bytes:
     return body
 
 
+async def signed_body(request: Request, container: Container, model: type[M]) -> M:
+    """The request's body as `model`, once its signature is checked (401), else 422 naming the fields."""
+    body = await verified_body(request, container)
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        raise validation_problem(exc) from exc
+
+
 def build_hotline_router() -> APIRouter:
     router = APIRouter(prefix="/v1/hotline", tags=["12345 hotline"])
 
@@ -40,11 +52,7 @@ def build_hotline_router() -> APIRouter:
                  openapi_extra={"requestBody": {"content": {"application/json": {
                      "schema": HotlineOrderIn.model_json_schema(ref_template="#/components/schemas/{model}")}}}})
     async def order(request: Request, response: Response, container: Container) -> HotlineAccepted:
-        body = await verified_body(request, container)
-        try:
-            order = HotlineOrderIn.model_validate_json(body)
-        except ValidationError as exc:
-            raise validation_problem(exc) from exc
+        order = await signed_body(request, container, HotlineOrderIn)
         cmd = c.AcceptHotlineOrder(
             order_no=order.order_no, title=order.title, content=order.content, category=order.category,
             urgency=order.urgency, received_at=order.received_at, address=order.address, lon=order.lon,
@@ -62,11 +70,7 @@ def build_hotline_router() -> APIRouter:
                  openapi_extra={"requestBody": {"content": {"application/json": {
                      "schema": HotlineEventIn.model_json_schema(ref_template="#/components/schemas/{model}")}}}})
     async def order_event(order_no: str, request: Request, container: Container) -> dict:
-        body = await verified_body(request, container)
-        try:
-            event = HotlineEventIn.model_validate_json(body)
-        except ValidationError as exc:
-            raise validation_problem(exc) from exc
+        event = await signed_body(request, container, HotlineEventIn)
         cmd = c.ApplyHotlineEvent(order_no=order_no, event_id=event.event_id, kind=event.kind, note=event.note,
                                   approved=event.approved, amount=event.amount, contacted=event.contacted,
                                   solved=event.solved, satisfied=event.satisfied)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import httpx
 
+from services.notifications.adapters.http_attempt import post
 from services.notifications.domain.delivery import Attempt
 
 
@@ -14,14 +15,8 @@ class HttpSmsGateway:
         self._http = httpx.AsyncClient(timeout=timeout_seconds)
 
     async def send(self, delivery_id: str, phone: str, text: str) -> Attempt:
-        try:
-            response = await self._http.post(self._url, json={"phone": phone, "text": text},
-                                             headers={"Idempotency-Key": delivery_id})
-        except httpx.HTTPError as exc:
-            return Attempt(None, f"{type(exc).__name__}: {exc}")
-        if response.is_success:
-            return Attempt(response.status_code)
-        return Attempt(response.status_code, f"HTTP {response.status_code}: {response.text[:200]}")
+        return await post(self._http, self._url, json={"phone": phone, "text": text},
+                          headers={"Idempotency-Key": delivery_id})
 
     async def close(self) -> None:
         await self._http.aclose()

@@ -6,6 +6,7 @@ import time
 
 import httpx
 
+from services.notifications.adapters.http_attempt import post
 from services.notifications.domain.delivery import Attempt
 from shared.signing import sign
 
@@ -20,13 +21,7 @@ class SignedWebhook:
         timestamp = str(int(time.time()))
         headers = {"Content-Type": "application/json", "Idempotency-Key": delivery_id,
                    "X-Hotline-Timestamp": timestamp, "X-Hotline-Signature": sign(self._secret, timestamp, raw)}
-        try:
-            response = await self._http.post(url, content=raw, headers=headers)
-        except httpx.HTTPError as exc:
-            return Attempt(None, f"{type(exc).__name__}: {exc}")
-        if response.is_success:
-            return Attempt(response.status_code)
-        return Attempt(response.status_code, f"HTTP {response.status_code}: {response.text[:200]}")
+        return await post(self._http, url, content=raw, headers=headers)
 
     async def close(self) -> None:
         await self._http.aclose()
