@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from bench import intake_accept
+from bench import intake_accept, routing_locate
 from bench.common import report
 
-BENCHMARKS = {"intake": intake_accept.run}
+BENCHMARKS = {"intake": intake_accept.run, "routing": routing_locate.run}
 
 
 def main() -> None:

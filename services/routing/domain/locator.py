@@ -7,8 +7,10 @@ border shared by two grids goes to the lower code, so the answer never depends o
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import shapely
 from shapely import STRtree
 from shapely.geometry.base import BaseGeometry
@@ -40,6 +42,7 @@ class Locator:
         # Dedicated first, then by code: the first covering candidate is the answer.
         leaves.sort(key=lambda item: (item[0].kind != "dedicated", item[0].code))
         self._leaves = [g for g, _ in leaves]
+        self._codes = [g.code for g in self._leaves]
         geoms = [geom for _, geom in leaves]
         for geom in geoms:
             shapely.prepare(geom)
@@ -61,15 +64,17 @@ class Locator:
             return None
         return self._located(self._leaves[int(min(candidates))])
 
-    def locate_many(self, lons: list[float], lats: list[float]) -> list[str | None]:
-        """Bulk: the grid code for each point (None outside every grid)."""
-        points = shapely.points(lons, lats)
-        point_idx, tree_idx = self._tree.query(points, predicate="intersects")
-        best: dict[int, int] = {}
-        for p, t in zip(point_idx.tolist(), tree_idx.tolist(), strict=True):
-            if p not in best or t < best[p]:
-                best[p] = t
-        return [self._leaves[best[i]].code if i in best else None for i in range(len(lons))]
+    def locate_many(self, lons: Sequence[float], lats: Sequence[float]) -> list[str | None]:
+        """Bulk: the grid code for each point (None outside every grid), vectorised."""
+        point_idx, tree_idx = self._tree.query(shapely.points(lons, lats), predicate="intersects")
+        # Per point, the candidate with the lowest index wins (dedicated first, then lower code).
+        order = np.lexsort((tree_idx, point_idx))
+        points_hit, first = np.unique(point_idx[order], return_index=True)
+        winners = tree_idx[order][first]
+        codes: list[str | None] = [None] * len(lons)
+        for p, t in zip(points_hit.tolist(), winners.tolist(), strict=True):
+            codes[p] = self._codes[t]
+        return codes
 
     def located_code(self, code: str) -> Located | None:
         """The hierarchy of a known grid code (used when a report names its grid)."""
