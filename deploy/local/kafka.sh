@@ -99,29 +99,30 @@ PY
 }
 have_aiokafka() { "$VENV/bin/python" -c 'import aiokafka' 2>/dev/null; }
 
-# Since byte OFFSET of the log, the broker said it finished starting.
+# The broker logged that it finished starting, since the byte offset of the log recorded at launch.
 started_in_log() {
   [ -f "$LOG_FILE" ] || return 1
-  local size; size="$(stat -c %s "$LOG_FILE")"
-  local from=$(( size >= $1 ? $1 + 1 : 1 ))   # a smaller file means it rolled over: read it all
+  local offset size from
+  offset="$(cat "$KDIR/log.offset" 2>/dev/null || echo 0)"
+  size="$(stat -c %s "$LOG_FILE")"
+  from=$(( size >= offset ? offset + 1 : 1 ))   # a smaller file means it rolled over: read it all
   # grep -c reads to the end: grep -q would SIGPIPE tail, and pipefail would call that a failure.
   [ "$(tail -c "+$from" "$LOG_FILE" | grep -cF "Kafka Server started (kafka.server.KafkaRaftServer)" || true)" -gt 0 ]
 }
 
-wait_usable() {  # wait_usable LOG_OFFSET
-  local deadline=$((SECONDS + START_TIMEOUT))
-  until port_open "$KAFKA_PORT" && started_in_log "$1"; do
+# Until the broker answers a metadata request (aiokafka from the venv) or, without the venv yet, until
+# the client port is open and the log says the server started.
+wait_usable() {
+  local deadline=$((SECONDS + START_TIMEOUT)) aio=0
+  have_aiokafka && aio=1
+  while :; do
+    if port_open "$KAFKA_PORT"; then
+      if [ $aio = 1 ]; then broker_usable && return 0; else started_in_log && return 0; fi
+    fi
     running || die "Kafka exited during start; see $OUT_FILE and $LOG_FILE"
-    [ $SECONDS -lt $deadline ] || die "Kafka did not start within ${START_TIMEOUT} s; see $LOG_FILE and $OUT_FILE"
+    [ $SECONDS -lt $deadline ] || die "Kafka did not become usable on 127.0.0.1:$KAFKA_PORT within ${START_TIMEOUT} s; see $LOG_FILE and $OUT_FILE"
     sleep 0.3
   done
-  if have_aiokafka; then
-    until broker_usable; do
-      running || die "Kafka exited during start; see $OUT_FILE and $LOG_FILE"
-      [ $SECONDS -lt $deadline ] || die "Kafka listens on :$KAFKA_PORT but does not answer metadata requests; see $LOG_FILE"
-      sleep 0.3
-    done
-  fi
 }
 
 start() {
@@ -135,7 +136,7 @@ start() {
       || die "this checkout's broker (pid $(cat "$PID_FILE")) runs on :$rp, not KAFKA_PORT=$KAFKA_PORT; run kafka.sh stop first"
     port_open "$KAFKA_PORT" && return 0
     log "Kafka (pid $(cat "$PID_FILE")) is still starting; waiting"
-    wait_usable 0
+    wait_usable
     return 0
   fi
   if port_open "$KAFKA_PORT"; then
@@ -151,8 +152,7 @@ start() {
   write_properties
   format_storage
   log "starting Kafka $KAFKA_VERSION (KRaft) on 127.0.0.1:$KAFKA_PORT; log: $LOG_FILE"
-  local offset=0
-  [ -f "$LOG_FILE" ] && offset="$(stat -c %s "$LOG_FILE")"
+  if [ -f "$LOG_FILE" ]; then stat -c %s "$LOG_FILE" >"$KDIR/log.offset"; else echo 0 >"$KDIR/log.offset"; fi
   rm -f "$PID_FILE"
   # The launched shell records its own pid, then becomes the JVM (same pid) in its own session.
   # shellcheck disable=SC2016
@@ -161,8 +161,11 @@ start() {
   for _ in $(seq 50); do [ -s "$PID_FILE" ] && break; sleep 0.1; done
   [ -s "$PID_FILE" ] || die "could not launch java (no pid file); see $OUT_FILE"
   local t0=$SECONDS
-  wait_usable "$offset"
+  wait_usable
   log "Kafka ready on 127.0.0.1:$KAFKA_PORT (pid $(cat "$PID_FILE"), $((SECONDS - t0)) s)"
+  if grep -qE 'SLF4J: (Failed to load class|No SLF4J providers)' "$OUT_FILE"; then
+    log "WARNING: slf4j found no log4j2 binding, the broker logs nothing to $LOG_FILE (see $OUT_FILE; fix $KAFKA_POM)"
+  fi
 }
 
 stop() {

@@ -48,6 +48,28 @@ class Locator:
             shapely.prepare(geom)
         self._geoms = geoms
         self._tree = STRtree(geoms)
+        self._build_buckets()
+
+    def _build_buckets(self) -> None:
+        """A uniform grid of buckets over the city, each listing the grids whose box touches it (in priority
+        order): a single lookup then tests one or two prepared polygons instead of walking the tree."""
+        self._buckets: list[list[int]] = []
+        if not self._geoms:
+            return
+        bounds = shapely.bounds(self._geoms)
+        self._minx, self._miny = float(bounds[:, 0].min()), float(bounds[:, 1].min())
+        maxx, maxy = float(bounds[:, 2].max()), float(bounds[:, 3].max())
+        self._n = max(1, int(math.sqrt(len(self._geoms)) * 2))
+        self._dx = (maxx - self._minx) / self._n or 1e-9
+        self._dy = (maxy - self._miny) / self._n or 1e-9
+        self._buckets = [[] for _ in range(self._n * self._n)]
+        for index, (x0, y0, x1, y1) in enumerate(bounds.tolist()):
+            for j in range(self._cell(y0, self._miny, self._dy), self._cell(y1, self._miny, self._dy) + 1):
+                for i in range(self._cell(x0, self._minx, self._dx), self._cell(x1, self._minx, self._dx) + 1):
+                    self._buckets[j * self._n + i].append(index)
+
+    def _cell(self, value: float, origin: float, step: float) -> int:
+        return min(self._n - 1, max(0, int((value - origin) / step)))
 
     def __len__(self) -> int:
         return len(self._leaves)
@@ -58,11 +80,16 @@ class Locator:
     def locate(self, lon: float, lat: float) -> Located | None:
         if not (math.isfinite(lon) and math.isfinite(lat)):
             return None
-        point = shapely.Point(lon, lat)
-        candidates = self._tree.query(point, predicate="intersects")
-        if len(candidates) == 0:
+        if not self._buckets:
             return None
-        return self._located(self._leaves[int(min(candidates))])
+        i, j = int((lon - self._minx) / self._dx), int((lat - self._miny) / self._dy)
+        if not (0 <= i <= self._n and 0 <= j <= self._n):
+            return None
+        # A point on the far edge of the box falls in the last bucket.
+        for index in self._buckets[min(j, self._n - 1) * self._n + min(i, self._n - 1)]:
+            if shapely.intersects_xy(self._geoms[index], lon, lat):
+                return self._located(self._leaves[index])
+        return None
 
     def locate_many(self, lons: Sequence[float], lats: Sequence[float]) -> list[str | None]:
         """Bulk: the grid code for each point (None outside every grid), vectorised."""
