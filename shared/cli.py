@@ -58,8 +58,14 @@ def service_cli(name: str, service_dir: Path, load_settings: Callable[[], S],
 
         asyncio.run(run_until_stopped(work))
 
+    def add_worker(role: str, help_text: str, loop: Callable[..., Awaitable[None]]) -> None:
+        def command() -> None:  # no parameters: typer would turn them into command-line options
+            run_role(role, loop)
+
+        cli.command(role, help=help_text)(command)
+
     for role, (help_text, loop) in (workers or {}).items():
-        cli.command(role, help=help_text)(lambda loop=loop, role=role: run_role(role, loop))
+        add_worker(role, help_text, loop)
 
     @cli.command("migrate")
     def migrate_db() -> None:

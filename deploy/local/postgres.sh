@@ -20,6 +20,7 @@ need_root() { is_root || die "postgres.sh $1 needs root (it runs pg_ctlcluster/p
 as_postgres() { (cd / && runuser -u postgres -- "$@"); }
 psql_admin() { as_postgres psql -X -q -v ON_ERROR_STOP=1 -p "$PG_PORT" "$@"; }
 ready() { pg_isready -q -h 127.0.0.1 -p "$PG_PORT" -t 2; }
+isready_code() { local rc=0; pg_isready -q -h 127.0.0.1 -p "$PG_PORT" -t 2 || rc=$?; echo "$rc"; }
 cluster_exists() { pg_lsclusters -h 2>/dev/null | awk '{print $1"/"$2}' | grep -qx "$PG_VERSION/$PG_CLUSTER"; }
 cluster_running() { pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" status >/dev/null 2>&1; }
 
@@ -64,9 +65,11 @@ start() {
   local changed; changed="$(ensure_cluster)"
   if ! cluster_running; then
     log "starting Postgres $PG_VERSION ($PG_VERSION/$PG_CLUSTER) on 127.0.0.1:$PG_PORT"
-    pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" start || die "pg_ctlcluster $PG_VERSION $PG_CLUSTER start failed; see $PG_LOG"
-  elif ! ready; then
-    # Running, but not on 127.0.0.1:$PG_PORT: settings that only a restart applies.
+    # (|| cluster_running: another checkout's start may have won the race.)
+    pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" start || cluster_running \
+      || die "pg_ctlcluster $PG_VERSION $PG_CLUSTER start failed; see $PG_LOG"
+  elif ! ready && [ "$(isready_code)" = 2 ]; then
+    # Running but no answer on 127.0.0.1:$PG_PORT (1 would mean starting up or recovering: wait for that).
     log "restarting Postgres to apply $CONF_FILE"
     pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" restart || die "pg_ctlcluster $PG_VERSION $PG_CLUSTER restart failed; see $PG_LOG"
   elif [ -n "$changed" ]; then
@@ -102,7 +105,8 @@ ALTER ROLE grid_admin LOGIN SUPERUSER CREATEDB PASSWORD 'grid_admin';
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS postgis;
 "
-  psql_admin -d postgres <<<"$sql" \
+  # One retry: two checkouts starting at once can race on CREATE ROLE/DATABASE ("already exists").
+  psql_admin -d postgres <<<"$sql" 2>/dev/null || { sleep 1; psql_admin -d postgres <<<"$sql"; } \
     || die "creating the roles, databases or the postgis extension failed (see above; log: $PG_LOG)"
   check_logins
 }

@@ -24,8 +24,9 @@ setup_python() {
   want="$(sha256_of "$ROOT_DIR/pyproject.toml")"
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     log "pip install -e '.[dev]' (pyproject.toml changed since the last install)"
-    "$VENV/bin/python" -m pip install -q --upgrade pip || die "pip could not upgrade itself (PyPI reachable?)"
-    "$VENV/bin/python" -m pip install -q -e "${ROOT_DIR}[dev]" || die "pip install -e '.[dev]' failed (see above)"
+    local plog="$VENV/pip-install.log"
+    { "$VENV/bin/python" -m pip install -q --upgrade pip && "$VENV/bin/python" -m pip install -q -e "${ROOT_DIR}[dev]"; } \
+      >"$plog" 2>&1 || { tail -n 30 "$plog" >&2; die "pip install -e '.[dev]' failed (PyPI reachable?); see $plog"; }
     echo "$want" >"$stamp"
   fi
 }
