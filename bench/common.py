@@ -16,12 +16,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
 import httpx
+
+from shared.db import throwaway
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-ADMIN_DSN = os.environ.get("TEST_DATABASE_URL", "postgresql://grid_admin:grid_admin@127.0.0.1:5432/postgres")
 
 
 @dataclass
@@ -42,26 +42,12 @@ class Figure:
         return self.value / self.baseline if self.baseline else None
 
 
-def dsn_for(database: str) -> str:
-    return ADMIN_DSN.rpartition("/")[0] + "/" + database
-
-
 async def create_database(prefix: str) -> tuple[str, str]:
     name = f"bench_{prefix}_{uuid.uuid4().hex[:8]}"
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return name, dsn_for(name)
+    return name, await throwaway.create_database(name)
 
 
-async def drop_database(name: str) -> None:
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+drop_database = throwaway.drop_database
 
 
 def free_port() -> int:

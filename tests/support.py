@@ -9,33 +9,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import asyncpg
+from shared.db.throwaway import ADMIN_DSN, create_database, drop_database, dsn_for
 
 ROOT = Path(__file__).resolve().parent.parent
-ADMIN_DSN = os.environ.get("TEST_DATABASE_URL", "postgresql://grid_admin:grid_admin@127.0.0.1:5432/postgres")
 KAFKA_BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 SERVICE_DIRS = {name: ROOT / "services" / name for name in ("intake", "routing", "supervision", "notifications")}
 
-
-def dsn_for(database: str) -> str:
-    base, _, _ = ADMIN_DSN.rpartition("/")
-    return f"{base}/{database}"
-
-
-async def create_database(name: str) -> str:
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    return dsn_for(name)
-
-
-async def drop_database(name: str) -> None:
-    conn = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
+__all__ = ["ADMIN_DSN", "KAFKA_BOOTSTRAP", "ROOT", "SERVICE_DIRS", "create_database", "drop_database", "dsn_for"]

@@ -19,7 +19,7 @@ from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
 from shared.db.unit_of_work import UnitOfWork
-from shared.events import EVENT_MODELS, Envelope, parse_event
+from shared.events import Envelope, parse_event
 from shared.messaging import inbox
 
 # (typed event, its envelope, the open unit of work); each handler takes its own event class.
@@ -130,10 +130,6 @@ class EventProcessor:
             await self.pool.execute("UPDATE dead_letter SET replayed_at = now() WHERE id = $1", row["id"])
             outcomes.append((row["id"], outcome))
         return outcomes
-
-
-def known_types(*prefixes: str) -> list[str]:
-    return [t for t in EVENT_MODELS if t.startswith(prefixes)]
 
 
 async def run_consumer(consumer: AIOKafkaConsumer, processor: EventProcessor, stop: asyncio.Event) -> None:

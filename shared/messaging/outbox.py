@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 
 import asyncpg
 import structlog
@@ -18,6 +19,7 @@ from shared.events.envelope import Envelope
 from shared.messaging.topics import topic_for_event_type
 
 NOTIFY_CHANNEL = "outbox"
+PURGE_EVERY_SECONDS = 600
 log = structlog.get_logger("outbox")
 
 
@@ -72,8 +74,12 @@ class OutboxRelay:
 
             await lock_conn.add_listener(NOTIFY_CHANNEL, hint)
             try:
+                purged_at = 0.0
                 while not stop.is_set():
                     if await self.publish_batch() == 0:
+                        if time.monotonic() - purged_at > PURGE_EVERY_SECONDS:
+                            await purge_sent(self._pool)  # an idle moment: keep the table small
+                            purged_at = time.monotonic()
                         await _wait(wake, self._poll, also=stop)
                         wake.clear()
             finally:

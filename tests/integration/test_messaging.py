@@ -18,7 +18,7 @@ from shared.events.envelope import Envelope
 from shared.events.intake import IncidentReceived, IncidentSigned
 from shared.messaging.consumer import EventProcessor, Incoming, run_consumer
 from shared.messaging.kafka import make_consumer, make_producer
-from shared.messaging.outbox import OutboxRelay
+from shared.messaging.outbox import OutboxRelay, purge_sent
 from shared.messaging.topics import INCIDENTS
 from tests.support import KAFKA_BOOTSTRAP, SERVICE_DIRS
 
@@ -202,3 +202,12 @@ async def test_consumer_loop_over_kafka_dedupes_redelivery_and_commits_offsets(p
     await task2
     assert again.applied == 0
     assert await pool.fetchval("SELECT count(*) FROM applied") == 5
+
+
+async def test_sent_rows_older_than_a_day_are_purged_and_unsent_ones_kept(pool):
+    await write_events(pool, [received() for _ in range(3)])
+    await pool.execute("UPDATE outbox SET sent_at = now() - interval '25 hours' WHERE id = (SELECT min(id) FROM outbox)")
+    await pool.execute("UPDATE outbox SET sent_at = now() WHERE id = (SELECT max(id) FROM outbox)")
+    assert await purge_sent(pool) == 1
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 2
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 1
