@@ -206,7 +206,8 @@ async def test_consumer_loop_over_kafka_dedupes_redelivery_and_commits_offsets(p
 
 async def test_sent_rows_older_than_a_day_are_purged_and_unsent_ones_kept(pool):
     await write_events(pool, [received() for _ in range(3)])
-    await pool.execute("UPDATE outbox SET sent_at = now() - interval '25 hours' WHERE id = (SELECT min(id) FROM outbox)")
+    await pool.execute("UPDATE outbox SET sent_at = now() - interval '25 hours' "
+                       "WHERE id = (SELECT min(id) FROM outbox)")
     await pool.execute("UPDATE outbox SET sent_at = now() WHERE id = (SELECT max(id) FROM outbox)")
     assert await purge_sent(pool) == 1
     assert await pool.fetchval("SELECT count(*) FROM outbox") == 2
