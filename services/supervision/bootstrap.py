@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import asyncpg
+
 from services.supervision.adapters.repository import PgClockStore, calendar_overrides
 from services.supervision.config import SupervisionSettings
 from services.supervision.service_layer.handlers import EVENT_HANDLERS
@@ -21,9 +25,22 @@ async def bootstrap(settings: SupervisionSettings) -> SupervisionContainer:
     store = PgClockStore(pool)
     clock, tasks = await build_clock(settings, store)
     calendar = WorkCalendar(overrides=await calendar_overrides(pool))
+    tasks.append(asyncio.create_task(_follow_overrides(pool, calendar)))
     return SupervisionContainer(
         name=NAME, settings=settings, pool=pool, clock=clock,
         uow=lambda: SupervisionUnitOfWork(pool, clock, calendar),
         handlers=EVENT_HANDLERS, consumes=[INCIDENTS, ASSIGNMENTS], tasks=tasks,
         extras={"clock_store": store, "calendar": calendar},
     )
+
+
+async def _follow_overrides(pool: asyncpg.Pool, calendar: WorkCalendar, every_seconds: float = 30.0) -> None:
+    """Another process (the API) may change a date: new clocks pick it up within half a minute."""
+    while True:
+        await asyncio.sleep(every_seconds)
+        try:
+            fresh = await calendar_overrides(pool)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            continue
+        calendar.overrides.clear()
+        calendar.overrides.update(fresh)

@@ -71,3 +71,25 @@ SELECT min(next_check_at) FROM phase_clock WHERE next_check_at IS NOT NULL;
 
 -- name: clocks_of_incident
 SELECT * FROM phase_clock WHERE incident_id = $1 ORDER BY id;
+
+-- name: upsert_policy
+INSERT INTO policy (category, urgency, phase, limit_amount, limit_unit, yellow_ratio, ladder)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (category, urgency, phase) DO UPDATE
+   SET limit_amount = EXCLUDED.limit_amount, limit_unit = EXCLUDED.limit_unit,
+       yellow_ratio = EXCLUDED.yellow_ratio, ladder = EXCLUDED.ladder, updated_at = now();
+
+-- name: upsert_calendar_override
+INSERT INTO calendar_override (day, workday, note) VALUES ($1, $2, $3)
+ON CONFLICT (day) DO UPDATE SET workday = EXCLUDED.workday, note = EXCLUDED.note;
+
+-- name: board_clocks
+-- Running clocks for dashboards, most urgent first, inside the caller's area.
+SELECT * FROM phase_clock
+ WHERE stopped_at IS NULL
+   AND ($1::text IS NULL OR light = $1)
+   AND ($2::text IS NULL OR grid_code LIKE $2 || '%')
+   AND ($3::text IS NULL OR unit_id = $3)
+   AND ($4::boolean OR grid_code LIKE ANY ($5::text[]))
+ ORDER BY due_at, id
+ LIMIT $6;

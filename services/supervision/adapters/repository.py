@@ -104,3 +104,20 @@ async def clocks_of_incident(pool: asyncpg.Pool, incident_id: uuid.UUID) -> list
 async def list_policies(pool: asyncpg.Pool) -> list[dict[str, Any]]:
     rows = await pool.fetch(QUERIES.list_policies)
     return [{**dict(r), "ladder": json.loads(json.dumps(r["ladder"]))} for r in rows]
+
+
+async def put_policy(pool: asyncpg.Pool, policy: Policy) -> None:
+    ladder = {step: [amount, unit] for step, (amount, unit) in policy.ladder.items()}
+    await pool.execute(QUERIES.upsert_policy, policy.category, policy.urgency, policy.phase, policy.limit_amount,
+                       policy.limit_unit, policy.yellow_ratio, ladder)
+
+
+async def put_calendar_override(pool: asyncpg.Pool, day: date, workday: bool, note: str | None) -> None:
+    await pool.execute(QUERIES.upsert_calendar_override, day, workday, note)
+
+
+async def board_clocks(pool: asyncpg.Pool, *, light: str | None, grid_prefix: str | None, unit: str | None,
+                       area: tuple[str, ...], limit: int) -> list[PhaseClock]:
+    patterns = [prefix + "%" for prefix in area if prefix.isdigit()]
+    rows = await pool.fetch(QUERIES.board_clocks, light, grid_prefix, unit, "" in area, patterns, limit)
+    return [_to_clock(r) for r in rows]

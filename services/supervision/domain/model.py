@@ -30,6 +30,10 @@ DEFAULT_LADDER: dict[str, dict[str, tuple[float, LimitUnit]]] = {
 }
 
 
+class InvalidPolicy(ValueError):
+    """A policy that cannot work (HTTP 422)."""
+
+
 @dataclass(frozen=True)
 class Policy:
     category: str
@@ -42,6 +46,22 @@ class Policy:
 
     def steps(self) -> dict[str, tuple[float, LimitUnit]]:
         return self.ladder or DEFAULT_LADDER[self.limit_unit]
+
+    def check(self) -> None:
+        """Yellow comes before red, limits are positive, and the ladder climbs: red card, then leader."""
+        if self.limit_amount <= 0:
+            raise InvalidPolicy("the limit must be positive")
+        if self.limit_unit == "working_days" and self.limit_amount != int(self.limit_amount):
+            raise InvalidPolicy("a limit in working days is a whole number")
+        if not 0 < self.yellow_ratio < 1:
+            raise InvalidPolicy("yellow_ratio must be between 0 and 1 (yellow before red)")
+        steps = self.steps()
+        if set(steps) != {"red_card", "leader"}:
+            raise InvalidPolicy("the ladder names red_card and leader")
+        hours = {step: amount * {"hours": 1, "working_hours": 1, "working_days": 7}[unit]
+                 for step, (amount, unit) in steps.items()}
+        if min(hours.values()) <= 0 or hours["leader"] <= hours["red_card"]:
+            raise InvalidPolicy("the ladder climbs: red_card after due, leader after red_card")
 
 
 @dataclass(frozen=True)
@@ -137,6 +157,15 @@ class PhaseClock:
             self._raise("red_card", now)
         if now >= self.leader_at:
             self._raise("leader", now)
+
+    def escalate_by_hand(self, level: str, note: str, at: datetime) -> bool:
+        """A supervisor's or leader's 督办 (领导批示 as the note): raises the level, never lowers it."""
+        if not self.running or _rank(LEVELS, level) <= _rank(LEVELS, self.level):
+            return False
+        previous, self.level = self.level, level
+        self.events.append(EscalationRaised(**self._facts(at), level=level, previous_level=previous, manual=True,
+                                            note=note))
+        return True
 
     def stop(self, at: datetime) -> None:
         if self.running:

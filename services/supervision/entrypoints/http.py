@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date, datetime
+from typing import Literal
 
-from fastapi import APIRouter, FastAPI
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, FastAPI, Path, Query
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from services.supervision.adapters.repository import clocks_of_incident, list_policies
+from services.supervision.adapters.repository import (
+    board_clocks,
+    clocks_of_incident,
+    list_policies,
+    put_calendar_override,
+    put_policy,
+)
 from services.supervision.bootstrap import bootstrap
 from services.supervision.config import SupervisionSettings
+from services.supervision.domain.model import InvalidPolicy, PhaseClock, Policy
 from shared.auth import Caller, require_role
+from shared.categories import CATEGORY_CODES
 from shared.clock import VirtualClock
 from shared.problems import Problem
 from shared.runtime import ServiceContainer
@@ -20,6 +30,57 @@ from shared.web import Container, create_service_app
 class AdvanceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     seconds: float = Field(gt=0, le=366 * 24 * 3600)
+
+
+Unit = Literal["hours", "working_hours", "working_days"]
+
+
+class StepIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    amount: float = Field(gt=0, le=1000)
+    unit: Unit
+
+
+class PolicyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    category: str = Field(description="a category code, or * for any")
+    urgency: Literal["normal", "urgent", "emergency"]
+    phase: Literal["sign", "handle", "verify"]
+    limit_amount: float = Field(gt=0, le=1000)
+    limit_unit: Unit
+    yellow_ratio: float = Field(0.7, gt=0, lt=1)
+    ladder: dict[Literal["red_card", "leader"], StepIn] | None = None
+
+    @field_validator("category")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        if value != "*" and value not in CATEGORY_CODES:
+            raise ValueError(f"unknown category {value!r}")
+        return value
+
+
+class OverrideIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    workday: bool
+    note: str | None = Field(None, max_length=200)
+
+
+class EscalateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    level: Literal["reminder", "yellow_card", "red_card", "leader"]
+    note: str = Field("", max_length=2000, description="领导批示")
+
+
+def clock_view(clock: PhaseClock, now: datetime) -> dict:
+    return {"incident_id": str(clock.incident_id), "phase": clock.phase, "light": clock.light,
+            "started_at": clock.started_at, "yellow_at": clock.yellow_at, "due_at": clock.due_at,
+            "paused": clock.paused_at is not None,
+            "extension_working_days": clock.extension_amount if clock.limit_unit == "working_days" else 0,
+            "extension": {"amount": clock.extension_amount, "unit": clock.limit_unit},
+            "due_version": clock.due_version, "level": clock.level,
+            "remaining_seconds": round(clock.remaining_seconds(now), 3), "running": clock.running,
+            "grid_code": clock.grid_code, "unit_id": clock.unit_id, "category": clock.category,
+            "urgency": clock.urgency}
 
 
 def build_router() -> APIRouter:
@@ -47,22 +108,76 @@ def build_router() -> APIRouter:
         visible = [c for c in clocks if caller.sees(c.grid_code) or "" in caller.area]
         if not visible:
             raise Problem(404, f"no clock for incident {incident_id}")
-        now = container.clock.now()
         current = next((c for c in reversed(visible) if c.running), visible[-1])
-        return {"incident_id": str(incident_id), "phase": current.phase, "light": current.light,
-                "started_at": current.started_at, "yellow_at": current.yellow_at, "due_at": current.due_at,
-                "paused": current.paused_at is not None,
-                "extension_working_days": current.extension_amount if current.limit_unit == "working_days" else 0,
-                "extension": {"amount": current.extension_amount, "unit": current.limit_unit},
-                "due_version": current.due_version, "level": current.level,
-                "remaining_seconds": round(current.remaining_seconds(now), 3), "running": current.running,
+        return {**clock_view(current, container.clock.now()),
                 "history": [{"phase": c.phase, "cycle": c.cycle, "light": c.light, "level": c.level,
                              "started_at": c.started_at, "due_at": c.due_at, "stopped_at": c.stopped_at}
                             for c in visible]}
 
+    @router.get("/clocks")
+    async def board(caller: Caller, container: Container,
+                    light: Literal["green", "yellow", "red"] | None = None,
+                    grid_prefix: str | None = Query(None, pattern=r"^\d{1,18}$"),
+                    unit: str | None = Query(None, max_length=100),
+                    limit: int = Query(100, ge=1, le=1000)) -> list[dict]:
+        clocks = await board_clocks(container.pool, light=light, grid_prefix=grid_prefix, unit=unit,
+                                    area=caller.area, limit=limit)
+        now = container.clock.now()
+        return [clock_view(c, now) for c in clocks]
+
+    @router.post("/clocks/{incident_id}/escalate")
+    async def escalate(incident_id: uuid.UUID, body: EscalateIn, caller: Caller, container: Container) -> dict:
+        require_role(caller, "supervisor", "leader")
+        async with container.uow() as uow:
+            clocks = [c for c in await uow.supervision.running_clocks(incident_id)
+                      if caller.sees(c.grid_code) or "" in caller.area]
+            if not clocks:
+                raise Problem(404, f"no running clock for incident {incident_id}")
+            clock = clocks[0]
+            if not clock.escalate_by_hand(body.level, f"{caller.sub}: {body.note}", uow.clock.now()):
+                raise Problem(409, f"督办 is already at {clock.level}; levels are raised, never lowered",
+                              current_level=clock.level)
+            await uow.supervision.save_clock(clock)
+            uow.collect(clock)
+            await uow.commit()
+        return clock_view(clock, container.clock.now())
+
     @router.get("/policies")
     async def policies(caller: Caller, container: Container) -> list[dict]:
         return await list_policies(container.pool)
+
+    @router.put("/policies")
+    async def put_policies(body: list[PolicyIn], caller: Caller, container: Container) -> dict:
+        require_role(caller, "admin")
+        parsed = []
+        for index, item in enumerate(body):
+            ladder: dict[str, tuple[float, Unit]] = {str(k): (s.amount, s.unit) for k, s in (item.ladder or {}).items()}
+            policy = Policy(item.category, item.urgency, item.phase, item.limit_amount, item.limit_unit,
+                            item.yellow_ratio, ladder)
+            try:
+                policy.check()
+            except InvalidPolicy as exc:
+                raise Problem(422, f"policy {index}: {exc}",
+                              errors=[{"field": f"body.{index}", "message": str(exc), "type": "policy"}]) from exc
+            parsed.append(policy)
+        for policy in parsed:
+            await put_policy(container.pool, policy)
+        return {"updated": len(parsed)}
+
+    @router.get("/calendar/{year}")
+    async def calendar_year(year: int = Path(ge=2000, le=2100), *, container: Container) -> dict:
+        calendar = container.extras["calendar"]
+        days = calendar.year_days(year)
+        return {"year": year, "provisional": calendar.year_is_provisional(year),
+                "days": [{"date": d.day.isoformat(), "workday": d.workday, "provisional": d.provisional,
+                          "holiday": d.holiday} for d in days]}
+
+    @router.put("/calendar/{day}")
+    async def override_day(day: date, body: OverrideIn, caller: Caller, container: Container) -> dict:
+        require_role(caller, "admin")
+        await put_calendar_override(container.pool, day, body.workday, body.note)
+        container.extras["calendar"].overrides[day] = body.workday
+        return {"date": day.isoformat(), "workday": body.workday, "note": body.note}
 
     return router
 

@@ -1,0 +1,93 @@
+"""Supervision's HTTP API in-process on a real database: policies, calendar, boards, manual 督办."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from services.supervision.config import SupervisionSettings
+from services.supervision.entrypoints.http import create_app
+from services.supervision.service_layer.handlers import EVENT_HANDLERS
+from shared.auth import issue_token
+from shared.db.migrate import migrate
+from shared.events import intake as ev
+from shared.events.envelope import Envelope
+from shared.events.routing import IncidentAssigned, Owner
+from shared.settings import DEV_JWT_SECRET
+from tests.support import SERVICE_DIRS
+
+ADMIN = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'admin', 'admin', [''])}"}
+SUPERVISOR = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'sup', 'supervisor', ['320508'])}"}
+FAR = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'sup2', 'supervisor', ['310101'])}"}
+T0 = datetime.now(UTC)  # the app runs on the real clock: a case started now is green
+
+
+@pytest.fixture
+async def supervision(fresh_database):
+    dsn = await fresh_database("supapi")
+    await migrate(dsn, SERVICE_DIRS["supervision"])
+    app = create_app(SupervisionSettings(database_url=dsn))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://sup") as client:
+            client.app = app
+            yield client
+
+
+async def start_case(client, grid="320508019044001", urgency="urgent") -> uuid.UUID:
+    container = client.app.state.container
+    case = uuid.uuid4()
+    for event in (ev.IncidentReceived(incident_id=case, at=T0, source="gridworker", category="city.ads",
+                                      urgency=urgency, title="x", reported_at=T0),
+                  IncidentAssigned(incident_id=case, at=T0, category="city.ads", urgency=urgency, grid_code=grid,
+                                   owner=Owner(unit_id="grid-1", unit_name="一网格", unit_kind="grid"),
+                                   reason="located")):
+        async with container.uow() as uow:
+            await EVENT_HANDLERS[event.type](event, Envelope.wrap(event, source="/t", time=T0), uow)
+            await uow.commit()
+    return case
+
+
+async def test_policies_are_validated_and_stored(supervision):
+    good = {"category": "city.ads", "urgency": "urgent", "phase": "sign", "limit_amount": 1, "limit_unit": "hours",
+            "ladder": {"red_card": {"amount": 30, "unit": "hours"}, "leader": {"amount": 60, "unit": "hours"}}}
+    assert (await supervision.put("/v1/policies", json=[good], headers=ADMIN)).status_code == 200
+    stored = [p for p in (await supervision.get("/v1/policies", headers=ADMIN)).json() if p["category"] == "city.ads"]
+    assert stored[0]["limit_amount"] == 1 and stored[0]["ladder"]["leader"] == [60.0, "hours"]
+    for bad in ({**good, "yellow_ratio": 1.2}, {**good, "limit_amount": -1}, {**good, "category": "no.such"},
+                {**good, "ladder": {"red_card": {"amount": 5, "unit": "hours"},
+                                    "leader": {"amount": 2, "unit": "hours"}}},
+                {**good, "limit_unit": "working_days", "limit_amount": 1.5}):
+        response = await supervision.put("/v1/policies", json=[bad], headers=ADMIN)
+        assert response.status_code == 422, bad
+    assert (await supervision.put("/v1/policies", json=[good], headers=SUPERVISOR)).status_code == 403
+
+
+async def test_calendar_lists_a_year_and_takes_overrides(supervision):
+    year = (await supervision.get("/v1/calendar/2026")).json()
+    days = {d["date"]: d for d in year["days"]}
+    assert year["provisional"] is False and days["2026-02-14"]["workday"] is True
+    assert days["2026-10-01"]["holiday"] == "National Day"
+    assert (await supervision.get("/v1/calendar/2027")).json()["provisional"] is True
+    put = await supervision.put("/v1/calendar/2027-01-01", json={"workday": False, "note": "元旦"}, headers=ADMIN)
+    assert put.status_code == 200
+    after = {d["date"]: d for d in (await supervision.get("/v1/calendar/2027")).json()["days"]}
+    assert after["2027-01-01"] == {"date": "2027-01-01", "workday": False, "provisional": False, "holiday": None}
+    assert (await supervision.put("/v1/calendar/2027-13-01", json={"workday": True}, headers=ADMIN)).status_code == 422
+
+
+async def test_board_filters_by_light_and_area_and_manual_escalation_only_raises(supervision):
+    case = await start_case(supervision)
+    await start_case(supervision, grid="310101001001001")
+    board = (await supervision.get("/v1/clocks", params={"light": "green"}, headers=SUPERVISOR)).json()
+    assert [c["incident_id"] for c in board] == [str(case)]
+    assert (await supervision.get("/v1/clocks", params={"light": "red"}, headers=ADMIN)).json() == []
+    raised = await supervision.post(f"/v1/clocks/{case}/escalate", json={"level": "red_card", "note": "限期整改"},
+                                    headers=SUPERVISOR)
+    assert raised.status_code == 200 and raised.json()["level"] == "red_card"
+    lower = await supervision.post(f"/v1/clocks/{case}/escalate", json={"level": "reminder"}, headers=SUPERVISOR)
+    assert lower.status_code == 409
+    assert (await supervision.post(f"/v1/clocks/{case}/escalate", json={"level": "leader"},
+                                   headers=FAR)).status_code == 404
