@@ -42,7 +42,7 @@ async def routing(fresh_database):
             await u.routing.put_worker(w["id"], w["name"], w["phone"], w["unit_id"], w["grid_codes"], w["on_duty"])
         await u.commit()
     processor = EventProcessor("routing", handlers.EVENT_HANDLERS, uow, pool, max_attempts=1)
-    yield pool, uow, processor
+    yield pool, uow, processor, dsn
     await pool.close()
 
 
@@ -63,7 +63,7 @@ async def published(pool) -> list[dict]:
 
 
 async def test_rules_decide_the_owner_and_emergencies_get_the_district_as_co_owner(routing):
-    pool, uow, processor = routing
+    pool, uow, processor, dsn = routing
     await feed(processor, report("city.ads"))                          # rule: grid
     await feed(processor, report("infra.facility"))                    # rule: dept:municipal
     await feed(processor, report("dispute.family"))                    # rule: community
@@ -76,7 +76,7 @@ async def test_rules_decide_the_owner_and_emergencies_get_the_district_as_co_own
 
 
 async def test_no_location_and_no_grid_goes_to_the_centres_queue_never_dropped(routing):
-    pool, uow, processor = routing
+    pool, uow, processor, dsn = routing
     await feed(processor, report(location=None))
     await feed(processor, report(location=Point(lon=100.0, lat=30.0)))  # in China, outside every grid
     await feed(processor, report(location=None, grid_code="320508019045004"))  # by grid code
@@ -87,7 +87,7 @@ async def test_no_location_and_no_grid_goes_to_the_centres_queue_never_dropped(r
 
 
 async def test_returns_escalate_then_the_centre_dispatches(routing):
-    pool, uow, processor = routing
+    pool, uow, processor, dsn = routing
     case = report("city.ads")
     await feed(processor, case)
     for count, expected in ((1, "community-320508019044"),):
@@ -106,3 +106,38 @@ async def test_returns_escalate_then_the_centre_dispatches(routing):
     assert kinds == ["assigned", "reassigned", "unroutable", "dispatched"]
     with pytest.raises(handlers.DispatchRefused):
         await handlers.dispatch(case.incident_id, "no-such-unit", None, "x", "sup", uow())
+
+
+async def test_browse_export_and_locate_over_http(routing):
+    import httpx
+
+    from services.routing.config import RoutingSettings
+    from services.routing.entrypoints.http import create_app
+    from shared.auth import issue_token
+    from shared.settings import DEV_JWT_SECRET
+
+    pool, uow, processor, dsn = routing
+    app = create_app(RoutingSettings(database_url=dsn))
+    admin = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'a', 'admin', [''])}"}
+    community = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'c', 'community', ['320508019044'])}"}
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://r") as client:
+            grids = (await client.get("/v1/grids", params={"parent": "320508019044"}, headers=admin)).json()
+            assert [g["code"] for g in grids] == ["320508019044001", "320508019044002", "320508019044003",
+                                                  "320508019044004", "320508019044801"]
+            mine = (await client.get("/v1/grids", params={"level": "grid"}, headers=community)).json()
+            assert {g["code"][:12] for g in mine} == {"320508019044"}
+            other = await client.get("/v1/grids", params={"parent": "320508019045"}, headers=community)
+            assert other.status_code == 403
+            export = await client.get("/v1/grids/320508019044/geojson", headers=admin)
+            assert export.headers["content-type"] == "application/geo+json"
+            features = export.json()["features"]
+            assert [f["properties"]["code"] for f in features][:2] == ["320508019044", "320508019044001"]
+            assert features[1]["geometry"]["type"] == "MultiPolygon"
+            only_grids = (await client.get("/v1/grids/320508/geojson", params={"level": "grid"},
+                                           headers=admin)).json()["features"]
+            assert len(only_grids) == 9
+            located = (await client.get("/v1/locate", params={"lon": 120.612, "lat": 31.31}, headers=admin)).json()
+            assert located["grid"]["code"] == "320508019044001" and located["district"]["name"] == "姑苏区"
+            assert (await client.get("/v1/locate", params={"lon": 0, "lat": 90}, headers=admin)).status_code == 404
+            assert (await client.get("/v1/locate", params={"lon": "nan", "lat": 31}, headers=admin)).status_code == 422

@@ -78,3 +78,24 @@ SELECT id, kind, name, area, department FROM unit WHERE id = $1;
 
 -- name: get_worker
 SELECT id, name, phone, unit_id, grid_codes, on_duty FROM worker WHERE id = $1;
+
+-- name: browse_grids
+SELECT code, name, level, kind, parent_code, dedicated_type FROM grid
+ WHERE ($1::text IS NULL OR parent_code = $1)
+   AND ($2::text IS NULL OR level = $2)
+   AND ($3::text IS NULL OR code LIKE $3 || '%')
+ ORDER BY code
+ LIMIT $4;
+
+-- name: grid_geojson
+-- The grid and everything under it (its code is their prefix), as one FeatureCollection.
+SELECT json_build_object(
+         'type', 'FeatureCollection',
+         'features', coalesce(json_agg(json_build_object(
+             'type', 'Feature',
+             'geometry', ST_AsGeoJSON(geom, 7)::json,
+             'properties', json_build_object('code', code, 'name', name, 'level', level, 'kind', kind,
+                                             'parent_code', parent_code, 'dedicated_type', dedicated_type))
+           ORDER BY length(code), code), '[]'::json))
+  FROM grid
+ WHERE code LIKE $1 || '%' AND ($2::text IS NULL OR level = $2);

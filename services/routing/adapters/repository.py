@@ -131,3 +131,12 @@ async def grid_row(pool: asyncpg.Pool, code: str) -> dict[str, Any] | None:
 
 async def list_rules(pool: asyncpg.Pool) -> list[dict[str, Any]]:
     return [dict(r) for r in await pool.fetch(QUERIES.list_rules)]
+
+
+async def browse_grids(pool: asyncpg.Pool, *, parent: str | None, level: str | None, prefix: str | None,
+                       limit: int) -> list[dict[str, Any]]:
+    return [dict(r) for r in await pool.fetch(QUERIES.browse_grids, parent, level, prefix, limit)]
+
+
+async def grid_geojson(pool: asyncpg.Pool, code: str, level: str | None) -> dict[str, Any]:
+    return await pool.fetchval(QUERIES.grid_geojson, code, level)

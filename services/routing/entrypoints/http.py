@@ -7,10 +7,16 @@ import math
 import uuid
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.routing.adapters.repository import assignment_history, grid_row, list_rules
+from services.routing.adapters.repository import (
+    assignment_history,
+    browse_grids,
+    grid_geojson,
+    grid_row,
+    list_rules,
+)
 from services.routing.bootstrap import bootstrap
 from services.routing.config import RoutingSettings
 from services.routing.domain.assignment import Rule
@@ -71,6 +77,33 @@ def build_router() -> APIRouter:
             return await handlers.import_grids(collection, container.uow())
         except handlers.InvalidGridFile as exc:
             raise Problem(422, str(exc), errors=[e.as_dict() for e in exc.errors]) from exc
+
+    @router.get("/grids")
+    async def grids(caller: Caller, container: Container,
+                    parent: str | None = Query(None, pattern=r"^\d{6,15}$"),
+                    level: Literal["district", "street", "community", "grid", "micro"] | None = None,
+                    limit: int = Query(1000, ge=1, le=20000)) -> list[dict]:
+        """Browse the registry by parent and level (inside the caller's area)."""
+        if "" in caller.area:
+            prefix = None
+        elif parent is not None and caller.sees(parent):
+            prefix = parent
+        elif parent is None and len(caller.area) == 1:
+            prefix = caller.area[0]
+        else:
+            raise Problem(403, "browse inside the caller's area: name a parent there")
+        return await browse_grids(container.pool, parent=parent, level=level, prefix=prefix, limit=limit)
+
+    @router.get("/grids/{code}/geojson")
+    async def export(code: str, caller: Caller, container: Container,
+                     level: Literal["district", "street", "community", "grid", "micro"] | None = None) -> Response:
+        """The grid (district, street, …) and everything under it as GeoJSON; `level` keeps one level."""
+        if await grid_row(container.pool, code) is None:
+            raise Problem(404, f"no grid {code}")
+        if not caller.sees(code):
+            raise Problem(403, "the grid is outside the caller's area")
+        collection = await grid_geojson(container.pool, code, level)
+        return Response(json.dumps(collection, ensure_ascii=False), media_type="application/geo+json")
 
     @router.get("/grids/{code}")
     async def get_grid(code: str, caller: Caller, container: Container) -> dict:
