@@ -42,7 +42,7 @@ class Locator:
         # Dedicated first, then by code: the first covering candidate is the answer.
         leaves.sort(key=lambda item: (item[0].kind != "dedicated", item[0].code))
         self._leaves = [g for g, _ in leaves]
-        self._codes = [g.code for g in self._leaves]
+        self._code_array = np.array([g.code for g in self._leaves], dtype=object)
         geoms = [geom for _, geom in leaves]
         for geom in geoms:
             shapely.prepare(geom)
@@ -97,11 +97,9 @@ class Locator:
         # Per point, the candidate with the lowest index wins (dedicated first, then lower code).
         order = np.lexsort((tree_idx, point_idx))
         points_hit, first = np.unique(point_idx[order], return_index=True)
-        winners = tree_idx[order][first]
-        codes: list[str | None] = [None] * len(lons)
-        for p, t in zip(points_hit.tolist(), winners.tolist(), strict=True):
-            codes[p] = self._codes[t]
-        return codes
+        codes = np.full(len(lons), None, dtype=object)
+        codes[points_hit] = self._code_array[tree_idx[order][first]]
+        return codes.tolist()
 
     def located_code(self, code: str) -> Located | None:
         """The hierarchy of a known grid code (used when a report names its grid)."""
