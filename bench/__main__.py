@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from bench import intake_accept, routing_locate
+from bench import intake_accept, routing_locate, supervision_ticker
 from bench.common import report
 
-BENCHMARKS = {"intake": intake_accept.run, "routing": routing_locate.run}
+BENCHMARKS = {"intake": intake_accept.run, "routing": routing_locate.run,
+              "supervision": supervision_ticker.run}
 
 
 def main() -> None:

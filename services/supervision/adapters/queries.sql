@@ -93,3 +93,10 @@ SELECT * FROM phase_clock
    AND ($4::boolean OR grid_code LIKE ANY ($5::text[]))
  ORDER BY due_at, id
  LIMIT $6;
+
+-- name: update_fired_clocks
+-- The ticker's write: one statement for a whole batch (only what firing changes).
+UPDATE phase_clock AS c
+   SET light = u.light, level = u.level, next_check_at = u.next_check_at
+  FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[]) AS u(id, light, level, next_check_at)
+ WHERE c.id = u.id;

@@ -64,6 +64,13 @@ class SupervisionRepository:
                                  clock.next_check_at(), clock.due_version, clock.yellow_at, clock.due_at,
                                  clock.red_card_at, clock.leader_at, clock.paused_at, clock.extension_amount)
 
+    async def save_fired(self, clocks: list[PhaseClock]) -> None:
+        """After `tick`: only the light, the level and the next check change."""
+        if clocks:
+            await self._conn.execute(QUERIES.update_fired_clocks, [c.id for c in clocks],
+                                     [c.light for c in clocks], [c.level for c in clocks],
+                                     [c.next_check_at() for c in clocks])
+
     async def claim_due(self, now: Any, limit: int) -> list[PhaseClock]:
         return [_to_clock(r) for r in await self._conn.fetch(QUERIES.claim_due_clocks, now, limit)]
 

@@ -147,8 +147,8 @@ async def tick_due_clocks(uow: Any, batch: int) -> int:
         clocks = await uow.supervision.claim_due(now, batch)
         for clock in clocks:
             clock.tick(now)
-            await uow.supervision.save_clock(clock)
             uow.collect(clock)
+        await uow.supervision.save_fired(clocks)
         await uow.commit()
     return len(clocks)
 
