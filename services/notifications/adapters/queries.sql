@@ -12,8 +12,8 @@ SELECT * FROM case_owner WHERE incident_id = $1;
 
 -- name: insert_delivery
 INSERT INTO delivery (id, event_id, event_type, incident_id, channel, recipient, address, body, urgent,
-                      status, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10)
+                      status, created_at, next_attempt_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, now() + make_interval(secs => $11))
 ON CONFLICT (event_id, recipient, channel) DO NOTHING;
 
 -- name: insert_alert
@@ -64,3 +64,29 @@ SELECT order_no, signed_sent FROM hotline_case WHERE incident_id = $1 FOR UPDATE
 
 -- name: mark_signed_sent
 UPDATE hotline_case SET signed_sent = true WHERE incident_id = $1;
+
+-- name: upsert_subscription
+INSERT INTO subscription (id, name, phone, email, webhook_url, role, area, event_types, levels, channels,
+                          quiet_hours)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+ON CONFLICT (id) DO UPDATE
+   SET name = EXCLUDED.name, phone = EXCLUDED.phone, email = EXCLUDED.email, webhook_url = EXCLUDED.webhook_url,
+       role = EXCLUDED.role, area = EXCLUDED.area, event_types = EXCLUDED.event_types, levels = EXCLUDED.levels,
+       channels = EXCLUDED.channels, quiet_hours = EXCLUDED.quiet_hours, updated_at = now();
+
+-- name: get_subscription
+SELECT * FROM subscription WHERE id = $1;
+
+-- name: list_subscriptions
+SELECT * FROM subscription ORDER BY id;
+
+-- name: delete_subscription
+DELETE FROM subscription WHERE id = $1 RETURNING id;
+
+-- name: subscribers_for
+-- Subscriptions to this event type whose area covers the grid (NULL grid: only city-wide ones).
+SELECT * FROM subscription
+ WHERE event_types @> ARRAY[$1::text]
+   AND EXISTS (SELECT 1 FROM unnest(area) AS prefix WHERE coalesce($2, '') LIKE prefix || '%'
+                                                      AND ($2 IS NOT NULL OR prefix = ''))
+ ORDER BY id;

@@ -30,9 +30,10 @@ class NotificationsRepository:
 
     async def add_delivery(self, *, event_id: uuid.UUID, event_type: str, incident_id: uuid.UUID | None,
                            channel: str, recipient: str, address: str, body: str, urgent: bool,
-                           at: datetime) -> bool:
+                           at: datetime, hold_seconds: float = 0.0) -> bool:
         status = await self._conn.execute(QUERIES.insert_delivery, uuid.uuid4(), event_id, event_type,
-                                          incident_id, channel, recipient, address, body, urgent, at)
+                                          incident_id, channel, recipient, address, body, urgent, at,
+                                          hold_seconds)
         return status.endswith("1")
 
     async def add_alert(self, *, event_id: uuid.UUID, event_type: str, incident_id: uuid.UUID | None,
@@ -49,6 +50,9 @@ class NotificationsRepository:
 
     async def mark_signed_sent(self, incident_id: uuid.UUID) -> None:
         await self._conn.execute(QUERIES.mark_signed_sent, incident_id)
+
+    async def subscribers_for(self, event_type: str, grid_code: str | None) -> list[dict[str, Any]]:
+        return [dict(r) for r in await self._conn.fetch(QUERIES.subscribers_for, event_type, grid_code)]
 
     async def claim_due(self, limit: int) -> list[dict[str, Any]]:
         return [dict(r) for r in await self._conn.fetch(QUERIES.claim_due_deliveries, limit)]
@@ -67,3 +71,22 @@ async def list_deliveries(pool: asyncpg.Pool, incident_id: uuid.UUID | None, cha
 
 async def alerts_after(pool: asyncpg.Pool, last_id: int, limit: int = 200) -> list[dict[str, Any]]:
     return [dict(r) for r in await pool.fetch(QUERIES.alerts_after, last_id, limit)]
+
+
+async def put_subscription(pool: asyncpg.Pool, sub_id: str, s: dict[str, Any]) -> None:
+    await pool.execute(QUERIES.upsert_subscription, sub_id, s["name"], s.get("phone"), s.get("email"),
+                       s.get("webhook_url"), s["role"], s["area"], s["event_types"], s["levels"], s["channels"],
+                       s.get("quiet_hours"))
+
+
+async def get_subscription(pool: asyncpg.Pool, sub_id: str) -> dict[str, Any] | None:
+    row = await pool.fetchrow(QUERIES.get_subscription, sub_id)
+    return dict(row) if row else None
+
+
+async def list_subscriptions(pool: asyncpg.Pool) -> list[dict[str, Any]]:
+    return [dict(r) for r in await pool.fetch(QUERIES.list_subscriptions)]
+
+
+async def delete_subscription(pool: asyncpg.Pool, sub_id: str) -> bool:
+    return await pool.fetchval(QUERIES.delete_subscription, sub_id) is not None

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from datetime import datetime, time, timedelta
 from typing import Literal
+from zoneinfo import ZoneInfo
 
 Outcome = Literal["sent", "retry", "dead"]
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass(frozen=True)
@@ -32,3 +35,17 @@ def backoff_seconds(attempts_so_far: int, base: float, cap: float = 300.0,
     """Exponential backoff with full jitter (no herd of retries at the same instant)."""
     ceiling = min(cap, base * 2 ** max(0, attempts_so_far - 1))
     return (rng or random).uniform(ceiling / 2, ceiling)
+
+
+def quiet_until(now: datetime, start: str, end: str, zone: ZoneInfo = SHANGHAI) -> datetime | None:
+    """When an SMS held for quiet hours (e.g. 22:00–07:00, local time) may go; None outside them."""
+    local = now.astimezone(zone)
+    a, b = time.fromisoformat(start), time.fromisoformat(end)
+    t = local.time()
+    inside = (a <= t < b) if a < b else (t >= a or t < b)
+    if not inside:
+        return None
+    release = datetime.combine(local.date(), b, zone)
+    if release <= local:
+        release += timedelta(days=1)
+    return release

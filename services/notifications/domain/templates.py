@@ -25,3 +25,10 @@ def light_sms(incident_id: object, category: str, phase: str, light: str, due_at
         text = (f"【网格督办】案件{case_ref(incident_id)}（{category}）{PHASE_ZH[phase]}即将超时亮{LIGHT_ZH[light]}，"
                 f"请于{due}前处理。")
     return text[:SMS_MAX_CHARS]
+
+
+def escalation_sms(incident_id: object, category: str, phase: str, level: str, due_at: datetime, note: str = "") -> str:
+    due = due_at.astimezone(SHANGHAI).strftime("%m月%d日%H:%M")
+    text = (f"【网格督办】{LEVEL_ZH[level]}：案件{case_ref(incident_id)}（{category}）{PHASE_ZH[phase]}"
+            f"时限{due}，请督促责任单位限时办理。" + (f"批示：{note}" if note else ""))
+    return text[:SMS_MAX_CHARS]

@@ -6,18 +6,61 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, FastAPI, Header, Query, Request
+from fastapi import APIRouter, FastAPI, Header, Path, Query, Request, Response
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 from sse_starlette.sse import EventSourceResponse
 
-from services.notifications.adapters.repository import alerts_after, list_deliveries
+from services.notifications.adapters.repository import (
+    alerts_after,
+    delete_subscription,
+    get_subscription,
+    list_deliveries,
+    list_subscriptions,
+    put_subscription,
+)
 from services.notifications.bootstrap import bootstrap
 from services.notifications.config import NotificationsSettings
-from shared.auth import Caller
+from shared.auth import Caller, require_role
+from shared.events import EVENT_MODELS
 from shared.problems import Problem
 from shared.runtime import ServiceContainer
 from shared.web import Container, create_service_app
+
+Channel = Literal["sms", "email", "webhook", "sse"]
+Level = Literal["reminder", "yellow_card", "red_card", "leader"]
+
+
+class QuietHours(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    start: str = Field(alias="from", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    end: str = Field(alias="to", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class SubscriptionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100)
+    phone: str | None = Field(None, pattern=r"^(\+?86)?1[3-9]\d{9}$")
+    email: str | None = Field(None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    webhook_url: AnyHttpUrl | None = None
+    role: Literal["supervisor", "leader", "community", "street", "department", "gridworker", "admin"]
+    area: list[Annotated[str, Field(pattern=r"^\d{0,18}$")]] = Field(min_length=1, max_length=100)
+    event_types: list[str] = Field(min_length=1, max_length=50)
+    levels: list[Level] = Field(default_factory=list)
+    channels: list[Channel] = Field(min_length=1, max_length=4)
+    quiet_hours: QuietHours | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> SubscriptionIn:
+        unknown = [t for t in self.event_types if t not in EVENT_MODELS]
+        if unknown:
+            raise ValueError(f"unknown event types: {', '.join(unknown)}")
+        needs = {"sms": self.phone, "email": self.email, "webhook": self.webhook_url}
+        missing = [channel for channel in self.channels if channel in needs and not needs[channel]]
+        if missing:
+            raise ValueError(f"channels {', '.join(missing)} need their address (phone, email, webhook_url)")
+        return self
 
 
 def build_router() -> APIRouter:
@@ -31,6 +74,36 @@ def build_router() -> APIRouter:
         if "" not in caller.area and caller.role not in ("admin", "supervisor", "leader"):
             raise Problem(403, "the delivery log is for the command centre")
         return await list_deliveries(container.pool, incident_id, channel, status, limit)
+
+    @router.put("/subscriptions/{sub_id}")
+    async def put_sub(sub_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,100}$")], body: SubscriptionIn,
+                      caller: Caller, container: Container) -> dict:
+        require_role(caller, "admin", "supervisor")
+        if not all(caller.sees(prefix) or "" in caller.area for prefix in body.area):
+            raise Problem(403, "a subscription's area must lie inside the caller's")
+        data = body.model_dump(mode="json", by_alias=True)
+        await put_subscription(container.pool, sub_id, data)
+        return {"id": sub_id, **data}
+
+    @router.get("/subscriptions")
+    async def subs(caller: Caller, container: Container) -> list[dict]:
+        require_role(caller, "admin", "supervisor")
+        return await list_subscriptions(container.pool)
+
+    @router.get("/subscriptions/{sub_id}")
+    async def get_sub(sub_id: str, caller: Caller, container: Container) -> dict:
+        require_role(caller, "admin", "supervisor")
+        found = await get_subscription(container.pool, sub_id)
+        if found is None:
+            raise Problem(404, f"no subscription {sub_id}")
+        return found
+
+    @router.delete("/subscriptions/{sub_id}", status_code=204)
+    async def delete_sub(sub_id: str, caller: Caller, container: Container) -> Response:
+        require_role(caller, "admin", "supervisor")
+        if not await delete_subscription(container.pool, sub_id):
+            raise Problem(404, f"no subscription {sub_id}")
+        return Response(status_code=204)
 
     @router.get("/alerts/stream")
     async def stream(request: Request, caller: Caller, container: Container,

@@ -7,8 +7,8 @@ from typing import Any
 
 import structlog
 
-from services.notifications.domain.delivery import backoff_seconds, judge
-from services.notifications.domain.templates import light_sms
+from services.notifications.domain.delivery import backoff_seconds, judge, quiet_until
+from services.notifications.domain.templates import escalation_sms, light_sms
 from shared.events.envelope import Envelope
 from shared.events.intake import (
     ExtensionRequested,
@@ -49,9 +49,24 @@ async def on_light_changed(event: LightChanged, envelope: Envelope, uow: Any) ->
 
 
 async def on_escalation(event: EscalationRaised, envelope: Envelope, uow: Any) -> None:
+    """督办 goes on the live stream and, by SMS, to every subscriber of its area and level."""
+    now = uow.clock.now()
     await uow.notifications.add_alert(event_id=envelope.id, event_type=envelope.type,
                                       incident_id=event.incident_id, grid_code=event.grid_code,
-                                      payload=envelope.data, at=uow.clock.now())
+                                      payload=envelope.data, at=now)
+    body = escalation_sms(event.incident_id, event.category, event.phase, event.level, event.due_at, event.note)
+    for subscriber in await uow.notifications.subscribers_for(envelope.type, event.grid_code):
+        if subscriber["levels"] and event.level not in subscriber["levels"]:
+            continue
+        if "sms" in subscriber["channels"] and subscriber["phone"]:
+            urgent = event.level in ("red_card", "leader") or event.urgency == "emergency"
+            quiet = subscriber["quiet_hours"]
+            # Quiet hours hold an SMS until morning, except emergencies and red-light 督办 (DESIGN.md §6).
+            release = None if urgent or not quiet else quiet_until(now, quiet["from"], quiet["to"])
+            await uow.notifications.add_delivery(
+                event_id=envelope.id, event_type=envelope.type, incident_id=event.incident_id, channel="sms",
+                recipient=f"subscription:{subscriber['id']}", address=subscriber["phone"], body=body,
+                urgent=urgent, at=now, hold_seconds=(release - now).total_seconds() if release else 0.0)
 
 
 # Which lifecycle events 12345 hears about, and by which callback name (DOMAIN.md §7).

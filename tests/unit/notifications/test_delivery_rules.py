@@ -35,3 +35,17 @@ def test_light_sms_is_chinese_signed_and_shows_the_local_due_time():
     red = light_sms("0f1e2d3c", "city.garbage", "handle", "red", due)
     assert "红灯" in red and "办理" in red
     assert len(text) <= SMS_MAX_CHARS
+
+
+def test_quiet_hours_hold_until_the_morning_and_handle_the_window_over_midnight():
+    from services.notifications.domain.delivery import SHANGHAI, quiet_until
+
+    def sh(d, h, m=0):
+        return datetime(2026, 11, d, h, m, tzinfo=SHANGHAI)
+
+    assert quiet_until(sh(23, 23, 30), "22:00", "07:00") == sh(24, 7)
+    assert quiet_until(sh(24, 3, 0), "22:00", "07:00") == sh(24, 7)
+    assert quiet_until(sh(24, 7, 0), "22:00", "07:00") is None
+    assert quiet_until(sh(24, 12, 0), "22:00", "07:00") is None
+    assert quiet_until(sh(24, 12, 30), "12:00", "14:00") == sh(24, 14)  # a lunch-time window
+    assert quiet_until(sh(24, 15, 0).astimezone(UTC), "12:00", "14:00") is None

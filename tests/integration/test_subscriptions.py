@@ -1,0 +1,88 @@
+"""Subscriptions on a real database: validation over HTTP, and 督办 fanning out to the right people."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+
+from services.notifications.config import NotificationsSettings
+from services.notifications.entrypoints.http import create_app
+from services.notifications.service_layer.handlers import EVENT_HANDLERS
+from shared.auth import issue_token
+from shared.db.migrate import migrate
+from shared.events.envelope import Envelope
+from shared.events.supervision import EscalationRaised
+from shared.settings import DEV_JWT_SECRET
+from tests.support import SERVICE_DIRS
+
+ADMIN = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'admin', 'admin', [''])}"}
+DISTRICT_SUP = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'sup', 'supervisor', ['320508'])}"}
+LEADER = {"name": "区委副书记", "phone": "13900000100", "role": "leader", "area": ["320508"],
+          "event_types": ["supervision.escalation.raised"], "levels": ["leader"], "channels": ["sms", "sse"]}
+STREET_HEAD = {"name": "街道综治主任", "phone": "13900000200", "role": "supervisor", "area": ["320508019"],
+               "event_types": ["supervision.escalation.raised"], "levels": ["red_card", "leader"],
+               "channels": ["sms"], "quiet_hours": None}
+OTHER_DISTRICT = {**LEADER, "name": "另一区领导", "phone": "13900000300", "area": ["310101"]}
+
+
+@pytest.fixture
+async def notifications(fresh_database):
+    dsn = await fresh_database("subs")
+    await migrate(dsn, SERVICE_DIRS["notifications"])
+    app = create_app(NotificationsSettings(database_url=dsn))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://n") as client:
+            client.app = app
+            yield client
+
+
+async def raise_level(client, level: str, urgency: str = "normal") -> None:
+    container = client.app.state.container
+    now = datetime.now(UTC)
+    event = EscalationRaised(incident_id=uuid.uuid4(), at=now, phase="handle", due_at=now - timedelta(days=1),
+                             due_version=1, category="city.ads", urgency=urgency, grid_code="320508019044001",
+                             unit_id="grid-1", level=level, previous_level="none")
+    async with container.uow() as uow:
+        await EVENT_HANDLERS[event.type](event, Envelope.wrap(event, source="/supervision", time=now), uow)
+        await uow.commit()
+
+
+async def test_subscriptions_are_validated_and_scoped(notifications):
+    assert (await notifications.put("/v1/subscriptions/leader-1", json=LEADER, headers=ADMIN)).status_code == 200
+    for bad in ({**LEADER, "phone": "12345"}, {**LEADER, "email": "not-an-email", "channels": ["email"]},
+                {**LEADER, "webhook_url": "ftp://x", "channels": ["webhook"]}, {**LEADER, "channels": ["fax"]},
+                {**LEADER, "event_types": ["no.such.event"]}, {**LEADER, "phone": None},
+                {**LEADER, "area": ["32a"]}, {**LEADER, "quiet_hours": {"from": "25:00", "to": "07:00"}}):
+        response = await notifications.put("/v1/subscriptions/bad", json=bad, headers=ADMIN)
+        assert response.status_code == 422, bad
+    outside = await notifications.put("/v1/subscriptions/x", json=OTHER_DISTRICT, headers=DISTRICT_SUP)
+    assert outside.status_code == 403
+    assert [s["id"] for s in (await notifications.get("/v1/subscriptions", headers=ADMIN)).json()] == ["leader-1"]
+    assert (await notifications.delete("/v1/subscriptions/leader-1", headers=ADMIN)).status_code == 204
+    assert (await notifications.get("/v1/subscriptions/leader-1", headers=ADMIN)).status_code == 404
+
+
+async def test_escalations_reach_subscribers_of_the_area_and_level_with_quiet_hours(notifications):
+    for sub_id, body in (("leader", LEADER), ("street", STREET_HEAD), ("other", OTHER_DISTRICT)):
+        await notifications.put(f"/v1/subscriptions/{sub_id}", json=body, headers=ADMIN)
+    await raise_level(notifications, "reminder")          # nobody subscribed to reminders
+    await raise_level(notifications, "yellow_card")
+    deliveries = (await notifications.get("/v1/deliveries", headers=ADMIN)).json()
+    assert deliveries == []
+    await raise_level(notifications, "leader")             # leader and street head; red levels skip quiet hours
+    deliveries = (await notifications.get("/v1/deliveries", headers=ADMIN)).json()
+    assert sorted(d["recipient"] for d in deliveries) == ["subscription:leader", "subscription:street"]
+    assert all("领导督办" in d["body"] for d in deliveries)
+    pool = notifications.app.state.container.pool
+    local = datetime.now(ZoneInfo("Asia/Shanghai"))
+    window = {"from": (local - timedelta(hours=1)).strftime("%H:%M"),
+              "to": (local + timedelta(hours=1)).strftime("%H:%M")}  # a quiet window around now
+    await notifications.put("/v1/subscriptions/street", headers=ADMIN,
+                            json={**STREET_HEAD, "levels": ["yellow_card"], "quiet_hours": window})
+    await raise_level(notifications, "yellow_card")        # not urgent: held by the street head's quiet hours
+    held = await pool.fetchval("SELECT next_attempt_at - now() FROM delivery WHERE body LIKE '%黄牌督办%'")
+    assert held > timedelta(minutes=1)
