@@ -301,3 +301,36 @@ async def test_a_12345_order_gets_its_signed_callbacks_in_order(stack: Stack):
         assert [r["body"]["callback"] for r in received] == ["accepted", "signed", "result", "closed"]
         assert {r["body"]["incident_id"] for r in received} == {incident_id}
         assert received[2]["body"]["detail"]["result"] == "已调解"
+
+
+async def test_an_sms_gateway_outage_delays_the_sms_and_it_arrives_once(stack: Stack):
+    load_city(stack)
+    async with httpx.AsyncClient(timeout=10) as http:
+        incident_id = await report_urgent(http, stack)
+        await eventually(lambda: clock_state(http, stack, incident_id))
+        stack.kill("notifications", "sms-gateway")           # the provider goes away
+        await advance(http, stack, 1.5 * 3600)
+        await eventually(lambda: _light_is(http, stack, incident_id, "yellow"))
+
+        async def failing_attempts():
+            rows = (await http.get(stack.url("notifications") + "/v1/deliveries", headers=auth(stack),
+                                   params={"incident_id": incident_id})).json()
+            return rows if rows and rows[0]["attempts"] >= 2 and rows[0]["status"] == "pending" else None
+
+        pending = await eventually(failing_attempts)
+        assert pending[0]["last_error"]                       # the connection error is kept
+        stack.start("notifications", "sms-gateway")          # the provider comes back
+
+        async def gateway_up():
+            try:
+                return (await http.get(stack.url("sms") + "/health")).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        await eventually(gateway_up)
+        messages = await eventually(lambda: _sms_count(http, stack, GRID_1_WORKER["phone"], 1))
+        await asyncio.sleep(2)
+        assert len(await sms_to(http, stack, GRID_1_WORKER["phone"])) == len(messages) == 1
+        [delivery] = (await http.get(stack.url("notifications") + "/v1/deliveries", headers=auth(stack),
+                                     params={"incident_id": incident_id})).json()
+        assert delivery["status"] == "sent" and delivery["attempts"] >= 3
