@@ -7,7 +7,12 @@ gets its own database and its own topic prefix so tests never see each other's d
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
 
 from shared.db.throwaway import ADMIN_DSN, create_database, drop_database, dsn_for
 
@@ -15,4 +20,16 @@ ROOT = Path(__file__).resolve().parent.parent
 KAFKA_BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 SERVICE_DIRS = {name: ROOT / "services" / name for name in ("intake", "routing", "supervision", "notifications")}
 
-__all__ = ["ADMIN_DSN", "KAFKA_BOOTSTRAP", "ROOT", "SERVICE_DIRS", "create_database", "drop_database", "dsn_for"]
+
+
+@asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A service's app started in-process (its lifespan builds the container) and a client talking to it;
+    `client.app` gives tests the container for setting up state the way consumers would."""
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://service") as client:
+            client.app = app  # type: ignore[attr-defined]
+            yield client
+
+__all__ = ["ADMIN_DSN", "KAFKA_BOOTSTRAP", "ROOT", "SERVICE_DIRS", "create_database", "drop_database", "dsn_for",
+           "serving"]

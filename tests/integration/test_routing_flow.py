@@ -18,7 +18,7 @@ from shared.events import intake as ev
 from shared.events.envelope import Envelope
 from shared.events.intake import Point
 from shared.messaging.consumer import EventProcessor, Incoming
-from tests.support import ROOT, SERVICE_DIRS
+from tests.support import ROOT, SERVICE_DIRS, serving
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 IN_GRID_1 = Point(lon=120.612, lat=31.31)
@@ -109,8 +109,6 @@ async def test_returns_escalate_then_the_centre_dispatches(routing):
 
 
 async def test_browse_export_and_locate_over_http(routing):
-    import httpx
-
     from services.routing.config import RoutingSettings
     from services.routing.entrypoints.http import create_app
     from shared.auth import issue_token
@@ -120,24 +118,23 @@ async def test_browse_export_and_locate_over_http(routing):
     app = create_app(RoutingSettings(database_url=dsn))
     admin = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'a', 'admin', [''])}"}
     community = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'c', 'community', ['320508019044'])}"}
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://r") as client:
-            grids = (await client.get("/v1/grids", params={"parent": "320508019044"}, headers=admin)).json()
-            assert [g["code"] for g in grids] == ["320508019044001", "320508019044002", "320508019044003",
-                                                  "320508019044004", "320508019044801"]
-            mine = (await client.get("/v1/grids", params={"level": "grid"}, headers=community)).json()
-            assert {g["code"][:12] for g in mine} == {"320508019044"}
-            other = await client.get("/v1/grids", params={"parent": "320508019045"}, headers=community)
-            assert other.status_code == 403
-            export = await client.get("/v1/grids/320508019044/geojson", headers=admin)
-            assert export.headers["content-type"] == "application/geo+json"
-            features = export.json()["features"]
-            assert [f["properties"]["code"] for f in features][:2] == ["320508019044", "320508019044001"]
-            assert features[1]["geometry"]["type"] == "MultiPolygon"
-            only_grids = (await client.get("/v1/grids/320508/geojson", params={"level": "grid"},
-                                           headers=admin)).json()["features"]
-            assert len(only_grids) == 9
-            located = (await client.get("/v1/locate", params={"lon": 120.612, "lat": 31.31}, headers=admin)).json()
-            assert located["grid"]["code"] == "320508019044001" and located["district"]["name"] == "姑苏区"
-            assert (await client.get("/v1/locate", params={"lon": 0, "lat": 90}, headers=admin)).status_code == 404
-            assert (await client.get("/v1/locate", params={"lon": "nan", "lat": 31}, headers=admin)).status_code == 422
+    async with serving(app) as client:
+        grids = (await client.get("/v1/grids", params={"parent": "320508019044"}, headers=admin)).json()
+        assert [g["code"] for g in grids] == ["320508019044001", "320508019044002", "320508019044003",
+                                              "320508019044004", "320508019044801"]
+        mine = (await client.get("/v1/grids", params={"level": "grid"}, headers=community)).json()
+        assert {g["code"][:12] for g in mine} == {"320508019044"}
+        other = await client.get("/v1/grids", params={"parent": "320508019045"}, headers=community)
+        assert other.status_code == 403
+        export = await client.get("/v1/grids/320508019044/geojson", headers=admin)
+        assert export.headers["content-type"] == "application/geo+json"
+        features = export.json()["features"]
+        assert [f["properties"]["code"] for f in features][:2] == ["320508019044", "320508019044001"]
+        assert features[1]["geometry"]["type"] == "MultiPolygon"
+        only_grids = (await client.get("/v1/grids/320508/geojson", params={"level": "grid"},
+                                       headers=admin)).json()["features"]
+        assert len(only_grids) == 9
+        located = (await client.get("/v1/locate", params={"lon": 120.612, "lat": 31.31}, headers=admin)).json()
+        assert located["grid"]["code"] == "320508019044001" and located["district"]["name"] == "姑苏区"
+        assert (await client.get("/v1/locate", params={"lon": 0, "lat": 90}, headers=admin)).status_code == 404
+        assert (await client.get("/v1/locate", params={"lon": "nan", "lat": 31}, headers=admin)).status_code == 422

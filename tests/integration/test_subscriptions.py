@@ -6,7 +6,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 
 from services.notifications.config import NotificationsSettings
@@ -17,7 +16,7 @@ from shared.db.migrate import migrate
 from shared.events.envelope import Envelope
 from shared.events.supervision import EscalationRaised
 from shared.settings import DEV_JWT_SECRET
-from tests.support import SERVICE_DIRS
+from tests.support import SERVICE_DIRS, serving
 
 ADMIN = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'admin', 'admin', [''])}"}
 DISTRICT_SUP = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'sup', 'supervisor', ['320508'])}"}
@@ -34,10 +33,8 @@ async def notifications(fresh_database):
     dsn = await fresh_database("subs")
     await migrate(dsn, SERVICE_DIRS["notifications"])
     app = create_app(NotificationsSettings(database_url=dsn))
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://n") as client:
-            client.app = app
-            yield client
+    async with serving(app) as client:
+        yield client
 
 
 async def raise_level(client, level: str, urgency: str = "normal") -> None:

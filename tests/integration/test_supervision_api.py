@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 
 from services.supervision.config import SupervisionSettings
@@ -17,7 +16,7 @@ from shared.events import intake as ev
 from shared.events.envelope import Envelope
 from shared.events.routing import IncidentAssigned, Owner
 from shared.settings import DEV_JWT_SECRET
-from tests.support import SERVICE_DIRS
+from tests.support import SERVICE_DIRS, serving
 
 ADMIN = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'admin', 'admin', [''])}"}
 SUPERVISOR = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'sup', 'supervisor', ['320508'])}"}
@@ -30,10 +29,8 @@ async def supervision(fresh_database):
     dsn = await fresh_database("supapi")
     await migrate(dsn, SERVICE_DIRS["supervision"])
     app = create_app(SupervisionSettings(database_url=dsn))
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://sup") as client:
-            client.app = app
-            yield client
+    async with serving(app) as client:
+        yield client
 
 
 async def start_case(client, grid="320508019044001", urgency="urgent") -> uuid.UUID:
