@@ -19,12 +19,13 @@ cli = service_cli(NAME, Path(__file__).parent, NotificationsSettings, bootstrap,
 
 @cli.command("sms-gateway")
 def sms_gateway() -> None:
-    """Run the local SMS gateway that records messages (development and tests)."""
+    """Run the local gateway that records SMS, 12345 callbacks and mail (SMTP sink) (development and tests)."""
     settings = NotificationsSettings()
     configure_logging(NAME, "sms-gateway", settings.log_level)
-    uvicorn.run(create_gateway_app(Path(settings.sms_gateway_log), settings.hotline_secret.get_secret_value()),
-                host="127.0.0.1",
-                port=settings.sms_gateway_port, log_config=None, access_log=False)
+    app = create_gateway_app(Path(settings.sms_gateway_log), settings.hotline_secret.get_secret_value(),
+                             smtp_port=settings.smtp_sink_port, smtp_host=settings.sms_gateway_host)
+    uvicorn.run(app, host=settings.sms_gateway_host, port=settings.sms_gateway_port, log_config=None,
+                access_log=False)
 
 
 if __name__ == "__main__":

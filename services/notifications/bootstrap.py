@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.notifications.adapters.email import SmtpEmail
 from services.notifications.adapters.sms import HttpSmsGateway
 from services.notifications.adapters.webhook import SignedWebhook
 from services.notifications.config import NotificationsSettings
@@ -21,9 +22,14 @@ async def bootstrap(settings: NotificationsSettings) -> NotificationsContainer:
     clock, tasks = await build_clock(settings)
     sms = HttpSmsGateway(settings.sms_url, settings.sms_timeout_seconds)
     webhook = SignedWebhook(settings.hotline_secret.get_secret_value(), settings.sms_timeout_seconds)
+    email = SmtpEmail(settings.smtp_host, settings.smtp_port, settings.smtp_from, settings.smtp_timeout_seconds,
+                      settings.smtp_username,
+                      settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+                      settings.smtp_starttls)
     return NotificationsContainer(
         name=NAME, settings=settings, pool=pool, clock=clock,
         uow=lambda: NotificationsUnitOfWork(pool, clock, settings.hotline_callback_url),
         handlers=EVENT_HANDLERS, consumes=[INCIDENTS, ASSIGNMENTS, ALERTS], tasks=tasks,
-        extras={"channels": {"sms": sms, "webhook": webhook}, "closers": [sms.close, webhook.close]},
+        extras={"channels": {"sms": sms, "webhook": webhook, "email": email},
+                "closers": [sms.close, webhook.close, email.close]},
     )

@@ -21,8 +21,18 @@ class NotificationsSettings(ServiceSettings):
     delivery_max_attempts: int = 6
     delivery_backoff_seconds: float = 1.0
     deliver_batch: int = 20
-    # The local SMS gateway (development and tests): where it listens and what it records.
+    # Email over SMTP; the local gateway's sink listens on smtp_sink_port in development.
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_from: str = "grid-notifications@localhost"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    smtp_timeout_seconds: float = 10.0
+    # The local gateway (development and tests): SMS and webhooks over HTTP, an SMTP sink, one log.
+    sms_gateway_host: str = "127.0.0.1"
     sms_gateway_port: int = 8025
+    smtp_sink_port: int = 1025
     sms_gateway_log: str = ".run/sms-gateway.jsonl"
 
     def dev_secrets(self) -> list[str]:

@@ -39,7 +39,7 @@ class Stack:
         self.workdir = workdir
         self.databases = databases
         self.topic_prefix = topic_prefix
-        self.ports = {name: free_port() for name in (*SERVICES, "sms")}
+        self.ports = {name: free_port() for name in (*SERVICES, "sms", "smtp")}
         self.processes: dict[tuple[str, str], subprocess.Popen] = {}
         self.admin_token = issue_token(DEV_JWT_SECRET, "e2e-admin", "admin", [""])
 
@@ -54,6 +54,7 @@ class Stack:
             "NOTIFICATIONS_SMS_URL": self.url("sms") + "/sms",
             "NOTIFICATIONS_HOTLINE_CALLBACK_URL": self.url("sms") + "/webhook",
             "NOTIFICATIONS_SMS_GATEWAY_PORT": str(self.ports["sms"]),
+            "NOTIFICATIONS_SMTP_PORT": str(self.ports["smtp"]), "NOTIFICATIONS_SMTP_SINK_PORT": str(self.ports["smtp"]),
             "NOTIFICATIONS_SMS_GATEWAY_LOG": str(self.workdir / "sms.jsonl"),
             "NOTIFICATIONS_DELIVERY_BACKOFF_SECONDS": "0.2",
             "PYTHONUNBUFFERED": "1",

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.notifications.domain.delivery import Attempt
+from services.notifications.domain.delivery import Attempt, Outgoing
 from services.notifications.service_layer.handlers import deliver_due
 from services.notifications.service_layer.unit_of_work import NotificationsUnitOfWork
 from shared.clock import FixedClock
@@ -25,8 +25,8 @@ class Provider:
         self.statuses = list(statuses)
         self.calls: list[tuple[str, str]] = []
 
-    async def send(self, delivery_id: str, address: str, body: str) -> Attempt:
-        self.calls.append((delivery_id, body))
+    async def send(self, delivery: Outgoing) -> Attempt:
+        self.calls.append((delivery.id, delivery.body))
         status = self.statuses.pop(0) if self.statuses else 200
         return Attempt(status, None if status and status < 300 else f"HTTP {status}")
 

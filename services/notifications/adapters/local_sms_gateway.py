@@ -1,20 +1,29 @@
-"""A local stand-in for the outside systems, for development and tests: an SMS gateway (`/sms`) and the
-12345 platform's callback receiver (`/webhook`). It records what it receives instead of texting anyone.
+"""A local stand-in for the outside systems, for development and tests: an SMS gateway (`/sms`), the
+12345 platform's callback receiver (`/webhook`) and an SMTP sink (`/mail` shows what it received).
+It records what it receives instead of texting or mailing anyone.
 
-It honours `Idempotency-Key` the way real providers do (same key → the first answer again, recorded
-once), checks webhook signatures like 12345 would, keeps its log in a JSON-lines file so a restart
-forgets nothing, and can be told to fail (`POST /control`) so tests can watch retries.
+It honours `Idempotency-Key` (and, for mail, `Message-ID`) the way real providers do (same key → the
+first answer again, recorded once), checks webhook signatures like 12345 would, keeps its log in a
+JSON-lines file so a restart forgets nothing, and can be told to fail (`POST /control`) so tests can
+watch retries.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
+from aiosmtpd.smtp import SMTP, Envelope, Session
 from fastapi import FastAPI, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,30 +38,83 @@ class SmsIn(BaseModel):
 
 
 class ControlIn(BaseModel):
-    fail_next: int = Field(0, ge=0, description="answer this many requests with `status`")
+    fail_next: int = Field(0, ge=0, description="answer this many HTTP requests with `status`")
     status: int = Field(500, ge=400, le=599)
+    mail_fail_next: int = Field(0, ge=0, description="answer this many mails with SMTP `mail_code`")
+    mail_code: int = Field(451, ge=400, le=599, description="4xx: try again later; 5xx: refused for good")
 
 
-def create_gateway_app(log_path: Path, hotline_secret: str | None = None) -> FastAPI:
-    app = FastAPI(title="Local gateway: SMS and 12345 callbacks (records them)")
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    by_key: dict[str, dict] = {}
-    messages: list[dict] = []
-    webhooks: list[dict] = []
-    if log_path.exists():
-        for line in log_path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                record = json.loads(line)
-                (webhooks if record.get("kind") == "webhook" else messages).append(record)
-                by_key[record["idempotency_key"]] = record
-    failures = {"left": 0, "status": 500}
+class GatewayLog:
+    """What the gateway received, by kind, deduplicated by idempotency key, kept in a JSON-lines file."""
 
-    def keep(record: dict) -> None:
-        with log_path.open("a", encoding="utf-8") as log:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.by_key: dict[str, dict] = {}
+        self.records: dict[str, list[dict]] = {"sms": [], "webhook": [], "mail": []}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    record = json.loads(line)
+                    self.records[record.get("kind", "sms")].append(record)
+                    self.by_key[record["idempotency_key"]] = record
+
+    def keep(self, record: dict) -> None:
+        with self.path.open("a", encoding="utf-8") as log:
             log.write(json.dumps(record, ensure_ascii=False) + "\n")
             log.flush()
             os.fsync(log.fileno())
-        by_key[record["idempotency_key"]] = record
+        self.by_key[record["idempotency_key"]] = record
+        self.records[record["kind"]].append(record)
+
+
+class MailSink:
+    """aiosmtpd handler: records each message once (by Message-ID), or fails as told."""
+
+    def __init__(self, log: GatewayLog, failures: dict[str, int]) -> None:
+        self.log = log
+        self.failures = failures
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.failures["mail_left"] > 0:
+            self.failures["mail_left"] -= 1
+            code = self.failures["mail_code"]
+            return f"{code} {'5.7.1' if code >= 500 else '4.3.0'} injected failure"
+        raw = envelope.original_content or envelope.content or b""
+        message: Any = message_from_bytes(raw if isinstance(raw, bytes) else raw.encode(), policy=policy.default)
+        key = str(message["Message-ID"] or uuid.uuid4())
+        if key not in self.log.by_key:
+            body = message.get_body(preferencelist=("plain",)) if isinstance(message, EmailMessage) else None
+            self.log.keep({"kind": "mail", "message_id": str(uuid.uuid4()), "idempotency_key": key,
+                           "from": envelope.mail_from, "to": list(envelope.rcpt_tos),
+                           "subject": str(message["Subject"] or ""),
+                           "text": body.get_content().rstrip() if body is not None else "",
+                           "received_at": datetime.now(UTC).isoformat()})
+        return "250 2.0.0 OK"
+
+
+def create_gateway_app(log_path: Path, hotline_secret: str | None = None, smtp_port: int | None = None,
+                       smtp_host: str = "127.0.0.1") -> FastAPI:
+    log = GatewayLog(log_path)
+    failures = {"left": 0, "status": 500, "mail_left": 0, "mail_code": 451}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        server = None
+        if smtp_port is not None:
+            sink = MailSink(log, failures)
+            loop = asyncio.get_running_loop()
+            server = await loop.create_server(lambda: SMTP(sink, hostname="grid-local-sink", enable_SMTPUTF8=True),
+                                              host=smtp_host, port=smtp_port)
+        try:
+            yield
+        finally:
+            if server is not None:
+                server.close()
+                await server.wait_closed()
+
+    app = FastAPI(title="Local gateway: SMS, mail and 12345 callbacks (records them)", lifespan=lifespan)
+    messages, webhooks, mails = log.records["sms"], log.records["webhook"], log.records["mail"]
 
     @app.post("/sms")
     async def send(body: SmsIn, idempotency_key: str | None = Header(None)) -> JSONResponse:
@@ -60,12 +122,11 @@ def create_gateway_app(log_path: Path, hotline_secret: str | None = None) -> Fas
             failures["left"] -= 1
             return JSONResponse({"error": "injected failure"}, status_code=failures["status"])
         key = idempotency_key or str(uuid.uuid4())
-        if key in by_key:
-            return JSONResponse({**by_key[key], "duplicate": True})
+        if key in log.by_key:
+            return JSONResponse({**log.by_key[key], "duplicate": True})
         record = {"kind": "sms", "message_id": str(uuid.uuid4()), "idempotency_key": key, "phone": body.phone,
                   "text": body.text, "received_at": datetime.now(UTC).isoformat()}
-        keep(record)
-        messages.append(record)
+        log.keep(record)
         return JSONResponse(record, status_code=201)
 
     @app.post("/webhook")
@@ -85,12 +146,11 @@ def create_gateway_app(log_path: Path, hotline_secret: str | None = None) -> Fas
         except ValueError:
             return JSONResponse({"error": "body is not JSON"}, status_code=400)
         key = idempotency_key or str(uuid.uuid4())
-        if key in by_key:
-            return JSONResponse({**by_key[key], "duplicate": True})
+        if key in log.by_key:
+            return JSONResponse({**log.by_key[key], "duplicate": True})
         record = {"kind": "webhook", "message_id": str(uuid.uuid4()), "idempotency_key": key,
                   "body": body, "received_at": datetime.now(UTC).isoformat()}
-        keep(record)
-        webhooks.append(record)
+        log.keep(record)
         return JSONResponse(record, status_code=201)
 
     @app.get("/webhook")
@@ -102,13 +162,19 @@ def create_gateway_app(log_path: Path, hotline_secret: str | None = None) -> Fas
         return [m for m in messages if (phone is None or m["phone"] == phone)
                 and (contains is None or contains in m["text"])]
 
+    @app.get("/mail")
+    async def mail_received(to: str | None = None, contains: str | None = None) -> list[dict]:
+        return [m for m in mails if (to is None or to in m["to"])
+                and (contains is None or contains in m["subject"] + m["text"])]
+
     @app.post("/control")
     async def control(body: ControlIn) -> dict:
-        failures.update(left=body.fail_next, status=body.status)
+        failures.update(left=body.fail_next, status=body.status, mail_left=body.mail_fail_next,
+                        mail_code=body.mail_code)
         return failures
 
     @app.get("/health")
     async def health(request: Request) -> dict:
-        return {"status": "ok", "messages": len(messages)}
+        return {"status": "ok", "messages": len(messages), "mails": len(mails)}
 
     return app

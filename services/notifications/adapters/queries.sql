@@ -12,8 +12,8 @@ SELECT * FROM case_owner WHERE incident_id = $1;
 
 -- name: insert_delivery
 INSERT INTO delivery (id, event_id, event_type, incident_id, channel, recipient, address, body, urgent,
-                      status, created_at, next_attempt_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, now() + make_interval(secs => $11))
+                      status, created_at, next_attempt_at, subject)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, now() + make_interval(secs => $11), $12)
 ON CONFLICT (event_id, recipient, channel) DO NOTHING;
 
 -- name: insert_alert
@@ -40,7 +40,7 @@ UPDATE delivery
  WHERE id = $1;
 
 -- name: list_deliveries
-SELECT id, event_id, event_type, incident_id, channel, recipient, address, body, status, attempts,
+SELECT id, event_id, event_type, incident_id, channel, recipient, address, subject, body, status, attempts,
        last_error, created_at, sent_at, next_attempt_at
   FROM delivery
  WHERE ($1::uuid IS NULL OR incident_id = $1)

@@ -13,18 +13,38 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass(frozen=True)
+class Outgoing:
+    """One delivery as a channel sees it; `id` travels as the idempotency key (or email Message-ID)."""
+
+    id: str
+    channel: str
+    recipient: str
+    address: str
+    body: str
+    subject: str | None = None
+
+
+@dataclass(frozen=True)
 class Attempt:
-    """The result of one try: an HTTP status, or None when the provider did not answer."""
+    """The result of one try: the provider's success or HTTP status, or None when it gave none.
+
+    Providers that do not speak HTTP (SMTP) report success as their 2xx reply and a failure as None,
+    `permanent` when trying again cannot help (SMTP 5xx), not when it may (SMTP 4xx, no answer).
+    """
 
     status_code: int | None
     error: str | None = None
+    permanent: bool = False
 
 
 def judge(attempt: Attempt, attempts_so_far: int, max_attempts: int) -> Outcome:
-    """2xx → sent; 4xx (the request itself is wrong) → dead at once; 5xx/timeout → retry until the cap."""
+    """2xx → sent; 4xx (the request itself is wrong) or a permanent refusal → dead at once;
+    5xx/timeout → retry until the cap."""
     code = attempt.status_code
     if code is not None and 200 <= code < 300:
         return "sent"
+    if attempt.permanent:
+        return "dead"
     if code is not None and 400 <= code < 500 and code not in (408, 429):
         return "dead"
     return "dead" if attempts_so_far >= max_attempts else "retry"

@@ -32,3 +32,7 @@ def escalation_sms(incident_id: object, category: str, phase: str, level: str, d
     text = (f"【网格督办】{LEVEL_ZH[level]}：案件{case_ref(incident_id)}（{category}）{PHASE_ZH[phase]}"
             f"时限{due}，请督促责任单位限时办理。" + (f"批示：{note}" if note else ""))
     return text[:SMS_MAX_CHARS]
+
+
+def escalation_email_subject(incident_id: object, level: str) -> str:
+    return f"【网格督办】{LEVEL_ZH[level]}：案件{case_ref(incident_id)}"

@@ -7,8 +7,8 @@ from typing import Any
 
 import structlog
 
-from services.notifications.domain.delivery import backoff_seconds, judge, quiet_until
-from services.notifications.domain.templates import escalation_sms, light_sms
+from services.notifications.domain.delivery import Outgoing, backoff_seconds, judge, quiet_until
+from services.notifications.domain.templates import escalation_email_subject, escalation_sms, light_sms
 from shared.events.envelope import Envelope
 from shared.events.intake import (
     ExtensionRequested,
@@ -49,24 +49,30 @@ async def on_light_changed(event: LightChanged, envelope: Envelope, uow: Any) ->
 
 
 async def on_escalation(event: EscalationRaised, envelope: Envelope, uow: Any) -> None:
-    """督办 goes on the live stream and, by SMS, to every subscriber of its area and level."""
+    """督办 goes on the live stream and, by SMS and email, to every subscriber of its area and level."""
     now = uow.clock.now()
     await uow.notifications.add_alert(event_id=envelope.id, event_type=envelope.type,
                                       incident_id=event.incident_id, grid_code=event.grid_code,
                                       payload=envelope.data, at=now)
     body = escalation_sms(event.incident_id, event.category, event.phase, event.level, event.due_at, event.note)
+    urgent = event.level in ("red_card", "leader") or event.urgency == "emergency"
     for subscriber in await uow.notifications.subscribers_for(envelope.type, event.grid_code):
         if subscriber["levels"] and event.level not in subscriber["levels"]:
             continue
+        recipient = f"subscription:{subscriber['id']}"
         if "sms" in subscriber["channels"] and subscriber["phone"]:
-            urgent = event.level in ("red_card", "leader") or event.urgency == "emergency"
             quiet = subscriber["quiet_hours"]
             # Quiet hours hold an SMS until morning, except emergencies and red-light 督办 (DESIGN.md §6).
             release = None if urgent or not quiet else quiet_until(now, quiet["from"], quiet["to"])
             await uow.notifications.add_delivery(
                 event_id=envelope.id, event_type=envelope.type, incident_id=event.incident_id, channel="sms",
-                recipient=f"subscription:{subscriber['id']}", address=subscriber["phone"], body=body,
+                recipient=recipient, address=subscriber["phone"], body=body,
                 urgent=urgent, at=now, hold_seconds=(release - now).total_seconds() if release else 0.0)
+        if "email" in subscriber["channels"] and subscriber["email"]:
+            await uow.notifications.add_delivery(
+                event_id=envelope.id, event_type=envelope.type, incident_id=event.incident_id, channel="email",
+                recipient=recipient, address=subscriber["email"], body=body,
+                subject=escalation_email_subject(event.incident_id, event.level), urgent=urgent, at=now)
 
 
 # Which lifecycle events 12345 hears about, and by which callback name (DOMAIN.md §7).
@@ -112,7 +118,9 @@ async def deliver_due(uow: Any, channels: dict[str, Any], batch: int, max_attemp
     async with uow:
         due = await uow.notifications.claim_due(batch)
         for row in due:
-            attempt = await channels[row["channel"]].send(str(row["id"]), row["address"], row["body"])
+            attempt = await channels[row["channel"]].send(
+                Outgoing(str(row["id"]), row["channel"], row["recipient"], row["address"], row["body"],
+                         row["subject"]))
             attempts = row["attempts"] + 1
             outcome = judge(attempt, attempts, max_attempts)
             now = uow.clock.now()
