@@ -23,7 +23,8 @@ def sms_gateway() -> None:
     settings = NotificationsSettings()
     configure_logging(NAME, "sms-gateway", settings.log_level)
     app = create_gateway_app(Path(settings.sms_gateway_log), settings.hotline_secret.get_secret_value(),
-                             smtp_port=settings.smtp_sink_port, smtp_host=settings.sms_gateway_host)
+                             smtp_port=settings.smtp_sink_port, smtp_host=settings.sms_gateway_host,
+                             webhook_secret=settings.webhook_secret.get_secret_value())
     uvicorn.run(app, host=settings.sms_gateway_host, port=settings.sms_gateway_port, log_config=None,
                 access_log=False)
 

@@ -21,7 +21,8 @@ async def bootstrap(settings: NotificationsSettings) -> NotificationsContainer:
     pool = await open_pool(settings)
     clock, tasks = await build_clock(settings)
     sms = HttpSmsGateway(settings.sms_url, settings.sms_timeout_seconds)
-    webhook = SignedWebhook(settings.hotline_secret.get_secret_value(), settings.sms_timeout_seconds)
+    webhook = SignedWebhook(settings.hotline_secret.get_secret_value(), settings.webhook_secret.get_secret_value(),
+                            settings.sms_timeout_seconds)
     email = SmtpEmail(settings.smtp_host, settings.smtp_port, settings.smtp_from, settings.smtp_timeout_seconds,
                       settings.smtp_username,
                       settings.smtp_password.get_secret_value() if settings.smtp_password else None,

@@ -6,6 +6,7 @@ from pydantic_settings import SettingsConfigDict
 from shared.settings import ServiceSettings
 
 DEV_HOTLINE_SECRET = "hotline-dev-secret"
+DEV_WEBHOOK_SECRET = "webhook-dev-secret"
 
 
 class NotificationsSettings(ServiceSettings):
@@ -17,6 +18,8 @@ class NotificationsSettings(ServiceSettings):
     # 12345 status callbacks (signed like the 12345 webhook); the local gateway records them.
     hotline_callback_url: str = "http://127.0.0.1:8025/webhook"
     hotline_secret: SecretStr = SecretStr(DEV_HOTLINE_SECRET)
+    # Signs webhooks to subscribers (X-Grid-Signature), the same HMAC scheme as 12345's.
+    webhook_secret: SecretStr = SecretStr(DEV_WEBHOOK_SECRET)
     sms_timeout_seconds: float = 5.0
     delivery_max_attempts: int = 6
     delivery_backoff_seconds: float = 1.0
@@ -39,4 +42,6 @@ class NotificationsSettings(ServiceSettings):
         left = super().dev_secrets()
         if self.hotline_secret.get_secret_value() == DEV_HOTLINE_SECRET:
             left.append("NOTIFICATIONS_HOTLINE_SECRET")
+        if self.webhook_secret.get_secret_value() == DEV_WEBHOOK_SECRET:
+            left.append("NOTIFICATIONS_WEBHOOK_SECRET")
         return left

@@ -1,5 +1,6 @@
 """A local stand-in for the outside systems, for development and tests: an SMS gateway (`/sms`), the
-12345 platform's callback receiver (`/webhook`) and an SMTP sink (`/mail` shows what it received).
+12345 platform's callback receiver (`/webhook`), subscribers' webhook receivers (`/hooks/{name}`) and
+an SMTP sink (`/mail` shows what it received).
 It records what it receives instead of texting or mailing anyone.
 
 It honours `Idempotency-Key` (and, for mail, `Message-ID`) the way real providers do (same key → the
@@ -42,6 +43,7 @@ class ControlIn(BaseModel):
     status: int = Field(500, ge=400, le=599)
     mail_fail_next: int = Field(0, ge=0, description="answer this many mails with SMTP `mail_code`")
     mail_code: int = Field(451, ge=400, le=599, description="4xx: try again later; 5xx: refused for good")
+    gone: list[str] = Field(default_factory=list, description="hooks that answer 410 Gone from now on")
 
 
 class GatewayLog:
@@ -50,7 +52,7 @@ class GatewayLog:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.by_key: dict[str, dict] = {}
-        self.records: dict[str, list[dict]] = {"sms": [], "webhook": [], "mail": []}
+        self.records: dict[str, list[dict]] = {"sms": [], "webhook": [], "mail": [], "hook": []}
         path.parent.mkdir(parents=True, exist_ok=True)
         if path.exists():
             for line in path.read_text(encoding="utf-8").splitlines():
@@ -94,9 +96,10 @@ class MailSink:
 
 
 def create_gateway_app(log_path: Path, hotline_secret: str | None = None, smtp_port: int | None = None,
-                       smtp_host: str = "127.0.0.1") -> FastAPI:
+                       smtp_host: str = "127.0.0.1", webhook_secret: str | None = None) -> FastAPI:
     log = GatewayLog(log_path)
     failures = {"left": 0, "status": 500, "mail_left": 0, "mail_code": 451}
+    gone: set[str] = set()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -153,6 +156,36 @@ def create_gateway_app(log_path: Path, hotline_secret: str | None = None, smtp_p
         log.keep(record)
         return JSONResponse(record, status_code=201)
 
+    @app.post("/hooks/{name}")
+    async def hook(name: str, request: Request, idempotency_key: str | None = Header(None)) -> JSONResponse:
+        raw = await request.body()
+        if webhook_secret is not None:
+            try:
+                SignatureCheck(webhook_secret).verify(request.headers.get("x-grid-timestamp"),
+                                                      request.headers.get("x-grid-signature"), raw, time.time())
+            except SignatureError as exc:
+                return JSONResponse({"error": str(exc)}, status_code=401)
+        if name in gone:
+            return JSONResponse({"error": f"hook {name} is gone"}, status_code=410)
+        if failures["left"] > 0:
+            failures["left"] -= 1
+            return JSONResponse({"error": "injected failure"}, status_code=failures["status"])
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return JSONResponse({"error": "body is not JSON"}, status_code=400)
+        key = idempotency_key or str(uuid.uuid4())
+        if key in log.by_key:
+            return JSONResponse({**log.by_key[key], "duplicate": True})
+        record = {"kind": "hook", "hook": name, "message_id": str(uuid.uuid4()), "idempotency_key": key,
+                  "body": body, "received_at": datetime.now(UTC).isoformat()}
+        log.keep(record)
+        return JSONResponse(record, status_code=201)
+
+    @app.get("/hooks/{name}")
+    async def hook_received(name: str) -> list[dict]:
+        return [h for h in log.records["hook"] if h["hook"] == name]
+
     @app.get("/webhook")
     async def webhooks_received(order_no: str | None = None) -> list[dict]:
         return [w for w in webhooks if order_no is None or w["body"].get("order_no") == order_no]
@@ -171,7 +204,8 @@ def create_gateway_app(log_path: Path, hotline_secret: str | None = None, smtp_p
     async def control(body: ControlIn) -> dict:
         failures.update(left=body.fail_next, status=body.status, mail_left=body.mail_fail_next,
                         mail_code=body.mail_code)
-        return failures
+        gone.update(body.gone)
+        return {**failures, "gone": sorted(gone)}
 
     @app.get("/health")
     async def health(request: Request) -> dict:

@@ -22,13 +22,14 @@ VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (event_id) DO NOTHING;
 
 -- name: claim_due_deliveries
--- A webhook delivery waits until the earlier ones of its case are done: 12345 hears of each order in order.
+-- A webhook delivery waits until the earlier ones of its case to the same receiver are done: 12345 (and
+-- any subscriber) hears of each case in order.
 SELECT * FROM delivery d
  WHERE d.status = 'pending' AND d.next_attempt_at <= now()
    AND NOT (d.channel = 'webhook' AND EXISTS (
         SELECT 1 FROM delivery e
-         WHERE e.incident_id = d.incident_id AND e.channel = 'webhook' AND e.status = 'pending'
-           AND e.seq < d.seq))
+         WHERE e.incident_id = d.incident_id AND e.recipient = d.recipient AND e.channel = 'webhook'
+           AND e.status = 'pending' AND e.seq < d.seq))
  ORDER BY d.next_attempt_at, d.seq
  LIMIT $1
  FOR UPDATE SKIP LOCKED;
@@ -72,7 +73,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
 ON CONFLICT (id) DO UPDATE
    SET name = EXCLUDED.name, phone = EXCLUDED.phone, email = EXCLUDED.email, webhook_url = EXCLUDED.webhook_url,
        role = EXCLUDED.role, area = EXCLUDED.area, event_types = EXCLUDED.event_types, levels = EXCLUDED.levels,
-       channels = EXCLUDED.channels, quiet_hours = EXCLUDED.quiet_hours, updated_at = now();
+       channels = EXCLUDED.channels, quiet_hours = EXCLUDED.quiet_hours, updated_at = now(),
+       disabled_at = NULL, disabled_reason = NULL;
 
 -- name: get_subscription
 SELECT * FROM subscription WHERE id = $1;
@@ -86,7 +88,15 @@ DELETE FROM subscription WHERE id = $1 RETURNING id;
 -- name: subscribers_for
 -- Subscriptions to this event type whose area covers the grid (NULL grid: only city-wide ones).
 SELECT * FROM subscription
- WHERE event_types @> ARRAY[$1::text]
+ WHERE event_types @> ARRAY[$1::text] AND disabled_at IS NULL
    AND EXISTS (SELECT 1 FROM unnest(area) AS prefix WHERE coalesce($2, '') LIKE prefix || '%'
                                                       AND ($2 IS NOT NULL OR prefix = ''))
  ORDER BY id;
+
+-- name: disable_subscription
+UPDATE subscription SET disabled_at = $2, disabled_reason = $3 WHERE id = $1 AND disabled_at IS NULL;
+
+-- name: drop_pending_webhooks
+-- The receiver is gone: what was still waiting for it will never be delivered.
+UPDATE delivery SET status = 'dead', last_error = $2
+ WHERE recipient = $1 AND channel = 'webhook' AND status = 'pending';

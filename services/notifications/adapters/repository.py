@@ -54,6 +54,12 @@ class NotificationsRepository:
     async def subscribers_for(self, event_type: str, grid_code: str | None) -> list[dict[str, Any]]:
         return [dict(r) for r in await self._conn.fetch(QUERIES.subscribers_for, event_type, grid_code)]
 
+    async def disable_subscription(self, sub_id: str, at: datetime, reason: str) -> None:
+        await self._conn.execute(QUERIES.disable_subscription, sub_id, at, reason)
+
+    async def drop_pending_webhooks(self, recipient: str, reason: str) -> None:
+        await self._conn.execute(QUERIES.drop_pending_webhooks, recipient, reason)
+
     async def claim_due(self, limit: int) -> list[dict[str, Any]]:
         return [dict(r) for r in await self._conn.fetch(QUERIES.claim_due_deliveries, limit)]
 

@@ -1,4 +1,9 @@
-"""Signed webhooks (12345 callbacks): HMAC like the inbound 12345 webhook, idempotency key per delivery."""
+"""Signed webhooks: 12345 callbacks and subscribers' receivers. HMAC-SHA256 over `timestamp + "." + body`
+as the inbound 12345 webhook (shared/signing.py), and the delivery id as `Idempotency-Key`.
+
+12345 gets its own secret and header names (X-Hotline-*), the way the hotline signs to us; every other
+receiver gets the subscribers' secret under X-Grid-Timestamp / X-Grid-Signature.
+"""
 
 from __future__ import annotations
 
@@ -10,18 +15,25 @@ from services.notifications.adapters.http_attempt import post
 from services.notifications.domain.delivery import Attempt, Outgoing
 from shared.signing import sign
 
+HOTLINE_RECIPIENT_PREFIX = "12345:"
+
 
 class SignedWebhook:
-    def __init__(self, secret: str, timeout_seconds: float = 5.0,
+    def __init__(self, hotline_secret: str, subscriber_secret: str, timeout_seconds: float = 5.0,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self._secret = secret
+        self._hotline_secret = hotline_secret
+        self._subscriber_secret = subscriber_secret
         self._http = httpx.AsyncClient(timeout=timeout_seconds, transport=transport)
 
     async def send(self, delivery: Outgoing) -> Attempt:
         raw = delivery.body.encode()
-        timestamp = str(int(time.time()))
+        timestamp = str(int(time.time()))  # the receiver checks it against its own wall clock
+        if delivery.recipient.startswith(HOTLINE_RECIPIENT_PREFIX):
+            secret, prefix = self._hotline_secret, "X-Hotline"
+        else:
+            secret, prefix = self._subscriber_secret, "X-Grid"
         headers = {"Content-Type": "application/json", "Idempotency-Key": delivery.id,
-                   "X-Hotline-Timestamp": timestamp, "X-Hotline-Signature": sign(self._secret, timestamp, raw)}
+                   f"{prefix}-Timestamp": timestamp, f"{prefix}-Signature": sign(secret, timestamp, raw)}
         return await post(self._http, delivery.address, content=raw, headers=headers)
 
     async def close(self) -> None:

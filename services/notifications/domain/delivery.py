@@ -8,7 +8,7 @@ from datetime import datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-Outcome = Literal["sent", "retry", "dead"]
+Outcome = Literal["sent", "retry", "dead", "gone"]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
@@ -38,13 +38,15 @@ class Attempt:
 
 
 def judge(attempt: Attempt, attempts_so_far: int, max_attempts: int) -> Outcome:
-    """2xx → sent; 4xx (the request itself is wrong) or a permanent refusal → dead at once;
-    5xx/timeout → retry until the cap."""
+    """2xx → sent; 410 → gone (the receiver asks never to be called again); other 4xx (the request
+    itself is wrong) or a permanent refusal → dead at once; 5xx/timeout → retry until the cap."""
     code = attempt.status_code
     if code is not None and 200 <= code < 300:
         return "sent"
     if attempt.permanent:
         return "dead"
+    if code == 410:
+        return "gone"
     if code is not None and 400 <= code < 500 and code not in (408, 429):
         return "dead"
     return "dead" if attempts_so_far >= max_attempts else "retry"

@@ -73,6 +73,18 @@ async def on_escalation(event: EscalationRaised, envelope: Envelope, uow: Any) -
                 event_id=envelope.id, event_type=envelope.type, incident_id=event.incident_id, channel="email",
                 recipient=recipient, address=subscriber["email"], body=body,
                 subject=escalation_email_subject(event.incident_id, event.level), urgent=urgent, at=now)
+        if "webhook" in subscriber["channels"] and subscriber["webhook_url"]:
+            await uow.notifications.add_delivery(
+                event_id=envelope.id, event_type=envelope.type, incident_id=event.incident_id, channel="webhook",
+                recipient=recipient, address=subscriber["webhook_url"],
+                body=subscriber_webhook_body(envelope, subscriber["id"]), urgent=urgent, at=now)
+
+
+def subscriber_webhook_body(envelope: Envelope, sub_id: str) -> str:
+    """What a subscriber's receiver gets: the event as it was on the bus, plus which subscription matched."""
+    return json.dumps({"subscription": sub_id, "event_id": str(envelope.id), "type": envelope.type,
+                       "subject": envelope.subject, "time": envelope.time.isoformat(), "data": envelope.data},
+                      ensure_ascii=False, default=str)
 
 
 # Which lifecycle events 12345 hears about, and by which callback name (DOMAIN.md §7).
@@ -117,7 +129,10 @@ async def deliver_due(uow: Any, channels: dict[str, Any], batch: int, max_attemp
     """
     async with uow:
         due = await uow.notifications.claim_due(batch)
+        gone: set[str] = set()
         for row in due:
+            if row["channel"] == "webhook" and row["recipient"] in gone:
+                continue  # its receiver answered 410 earlier in this batch; the row is dead already
             attempt = await channels[row["channel"]].send(
                 Outgoing(str(row["id"]), row["channel"], row["recipient"], row["address"], row["body"],
                          row["subject"]))
@@ -130,14 +145,31 @@ async def deliver_due(uow: Any, channels: dict[str, Any], batch: int, max_attemp
             if outcome == "sent":
                 await uow.notifications.mark(row["id"], "sent", attempts, None, now)
                 uow.emit(DeliverySucceeded(**common))
-            elif outcome == "dead":
-                await uow.notifications.mark(row["id"], "dead", attempts, attempt.error, None)
-                uow.emit(DeliveryFailed(**common, error=attempt.error or "unknown"))
+            elif outcome in ("dead", "gone"):
+                error = attempt.error or "unknown"
+                if outcome == "gone":
+                    error = f"gone: {error}"
+                    await _receiver_gone(uow, row["recipient"], now)
+                    gone.add(row["recipient"])
+                await uow.notifications.mark(row["id"], "dead", attempts, error, None)
+                uow.emit(DeliveryFailed(**common, error=error))
             else:
                 await uow.notifications.mark(row["id"], "pending", attempts, attempt.error, None,
                                              backoff_seconds(attempts, backoff_base))
         await uow.commit()
     return len(due)
+
+
+async def _receiver_gone(uow: Any, recipient: str, now: Any) -> None:
+    """410 Gone: the receiver asked never to be called again. A subscription's webhook is switched off
+    with what still waited for it; 12345 and SMS gateways answering 410 only lose this delivery."""
+    kind, _, sub_id = recipient.partition(":")
+    if kind != "subscription":
+        return
+    reason = "the webhook receiver answered 410 Gone"
+    await uow.notifications.disable_subscription(sub_id, now, reason)
+    await uow.notifications.drop_pending_webhooks(recipient, f"subscription disabled: {reason}")
+    log.warning("subscription_disabled", subscription=sub_id, reason=reason)
 
 
 EVENT_HANDLERS: dict[str, EventHandler] = {

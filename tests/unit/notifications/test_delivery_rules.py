@@ -9,7 +9,7 @@ from services.notifications.domain.templates import SMS_MAX_CHARS, light_sms
 
 @pytest.mark.parametrize("code, attempts, outcome", [
     (200, 1, "sent"), (201, 1, "sent"),
-    (400, 1, "dead"), (410, 1, "dead"), (422, 1, "dead"),
+    (400, 1, "dead"), (410, 1, "gone"), (404, 1, "dead"), (422, 1, "dead"),
     (429, 1, "retry"), (408, 1, "retry"), (500, 1, "retry"), (503, 5, "retry"), (None, 1, "retry"),
     (500, 6, "dead"), (None, 6, "dead"),
 ])
