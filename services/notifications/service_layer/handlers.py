@@ -15,6 +15,7 @@ from shared.events.intake import (
     IncidentClosed,
     IncidentEvent,
     IncidentReceived,
+    IncidentRejected,
     IncidentResultSubmitted,
     IncidentSigned,
 )
@@ -87,10 +88,13 @@ def subscriber_webhook_body(envelope: Envelope, sub_id: str) -> str:
                       ensure_ascii=False, default=str)
 
 
-# Which lifecycle events 12345 hears about, and by which callback name (DOMAIN.md §7).
+# Which lifecycle events 12345 hears about, and by which callback name (DOMAIN.md §7). 退单 to 12345
+# (`returned`) is the centre ruling the order is not ours at all (不予立案, intake's `rejected`); an
+# owner's 退单 inside the platform (intake's `returned`) is reassigned here and 12345 is not told.
 HOTLINE_CALLBACKS = {
     IncidentReceived.type: "accepted",
     IncidentSigned.type: "signed",
+    IncidentRejected.type: "returned",
     ExtensionRequested.type: "extension_requested",
     IncidentResultSubmitted.type: "result",
     IncidentClosed.type: "closed",
