@@ -50,12 +50,36 @@ def city_files(kind: str, grids: int, seed: int) -> tuple[Path, Path]:
     return out / "grids.geojson", out / "directory.json"
 
 
-async def main(count: int, interval: float, points: list[tuple[float, float]], seed: int) -> None:
+def unit_contacts(people: Path) -> dict[str, dict]:
+    """A contact per street and district of the city (head and 分管领导 with made-up numbers), so 督办
+    reaches the owning street's head at a yellow card and the district's people at red and leader."""
+    units = json.loads(people.read_text(encoding="utf-8"))["units"]
+    territorial = [u for u in units if u["kind"] in ("street", "district") and u.get("area")]
+    contacts = {}
+    for i, unit in enumerate(territorial):
+        code = unit["area"][0]
+        contacts[code] = {"name": unit["name"],
+                          "leader": {"name": f"{unit['name']}负责人", "phone": f"137{i:08d}",
+                                     "email": f"leader-{code}@gov.example"},
+                          "supervisor": {"name": f"{unit['name']}分管领导", "phone": f"138{i:08d}",
+                                         "email": f"supervisor-{code}@gov.example"}}
+    return contacts
+
+
+async def load_contacts(http: httpx.AsyncClient, contacts: dict[str, dict]) -> None:
+    for code, body in contacts.items():
+        (await http.put(f"{NOTIFICATIONS}/v1/contacts/{code}", json=body)).raise_for_status()
+    print(f"loaded {len(contacts)} unit contacts (streets and districts) into notifications")
+
+
+async def main(count: int, interval: float, points: list[tuple[float, float]], seed: int,
+               contacts: dict[str, dict]) -> None:
     token = issue_token(ServiceSettings().auth_jwt_secret.get_secret_value(), "demo", "admin", [""])
     headers = {"Authorization": f"Bearer {token}"}
     rng = random.Random(seed)
     seen_sms: set[str] = set()
     async with httpx.AsyncClient(timeout=10, headers=headers) as http:
+        await load_contacts(http, contacts)
         clock = (await http.get(SUPERVISION + "/v1/clock")).json()
         local = datetime.fromisoformat(clock["now"]).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
         print(f"virtual clock {local} (Asia/Shanghai), {clock['mode']}, running at {clock['speed']}× real time")
@@ -107,6 +131,6 @@ if __name__ == "__main__":
         grids_file, people_file = city_files(args.city, args.grids, args.seed)
         load_city(grids_file, people_file)
         points = sample_points(json.loads(grids_file.read_text(encoding="utf-8")), args.count, args.seed)
-        asyncio.run(main(args.count, args.interval, points, args.seed))
+        asyncio.run(main(args.count, args.interval, points, args.seed, unit_contacts(people_file)))
     except KeyboardInterrupt:
         print("\ndemo stopped; the stack is still up (`make down` stops it)")

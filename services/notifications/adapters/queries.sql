@@ -1,9 +1,10 @@
 -- name: upsert_owner
 INSERT INTO case_owner (incident_id, unit_id, unit_name, worker_id, worker_name, worker_phone, grid_code,
-                        category, urgency)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                        category, urgency, unit_kind)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 ON CONFLICT (incident_id) DO UPDATE
-   SET unit_id = EXCLUDED.unit_id, unit_name = EXCLUDED.unit_name, worker_id = EXCLUDED.worker_id,
+   SET unit_id = EXCLUDED.unit_id, unit_name = EXCLUDED.unit_name, unit_kind = EXCLUDED.unit_kind,
+       worker_id = EXCLUDED.worker_id,
        worker_name = EXCLUDED.worker_name, worker_phone = EXCLUDED.worker_phone,
        grid_code = EXCLUDED.grid_code, updated_at = now();
 
@@ -100,3 +101,22 @@ UPDATE subscription SET disabled_at = $2, disabled_reason = $3 WHERE id = $1 AND
 -- The receiver is gone: what was still waiting for it will never be delivered.
 UPDATE delivery SET status = 'dead', last_error = $2
  WHERE recipient = $1 AND channel = 'webhook' AND status = 'pending';
+
+-- name: upsert_contact
+INSERT INTO contact (unit_code, name, liaison, leader, supervisor)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (unit_code) DO UPDATE
+   SET name = EXCLUDED.name, liaison = EXCLUDED.liaison, leader = EXCLUDED.leader,
+       supervisor = EXCLUDED.supervisor, updated_at = now();
+
+-- name: get_contact
+SELECT * FROM contact WHERE unit_code = $1;
+
+-- name: list_contacts
+SELECT * FROM contact WHERE unit_code LIKE $1 || '%' ORDER BY unit_code LIMIT $2;
+
+-- name: delete_contact
+DELETE FROM contact WHERE unit_code = $1 RETURNING unit_code;
+
+-- name: contacts_in
+SELECT * FROM contact WHERE unit_code = ANY($1::text[]);

@@ -22,7 +22,7 @@ class NotificationsRepository:
                         urgency: str) -> None:
         await self._conn.execute(QUERIES.upsert_owner, incident_id, owner.unit_id, owner.unit_name,
                                  owner.worker_id, owner.worker_name, owner.worker_phone, grid_code, category,
-                                 urgency)
+                                 urgency, owner.unit_kind)
 
     async def owner(self, incident_id: uuid.UUID) -> dict[str, Any] | None:
         row = await self._conn.fetchrow(QUERIES.get_owner, incident_id)
@@ -60,6 +60,11 @@ class NotificationsRepository:
     async def drop_pending_webhooks(self, recipient: str, reason: str) -> None:
         await self._conn.execute(QUERIES.drop_pending_webhooks, recipient, reason)
 
+    async def contacts(self, keys: list[str]) -> dict[str, dict[str, Any]]:
+        if not keys:
+            return {}
+        return {r["unit_code"]: dict(r) for r in await self._conn.fetch(QUERIES.contacts_in, keys)}
+
     async def claim_due(self, limit: int) -> list[dict[str, Any]]:
         return [dict(r) for r in await self._conn.fetch(QUERIES.claim_due_deliveries, limit)]
 
@@ -96,3 +101,21 @@ async def list_subscriptions(pool: asyncpg.Pool) -> list[dict[str, Any]]:
 
 async def delete_subscription(pool: asyncpg.Pool, sub_id: str) -> bool:
     return await pool.fetchval(QUERIES.delete_subscription, sub_id) is not None
+
+
+async def put_contact(pool: asyncpg.Pool, unit_code: str, c: dict[str, Any]) -> None:
+    await pool.execute(QUERIES.upsert_contact, unit_code, c["name"], c.get("liaison"), c.get("leader"),
+                       c.get("supervisor"))
+
+
+async def get_contact(pool: asyncpg.Pool, unit_code: str) -> dict[str, Any] | None:
+    row = await pool.fetchrow(QUERIES.get_contact, unit_code)
+    return dict(row) if row else None
+
+
+async def list_contacts(pool: asyncpg.Pool, prefix: str, limit: int) -> list[dict[str, Any]]:
+    return [dict(r) for r in await pool.fetch(QUERIES.list_contacts, prefix, limit)]
+
+
+async def delete_contact(pool: asyncpg.Pool, unit_code: str) -> bool:
+    return await pool.fetchval(QUERIES.delete_contact, unit_code) is not None

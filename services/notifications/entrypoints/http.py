@@ -14,10 +14,14 @@ from sse_starlette.sse import EventSourceResponse
 
 from services.notifications.adapters.repository import (
     alerts_after,
+    delete_contact,
     delete_subscription,
+    get_contact,
     get_subscription,
+    list_contacts,
     list_deliveries,
     list_subscriptions,
+    put_contact,
     put_subscription,
 )
 from services.notifications.bootstrap import bootstrap
@@ -29,6 +33,10 @@ from shared.runtime import ServiceContainer
 from shared.web import Container, create_service_app
 
 Channel = Literal["sms", "email", "webhook", "sse"]
+PHONE = r"^(\+?86)?1[3-9]\d{9}$"
+EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# Territorial units by code (district 6, street 9, community 12, grid 15 digits); departments by unit id.
+UNIT_CODE = r"^(\d{6}|\d{9}|\d{12}|\d{15}|[A-Za-z][A-Za-z0-9_.:-]{0,99})$"
 Level = Literal["reminder", "yellow_card", "red_card", "leader"]
 
 
@@ -41,8 +49,8 @@ class QuietHours(BaseModel):
 class SubscriptionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=100)
-    phone: str | None = Field(None, pattern=r"^(\+?86)?1[3-9]\d{9}$")
-    email: str | None = Field(None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    phone: str | None = Field(None, pattern=PHONE)
+    email: str | None = Field(None, max_length=200, pattern=EMAIL)
     webhook_url: AnyHttpUrl | None = None
     role: Literal["supervisor", "leader", "community", "street", "department", "gridworker", "admin"]
     area: list[Annotated[str, Field(pattern=r"^\d{0,18}$")]] = Field(min_length=1, max_length=100)
@@ -60,6 +68,36 @@ class SubscriptionIn(BaseModel):
         missing = [channel for channel in self.channels if channel in needs and not needs[channel]]
         if missing:
             raise ValueError(f"channels {', '.join(missing)} need their address (phone, email, webhook_url)")
+        return self
+
+
+class PersonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=50)
+    phone: str | None = Field(None, pattern=PHONE)
+    email: str | None = Field(None, max_length=200, pattern=EMAIL)
+
+    @model_validator(mode="after")
+    def _reachable(self) -> PersonIn:
+        if not (self.phone or self.email):
+            raise ValueError("a contact needs a phone or an email")
+        return self
+
+
+class ContactIn(BaseModel):
+    """Who answers for a unit: its liaison desk (takes the unit's case SMS), its head (单位负责人, told from
+    黄牌督办 on) and its 分管领导/督办 officer (told from 红牌督办 on, also for the units below it)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100)
+    liaison: PersonIn | None = None
+    leader: PersonIn | None = None
+    supervisor: PersonIn | None = None
+
+    @model_validator(mode="after")
+    def _someone(self) -> ContactIn:
+        if not (self.liaison or self.leader or self.supervisor):
+            raise ValueError("a contact needs at least one of liaison, leader, supervisor")
         return self
 
 
@@ -103,6 +141,40 @@ def build_router() -> APIRouter:
         require_role(caller, "admin", "supervisor")
         if not await delete_subscription(container.pool, sub_id):
             raise Problem(404, f"no subscription {sub_id}")
+        return Response(status_code=204)
+
+    @router.put("/contacts/{unit_code}")
+    async def put_unit_contact(unit_code: Annotated[str, Path(pattern=UNIT_CODE)], body: ContactIn,
+                               caller: Caller, container: Container) -> dict:
+        require_role(caller, "admin", "supervisor")
+        if not caller.sees(unit_code):  # departments (not codes) only for city-wide callers
+            raise Problem(403, "the unit lies outside the caller's area")
+        data = body.model_dump(mode="json", exclude_none=True)
+        await put_contact(container.pool, unit_code, data)
+        return {"unit_code": unit_code, **data}
+
+    @router.get("/contacts")
+    async def unit_contacts(caller: Caller, container: Container,
+                            prefix: Annotated[str, Query(pattern=r"^[A-Za-z0-9_.:-]{0,100}$")] = "",
+                            limit: int = Query(500, ge=1, le=5000)) -> list[dict]:
+        require_role(caller, "admin", "supervisor", "leader")
+        return [c for c in await list_contacts(container.pool, prefix, limit) if caller.sees(c["unit_code"])]
+
+    @router.get("/contacts/{unit_code}")
+    async def unit_contact(unit_code: Annotated[str, Path(pattern=UNIT_CODE)], caller: Caller,
+                           container: Container) -> dict:
+        require_role(caller, "admin", "supervisor", "leader")
+        found = await get_contact(container.pool, unit_code)
+        if found is None or not caller.sees(unit_code):
+            raise Problem(404, f"no contact for unit {unit_code}")
+        return found
+
+    @router.delete("/contacts/{unit_code}", status_code=204)
+    async def delete_unit_contact(unit_code: Annotated[str, Path(pattern=UNIT_CODE)], caller: Caller,
+                                  container: Container) -> Response:
+        require_role(caller, "admin", "supervisor")
+        if not caller.sees(unit_code) or not await delete_contact(container.pool, unit_code):
+            raise Problem(404, f"no contact for unit {unit_code}")
         return Response(status_code=204)
 
     @router.get("/alerts/stream")

@@ -7,6 +7,14 @@ from typing import Any
 
 import structlog
 
+from services.notifications.domain.contacts import (
+    Person,
+    Recipient,
+    contact_keys_for,
+    escalation_recipients,
+    owner_unit_key,
+    unit_desk,
+)
 from services.notifications.domain.delivery import Outgoing, backoff_seconds, judge, quiet_until
 from services.notifications.domain.templates import escalation_email_subject, escalation_sms, light_sms
 from shared.events.envelope import Envelope
@@ -33,30 +41,62 @@ async def on_assigned(event: IncidentAssigned | IncidentReassigned, envelope: En
 
 
 async def on_light_changed(event: LightChanged, envelope: Envelope, uow: Any) -> None:
-    """Every light change goes on the supervisors' live stream and by SMS to the case's handler."""
+    """Every light change goes on the supervisors' live stream and by SMS to the case's handler: the grid
+    worker, or the unit's desk (liaison, else head) from the contacts directory when a unit owns it."""
     now = uow.clock.now()
     await uow.notifications.add_alert(event_id=envelope.id, event_type=envelope.type,
                                       incident_id=event.incident_id, grid_code=event.grid_code,
                                       payload=envelope.data, at=now)
+    body = light_sms(event.incident_id, event.category, event.phase, event.light, event.due_at)
+    urgent = event.light == "red" or event.urgency == "emergency"
     owner = await uow.notifications.owner(event.incident_id)
-    if owner is None or not owner["worker_phone"]:
-        log.info("light_change_without_handler_phone", incident_id=str(event.incident_id))
+    handler: Recipient | None
+    if owner is not None and owner["worker_phone"]:
+        handler = Recipient(f"worker:{owner['worker_id']}", Person(owner["worker_name"] or "",
+                                                                   owner["worker_phone"]))
+    else:
+        unit_key = _owner_key(owner, event.unit_id, event.grid_code)
+        handler = unit_desk(unit_key, await uow.notifications.contacts([unit_key])) if unit_key else None
+    if handler is None:
+        log.info("light_change_without_handler_contact", incident_id=str(event.incident_id))
         return
-    await uow.notifications.add_delivery(
-        event_id=envelope.id, event_type=envelope.type, incident_id=event.incident_id, channel="sms",
-        recipient=f"worker:{owner['worker_id']}", address=owner["worker_phone"],
-        body=light_sms(event.incident_id, event.category, event.phase, event.light, event.due_at),
-        urgent=event.light == "red" or event.urgency == "emergency", at=now)
+    await _tell(uow, envelope, event.incident_id, handler, body, None, urgent, now)
+
+
+def _owner_key(owner: dict[str, Any] | None, unit_id: str | None, grid_code: str | None) -> str | None:
+    if owner is not None:
+        return owner_unit_key(owner["unit_kind"], owner["unit_id"], owner["grid_code"] or grid_code)
+    return owner_unit_key(None, unit_id, grid_code)
+
+
+async def _tell(uow: Any, envelope: Envelope, incident_id: Any, recipient: Recipient, body: str,
+                subject: str | None, urgent: bool, now: Any) -> None:
+    """A directory contact hears by SMS when they have a phone, else by email."""
+    person = recipient.person
+    if person.phone:
+        await uow.notifications.add_delivery(
+            event_id=envelope.id, event_type=envelope.type, incident_id=incident_id, channel="sms",
+            recipient=recipient.key, address=person.phone, body=body, urgent=urgent, at=now)
+    elif person.email:
+        await uow.notifications.add_delivery(
+            event_id=envelope.id, event_type=envelope.type, incident_id=incident_id, channel="email",
+            recipient=recipient.key, address=person.email, body=body, subject=subject, urgent=urgent, at=now)
 
 
 async def on_escalation(event: EscalationRaised, envelope: Envelope, uow: Any) -> None:
-    """督办 goes on the live stream and, by SMS and email, to every subscriber of its area and level."""
+    """督办 goes on the live stream; to the owning unit's people and those above it by the level (contacts
+    directory); and by SMS, email or webhook to every subscriber of its area and level."""
     now = uow.clock.now()
     await uow.notifications.add_alert(event_id=envelope.id, event_type=envelope.type,
                                       incident_id=event.incident_id, grid_code=event.grid_code,
                                       payload=envelope.data, at=now)
     body = escalation_sms(event.incident_id, event.category, event.phase, event.level, event.due_at, event.note)
     urgent = event.level in ("red_card", "leader") or event.urgency == "emergency"
+    subject = escalation_email_subject(event.incident_id, event.level)
+    unit_key = _owner_key(await uow.notifications.owner(event.incident_id), event.unit_id, event.grid_code)
+    contacts = await uow.notifications.contacts(contact_keys_for(unit_key, event.grid_code))
+    for contact in escalation_recipients(event.level, unit_key, event.grid_code, contacts):
+        await _tell(uow, envelope, event.incident_id, contact, body, subject, urgent, now)
     for subscriber in await uow.notifications.subscribers_for(envelope.type, event.grid_code):
         if subscriber["levels"] and event.level not in subscriber["levels"]:
             continue
@@ -73,7 +113,7 @@ async def on_escalation(event: EscalationRaised, envelope: Envelope, uow: Any) -
             await uow.notifications.add_delivery(
                 event_id=envelope.id, event_type=envelope.type, incident_id=event.incident_id, channel="email",
                 recipient=recipient, address=subscriber["email"], body=body,
-                subject=escalation_email_subject(event.incident_id, event.level), urgent=urgent, at=now)
+                subject=subject, urgent=urgent, at=now)
         if "webhook" in subscriber["channels"] and subscriber["webhook_url"]:
             await uow.notifications.add_delivery(
                 event_id=envelope.id, event_type=envelope.type, incident_id=event.incident_id, channel="webhook",

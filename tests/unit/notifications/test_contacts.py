@@ -1,0 +1,70 @@
+from services.notifications.domain.contacts import (
+    contact_keys_for,
+    escalation_recipients,
+    keys_above,
+    owner_unit_key,
+    unit_desk,
+)
+
+GRID = "320508019044007"
+
+
+def person(name: str, phone: str) -> dict:
+    return {"name": name, "phone": phone}
+
+
+CONTACTS = {
+    "320508019044007": {"leader": person("网格长", "13900000015")},
+    "320508019044": {"liaison": person("社区联络员", "13900000012"), "leader": person("社区书记", "13900000112")},
+    "320508019": {"leader": person("街道主任", "13900000109"), "supervisor": person("街道分管副主任", "13900000209")},
+    "320508": {"leader": person("区长", "13900000106"), "supervisor": person("区综治中心主任", "13900000206")},
+    "dept-municipal-320508": {"leader": {"name": "市政局长", "email": "chief@muni.example"}},
+}
+
+
+def keys(level: str, unit: str, grid: str | None = GRID) -> list[str]:
+    return [r.key for r in escalation_recipients(level, unit, grid, CONTACTS)]
+
+
+def test_the_owner_unit_is_found_by_the_case_grid_code_or_the_department_id():
+    assert owner_unit_key("community", "community-x", GRID) == "320508019044"
+    assert owner_unit_key("grid", "grid-320508019044007", GRID) == GRID
+    assert owner_unit_key("district", "district-320508", GRID) == "320508"
+    assert owner_unit_key("department", "dept-municipal-320508", GRID) == "dept-municipal-320508"
+    assert owner_unit_key(None, "grid-9", None) == "grid-9"
+
+
+def test_the_chain_above_follows_the_code_prefixes_and_a_department_answers_to_its_district():
+    assert keys_above(GRID, GRID) == ["320508019044", "320508019", "320508"]
+    assert keys_above("320508019", GRID) == ["320508"]
+    assert keys_above("320508", GRID) == []
+    assert keys_above("dept-municipal-320508", GRID) == ["320508"]
+
+
+def test_each_level_tells_more_people_cumulatively():
+    assert keys("reminder", "320508019044") == []
+    assert keys("yellow_card", "320508019044") == ["contact:320508019044:leader"]
+    # the community has no supervisor: the nearest above with one (the street) is told
+    assert keys("red_card", "320508019044") == ["contact:320508019044:leader", "contact:320508019:supervisor"]
+    assert keys("leader", "320508019044") == ["contact:320508019044:leader", "contact:320508019:supervisor",
+                                              "contact:320508:leader"]
+
+
+def test_a_street_owned_case_goes_to_the_district_above_and_one_person_hears_once():
+    assert keys("red_card", "320508019") == ["contact:320508019:leader", "contact:320508019:supervisor",
+                                             "contact:320508:supervisor"]
+    assert keys("leader", "320508") == ["contact:320508:leader", "contact:320508:supervisor"]  # leader twice: once
+
+
+def test_a_department_case_reaches_the_department_head_then_the_district():
+    found = escalation_recipients("leader", "dept-municipal-320508", GRID, CONTACTS)
+    assert [r.key for r in found] == ["contact:dept-municipal-320508:leader", "contact:320508:supervisor",
+                                      "contact:320508:leader"]
+    assert found[0].person.email == "chief@muni.example" and found[0].person.phone is None
+
+
+def test_a_unit_owned_case_reaches_the_liaison_else_the_head():
+    assert unit_desk("320508019044", CONTACTS).key == "contact:320508019044:liaison"
+    assert unit_desk("320508019", CONTACTS).key == "contact:320508019:leader"
+    assert unit_desk("310101", CONTACTS) is None
+    assert contact_keys_for("320508019044", GRID) == ["320508019044", "320508019", "320508"]
