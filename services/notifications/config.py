@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -21,6 +21,8 @@ class NotificationsSettings(ServiceSettings):
     # Signs webhooks to subscribers (X-Grid-Signature), the same HMAC scheme as 12345's.
     webhook_secret: SecretStr = SecretStr(DEV_WEBHOOK_SECRET)
     sms_timeout_seconds: float = 5.0
+    # Chinese SMS go as UCS-2: 70 characters alone, 67 per part; longer texts are cut to this many parts.
+    sms_max_segments: int = Field(3, ge=1, le=10)
     delivery_max_attempts: int = 6
     delivery_backoff_seconds: float = 1.0
     deliver_batch: int = 20

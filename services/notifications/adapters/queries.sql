@@ -120,3 +120,14 @@ DELETE FROM contact WHERE unit_code = $1 RETURNING unit_code;
 
 -- name: contacts_in
 SELECT * FROM contact WHERE unit_code = ANY($1::text[]);
+
+-- name: templates_in
+SELECT name, body FROM template WHERE name = ANY($1::text[]);
+
+-- name: list_templates
+SELECT name, body, updated_by, updated_at FROM template ORDER BY name;
+
+-- name: put_template
+INSERT INTO template (name, body, updated_by) VALUES ($1, $2, $3)
+ON CONFLICT (name) DO UPDATE SET body = EXCLUDED.body, updated_by = EXCLUDED.updated_by, updated_at = now()
+RETURNING name, body, updated_by, updated_at;

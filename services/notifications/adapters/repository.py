@@ -65,6 +65,9 @@ class NotificationsRepository:
             return {}
         return {r["unit_code"]: dict(r) for r in await self._conn.fetch(QUERIES.contacts_in, keys)}
 
+    async def templates(self, names: list[str]) -> dict[str, str]:
+        return {r["name"]: r["body"] for r in await self._conn.fetch(QUERIES.templates_in, names)}
+
     async def claim_due(self, limit: int) -> list[dict[str, Any]]:
         return [dict(r) for r in await self._conn.fetch(QUERIES.claim_due_deliveries, limit)]
 
@@ -119,3 +122,11 @@ async def list_contacts(pool: asyncpg.Pool, prefix: str, limit: int) -> list[dic
 
 async def delete_contact(pool: asyncpg.Pool, unit_code: str) -> bool:
     return await pool.fetchval(QUERIES.delete_contact, unit_code) is not None
+
+
+async def list_templates(pool: asyncpg.Pool) -> dict[str, dict[str, Any]]:
+    return {r["name"]: dict(r) for r in await pool.fetch(QUERIES.list_templates)}
+
+
+async def put_template(pool: asyncpg.Pool, name: str, body: str, by: str) -> dict[str, Any]:
+    return dict(await pool.fetchrow(QUERIES.put_template, name, body, by))

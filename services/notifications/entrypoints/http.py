@@ -21,11 +21,14 @@ from services.notifications.adapters.repository import (
     list_contacts,
     list_deliveries,
     list_subscriptions,
+    list_templates,
     put_contact,
     put_subscription,
+    put_template,
 )
 from services.notifications.bootstrap import bootstrap
 from services.notifications.config import NotificationsSettings
+from services.notifications.domain.templates import TEMPLATES, TemplateInvalid, sms_segments, validate
 from shared.auth import Caller, require_role
 from shared.events import EVENT_MODELS
 from shared.problems import Problem
@@ -99,6 +102,23 @@ class ContactIn(BaseModel):
         if not (self.liaison or self.leader or self.supervisor):
             raise ValueError("a contact needs at least one of liaison, leader, supervisor")
         return self
+
+
+class TemplateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    body: str = Field(min_length=1, max_length=1000)
+
+
+def _template_view(name: str, stored: dict | None) -> dict:
+    spec = TEMPLATES[name]
+    body = stored["body"] if stored else spec.default
+    view = {"name": name, "channel": spec.channel, "description": spec.description, "body": body,
+            "placeholders": sorted(spec.placeholders), "default": spec.default,
+            "updated_by": stored["updated_by"] if stored else None,
+            "updated_at": stored["updated_at"] if stored else None}
+    if spec.channel == "sms":  # what the filled-in text costs is the editor's business: show the shape
+        view["segments_without_values"] = len(sms_segments(body))
+    return view
 
 
 def build_router() -> APIRouter:
@@ -176,6 +196,30 @@ def build_router() -> APIRouter:
         if not caller.sees(unit_code) or not await delete_contact(container.pool, unit_code):
             raise Problem(404, f"no contact for unit {unit_code}")
         return Response(status_code=204)
+
+    @router.get("/templates")
+    async def templates(caller: Caller, container: Container) -> list[dict]:
+        require_role(caller, "admin", "supervisor")
+        stored = await list_templates(container.pool)
+        return [_template_view(name, stored.get(name)) for name in TEMPLATES]
+
+    @router.get("/templates/{name}")
+    async def template(name: str, caller: Caller, container: Container) -> dict:
+        require_role(caller, "admin", "supervisor")
+        if name not in TEMPLATES:
+            raise Problem(404, f"no template {name}; known: {', '.join(TEMPLATES)}")
+        return _template_view(name, (await list_templates(container.pool)).get(name))
+
+    @router.put("/templates/{name}")
+    async def edit_template(name: str, body: TemplateIn, caller: Caller, container: Container) -> dict:
+        require_role(caller, "admin")
+        if name not in TEMPLATES:
+            raise Problem(404, f"no template {name}; known: {', '.join(TEMPLATES)}")
+        try:
+            validate(name, body.body)
+        except TemplateInvalid as exc:
+            raise Problem(422, str(exc), errors=[{"loc": ["body", "body"], "msg": str(exc)}]) from exc
+        return _template_view(name, await put_template(container.pool, name, body.body, caller.sub))
 
     @router.get("/alerts/stream")
     async def stream(request: Request, caller: Caller, container: Container,

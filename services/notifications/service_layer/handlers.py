@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -16,7 +17,7 @@ from services.notifications.domain.contacts import (
     unit_desk,
 )
 from services.notifications.domain.delivery import Outgoing, backoff_seconds, judge, quiet_until
-from services.notifications.domain.templates import escalation_email_subject, escalation_sms, light_sms
+from services.notifications.domain.templates import escalation_values, fit_sms, light_values, render
 from shared.events.envelope import Envelope
 from shared.events.intake import (
     ExtensionRequested,
@@ -40,14 +41,33 @@ async def on_assigned(event: IncidentAssigned | IncidentReassigned, envelope: En
                                       event.urgency)
 
 
+@dataclass(frozen=True)
+class Message:
+    """One notice in its forms: the text (SMS, cut to the segment limit; email body, whole) and a subject."""
+
+    text: str
+    subject: str
+
+
+async def _message(uow: Any, text_template: str, subject_template: str, values: dict[str, str]) -> Message:
+    stored = await uow.notifications.templates([text_template, subject_template])
+    return Message(render(text_template, stored.get(text_template), values),
+                   render(subject_template, stored.get(subject_template), values))
+
+
 async def on_light_changed(event: LightChanged, envelope: Envelope, uow: Any) -> None:
-    """Every light change goes on the supervisors' live stream and by SMS to the case's handler: the grid
-    worker, or the unit's desk (liaison, else head) from the contacts directory when a unit owns it."""
+    """Every light change goes on the supervisors' live stream; a yellow or red one by SMS to the case's
+    handler: the grid worker, or the unit's desk (liaison, else head) from the contacts directory when a
+    unit owns it. A light turning green again (an extension) is good news the handler already has."""
     now = uow.clock.now()
     await uow.notifications.add_alert(event_id=envelope.id, event_type=envelope.type,
                                       incident_id=event.incident_id, grid_code=event.grid_code,
                                       payload=envelope.data, at=now)
-    body = light_sms(event.incident_id, event.category, event.phase, event.light, event.due_at)
+    if event.light == "green":
+        return
+    message = await _message(uow, f"sms.light_{event.light}", "email.light_subject",
+                             light_values(event.incident_id, event.category, event.phase, event.light,
+                                          event.due_at))
     urgent = event.light == "red" or event.urgency == "emergency"
     owner = await uow.notifications.owner(event.incident_id)
     handler: Recipient | None
@@ -60,7 +80,7 @@ async def on_light_changed(event: LightChanged, envelope: Envelope, uow: Any) ->
     if handler is None:
         log.info("light_change_without_handler_contact", incident_id=str(event.incident_id))
         return
-    await _tell(uow, envelope, event.incident_id, handler, body, None, urgent, now)
+    await _tell(uow, envelope, event.incident_id, handler, message, urgent, now)
 
 
 def _owner_key(owner: dict[str, Any] | None, unit_id: str | None, grid_code: str | None) -> str | None:
@@ -69,18 +89,29 @@ def _owner_key(owner: dict[str, Any] | None, unit_id: str | None, grid_code: str
     return owner_unit_key(None, unit_id, grid_code)
 
 
-async def _tell(uow: Any, envelope: Envelope, incident_id: Any, recipient: Recipient, body: str,
-                subject: str | None, urgent: bool, now: Any) -> None:
+async def _tell(uow: Any, envelope: Envelope, incident_id: Any, recipient: Recipient, message: Message,
+                urgent: bool, now: Any) -> None:
     """A directory contact hears by SMS when they have a phone, else by email."""
     person = recipient.person
     if person.phone:
-        await uow.notifications.add_delivery(
-            event_id=envelope.id, event_type=envelope.type, incident_id=incident_id, channel="sms",
-            recipient=recipient.key, address=person.phone, body=body, urgent=urgent, at=now)
+        await _sms(uow, envelope, incident_id, recipient.key, person.phone, message, urgent, now)
     elif person.email:
-        await uow.notifications.add_delivery(
-            event_id=envelope.id, event_type=envelope.type, incident_id=incident_id, channel="email",
-            recipient=recipient.key, address=person.email, body=body, subject=subject, urgent=urgent, at=now)
+        await _email(uow, envelope, incident_id, recipient.key, person.email, message, urgent, now)
+
+
+async def _sms(uow: Any, envelope: Envelope, incident_id: Any, recipient: str, phone: str, message: Message,
+               urgent: bool, now: Any, hold_seconds: float = 0.0) -> None:
+    await uow.notifications.add_delivery(
+        event_id=envelope.id, event_type=envelope.type, incident_id=incident_id, channel="sms",
+        recipient=recipient, address=phone, body=fit_sms(message.text, uow.sms_max_segments), urgent=urgent,
+        at=now, hold_seconds=hold_seconds)
+
+
+async def _email(uow: Any, envelope: Envelope, incident_id: Any, recipient: str, email: str, message: Message,
+                 urgent: bool, now: Any) -> None:
+    await uow.notifications.add_delivery(
+        event_id=envelope.id, event_type=envelope.type, incident_id=incident_id, channel="email",
+        recipient=recipient, address=email, body=message.text, subject=message.subject, urgent=urgent, at=now)
 
 
 async def on_escalation(event: EscalationRaised, envelope: Envelope, uow: Any) -> None:
@@ -90,13 +121,14 @@ async def on_escalation(event: EscalationRaised, envelope: Envelope, uow: Any) -
     await uow.notifications.add_alert(event_id=envelope.id, event_type=envelope.type,
                                       incident_id=event.incident_id, grid_code=event.grid_code,
                                       payload=envelope.data, at=now)
-    body = escalation_sms(event.incident_id, event.category, event.phase, event.level, event.due_at, event.note)
+    message = await _message(uow, "sms.escalation", "email.escalation_subject",
+                             escalation_values(event.incident_id, event.category, event.phase, event.level,
+                                               event.due_at, event.note))
     urgent = event.level in ("red_card", "leader") or event.urgency == "emergency"
-    subject = escalation_email_subject(event.incident_id, event.level)
     unit_key = _owner_key(await uow.notifications.owner(event.incident_id), event.unit_id, event.grid_code)
     contacts = await uow.notifications.contacts(contact_keys_for(unit_key, event.grid_code))
     for contact in escalation_recipients(event.level, unit_key, event.grid_code, contacts):
-        await _tell(uow, envelope, event.incident_id, contact, body, subject, urgent, now)
+        await _tell(uow, envelope, event.incident_id, contact, message, urgent, now)
     for subscriber in await uow.notifications.subscribers_for(envelope.type, event.grid_code):
         if subscriber["levels"] and event.level not in subscriber["levels"]:
             continue
@@ -105,15 +137,10 @@ async def on_escalation(event: EscalationRaised, envelope: Envelope, uow: Any) -
             quiet = subscriber["quiet_hours"]
             # Quiet hours hold an SMS until morning, except emergencies and red-light 督办 (DESIGN.md §6).
             release = None if urgent or not quiet else quiet_until(now, quiet["from"], quiet["to"])
-            await uow.notifications.add_delivery(
-                event_id=envelope.id, event_type=envelope.type, incident_id=event.incident_id, channel="sms",
-                recipient=recipient, address=subscriber["phone"], body=body,
-                urgent=urgent, at=now, hold_seconds=(release - now).total_seconds() if release else 0.0)
+            await _sms(uow, envelope, event.incident_id, recipient, subscriber["phone"], message, urgent, now,
+                       (release - now).total_seconds() if release else 0.0)
         if "email" in subscriber["channels"] and subscriber["email"]:
-            await uow.notifications.add_delivery(
-                event_id=envelope.id, event_type=envelope.type, incident_id=event.incident_id, channel="email",
-                recipient=recipient, address=subscriber["email"], body=body,
-                subject=subject, urgent=urgent, at=now)
+            await _email(uow, envelope, event.incident_id, recipient, subscriber["email"], message, urgent, now)
         if "webhook" in subscriber["channels"] and subscriber["webhook_url"]:
             await uow.notifications.add_delivery(
                 event_id=envelope.id, event_type=envelope.type, incident_id=event.incident_id, channel="webhook",

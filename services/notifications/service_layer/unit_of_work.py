@@ -10,9 +10,11 @@ from shared.db.unit_of_work import PgUnitOfWork
 class NotificationsUnitOfWork(PgUnitOfWork):
     notifications: NotificationsRepository
 
-    def __init__(self, pool: asyncpg.Pool, clock: Clock, hotline_callback_url: str = "") -> None:
+    def __init__(self, pool: asyncpg.Pool, clock: Clock, hotline_callback_url: str = "",
+                 sms_max_segments: int = 3) -> None:
         super().__init__(pool, "/notifications", clock)
         self.hotline_callback_url = hotline_callback_url
+        self.sms_max_segments = sms_max_segments
 
     def attach(self, conn: asyncpg.Connection) -> None:
         self.notifications = NotificationsRepository(conn)

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 import pytest
 
 from services.notifications.domain.delivery import Attempt, backoff_seconds, judge
-from services.notifications.domain.templates import SMS_MAX_CHARS, light_sms
+from services.notifications.domain.templates import light_values, render, sms_segments
 
 
 @pytest.mark.parametrize("code, attempts, outcome", [
@@ -29,12 +29,13 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap():
 
 def test_light_sms_is_chinese_signed_and_shows_the_local_due_time():
     due = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)  # 17:30 in Shanghai
-    text = light_sms("0f1e2d3c-aaaa-bbbb-cccc-000000000000", "city.garbage", "sign", "yellow", due)
+    text = render("sms.light_yellow", None,
+                  light_values("0f1e2d3c-aaaa-bbbb-cccc-000000000000", "city.garbage", "sign", "yellow", due))
     assert text.startswith("【网格督办】案件0f1e2d3c")
     assert "签收" in text and "黄灯" in text and "11月24日17:30" in text
-    red = light_sms("0f1e2d3c", "city.garbage", "handle", "red", due)
+    red = render("sms.light_red", None, light_values("0f1e2d3c", "city.garbage", "handle", "red", due))
     assert "红灯" in red and "办理" in red
-    assert len(text) <= SMS_MAX_CHARS
+    assert len(sms_segments(text)) == 1
 
 
 def test_quiet_hours_hold_until_the_morning_and_handle_the_window_over_midnight():
