@@ -29,7 +29,8 @@ async def bootstrap(settings: NotificationsSettings) -> NotificationsContainer:
                       settings.smtp_starttls)
     return NotificationsContainer(
         name=NAME, settings=settings, pool=pool, clock=clock,
-        uow=lambda: NotificationsUnitOfWork(pool, clock, settings.hotline_callback_url, settings.sms_max_segments),
+        uow=lambda: NotificationsUnitOfWork(pool, clock, settings.hotline_callback_url, settings.sms_max_segments,
+                                            settings.sms_bundle_seconds),
         handlers=EVENT_HANDLERS, consumes=[INCIDENTS, ASSIGNMENTS, ALERTS], tasks=tasks,
         extras={"channels": {"sms": sms, "webhook": webhook, "email": email},
                 "closers": [sms.close, webhook.close, email.close]},

@@ -23,6 +23,9 @@ class NotificationsSettings(ServiceSettings):
     sms_timeout_seconds: float = 5.0
     # Chinese SMS go as UCS-2: 70 characters alone, 67 per part; longer texts are cut to this many parts.
     sms_max_segments: int = Field(3, ge=1, le=10)
+    # Non-urgent SMS wait this long to gather a burst to one phone into one message, and a phone gets at
+    # most one non-urgent SMS per window (red lights, red-card and leader 督办, emergencies go at once).
+    sms_bundle_seconds: float = Field(60.0, ge=0)
     delivery_max_attempts: int = 6
     delivery_backoff_seconds: float = 1.0
     deliver_batch: int = 20

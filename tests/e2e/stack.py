@@ -57,6 +57,7 @@ class Stack:
             "NOTIFICATIONS_SMTP_PORT": str(self.ports["smtp"]), "NOTIFICATIONS_SMTP_SINK_PORT": str(self.ports["smtp"]),
             "NOTIFICATIONS_SMS_GATEWAY_LOG": str(self.workdir / "sms.jsonl"),
             "NOTIFICATIONS_DELIVERY_BACKOFF_SECONDS": "0.2",
+            "NOTIFICATIONS_SMS_BUNDLE_SECONDS": "1",  # bundling has its own tests; keep the journey quick
             "PYTHONUNBUFFERED": "1",
         })
         for service in SERVICES:

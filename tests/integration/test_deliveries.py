@@ -36,7 +36,8 @@ async def notifications(fresh_database):
     dsn = await fresh_database("notif")
     await migrate(dsn, SERVICE_DIRS["notifications"])
     pool = await create_pool(dsn, 1, 4)
-    yield pool, lambda: NotificationsUnitOfWork(pool, FixedClock(NOW), "http://12345.example/cb")
+    clock = FixedClock(NOW)
+    yield pool, lambda: NotificationsUnitOfWork(pool, clock, "http://12345.example/cb"), clock
     await pool.close()
 
 
@@ -49,7 +50,7 @@ async def add(uow_factory, incident_id, channel, body) -> None:
 
 
 async def test_callbacks_of_one_order_wait_for_the_earlier_one(notifications):
-    pool, uow = notifications
+    pool, uow, clock = notifications
     case = uuid.uuid4()
     for body in ("accepted", "signed", "result"):
         await add(uow, case, "webhook", body)
@@ -57,7 +58,7 @@ async def test_callbacks_of_one_order_wait_for_the_earlier_one(notifications):
     channels = {"webhook": webhook, "sms": Provider()}
     assert await deliver_due(uow(), channels, 10, 5, 0.0) == 1
     assert [body for _, body in webhook.calls] == ["accepted"]  # the later ones were not even tried
-    await pool.execute("UPDATE delivery SET next_attempt_at = now()")
+    clock.advance(seconds=1)  # past the backoff (base 0 s)
     for _ in range(3):
         await deliver_due(uow(), channels, 10, 5, 0.0)
     assert [body for _, body in webhook.calls] == ["accepted", "accepted", "signed", "result"]
@@ -66,13 +67,13 @@ async def test_callbacks_of_one_order_wait_for_the_earlier_one(notifications):
 
 
 async def test_a_4xx_is_dead_at_once_and_5xx_retries_until_the_cap(notifications):
-    pool, uow = notifications
+    pool, uow, clock = notifications
     await add(uow, uuid.uuid4(), "sms", "gone")
     await add(uow, uuid.uuid4(), "sms", "flaky")
     sms = Provider(410, 500, 500)
     for _ in range(4):
         await deliver_due(uow(), {"sms": sms}, 10, 3, 0.0)
-        await pool.execute("UPDATE delivery SET next_attempt_at = now()")
+        clock.advance(seconds=1)
     rows = {r["body"]: r for r in await pool.fetch("SELECT body, status, attempts, last_error FROM delivery")}
     assert (rows["gone"]["status"], rows["gone"]["attempts"]) == ("dead", 1)
     assert (rows["flaky"]["status"], rows["flaky"]["attempts"]) == ("sent", 3)

@@ -12,9 +12,11 @@ ON CONFLICT (incident_id) DO UPDATE
 SELECT * FROM case_owner WHERE incident_id = $1;
 
 -- name: insert_delivery
+-- Times come from the service clock ($10 = now), so held and retried deliveries follow a virtual clock too.
 INSERT INTO delivery (id, event_id, event_type, incident_id, channel, recipient, address, body, urgent,
-                      status, created_at, next_attempt_at, subject)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, now() + make_interval(secs => $11), $12)
+                      status, created_at, next_attempt_at, subject, summary)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10::timestamptz,
+        $10::timestamptz + make_interval(secs => $11), $12, $13)
 ON CONFLICT (event_id, recipient, channel) DO NOTHING;
 
 -- name: insert_alert
@@ -26,7 +28,7 @@ ON CONFLICT (event_id) DO NOTHING;
 -- A webhook delivery waits until the earlier ones of its case to the same receiver are done: 12345 (and
 -- any subscriber) hears of each case in order.
 SELECT * FROM delivery d
- WHERE d.status = 'pending' AND d.next_attempt_at <= now()
+ WHERE d.status = 'pending' AND d.next_attempt_at <= $2
    AND NOT (d.channel = 'webhook' AND EXISTS (
         SELECT 1 FROM delivery e
          WHERE e.incident_id = d.incident_id AND e.recipient = d.recipient AND e.channel = 'webhook'
@@ -37,13 +39,31 @@ SELECT * FROM delivery d
 
 -- name: mark_delivery
 UPDATE delivery
-   SET status = $2, attempts = $3, last_error = $4, sent_at = $5,
-       next_attempt_at = now() + make_interval(secs => $6)
+   SET status = $2, attempts = $3, last_error = $4, sent_at = $5, next_attempt_at = $6, bundle_id = $7
  WHERE id = $1;
+
+-- name: claim_sms_siblings
+-- Other non-urgent SMS to the same phone that fall in the bundling window: they go in one message.
+SELECT * FROM delivery
+ WHERE channel = 'sms' AND address = $1 AND status = 'pending' AND NOT urgent
+   AND id <> ALL($2::uuid[]) AND next_attempt_at <= $3
+ ORDER BY seq
+ LIMIT $4
+ FOR UPDATE SKIP LOCKED;
+
+-- name: postpone_deliveries
+UPDATE delivery SET next_attempt_at = $2 WHERE id = ANY($1::uuid[]);
+
+-- name: last_sms_at
+SELECT last_sent_at FROM sms_recipient WHERE address = $1;
+
+-- name: sms_sent
+INSERT INTO sms_recipient (address, last_sent_at) VALUES ($1, $2)
+ON CONFLICT (address) DO UPDATE SET last_sent_at = greatest(sms_recipient.last_sent_at, EXCLUDED.last_sent_at);
 
 -- name: list_deliveries
 SELECT id, event_id, event_type, incident_id, channel, recipient, address, subject, body, status, attempts,
-       last_error, created_at, sent_at, next_attempt_at
+       last_error, created_at, sent_at, next_attempt_at, bundle_id
   FROM delivery
  WHERE ($1::uuid IS NULL OR incident_id = $1)
    AND ($2::text IS NULL OR channel = $2)

@@ -30,10 +30,11 @@ class NotificationsRepository:
 
     async def add_delivery(self, *, event_id: uuid.UUID, event_type: str, incident_id: uuid.UUID | None,
                            channel: str, recipient: str, address: str, body: str, urgent: bool,
-                           at: datetime, hold_seconds: float = 0.0, subject: str | None = None) -> bool:
+                           at: datetime, hold_seconds: float = 0.0, subject: str | None = None,
+                           summary: str | None = None) -> bool:
         status = await self._conn.execute(QUERIES.insert_delivery, uuid.uuid4(), event_id, event_type,
                                           incident_id, channel, recipient, address, body, urgent, at,
-                                          hold_seconds, subject)
+                                          hold_seconds, subject, summary)
         return status.endswith("1")
 
     async def add_alert(self, *, event_id: uuid.UUID, event_type: str, incident_id: uuid.UUID | None,
@@ -68,13 +69,28 @@ class NotificationsRepository:
     async def templates(self, names: list[str]) -> dict[str, str]:
         return {r["name"]: r["body"] for r in await self._conn.fetch(QUERIES.templates_in, names)}
 
-    async def claim_due(self, limit: int) -> list[dict[str, Any]]:
-        return [dict(r) for r in await self._conn.fetch(QUERIES.claim_due_deliveries, limit)]
+    async def claim_due(self, limit: int, now: datetime) -> list[dict[str, Any]]:
+        return [dict(r) for r in await self._conn.fetch(QUERIES.claim_due_deliveries, limit, now)]
+
+    async def claim_sms_siblings(self, address: str, claimed: list[uuid.UUID], until: datetime,
+                                 limit: int) -> list[dict[str, Any]]:
+        rows = await self._conn.fetch(QUERIES.claim_sms_siblings, address, claimed, until, limit)
+        return [dict(r) for r in rows]
+
+    async def postpone(self, delivery_ids: list[uuid.UUID], until: datetime) -> None:
+        await self._conn.execute(QUERIES.postpone_deliveries, delivery_ids, until)
+
+    async def last_sms_at(self, address: str) -> datetime | None:
+        return await self._conn.fetchval(QUERIES.last_sms_at, address)
+
+    async def sms_sent(self, address: str, at: datetime) -> None:
+        await self._conn.execute(QUERIES.sms_sent, address, at)
 
     async def mark(self, delivery_id: uuid.UUID, status: str, attempts: int, error: str | None,
-                   sent_at: datetime | None, retry_in_seconds: float = 0.0) -> None:
+                   sent_at: datetime | None, next_attempt_at: datetime, bundle_id: uuid.UUID | None = None
+                   ) -> None:
         await self._conn.execute(QUERIES.mark_delivery, delivery_id, status, attempts, error, sent_at,
-                                 retry_in_seconds)
+                                 next_attempt_at, bundle_id)
 
 
 async def list_deliveries(pool: asyncpg.Pool, incident_id: uuid.UUID | None, channel: str | None,

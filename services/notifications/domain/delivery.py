@@ -71,3 +71,26 @@ def quiet_until(now: datetime, start: str, end: str, zone: ZoneInfo = SHANGHAI) 
     if release <= local:
         release += timedelta(days=1)
     return release
+
+
+def hold_seconds(now: datetime, urgent: bool, quiet_release: datetime | None, bundle_seconds: float) -> float:
+    """How long a new SMS waits before its first try. Urgent ones (red lights, red-card and leader 督办,
+    emergencies) go at once. Others wait out quiet hours, and in any case one bundling window, so that a
+    burst of reminders to one person goes as one message."""
+    if urgent:
+        return 0.0
+    release = (quiet_release - now).total_seconds() if quiet_release else 0.0
+    return max(release, bundle_seconds)
+
+
+def rate_limited_until(last_sent_at: datetime | None, now: datetime, window_seconds: float) -> datetime | None:
+    """A recipient gets at most one non-urgent SMS per window: when the next may go, or None if now."""
+    if last_sent_at is None or window_seconds <= 0:
+        return None
+    allowed = last_sent_at + timedelta(seconds=window_seconds)
+    return allowed if allowed > now else None
+
+
+def bundle_items(summaries: list[str]) -> str:
+    """The list inside a bundled SMS: 1.案件0f1e2d3c签收黄灯；2.…"""
+    return "；".join(f"{i}.{summary}" for i, summary in enumerate(summaries, 1))

@@ -42,6 +42,9 @@ TEMPLATES: dict[str, TemplateSpec] = {
         "sms", ESCALATION,
         "【网格督办】{level}：案件{case}（{category}）{phase}时限{due}，请督促责任单位限时办理。{note}",
         "督办 to contacts and subscribers; {note} is 批示：… when the 督办 carries one, else empty"),
+    "sms.bundle": TemplateSpec(
+        "sms", frozenset({"count", "items"}), "【网格督办】您有{count}条提醒：{items}。请及时登录平台处理。",
+        "several non-urgent SMS to one person within the bundling window, as one message"),
     "email.light_subject": TemplateSpec(
         "email", LIGHT, "【网格督办】案件{case}{phase}{light}", "subject of a light-change email"),
     "email.escalation_subject": TemplateSpec(
@@ -100,6 +103,15 @@ def case_ref(incident_id: object) -> str:
 
 def _due(due_at: datetime) -> str:
     return due_at.astimezone(SHANGHAI).strftime("%m月%d日%H:%M")
+
+
+def light_summary(incident_id: object, phase: str, light: str) -> str:
+    """One line of a bundled SMS."""
+    return f"案件{case_ref(incident_id)}{PHASE_ZH[phase]}{LIGHT_ZH[light]}"
+
+
+def escalation_summary(incident_id: object, phase: str, level: str) -> str:
+    return f"案件{case_ref(incident_id)}{PHASE_ZH[phase]}{LEVEL_ZH[level]}"
 
 
 def light_values(incident_id: object, category: str, phase: str, light: str, due_at: datetime) -> dict[str, str]:

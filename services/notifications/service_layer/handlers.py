@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -16,8 +17,23 @@ from services.notifications.domain.contacts import (
     owner_unit_key,
     unit_desk,
 )
-from services.notifications.domain.delivery import Outgoing, backoff_seconds, judge, quiet_until
-from services.notifications.domain.templates import escalation_values, fit_sms, light_values, render
+from services.notifications.domain.delivery import (
+    Outgoing,
+    backoff_seconds,
+    bundle_items,
+    hold_seconds,
+    judge,
+    quiet_until,
+    rate_limited_until,
+)
+from services.notifications.domain.templates import (
+    escalation_summary,
+    escalation_values,
+    fit_sms,
+    light_summary,
+    light_values,
+    render,
+)
 from shared.events.envelope import Envelope
 from shared.events.intake import (
     ExtensionRequested,
@@ -34,6 +50,7 @@ from shared.events.supervision import EscalationRaised, LightChanged
 from shared.messaging.consumer import EventHandler
 
 log = structlog.get_logger("notifications")
+MAX_BUNDLE = 50  # SMS folded into one message at most; more wait for the next window
 
 
 async def on_assigned(event: IncidentAssigned | IncidentReassigned, envelope: Envelope, uow: Any) -> None:
@@ -47,12 +64,14 @@ class Message:
 
     text: str
     subject: str
+    summary: str  # its line in a bundled SMS
 
 
-async def _message(uow: Any, text_template: str, subject_template: str, values: dict[str, str]) -> Message:
+async def _message(uow: Any, text_template: str, subject_template: str, values: dict[str, str],
+                   summary: str) -> Message:
     stored = await uow.notifications.templates([text_template, subject_template])
     return Message(render(text_template, stored.get(text_template), values),
-                   render(subject_template, stored.get(subject_template), values))
+                   render(subject_template, stored.get(subject_template), values), summary)
 
 
 async def on_light_changed(event: LightChanged, envelope: Envelope, uow: Any) -> None:
@@ -67,7 +86,8 @@ async def on_light_changed(event: LightChanged, envelope: Envelope, uow: Any) ->
         return
     message = await _message(uow, f"sms.light_{event.light}", "email.light_subject",
                              light_values(event.incident_id, event.category, event.phase, event.light,
-                                          event.due_at))
+                                          event.due_at),
+                             light_summary(event.incident_id, event.phase, event.light))
     urgent = event.light == "red" or event.urgency == "emergency"
     owner = await uow.notifications.owner(event.incident_id)
     handler: Recipient | None
@@ -100,11 +120,12 @@ async def _tell(uow: Any, envelope: Envelope, incident_id: Any, recipient: Recip
 
 
 async def _sms(uow: Any, envelope: Envelope, incident_id: Any, recipient: str, phone: str, message: Message,
-               urgent: bool, now: Any, hold_seconds: float = 0.0) -> None:
+               urgent: bool, now: datetime, quiet_release: datetime | None = None) -> None:
     await uow.notifications.add_delivery(
         event_id=envelope.id, event_type=envelope.type, incident_id=incident_id, channel="sms",
         recipient=recipient, address=phone, body=fit_sms(message.text, uow.sms_max_segments), urgent=urgent,
-        at=now, hold_seconds=hold_seconds)
+        at=now, hold_seconds=hold_seconds(now, urgent, quiet_release, uow.sms_bundle_seconds),
+        summary=message.summary)
 
 
 async def _email(uow: Any, envelope: Envelope, incident_id: Any, recipient: str, email: str, message: Message,
@@ -123,7 +144,8 @@ async def on_escalation(event: EscalationRaised, envelope: Envelope, uow: Any) -
                                       payload=envelope.data, at=now)
     message = await _message(uow, "sms.escalation", "email.escalation_subject",
                              escalation_values(event.incident_id, event.category, event.phase, event.level,
-                                               event.due_at, event.note))
+                                               event.due_at, event.note),
+                             escalation_summary(event.incident_id, event.phase, event.level))
     urgent = event.level in ("red_card", "leader") or event.urgency == "emergency"
     unit_key = _owner_key(await uow.notifications.owner(event.incident_id), event.unit_id, event.grid_code)
     contacts = await uow.notifications.contacts(contact_keys_for(unit_key, event.grid_code))
@@ -138,7 +160,7 @@ async def on_escalation(event: EscalationRaised, envelope: Envelope, uow: Any) -
             # Quiet hours hold an SMS until morning, except emergencies and red-light 督办 (DESIGN.md §6).
             release = None if urgent or not quiet else quiet_until(now, quiet["from"], quiet["to"])
             await _sms(uow, envelope, event.incident_id, recipient, subscriber["phone"], message, urgent, now,
-                       (release - now).total_seconds() if release else 0.0)
+                       release)
         if "email" in subscriber["channels"] and subscriber["email"]:
             await _email(uow, envelope, event.incident_id, recipient, subscriber["email"], message, urgent, now)
         if "webhook" in subscriber["channels"] and subscriber["webhook_url"]:
@@ -197,38 +219,92 @@ async def deliver_due(uow: Any, channels: dict[str, Any], batch: int, max_attemp
 
     The rows stay locked while sending, so no other deliverer sends them too; a crash after the
     provider accepted but before the commit leaves them pending, and the retry carries the same key.
+    Non-urgent SMS to one phone go together as one bundled message, at most one per bundling window.
     """
     async with uow:
-        due = await uow.notifications.claim_due(batch)
+        now = uow.clock.now()
+        due = await uow.notifications.claim_due(batch, now)
         gone: set[str] = set()
-        for row in due:
-            if row["channel"] == "webhook" and row["recipient"] in gone:
+        for rows in await _sends(uow, due, now):
+            lead = rows[0]
+            if lead["channel"] == "webhook" and lead["recipient"] in gone:
                 continue  # its receiver answered 410 earlier in this batch; the row is dead already
-            attempt = await channels[row["channel"]].send(
-                Outgoing(str(row["id"]), row["channel"], row["recipient"], row["address"], row["body"],
-                         row["subject"]))
-            attempts = row["attempts"] + 1
-            outcome = judge(attempt, attempts, max_attempts)
+            attempt = await channels[lead["channel"]].send(await _outgoing(uow, rows))
             now = uow.clock.now()
-            common = {"delivery_id": row["id"], "incident_id": row["incident_id"],
-                      "cause_event_id": row["event_id"], "channel": row["channel"],
-                      "recipient": row["recipient"], "attempts": attempts, "at": now}
-            if outcome == "sent":
-                await uow.notifications.mark(row["id"], "sent", attempts, None, now)
-                uow.emit(DeliverySucceeded(**common))
-            elif outcome in ("dead", "gone"):
-                error = attempt.error or "unknown"
-                if outcome == "gone":
-                    error = f"gone: {error}"
-                    await _receiver_gone(uow, row["recipient"], now)
-                    gone.add(row["recipient"])
-                await uow.notifications.mark(row["id"], "dead", attempts, error, None)
-                uow.emit(DeliveryFailed(**common, error=error))
-            else:
-                await uow.notifications.mark(row["id"], "pending", attempts, attempt.error, None,
-                                             backoff_seconds(attempts, backoff_base))
+            bundle_id = lead["id"] if len(rows) > 1 else None
+            # One retry time for the whole bundle: it stays together, under the same idempotency key.
+            retry_at = now + timedelta(seconds=backoff_seconds(lead["attempts"] + 1, backoff_base))
+            for row in rows:
+                attempts = row["attempts"] + 1
+                outcome = judge(attempt, attempts, max_attempts)
+                common = {"delivery_id": row["id"], "incident_id": row["incident_id"],
+                          "cause_event_id": row["event_id"], "channel": row["channel"],
+                          "recipient": row["recipient"], "attempts": attempts, "at": now}
+                if outcome == "sent":
+                    await uow.notifications.mark(row["id"], "sent", attempts, None, now, now, bundle_id)
+                    uow.emit(DeliverySucceeded(**common))
+                elif outcome in ("dead", "gone"):
+                    error = attempt.error or "unknown"
+                    if outcome == "gone":
+                        error = f"gone: {error}"
+                        await _receiver_gone(uow, row["recipient"], now)
+                        gone.add(row["recipient"])
+                    await uow.notifications.mark(row["id"], "dead", attempts, error, None, now, bundle_id)
+                    uow.emit(DeliveryFailed(**common, error=error))
+                else:
+                    await uow.notifications.mark(row["id"], "pending", attempts, attempt.error, None, retry_at,
+                                                 bundle_id)
+            if lead["channel"] == "sms" and judge(attempt, 1, max_attempts) == "sent":
+                await uow.notifications.sms_sent(lead["address"], now)
         await uow.commit()
     return len(due)
+
+
+def _bundles(row: dict[str, Any], window: float) -> bool:
+    return row["channel"] == "sms" and not row["urgent"] and window > 0
+
+
+async def _sends(uow: Any, due: list[dict[str, Any]], now: datetime) -> list[list[dict[str, Any]]]:
+    """The claimed rows as sends: one row each, except non-urgent SMS to one phone, which go together
+    with the others in the bundling window, once the phone's rate limit allows (else they wait for it)."""
+    window = uow.sms_bundle_seconds
+    sends: list[list[dict[str, Any]]] = []
+    by_phone: dict[str, list[dict[str, Any]]] = {}
+    for row in due:
+        if not _bundles(row, window):
+            sends.append([row])
+        elif row["address"] in by_phone:
+            by_phone[row["address"]].append(row)
+        else:
+            by_phone[row["address"]] = [row]
+            sends.append(by_phone[row["address"]])
+    claimed = [row["id"] for row in due]
+    ready = []
+    for rows in sends:
+        lead = rows[0]
+        if _bundles(lead, window):
+            phone = lead["address"]
+            wait = rate_limited_until(await uow.notifications.last_sms_at(phone), now, window)
+            if wait is not None:
+                await uow.notifications.postpone([r["id"] for r in rows], wait)
+                continue
+            rows.extend(await uow.notifications.claim_sms_siblings(phone, claimed, now + timedelta(seconds=window),
+                                                                  MAX_BUNDLE))
+            rows.sort(key=lambda r: r["seq"])  # the oldest leads: a retry carries the same key
+        ready.append(rows)
+    return ready
+
+
+async def _outgoing(uow: Any, rows: list[dict[str, Any]]) -> Outgoing:
+    lead = rows[0]
+    if len(rows) == 1:
+        return Outgoing(str(lead["id"]), lead["channel"], lead["recipient"], lead["address"], lead["body"],
+                        lead["subject"])
+    stored = await uow.notifications.templates(["sms.bundle"])
+    items = bundle_items([r["summary"] or r["body"] for r in rows])
+    text = fit_sms(render("sms.bundle", stored.get("sms.bundle"), {"count": str(len(rows)), "items": items}),
+                   uow.sms_max_segments)
+    return Outgoing(str(lead["id"]), "sms", lead["recipient"], lead["address"], text)
 
 
 async def _receiver_gone(uow: Any, recipient: str, now: Any) -> None:

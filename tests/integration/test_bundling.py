@@ -1,0 +1,138 @@
+"""Per-recipient rate limit and bundling on a real database, on a fixed clock (no sleeps)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.notifications.domain.delivery import Attempt, Outgoing
+from services.notifications.domain.templates import sms_segments
+from services.notifications.service_layer.handlers import EVENT_HANDLERS, deliver_due
+from services.notifications.service_layer.unit_of_work import NotificationsUnitOfWork
+from shared.clock import FixedClock
+from shared.db.migrate import migrate
+from shared.db.pool import create_pool
+from shared.events.envelope import Envelope
+from shared.events.routing import IncidentAssigned, Owner
+from shared.events.supervision import LightChanged
+from tests.support import SERVICE_DIRS
+
+NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+PHONE = "13900000001"
+GRID = "320508019044001"
+
+
+class Gateway:
+    def __init__(self, *statuses: int) -> None:
+        self.statuses = list(statuses)
+        self.sent: list[Outgoing] = []
+
+    async def send(self, delivery: Outgoing) -> Attempt:
+        self.sent.append(delivery)
+        status = self.statuses.pop(0) if self.statuses else 201
+        return Attempt(status, None if status < 300 else f"HTTP {status}")
+
+
+@pytest.fixture
+async def world(fresh_database):
+    dsn = await fresh_database("bundling")
+    await migrate(dsn, SERVICE_DIRS["notifications"])
+    pool = await create_pool(dsn, 1, 4)
+    clock = FixedClock(NOW)
+    yield pool, clock, lambda: NotificationsUnitOfWork(pool, clock, "", sms_max_segments=4, sms_bundle_seconds=60)
+    await pool.close()
+
+
+async def apply(uow, event) -> None:
+    async with uow() as u:
+        await EVENT_HANDLERS[event.type](event, Envelope.wrap(event, source="/x", time=event.at), u)
+        await u.commit()
+
+
+async def light(uow, clock, incident: uuid.UUID, colour: str = "yellow", urgency: str = "normal") -> None:
+    await apply(uow, LightChanged(incident_id=incident, at=clock.now(), phase="sign", due_at=clock.now(),
+                                  due_version=1, category="city.ads", urgency=urgency, grid_code=GRID,
+                                  unit_id="grid-1", light=colour, previous_light="green"))
+
+
+async def new_case(uow, clock) -> uuid.UUID:
+    incident = uuid.uuid4()
+    owner = Owner(unit_id="grid-1", unit_name="网格1", unit_kind="grid", worker_id="w1", worker_name="张伟",
+                  worker_phone=PHONE)
+    await apply(uow, IncidentAssigned(incident_id=incident, at=clock.now(), category="city.ads", urgency="normal",
+                                      grid_code=GRID, owner=owner, reason="rule"))
+    return incident
+
+
+async def drain(uow, gateway) -> None:
+    while await deliver_due(uow(), {"sms": gateway}, 3, 5, 1.0):  # small batches: siblings are claimed too
+        pass
+
+
+async def test_ten_reminders_within_a_minute_become_one_message_listing_them(world):
+    pool, clock, uow = world
+    cases = [await new_case(uow, clock) for _ in range(10)]
+    for case in cases:
+        await light(uow, clock, case)
+        clock.advance(seconds=5)              # ten yellow lights over 50 seconds
+    gateway = Gateway()
+    await drain(uow, gateway)
+    assert gateway.sent == []                 # the first one is still gathering its burst
+    clock.advance(seconds=10)                 # 60 s after the first
+    await drain(uow, gateway)
+    [message] = gateway.sent
+    assert message.body.startswith("【网格督办】您有10条提醒：1.案件")
+    for case in cases:
+        assert f"案件{str(case)[:8]}签收黄灯" in message.body
+    assert len(sms_segments(message.body)) <= 4
+    rows = await pool.fetch("SELECT id, status, bundle_id FROM delivery ORDER BY seq")
+    assert [r["status"] for r in rows] == ["sent"] * 10
+    assert {r["bundle_id"] for r in rows} == {rows[0]["id"]} and message.id == str(rows[0]["id"])
+
+
+async def test_a_phone_gets_one_non_urgent_sms_per_window_and_urgent_ones_at_once(world):
+    pool, clock, uow = world
+    first, second, third = [await new_case(uow, clock) for _ in range(3)]
+    gateway = Gateway()
+    await light(uow, clock, first)
+    clock.advance(seconds=60)
+    await drain(uow, gateway)
+    assert len(gateway.sent) == 1 and "您有" not in gateway.sent[0].body   # one alone: sent as it is
+    clock.advance(seconds=1)
+    async with uow() as u:                     # a non-urgent SMS that was not held (e.g. a quiet-hours release)
+        await u.notifications.add_delivery(event_id=uuid.uuid4(), event_type="t", incident_id=second,
+                                           channel="sms", recipient="worker:w1", address=PHONE,
+                                           body="【网格督办】提醒", urgent=False, at=clock.now(), summary="提醒")
+        await u.commit()
+    await drain(uow, gateway)
+    assert len(gateway.sent) == 1              # rate-limited: waits for the window after the last SMS
+    held = await pool.fetchval("SELECT next_attempt_at FROM delivery WHERE incident_id = $1", second)
+    assert held == NOW + timedelta(seconds=120)
+    await light(uow, clock, third, colour="red")   # a red light is urgent: no hold, no rate limit
+    await drain(uow, gateway)
+    assert len(gateway.sent) == 2 and "红灯" in gateway.sent[1].body
+    clock.advance(seconds=59)
+    await drain(uow, gateway)
+    assert len(gateway.sent) == 2              # the red SMS at +61 s counts: the reminder waits till +121 s
+    clock.advance(seconds=1)
+    await drain(uow, gateway)
+    assert len(gateway.sent) == 3 and gateway.sent[2].body == "【网格督办】提醒"
+
+
+async def test_a_bundle_that_fails_is_retried_together_under_the_same_key(world):
+    pool, clock, uow = world
+    cases = [await new_case(uow, clock) for _ in range(3)]
+    for case in cases:
+        await light(uow, clock, case)
+    clock.advance(seconds=60)
+    gateway = Gateway(503)
+    await drain(uow, gateway)
+    retry_times = {r["next_attempt_at"] for r in await pool.fetch("SELECT next_attempt_at FROM delivery")}
+    assert len(retry_times) == 1               # one retry time for the whole bundle
+    clock.advance(seconds=5)
+    await drain(uow, gateway)
+    assert [m.id for m in gateway.sent] == [gateway.sent[0].id] * 2
+    assert gateway.sent[0].body == gateway.sent[1].body and "您有3条提醒" in gateway.sent[1].body
+    assert [r["status"] for r in await pool.fetch("SELECT status FROM delivery")] == ["sent"] * 3
