@@ -49,6 +49,9 @@ TEMPLATES: dict[str, TemplateSpec] = {
         "email", LIGHT, "【网格督办】案件{case}{phase}{light}", "subject of a light-change email"),
     "email.escalation_subject": TemplateSpec(
         "email", ESCALATION, "【网格督办】{level}：案件{case}", "subject of a 督办 email"),
+    "email.fallback_subject": TemplateSpec(
+        "email", frozenset({"summary"}), "【网格督办】短信未能送达，改发邮件：{summary}",
+        "subject of the email sent instead of an SMS that could not be delivered; its body is the SMS text"),
 }
 
 

@@ -111,21 +111,24 @@ def _owner_key(owner: dict[str, Any] | None, unit_id: str | None, grid_code: str
 
 async def _tell(uow: Any, envelope: Envelope, incident_id: Any, recipient: Recipient, message: Message,
                 urgent: bool, now: Any) -> None:
-    """A directory contact hears by SMS when they have a phone, else by email."""
+    """A directory contact hears by SMS when they have a phone (by email if the SMS cannot be delivered and
+    they have one), else by email."""
     person = recipient.person
     if person.phone:
-        await _sms(uow, envelope, incident_id, recipient.key, person.phone, message, urgent, now)
+        await _sms(uow, envelope, incident_id, recipient.key, person.phone, message, urgent, now,
+                   fallback_email=person.email)
     elif person.email:
         await _email(uow, envelope, incident_id, recipient.key, person.email, message, urgent, now)
 
 
 async def _sms(uow: Any, envelope: Envelope, incident_id: Any, recipient: str, phone: str, message: Message,
-               urgent: bool, now: datetime, quiet_release: datetime | None = None) -> None:
+               urgent: bool, now: datetime, quiet_release: datetime | None = None,
+               fallback_email: str | None = None) -> None:
     await uow.notifications.add_delivery(
         event_id=envelope.id, event_type=envelope.type, incident_id=incident_id, channel="sms",
         recipient=recipient, address=phone, body=fit_sms(message.text, uow.sms_max_segments), urgent=urgent,
         at=now, hold_seconds=hold_seconds(now, urgent, quiet_release, uow.sms_bundle_seconds),
-        summary=message.summary)
+        summary=message.summary, fallback_email=fallback_email)
 
 
 async def _email(uow: Any, envelope: Envelope, incident_id: Any, recipient: str, email: str, message: Message,
@@ -159,8 +162,10 @@ async def on_escalation(event: EscalationRaised, envelope: Envelope, uow: Any) -
             quiet = subscriber["quiet_hours"]
             # Quiet hours hold an SMS until morning, except emergencies and red-light 督办 (DESIGN.md §6).
             release = None if urgent or not quiet else quiet_until(now, quiet["from"], quiet["to"])
+            # A subscriber who takes email anyway gets it anyway; one who does not, gets it when SMS fails.
+            fallback = subscriber["email"] if "email" not in subscriber["channels"] else None
             await _sms(uow, envelope, event.incident_id, recipient, subscriber["phone"], message, urgent, now,
-                       release)
+                       release, fallback)
         if "email" in subscriber["channels"] and subscriber["email"]:
             await _email(uow, envelope, event.incident_id, recipient, subscriber["email"], message, urgent, now)
         if "webhook" in subscriber["channels"] and subscriber["webhook_url"]:
@@ -251,6 +256,8 @@ async def deliver_due(uow: Any, channels: dict[str, Any], batch: int, max_attemp
                         gone.add(row["recipient"])
                     await uow.notifications.mark(row["id"], "dead", attempts, error, None, now, bundle_id)
                     uow.emit(DeliveryFailed(**common, error=error))
+                    if row["channel"] == "sms" and row["fallback_email"]:
+                        await _fall_back_to_email(uow, row, now)
                 else:
                     await uow.notifications.mark(row["id"], "pending", attempts, attempt.error, None, retry_at,
                                                  bundle_id)
@@ -258,6 +265,18 @@ async def deliver_due(uow: Any, channels: dict[str, Any], batch: int, max_attemp
                 await uow.notifications.sms_sent(lead["address"], now)
         await uow.commit()
     return len(due)
+
+
+async def _fall_back_to_email(uow: Any, row: dict[str, Any], now: datetime) -> None:
+    """The SMS is dead: the same text goes by email, once (one delivery per event, recipient and channel,
+    so a replay or a second dead SMS of the same event adds nothing)."""
+    stored = await uow.notifications.templates(["email.fallback_subject"])
+    subject = render("email.fallback_subject", stored.get("email.fallback_subject"),
+                     {"summary": row["summary"] or row["body"][:30]})
+    await uow.notifications.add_delivery(
+        event_id=row["event_id"], event_type=row["event_type"], incident_id=row["incident_id"], channel="email",
+        recipient=row["recipient"], address=row["fallback_email"], body=row["body"], subject=subject,
+        urgent=row["urgent"], at=now)
 
 
 def _bundles(row: dict[str, Any], window: float) -> bool:

@@ -1,0 +1,103 @@
+"""Fallback channel on a real database: an SMS that dies goes once by email to a recipient who has one."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from services.notifications.domain.delivery import Attempt, Outgoing
+from services.notifications.service_layer.handlers import EVENT_HANDLERS, deliver_due
+from services.notifications.service_layer.unit_of_work import NotificationsUnitOfWork
+from shared.clock import FixedClock
+from shared.db.migrate import migrate
+from shared.db.pool import create_pool
+from shared.events.envelope import Envelope
+from shared.events.routing import IncidentAssigned, Owner
+from shared.events.supervision import EscalationRaised
+from tests.support import SERVICE_DIRS
+
+NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+GRID = "320508019044007"
+CONTACTS = {
+    "320508019044": ("社区", {"leader": {"name": "社区书记", "phone": "13900000112", "email": "shuji@example.test"}}),
+    "320508019": ("街道", {"supervisor": {"name": "分管副主任", "phone": "13900000209"}}),  # no email
+}
+
+
+class Channel:
+    def __init__(self, status: int) -> None:
+        self.status = status
+        self.sent: list[Outgoing] = []
+
+    async def send(self, delivery: Outgoing) -> Attempt:
+        self.sent.append(delivery)
+        return Attempt(self.status, None if self.status < 300 else f"HTTP {self.status}: gateway down")
+
+
+@pytest.fixture
+async def world(fresh_database):
+    dsn = await fresh_database("fallback")
+    await migrate(dsn, SERVICE_DIRS["notifications"])
+    pool = await create_pool(dsn, 1, 4)
+    for code, (name, people) in CONTACTS.items():
+        await pool.execute("INSERT INTO contact (unit_code, name, leader, supervisor) VALUES ($1, $2, $3, $4)",
+                           code, name, people.get("leader"), people.get("supervisor"))
+    clock = FixedClock(NOW)
+    yield pool, clock, lambda: NotificationsUnitOfWork(pool, clock, "")
+    await pool.close()
+
+
+async def apply(uow, event) -> None:
+    async with uow() as u:
+        await EVENT_HANDLERS[event.type](event, Envelope.wrap(event, source="/x", time=event.at), u)
+        await u.commit()
+
+
+async def red_card(uow) -> uuid.UUID:
+    incident = uuid.uuid4()
+    owner = Owner(unit_id="community-320508019044", unit_name="社区", unit_kind="community")
+    await apply(uow, IncidentAssigned(incident_id=incident, at=NOW, category="safety.fire", urgency="urgent",
+                                      grid_code=GRID, owner=owner, reason="rule"))
+    await apply(uow, EscalationRaised(incident_id=incident, at=NOW, phase="handle", due_at=NOW, due_version=1,
+                                      category="safety.fire", urgency="urgent", grid_code=GRID,
+                                      unit_id="community-320508019044", level="red_card", previous_level="yellow_card"))
+    return incident
+
+
+async def test_a_dead_sms_goes_once_by_email_to_whoever_has_one(world):
+    pool, clock, uow = world
+    await red_card(uow)
+    sms, email = Channel(503), Channel(250)
+    channels = {"sms": sms, "email": email}
+    for _ in range(4):                                   # the gateway fails every try: dead after 3
+        await deliver_due(uow(), channels, 10, 3, 0.0)
+        clock.advance(seconds=1)
+    rows = await pool.fetch("SELECT recipient, channel, status, attempts, subject FROM delivery ORDER BY seq")
+    by = {(r["recipient"], r["channel"]): r for r in rows}
+    assert (by[("contact:320508019044:leader", "sms")]["status"], by[("contact:320508019044:leader", "sms")]
+            ["attempts"]) == ("dead", 3)
+    assert by[("contact:320508019:supervisor", "sms")]["status"] == "dead"
+    fallback = by[("contact:320508019044:leader", "email")]
+    assert fallback["status"] == "sent" and "短信未能送达" in fallback["subject"]
+    assert ("contact:320508019:supervisor", "email") not in by      # no email: nothing to fall back to
+    [mail] = email.sent
+    assert mail.address == "shuji@example.test" and "红牌督办" in mail.body
+    assert len(rows) == 3
+
+
+async def test_an_sms_that_arrives_needs_no_email(world):
+    pool, clock, uow = world
+    await red_card(uow)
+    await deliver_due(uow(), {"sms": Channel(201), "email": Channel(250)}, 10, 3, 0.0)
+    assert await pool.fetchval("SELECT count(*) FROM delivery WHERE channel = 'email'") == 0
+
+
+async def test_a_replayed_dead_sms_does_not_send_a_second_email(world):
+    pool, clock, uow = world
+    await red_card(uow)
+    await deliver_due(uow(), {"sms": Channel(400), "email": Channel(250)}, 10, 3, 0.0)  # 400: dead at once
+    await pool.execute("UPDATE delivery SET status = 'pending' WHERE channel = 'sms'")  # as if replayed
+    await deliver_due(uow(), {"sms": Channel(400), "email": Channel(250)}, 10, 3, 0.0)
+    assert await pool.fetchval("SELECT count(*) FROM delivery WHERE channel = 'email'") == 1
