@@ -79,3 +79,39 @@ async def test_a_4xx_is_dead_at_once_and_5xx_retries_until_the_cap(notifications
     assert (rows["flaky"]["status"], rows["flaky"]["attempts"]) == ("sent", 3)
     events = [r["t"] for r in await pool.fetch("SELECT payload::jsonb->>'type' AS t FROM outbox ORDER BY id")]
     assert sorted(events) == ["notifications.delivery.failed", "notifications.delivery.succeeded"]
+
+
+async def test_a_new_delivery_wakes_an_idle_deliverer_without_waiting_for_its_poll(fresh_database):
+    import asyncio
+
+    from services.notifications.config import NotificationsSettings
+    from services.notifications.entrypoints.deliverer import run_deliverer
+    from shared.clock import RealClock
+    from shared.runtime import ServiceContainer
+
+    dsn = await fresh_database("wake")
+    await migrate(dsn, SERVICE_DIRS["notifications"])
+    pool = await create_pool(dsn, 1, 4)
+    clock = RealClock()
+    sms = Provider()
+    container = ServiceContainer(name="notifications", settings=NotificationsSettings(database_url=dsn), pool=pool,
+                                 clock=clock, uow=lambda: NotificationsUnitOfWork(pool, clock),
+                                 extras={"channels": {"sms": sms}})
+    stop = asyncio.Event()
+    worker = asyncio.create_task(run_deliverer(container, stop, idle_seconds=600))  # it polls every 10 minutes
+    try:
+        await asyncio.sleep(0.5)                     # idle now, waiting for its poll or a hint
+        async with NotificationsUnitOfWork(pool, clock) as uow:
+            await uow.notifications.add_delivery(event_id=uuid.uuid4(), event_type="t", incident_id=None,
+                                                 channel="sms", recipient="r", address="13900000001",
+                                                 body="woken", urgent=True, at=clock.now())
+            await uow.commit()
+        for _ in range(100):
+            if sms.calls:
+                break
+            await asyncio.sleep(0.1)
+        assert [body for _, body in sms.calls] == ["woken"]
+    finally:
+        stop.set()
+        await asyncio.wait_for(worker, 10)
+        await pool.close()

@@ -19,6 +19,9 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10::timestamptz,
         $10::timestamptz + make_interval(secs => $11), $12, $13, $14)
 ON CONFLICT (event_id, recipient, channel) DO NOTHING;
 
+-- name: wake_deliverers
+SELECT pg_notify('delivery', '');
+
 -- name: insert_alert
 INSERT INTO alert (event_id, event_type, incident_id, grid_code, payload, created_at)
 VALUES ($1, $2, $3, $4, $5, $6)

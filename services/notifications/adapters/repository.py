@@ -35,7 +35,10 @@ class NotificationsRepository:
         status = await self._conn.execute(QUERIES.insert_delivery, uuid.uuid4(), event_id, event_type,
                                           incident_id, channel, recipient, address, body, urgent, at,
                                           hold_seconds, subject, summary, fallback_email)
-        return status.endswith("1")
+        written = status.endswith("1")
+        if written and hold_seconds <= 0:
+            await self._conn.execute(QUERIES.wake_deliverers)  # delivered at commit; repeats fold into one
+        return written
 
     async def add_alert(self, *, event_id: uuid.UUID, event_type: str, incident_id: uuid.UUID | None,
                         grid_code: str | None, payload: dict[str, Any], at: datetime) -> None:

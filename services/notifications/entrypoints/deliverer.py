@@ -1,8 +1,13 @@
-"""The deliverer: sends pending deliveries. Any number may run; SKIP LOCKED shares the work."""
+"""The deliverer: sends pending deliveries. Any number may run; SKIP LOCKED shares the work.
+
+A new delivery due at once wakes it (LISTEN delivery, a hint sent at commit); the short poll is what
+guarantees progress, and what picks up held and retried deliveries when their time comes.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import asyncpg
 import structlog
@@ -11,20 +16,41 @@ from services.notifications.service_layer.handlers import deliver_due
 from shared.runtime import ServiceContainer
 
 log = structlog.get_logger("deliverer")
+WAKE_CHANNEL = "delivery"
 
 
 async def run_deliverer(container: ServiceContainer, stop: asyncio.Event, idle_seconds: float = 0.2) -> None:
     s = container.settings
+    wake = asyncio.Event()
+
+    def hint(*_: Any) -> None:
+        wake.set()
+
+    listener = await container.pool.acquire()
+    await listener.add_listener(WAKE_CHANNEL, hint)
     log.info("deliverer_started")
-    while not stop.is_set():
-        try:
-            sent = await deliver_due(container.uow(), container.extras["channels"], s.deliver_batch,
-                                     s.delivery_max_attempts, s.delivery_backoff_seconds)
-        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
-            log.warning("deliverer_db_unavailable", error=str(exc))
-            sent = 0
-        if sent < s.deliver_batch:
+    try:
+        while not stop.is_set():
+            wake.clear()
             try:
-                await asyncio.wait_for(stop.wait(), timeout=idle_seconds)
-            except TimeoutError:
-                pass
+                sent = await deliver_due(container.uow(), container.extras["channels"], s.deliver_batch,
+                                         s.delivery_max_attempts, s.delivery_backoff_seconds)
+            except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
+                log.warning("deliverer_db_unavailable", error=str(exc))
+                sent = 0
+            if sent < s.deliver_batch:
+                await _first_of(wake, stop, idle_seconds)
+    finally:
+        try:
+            await listener.remove_listener(WAKE_CHANNEL, hint)
+        finally:
+            await container.pool.release(listener)
+
+
+async def _first_of(wake: asyncio.Event, stop: asyncio.Event, timeout: float) -> None:
+    waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stop.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
