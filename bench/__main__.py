@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from bench import intake_accept, routing_locate, supervision_ticker
+from bench import intake_accept, notifications_delivery, routing_locate, supervision_ticker
 from bench.common import report
 
 BENCHMARKS = {"intake": intake_accept.run, "routing": routing_locate.run,
-              "supervision": supervision_ticker.run}
+              "supervision": supervision_ticker.run, "notifications": notifications_delivery.run}
 
 
 def main() -> None:
