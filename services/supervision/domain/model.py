@@ -74,6 +74,7 @@ class CaseFacts:
     grid_code: str | None
     unit_id: str | None
     deadline: datetime | None = None
+    assignment_id: int | None = None
 
 
 @dataclass
@@ -99,12 +100,16 @@ class PhaseClock:
     stopped_at: datetime | None = None
     paused_at: datetime | None = None
     extension_amount: float = 0.0
+    # For the statistics: the ownership the phase belongs to, what started it, what ended it.
+    assignment_id: int | None = None
+    started_by: str = "assigned"
+    stop_reason: str | None = None
     id: int | None = None
     events: list[Event] = field(default_factory=list, repr=False)
 
     @classmethod
     def start(cls, facts: CaseFacts, phase: Phase, policy: Policy, at: datetime, calendar: WorkCalendar,
-              cycle: int) -> PhaseClock:
+              cycle: int, started_by: str = "assigned") -> PhaseClock:
         due = calendar.add(at, policy.limit_amount, policy.limit_unit)
         yellow = calendar.point_at_fraction(at, policy.limit_amount, policy.limit_unit, policy.yellow_ratio)
         if phase == "handle" and facts.deadline is not None and at < facts.deadline < due:
@@ -125,6 +130,7 @@ class PhaseClock:
             due_at=due,
             red_card_at=calendar.add(due, *steps["red_card"]),
             leader_at=calendar.add(due, *steps["leader"]),
+            assignment_id=facts.assignment_id, started_by=started_by,
         )
 
     @property
@@ -167,9 +173,10 @@ class PhaseClock:
                                             note=note))
         return True
 
-    def stop(self, at: datetime) -> None:
+    def stop(self, at: datetime, reason: str) -> None:
         if self.running:
             self.stopped_at = at
+            self.stop_reason = reason
 
     def pause(self, at: datetime) -> None:
         """挂起: time stops counting until `resume`."""

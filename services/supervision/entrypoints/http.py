@@ -19,6 +19,17 @@ from services.supervision.adapters.repository import (
 from services.supervision.bootstrap import bootstrap
 from services.supervision.config import SupervisionSettings
 from services.supervision.domain.model import InvalidPolicy, PhaseClock, Policy
+from services.supervision.domain.statistics import (
+    METRICS,
+    GroupBy,
+    RankedUnit,
+    Rate,
+    UnitFigures,
+    parse_month,
+    red_and_black,
+    score_units,
+)
+from services.supervision.service_layer.statistics import MonthNotStarted, MonthReport, month_report
 from shared.auth import Caller, require_role
 from shared.categories import CATEGORY_CODES
 from shared.clock import VirtualClock
@@ -81,6 +92,35 @@ def clock_view(clock: PhaseClock, now: datetime) -> dict:
             "remaining_seconds": round(clock.remaining_seconds(now), 3), "running": clock.running,
             "grid_code": clock.grid_code, "unit_id": clock.unit_id, "category": clock.category,
             "urgency": clock.urgency}
+
+
+def figures_view(unit: UnitFigures) -> dict:
+    metrics = {}
+    for metric in METRICS:
+        rate = unit.rates.get(metric, Rate(0, 0))
+        metrics[metric] = {"numerator": rate.numerator, "denominator": rate.denominator,
+                           "rate": None if rate.value is None else round(rate.value, 4)}
+    return {"key": unit.key, "name": unit.name, "cases": unit.cases,
+            "escalation_points": unit.escalation_points, "metrics": metrics}
+
+
+def ranked_view(ranked: RankedUnit) -> dict:
+    return {"rank": ranked.rank, "score": ranked.score, **figures_view(ranked.figures)}
+
+
+def report_header(report: MonthReport) -> dict:
+    return {"month": f"{report.month:%Y-%m}", "as_of": report.as_of, "frozen": report.frozen,
+            "freeze_at": report.freeze_at}
+
+
+async def load_report(container: ServiceContainer, month: str, group_by: str) -> MonthReport:
+    try:
+        first_day = parse_month(month)
+        return await month_report(container.pool, container.extras["calendar"], container.clock.now(),
+                                  first_day, group_by)
+    except (ValueError, MonthNotStarted) as exc:
+        raise Problem(422, str(exc), errors=[{"field": "query.month", "message": str(exc),
+                                              "type": "month"}]) from exc
 
 
 def build_router() -> APIRouter:
@@ -178,6 +218,33 @@ def build_router() -> APIRouter:
         await put_calendar_override(container.pool, day, body.workday, body.note)
         container.extras["calendar"].overrides[day] = body.workday
         return {"date": day.isoformat(), "workday": body.workday, "note": body.note}
+
+    @router.get("/stats")
+    async def stats(caller: Caller, container: Container,
+                    month: str = Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM (Asia/Shanghai)"),
+                    group_by: GroupBy = "street") -> dict:
+        """Counts and rates per unit for a month, each with numerator and denominator (DOMAIN.md §6)."""
+        report = await load_report(container, month, group_by)
+        territorial = group_by not in ("department", "unit")
+        rows = [figures_view(u) for u in report.units
+                if not territorial or "" in caller.area or caller.sees(u.key)]
+        return {**report_header(report), "group_by": group_by,
+                "definitions": {m: {"name": name, "numerator": what} for m, (name, what) in METRICS.items()},
+                "rows": rows}
+
+    @router.get("/rankings")
+    async def rankings(caller: Caller, container: Container,
+                       month: str = Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM (Asia/Shanghai)"),
+                       level: Literal["grid", "community", "street", "district", "department"] = "street") -> dict:
+        """红黑榜: the level's units by score; fewer than 10 cases are listed without a rank."""
+        report = await load_report(container, month, level)
+        ranked = score_units(report.units)
+        red, black = red_and_black(ranked)
+        return {**report_header(report), "level": level,
+                "score": "100 × (0.10 及时签收 + 0.25 按期办结 + 0.10 响应 + 0.30 解决 + 0.25 满意) "
+                         "− 10 × (回退 + 重办 + 返工) − 督办 points (≤ 20); a missing rate takes the level's mean",
+                "units": [ranked_view(r) for r in ranked],
+                "red_list": [r.figures.key for r in red], "black_list": [r.figures.key for r in black]}
 
     return router
 

@@ -57,7 +57,7 @@ def test_a_late_ticker_catches_up_with_every_step_in_order():
 
 def test_a_stopped_clock_fires_nothing():
     clock = urgent_sign_clock()
-    clock.stop(START + timedelta(minutes=30))
+    clock.stop(START + timedelta(minutes=30), "signed")
     clock.tick(START + timedelta(hours=10))
     assert fired(clock) == [] and clock.next_check_at() is None
 
