@@ -17,7 +17,24 @@ SELECT category, urgency, phase, limit_amount, limit_unit, yellow_ratio, ladder,
   FROM policy ORDER BY category, urgency, phase;
 
 -- name: calendar_overrides
-SELECT day, workday FROM calendar_override;
+SELECT day, workday, note FROM calendar_override;
+
+-- name: imported_years
+SELECT year FROM calendar_year;
+
+-- name: record_imported_year
+INSERT INTO calendar_year (year, source) VALUES ($1, $2)
+ON CONFLICT (year) DO UPDATE SET imported_at = now(), source = EXCLUDED.source;
+
+-- name: delete_year_overrides
+DELETE FROM calendar_override WHERE day >= $1 AND day < $2;
+
+-- name: running_working_time_clocks
+-- A batch of running clocks counted in working time whose last threshold is not before $1 (keyset on id).
+SELECT * FROM phase_clock
+ WHERE stopped_at IS NULL AND limit_unit <> 'hours' AND leader_at >= $1 AND id > $2
+ ORDER BY id LIMIT $3
+ FOR UPDATE;
 
 -- name: upsert_case
 INSERT INTO supervised_case (incident_id, category, urgency, grid_code, unit_id, deadline)
@@ -49,9 +66,9 @@ SELECT coalesce(max(cycle), 0) FROM phase_clock WHERE incident_id = $1 AND phase
 INSERT INTO phase_clock (incident_id, phase, cycle, category, urgency, grid_code, unit_id, started_at,
                          limit_amount, limit_unit, yellow_ratio, due_version, yellow_at, due_at,
                          red_card_at, leader_at, light, level, stopped_at, paused_at, extension_amount,
-                         assignment_id, started_by, stop_reason, next_check_at)
+                         assignment_id, started_by, stop_reason, due_fixed, next_check_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-        $23, $24, $25)
+        $23, $24, $25, $26)
 RETURNING id;
 
 -- name: update_clock

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
 _CLOCK_FIELDS = ("incident_id", "phase", "cycle", "category", "urgency", "grid_code", "unit_id", "started_at",
                  "limit_amount", "limit_unit", "yellow_ratio", "due_version", "yellow_at", "due_at",
                  "red_card_at", "leader_at", "light", "level", "stopped_at", "paused_at", "extension_amount",
-                 "assignment_id", "started_by", "stop_reason")
+                 "assignment_id", "started_by", "stop_reason", "due_fixed")
 
 
 class SupervisionRepository:
@@ -103,6 +104,26 @@ class SupervisionRepository:
         await self._conn.execute(QUERIES.insert_visit_fact, incident_id, at, contacted, responded, solved,
                                  satisfied)
 
+    # The calendar --------------------------------------------------------------------------------
+
+    async def set_calendar_day(self, day: date, workday: bool, note: str | None) -> None:
+        await self._conn.execute(QUERIES.upsert_calendar_override, day, workday, note)
+
+    async def replace_calendar_year(self, year: int, days: dict[date, bool], notes: dict[date, str],
+                                    source: str | None) -> None:
+        await self._conn.execute(QUERIES.delete_year_overrides, date(year, 1, 1), date(year + 1, 1, 1))
+        for day, workday in sorted(days.items()):
+            await self._conn.execute(QUERIES.upsert_calendar_override, day, workday, notes.get(day))
+        await self._conn.execute(QUERIES.record_imported_year, year, source)
+
+    async def calendar_days(self) -> CalendarDays:
+        return await calendar_days(self._conn)
+
+    async def running_working_time_clocks(self, not_before: datetime, after_id: int,
+                                          limit: int) -> list[PhaseClock]:
+        rows = await self._conn.fetch(QUERIES.running_working_time_clocks, not_before, after_id, limit)
+        return [_to_clock(r) for r in rows]
+
     async def claim_due(self, now: Any, limit: int) -> list[PhaseClock]:
         return [_to_clock(r) for r in await self._conn.fetch(QUERIES.claim_due_clocks, now, limit)]
 
@@ -132,8 +153,19 @@ class PgClockStore:
             await conn.execute("NOTIFY clock_changed")
 
 
-async def calendar_overrides(pool: asyncpg.Pool) -> dict[date, bool]:
-    return {r["day"]: r["workday"] for r in await pool.fetch(QUERIES.calendar_overrides)}
+@dataclass(frozen=True)
+class CalendarDays:
+    """What the database says about the calendar: per-date overrides, their notes, imported years."""
+
+    overrides: dict[date, bool]
+    notes: dict[date, str]
+    imported_years: set[int]
+
+
+async def calendar_days(pool: asyncpg.Pool | asyncpg.Connection) -> CalendarDays:
+    rows = await pool.fetch(QUERIES.calendar_overrides)
+    return CalendarDays({r["day"]: r["workday"] for r in rows}, {r["day"]: r["note"] for r in rows if r["note"]},
+                        {r["year"] for r in await pool.fetch(QUERIES.imported_years)})
 
 
 async def clocks_of_incident(pool: asyncpg.Pool, incident_id: uuid.UUID) -> list[PhaseClock]:
@@ -149,10 +181,6 @@ async def put_policy(pool: asyncpg.Pool, policy: Policy) -> None:
     ladder = {step: [amount, unit] for step, (amount, unit) in policy.ladder.items()}
     await pool.execute(QUERIES.upsert_policy, policy.category, policy.urgency, policy.phase, policy.limit_amount,
                        policy.limit_unit, policy.yellow_ratio, ladder)
-
-
-async def put_calendar_override(pool: asyncpg.Pool, day: date, workday: bool, note: str | None) -> None:
-    await pool.execute(QUERIES.upsert_calendar_override, day, workday, note)
 
 
 async def board_clocks(pool: asyncpg.Pool, *, light: str | None, grid_prefix: str | None, unit: str | None,

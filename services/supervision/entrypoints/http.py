@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 from fastapi import APIRouter, FastAPI, Path, Query
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.supervision.adapters.repository import (
+    SupervisionRepository,
     board_clocks,
     clocks_of_incident,
     list_policies,
-    put_calendar_override,
     put_policy,
 )
 from services.supervision.bootstrap import bootstrap
@@ -29,6 +29,7 @@ from services.supervision.domain.statistics import (
     red_and_black,
     score_units,
 )
+from services.supervision.service_layer.calendar import InvalidSchedule, change_calendar, year_schedule
 from services.supervision.service_layer.statistics import MonthNotStarted, MonthReport, month_report
 from shared.auth import Caller, require_role
 from shared.categories import CATEGORY_CODES
@@ -74,6 +75,31 @@ class OverrideIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     workday: bool
     note: str | None = Field(None, max_length=200)
+
+
+class HolidayIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    name: str = Field(min_length=1, max_length=20, examples=["春节"])
+    first: date = Field(alias="from")
+    last: date = Field(alias="to")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> HolidayIn:
+        if self.last < self.first or (self.last - self.first).days > 31:
+            raise ValueError("a holiday runs from a date to the same or a later date, within 31 days")
+        return self
+
+    def days(self) -> list[date]:
+        return [self.first + timedelta(n) for n in range((self.last - self.first).days + 1)]
+
+
+class ScheduleIn(BaseModel):
+    """The year's notice (国务院办公厅关于…部分节假日安排的通知)."""
+
+    model_config = ConfigDict(extra="forbid")
+    holidays: list[HolidayIn] = Field(max_length=40)
+    workdays: list[date] = Field(default_factory=list, max_length=40, description="调休 make-up working days")
+    source: str | None = Field(None, max_length=200, description="e.g. 国办发明电〔2026〕X号")
 
 
 class EscalateIn(BaseModel):
@@ -214,10 +240,33 @@ def build_router() -> APIRouter:
 
     @router.put("/calendar/{day}")
     async def override_day(day: date, body: OverrideIn, caller: Caller, container: Container) -> dict:
+        """One date's override; running clocks keep their remaining working time, counted anew."""
         require_role(caller, "admin")
-        await put_calendar_override(container.pool, day, body.workday, body.note)
-        container.extras["calendar"].overrides[day] = body.workday
-        return {"date": day.isoformat(), "workday": body.workday, "note": body.note}
+
+        async def change(repo: SupervisionRepository) -> None:
+            await repo.set_calendar_day(day, body.workday, body.note)
+
+        moved = await change_calendar(container.uow(), container.extras["calendar"], day, change)
+        return {"date": day.isoformat(), "workday": body.workday, "note": body.note, "clocks_recounted": moved}
+
+    @router.put("/calendar/{year}/schedule")
+    async def import_year(body: ScheduleIn, caller: Caller, container: Container,
+                          year: int = Path(ge=2000, le=2100)) -> dict:
+        """A whole year as the State Council publishes it (holidays and 调休 make-up days); every other
+        date follows the week. Replaces the year's overrides; the year is no longer provisional."""
+        require_role(caller, "admin")
+        holidays = {day: h.name for h in body.holidays for day in h.days()}
+        try:
+            days = year_schedule(year, holidays, set(body.workdays))
+        except InvalidSchedule as exc:
+            raise Problem(422, str(exc), errors=[{"field": "body", "message": str(exc), "type": "schedule"}]) from exc
+
+        async def change(repo: SupervisionRepository) -> None:
+            await repo.replace_calendar_year(year, days, holidays, body.source)
+
+        moved = await change_calendar(container.uow(), container.extras["calendar"], date(year, 1, 1), change)
+        return {"year": year, "holidays": len(holidays), "workdays": len(body.workdays), "provisional": False,
+                "clocks_recounted": moved}
 
     @router.get("/stats")
     async def stats(caller: Caller, container: Container,
