@@ -235,3 +235,8 @@ async def store_frozen_figures(pool: asyncpg.Pool, month: date, group_by: str, f
     rows = [{"key": u.key, "name": u.name, "cases": u.cases, "escalation_points": u.escalation_points,
              "rates": {m: [r.numerator, r.denominator] for m, r in u.rates.items()}} for u in units]
     await pool.execute(QUERIES.store_frozen_stats, month, group_by, frozen_at, rows)
+
+
+async def next_due_at(pool: asyncpg.Pool) -> datetime | None:
+    value: datetime | None = await pool.fetchval(QUERIES.next_due_at)
+    return value

@@ -160,17 +160,19 @@ async def on_extension_decided(event: ExtensionDecided, envelope: Envelope, uow:
         uow.collect(clock, envelope)
 
 
-async def tick_due_clocks(uow: Any, batch: int) -> int:
-    """Claim due clocks (SKIP LOCKED, so tickers share the work), fire their thresholds, one transaction."""
+async def tick_due_clocks(uow: Any, batch: int) -> list[datetime]:
+    """Claim due clocks (SKIP LOCKED, so tickers share the work), fire their thresholds, one transaction.
+    Returns when each claimed clock was due, so the caller can tell the lag once it is committed."""
     async with uow:
         now = uow.clock.now()
         clocks = await uow.supervision.claim_due(now, batch)
+        due_times = [clock.next_check_at() or now for clock in clocks]
         for clock in clocks:
             clock.tick(now)
             uow.collect(clock)
         await uow.supervision.save_fired(clocks)
         await uow.commit()
-    return len(clocks)
+    return due_times
 
 
 EVENT_HANDLERS: dict[str, EventHandler] = {
