@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -46,12 +47,20 @@ async def _run() -> list[Figure]:
         baseline = await _bare_claim_loop(pool)
         await pool.execute("UPDATE phase_clock SET next_check_at = yellow_at WHERE yellow_at <= $1", NOW)
         started = time.perf_counter()
-        fired = 0
-        while (count := len(await tick_due_clocks(SupervisionUnitOfWork(pool, FixedClock(NOW), WorkCalendar()),
-                                                  BATCH))) > 0:
-            fired += count
+        fired = await _catch_up(pool)
         rate = fired / (time.perf_counter() - started)
         events = await pool.fetchval("SELECT count(*) FROM outbox")
+        # The same backlog again, shared by two ticker processes (SKIP LOCKED), one per core.
+        await pool.execute("DELETE FROM outbox")
+        await pool.execute("UPDATE phase_clock SET light = 'green', level = 'none', next_check_at = yellow_at"
+                           " WHERE yellow_at <= $1", NOW)
+        started = time.perf_counter()
+        workers = [await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.supervision_ticker", dsn,
+                                                        cwd=ROOT, stdout=asyncio.subprocess.PIPE)
+                   for _ in range(2)]
+        outputs = await asyncio.gather(*(w.communicate() for w in workers))
+        fired_by_two = sum(int(out.split()[-1]) for out, _ in outputs)
+        rate_two = fired_by_two / (time.perf_counter() - started)
         await pool.execute("DELETE FROM outbox")
         # The caught-up clocks' ladder steps lie in the real clock's past: park them for the steady runs.
         await pool.execute("UPDATE phase_clock SET next_check_at = NULL WHERE next_check_at < now() + interval '1 day'")
@@ -65,10 +74,27 @@ async def _run() -> list[Figure]:
     return [Figure("supervision.ticker", "catch-up", rate, "clocks/s", baseline, "bare SKIP LOCKED claim loop",
                    "≥ 50,000 clocks/s", {"open_clocks": OPEN_CLOCKS, "due": DUE, "fired": fired,
                                          "events_written": events, "batch": BATCH}),
+            Figure("supervision.ticker", "catch-up, 2 ticker processes", rate_two, "clocks/s", baseline,
+                   "bare SKIP LOCKED claim loop", "≥ 50,000 clocks/s", {"due": DUE, "fired": fired_by_two}),
             Figure("supervision.ticker", "steady lag p50", _pct(ticker_lags, 50), "ms", _pct(bare_lags, 50),
                    "bare SKIP LOCKED claim loop", "", steady),
             Figure("supervision.ticker", "steady lag p99", _pct(ticker_lags, 99), "ms", _pct(bare_lags, 99),
                    "bare SKIP LOCKED claim loop", "≤ 250 ms", steady)]
+
+
+async def _catch_up(pool) -> int:
+    fired = 0
+    while count := len(await tick_due_clocks(SupervisionUnitOfWork(pool, FixedClock(NOW), WorkCalendar()), BATCH)):
+        fired += count
+    return fired
+
+
+async def _catch_up_worker(dsn: str) -> int:
+    pool = await create_pool(dsn, 1, 2)
+    try:
+        return await _catch_up(pool)
+    finally:
+        await pool.close()
 
 
 def _pct(lags: list[float], p: int) -> float:
@@ -163,3 +189,7 @@ async def _bare_claim_loop(pool) -> float:
             break
         claimed += count
     return claimed / (time.perf_counter() - started)
+
+
+if __name__ == "__main__":  # one ticker process of the two-process catch-up: prints how many it fired
+    print(asyncio.run(_catch_up_worker(sys.argv[1])))
