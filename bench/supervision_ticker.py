@@ -1,18 +1,28 @@
-"""Supervision at scale: one million open clocks; catch-up rate of the ticker after it was stopped while
-a share of them fell due, beside a bare SKIP LOCKED claim loop on the same rows in the same run."""
+"""Supervision at scale: one million open clocks.
+
+- catch-up: the ticker was stopped while 100,000 clocks fell due; clocks fired per second, beside a bare
+  SKIP LOCKED claim loop on the same rows in the same run;
+- steady lag: thresholds fall due at a steady rate in real time while the real ticker loop runs; the lag
+  from each due time to the commit of its light (p50, p99), beside the bare claim loop run the same way.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 from bench.common import ROOT, Figure, create_database, drop_database
+from services.supervision.adapters.repository import next_due_at
+from services.supervision.config import SupervisionSettings
+from services.supervision.entrypoints.ticker import run_ticker
 from services.supervision.service_layer.handlers import tick_due_clocks
 from services.supervision.service_layer.unit_of_work import SupervisionUnitOfWork
 from shared.calendar import WorkCalendar
-from shared.clock import FixedClock
+from shared.clock import FixedClock, RealClock
 from shared.db.migrate import migrate
 from shared.db.pool import create_pool
 
@@ -20,6 +30,8 @@ OPEN_CLOCKS = 1_000_000
 DUE = 100_000
 BATCH = 2_000
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+STEADY_RATE = 1_000      # thresholds falling due per second
+STEADY_SECONDS = 15
 
 
 def run(seconds: int = 15) -> list[Figure]:
@@ -35,35 +47,129 @@ async def _run() -> list[Figure]:
         baseline = await _bare_claim_loop(pool)
         await pool.execute("UPDATE phase_clock SET next_check_at = yellow_at WHERE yellow_at <= $1", NOW)
         started = time.perf_counter()
-        fired = 0
-        while (count := await tick_due_clocks(SupervisionUnitOfWork(pool, FixedClock(NOW), WorkCalendar()),
-                                              BATCH)) > 0:
-            fired += count
+        fired = await _catch_up(pool)
         rate = fired / (time.perf_counter() - started)
         events = await pool.fetchval("SELECT count(*) FROM outbox")
+        # The same backlog again, shared by two ticker processes (SKIP LOCKED), one per core.
+        await pool.execute("DELETE FROM outbox")
+        await pool.execute("UPDATE phase_clock SET light = 'green', level = 'none', next_check_at = yellow_at"
+                           " WHERE yellow_at <= $1", NOW)
+        started = time.perf_counter()
+        workers = [await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.supervision_ticker", dsn,
+                                                        cwd=ROOT, stdout=asyncio.subprocess.PIPE)
+                   for _ in range(2)]
+        outputs = await asyncio.gather(*(w.communicate() for w in workers))
+        fired_by_two = sum(int(out.split()[-1]) for out, _ in outputs)
+        rate_two = fired_by_two / (time.perf_counter() - started)
+        await pool.execute("DELETE FROM outbox")
+        # The caught-up clocks' ladder steps lie in the real clock's past: park them for the steady runs.
+        await pool.execute("UPDATE phase_clock SET next_check_at = NULL WHERE next_check_at < now() + interval '1 day'")
+        ticker_lags = await _steady_lags(pool, _run_real_ticker)
+        bare_lags = await _steady_lags(pool, _run_bare_loop)
         await pool.close()
     finally:
         await drop_database(name)
+    steady = {"open_clocks": OPEN_CLOCKS, "rate_per_second": STEADY_RATE, "seconds": STEADY_SECONDS,
+              "fired": len(ticker_lags), "idle_poll_seconds": SupervisionSettings().ticker_idle_seconds}
     return [Figure("supervision.ticker", "catch-up", rate, "clocks/s", baseline, "bare SKIP LOCKED claim loop",
                    "≥ 50,000 clocks/s", {"open_clocks": OPEN_CLOCKS, "due": DUE, "fired": fired,
-                                         "events_written": events, "batch": BATCH})]
+                                         "events_written": events, "batch": BATCH}),
+            Figure("supervision.ticker", "catch-up, 2 ticker processes", rate_two, "clocks/s", baseline,
+                   "bare SKIP LOCKED claim loop", "≥ 50,000 clocks/s", {"due": DUE, "fired": fired_by_two}),
+            Figure("supervision.ticker", "steady lag p50", _pct(ticker_lags, 50), "ms", _pct(bare_lags, 50),
+                   "bare SKIP LOCKED claim loop", "", steady),
+            Figure("supervision.ticker", "steady lag p99", _pct(ticker_lags, 99), "ms", _pct(bare_lags, 99),
+                   "bare SKIP LOCKED claim loop", "≤ 250 ms", steady)]
+
+
+async def _catch_up(pool) -> int:
+    fired = 0
+    while count := len(await tick_due_clocks(SupervisionUnitOfWork(pool, FixedClock(NOW), WorkCalendar()), BATCH)):
+        fired += count
+    return fired
+
+
+async def _catch_up_worker(dsn: str) -> int:
+    pool = await create_pool(dsn, 1, 2)
+    try:
+        return await _catch_up(pool)
+    finally:
+        await pool.close()
+
+
+def _pct(lags: list[float], p: int) -> float:
+    ordered = sorted(lags)
+    return 1000 * ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))] if ordered else float("nan")
+
+
+async def _steady_lags(pool, loop) -> list[float]:
+    """Add clocks whose yellow point falls due at STEADY_RATE per second from two seconds from now, run
+    `loop` until the last is past, and return the lag of every one fired (seconds)."""
+    start = datetime.now(UTC) + timedelta(seconds=2)
+    count = STEADY_RATE * STEADY_SECONDS
+    rows = []
+    for n in range(count):
+        yellow = start + timedelta(seconds=n / STEADY_RATE)
+        started = yellow - timedelta(hours=7)  # a 10-hour limit: only the yellow point falls due
+        rows.append((uuid.uuid4(), "sign", 1, "city.ads", "urgent", "320508019044001", "grid-1", started, 10.0,
+                     "hours", 0.7, 1, yellow, started + timedelta(hours=10), started + timedelta(hours=11),
+                     started + timedelta(hours=12), "green", "none", yellow))
+    async with pool.acquire() as conn:
+        await conn.copy_records_to_table("phase_clock", records=rows, columns=_COLUMNS)
+    lags: list[float] = []
+    stop = asyncio.Event()
+    runner = asyncio.create_task(loop(pool, stop, lags))
+    await asyncio.sleep((start - datetime.now(UTC)).total_seconds() + STEADY_SECONDS + 1.5)
+    stop.set()
+    await runner
+    return lags
+
+
+async def _run_real_ticker(pool, stop: asyncio.Event, lags: list[float]) -> None:
+    """The production loop (entrypoints/ticker.py) on the real clock."""
+    settings = SupervisionSettings()
+    clock, calendar = RealClock(), WorkCalendar()
+    container = SimpleNamespace(settings=settings, clock=clock, pool=pool,
+                                uow=lambda: SupervisionUnitOfWork(pool, clock, calendar))
+    await run_ticker(container, stop, observe=lags.extend)  # type: ignore[arg-type]
+
+
+async def _run_bare_loop(pool, stop: asyncio.Event, lags: list[float]) -> None:
+    """Claim due rows and clear their next check (no domain, no events), sleeping like the ticker."""
+    idle = SupervisionSettings().ticker_idle_seconds
+    while not stop.is_set():
+        async with pool.acquire() as conn, conn.transaction():
+            due = await conn.fetch(
+                """WITH due AS (SELECT id, next_check_at FROM phase_clock WHERE next_check_at <= $1
+                                 ORDER BY next_check_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+                   UPDATE phase_clock c SET next_check_at = NULL FROM due WHERE c.id = due.id
+                   RETURNING due.next_check_at""", datetime.now(UTC), 500)
+        committed = datetime.now(UTC)
+        lags.extend((committed - row["next_check_at"]).total_seconds() for row in due)
+        if len(due) < 500:
+            upcoming = await next_due_at(pool)
+            wait = idle if upcoming is None else min(idle, max(0.0, (upcoming - committed).total_seconds()))
+            await asyncio.sleep(wait)
+
+
+_COLUMNS = ["incident_id", "phase", "cycle", "category", "urgency", "grid_code", "unit_id", "started_at",
+            "limit_amount", "limit_unit", "yellow_ratio", "due_version", "yellow_at", "due_at", "red_card_at",
+            "leader_at", "light", "level", "next_check_at"]
 
 
 async def _fill(pool) -> None:
     """One million running sign clocks; DUE of them already past their yellow point."""
     rows = []
+    far = max(NOW, datetime.now(UTC)) + timedelta(days=365)
     for n in range(OPEN_CLOCKS):
-        started = NOW - timedelta(hours=2) if n < DUE else NOW + timedelta(hours=1)  # due: yellow 36 min ago
+        # due ones: yellow 36 min ago; the rest a year ahead of the real clock too (the steady run uses it)
+        started = NOW - timedelta(hours=2) if n < DUE else far
         rows.append((uuid.uuid4(), "sign", 1, "city.ads", "urgent", f"320508019044{n % 999 + 1:03d}", "grid-1",
                      started, 2.0, "hours", 0.7, 1, started + timedelta(minutes=84), started + timedelta(hours=2),
                      started + timedelta(hours=3), started + timedelta(hours=4), "green", "none",
                      started + timedelta(minutes=84)))
     async with pool.acquire() as conn:
-        await conn.copy_records_to_table(
-            "phase_clock", records=rows,
-            columns=["incident_id", "phase", "cycle", "category", "urgency", "grid_code", "unit_id", "started_at",
-                     "limit_amount", "limit_unit", "yellow_ratio", "due_version", "yellow_at", "due_at",
-                     "red_card_at", "leader_at", "light", "level", "next_check_at"])
+        await conn.copy_records_to_table("phase_clock", records=rows, columns=_COLUMNS)
         await conn.execute("ANALYZE phase_clock")
 
 
@@ -83,3 +189,7 @@ async def _bare_claim_loop(pool) -> float:
             break
         claimed += count
     return claimed / (time.perf_counter() - started)
+
+
+if __name__ == "__main__":  # one ticker process of the two-process catch-up: prints how many it fired
+    print(asyncio.run(_catch_up_worker(sys.argv[1])))

@@ -9,7 +9,7 @@ schedule for its own rule of thumb (the 2-working-day return window).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
@@ -45,13 +45,29 @@ def _national_year(year: int) -> frozenset[date] | None:
 
 class WorkCalendar:
     def __init__(self, overrides: Mapping[date, bool] | None = None,
-                 periods: Sequence[tuple[time, time]] = DEFAULT_PERIODS) -> None:
+                 periods: Sequence[tuple[time, time]] = DEFAULT_PERIODS,
+                 imported_years: Iterable[int] = (), holiday_names: Mapping[date, str] | None = None) -> None:
         if not periods or any(a >= b for a, b in periods) or any(
                 periods[i][1] > periods[i + 1][0] for i in range(len(periods) - 1)):
             raise ValueError("working periods must be ordered, non-empty and not overlap")
         self.overrides = dict(overrides or {})
+        # Years whose whole schedule was imported (the State Council's notice): no longer provisional.
+        self.imported_years = set(imported_years)
+        self.holiday_names = dict(holiday_names or {})
         self.periods = tuple(periods)
         self.day_seconds = sum(_seconds(b) - _seconds(a) for a, b in self.periods)
+
+    def copy(self) -> WorkCalendar:
+        return WorkCalendar(self.overrides, self.periods, self.imported_years, self.holiday_names)
+
+    def replace_days(self, overrides: Mapping[date, bool], imported_years: Iterable[int],
+                     holiday_names: Mapping[date, str]) -> None:
+        """Take another process's changes in place (every holder of this calendar sees them)."""
+        self.overrides.clear()
+        self.overrides.update(overrides)
+        self.imported_years = set(imported_years)
+        self.holiday_names.clear()
+        self.holiday_names.update(holiday_names)
 
     # Days
 
@@ -62,7 +78,7 @@ class WorkCalendar:
         return day.weekday() < 5 if national is None else day in national
 
     def year_is_provisional(self, year: int) -> bool:
-        return _national_year(year) is None
+        return year not in self.imported_years and _national_year(year) is None
 
     def is_provisional(self, day: date) -> bool:
         return day not in self.overrides and self.year_is_provisional(day.year)
@@ -72,10 +88,10 @@ class WorkCalendar:
         out = []
         for n in range((date(year + 1, 1, 1) - first).days):
             day = first + timedelta(n)
-            holiday = None
-            if not self.year_is_provisional(year):
+            holiday = self.holiday_names.get(day) if not self.is_workday(day) else None
+            if holiday is None and _national_year(year) is not None:
                 on_holiday, name = chinese_calendar.get_holiday_detail(day)
-                holiday = name if on_holiday and name else None
+                holiday = name if on_holiday and name and not self.is_workday(day) else None
             out.append(CalendarDay(day, self.is_workday(day), self.is_provisional(day), holiday))
         return out
 

@@ -1,13 +1,16 @@
 """`make demo`: load a city, send live traffic, run the virtual clock fast, and show what happens.
 
-Prints each incident's journey (assigned, lights, 督办 levels, SMS) as it unfolds. Stop with Ctrl-C;
-the stack keeps running (`make down` stops it).
+Prints each incident's journey (assigned, lights, 督办 levels, SMS) as it unfolds, while the city works
+its cases the way people do: most owners sign and finish in time, some late, some never; the centre
+verifies (a few fail: 返工) and calls the citizen back (回访). Every minute the month's street 红黑榜
+is printed from supervision's statistics. Stop with Ctrl-C; the stack keeps running (`make down`).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import random
 import subprocess
@@ -23,6 +26,10 @@ from shared.auth import issue_token
 from shared.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
+SECRET = ServiceSettings().auth_jwt_secret.get_secret_value()
+# The role an owning unit acts with (intake's OWNER_ROLES); district-level owners act like streets.
+ROLE_OF_KIND = {"grid": "gridworker", "community": "community", "street": "street", "district": "street",
+                "department": "department"}
 INTAKE, ROUTING, SUPERVISION, NOTIFICATIONS = (f"http://127.0.0.1:{p}" for p in (8001, 8002, 8003, 8004))
 SMS = "http://127.0.0.1:8025"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -74,7 +81,7 @@ async def load_contacts(http: httpx.AsyncClient, contacts: dict[str, dict]) -> N
 
 async def main(count: int, interval: float, points: list[tuple[float, float]], seed: int,
                contacts: dict[str, dict]) -> None:
-    token = issue_token(ServiceSettings().auth_jwt_secret.get_secret_value(), "demo", "admin", [""])
+    token = issue_token(SECRET, "demo", "admin", [""])
     headers = {"Authorization": f"Bearer {token}"}
     rng = random.Random(seed)
     seen_sms: set[str] = set()
@@ -86,21 +93,76 @@ async def main(count: int, interval: float, points: list[tuple[float, float]], s
         print(f"open: {INTAKE}/docs  {SUPERVISION}/docs  live alerts: curl -N -H 'Authorization: Bearer "
               f"{token}' {NOTIFICATIONS}/v1/alerts/stream\n")
         ids: list[str] = []
-        for i in range(count):
-            category, urgency, title = rng.choice(CATEGORIES)
-            response = await http.post(INTAKE + "/v1/incidents", json={
-                "source": "gridworker", "category": category, "urgency": urgency, "title": title,
-                "location": dict(zip(("lon", "lat"), points[i % len(points)], strict=True))})
-            response.raise_for_status()
-            ids.append(response.json()["id"])
-            print(f"reported {ids[-1][:8]} {category} ({urgency}) {title}")
-            await asyncio.sleep(interval)
+        for i in itertools.count():
+            if i < count or i % 3 == 0:  # a burst, then a steady trickle of live traffic
+                ids.append(await report_one(http, rng, points[i % len(points)]))
+            if i == count:
+                print("\nthe city works its cases; lights, SMS and the 红黑榜 follow (Ctrl-C to stop)…")
+            await asyncio.sleep(interval if i < count else 1.0)
             if i % 3 == 2:
+                await work_cases(http, ids, rng)
                 await report_progress(http, ids, seen_sms)
-        print("\ntraffic sent; watching lights and SMS (Ctrl-C to stop)…")
-        while True:
-            await report_progress(http, ids, seen_sms)
-            await asyncio.sleep(3)
+            if i % 60 == 59:
+                await print_ranking(http)
+
+
+async def report_one(http: httpx.AsyncClient, rng: random.Random, point: tuple[float, float]) -> str:
+    category, urgency, title = rng.choice(CATEGORIES)
+    response = await http.post(INTAKE + "/v1/incidents", json={
+        "source": "gridworker", "category": category, "urgency": urgency, "title": title,
+        "location": dict(zip(("lon", "lat"), point, strict=True))})
+    response.raise_for_status()
+    incident_id: str = response.json()["id"]
+    print(f"reported {incident_id[:8]} {category} ({urgency}) {title}")
+    return incident_id
+
+
+async def work_cases(http: httpx.AsyncClient, ids: list[str], rng: random.Random) -> None:
+    """One round of the city at work: each case may move one step, as its people would."""
+    supervisor = {"Authorization": f"Bearer {issue_token(SECRET, 'demo-centre', 'supervisor', [''])}"}
+    for incident_id in list(ids):
+        case = (await http.get(f"{INTAKE}/v1/incidents/{incident_id}")).json()
+        owner = case.get("owner") or {}
+        status, step = case.get("status"), None
+        if status in ("visited", "merged", "rejected"):
+            ids.remove(incident_id)  # done: no longer watched
+            continue
+        if status == "assigned" and rng.random() < 0.3:
+            step = {"action": "sign"}
+        elif status == "in_progress" and rng.random() < 0.15:
+            step = {"action": "submit_result", "result": "已现场处置，拍照留档"}
+        elif status == "pending_verification" and rng.random() < 0.4:
+            step = {"action": "verify", "passed": rng.random() < 0.85, "note": "现场核查"}
+        elif status == "closed" and rng.random() < 0.4:
+            step = {"action": "visit", "contacted": "yes", "responded": rng.random() < 0.9,
+                    "solved": "yes" if rng.random() < 0.8 else "partly",
+                    "satisfied": "satisfied" if rng.random() < 0.75 else "unsatisfied"}
+        if step is None:
+            continue
+        headers = supervisor
+        if step["action"] in ("sign", "submit_result") and owner.get("unit_id"):
+            role = ROLE_OF_KIND.get(owner.get("unit_kind", ""), "gridworker")
+            token = issue_token(SECRET, owner.get("worker_id") or owner["unit_id"], role,
+                                [case.get("grid_code") or ""], unit=owner["unit_id"])
+            headers = {"Authorization": f"Bearer {token}"}
+        await http.post(f"{INTAKE}/v1/incidents/{incident_id}/actions", json=step, headers=headers)
+
+
+async def print_ranking(http: httpx.AsyncClient) -> None:
+    """The month's 红黑榜 of the districts (streets need 10 cases each before they are ranked)."""
+    virtual = datetime.fromisoformat((await http.get(SUPERVISION + "/v1/clock")).json()["now"])
+    month = virtual.astimezone(SHANGHAI).strftime("%Y-%m")
+    ranking = (await http.get(f"{SUPERVISION}/v1/rankings", params={"month": month, "level": "district"})).json()
+    streets = (await http.get(f"{SUPERVISION}/v1/rankings", params={"month": month, "level": "street"})).json()
+    ranked_streets = sum(1 for row in streets.get("units", []) if row["rank"])
+    print(f"── {month} 区红黑榜, live until {ranking['freeze_at'][:10]} "
+          f"({ranked_streets} of {len(streets.get('units', []))} streets ranked so far) ──")
+    for row in ranking.get("units", []):
+        rates = row["metrics"]
+        sign, done = rates["timely_sign_rate"], rates["on_time_completion_rate"]
+        print(f"   #{row['rank'] or '-'} {row['name'] or row['key']}: score {row['score']}, {row['cases']} cases, "
+              f"及时签收 {sign['numerator']}/{sign['denominator']}, "
+              f"按期办结 {done['numerator']}/{done['denominator']}, 督办 points {row['escalation_points']}")
 
 
 async def report_progress(http: httpx.AsyncClient, ids: list[str], seen_sms: set[str]) -> None:
@@ -111,7 +173,7 @@ async def report_progress(http: httpx.AsyncClient, ids: list[str], seen_sms: set
         r = await http.get(f"{SUPERVISION}/v1/clocks/{incident_id}")
         if r.status_code == 200:
             lights[r.json()["light"]] += 1
-    print(f"[{now} Shanghai] lights: 🟢 {lights['green']}  🟡 {lights['yellow']}  🔴 {lights['red']}")
+    print(f"[{now} Shanghai] open cases' lights: 🟢 {lights['green']}  🟡 {lights['yellow']}  🔴 {lights['red']}")
     for message in (await http.get(SMS + "/sms")).json():
         if message["message_id"] not in seen_sms:
             seen_sms.add(message["message_id"])
@@ -120,7 +182,7 @@ async def report_progress(http: httpx.AsyncClient, ids: list[str], seen_sms: set
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--count", type=int, default=12, help="incidents to report")
+    parser.add_argument("--count", type=int, default=12, help="incidents in the first burst (then one every 3 s)")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between reports")
     parser.add_argument("--city", choices=["synthetic", "small"], default="synthetic",
                         help="a generated city at real scale (default) or the built-in small one")
@@ -130,7 +192,7 @@ if __name__ == "__main__":
     try:
         grids_file, people_file = city_files(args.city, args.grids, args.seed)
         load_city(grids_file, people_file)
-        points = sample_points(json.loads(grids_file.read_text(encoding="utf-8")), args.count, args.seed)
+        points = sample_points(json.loads(grids_file.read_text(encoding="utf-8")), 5000, args.seed)
         asyncio.run(main(args.count, args.interval, points, args.seed, unit_contacts(people_file)))
     except KeyboardInterrupt:
         print("\ndemo stopped; the stack is still up (`make down` stops it)")

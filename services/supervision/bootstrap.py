@@ -6,8 +6,9 @@ import asyncio
 
 import asyncpg
 
-from services.supervision.adapters.repository import PgClockStore, calendar_overrides
+from services.supervision.adapters.repository import PgClockStore, calendar_days
 from services.supervision.config import SupervisionSettings
+from services.supervision.service_layer.calendar import calendar_from
 from services.supervision.service_layer.handlers import EVENT_HANDLERS
 from services.supervision.service_layer.unit_of_work import SupervisionUnitOfWork
 from shared.calendar import WorkCalendar
@@ -24,7 +25,7 @@ async def bootstrap(settings: SupervisionSettings) -> SupervisionContainer:
     pool = await open_pool(settings)
     store = PgClockStore(pool)
     clock, tasks = await build_clock(settings, store)
-    calendar = WorkCalendar(overrides=await calendar_overrides(pool))
+    calendar = calendar_from(await calendar_days(pool), WorkCalendar())
     tasks.append(asyncio.create_task(_follow_overrides(pool, calendar)))
     return SupervisionContainer(
         name=NAME, settings=settings, pool=pool, clock=clock,
@@ -39,8 +40,7 @@ async def _follow_overrides(pool: asyncpg.Pool, calendar: WorkCalendar, every_se
     while True:
         await asyncio.sleep(every_seconds)
         try:
-            fresh = await calendar_overrides(pool)
+            fresh = calendar_from(await calendar_days(pool), calendar)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             continue
-        calendar.overrides.clear()
-        calendar.overrides.update(fresh)
+        calendar.replace_days(fresh.overrides, fresh.imported_years, fresh.holiday_names)

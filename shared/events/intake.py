@@ -116,6 +116,8 @@ class IncidentResumed(IncidentEvent):
 class IncidentVisited(IncidentEvent):
     type = "intake.incident.visited"
     contacted: Literal["yes", "unreachable", "refused", "anonymous"]
+    # 响应: the citizen says the handling unit contacted them; None when the visit did not ask.
+    responded: bool | None = None
     solved: Literal["yes", "partly", "no"] | None = None
     satisfied: Literal["satisfied", "basically", "unsatisfied"] | None = None
 

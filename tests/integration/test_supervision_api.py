@@ -11,6 +11,7 @@ from services.supervision.config import SupervisionSettings
 from services.supervision.entrypoints.http import create_app
 from services.supervision.service_layer.handlers import EVENT_HANDLERS
 from shared.auth import issue_token
+from shared.calendar import ZONE, WorkCalendar
 from shared.db.migrate import migrate
 from shared.events import intake as ev
 from shared.events.envelope import Envelope
@@ -71,7 +72,7 @@ async def test_calendar_lists_a_year_and_takes_overrides(supervision):
     put = await supervision.put("/v1/calendar/2027-01-01", json={"workday": False, "note": "元旦"}, headers=ADMIN)
     assert put.status_code == 200
     after = {d["date"]: d for d in (await supervision.get("/v1/calendar/2027")).json()["days"]}
-    assert after["2027-01-01"] == {"date": "2027-01-01", "workday": False, "provisional": False, "holiday": None}
+    assert after["2027-01-01"] == {"date": "2027-01-01", "workday": False, "provisional": False, "holiday": "元旦"}
     assert (await supervision.put("/v1/calendar/2027-13-01", json={"workday": True}, headers=ADMIN)).status_code == 422
 
 
@@ -88,3 +89,45 @@ async def test_board_filters_by_light_and_area_and_manual_escalation_only_raises
     assert lower.status_code == 409
     assert (await supervision.post(f"/v1/clocks/{case}/escalate", json={"level": "leader"},
                                    headers=FAR)).status_code == 404
+
+
+async def test_a_year_imported_ends_provisional_and_recounts_running_clocks(supervision):
+    case = await start_case(supervision, urgency="normal")  # a sign clock: 1 working day
+    container = supervision.app.state.container
+    clock_before = (await supervision.get(f"/v1/clocks/{case}", headers=ADMIN)).json()
+    due_before = datetime.fromisoformat(clock_before["due_at"])
+    due_day = due_before.astimezone(ZONE).date()
+
+    # The due day becomes a holiday: the sign clock is due a working day later, in the same request.
+    response = await supervision.put(f"/v1/calendar/{due_day}", json={"workday": False, "note": "临时"},
+                                     headers=ADMIN)
+    assert response.status_code == 200 and response.json()["clocks_recounted"] == 1
+    moved = (await supervision.get(f"/v1/clocks/{case}", headers=ADMIN)).json()
+    calendar = container.extras["calendar"]
+    assert calendar.is_workday(due_day) is False
+    now = container.clock.now()
+    expected = calendar.add_working_seconds(now, WorkCalendar().working_seconds_between(now, due_before))
+    assert abs((datetime.fromisoformat(moved["due_at"]) - expected).total_seconds()) < 5
+    assert moved["due_version"] == 2
+
+    schedule = {"source": "国办发明电〔2026〕测试", "workdays": ["2027-02-20"],
+                "holidays": [{"name": "元旦", "from": "2027-01-01", "to": "2027-01-01"},
+                             {"name": "春节", "from": "2027-02-06", "to": "2027-02-12"}]}
+    response = await supervision.put("/v1/calendar/2027/schedule", json=schedule, headers=ADMIN)
+    assert response.status_code == 200, response.text
+    year = (await supervision.get("/v1/calendar/2027")).json()
+    assert year["provisional"] is False
+    days = {d["date"]: d for d in year["days"]}
+    assert days["2027-02-08"]["workday"] is False and days["2027-02-08"]["holiday"] == "春节"
+    assert days["2027-02-20"]["workday"] is True and days["2027-02-20"]["provisional"] is False
+    assert days["2027-03-01"]["workday"] is True
+
+    for bad in ({**schedule, "workdays": ["2027-02-08"]},                                  # both lists
+                {**schedule, "holidays": [{"name": "元旦", "from": "2026-12-31", "to": "2027-01-01"}]},
+                {**schedule, "holidays": [{"name": "春节", "from": "2027-02-12", "to": "2027-02-06"}]},
+                {**schedule, "extra": 1}):
+        response = await supervision.put("/v1/calendar/2027/schedule", json=bad, headers=ADMIN)
+        assert response.status_code == 422, (bad, response.text)
+    assert (await supervision.put("/v1/calendar/2027/schedule", json=schedule, headers=SUPERVISOR)).status_code == 403
+    still = {d["date"]: d for d in (await supervision.get("/v1/calendar/2027")).json()["days"]}
+    assert still["2027-02-08"]["workday"] is False  # the refused imports changed nothing

@@ -101,6 +101,7 @@ class VerifyResult(CaseCommand):
 @dataclass(frozen=True)
 class RecordVisit(CaseCommand):
     contacted: Literal["yes", "unreachable", "refused", "anonymous"] = "yes"
+    responded: bool | None = None
     solved: Literal["yes", "partly", "no"] | None = None
     satisfied: Literal["satisfied", "basically", "unsatisfied"] | None = None
 
@@ -156,5 +157,6 @@ class ApplyHotlineEvent:
     approved: bool | None = None
     amount: float | None = None
     contacted: Literal["yes", "unreachable", "refused", "anonymous"] = "yes"
+    responded: bool | None = None
     solved: Literal["yes", "partly", "no"] | None = None
     satisfied: Literal["satisfied", "basically", "unsatisfied"] | None = None

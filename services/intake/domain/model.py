@@ -325,9 +325,10 @@ class Incident:
         if cmd.contacted == "yes" and (cmd.solved is None or cmd.satisfied is None):
             raise InvalidRequest("a visit that reached the citizen needs solved and satisfied")
         self.status = S.VISITED
-        self.visit = {"contacted": cmd.contacted, "solved": cmd.solved, "satisfied": cmd.satisfied}
+        self.visit = {"contacted": cmd.contacted, "responded": cmd.responded, "solved": cmd.solved,
+                      "satisfied": cmd.satisfied}
         self._record(ev.IncidentVisited(incident_id=self.id, at=at, actor=cmd.actor.sub, contacted=cmd.contacted,
-                                        solved=cmd.solved, satisfied=cmd.satisfied),
+                                        responded=cmd.responded, solved=cmd.solved, satisfied=cmd.satisfied),
                      "visit", cmd.actor.sub, dict(self.visit))
 
     def reopen(self, cmd: c.ReopenIncident, at: datetime) -> None:

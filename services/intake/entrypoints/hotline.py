@@ -73,7 +73,7 @@ def build_hotline_router() -> APIRouter:
         event = await signed_body(request, container, HotlineEventIn)
         cmd = c.ApplyHotlineEvent(order_no=order_no, event_id=event.event_id, kind=event.kind, note=event.note,
                                   approved=event.approved, amount=event.amount, contacted=event.contacted,
-                                  solved=event.solved, satisfied=event.satisfied)
+                                  responded=event.responded, solved=event.solved, satisfied=event.satisfied)
         try:
             incident, applied = await handlers.apply_hotline_event(cmd, container.uow())
         except handlers.OrderNotFound as exc:

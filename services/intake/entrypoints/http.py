@@ -57,7 +57,8 @@ def to_command(body: Any, incident_id: uuid.UUID, actor: c.Actor) -> c.CaseComma
         case s.VerifyIn():
             return c.VerifyResult(i, a, passed=body.passed, note=body.note)
         case s.VisitIn():
-            return c.RecordVisit(i, a, contacted=body.contacted, solved=body.solved, satisfied=body.satisfied)
+            return c.RecordVisit(i, a, contacted=body.contacted, responded=body.responded,
+                                 solved=body.solved, satisfied=body.satisfied)
         case s.ReopenIn():
             return c.ReopenIncident(i, a, reason=body.reason)
         case s.MergeIn():

@@ -115,6 +115,7 @@ class VerifyIn(_Action):
 class VisitIn(_Action):
     action: Literal["visit"]
     contacted: Literal["yes", "unreachable", "refused", "anonymous"]
+    responded: bool | None = Field(None, description="响应: did the handling unit contact the citizen?")
     solved: Literal["yes", "partly", "no"] | None = None
     satisfied: Literal["satisfied", "basically", "unsatisfied"] | None = None
 
@@ -230,6 +231,7 @@ class HotlineEventIn(BaseModel):
     approved: bool | None = None
     amount: float | None = Field(None, gt=0, le=240)
     contacted: Literal["yes", "unreachable", "refused", "anonymous"] = "yes"
+    responded: bool | None = Field(None, description="响应: did the handling unit contact the citizen?")
     solved: Literal["yes", "partly", "no"] | None = None
     satisfied: Literal["satisfied", "basically", "unsatisfied"] | None = None
 

@@ -217,7 +217,8 @@ async def apply_hotline_event(cmd: c.ApplyHotlineEvent, uow: Any) -> tuple[Incid
             case "redo":
                 incident.reopen(c.ReopenIncident(incident.id, HOTLINE, reason=cmd.note or "12345 重办"), now)
             case "visit_result":
-                incident.record_visit(c.RecordVisit(incident.id, HOTLINE, contacted=cmd.contacted, solved=cmd.solved,
+                incident.record_visit(c.RecordVisit(incident.id, HOTLINE, contacted=cmd.contacted,
+                                                    responded=cmd.responded, solved=cmd.solved,
                                                     satisfied=cmd.satisfied), now)
             case "extension_decision":
                 incident.decide_extension(c.DecideExtension(incident.id, HOTLINE, approved=bool(cmd.approved),

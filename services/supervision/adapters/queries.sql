@@ -17,7 +17,24 @@ SELECT category, urgency, phase, limit_amount, limit_unit, yellow_ratio, ladder,
   FROM policy ORDER BY category, urgency, phase;
 
 -- name: calendar_overrides
-SELECT day, workday FROM calendar_override;
+SELECT day, workday, note FROM calendar_override;
+
+-- name: imported_years
+SELECT year FROM calendar_year;
+
+-- name: record_imported_year
+INSERT INTO calendar_year (year, source) VALUES ($1, $2)
+ON CONFLICT (year) DO UPDATE SET imported_at = now(), source = EXCLUDED.source;
+
+-- name: delete_year_overrides
+DELETE FROM calendar_override WHERE day >= $1 AND day < $2;
+
+-- name: running_working_time_clocks
+-- A batch of running clocks counted in working time whose last threshold is not before $1 (keyset on id).
+SELECT * FROM phase_clock
+ WHERE stopped_at IS NULL AND limit_unit <> 'hours' AND leader_at >= $1 AND id > $2
+ ORDER BY id LIMIT $3
+ FOR UPDATE;
 
 -- name: upsert_case
 INSERT INTO supervised_case (incident_id, category, urgency, grid_code, unit_id, deadline)
@@ -27,10 +44,10 @@ ON CONFLICT (incident_id) DO UPDATE
        grid_code = coalesce(EXCLUDED.grid_code, supervised_case.grid_code),
        unit_id = coalesce(EXCLUDED.unit_id, supervised_case.unit_id),
        deadline = coalesce(EXCLUDED.deadline, supervised_case.deadline), updated_at = now()
-RETURNING incident_id, category, urgency, grid_code, unit_id, signed, deadline;
+RETURNING incident_id, category, urgency, grid_code, unit_id, signed, deadline, assignment_id;
 
 -- name: get_case
-SELECT incident_id, category, urgency, grid_code, unit_id, signed, deadline
+SELECT incident_id, category, urgency, grid_code, unit_id, signed, deadline, assignment_id
   FROM supervised_case WHERE incident_id = $1;
 
 -- name: mark_signed
@@ -49,14 +66,16 @@ SELECT coalesce(max(cycle), 0) FROM phase_clock WHERE incident_id = $1 AND phase
 INSERT INTO phase_clock (incident_id, phase, cycle, category, urgency, grid_code, unit_id, started_at,
                          limit_amount, limit_unit, yellow_ratio, due_version, yellow_at, due_at,
                          red_card_at, leader_at, light, level, stopped_at, paused_at, extension_amount,
-                         next_check_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+                         assignment_id, started_by, stop_reason, due_fixed, next_check_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
+        $23, $24, $25, $26)
 RETURNING id;
 
 -- name: update_clock
 UPDATE phase_clock
    SET light = $2, level = $3, stopped_at = $4, next_check_at = $5, due_version = $6,
-       yellow_at = $7, due_at = $8, red_card_at = $9, leader_at = $10, paused_at = $11, extension_amount = $12
+       yellow_at = $7, due_at = $8, red_card_at = $9, leader_at = $10, paused_at = $11, extension_amount = $12,
+       stop_reason = $13
  WHERE id = $1;
 
 -- name: claim_due_clocks
@@ -100,3 +119,156 @@ UPDATE phase_clock AS c
    SET light = u.light, level = u.level, next_check_at = u.next_check_at
   FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[]) AS u(id, light, level, next_check_at)
  WHERE c.id = u.id;
+
+-- Statistics facts (DOMAIN.md §6) -----------------------------------------------------------------
+
+-- name: insert_assignment_fact
+INSERT INTO assignment_fact (incident_id, unit_id, unit_name, unit_kind, grid_code, community_code,
+                             street_code, district_code, assigned_at, reassigned)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+RETURNING id;
+
+-- name: set_case_assignment
+UPDATE supervised_case SET assignment_id = $2, updated_at = now() WHERE incident_id = $1;
+
+-- name: mark_assignment_returned
+UPDATE assignment_fact SET returned_at = $2
+ WHERE id = (SELECT assignment_id FROM supervised_case WHERE incident_id = $1) AND returned_at IS NULL;
+
+-- name: last_result_clock
+SELECT id FROM phase_clock
+ WHERE incident_id = $1 AND phase = 'handle' AND stop_reason = 'result_submitted'
+ ORDER BY id DESC LIMIT 1;
+
+-- name: insert_verification_fact
+INSERT INTO verification_fact (incident_id, assignment_id, handle_clock_id, verified_at, passed)
+VALUES ($1, (SELECT assignment_id FROM supervised_case WHERE incident_id = $1), $2, $3, $4);
+
+-- name: insert_closure_fact
+INSERT INTO closure_fact (incident_id, assignment_id, closed_at)
+VALUES ($1, (SELECT assignment_id FROM supervised_case WHERE incident_id = $1), $2);
+
+-- name: mark_closure_reopened
+UPDATE closure_fact SET reopened_at = $2
+ WHERE id = (SELECT max(id) FROM closure_fact WHERE incident_id = $1) AND reopened_at IS NULL;
+
+-- name: insert_visit_fact
+INSERT INTO visit_fact (incident_id, assignment_id, visited_at, contacted, responded, solved, satisfied)
+VALUES ($1, (SELECT assignment_id FROM closure_fact WHERE incident_id = $1 ORDER BY id DESC LIMIT 1),
+        $2, $3, $4, $5, $6);
+
+-- Monthly figures: $1 month start, $2 next month's start, $3 as of (now, or the freeze), $4 group_by.
+-- A phase counts in the month its due time falls in; ends that come after $3 are not yet known.
+
+-- name: stats_sign
+-- 及时签收率: sign phases due in the month, minus those ended (returned, merged, rejected, given to
+-- another unit) before their due time; signed on time over the rest.
+SELECT k AS key, count(*) FILTER (WHERE on_time) AS numerator, count(*) AS denominator
+  FROM (SELECT stat_key($4, a.unit_id, a.unit_kind, a.grid_code, a.community_code, a.street_code,
+                        a.district_code) AS k,
+               c.stop_reason = 'signed' AND c.stopped_at <= c.due_at AND c.stopped_at <= $3 AS on_time
+          FROM phase_clock c JOIN assignment_fact a ON a.id = c.assignment_id
+         WHERE c.phase = 'sign' AND c.due_at >= $1 AND c.due_at < $2 AND c.due_at <= $3
+           AND NOT (c.stopped_at IS NOT NULL AND c.stopped_at < c.due_at
+                    AND c.stop_reason IS DISTINCT FROM 'signed')) s
+ WHERE k IS NOT NULL GROUP BY k;
+
+-- name: stats_handle
+-- 按期办结率 and 结案率 share the denominator 应办结: first handle phases (started by 签收, not 返工)
+-- due in the month, minus those ended by 退单/merge/reject before due and those parked (挂起) now.
+SELECT k AS key, count(*) AS denominator,
+       count(*) FILTER (WHERE on_time) AS on_time,
+       count(*) FILTER (WHERE closed) AS closed
+  FROM (SELECT stat_key($4, a.unit_id, a.unit_kind, a.grid_code, a.community_code, a.street_code,
+                        a.district_code) AS k,
+               c.stop_reason = 'result_submitted' AND c.stopped_at <= c.due_at AND EXISTS (
+                   SELECT 1 FROM verification_fact v
+                    WHERE v.handle_clock_id = c.id AND v.passed AND v.verified_at <= $3) AS on_time,
+               EXISTS (SELECT 1 FROM closure_fact f
+                        WHERE f.incident_id = c.incident_id AND f.closed_at >= c.started_at
+                          AND f.closed_at <= $3) AS closed
+          FROM phase_clock c JOIN assignment_fact a ON a.id = c.assignment_id
+         WHERE c.phase = 'handle' AND c.started_by = 'signed'
+           AND c.due_at >= $1 AND c.due_at < $2 AND c.due_at <= $3
+           AND NOT (c.stopped_at IS NOT NULL AND c.stopped_at < c.due_at
+                    AND c.stop_reason IN ('returned', 'merged', 'rejected', 'reassigned'))
+           AND NOT (c.stopped_at IS NULL AND c.paused_at IS NOT NULL)) s
+ WHERE k IS NOT NULL GROUP BY k;
+
+-- name: stats_visits
+-- 三率 from 回访: visits that reached the citizen; 响应 only where the citizen was asked about it.
+SELECT k AS key, count(*) AS answered,
+       count(*) FILTER (WHERE responded IS NOT NULL) AS asked_response,
+       count(*) FILTER (WHERE responded) AS responded,
+       count(*) FILTER (WHERE solved = 'yes') AS solved,
+       count(*) FILTER (WHERE satisfied IN ('satisfied', 'basically')) AS satisfied
+  FROM (SELECT stat_key($4, a.unit_id, a.unit_kind, a.grid_code, a.community_code, a.street_code,
+                        a.district_code) AS k, v.responded, v.solved, v.satisfied
+          FROM visit_fact v JOIN assignment_fact a ON a.id = v.assignment_id
+         WHERE v.visited_at >= $1 AND v.visited_at < $2 AND v.visited_at <= $3
+           AND v.contacted = 'yes') s
+ WHERE k IS NOT NULL GROUP BY k;
+
+-- name: stats_returns
+-- 回退率: assignments the unit received in the month that it returned (by $3).
+SELECT k AS key, count(*) AS denominator, count(*) FILTER (WHERE returned) AS numerator
+  FROM (SELECT stat_key($4, a.unit_id, a.unit_kind, a.grid_code, a.community_code, a.street_code,
+                        a.district_code) AS k, a.returned_at <= $3 AS returned
+          FROM assignment_fact a
+         WHERE a.assigned_at >= $1 AND a.assigned_at < $2 AND a.assigned_at <= $3) s
+ WHERE k IS NOT NULL GROUP BY k;
+
+-- name: stats_reopens
+-- 重办率: cases the unit closed in the month that were reopened (by $3).
+SELECT k AS key, count(*) AS denominator, count(*) FILTER (WHERE reopened) AS numerator
+  FROM (SELECT stat_key($4, a.unit_id, a.unit_kind, a.grid_code, a.community_code, a.street_code,
+                        a.district_code) AS k, f.reopened_at <= $3 AS reopened
+          FROM closure_fact f JOIN assignment_fact a ON a.id = f.assignment_id
+         WHERE f.closed_at >= $1 AND f.closed_at < $2 AND f.closed_at <= $3) s
+ WHERE k IS NOT NULL GROUP BY k;
+
+-- name: stats_rework
+-- 返工率: verifications in the month of the unit's results that failed.
+SELECT k AS key, count(*) AS denominator, count(*) FILTER (WHERE NOT passed) AS numerator
+  FROM (SELECT stat_key($4, a.unit_id, a.unit_kind, a.grid_code, a.community_code, a.street_code,
+                        a.district_code) AS k, v.passed
+          FROM verification_fact v JOIN assignment_fact a ON a.id = v.assignment_id
+         WHERE v.verified_at >= $1 AND v.verified_at < $2 AND v.verified_at <= $3) s
+ WHERE k IS NOT NULL GROUP BY k;
+
+-- name: stats_cases
+-- Cases a unit had in the month (received, or with a phase due), its 督办 points (the highest level a
+-- case reached on a phase due in the month: yellow card 0.5, red card 1, leader 2) and a name.
+WITH touched AS (
+    SELECT stat_key($4, a.unit_id, a.unit_kind, a.grid_code, a.community_code, a.street_code,
+                    a.district_code) AS k, a.incident_id, 0::numeric AS points
+      FROM assignment_fact a
+     WHERE a.assigned_at >= $1 AND a.assigned_at < $2 AND a.assigned_at <= $3
+    UNION ALL
+    SELECT stat_key($4, a.unit_id, a.unit_kind, a.grid_code, a.community_code, a.street_code,
+                    a.district_code), c.incident_id,
+           CASE c.level WHEN 'yellow_card' THEN 0.5 WHEN 'red_card' THEN 1 WHEN 'leader' THEN 2 ELSE 0 END
+      FROM phase_clock c JOIN assignment_fact a ON a.id = c.assignment_id
+     WHERE c.due_at >= $1 AND c.due_at < $2 AND c.due_at <= $3
+), per_case AS (
+    SELECT k, incident_id, max(points) AS points FROM touched WHERE k IS NOT NULL GROUP BY k, incident_id
+)
+SELECT k AS key, count(*) AS cases, sum(points)::float8 AS escalation_points
+  FROM per_case GROUP BY k;
+
+-- name: stat_names
+-- A name for each key ($2): the last name seen of a unit at the grouped level owning a case there.
+SELECT DISTINCT ON (k) k AS key, unit_name AS name
+  FROM (SELECT stat_key($1, unit_id, unit_kind, grid_code, community_code, street_code, district_code) AS k,
+               unit_name, id
+          FROM assignment_fact
+         WHERE unit_kind = CASE WHEN $1 IN ('unit', 'department') THEN unit_kind ELSE $1 END) s
+ WHERE k = ANY($2::text[])
+ ORDER BY k, id DESC;
+
+-- name: frozen_stats
+SELECT frozen_at, rows FROM frozen_stats WHERE month = $1 AND group_by = $2;
+
+-- name: store_frozen_stats
+INSERT INTO frozen_stats (month, group_by, frozen_at, rows) VALUES ($1, $2, $3, $4)
+ON CONFLICT (month, group_by) DO NOTHING;

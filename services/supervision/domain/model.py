@@ -74,6 +74,7 @@ class CaseFacts:
     grid_code: str | None
     unit_id: str | None
     deadline: datetime | None = None
+    assignment_id: int | None = None
 
 
 @dataclass
@@ -99,17 +100,23 @@ class PhaseClock:
     stopped_at: datetime | None = None
     paused_at: datetime | None = None
     extension_amount: float = 0.0
+    # For the statistics: the ownership the phase belongs to, what started it, what ended it.
+    assignment_id: int | None = None
+    started_by: str = "assigned"
+    stop_reason: str | None = None
+    due_fixed: bool = False  # the due time is a 12345 deadline (an instant), not counted working time
     id: int | None = None
     events: list[Event] = field(default_factory=list, repr=False)
 
     @classmethod
     def start(cls, facts: CaseFacts, phase: Phase, policy: Policy, at: datetime, calendar: WorkCalendar,
-              cycle: int) -> PhaseClock:
+              cycle: int, started_by: str = "assigned") -> PhaseClock:
         due = calendar.add(at, policy.limit_amount, policy.limit_unit)
         yellow = calendar.point_at_fraction(at, policy.limit_amount, policy.limit_unit, policy.yellow_ratio)
+        due_fixed = False
         if phase == "handle" and facts.deadline is not None and at < facts.deadline < due:
             # A 12345 order's own deadline binds when it is earlier than the policy's (DOMAIN.md §5).
-            due = facts.deadline
+            due, due_fixed = facts.deadline, True
             if policy.limit_unit == "hours":
                 yellow = at + (due - at) * policy.yellow_ratio
             else:
@@ -125,6 +132,7 @@ class PhaseClock:
             due_at=due,
             red_card_at=calendar.add(due, *steps["red_card"]),
             leader_at=calendar.add(due, *steps["leader"]),
+            assignment_id=facts.assignment_id, started_by=started_by, due_fixed=due_fixed,
         )
 
     @property
@@ -167,9 +175,10 @@ class PhaseClock:
                                             note=note))
         return True
 
-    def stop(self, at: datetime) -> None:
+    def stop(self, at: datetime, reason: str) -> None:
         if self.running:
             self.stopped_at = at
+            self.stop_reason = reason
 
     def pause(self, at: datetime) -> None:
         """挂起: time stops counting until `resume`."""
@@ -218,6 +227,31 @@ class PhaseClock:
         light = "red" if at >= self.due_at else "yellow" if at >= self.yellow_at else "green"
         if light != self.light:
             self._change_light(light, at)
+        return True
+
+    def rebase(self, now: datetime, old: WorkCalendar, new: WorkCalendar) -> bool:
+        """The calendar changed (an override, a year's schedule imported): thresholds still ahead keep
+        the working time they had left and are counted again on the new calendar. Time already used is
+        not recounted, thresholds already passed stay where they fired. Returns whether anything moved.
+
+        Natural-hour limits do not depend on the calendar; nor does a 12345 deadline (an instant)."""
+        if not self.running or self.limit_unit == "hours":
+            return False
+        anchor = self.paused_at or now
+
+        def moved(threshold: datetime) -> datetime:
+            if threshold <= anchor:
+                return threshold
+            return new.add_working_seconds(anchor, old.working_seconds_between(anchor, threshold))
+
+        before = (self.yellow_at, self.due_at, self.red_card_at, self.leader_at)
+        if not self.due_fixed:
+            self.yellow_at, self.due_at = moved(self.yellow_at), moved(self.due_at)
+        self.red_card_at, self.leader_at = moved(self.red_card_at), moved(self.leader_at)
+        if (self.yellow_at, self.due_at, self.red_card_at, self.leader_at) == before:
+            return False
+        # Thresholds already passed stay, so the light and the level stand; only what is ahead moved.
+        self.due_version += 1
         return True
 
     def _change_light(self, light: str, at: datetime) -> None:

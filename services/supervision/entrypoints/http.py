@@ -3,22 +3,34 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 from fastapi import APIRouter, FastAPI, Path, Query
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.supervision.adapters.repository import (
+    SupervisionRepository,
     board_clocks,
     clocks_of_incident,
     list_policies,
-    put_calendar_override,
     put_policy,
 )
 from services.supervision.bootstrap import bootstrap
 from services.supervision.config import SupervisionSettings
 from services.supervision.domain.model import InvalidPolicy, PhaseClock, Policy
+from services.supervision.domain.statistics import (
+    METRICS,
+    GroupBy,
+    RankedUnit,
+    Rate,
+    UnitFigures,
+    parse_month,
+    red_and_black,
+    score_units,
+)
+from services.supervision.service_layer.calendar import InvalidSchedule, change_calendar, year_schedule
+from services.supervision.service_layer.statistics import MonthNotStarted, MonthReport, month_report
 from shared.auth import Caller, require_role
 from shared.categories import CATEGORY_CODES
 from shared.clock import VirtualClock
@@ -65,6 +77,31 @@ class OverrideIn(BaseModel):
     note: str | None = Field(None, max_length=200)
 
 
+class HolidayIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    name: str = Field(min_length=1, max_length=20, examples=["春节"])
+    first: date = Field(alias="from")
+    last: date = Field(alias="to")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> HolidayIn:
+        if self.last < self.first or (self.last - self.first).days > 31:
+            raise ValueError("a holiday runs from a date to the same or a later date, within 31 days")
+        return self
+
+    def days(self) -> list[date]:
+        return [self.first + timedelta(n) for n in range((self.last - self.first).days + 1)]
+
+
+class ScheduleIn(BaseModel):
+    """The year's notice (国务院办公厅关于…部分节假日安排的通知)."""
+
+    model_config = ConfigDict(extra="forbid")
+    holidays: list[HolidayIn] = Field(max_length=40)
+    workdays: list[date] = Field(default_factory=list, max_length=40, description="调休 make-up working days")
+    source: str | None = Field(None, max_length=200, description="e.g. 国办发明电〔2026〕X号")
+
+
 class EscalateIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     level: Literal["reminder", "yellow_card", "red_card", "leader"]
@@ -81,6 +118,35 @@ def clock_view(clock: PhaseClock, now: datetime) -> dict:
             "remaining_seconds": round(clock.remaining_seconds(now), 3), "running": clock.running,
             "grid_code": clock.grid_code, "unit_id": clock.unit_id, "category": clock.category,
             "urgency": clock.urgency}
+
+
+def figures_view(unit: UnitFigures) -> dict:
+    metrics = {}
+    for metric in METRICS:
+        rate = unit.rates.get(metric, Rate(0, 0))
+        metrics[metric] = {"numerator": rate.numerator, "denominator": rate.denominator,
+                           "rate": None if rate.value is None else round(rate.value, 4)}
+    return {"key": unit.key, "name": unit.name, "cases": unit.cases,
+            "escalation_points": unit.escalation_points, "metrics": metrics}
+
+
+def ranked_view(ranked: RankedUnit) -> dict:
+    return {"rank": ranked.rank, "score": ranked.score, **figures_view(ranked.figures)}
+
+
+def report_header(report: MonthReport) -> dict:
+    return {"month": f"{report.month:%Y-%m}", "as_of": report.as_of, "frozen": report.frozen,
+            "freeze_at": report.freeze_at}
+
+
+async def load_report(container: ServiceContainer, month: str, group_by: str) -> MonthReport:
+    try:
+        first_day = parse_month(month)
+        return await month_report(container.pool, container.extras["calendar"], container.clock.now(),
+                                  first_day, group_by)
+    except (ValueError, MonthNotStarted) as exc:
+        raise Problem(422, str(exc), errors=[{"field": "query.month", "message": str(exc),
+                                              "type": "month"}]) from exc
 
 
 def build_router() -> APIRouter:
@@ -174,10 +240,60 @@ def build_router() -> APIRouter:
 
     @router.put("/calendar/{day}")
     async def override_day(day: date, body: OverrideIn, caller: Caller, container: Container) -> dict:
+        """One date's override; running clocks keep their remaining working time, counted anew."""
         require_role(caller, "admin")
-        await put_calendar_override(container.pool, day, body.workday, body.note)
-        container.extras["calendar"].overrides[day] = body.workday
-        return {"date": day.isoformat(), "workday": body.workday, "note": body.note}
+
+        async def change(repo: SupervisionRepository) -> None:
+            await repo.set_calendar_day(day, body.workday, body.note)
+
+        moved = await change_calendar(container.uow(), container.extras["calendar"], day, change)
+        return {"date": day.isoformat(), "workday": body.workday, "note": body.note, "clocks_recounted": moved}
+
+    @router.put("/calendar/{year}/schedule")
+    async def import_year(body: ScheduleIn, caller: Caller, container: Container,
+                          year: int = Path(ge=2000, le=2100)) -> dict:
+        """A whole year as the State Council publishes it (holidays and 调休 make-up days); every other
+        date follows the week. Replaces the year's overrides; the year is no longer provisional."""
+        require_role(caller, "admin")
+        holidays = {day: h.name for h in body.holidays for day in h.days()}
+        try:
+            days = year_schedule(year, holidays, set(body.workdays))
+        except InvalidSchedule as exc:
+            raise Problem(422, str(exc), errors=[{"field": "body", "message": str(exc), "type": "schedule"}]) from exc
+
+        async def change(repo: SupervisionRepository) -> None:
+            await repo.replace_calendar_year(year, days, holidays, body.source)
+
+        moved = await change_calendar(container.uow(), container.extras["calendar"], date(year, 1, 1), change)
+        return {"year": year, "holidays": len(holidays), "workdays": len(body.workdays), "provisional": False,
+                "clocks_recounted": moved}
+
+    @router.get("/stats")
+    async def stats(caller: Caller, container: Container,
+                    month: str = Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM (Asia/Shanghai)"),
+                    group_by: GroupBy = "street") -> dict:
+        """Counts and rates per unit for a month, each with numerator and denominator (DOMAIN.md §6)."""
+        report = await load_report(container, month, group_by)
+        territorial = group_by not in ("department", "unit")
+        rows = [figures_view(u) for u in report.units
+                if not territorial or "" in caller.area or caller.sees(u.key)]
+        return {**report_header(report), "group_by": group_by,
+                "definitions": {m: {"name": name, "numerator": what} for m, (name, what) in METRICS.items()},
+                "rows": rows}
+
+    @router.get("/rankings")
+    async def rankings(caller: Caller, container: Container,
+                       month: str = Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM (Asia/Shanghai)"),
+                       level: Literal["grid", "community", "street", "district", "department"] = "street") -> dict:
+        """红黑榜: the level's units by score; fewer than 10 cases are listed without a rank."""
+        report = await load_report(container, month, level)
+        ranked = score_units(report.units)
+        red, black = red_and_black(ranked)
+        return {**report_header(report), "level": level,
+                "score": "100 × (0.10 及时签收 + 0.25 按期办结 + 0.10 响应 + 0.30 解决 + 0.25 满意) "
+                         "− 10 × (回退 + 重办 + 返工) − 督办 points (≤ 20); a missing rate takes the level's mean",
+                "units": [ranked_view(r) for r in ranked],
+                "red_list": [r.figures.key for r in red], "black_list": [r.figures.key for r in black]}
 
     return router
 

@@ -1,19 +1,32 @@
-"""The ticker: fires due lights and 督办 levels. Any number may run; SKIP LOCKED shares the work."""
+"""The ticker: fires due lights and 督办 levels. Any number may run; SKIP LOCKED shares the work.
+
+Between passes it sleeps until the next threshold falls due, at most `ticker_idle_seconds` (a clock
+started meanwhile by the consumer may be due sooner); a change of the virtual clock wakes it at once.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import structlog
+from prometheus_client import Histogram
 
+from services.supervision.adapters.repository import next_due_at
 from services.supervision.service_layer.handlers import tick_due_clocks
 from shared.runtime import ServiceContainer
 
 log = structlog.get_logger("ticker")
+LAG = Histogram("supervision_threshold_lag_seconds",
+                "From the time a light or 督办 level fell due to the ticker's commit (clock seconds)",
+                buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 600))
 
 
-async def run_ticker(container: ServiceContainer, stop: asyncio.Event) -> None:
+async def run_ticker(container: ServiceContainer, stop: asyncio.Event,
+                     observe: Callable[[list[float]], None] | None = None) -> None:
+    """`observe` receives the lags of each committed pass (the benchmark listens; production has LAG)."""
     settings = container.settings
+    clock = container.clock
     wake = asyncio.Event()
     listen_conn = await container.pool.acquire()
 
@@ -25,17 +38,36 @@ async def run_ticker(container: ServiceContainer, stop: asyncio.Event) -> None:
     try:
         while not stop.is_set():
             try:
-                fired = await tick_due_clocks(container.uow(), settings.ticker_batch)
+                due_times = await tick_due_clocks(container.uow(), settings.ticker_batch)
             except (OSError, ConnectionError) as exc:
                 log.warning("ticker_db_unavailable", error=str(exc))
-                fired = 0
+                due_times = []
                 await asyncio.sleep(1)
-            if fired < settings.ticker_batch:
-                try:
-                    await asyncio.wait_for(wake.wait(), timeout=settings.ticker_idle_seconds)
-                except TimeoutError:
-                    pass
-                wake.clear()
+            if due_times:
+                committed = clock.now()
+                lags = [(committed - due).total_seconds() for due in due_times]
+                for lag in lags:
+                    LAG.observe(lag)
+                if observe is not None:
+                    observe(lags)
+            if len(due_times) < settings.ticker_batch:
+                await _sleep_until_due(container, wake, settings.ticker_idle_seconds)
     finally:
         await listen_conn.remove_listener("clock_changed", hint)
         await container.pool.release(listen_conn)
+
+
+async def _sleep_until_due(container: ServiceContainer, wake: asyncio.Event, at_most: float) -> None:
+    clock = container.clock
+    timeout = at_most
+    try:
+        upcoming = await next_due_at(container.pool)
+    except (OSError, ConnectionError):
+        upcoming = None
+    if upcoming is not None and clock.speed > 0:
+        timeout = min(at_most, max(0.0, (upcoming - clock.now()).total_seconds() / clock.speed))
+    try:
+        await asyncio.wait_for(wake.wait(), timeout=timeout)
+    except TimeoutError:
+        pass
+    wake.clear()

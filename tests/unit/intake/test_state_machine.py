@@ -178,7 +178,15 @@ def test_visit_that_reached_the_citizen_needs_the_answers_and_unreachable_needs_
     with pytest.raises(InvalidRequest):
         incident.record_visit(c.RecordVisit(incident.id, SUPERVISOR, contacted="yes"), T0)
     incident.record_visit(c.RecordVisit(incident.id, SUPERVISOR, contacted="unreachable"), T0)
-    assert incident.visit == {"contacted": "unreachable", "solved": None, "satisfied": None}
+    assert incident.visit == {"contacted": "unreachable", "responded": None, "solved": None, "satisfied": None}
+
+
+def test_a_visit_records_whether_the_unit_responded_in_its_event():
+    incident = new_case("closed")
+    incident.record_visit(c.RecordVisit(incident.id, SUPERVISOR, contacted="yes", responded=True, solved="yes",
+                                        satisfied="basically"), T0)
+    assert incident.visit["responded"] is True
+    assert incident.events[-1].responded is True and incident.events[-1].satisfied == "basically"
 
 
 def test_reopen_within_thirty_days_goes_back_to_the_same_owner_unsigned():

@@ -57,7 +57,7 @@ def test_a_late_ticker_catches_up_with_every_step_in_order():
 
 def test_a_stopped_clock_fires_nothing():
     clock = urgent_sign_clock()
-    clock.stop(START + timedelta(minutes=30))
+    clock.stop(START + timedelta(minutes=30), "signed")
     clock.tick(START + timedelta(hours=10))
     assert fired(clock) == [] and clock.next_check_at() is None
 
@@ -133,3 +133,58 @@ def test_a_hotline_deadline_earlier_than_the_policy_binds_the_handle_phase():
     later = CaseFacts(FACTS.incident_id, "env.noise", "normal", None, "grid-1", datetime(2027, 1, 1, tzinfo=ZONE))
     assert PhaseClock.start(later, "handle", policy, START, CAL, 1).due_at == datetime(2026, 11, 30, 17, 30,
                                                                                         tzinfo=ZONE)
+
+
+# Calendar changes (an override, a year imported): remaining working time is counted anew.
+
+HANDLE = Policy("*", "normal", "handle", 5, "working_days")
+
+
+def handle_clock(deadline: datetime | None = None) -> PhaseClock:
+    facts = CaseFacts(uuid.uuid4(), "city.garbage", "normal", "320508019044001", "grid-1", deadline)
+    return PhaseClock.start(facts, "handle", HANDLE, START, CAL, cycle=1)
+
+
+def test_a_new_holiday_ahead_moves_the_due_one_working_day():
+    clock = handle_clock()
+    assert clock.due_at == datetime(2026, 11, 30, 17, 30, tzinfo=ZONE)  # Tue..Fri + Mon
+    new = CAL.copy()
+    new.overrides[datetime(2026, 11, 26).date()] = False  # Thursday declared a holiday
+    assert clock.rebase(START + timedelta(hours=1), CAL, new) is True
+    assert clock.due_at == datetime(2026, 12, 1, 17, 30, tzinfo=ZONE)
+    assert clock.due_version == 2
+    assert clock.red_card_at == new.add(clock.due_at, 1, "working_days")
+
+
+def test_a_change_behind_the_clock_or_a_natural_hour_limit_moves_nothing():
+    clock = handle_clock()
+    new = CAL.copy()
+    new.overrides[datetime(2026, 11, 24).date()] = False  # already worked through
+    assert clock.rebase(datetime(2026, 11, 25, 9, 0, tzinfo=ZONE), CAL, new) is False
+    hours = urgent_sign_clock()
+    new.overrides[START.date()] = False
+    assert hours.rebase(START, CAL, new) is False
+
+
+def test_a_late_clock_keeps_its_due_and_only_the_ladder_ahead_moves():
+    clock = handle_clock()
+    late = clock.due_at + timedelta(minutes=5)
+    clock.tick(late)
+    assert (clock.light, clock.level) == ("red", "yellow_card")
+    due, red_card = clock.due_at, clock.red_card_at
+    new = CAL.copy()
+    new.overrides[red_card.astimezone(ZONE).date()] = False  # the red-card day becomes a holiday
+    assert clock.rebase(late, CAL, new) is True
+    assert clock.due_at == due and clock.light == "red"  # what already happened stays
+    assert clock.red_card_at == new.add(late, CAL.working_seconds_between(late, red_card) / 3600, "working_hours")
+    assert clock.red_card_at > red_card
+
+
+def test_a_12345_deadline_is_an_instant_and_stays():
+    deadline = datetime(2026, 11, 27, 12, 0, tzinfo=ZONE)
+    clock = handle_clock(deadline)
+    assert clock.due_at == deadline and clock.due_fixed
+    new = CAL.copy()
+    new.overrides[datetime(2026, 11, 25).date()] = False
+    clock.rebase(START, CAL, new)
+    assert clock.due_at == deadline

@@ -1,0 +1,215 @@
+"""Monthly statistics from supervision's facts on a real database: every rate of DOMAIN.md §6 for a small,
+hand-counted month; live until the freeze, then stored; the HTTP API's validation and shape."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from services.supervision.config import SupervisionSettings
+from services.supervision.domain.statistics import freeze_at, month_bounds
+from services.supervision.entrypoints.http import create_app
+from services.supervision.service_layer.handlers import EVENT_HANDLERS, tick_due_clocks
+from services.supervision.service_layer.statistics import month_report
+from services.supervision.service_layer.unit_of_work import SupervisionUnitOfWork
+from shared.auth import issue_token
+from shared.calendar import ZONE, WorkCalendar
+from shared.clock import FixedClock
+from shared.db.migrate import migrate
+from shared.db.pool import create_pool
+from shared.events import intake as ev
+from shared.events.envelope import Envelope
+from shared.events.routing import IncidentAssigned, IncidentReassigned, Owner
+from shared.settings import DEV_JWT_SECRET
+from tests.support import SERVICE_DIRS, serving
+
+NOVEMBER = date(2026, 11, 1)
+MON = datetime(2026, 11, 2, 9, 0, tzinfo=ZONE)  # Monday; a normal sign is due Tue 11-03 17:30
+GRID, COMMUNITY, STREET, DISTRICT = "320508001001001", "320508001001", "320508001", "320508"
+GRID_UNIT = Owner(unit_id=f"grid-{GRID}", unit_name="一网格", unit_kind="grid", worker_id="w1")
+COMMUNITY_UNIT = Owner(unit_id=f"community-{COMMUNITY}", unit_name="一社区", unit_kind="community")
+DEPARTMENT = Owner(unit_id="dept-water-320508", unit_name="区水务局", unit_kind="department")
+AREAS = {"grid_code": GRID, "community_code": COMMUNITY, "street_code": STREET, "district_code": DISTRICT}
+
+
+@pytest.fixture
+async def facts(fresh_database):
+    dsn = await fresh_database("stats")
+    await migrate(dsn, SERVICE_DIRS["supervision"])
+    pool = await create_pool(dsn, 1, 4)
+    clock = FixedClock(MON)
+    calendar = WorkCalendar()
+    yield pool, clock, calendar
+    await pool.close()
+
+
+async def feed(pool, clock, calendar, event) -> None:
+    async with SupervisionUnitOfWork(pool, clock, calendar) as uow:
+        await EVENT_HANDLERS[event.type](event, Envelope.wrap(event, source="/t", time=event.at), uow)
+        await uow.commit()
+
+
+def at(day: int, hour: int = 10) -> datetime:
+    return datetime(2026, 11, day, hour, 0, tzinfo=ZONE)
+
+
+def received(case: uuid.UUID, when: datetime) -> ev.IncidentReceived:
+    return ev.IncidentReceived(incident_id=case, at=when, source="gridworker", category="city.garbage",
+                               urgency="normal", title="垃圾", reported_at=when)
+
+
+def assigned(case: uuid.UUID, owner: Owner, when: datetime, again: bool = False):
+    kind = IncidentReassigned if again else IncidentAssigned
+    return kind(incident_id=case, at=when, category="city.garbage", urgency="normal", owner=owner,
+                reason="test", **AREAS)
+
+
+async def hand_counted_month(pool, clock, calendar) -> None:
+    """Four cases of November 2026; the expected figures are counted by hand in the tests below."""
+    one, two, three, four = (uuid.uuid4() for _ in range(4))
+    events = [
+        # 1: signed in time, result in time, passed, closed, visited: everything good.
+        received(one, MON), assigned(one, GRID_UNIT, MON),
+        ev.IncidentSigned(incident_id=one, at=MON + timedelta(hours=1), actor="w1"),
+        ev.IncidentResultSubmitted(incident_id=one, at=at(3), actor="w1", result="已清理"),
+        ev.IncidentVerified(incident_id=one, at=at(4), actor="sup", passed=True),
+        ev.IncidentClosed(incident_id=one, at=at(4)),
+        ev.IncidentVisited(incident_id=one, at=at(5), actor="v", contacted="yes", responded=True, solved="yes",
+                           satisfied="satisfied"),
+        # 2: signed late, result in time but failed 核查 (返工), closed, visited unhappy, then 重办.
+        received(two, MON), assigned(two, GRID_UNIT, MON),
+        ev.IncidentSigned(incident_id=two, at=at(4), actor="w1"),
+        ev.IncidentResultSubmitted(incident_id=two, at=at(5), actor="w1", result="已处理"),
+        ev.IncidentVerified(incident_id=two, at=at(6), actor="sup", passed=False),
+        ev.IncidentResultSubmitted(incident_id=two, at=at(9), actor="w1", result="已返工"),
+        ev.IncidentVerified(incident_id=two, at=at(10), actor="sup", passed=True),
+        ev.IncidentClosed(incident_id=two, at=at(10)),
+        ev.IncidentVisited(incident_id=two, at=at(11), actor="v", contacted="yes", solved="no",
+                           satisfied="unsatisfied"),
+        ev.IncidentReopened(incident_id=two, at=at(12), actor="sup", reason="回访不满意"),
+        # 3: returned before its sign due (not counted against the grid's 签收), taken by the community.
+        received(three, MON), assigned(three, GRID_UNIT, MON),
+        ev.IncidentReturned(incident_id=three, at=MON + timedelta(hours=3), reason="非本单位职责", return_count=1),
+        assigned(three, COMMUNITY_UNIT, MON + timedelta(hours=4), again=True),
+        ev.IncidentSigned(incident_id=three, at=at(3, 9), actor="c1"),
+        # 4: a department never signs; a visit nobody answered counts nowhere.
+        received(four, MON), assigned(four, DEPARTMENT, MON),
+    ]
+    for event in sorted(events, key=lambda e: e.at):  # each arrives when it happens (stable for ties)
+        clock._now = event.at
+        await feed(pool, clock, calendar, event)
+
+
+def rates(report, key):
+    [row] = [u for u in report.units if u.key == key]
+    return {m: (r.numerator, r.denominator) for m, r in row.rates.items()}, row
+
+
+async def test_every_rate_of_a_hand_counted_month(facts):
+    pool, clock, calendar = facts
+    await hand_counted_month(pool, clock, calendar)
+    clock._now = at(30, 12)
+    while await tick_due_clocks(SupervisionUnitOfWork(pool, clock, calendar), 100):
+        pass  # the late phases climb the ladder: 督办 points
+
+    grid = await month_report(pool, calendar, clock.now(), NOVEMBER, "grid")
+    assert not grid.frozen and grid.as_of == clock.now()
+    figures, row = rates(grid, GRID)
+    assert figures == {
+        # signs due in November: case 1 (in time), case 2 (late), case 2's 重办 sign (never signed);
+        # case 3 was returned before its due and does not count.
+        "timely_sign_rate": (1, 3),
+        # first handle phases: case 1 in time and passed; case 2 in time but failed 核查 (a 返工 is late).
+        "on_time_completion_rate": (1, 2),
+        "closure_rate": (2, 2),
+        "response_rate": (1, 1),  # case 2's visit did not ask about 响应
+        "solved_rate": (1, 2),
+        "satisfaction_rate": (1, 2),
+        "return_rate": (1, 3),  # three assignments, case 3 returned
+        "reopen_rate": (1, 2),  # closed 1 and 2, 2 reopened
+        "rework_rate": (1, 3),  # three verifications, one failed
+    }
+    assert row.cases == 3 and row.name == "一网格"
+    assert row.escalation_points == 2.0  # case 2's 重办 sign reached 领导督办; case 1 and 3 never escalated
+
+    community = await month_report(pool, calendar, clock.now(), NOVEMBER, "community")
+    figures, row = rates(community, COMMUNITY)
+    assert figures["timely_sign_rate"] == (2, 4)  # + the community's own in-time sign of case 3
+    assert figures["return_rate"] == (1, 4)
+    assert row.cases == 3 and row.name == "一社区"
+
+    department = await month_report(pool, calendar, clock.now(), NOVEMBER, "department")
+    figures, row = rates(department, DEPARTMENT.unit_id)
+    assert figures["timely_sign_rate"] == (0, 1) and row.escalation_points == 2.0
+    assert figures.get("on_time_completion_rate") is None  # never signed: no handle phase
+    # departments are not territorial: the street's figures leave them out
+    street = await month_report(pool, calendar, clock.now(), NOVEMBER, "street")
+    assert rates(street, STREET)[0]["timely_sign_rate"] == (2, 4)
+
+
+async def test_a_month_is_live_until_its_freeze_then_stored_and_unmoved_by_later_events(facts):
+    pool, clock, calendar = facts
+    await hand_counted_month(pool, clock, calendar)
+    freeze = freeze_at(NOVEMBER, calendar)
+    assert freeze == datetime(2026, 12, 7, 17, 30, tzinfo=ZONE)  # close of the 5th working day of December
+
+    clock._now = freeze + timedelta(hours=1)
+    frozen = await month_report(pool, calendar, clock.now(), NOVEMBER, "grid")
+    assert frozen.frozen and frozen.as_of == freeze
+    before = rates(frozen, GRID)[0]
+    assert before["reopen_rate"] == (1, 2)
+
+    # A late 重办 of case 1 after the freeze: the stored month does not move.
+    [case_one] = [r["incident_id"] for r in await pool.fetch(
+        "SELECT incident_id FROM closure_fact WHERE reopened_at IS NULL ORDER BY closed_at LIMIT 1")]
+    await feed(pool, clock, calendar, ev.IncidentReopened(incident_id=case_one, at=clock.now(), actor="sup",
+                                                         reason="复查"))
+    again = await month_report(pool, calendar, clock.now(), NOVEMBER, "grid")
+    assert rates(again, GRID)[0] == before
+    assert await pool.fetchval("SELECT count(*) FROM frozen_stats") == 1
+
+
+async def test_the_stats_and_rankings_api_validates_and_reports(fresh_database):
+    dsn = await fresh_database("statsapi")
+    await migrate(dsn, SERVICE_DIRS["supervision"])
+    token = issue_token(DEV_JWT_SECRET, "sup", "supervisor", [DISTRICT])
+    headers = {"Authorization": f"Bearer {token}"}
+    now = datetime.now(UTC)
+    this_month = now.astimezone(ZONE).strftime("%Y-%m")
+    start, end = month_bounds(now.astimezone(ZONE).date().replace(day=1))
+    async with serving(create_app(SupervisionSettings(database_url=dsn))) as client:
+        container = client.app.state.container
+        for owner, n in ((GRID_UNIT, 12), (COMMUNITY_UNIT, 3)):
+            for _ in range(n):
+                case = uuid.uuid4()
+                for event in (received(case, now), assigned(case, owner, now)):
+                    async with container.uow() as uow:
+                        await EVENT_HANDLERS[event.type](event, Envelope.wrap(event, source="/t", time=now), uow)
+                        await uow.commit()
+
+        response = await client.get(f"/v1/stats?month={this_month}&group_by=community", headers=headers)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["frozen"] is False and body["group_by"] == "community"
+        [row] = body["rows"]
+        assert row["key"] == COMMUNITY and row["cases"] == 15
+        assert row["metrics"]["return_rate"] == {"numerator": 0, "denominator": 15, "rate": 0.0}
+        assert row["metrics"]["solved_rate"] == {"numerator": 0, "denominator": 0, "rate": None}
+        assert set(body["definitions"]) == set(row["metrics"])
+
+        ranking = (await client.get(f"/v1/rankings?month={this_month}&level=grid", headers=headers)).json()
+        [grid_row] = ranking["units"]
+        assert grid_row["rank"] == 1 and ranking["red_list"] == [GRID] and ranking["black_list"] == []
+        few = (await client.get(f"/v1/rankings?month={this_month}&level=community", headers=headers)).json()
+        assert few["units"][0]["cases"] == 15 and few["units"][0]["rank"] == 1
+
+        next_month = (end + timedelta(days=1)).astimezone(ZONE).strftime("%Y-%m")
+        for query in ("month=2026-13", "month=26-11", f"month={next_month}", "month=",
+                      f"month={this_month}&group_by=x"):
+            response = await client.get(f"/v1/stats?{query}", headers=headers)
+            assert response.status_code == 422, (query, response.text)
+            assert response.headers["content-type"].startswith("application/problem+json")
+        assert (await client.get(f"/v1/stats?month={this_month}")).status_code == 401
+        assert start < now < end

@@ -1,0 +1,95 @@
+"""The 红黑榜 score, ranking rules and month arithmetic of DOMAIN.md §6, counted by hand."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from services.supervision.domain.statistics import (
+    Rate,
+    UnitFigures,
+    freeze_at,
+    month_bounds,
+    parse_month,
+    red_and_black,
+    score_units,
+)
+from shared.calendar import ZONE, WorkCalendar
+
+GOOD = ("timely_sign_rate", "on_time_completion_rate", "response_rate", "solved_rate", "satisfaction_rate")
+
+
+def unit(key: str, good: float = 1.0, bad: float = 0.0, cases: int = 20, points: float = 0.0,
+         missing: tuple[str, ...] = ()) -> UnitFigures:
+    rates = {m: Rate(round(good * 100), 100) for m in GOOD}
+    rates |= {m: Rate(round(bad * 100), 100) for m in ("return_rate", "reopen_rate", "rework_rate")}
+    for metric in missing:
+        rates[metric] = Rate(0, 0)
+    return UnitFigures(key, cases=cases, escalation_points=points, rates=rates)
+
+
+def test_the_score_follows_the_documented_formula():
+    # 100 × (0.10·0.8 + 0.25·0.8 + 0.10·0.8 + 0.30·0.8 + 0.25·0.8) − 10 × (0.1 + 0.1 + 0.1) − 1.5 = 80 − 3 − 1.5
+    [ranked] = score_units([unit("a", good=0.8, bad=0.1, points=1.5)])
+    assert ranked.score == pytest.approx(75.5)
+
+
+def test_escalation_points_are_capped_at_twenty():
+    [ranked] = score_units([unit("a", points=35)])
+    assert ranked.score == pytest.approx(80.0)
+
+
+def test_a_missing_rate_takes_the_level_mean():
+    ranked = {r.figures.key: r for r in score_units([
+        unit("full", good=0.6), unit("other", good=1.0), unit("no-visits", good=1.0, missing=("solved_rate",))])}
+    # the mean of solved_rate over units that have it: (0.6 + 1.0) / 2 = 0.8 → 0.30 × 0.2 × 100 = 6 points lost
+    assert ranked["no-visits"].score == pytest.approx(94.0)
+
+
+def test_a_rate_no_unit_has_drops_out_and_the_weights_are_rescaled():
+    units = [unit("a", good=0.5, missing=("response_rate",)), unit("b", good=1.0, missing=("response_rate",))]
+    scores = {r.figures.key: r.score for r in score_units(units)}
+    assert scores == {"a": pytest.approx(50.0), "b": pytest.approx(100.0)}
+
+
+def test_ranking_ties_go_to_fewer_points_then_more_cases_and_small_units_are_listed_unranked():
+    ranked = score_units([unit("forty", cases=40), unit("twenty", cases=20), unit("fifty", cases=50),
+                          unit("small", cases=9), unit("worse", good=0.5)])
+    assert [(r.figures.key, r.rank) for r in ranked] == [
+        ("fifty", 1), ("forty", 2), ("twenty", 3), ("worse", 4), ("small", None)]
+    # both capped at 20 points, so the same score: fewer points first, whatever the case count
+    capped = score_units([unit("thirty-points", points=30, cases=90), unit("twenty-five", points=25, cases=10)])
+    assert [r.figures.key for r in capped] == ["twenty-five", "thirty-points"]
+    assert capped[0].score == capped[1].score
+
+
+def test_red_and_black_lists_never_share_a_unit():
+    ranked = score_units([unit(f"u{n}", good=n / 10) for n in range(7)])
+    red, black = red_and_black(ranked)
+    assert [r.figures.key for r in red] == ["u6", "u5", "u4", "u3", "u2"]
+    assert [r.figures.key for r in black] == ["u0", "u1"]  # worst first
+    big = score_units([unit(f"u{n:02}", good=n / 20) for n in range(20)])
+    red, black = red_and_black(big)
+    assert len(red) == len(black) == 5 and black[0].figures.key == "u00"
+
+
+def test_month_bounds_are_local_months():
+    start, end = month_bounds(date(2026, 12, 1))
+    assert start == datetime(2026, 11, 30, 16, 0, tzinfo=UTC)
+    assert end == datetime(2026, 12, 31, 16, 0, tzinfo=UTC)
+
+
+def test_the_freeze_is_the_close_of_the_fifth_working_day_of_the_next_month():
+    calendar = WorkCalendar()
+    # January 2026's freeze: February 2–6 are working days → Fri 2026-02-06 17:30.
+    assert freeze_at(date(2026, 1, 1), calendar) == datetime(2026, 2, 6, 17, 30, tzinfo=ZONE)
+    # September 2026: 国庆 1–7 October are holidays, Sat 10-10 is a make-up working day.
+    # 10-8 Thu, 10-9 Fri, 10-10 Sat (调休), 10-12 Mon, 10-13 Tue → the 13th.
+    assert freeze_at(date(2026, 9, 1), calendar) == datetime(2026, 10, 13, 17, 30, tzinfo=ZONE)
+
+
+@pytest.mark.parametrize("text", ["2026-13", "2026-1", "26-11", "", "2026/11", "abcd-ef"])
+def test_a_malformed_month_is_refused(text):
+    with pytest.raises(ValueError, match="YYYY-MM"):
+        parse_month(text)
