@@ -334,3 +334,58 @@ async def test_an_sms_gateway_outage_delays_the_sms_and_it_arrives_once(stack: S
         [delivery] = (await http.get(stack.url("notifications") + "/v1/deliveries", headers=auth(stack),
                                      params={"incident_id": incident_id})).json()
         assert delivery["status"] == "sent" and delivery["attempts"] >= 3
+
+
+GRID_HEAD, COMMUNITY_SUPERVISOR, STREET_SUPERVISOR, DISTRICT_LEADER = (
+    "13900000711", "13900000722", "13900000733", "13900000744")
+
+
+async def test_the_whole_督办_ladder_reaches_each_level_s_people_once(stack: Stack):
+    """Report → yellow (催办) → red (黄牌) → +1 h (红牌) → +2 h (领导督办): each level's SMS goes to the people
+    the directory names for it (the unit's head; then the nearest supervisor above; then the district's
+    leader), once each, and the supervisor's stream carries every step in order."""
+    load_city(stack)
+    async with httpx.AsyncClient(timeout=10) as http:
+        contacts = {"320508019044001": {"name": "梅花社区第1网格", "leader": {"name": "网格长", "phone": GRID_HEAD}},
+                    "320508019044": {"name": "梅花社区", "supervisor": {"name": "社区书记",
+                                                                       "phone": COMMUNITY_SUPERVISOR}},
+                    "320508019": {"name": "街道", "supervisor": {"name": "分管副主任", "phone": STREET_SUPERVISOR}},
+                    "320508": {"name": "区", "leader": {"name": "分管副区长", "phone": DISTRICT_LEADER}}}
+        for code, body in contacts.items():
+            response = await http.put(f"{stack.url('notifications')}/v1/contacts/{code}", headers=auth(stack),
+                                      json=body)
+            assert response.status_code == 200, response.text
+        incident_id = await report_urgent(http, stack)
+        await eventually(lambda: assigned(http, stack, incident_id))
+        await eventually(lambda: clock_state(http, stack, incident_id))
+
+        async def sms_about(phone: str, count: int):
+            texts = [m["text"] for m in await sms_to(http, stack, phone) if incident_id[:8] in m["text"]]
+            return texts if len(texts) >= count else None
+
+        # urgent sign: due at 2 h; 红牌 at due + 1 h, 领导督办 at due + 2 h (hour phases)
+        for seconds, level in ((1.5 * 3600, "reminder"), (3600, "yellow_card"), (3600, "red_card"),
+                               (3600, "leader")):
+            await advance(http, stack, seconds)
+            await eventually(lambda level=level: _level_is(http, stack, incident_id, level))
+
+        def levels(texts: list[str]) -> list[str]:  # the 黄牌 SMS may wait its bundling window: order is free
+            return sorted(name for text in texts for name in ("黄牌督办", "红牌督办", "领导督办") if name in text)
+
+        assert levels(await eventually(lambda: sms_about(GRID_HEAD, 3))) == ["红牌督办", "领导督办", "黄牌督办"]
+        assert levels(await eventually(lambda: sms_about(COMMUNITY_SUPERVISOR, 2))) == ["红牌督办", "领导督办"]
+        assert levels(await eventually(lambda: sms_about(DISTRICT_LEADER, 1))) == ["领导督办"]
+        await asyncio.sleep(2)  # nothing more arrives: each (event, person, channel) once
+        assert [len(await sms_about(phone, 0) or []) for phone in
+                (GRID_HEAD, COMMUNITY_SUPERVISOR, STREET_SUPERVISOR, DISTRICT_LEADER)] == [3, 2, 0, 1]
+
+        supervisor = issue_token(DEV_JWT_SECRET, "sup", "supervisor", ["320508"])
+        alerts = [a for a in await read_sse(stack, supervisor, count=50, timeout=5)
+                  if a["data"]["incident_id"] == incident_id]
+        assert [a["data"].get("light") or a["data"].get("level") for a in alerts] == [
+            "yellow", "reminder", "red", "yellow_card", "red_card", "leader"]
+
+
+async def _level_is(http, stack, incident_id, level):
+    state = await clock_state(http, stack, incident_id)
+    return state if state and state["level"] == level else None
