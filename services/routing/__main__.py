@@ -23,9 +23,10 @@ def load_city(grids: Path, directory: Path | None = typer.Argument(None)) -> Non
     people = json.loads(directory.read_text(encoding="utf-8")) if directory else None
 
     async def go() -> None:
-        container = await bootstrap(RoutingSettings())
+        settings = RoutingSettings()
+        container = await bootstrap(settings)
         try:
-            result = await handlers.import_grids(collection, container.uow())
+            result = await handlers.import_grids(collection, container.uow(), settings.overlap_tolerance_m2)
             typer.echo(f"grids: {result}")
             if people:
                 async with container.uow() as uow:

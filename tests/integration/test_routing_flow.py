@@ -138,3 +138,47 @@ async def test_browse_export_and_locate_over_http(routing):
         assert located["grid"]["code"] == "320508019044001" and located["district"]["name"] == "姑苏区"
         assert (await client.get("/v1/locate", params={"lon": 0, "lat": 90}, headers=admin)).status_code == 404
         assert (await client.get("/v1/locate", params={"lon": "nan", "lat": 31}, headers=admin)).status_code == 422
+
+
+def _grid_feature(code: str, ring: list[list[float]], kind: str = "comprehensive") -> dict:
+    return {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
+            "properties": {"code": code, "name": f"网格{code[-3:]}", "level": "grid", "kind": kind,
+                           "parent_code": code[:12]}}
+
+
+def _square(x0: float, y0: float, size: float = 0.001) -> list[list[float]]:
+    return [[x0, y0], [x0 + size, y0], [x0 + size, y0 + size], [x0, y0 + size], [x0, y0]]
+
+
+async def test_an_import_with_overlapping_comprehensive_grids_is_refused_whole_naming_the_features(routing):
+    from services.routing.config import RoutingSettings
+    from services.routing.entrypoints.http import create_app
+    from shared.auth import issue_token
+    from shared.settings import DEV_JWT_SECRET
+
+    pool, uow, processor, dsn = routing
+    app = create_app(RoutingSettings(database_url=dsn))
+    admin = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'a', 'admin', [''])}"}
+    before = await pool.fetchval("SELECT count(*) FROM grid")
+    version = await pool.fetchval("SELECT version FROM registry_version")
+    # 梅花社区第1网格 covers [120.6, 120.615] × [31.3, 31.32] in the built-in city.
+    async with serving(app) as client:
+        refused = await client.post("/v1/grids/import", headers=admin, json={"type": "FeatureCollection", "features": [
+            _grid_feature("320508019045901", _square(121.0, 32.0)),         # fine alone
+            _grid_feature("320508019045902", _square(121.0005, 32.0)),      # half over the first
+            _grid_feature("320508019044905", _square(120.611, 31.306)),     # inside a registered grid
+            _grid_feature("320508019044906", _square(120.6112, 31.3062, 0.0002), "dedicated"),  # allowed
+        ]})
+        assert refused.status_code == 422
+        assert refused.headers["content-type"] == "application/problem+json"
+        errors = refused.json()["errors"]
+        assert [(e["feature"], e["code"]) for e in errors] == [(1, "320508019045902"), (2, "320508019044905")]
+        assert "320508019045901 (feature 0)" in errors[0]["message"]
+        assert "320508019044001 already in the registry" in errors[1]["message"]
+        assert await pool.fetchval("SELECT count(*) FROM grid") == before
+        assert await pool.fetchval("SELECT version FROM registry_version") == version
+
+        # Redrawing a registered grid replaces it: its old shape is not an overlap with its new one.
+        redrawn = await client.post("/v1/grids/import", headers=admin, json={"type": "FeatureCollection", "features": [
+            _grid_feature("320508019044001", _square(120.6105, 31.3055, 0.004))]})
+        assert redrawn.status_code == 200, redrawn.text

@@ -4,6 +4,15 @@ SELECT version FROM registry_version;
 -- name: bump_registry_version
 UPDATE registry_version SET version = version + 1 RETURNING version;
 
+-- name: lock_registry_version
+SELECT version FROM registry_version FOR UPDATE;
+
+-- name: comprehensive_grids_within
+SELECT code, ST_AsBinary(geom) AS wkb FROM grid
+ WHERE level = 'grid' AND kind = 'comprehensive'
+   AND geom && ST_MakeEnvelope($1, $2, $3, $4, 4326)
+   AND NOT (code = ANY($5::text[]));
+
 -- name: all_grid_codes
 SELECT code FROM grid;
 

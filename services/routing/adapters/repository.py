@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from services.routing.domain.assignment import DEFAULT_RULE, Rule, Unit, Worker
 from services.routing.domain.grid_import import GridFeature
@@ -25,6 +26,15 @@ class RoutingRepository:
 
     async def grid_codes(self) -> set[str]:
         return {r["code"] for r in await self._conn.fetch(QUERIES.all_grid_codes)}
+
+    async def lock_registry(self) -> None:
+        await self._conn.execute(QUERIES.lock_registry_version)
+
+    async def comprehensive_grids_within(self, bounds: tuple[float, float, float, float],
+                                         except_codes: list[str]) -> list[tuple[str, BaseGeometry]]:
+        """The registry's comprehensive grids whose box meets `bounds`, less those the import replaces."""
+        rows = await self._conn.fetch(QUERIES.comprehensive_grids_within, *bounds, except_codes)
+        return [(r["code"], shapely.from_wkb(r["wkb"])) for r in rows]
 
     async def import_grids(self, grids: list[GridFeature]) -> int:
         # Parents before children, so the foreign key holds inside the transaction.

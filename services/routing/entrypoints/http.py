@@ -74,7 +74,8 @@ def build_router() -> APIRouter:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise Problem(422, f"body is not JSON: {exc}") from exc
         try:
-            return await handlers.import_grids(collection, container.uow())
+            return await handlers.import_grids(collection, container.uow(),
+                                               container.settings.overlap_tolerance_m2)
         except handlers.InvalidGridFile as exc:
             raise Problem(422, str(exc), errors=[e.as_dict() for e in exc.errors]) from exc
 

@@ -6,7 +6,13 @@ import uuid
 from typing import Any
 
 from services.routing.domain.assignment import Rule, decide_owner, next_level_up
-from services.routing.domain.grid_import import FeatureError, parse_features
+from services.routing.domain.grid_import import (
+    DEFAULT_OVERLAP_TOLERANCE_M2,
+    FeatureError,
+    comprehensive_bounds,
+    overlapping_comprehensive_grids,
+    parse_features,
+)
 from services.routing.domain.registry import ancestors
 from shared.events.envelope import Envelope
 from shared.events.intake import IncidentReceived, IncidentReturned
@@ -20,11 +26,20 @@ class InvalidGridFile(Exception):
         super().__init__(f"{len(errors)} feature(s) rejected; nothing imported")
 
 
-async def import_grids(collection: Any, uow: Any) -> dict[str, int]:
+async def import_grids(collection: Any, uow: Any,
+                       overlap_tolerance_m2: float = DEFAULT_OVERLAP_TOLERANCE_M2) -> dict[str, int]:
+    """All or nothing: every feature valid, no comprehensive grid overlapping another (of the file or of
+    the registry), else nothing is written and every reason is given."""
     async with uow:
+        # One import at a time: two files checked against the same registry could overlap each other.
+        await uow.routing.lock_registry()
         grids, errors = parse_features(collection, await uow.routing.grid_codes())
+        bounds = comprehensive_bounds(grids)
+        registered = (await uow.routing.comprehensive_grids_within(bounds, [g.code for g in grids])
+                      if bounds else [])
+        errors += overlapping_comprehensive_grids(grids, registered, overlap_tolerance_m2)
         if errors:
-            raise InvalidGridFile(errors)
+            raise InvalidGridFile(sorted(errors, key=lambda e: e.index))
         version = await uow.routing.import_grids(grids)
         await uow.commit()
     return {"imported": len(grids), "registry_version": version}
