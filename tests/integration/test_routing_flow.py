@@ -52,9 +52,10 @@ async def feed(processor, event, offset=[0]) -> str:  # noqa: B006 - a running o
     return await processor.process(Incoming("t", 0, offset[0], env.subject, env.model_dump_json()))
 
 
-def report(category="city.ads", urgency="normal", location=IN_GRID_1, grid_code=None):
+def report(category="city.ads", urgency="normal", location=IN_GRID_1, grid_code=None, address=None):
     return ev.IncidentReceived(incident_id=uuid.uuid4(), at=NOW, source="gridworker", category=category,
-                               urgency=urgency, title="x", location=location, grid_code=grid_code, reported_at=NOW)
+                               urgency=urgency, title="x", location=location, grid_code=grid_code, reported_at=NOW,
+                               address=address)
 
 
 async def published(pool) -> list[dict]:
@@ -138,6 +139,13 @@ async def test_browse_export_and_locate_over_http(routing):
         assert located["grid"]["code"] == "320508019044001" and located["district"]["name"] == "姑苏区"
         assert (await client.get("/v1/locate", params={"lon": 0, "lat": 90}, headers=admin)).status_code == 404
         assert (await client.get("/v1/locate", params={"lon": "nan", "lat": 31}, headers=admin)).status_code == 422
+        by_address = (await client.get("/v1/locate", params={"address": "桃坞社区居委会对面"}, headers=admin)).json()
+        assert by_address["grid"] is None and by_address["community"]["code"] == "320508019045"
+        assert by_address["matched"] == ["桃坞社区"]
+        nowhere = await client.get("/v1/locate", params={"address": "人民路1号"}, headers=admin)
+        assert nowhere.status_code == 404 and "no registry name" in nowhere.json()["detail"]
+        assert (await client.get("/v1/locate", headers=admin)).status_code == 422
+        assert (await client.get("/v1/locate", params={"lon": 120.6}, headers=admin)).status_code == 422
 
 
 def _grid_feature(code: str, ring: list[list[float]], kind: str = "comprehensive") -> dict:
@@ -182,3 +190,47 @@ async def test_an_import_with_overlapping_comprehensive_grids_is_refused_whole_n
         redrawn = await client.post("/v1/grids/import", headers=admin, json={"type": "FeatureCollection", "features": [
             _grid_feature("320508019044001", _square(120.6105, 31.3055, 0.004))]})
         assert redrawn.status_code == 200, redrawn.text
+
+
+async def test_location_else_address_else_grid_code_else_the_centre_and_the_reason_says_which(routing):
+    pool, uow, processor, dsn = routing
+    cases = [
+        report(address="桃坞社区"),                                               # coordinates win
+        report(location=None, address="姑苏区平江街道梅花社区第二网格东侧"),        # 第二 = 第2
+        report(location=Point(lon=100.0, lat=30.0), address="平江实验学校南门"),  # dedicated grid
+        report(location=None, address="桃坞社区居委会"),                           # community only
+        report(location=None, address="人民路1号", grid_code="320508019045001"),
+        report(location=None, address="人民路1号"),
+    ]
+    for case in cases:
+        await feed(processor, case)
+    events = [e["data"] for e in await published(pool)]
+    owners = [e["owner"]["unit_id"] if "owner" in e else None for e in events]
+    assert owners == ["grid-320508019044001", "grid-320508019044002", "grid-320508019044801",
+                      "community-320508019045", "grid-320508019045001", None]
+    reasons = [e["reason"] for e in events]
+    assert reasons[0].startswith("located by coordinates in grid 320508019044001")
+    assert reasons[1].startswith("placed by address (matched 姑苏区、平江街道、梅花社区第2网格) "
+                                 "in grid 320508019044002")
+    assert reasons[2].startswith("coordinates (100.0, 30.0) are outside every grid; placed by address "
+                                 "(matched 平江实验学校) in grid 320508019044801")
+    assert "in community 320508019045 桃坞社区; no grid known for the place: community" in reasons[3]
+    assert reasons[4].startswith("address '人民路1号': no registry name in the address; by the reported grid code")
+    assert "address '人民路1号'" in reasons[5] and "command centre's queue" in reasons[5]
+    assert (events[3]["grid_code"], events[3]["community_code"], events[3]["district_code"]) == (
+        None, "320508019045", "320508")
+    history = await pool.fetchrow("SELECT grid_code, place_code FROM assignment WHERE incident_id = $1",
+                                  cases[3].incident_id)
+    assert (history["grid_code"], history["place_code"]) == (None, "320508019045")
+
+
+async def test_a_case_placed_at_a_community_by_address_escalates_from_there_when_returned(routing):
+    pool, uow, processor, dsn = routing
+    case = report("dispute.family", location=None, address="桃坞社区")
+    await feed(processor, case)
+    await feed(processor, ev.IncidentReturned(incident_id=case.incident_id, at=NOW, reason="非本单位职责",
+                                              unit_id="community-320508019045", return_count=1))
+    last = (await published(pool))[-1]
+    assert last["type"] == "routing.incident.reassigned"
+    assert last["data"]["owner"]["unit_id"] == "street-320508019"
+    assert last["data"]["community_code"] == "320508019045" and last["data"]["grid_code"] is None

@@ -53,14 +53,16 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (incident_id) DO NOTHING;
 
 -- name: set_current_unit
-UPDATE routed_incident SET current_unit_id = $2, grid_code = coalesce(grid_code, $3) WHERE incident_id = $1;
+UPDATE routed_incident SET current_unit_id = $2, place_code = coalesce($3, place_code) WHERE incident_id = $1;
 
 -- name: insert_assignment
-INSERT INTO assignment (incident_id, at, kind, unit_id, worker_id, grid_code, reason)
-VALUES ($1, $2, $3, $4, $5, $6, $7);
+-- grid_code only when the place is a grid; place_code is the most specific level known.
+INSERT INTO assignment (incident_id, at, kind, unit_id, worker_id, grid_code, place_code, reason)
+VALUES ($1, $2, $3, $4, $5, CASE WHEN length($6::text) = 15 THEN $6::text END, $6::text, $7);
 
 -- name: assignment_history
-SELECT at, kind, unit_id, worker_id, grid_code, reason FROM assignment WHERE incident_id = $1 ORDER BY id;
+SELECT at, kind, unit_id, worker_id, grid_code, place_code, reason FROM assignment WHERE incident_id = $1
+ ORDER BY id;
 
 -- name: find_rule
 SELECT owner, co_owner FROM routing_rule

@@ -95,11 +95,13 @@ class RoutingRepository:
         return status.endswith("1")
 
     async def record(self, incident_id: uuid.UUID, at: Any, kind: str, unit_id: str | None,
-                     worker_id: str | None, grid_code: str | None, reason: str) -> None:
+                     worker_id: str | None, place_code: str | None, reason: str) -> None:
+        """One decision in the history; `place_code` is the grid, or the community/street/district when
+        that is all that is known."""
         await self._conn.execute(QUERIES.insert_assignment, incident_id, at, kind, unit_id, worker_id,
-                                 grid_code, reason)
+                                 place_code, reason)
         if unit_id:
-            await self._conn.execute(QUERIES.set_current_unit, incident_id, unit_id, grid_code)
+            await self._conn.execute(QUERIES.set_current_unit, incident_id, unit_id, place_code)
 
 
 def _unit(row: asyncpg.Record) -> Unit:

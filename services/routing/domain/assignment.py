@@ -76,11 +76,11 @@ def next_level_up(kind: str) -> str | None:
 
 def decide_owner(located: Located, found_by: str, units: list[Unit], workers: list[Worker],
                  rule: Rule = DEFAULT_RULE) -> Decision:
-    """The owner by rule, from the located grid up (属地管理); never nobody while a territorial unit exists."""
-    grid = located.grid
-    where = f"{found_by} in grid {grid.code} {grid.name}"
+    """The owner by rule, from the place up (属地管理); never nobody while a territorial unit exists."""
+    place = located.place
+    where = f"{found_by} in {place.level} {place.code} {place.name}"
     target = rule.owner
-    if grid.kind == "dedicated" and not target.startswith("dept:"):
+    if located.grid is not None and located.grid.kind == "dedicated" and not target.startswith("dept:"):
         target = "grid"  # a dedicated grid (school, hospital…) handles what happens inside it
         where += " (dedicated grid)"
     decision = _resolve(target, located, units, workers, where)
@@ -93,18 +93,25 @@ def decide_owner(located: Located, found_by: str, units: list[Unit], workers: li
 
 
 def _resolve(target: str, located: Located, units: list[Unit], workers: list[Worker], where: str) -> Decision:
-    grid = located.grid
+    place = located.place
     if target.startswith("dept:"):
         department = target[5:]
-        unit = department_unit(units, department, grid.code)
+        unit = department_unit(units, department, place.code)
         if unit:
             return Decision(_owner(unit), f"{where}; rule: department {department} → {unit.name}")
         where = f"{where}; no {department} department here"
         target = "district"
-    levels = TERRITORIAL_LEVELS[TERRITORIAL_LEVELS.index(target):]
     missing = ""
-    for level in levels:
+    start = TERRITORIAL_LEVELS.index(target)
+    known = TERRITORIAL_LEVELS.index(place.level)
+    if start < known:
+        # The address named only a community (street, district): nothing below it can take the case.
+        missing = f"no {target} known for the place"
+        start = known
+    for level in TERRITORIAL_LEVELS[start:]:
         if level == "grid":
+            grid = located.grid
+            assert grid is not None
             on_duty = sorted((w for w in workers if w.on_duty and grid.code in w.grid_codes), key=lambda w: w.id)
             grid_unit = territorial_unit(units, "grid", grid.code)
             if on_duty and grid_unit:

@@ -20,7 +20,7 @@ from services.routing.adapters.repository import (
 from services.routing.bootstrap import bootstrap
 from services.routing.config import RoutingSettings
 from services.routing.domain.assignment import Rule
-from services.routing.domain.locator import GridInfo
+from services.routing.domain.locator import GridInfo, Located
 from services.routing.service_layer import handlers
 from shared.auth import Caller, require_role
 from shared.problems import Problem
@@ -114,20 +114,28 @@ def build_router() -> APIRouter:
         return row
 
     @router.get("/locate")
-    async def locate(caller: Caller, container: Container, lon: float = Query(), lat: float = Query()) -> dict:
+    async def locate(caller: Caller, container: Container, lon: float | None = Query(None),
+                     lat: float | None = Query(None),
+                     address: str | None = Query(None, min_length=1, max_length=500,
+                                                 description="instead of lon/lat: match registry names")) -> dict:
+        """The grid and its community, street and district of a point, or of an address (which may name
+        only a community, street or district: `grid` is then null)."""
+        locator = await container.extras["registry"].locator()
+        if lon is None and lat is None and address is not None:
+            located, match = locator.match_address(address)
+            if located is None:
+                raise Problem(404, f"no place for {address!r}: {match.note}")
+            return {**_hierarchy_body(located), "matched": list(match.matched), "note": match.note}
+        if lon is None or lat is None or address is not None:
+            raise Problem(422, "give lon and lat, or address", errors=[
+                {"field": "lon,lat,address", "message": "either lon and lat, or address", "type": "value_error"}])
         if not (math.isfinite(lon) and math.isfinite(lat)) or not (-180 <= lon <= 180 and -90 <= lat <= 90):
             raise Problem(422, "lon and lat must be finite WGS84 degrees",
                           errors=[{"field": "lon,lat", "message": "out of range", "type": "value_error"}])
-        locator = await container.extras["registry"].locator()
         located = locator.locate(lon, lat)
-        if located is None:
+        if located is None or located.grid is None:
             raise Problem(404, f"({lon}, {lat}) is outside every grid")
-        def pick(g: GridInfo | None) -> dict[str, str] | None:
-            return {"code": g.code, "name": g.name} if g else None
-
-        return {"grid": {"code": located.grid.code, "name": located.grid.name, "kind": located.grid.kind},
-                "community": pick(located.community), "street": pick(located.street),
-                "district": pick(located.district)}
+        return _hierarchy_body(located)
 
     @router.put("/units/{unit_id}")
     async def put_unit(unit_id: str, body: UnitIn, caller: Caller, container: Container) -> dict:
@@ -184,6 +192,15 @@ def build_router() -> APIRouter:
         return {"incident_id": str(incident_id), "current": current, "history": history}
 
     return router
+
+
+def _hierarchy_body(located: Located) -> dict:
+    def pick(g: GridInfo | None) -> dict[str, str] | None:
+        return {"code": g.code, "name": g.name} if g else None
+
+    grid = located.grid
+    return {"grid": {"code": grid.code, "name": grid.name, "kind": grid.kind} if grid else None,
+            "community": pick(located.community), "street": pick(located.street), "district": pick(located.district)}
 
 
 def create_app(settings: RoutingSettings | None = None, container: ServiceContainer | None = None) -> FastAPI:
