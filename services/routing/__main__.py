@@ -8,6 +8,7 @@ import typer
 
 from services.routing.bootstrap import NAME, bootstrap
 from services.routing.config import RoutingSettings
+from services.routing.domain.roster import RosterRefused, roster_from_dict
 from services.routing.entrypoints.http import create_app
 from services.routing.service_layer import handlers
 from shared.cli import service_cli
@@ -35,11 +36,17 @@ def load_city(grids: Path, directory: Path | None = typer.Argument(None)) -> Non
                     await uow.routing.put_workers([(w["id"], w["name"], w["phone"], w.get("unit_id"),
                                                     w.get("grid_codes", []), w.get("on_duty", True))
                                                    for w in people.get("workers", [])])
+                    for w in people.get("workers", []):
+                        if "roster" in w:  # {"weekly": [...], "periods": [...]}, as PUT /v1/workers/{id}/roster
+                            await uow.routing.put_roster(w["id"], roster_from_dict(w["roster"]))
                     await uow.commit()
                 typer.echo(f"units: {len(people.get('units', []))}, workers: {len(people.get('workers', []))}")
         except handlers.InvalidGridFile as exc:
             for error in exc.errors:
                 typer.echo(f"feature {error.index} ({error.code}): {error.reason}", err=True)
+            raise typer.Exit(1) from exc
+        except RosterRefused as exc:
+            typer.echo(f"roster refused: {exc}", err=True)
             raise typer.Exit(1) from exc
         finally:
             await container.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -234,3 +234,62 @@ async def test_a_case_placed_at_a_community_by_address_escalates_from_there_when
     assert last["type"] == "routing.incident.reassigned"
     assert last["data"]["owner"]["unit_id"] == "street-320508019"
     assert last["data"]["community_code"] == "320508019045" and last["data"]["grid_code"] is None
+
+
+async def test_rosters_are_kept_validated_over_http_and_decide_who_is_on_duty(routing):
+    from services.routing.config import RoutingSettings
+    from services.routing.entrypoints.http import create_app
+    from shared.auth import issue_token
+    from shared.settings import DEV_JWT_SECRET
+
+    pool, uow, processor, dsn = routing
+    app = create_app(RoutingSettings(database_url=dsn))
+    admin = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'a', 'admin', [''])}"}
+    elsewhere = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'c', 'community', ['320508019045'])}"}
+    worker = "/v1/workers/gw-320508019044001/roster"
+    # Night shifts every day; NOW (2026-11-23 01:00 UTC) is 09:00 on a Monday in Shanghai.
+    night = {"weekly": [{"days": [1, 2, 3, 4, 5, 6, 7], "start": "17:30", "end": "08:30"}], "periods": []}
+    async with serving(app) as client:
+        put = await client.put(worker, headers=admin, json=night)
+        assert put.status_code == 200 and put.json()["weekly"][0]["end"] == "08:30"
+        refused = await client.put(worker, headers=admin, json={"weekly": [
+            {"days": [1, 9], "start": "08:00", "end": "12:00"}, {"days": [2], "start": "12:00", "end": "12:00"}],
+            "periods": [{"start": "2026-11-24T08:00:00+08:00", "end": "2026-11-24T07:00:00+08:00"}]})
+        assert refused.status_code == 422
+        assert [e["field"] for e in refused.json()["errors"]] == ["weekly[0].days", "weekly[1]", "periods[0]"]
+        naive = await client.put(worker, headers=admin, json={"periods": [
+            {"start": "2026-11-24T08:00:00", "end": "2026-11-24T09:00:00"}]})
+        assert naive.status_code == 422
+        assert (await client.put("/v1/workers/nobody/roster", headers=admin, json=night)).status_code == 404
+        assert (await client.put(worker, headers=elsewhere, json=night)).status_code == 403
+        kept = (await client.get(worker, headers=admin)).json()
+        assert kept["roster"] == {"weekly": night["weekly"], "periods": []}   # the refused puts changed nothing
+        assert (await client.get(worker, headers=elsewhere)).status_code == 403
+
+        case = report("city.ads")  # in grid 320508019044001, at 09:00: its worker is off by the roster
+        await feed(processor, case)
+        assigned = (await published(pool))[-1]["data"]
+        assert assigned["owner"]["unit_id"] == "community-320508019044"
+        assert "no grid worker on duty at 2026-11-23 09:00 (张伟 off by the roster)" in assigned["reason"]
+
+        # The same grid at 20:00 local: on duty by the roster.
+        evening = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+        late = EventProcessor("routing", handlers.EVENT_HANDLERS,
+                              lambda: RoutingUnitOfWork(pool, FixedClock(evening), RegistryCache(pool, 0)),
+                              pool, max_attempts=1)
+        await feed(late, report("city.ads"))
+        assert (await published(pool))[-1]["data"]["owner"]["worker_id"] == "gw-320508019044001"
+
+        # Whether the worker is on duty now follows the service's clock: leave around now takes them off.
+        now = datetime.now(UTC)
+        always = {"weekly": [{"days": [1, 2, 3, 4, 5, 6, 7], "start": "00:00", "end": "24:00"}]}
+        await client.put(worker, headers=admin, json=always)
+        assert (await client.get(worker, headers=admin)).json()["on_duty_now"] is True
+        leave = {**always, "periods": [{"start": (now - timedelta(hours=1)).isoformat(),
+                                        "end": (now + timedelta(hours=1)).isoformat(), "on_duty": False,
+                                        "note": "请假"}]}
+        await client.put(worker, headers=admin, json=leave)
+        assert (await client.get(worker, headers=admin)).json()["on_duty_now"] is False
+        assert (await client.delete(worker, headers=admin)).status_code == 204
+        assert (await client.get(worker, headers=admin)).json()["roster"] is None
+        assert (await client.delete(worker, headers=admin)).status_code == 404

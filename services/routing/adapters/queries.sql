@@ -45,7 +45,9 @@ ON CONFLICT (id) DO UPDATE
 SELECT id, kind, name, area, department FROM unit WHERE area && $1::text[];
 
 -- name: workers_for_grid
-SELECT id, name, phone, unit_id, grid_codes, on_duty FROM worker WHERE grid_codes @> ARRAY[$1::text];
+SELECT w.id, w.name, w.phone, w.unit_id, w.grid_codes, w.on_duty, r.weekly, r.periods
+  FROM worker w LEFT JOIN worker_roster r ON r.worker_id = w.id
+ WHERE w.grid_codes @> ARRAY[$1::text];
 
 -- name: upsert_routed_incident
 INSERT INTO routed_incident (incident_id, category, urgency, lon, lat, address, grid_code, received_at)
@@ -88,7 +90,18 @@ SELECT r.*, u.kind AS current_unit_kind
 SELECT id, kind, name, area, department FROM unit WHERE id = $1;
 
 -- name: get_worker
-SELECT id, name, phone, unit_id, grid_codes, on_duty FROM worker WHERE id = $1;
+SELECT w.id, w.name, w.phone, w.unit_id, w.grid_codes, w.on_duty, r.weekly, r.periods,
+       r.updated_at AS roster_updated_at
+  FROM worker w LEFT JOIN worker_roster r ON r.worker_id = w.id
+ WHERE w.id = $1;
+
+-- name: upsert_roster
+INSERT INTO worker_roster (worker_id, weekly, periods) VALUES ($1, $2, $3)
+ON CONFLICT (worker_id) DO UPDATE
+   SET weekly = EXCLUDED.weekly, periods = EXCLUDED.periods, updated_at = now();
+
+-- name: delete_roster
+DELETE FROM worker_roster WHERE worker_id = $1;
 
 -- name: browse_grids
 SELECT code, name, level, kind, parent_code, dedicated_type FROM grid

@@ -14,6 +14,7 @@ from shapely.geometry.base import BaseGeometry
 from services.routing.domain.assignment import DEFAULT_RULE, Rule, Unit, Worker
 from services.routing.domain.grid_import import GridFeature
 from services.routing.domain.locator import GridInfo, Locator
+from services.routing.domain.roster import Roster, roster_as_dict, roster_from_dict
 from shared.db.queries import Queries
 from shared.events.intake import IncidentReceived
 
@@ -66,8 +67,15 @@ class RoutingRepository:
         return _unit(row) if row else None
 
     async def worker(self, worker_id: str) -> Worker | None:
-        r = await self._conn.fetchrow(QUERIES.get_worker, worker_id)
-        return Worker(r["id"], r["name"], r["phone"], r["unit_id"], tuple(r["grid_codes"]), r["on_duty"]) if r else None
+        row = await self._conn.fetchrow(QUERIES.get_worker, worker_id)
+        return _worker(row) if row else None
+
+    async def put_roster(self, worker_id: str, roster: Roster) -> None:
+        stored = roster_as_dict(roster)
+        await self._conn.execute(QUERIES.upsert_roster, worker_id, stored["weekly"], stored["periods"])
+
+    async def delete_roster(self, worker_id: str) -> bool:
+        return (await self._conn.execute(QUERIES.delete_roster, worker_id)).endswith(" 1")
 
     async def rule(self, category: str, urgency: str) -> Rule:
         row = await self._conn.fetchrow(QUERIES.find_rule, category, urgency)
@@ -82,9 +90,7 @@ class RoutingRepository:
         return dict(row) if row else None
 
     async def workers_for(self, grid_code: str) -> list[Worker]:
-        rows = await self._conn.fetch(QUERIES.workers_for_grid, grid_code)
-        return [Worker(r["id"], r["name"], r["phone"], r["unit_id"], tuple(r["grid_codes"]), r["on_duty"])
-                for r in rows]
+        return [_worker(r) for r in await self._conn.fetch(QUERIES.workers_for_grid, grid_code)]
 
     async def remember(self, event: IncidentReceived) -> bool:
         """Keep routing's copy of the incident; False if it was already known."""
@@ -102,6 +108,12 @@ class RoutingRepository:
                                  place_code, reason)
         if unit_id:
             await self._conn.execute(QUERIES.set_current_unit, incident_id, unit_id, place_code)
+
+
+def _worker(row: asyncpg.Record) -> Worker:
+    roster = None if row["weekly"] is None else roster_from_dict({"weekly": row["weekly"], "periods": row["periods"]})
+    return Worker(row["id"], row["name"], row["phone"], row["unit_id"], tuple(row["grid_codes"]), row["on_duty"],
+                  roster)
 
 
 def _unit(row: asyncpg.Record) -> Unit:
@@ -130,6 +142,12 @@ class RegistryCache:
         rows = await self._pool.fetch(QUERIES.load_grids)
         return Locator([(GridInfo(r["code"], r["name"], r["level"], r["kind"]), shapely.from_wkb(r["wkb"]))
                         for r in rows], version=version)
+
+
+async def worker_row(pool: asyncpg.Pool, worker_id: str) -> tuple[Worker, Any] | None:
+    """The worker with its roster, and when the roster was last put."""
+    row = await pool.fetchrow(QUERIES.get_worker, worker_id)
+    return (_worker(row), row["roster_updated_at"]) if row else None
 
 
 async def assignment_history(pool: asyncpg.Pool, incident_id: uuid.UUID) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.routing.adapters.repository import (
     assignment_history,
@@ -16,11 +16,13 @@ from services.routing.adapters.repository import (
     grid_geojson,
     grid_row,
     list_rules,
+    worker_row,
 )
 from services.routing.bootstrap import bootstrap
 from services.routing.config import RoutingSettings
 from services.routing.domain.assignment import Rule
 from services.routing.domain.locator import GridInfo, Located
+from services.routing.domain.roster import MAX_PERIODS, MAX_WEEKLY_SHIFTS, RosterRefused, roster_as_dict
 from services.routing.service_layer import handlers
 from shared.auth import Caller, require_role
 from shared.problems import Problem
@@ -45,6 +47,29 @@ class WorkerIn(BaseModel):
     unit_id: str | None = Field(None, max_length=100)
     grid_codes: list[Annotated[str, Field(pattern=r"^\d{15}$")]] = Field(default_factory=list, max_length=50)
     on_duty: bool = True
+
+
+class WeeklyShiftIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    days: list[int] = Field(min_length=1, max_length=7, description="ISO weekdays: 1 = Monday … 7 = Sunday")
+    start: str = Field(pattern=r"^\d{2}:\d{2}$", description="HH:MM, Asia/Shanghai")
+    end: str = Field(pattern=r"^\d{2}:\d{2}$", description="HH:MM (24:00 = midnight); at or before start: "
+                                                              "the shift ends the next day")
+
+
+class PeriodIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    start: AwareDatetime
+    end: AwareDatetime
+    on_duty: bool = Field(True, description="true: an extra duty period; false: leave (请假)")
+    note: str = Field("", max_length=200)
+
+
+class RosterIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    weekly: list[WeeklyShiftIn] = Field(default_factory=list, max_length=MAX_WEEKLY_SHIFTS)
+    periods: list[PeriodIn] = Field(default_factory=list, max_length=MAX_PERIODS,
+                                    description="override the weekly shifts while they last")
 
 
 class RuleIn(BaseModel):
@@ -153,6 +178,42 @@ def build_router() -> APIRouter:
                                          body.on_duty)
             await uow.commit()
         return {"id": worker_id, **body.model_dump()}
+
+    @router.put("/workers/{worker_id}/roster")
+    async def put_roster(worker_id: str, body: RosterIn, caller: Caller, container: Container) -> dict:
+        """Replace the worker's duty roster (排班)."""
+        require_role(caller, "admin")
+        try:
+            roster = await handlers.put_roster(worker_id, [s.model_dump() for s in body.weekly],
+                                               [p.model_dump() for p in body.periods], container.uow())
+        except RosterRefused as exc:
+            raise Problem(422, "the roster is refused; nothing changed", errors=exc.errors) from exc
+        except LookupError as exc:
+            raise Problem(404, str(exc)) from exc
+        return {"worker_id": worker_id, **roster_as_dict(roster)}
+
+    @router.get("/workers/{worker_id}/roster")
+    async def get_roster(worker_id: str, caller: Caller, container: Container) -> dict:
+        """The roster (null: the on_duty switch alone decides) and whether the worker is on duty now."""
+        found = await worker_row(container.pool, worker_id)
+        if found is None:
+            raise Problem(404, f"no worker {worker_id!r}")
+        worker, updated_at = found
+        if worker.grid_codes and not any(caller.sees(code) for code in worker.grid_codes):
+            raise Problem(403, "the worker's grids are outside the caller's area")
+        now = container.clock.now()
+        return {"worker_id": worker_id, "on_duty": worker.on_duty,
+                "roster": roster_as_dict(worker.roster) if worker.roster else None, "updated_at": updated_at,
+                "now": now, "on_duty_now": worker.on_duty_at(now)}
+
+    @router.delete("/workers/{worker_id}/roster", status_code=204)
+    async def delete_roster(worker_id: str, caller: Caller, container: Container) -> Response:
+        require_role(caller, "admin")
+        try:
+            await handlers.delete_roster(worker_id, container.uow())
+        except LookupError as exc:
+            raise Problem(404, str(exc)) from exc
+        return Response(status_code=204)
 
     @router.get("/rules")
     async def rules(caller: Caller, container: Container) -> list[dict]:

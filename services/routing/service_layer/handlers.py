@@ -15,6 +15,7 @@ from services.routing.domain.grid_import import (
 )
 from services.routing.domain.locator import Located, Locator
 from services.routing.domain.registry import ancestors
+from services.routing.domain.roster import Roster, build_roster
 from shared.events.envelope import Envelope
 from shared.events.intake import IncidentReceived, IncidentReturned
 from shared.events.routing import IncidentAssigned, IncidentReassigned, IncidentUnroutable, Owner
@@ -89,7 +90,8 @@ async def route_incident(event: IncidentReceived, envelope: Envelope, uow: Any) 
     units = await uow.routing.units_for(list(ancestors(place).values()))
     workers = await uow.routing.workers_for(located.grid.code) if located.grid else []
     rule = with_emergency_co_owner(await uow.routing.rule(event.category, event.urgency), event.urgency)
-    decision = decide_owner(located, found_by, units, workers, rule)
+    # Who is on duty now, when the owner has to act (an offline report may carry an old reported_at).
+    decision = decide_owner(located, found_by, units, workers, rule, at=now)
     hierarchy = _hierarchy(place)
     if decision.owner is None:
         await uow.routing.record(event.incident_id, now, "unroutable", None, None, place, decision.reason)
@@ -139,6 +141,26 @@ async def reassign_returned(event: IncidentReturned, envelope: Envelope, uow: An
                              place, decision.reason)
     uow.emit(IncidentReassigned(**common, owner=decision.owner, previous_unit_id=routed["current_unit_id"],
                                 reason=decision.reason), cause=envelope)
+
+
+async def put_roster(worker_id: str, weekly: list[dict[str, Any]], periods: list[dict[str, Any]],
+                     uow: Any) -> Roster:
+    """Replace a worker's duty roster; RosterRefused names what is wrong, LookupError an unknown worker."""
+    roster = build_roster(weekly, periods)
+    async with uow:
+        if await uow.routing.worker(worker_id) is None:
+            raise LookupError(f"no worker {worker_id!r}")
+        await uow.routing.put_roster(worker_id, roster)
+        await uow.commit()
+    return roster
+
+
+async def delete_roster(worker_id: str, uow: Any) -> None:
+    """Back to the on_duty switch alone."""
+    async with uow:
+        if not await uow.routing.delete_roster(worker_id):
+            raise LookupError(f"worker {worker_id!r} has no roster")
+        await uow.commit()
 
 
 class DispatchRefused(Exception):
