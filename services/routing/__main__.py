@@ -41,6 +41,8 @@ def load_city(grids: Path, directory: Path | None = typer.Argument(None)) -> Non
                             await uow.routing.put_roster(w["id"], roster_from_dict(w["roster"]))
                     await uow.commit()
                 typer.echo(f"units: {len(people.get('units', []))}, workers: {len(people.get('workers', []))}")
+            # A bulk load leaves GIN pending lists that every lookup scans until autovacuum gets to them.
+            await container.pool.execute("VACUUM ANALYZE grid, unit, worker")
         except handlers.InvalidGridFile as exc:
             for error in exc.errors:
                 typer.echo(f"feature {error.index} ({error.code}): {error.reason}", err=True)

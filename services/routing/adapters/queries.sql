@@ -54,13 +54,34 @@ INSERT INTO routed_incident (incident_id, category, urgency, lon, lat, address, 
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (incident_id) DO NOTHING;
 
--- name: set_current_unit
-UPDATE routed_incident SET current_unit_id = $2, place_code = coalesce($3, place_code) WHERE incident_id = $1;
+-- name: record_assignment
+-- One decision in the history and, when it names a unit, the case's current owner; grid_code only
+-- when the place is a grid, place_code the most specific level known.
+WITH history AS (
+    INSERT INTO assignment (incident_id, at, kind, unit_id, worker_id, grid_code, place_code, reason)
+    VALUES ($1, $2, $3, $4, $5, CASE WHEN length($6::text) = 15 THEN $6::text END, $6::text, $7)
+)
+UPDATE routed_incident SET current_unit_id = $4, place_code = coalesce($6::text, place_code)
+ WHERE incident_id = $1 AND $4::text IS NOT NULL;
 
--- name: insert_assignment
--- grid_code only when the place is a grid; place_code is the most specific level known.
-INSERT INTO assignment (incident_id, at, kind, unit_id, worker_id, grid_code, place_code, reason)
-VALUES ($1, $2, $3, $4, $5, CASE WHEN length($6::text) = 15 THEN $6::text END, $6::text, $7);
+-- name: decision_context
+-- What a routing decision reads, in one round trip (once per incident on the hot path): the units of
+-- the place and the levels above it ($1), the workers of its grid ($2, may be null) with their rosters,
+-- and the rule of the category ($3) × urgency ($4).
+SELECT
+    (SELECT coalesce(json_agg(json_build_object('id', id, 'kind', kind, 'name', name, 'area', area,
+                                                'department', department)), '[]'::json)
+       FROM unit WHERE area && $1::text[]) AS units,
+    (SELECT coalesce(json_agg(json_build_object('id', w.id, 'name', w.name, 'phone', w.phone,
+                                                'unit_id', w.unit_id, 'grid_codes', w.grid_codes,
+                                                'on_duty', w.on_duty, 'weekly', r.weekly,
+                                                'periods', r.periods)), '[]'::json)
+       FROM worker w LEFT JOIN worker_roster r ON r.worker_id = w.id
+      WHERE $2::text IS NOT NULL AND w.grid_codes @> ARRAY[$2::text]) AS workers,
+    (SELECT json_build_object('owner', owner, 'co_owner', co_owner) FROM routing_rule
+      WHERE category IN ($3, '*') AND urgency IN ($4, '*')
+      ORDER BY category = '*', urgency = '*'
+      LIMIT 1) AS rule;
 
 -- name: assignment_history
 SELECT at, kind, unit_id, worker_id, grid_code, place_code, reason FROM assignment WHERE incident_id = $1

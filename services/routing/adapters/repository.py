@@ -14,6 +14,7 @@ from shapely.geometry.base import BaseGeometry
 from services.routing.domain.assignment import DEFAULT_RULE, Rule, Unit, Worker
 from services.routing.domain.grid_import import GridFeature
 from services.routing.domain.locator import GridInfo, Locator
+from services.routing.domain.registry import ancestors
 from services.routing.domain.roster import Roster, roster_as_dict, roster_from_dict
 from shared.db.queries import Queries
 from shared.events.intake import IncidentReceived
@@ -104,13 +105,21 @@ class RoutingRepository:
                      worker_id: str | None, place_code: str | None, reason: str) -> None:
         """One decision in the history; `place_code` is the grid, or the community/street/district when
         that is all that is known."""
-        await self._conn.execute(QUERIES.insert_assignment, incident_id, at, kind, unit_id, worker_id,
+        await self._conn.execute(QUERIES.record_assignment, incident_id, at, kind, unit_id, worker_id,
                                  place_code, reason)
-        if unit_id:
-            await self._conn.execute(QUERIES.set_current_unit, incident_id, unit_id, place_code)
+
+    async def decision_context(self, place_code: str, grid_code: str | None, category: str,
+                               urgency: str) -> tuple[list[Unit], list[Worker], Rule]:
+        """The units of the place and above, the grid's workers, the rule: what `decide_owner` reads."""
+        row = await self._conn.fetchrow(QUERIES.decision_context, list(ancestors(place_code).values()), grid_code,
+                                        category, urgency)
+        units = [Unit(u["id"], u["kind"], u["name"], tuple(u["area"]), u["department"]) for u in row["units"]]
+        workers = [_worker(w) for w in row["workers"]]
+        rule = Rule(row["rule"]["owner"], row["rule"]["co_owner"]) if row["rule"] else DEFAULT_RULE
+        return units, workers, rule
 
 
-def _worker(row: asyncpg.Record) -> Worker:
+def _worker(row: asyncpg.Record | dict[str, Any]) -> Worker:
     roster = None if row["weekly"] is None else roster_from_dict({"weekly": row["weekly"], "periods": row["periods"]})
     return Worker(row["id"], row["name"], row["phone"], row["unit_id"], tuple(row["grid_codes"]), row["on_duty"],
                   roster)

@@ -87,9 +87,9 @@ async def route_incident(event: IncidentReceived, envelope: Envelope, uow: Any) 
         uow.emit(IncidentUnroutable(**common, reason=reason), cause=envelope)
         return
     place = located.place.code
-    units = await uow.routing.units_for(list(ancestors(place).values()))
-    workers = await uow.routing.workers_for(located.grid.code) if located.grid else []
-    rule = with_emergency_co_owner(await uow.routing.rule(event.category, event.urgency), event.urgency)
+    units, workers, rule = await uow.routing.decision_context(
+        place, located.grid.code if located.grid else None, event.category, event.urgency)
+    rule = with_emergency_co_owner(rule, event.urgency)
     # Who is on duty now, when the owner has to act (an offline report may carry an old reported_at).
     decision = decide_owner(located, found_by, units, workers, rule, at=now)
     hierarchy = _hierarchy(place)
