@@ -6,7 +6,10 @@ publishes N incidents (most with coordinates, some with an address only, as 1234
 reads the assignments topic, matching each output to its input by key (the incident id):
 
 - burst: all N published at once; assigned events out per second (first publish → last output);
-- paced: a steady rate for `seconds`; latency from publish to the assigned event, p50/p99.
+- paced: a steady rate for `seconds` (70 % of the first burst's rate, at most 500/s); latency from
+  publish to the assigned event, p50/p99, and where it goes (from the outbox rows' stamps);
+
+with one consume process (the default deployment), then two sharing the six partitions.
 
 Baseline in the same run, same volume and rate: a bare aiokafka consume → produce pass-through (the
 platform's consumer and producer settings, offsets committed after the sends, no database) as its
@@ -51,7 +54,8 @@ BURST = 10_000
 ADDRESS_SHARE = 0.1        # incidents with an address and no coordinates (12345 orders, phone reports)
 WARM_UP = 50
 MAX_PACED_RATE = 500.0     # DESIGN §9's sustained end-to-end target
-DEADLINE_SECONDS = 600.0
+STALL_SECONDS = 120.0       # no new output for this long: the pipeline is stuck, say so
+CONSUMERS = (1, 2)         # the default deployment, then two consume processes sharing the 6 partitions
 
 
 @dataclass
@@ -61,6 +65,10 @@ class Pass:
     sent: dict[str, float] = field(default_factory=dict)
     arrived: dict[str, float] = field(default_factory=dict)
     kinds: dict[str, int] = field(default_factory=dict)
+    wall_offset: float = field(default_factory=lambda: time.time() - time.perf_counter())
+
+    def wall(self, stamp: float) -> float:
+        return stamp + self.wall_offset
 
     def rate(self) -> float:
         return len(self.arrived) / (max(self.arrived.values()) - min(self.sent.values()))
@@ -71,28 +79,48 @@ class Pass:
         return cuts[49], cuts[98], samples[-1]
 
 
-def run(seconds: int = 15, grids: int = 15_000, burst: int = BURST) -> list[Figure]:
-    return asyncio.run(_run(seconds, grids, burst))
+def run(seconds: int = 15, grids: int = 15_000, burst: int = BURST,
+        consumers: tuple[int, ...] = CONSUMERS) -> list[Figure]:
+    return asyncio.run(_run(seconds, grids, burst, consumers))
 
 
-async def _run(seconds: int, grids: int, burst: int) -> list[Figure]:
+@dataclass
+class Outcome:
+    consumers: int
+    burst: Pass
+    paced: Pass
+    stages: dict[str, list[float]]
+
+
+async def _run(seconds: int, grids: int, burst: int, consumers: tuple[int, ...]) -> list[Figure]:
     prefix = f"bench{uuid.uuid4().hex[:8]}."
     baseline_in, baseline_out = prefix + "baseline.in", prefix + "baseline.out"
     await ensure_topics(KAFKA, prefix)
     await _create_topics([baseline_in, baseline_out])
     name, dsn = await create_database("routing_e2e")
     collection, directory = generate_city(CityPlan(grids=grids))
+    outcomes: list[Outcome] = []
+    rate: float | None = None
     try:
         import_seconds = await _load_city(dsn, collection, directory)
-        incidents = _incidents(collection, burst + int(MAX_PACED_RATE * seconds) + 2 * WARM_UP)
+        per_pass = burst + int(MAX_PACED_RATE * seconds) + WARM_UP
+        # Each routing pass gets incidents of its own: the inbox would turn repeats into no-ops.
+        incidents = _incidents(collection, per_pass * len(consumers))
         env = {"ROUTING_DATABASE_URL": dsn, "KAFKA_TOPIC_PREFIX": prefix, "KAFKA_BOOTSTRAP": KAFKA,
                "LOG_LEVEL": "WARNING", "ENV": "test"}
-        routing = [[sys.executable, "-m", "services.routing", "consume"],
-                   [sys.executable, "-m", "services.routing", "relay"]]
-        print(f"  city imported in {import_seconds:.1f} s; routing: burst of {burst:,} …", flush=True)
-        with _processes(routing, env):
-            r_burst, r_paced, rate = await _measure(incidents, prefix + INCIDENTS, prefix + ASSIGNMENTS, burst,
-                                                    seconds, rate=None)
+        print(f"  city imported in {import_seconds:.1f} s", flush=True)
+        for count in consumers:
+            # Later passes join the same consumer group: they resume after what the earlier pass committed.
+            print(f"  routing, {count} consume + 1 relay: burst of {burst:,}, then "
+                  f"{f'{rate:,.0f}/s' if rate else '70 % of it'} …", flush=True)
+            routing = ([[sys.executable, "-m", "services.routing", "consume"]] * count
+                       + [[sys.executable, "-m", "services.routing", "relay"]])
+            with _processes(routing, env):
+                own = incidents[len(outcomes) * per_pass:(len(outcomes) + 1) * per_pass]
+                burst_pass, paced_pass, rate = await _measure(own, prefix + INCIDENTS, prefix + ASSIGNMENTS,
+                                                              burst, seconds, rate=rate)
+            outcomes.append(Outcome(count, burst_pass, paced_pass, await _stages(dsn, paced_pass)))
+        assert rate is not None
         print(f"  baseline pass-through: burst of {burst:,}, then {rate:,.0f}/s …", flush=True)
         passthrough = [[sys.executable, "-m", "bench.routing_e2e", "passthrough", baseline_in, baseline_out,
                         prefix + "passthrough"]]
@@ -101,23 +129,48 @@ async def _run(seconds: int, grids: int, burst: int) -> list[Figure]:
     finally:
         await drop_database(name)
         await _delete_topics([prefix + t for t in ALL_TOPICS] + [baseline_in, baseline_out])
-    r50, r99, rmax = r_paced.latencies_ms()
     b50, b99, bmax = b_paced.latencies_ms()
-    notes: dict[str, object] = {
-        "grids": grids, "burst": burst, "address_only_share": ADDRESS_SHARE, "outputs": r_burst.kinds,
-        "routing_processes": "1 consume + 1 relay", "partitions": PARTITIONS,
-        "city_import_seconds": round(import_seconds, 2), "burst_p99_ms": round(r_burst.latencies_ms()[1], 1),
-        "baseline_burst_p99_ms": round(b_burst.latencies_ms()[1], 1)}
-    paced = {"rate_per_s": round(rate), "seconds": seconds, "max_ms": round(rmax, 1),
-             "baseline_max_ms": round(bmax, 1), "events": len(r_paced.arrived)}
-    return [
-        Figure("routing.e2e", "assigned out (burst)", r_burst.rate(), "incidents/s", b_burst.rate(),
-               "aiokafka consume→produce pass-through", "", notes),
-        Figure("routing.e2e", f"publish→assigned p50 at {rate:,.0f}/s", r50, "ms", b50, "pass-through", "",
-               paced),
-        Figure("routing.e2e", f"publish→assigned p99 at {rate:,.0f}/s", r99, "ms", b99, "pass-through",
-               "≤ 1,000 ms end to end (all services)"),
-    ]
+    common = {"grids": grids, "burst": burst, "address_only_share": ADDRESS_SHARE, "partitions": PARTITIONS,
+              "city_import_seconds": round(import_seconds, 2), "paced_rate_per_s": round(rate),
+              "paced_seconds": seconds, "baseline_burst_p99_ms": round(b_burst.latencies_ms()[1], 1),
+              "baseline_paced_max_ms": round(bmax, 1)}
+    figures = []
+    for o in outcomes:
+        p50, p99, pmax = o.paced.latencies_ms()
+        label = f"{o.consumers} consume"
+        notes = {**common, "outputs": o.burst.kinds, "burst_p99_ms": round(o.burst.latencies_ms()[1], 1),
+                 "paced_max_ms": round(pmax, 1), "stages_p50_p99_ms": o.stages}
+        figures += [
+            Figure("routing.e2e", f"assigned out, burst ({label})", o.burst.rate(), "incidents/s", b_burst.rate(),
+                   "aiokafka consume→produce pass-through", "", notes),
+            Figure("routing.e2e", f"publish→assigned p50 at {rate:,.0f}/s ({label})", p50, "ms", b50,
+                   "pass-through"),
+            Figure("routing.e2e", f"publish→assigned p99 at {rate:,.0f}/s ({label})", p99, "ms", b99,
+                   "pass-through", "≤ 1,000 ms end to end (all services)"),
+        ]
+    return figures
+
+
+async def _stages(dsn: str, paced: Pass) -> dict[str, list[float]]:
+    """Where the paced latency goes, from the outbox rows (Postgres time and the bench's wall clock are the
+    same machine's): published → the consumer's transaction began (its now() stamps created_at), → the relay
+    marked it sent, → the collector read it."""
+    pool = await create_pool(dsn, 1, 1)
+    try:
+        rows = await pool.fetch("SELECT key, created_at, sent_at FROM outbox WHERE key = ANY($1::text[])",
+                                list(paced.arrived))
+    finally:
+        await pool.close()
+    parts: dict[str, list[float]] = {"queued_before_consumer": [], "consumer_to_relay_sent": [],
+                                     "sent_to_read": []}
+    for row in rows:
+        published, arrived = paced.wall(paced.sent[row["key"]]), paced.wall(paced.arrived[row["key"]])
+        created, sent = row["created_at"].timestamp(), row["sent_at"].timestamp()
+        parts["queued_before_consumer"].append((created - published) * 1000)
+        parts["consumer_to_relay_sent"].append((sent - created) * 1000)
+        parts["sent_to_read"].append((arrived - sent) * 1000)
+    return {name: [round(statistics.median(v), 1), round(statistics.quantiles(v, n=100)[98], 1)]
+            for name, v in parts.items() if len(v) > 1}
 
 
 async def _measure(incidents: list[tuple[str, bytes]], source: str, sink: str, burst: int, seconds: int,
@@ -195,10 +248,13 @@ class Collector:
                         self.current.kinds[kind] = self.current.kinds.get(kind, 0) + 1
 
     async def wait_for(self, count: int) -> None:
-        deadline = time.monotonic() + DEADLINE_SECONDS
+        progress, stalled_since = -1, time.monotonic()
         while len(self.current.arrived) < count:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"only {len(self.current.arrived)} of {count} outputs on {self.topic}")
+            if len(self.current.arrived) != progress:
+                progress, stalled_since = len(self.current.arrived), time.monotonic()
+            elif time.monotonic() - stalled_since > STALL_SECONDS:
+                raise RuntimeError(f"only {progress} of {count} outputs on {self.topic}, none for "
+                                   f"{STALL_SECONDS:.0f} s")
             if self._task is not None and self._task.done():
                 self._task.result()
             await asyncio.sleep(0.02)
