@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
-from bench import intake_accept, notifications_delivery, routing_locate, supervision_ticker
+from bench import intake_accept, notifications_delivery, routing_e2e, routing_locate, supervision_ticker
 from bench.common import report
 
-BENCHMARKS = {"intake": intake_accept.run, "routing": routing_locate.run,
+BENCHMARKS = {"intake": intake_accept.run, "routing": routing_locate.run, "routing-e2e": routing_e2e.run,
               "supervision": supervision_ticker.run, "notifications": notifications_delivery.run}
 
 

@@ -89,7 +89,10 @@ def service_cli(name: str, service_dir: Path, load_settings: Callable[[], S],
 
         async def loop(container: ServiceContainer[Any, Any], stop: asyncio.Event) -> None:
             s = container.settings
-            consumer = make_consumer(s.kafka_bootstrap, name, [s.topic_prefix + t for t in container.consumes])
+            # A private topic prefix (tests, benchmarks) gets its own group: stacks sharing one broker then
+            # never rebalance each other.
+            consumer = make_consumer(s.kafka_bootstrap, s.topic_prefix + name,
+                                     [s.topic_prefix + t for t in container.consumes])
             await run_consumer(consumer, processor_for(container), stop)
 
         run_role("consume", loop)

@@ -8,6 +8,7 @@ import typer
 
 from services.routing.bootstrap import NAME, bootstrap
 from services.routing.config import RoutingSettings
+from services.routing.domain.roster import RosterRefused, roster_from_dict
 from services.routing.entrypoints.http import create_app
 from services.routing.service_layer import handlers
 from shared.cli import service_cli
@@ -23,9 +24,10 @@ def load_city(grids: Path, directory: Path | None = typer.Argument(None)) -> Non
     people = json.loads(directory.read_text(encoding="utf-8")) if directory else None
 
     async def go() -> None:
-        container = await bootstrap(RoutingSettings())
+        settings = RoutingSettings()
+        container = await bootstrap(settings)
         try:
-            result = await handlers.import_grids(collection, container.uow())
+            result = await handlers.import_grids(collection, container.uow(), settings.overlap_tolerance_m2)
             typer.echo(f"grids: {result}")
             if people:
                 async with container.uow() as uow:
@@ -34,11 +36,19 @@ def load_city(grids: Path, directory: Path | None = typer.Argument(None)) -> Non
                     await uow.routing.put_workers([(w["id"], w["name"], w["phone"], w.get("unit_id"),
                                                     w.get("grid_codes", []), w.get("on_duty", True))
                                                    for w in people.get("workers", [])])
+                    for w in people.get("workers", []):
+                        if "roster" in w:  # {"weekly": [...], "periods": [...]}, as PUT /v1/workers/{id}/roster
+                            await uow.routing.put_roster(w["id"], roster_from_dict(w["roster"]))
                     await uow.commit()
                 typer.echo(f"units: {len(people.get('units', []))}, workers: {len(people.get('workers', []))}")
+            # A bulk load leaves GIN pending lists that every lookup scans until autovacuum gets to them.
+            await container.pool.execute("VACUUM ANALYZE grid, unit, worker")
         except handlers.InvalidGridFile as exc:
             for error in exc.errors:
                 typer.echo(f"feature {error.index} ({error.code}): {error.reason}", err=True)
+            raise typer.Exit(1) from exc
+        except RosterRefused as exc:
+            typer.echo(f"roster refused: {exc}", err=True)
             raise typer.Exit(1) from exc
         finally:
             await container.close()

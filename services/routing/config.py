@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -12,3 +13,5 @@ class RoutingSettings(ServiceSettings):
     http_port: int = 8002
     # How often a process checks whether the grid registry changed (and reloads its locator).
     registry_check_seconds: float = 1.0
+    # Two comprehensive grids may overlap by this much (digitising slivers) before an import is refused.
+    overlap_tolerance_m2: float = Field(100.0, ge=0)

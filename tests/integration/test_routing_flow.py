@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -52,9 +52,10 @@ async def feed(processor, event, offset=[0]) -> str:  # noqa: B006 - a running o
     return await processor.process(Incoming("t", 0, offset[0], env.subject, env.model_dump_json()))
 
 
-def report(category="city.ads", urgency="normal", location=IN_GRID_1, grid_code=None):
+def report(category="city.ads", urgency="normal", location=IN_GRID_1, grid_code=None, address=None):
     return ev.IncidentReceived(incident_id=uuid.uuid4(), at=NOW, source="gridworker", category=category,
-                               urgency=urgency, title="x", location=location, grid_code=grid_code, reported_at=NOW)
+                               urgency=urgency, title="x", location=location, grid_code=grid_code, reported_at=NOW,
+                               address=address)
 
 
 async def published(pool) -> list[dict]:
@@ -138,3 +139,157 @@ async def test_browse_export_and_locate_over_http(routing):
         assert located["grid"]["code"] == "320508019044001" and located["district"]["name"] == "姑苏区"
         assert (await client.get("/v1/locate", params={"lon": 0, "lat": 90}, headers=admin)).status_code == 404
         assert (await client.get("/v1/locate", params={"lon": "nan", "lat": 31}, headers=admin)).status_code == 422
+        by_address = (await client.get("/v1/locate", params={"address": "桃坞社区居委会对面"}, headers=admin)).json()
+        assert by_address["grid"] is None and by_address["community"]["code"] == "320508019045"
+        assert by_address["matched"] == ["桃坞社区"]
+        nowhere = await client.get("/v1/locate", params={"address": "人民路1号"}, headers=admin)
+        assert nowhere.status_code == 404 and "no registry name" in nowhere.json()["detail"]
+        assert (await client.get("/v1/locate", headers=admin)).status_code == 422
+        assert (await client.get("/v1/locate", params={"lon": 120.6}, headers=admin)).status_code == 422
+
+
+def _grid_feature(code: str, ring: list[list[float]], kind: str = "comprehensive") -> dict:
+    return {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
+            "properties": {"code": code, "name": f"网格{code[-3:]}", "level": "grid", "kind": kind,
+                           "parent_code": code[:12]}}
+
+
+def _square(x0: float, y0: float, size: float = 0.001) -> list[list[float]]:
+    return [[x0, y0], [x0 + size, y0], [x0 + size, y0 + size], [x0, y0 + size], [x0, y0]]
+
+
+async def test_an_import_with_overlapping_comprehensive_grids_is_refused_whole_naming_the_features(routing):
+    from services.routing.config import RoutingSettings
+    from services.routing.entrypoints.http import create_app
+    from shared.auth import issue_token
+    from shared.settings import DEV_JWT_SECRET
+
+    pool, uow, processor, dsn = routing
+    app = create_app(RoutingSettings(database_url=dsn))
+    admin = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'a', 'admin', [''])}"}
+    before = await pool.fetchval("SELECT count(*) FROM grid")
+    version = await pool.fetchval("SELECT version FROM registry_version")
+    # 梅花社区第1网格 covers [120.6, 120.615] × [31.3, 31.32] in the built-in city.
+    async with serving(app) as client:
+        refused = await client.post("/v1/grids/import", headers=admin, json={"type": "FeatureCollection", "features": [
+            _grid_feature("320508019045901", _square(121.0, 32.0)),         # fine alone
+            _grid_feature("320508019045902", _square(121.0005, 32.0)),      # half over the first
+            _grid_feature("320508019044905", _square(120.611, 31.306)),     # inside a registered grid
+            _grid_feature("320508019044906", _square(120.6112, 31.3062, 0.0002), "dedicated"),  # allowed
+        ]})
+        assert refused.status_code == 422
+        assert refused.headers["content-type"] == "application/problem+json"
+        errors = refused.json()["errors"]
+        assert [(e["feature"], e["code"]) for e in errors] == [(1, "320508019045902"), (2, "320508019044905")]
+        assert "320508019045901 (feature 0)" in errors[0]["message"]
+        assert "320508019044001 already in the registry" in errors[1]["message"]
+        assert await pool.fetchval("SELECT count(*) FROM grid") == before
+        assert await pool.fetchval("SELECT version FROM registry_version") == version
+
+        # Redrawing a registered grid replaces it: its old shape is not an overlap with its new one.
+        redrawn = await client.post("/v1/grids/import", headers=admin, json={"type": "FeatureCollection", "features": [
+            _grid_feature("320508019044001", _square(120.6105, 31.3055, 0.004))]})
+        assert redrawn.status_code == 200, redrawn.text
+
+
+async def test_location_else_address_else_grid_code_else_the_centre_and_the_reason_says_which(routing):
+    pool, uow, processor, dsn = routing
+    cases = [
+        report(address="桃坞社区"),                                               # coordinates win
+        report(location=None, address="姑苏区平江街道梅花社区第二网格东侧"),        # 第二 = 第2
+        report(location=Point(lon=100.0, lat=30.0), address="平江实验学校南门"),  # dedicated grid
+        report(location=None, address="桃坞社区居委会"),                           # community only
+        report(location=None, address="人民路1号", grid_code="320508019045001"),
+        report(location=None, address="人民路1号"),
+    ]
+    for case in cases:
+        await feed(processor, case)
+    events = [e["data"] for e in await published(pool)]
+    owners = [e["owner"]["unit_id"] if "owner" in e else None for e in events]
+    assert owners == ["grid-320508019044001", "grid-320508019044002", "grid-320508019044801",
+                      "community-320508019045", "grid-320508019045001", None]
+    reasons = [e["reason"] for e in events]
+    assert reasons[0].startswith("located by coordinates in grid 320508019044001")
+    assert reasons[1].startswith("placed by address (matched 姑苏区、平江街道、梅花社区第2网格) "
+                                 "in grid 320508019044002")
+    assert reasons[2].startswith("coordinates (100.0, 30.0) are outside every grid; placed by address "
+                                 "(matched 平江实验学校) in grid 320508019044801")
+    assert "in community 320508019045 桃坞社区; no grid known for the place: community" in reasons[3]
+    assert reasons[4].startswith("address '人民路1号': no registry name in the address; by the reported grid code")
+    assert "address '人民路1号'" in reasons[5] and "command centre's queue" in reasons[5]
+    assert (events[3]["grid_code"], events[3]["community_code"], events[3]["district_code"]) == (
+        None, "320508019045", "320508")
+    history = await pool.fetchrow("SELECT grid_code, place_code FROM assignment WHERE incident_id = $1",
+                                  cases[3].incident_id)
+    assert (history["grid_code"], history["place_code"]) == (None, "320508019045")
+
+
+async def test_a_case_placed_at_a_community_by_address_escalates_from_there_when_returned(routing):
+    pool, uow, processor, dsn = routing
+    case = report("dispute.family", location=None, address="桃坞社区")
+    await feed(processor, case)
+    await feed(processor, ev.IncidentReturned(incident_id=case.incident_id, at=NOW, reason="非本单位职责",
+                                              unit_id="community-320508019045", return_count=1))
+    last = (await published(pool))[-1]
+    assert last["type"] == "routing.incident.reassigned"
+    assert last["data"]["owner"]["unit_id"] == "street-320508019"
+    assert last["data"]["community_code"] == "320508019045" and last["data"]["grid_code"] is None
+
+
+async def test_rosters_are_kept_validated_over_http_and_decide_who_is_on_duty(routing):
+    from services.routing.config import RoutingSettings
+    from services.routing.entrypoints.http import create_app
+    from shared.auth import issue_token
+    from shared.settings import DEV_JWT_SECRET
+
+    pool, uow, processor, dsn = routing
+    app = create_app(RoutingSettings(database_url=dsn))
+    admin = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'a', 'admin', [''])}"}
+    elsewhere = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'c', 'community', ['320508019045'])}"}
+    worker = "/v1/workers/gw-320508019044001/roster"
+    # Night shifts every day; NOW (2026-11-23 01:00 UTC) is 09:00 on a Monday in Shanghai.
+    night = {"weekly": [{"days": [1, 2, 3, 4, 5, 6, 7], "start": "17:30", "end": "08:30"}], "periods": []}
+    async with serving(app) as client:
+        put = await client.put(worker, headers=admin, json=night)
+        assert put.status_code == 200 and put.json()["weekly"][0]["end"] == "08:30"
+        refused = await client.put(worker, headers=admin, json={"weekly": [
+            {"days": [1, 9], "start": "08:00", "end": "12:00"}, {"days": [2], "start": "12:00", "end": "12:00"}],
+            "periods": [{"start": "2026-11-24T08:00:00+08:00", "end": "2026-11-24T07:00:00+08:00"}]})
+        assert refused.status_code == 422
+        assert [e["field"] for e in refused.json()["errors"]] == ["weekly[0].days", "weekly[1]", "periods[0]"]
+        naive = await client.put(worker, headers=admin, json={"periods": [
+            {"start": "2026-11-24T08:00:00", "end": "2026-11-24T09:00:00"}]})
+        assert naive.status_code == 422
+        assert (await client.put("/v1/workers/nobody/roster", headers=admin, json=night)).status_code == 404
+        assert (await client.put(worker, headers=elsewhere, json=night)).status_code == 403
+        kept = (await client.get(worker, headers=admin)).json()
+        assert kept["roster"] == {"weekly": night["weekly"], "periods": []}   # the refused puts changed nothing
+        assert (await client.get(worker, headers=elsewhere)).status_code == 403
+
+        case = report("city.ads")  # in grid 320508019044001, at 09:00: its worker is off by the roster
+        await feed(processor, case)
+        assigned = (await published(pool))[-1]["data"]
+        assert assigned["owner"]["unit_id"] == "community-320508019044"
+        assert "no grid worker on duty at 2026-11-23 09:00 (张伟 off by the roster)" in assigned["reason"]
+
+        # The same grid at 20:00 local: on duty by the roster.
+        evening = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+        late = EventProcessor("routing", handlers.EVENT_HANDLERS,
+                              lambda: RoutingUnitOfWork(pool, FixedClock(evening), RegistryCache(pool, 0)),
+                              pool, max_attempts=1)
+        await feed(late, report("city.ads"))
+        assert (await published(pool))[-1]["data"]["owner"]["worker_id"] == "gw-320508019044001"
+
+        # Whether the worker is on duty now follows the service's clock: leave around now takes them off.
+        now = datetime.now(UTC)
+        always = {"weekly": [{"days": [1, 2, 3, 4, 5, 6, 7], "start": "00:00", "end": "24:00"}]}
+        await client.put(worker, headers=admin, json=always)
+        assert (await client.get(worker, headers=admin)).json()["on_duty_now"] is True
+        leave = {**always, "periods": [{"start": (now - timedelta(hours=1)).isoformat(),
+                                        "end": (now + timedelta(hours=1)).isoformat(), "on_duty": False,
+                                        "note": "请假"}]}
+        await client.put(worker, headers=admin, json=leave)
+        assert (await client.get(worker, headers=admin)).json()["on_duty_now"] is False
+        assert (await client.delete(worker, headers=admin)).status_code == 204
+        assert (await client.get(worker, headers=admin)).json()["roster"] is None
+        assert (await client.delete(worker, headers=admin)).status_code == 404

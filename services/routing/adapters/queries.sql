@@ -4,6 +4,15 @@ SELECT version FROM registry_version;
 -- name: bump_registry_version
 UPDATE registry_version SET version = version + 1 RETURNING version;
 
+-- name: lock_registry_version
+SELECT version FROM registry_version FOR UPDATE;
+
+-- name: comprehensive_grids_within
+SELECT code, ST_AsBinary(geom) AS wkb FROM grid
+ WHERE level = 'grid' AND kind = 'comprehensive'
+   AND geom && ST_MakeEnvelope($1, $2, $3, $4, 4326)
+   AND NOT (code = ANY($5::text[]));
+
 -- name: all_grid_codes
 SELECT code FROM grid;
 
@@ -36,22 +45,47 @@ ON CONFLICT (id) DO UPDATE
 SELECT id, kind, name, area, department FROM unit WHERE area && $1::text[];
 
 -- name: workers_for_grid
-SELECT id, name, phone, unit_id, grid_codes, on_duty FROM worker WHERE grid_codes @> ARRAY[$1::text];
+SELECT w.id, w.name, w.phone, w.unit_id, w.grid_codes, w.on_duty, r.weekly, r.periods
+  FROM worker w LEFT JOIN worker_roster r ON r.worker_id = w.id
+ WHERE w.grid_codes @> ARRAY[$1::text];
 
 -- name: upsert_routed_incident
 INSERT INTO routed_incident (incident_id, category, urgency, lon, lat, address, grid_code, received_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (incident_id) DO NOTHING;
 
--- name: set_current_unit
-UPDATE routed_incident SET current_unit_id = $2, grid_code = coalesce(grid_code, $3) WHERE incident_id = $1;
+-- name: record_assignment
+-- One decision in the history and, when it names a unit, the case's current owner; grid_code only
+-- when the place is a grid, place_code the most specific level known.
+WITH history AS (
+    INSERT INTO assignment (incident_id, at, kind, unit_id, worker_id, grid_code, place_code, reason)
+    VALUES ($1, $2, $3, $4, $5, CASE WHEN length($6::text) = 15 THEN $6::text END, $6::text, $7)
+)
+UPDATE routed_incident SET current_unit_id = $4, place_code = coalesce($6::text, place_code)
+ WHERE incident_id = $1 AND $4::text IS NOT NULL;
 
--- name: insert_assignment
-INSERT INTO assignment (incident_id, at, kind, unit_id, worker_id, grid_code, reason)
-VALUES ($1, $2, $3, $4, $5, $6, $7);
+-- name: decision_context
+-- What a routing decision reads, in one round trip (once per incident on the hot path): the units of
+-- the place and the levels above it ($1), the workers of its grid ($2, may be null) with their rosters,
+-- and the rule of the category ($3) × urgency ($4).
+SELECT
+    (SELECT coalesce(json_agg(json_build_object('id', id, 'kind', kind, 'name', name, 'area', area,
+                                                'department', department)), '[]'::json)
+       FROM unit WHERE area && $1::text[]) AS units,
+    (SELECT coalesce(json_agg(json_build_object('id', w.id, 'name', w.name, 'phone', w.phone,
+                                                'unit_id', w.unit_id, 'grid_codes', w.grid_codes,
+                                                'on_duty', w.on_duty, 'weekly', r.weekly,
+                                                'periods', r.periods)), '[]'::json)
+       FROM worker w LEFT JOIN worker_roster r ON r.worker_id = w.id
+      WHERE $2::text IS NOT NULL AND w.grid_codes @> ARRAY[$2::text]) AS workers,
+    (SELECT json_build_object('owner', owner, 'co_owner', co_owner) FROM routing_rule
+      WHERE category IN ($3, '*') AND urgency IN ($4, '*')
+      ORDER BY category = '*', urgency = '*'
+      LIMIT 1) AS rule;
 
 -- name: assignment_history
-SELECT at, kind, unit_id, worker_id, grid_code, reason FROM assignment WHERE incident_id = $1 ORDER BY id;
+SELECT at, kind, unit_id, worker_id, grid_code, place_code, reason FROM assignment WHERE incident_id = $1
+ ORDER BY id;
 
 -- name: find_rule
 SELECT owner, co_owner FROM routing_rule
@@ -77,7 +111,18 @@ SELECT r.*, u.kind AS current_unit_kind
 SELECT id, kind, name, area, department FROM unit WHERE id = $1;
 
 -- name: get_worker
-SELECT id, name, phone, unit_id, grid_codes, on_duty FROM worker WHERE id = $1;
+SELECT w.id, w.name, w.phone, w.unit_id, w.grid_codes, w.on_duty, r.weekly, r.periods,
+       r.updated_at AS roster_updated_at
+  FROM worker w LEFT JOIN worker_roster r ON r.worker_id = w.id
+ WHERE w.id = $1;
+
+-- name: upsert_roster
+INSERT INTO worker_roster (worker_id, weekly, periods) VALUES ($1, $2, $3)
+ON CONFLICT (worker_id) DO UPDATE
+   SET weekly = EXCLUDED.weekly, periods = EXCLUDED.periods, updated_at = now();
+
+-- name: delete_roster
+DELETE FROM worker_roster WHERE worker_id = $1;
 
 -- name: browse_grids
 SELECT code, name, level, kind, parent_code, dedicated_type FROM grid

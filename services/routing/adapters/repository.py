@@ -9,10 +9,13 @@ from typing import Any
 
 import asyncpg
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from services.routing.domain.assignment import DEFAULT_RULE, Rule, Unit, Worker
 from services.routing.domain.grid_import import GridFeature
 from services.routing.domain.locator import GridInfo, Locator
+from services.routing.domain.registry import ancestors
+from services.routing.domain.roster import Roster, roster_as_dict, roster_from_dict
 from shared.db.queries import Queries
 from shared.events.intake import IncidentReceived
 
@@ -25,6 +28,15 @@ class RoutingRepository:
 
     async def grid_codes(self) -> set[str]:
         return {r["code"] for r in await self._conn.fetch(QUERIES.all_grid_codes)}
+
+    async def lock_registry(self) -> None:
+        await self._conn.execute(QUERIES.lock_registry_version)
+
+    async def comprehensive_grids_within(self, bounds: tuple[float, float, float, float],
+                                         except_codes: list[str]) -> list[tuple[str, BaseGeometry]]:
+        """The registry's comprehensive grids whose box meets `bounds`, less those the import replaces."""
+        rows = await self._conn.fetch(QUERIES.comprehensive_grids_within, *bounds, except_codes)
+        return [(r["code"], shapely.from_wkb(r["wkb"])) for r in rows]
 
     async def import_grids(self, grids: list[GridFeature]) -> int:
         # Parents before children, so the foreign key holds inside the transaction.
@@ -56,8 +68,15 @@ class RoutingRepository:
         return _unit(row) if row else None
 
     async def worker(self, worker_id: str) -> Worker | None:
-        r = await self._conn.fetchrow(QUERIES.get_worker, worker_id)
-        return Worker(r["id"], r["name"], r["phone"], r["unit_id"], tuple(r["grid_codes"]), r["on_duty"]) if r else None
+        row = await self._conn.fetchrow(QUERIES.get_worker, worker_id)
+        return _worker(row) if row else None
+
+    async def put_roster(self, worker_id: str, roster: Roster) -> None:
+        stored = roster_as_dict(roster)
+        await self._conn.execute(QUERIES.upsert_roster, worker_id, stored["weekly"], stored["periods"])
+
+    async def delete_roster(self, worker_id: str) -> bool:
+        return (await self._conn.execute(QUERIES.delete_roster, worker_id)).endswith(" 1")
 
     async def rule(self, category: str, urgency: str) -> Rule:
         row = await self._conn.fetchrow(QUERIES.find_rule, category, urgency)
@@ -72,9 +91,7 @@ class RoutingRepository:
         return dict(row) if row else None
 
     async def workers_for(self, grid_code: str) -> list[Worker]:
-        rows = await self._conn.fetch(QUERIES.workers_for_grid, grid_code)
-        return [Worker(r["id"], r["name"], r["phone"], r["unit_id"], tuple(r["grid_codes"]), r["on_duty"])
-                for r in rows]
+        return [_worker(r) for r in await self._conn.fetch(QUERIES.workers_for_grid, grid_code)]
 
     async def remember(self, event: IncidentReceived) -> bool:
         """Keep routing's copy of the incident; False if it was already known."""
@@ -85,11 +102,27 @@ class RoutingRepository:
         return status.endswith("1")
 
     async def record(self, incident_id: uuid.UUID, at: Any, kind: str, unit_id: str | None,
-                     worker_id: str | None, grid_code: str | None, reason: str) -> None:
-        await self._conn.execute(QUERIES.insert_assignment, incident_id, at, kind, unit_id, worker_id,
-                                 grid_code, reason)
-        if unit_id:
-            await self._conn.execute(QUERIES.set_current_unit, incident_id, unit_id, grid_code)
+                     worker_id: str | None, place_code: str | None, reason: str) -> None:
+        """One decision in the history; `place_code` is the grid, or the community/street/district when
+        that is all that is known."""
+        await self._conn.execute(QUERIES.record_assignment, incident_id, at, kind, unit_id, worker_id,
+                                 place_code, reason)
+
+    async def decision_context(self, place_code: str, grid_code: str | None, category: str,
+                               urgency: str) -> tuple[list[Unit], list[Worker], Rule]:
+        """The units of the place and above, the grid's workers, the rule: what `decide_owner` reads."""
+        row = await self._conn.fetchrow(QUERIES.decision_context, list(ancestors(place_code).values()), grid_code,
+                                        category, urgency)
+        units = [Unit(u["id"], u["kind"], u["name"], tuple(u["area"]), u["department"]) for u in row["units"]]
+        workers = [_worker(w) for w in row["workers"]]
+        rule = Rule(row["rule"]["owner"], row["rule"]["co_owner"]) if row["rule"] else DEFAULT_RULE
+        return units, workers, rule
+
+
+def _worker(row: asyncpg.Record | dict[str, Any]) -> Worker:
+    roster = None if row["weekly"] is None else roster_from_dict({"weekly": row["weekly"], "periods": row["periods"]})
+    return Worker(row["id"], row["name"], row["phone"], row["unit_id"], tuple(row["grid_codes"]), row["on_duty"],
+                  roster)
 
 
 def _unit(row: asyncpg.Record) -> Unit:
@@ -118,6 +151,12 @@ class RegistryCache:
         rows = await self._pool.fetch(QUERIES.load_grids)
         return Locator([(GridInfo(r["code"], r["name"], r["level"], r["kind"]), shapely.from_wkb(r["wkb"]))
                         for r in rows], version=version)
+
+
+async def worker_row(pool: asyncpg.Pool, worker_id: str) -> tuple[Worker, Any] | None:
+    """The worker with its roster, and when the roster was last put."""
+    row = await pool.fetchrow(QUERIES.get_worker, worker_id)
+    return (_worker(row), row["roster_updated_at"]) if row else None
 
 
 async def assignment_history(pool: asyncpg.Pool, incident_id: uuid.UUID) -> list[dict[str, Any]]:

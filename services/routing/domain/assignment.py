@@ -1,11 +1,15 @@
-"""Who owns a located case (DOMAIN.md §2 属地管理): the grid's worker on duty, else the territorial
-unit one level up at a time (community, street, district: 属地兜底). Pure: inputs in, decision out."""
+"""Who owns a located case (DOMAIN.md §2 属地管理): the grid's worker on duty at the time of the decision
+(switch and roster), else the territorial unit one level up at a time (community, street, district:
+属地兜底). Pure: inputs in, decision out."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from services.routing.domain.locator import Located
+from services.routing.domain.roster import Roster
+from shared.calendar import ZONE
 from shared.events.routing import Owner
 
 TERRITORIAL_LEVELS = ("grid", "community", "street", "district")
@@ -27,7 +31,13 @@ class Worker:
     phone: str
     unit_id: str | None
     grid_codes: tuple[str, ...]
-    on_duty: bool
+    on_duty: bool                 # the switch: off takes the worker off duty whatever the roster says
+    roster: Roster | None = None  # None: on duty whenever the switch is on
+
+    def on_duty_at(self, at: datetime | None) -> bool:
+        if not self.on_duty:
+            return False
+        return self.roster is None or at is None or self.roster.on_duty_at(at)
 
 
 @dataclass(frozen=True)
@@ -75,42 +85,54 @@ def next_level_up(kind: str) -> str | None:
 
 
 def decide_owner(located: Located, found_by: str, units: list[Unit], workers: list[Worker],
-                 rule: Rule = DEFAULT_RULE) -> Decision:
-    """The owner by rule, from the located grid up (属地管理); never nobody while a territorial unit exists."""
-    grid = located.grid
-    where = f"{found_by} in grid {grid.code} {grid.name}"
+                 rule: Rule = DEFAULT_RULE, at: datetime | None = None) -> Decision:
+    """The owner by rule, from the place up (属地管理); never nobody while a territorial unit exists."""
+    place = located.place
+    where = f"{found_by} in {place.level} {place.code} {place.name}"
     target = rule.owner
-    if grid.kind == "dedicated" and not target.startswith("dept:"):
+    if located.grid is not None and located.grid.kind == "dedicated" and not target.startswith("dept:"):
         target = "grid"  # a dedicated grid (school, hospital…) handles what happens inside it
         where += " (dedicated grid)"
-    decision = _resolve(target, located, units, workers, where)
+    decision = _resolve(target, located, units, workers, where, at)
     if decision.owner is None or rule.co_owner is None:
         return decision
-    co = _resolve(rule.co_owner, located, units, [], where)
+    co = _resolve(rule.co_owner, located, units, [], where, at)
     if co.owner is None or co.owner.unit_id == decision.owner.unit_id:
         return decision
     return Decision(decision.owner, f"{decision.reason}; co-owner (协办) {co.owner.unit_name}", (co.owner,))
 
 
-def _resolve(target: str, located: Located, units: list[Unit], workers: list[Worker], where: str) -> Decision:
-    grid = located.grid
+def _resolve(target: str, located: Located, units: list[Unit], workers: list[Worker], where: str,
+             at: datetime | None) -> Decision:
+    place = located.place
     if target.startswith("dept:"):
         department = target[5:]
-        unit = department_unit(units, department, grid.code)
+        unit = department_unit(units, department, place.code)
         if unit:
             return Decision(_owner(unit), f"{where}; rule: department {department} → {unit.name}")
         where = f"{where}; no {department} department here"
         target = "district"
-    levels = TERRITORIAL_LEVELS[TERRITORIAL_LEVELS.index(target):]
     missing = ""
-    for level in levels:
+    start = TERRITORIAL_LEVELS.index(target)
+    known = TERRITORIAL_LEVELS.index(place.level)
+    if start < known:
+        # The address named only a community (street, district): nothing below it can take the case.
+        missing = f"no {target} known for the place"
+        start = known
+    for level in TERRITORIAL_LEVELS[start:]:
         if level == "grid":
-            on_duty = sorted((w for w in workers if w.on_duty and grid.code in w.grid_codes), key=lambda w: w.id)
+            grid = located.grid
+            assert grid is not None
+            mine = sorted((w for w in workers if grid.code in w.grid_codes), key=lambda w: w.id)
+            on_duty = [w for w in mine if w.on_duty_at(at)]
             grid_unit = territorial_unit(units, "grid", grid.code)
             if on_duty and grid_unit:
                 worker = on_duty[0]
                 return Decision(_owner(grid_unit, worker), f"{where}; grid worker {worker.name} on duty")
             missing = "no grid worker on duty" if grid_unit else "the grid has no unit"
+            off_by_roster = [w.name for w in mine if w.on_duty and not w.on_duty_at(at)]
+            if grid_unit and off_by_roster and at is not None:
+                missing += f" at {at.astimezone(ZONE):%Y-%m-%d %H:%M} ({'、'.join(off_by_roster)} off by the roster)"
             continue
         info = {"community": located.community, "street": located.street, "district": located.district}[level]
         unit = territorial_unit(units, level, info.code) if info else None

@@ -1,4 +1,5 @@
-"""Point → grid, in memory (shapely STRtree); PostGIS stays the source of truth.
+"""Point → grid, in memory (shapely STRtree); PostGIS stays the source of truth. Also where a reported
+grid code or an address places a case (`place`, `match_address`), from the same loaded registry.
 
 A dedicated grid (school, hospital...) wins over the comprehensive grid it sits in. A point on the
 border shared by two grids goes to the lower code, so the answer never depends on load order.
@@ -15,7 +16,8 @@ import shapely
 from shapely import STRtree
 from shapely.geometry.base import BaseGeometry
 
-from services.routing.domain.registry import ancestors
+from services.routing.domain.address import AddressIndex, AddressMatch, Named
+from services.routing.domain.registry import LEVEL_LENGTH, ancestors
 
 
 @dataclass(frozen=True)
@@ -28,10 +30,20 @@ class GridInfo:
 
 @dataclass(frozen=True)
 class Located:
-    grid: GridInfo
+    """Where a case is: its grid and the levels above; an address may name only a community, street or
+    district, and then `grid` (and what lies below the named level) is None."""
+
+    grid: GridInfo | None
     community: GridInfo | None
     street: GridInfo | None
     district: GridInfo | None
+
+    @property
+    def place(self) -> GridInfo:
+        """The most specific level known."""
+        place = self.grid or self.community or self.street or self.district
+        assert place is not None, "a Located knows at least its district"
+        return place
 
 
 class Locator:
@@ -49,6 +61,7 @@ class Locator:
         self._geoms = geoms
         self._tree = STRtree(geoms)
         self._build_buckets()
+        self._addresses = AddressIndex(Named(g.code, g.name, g.level) for g in self._info.values())
 
     def _build_buckets(self) -> None:
         """A uniform grid of buckets over the city, each listing the grids whose box touches it (in priority
@@ -102,11 +115,24 @@ class Locator:
         return codes.tolist()
 
     def located_code(self, code: str) -> Located | None:
-        """The hierarchy of a known grid code (used when a report names its grid)."""
-        grid = self._info.get(code[:15])
+        """The hierarchy of a known grid code (used when a report names its grid; a micro grid's code
+        places the case at its grid)."""
+        grid = self._info.get(code[:LEVEL_LENGTH["grid"]])
         return self._located(grid) if grid and grid.level == "grid" else None
 
-    def _located(self, grid: GridInfo) -> Located:
-        up = ancestors(grid.code)
-        return Located(grid=grid, community=self._info.get(up["community"]),
-                       street=self._info.get(up["street"]), district=self._info.get(up["district"]))
+    def place(self, code: str) -> Located | None:
+        """The hierarchy of any known district, street, community or grid code."""
+        info = self._info.get(code)
+        if info is None or info.level == "micro":
+            return self.located_code(code)
+        return self._located(info)
+
+    def match_address(self, address: str) -> tuple[Located | None, AddressMatch]:
+        match = self._addresses.match(address)
+        return (self.place(match.code) if match.code else None), match
+
+    def _located(self, place: GridInfo) -> Located:
+        up = ancestors(place.code)
+        return Located(grid=place if place.level == "grid" else None,
+                       community=self._info.get(up.get("community", "")),
+                       street=self._info.get(up.get("street", "")), district=self._info.get(up["district"]))

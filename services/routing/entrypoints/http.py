@@ -8,7 +8,7 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, FastAPI, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.routing.adapters.repository import (
     assignment_history,
@@ -16,11 +16,13 @@ from services.routing.adapters.repository import (
     grid_geojson,
     grid_row,
     list_rules,
+    worker_row,
 )
 from services.routing.bootstrap import bootstrap
 from services.routing.config import RoutingSettings
 from services.routing.domain.assignment import Rule
-from services.routing.domain.locator import GridInfo
+from services.routing.domain.locator import GridInfo, Located
+from services.routing.domain.roster import MAX_PERIODS, MAX_WEEKLY_SHIFTS, RosterRefused, roster_as_dict
 from services.routing.service_layer import handlers
 from shared.auth import Caller, require_role
 from shared.problems import Problem
@@ -45,6 +47,29 @@ class WorkerIn(BaseModel):
     unit_id: str | None = Field(None, max_length=100)
     grid_codes: list[Annotated[str, Field(pattern=r"^\d{15}$")]] = Field(default_factory=list, max_length=50)
     on_duty: bool = True
+
+
+class WeeklyShiftIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    days: list[int] = Field(min_length=1, max_length=7, description="ISO weekdays: 1 = Monday … 7 = Sunday")
+    start: str = Field(pattern=r"^\d{2}:\d{2}$", description="HH:MM, Asia/Shanghai")
+    end: str = Field(pattern=r"^\d{2}:\d{2}$", description="HH:MM (24:00 = midnight); at or before start: "
+                                                              "the shift ends the next day")
+
+
+class PeriodIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    start: AwareDatetime
+    end: AwareDatetime
+    on_duty: bool = Field(True, description="true: an extra duty period; false: leave (请假)")
+    note: str = Field("", max_length=200)
+
+
+class RosterIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    weekly: list[WeeklyShiftIn] = Field(default_factory=list, max_length=MAX_WEEKLY_SHIFTS)
+    periods: list[PeriodIn] = Field(default_factory=list, max_length=MAX_PERIODS,
+                                    description="override the weekly shifts while they last")
 
 
 class RuleIn(BaseModel):
@@ -74,7 +99,8 @@ def build_router() -> APIRouter:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise Problem(422, f"body is not JSON: {exc}") from exc
         try:
-            return await handlers.import_grids(collection, container.uow())
+            return await handlers.import_grids(collection, container.uow(),
+                                               container.settings.overlap_tolerance_m2)
         except handlers.InvalidGridFile as exc:
             raise Problem(422, str(exc), errors=[e.as_dict() for e in exc.errors]) from exc
 
@@ -113,20 +139,28 @@ def build_router() -> APIRouter:
         return row
 
     @router.get("/locate")
-    async def locate(caller: Caller, container: Container, lon: float = Query(), lat: float = Query()) -> dict:
+    async def locate(caller: Caller, container: Container, lon: float | None = Query(None),
+                     lat: float | None = Query(None),
+                     address: str | None = Query(None, min_length=1, max_length=500,
+                                                 description="instead of lon/lat: match registry names")) -> dict:
+        """The grid and its community, street and district of a point, or of an address (which may name
+        only a community, street or district: `grid` is then null)."""
+        locator = await container.extras["registry"].locator()
+        if lon is None and lat is None and address is not None:
+            located, match = locator.match_address(address)
+            if located is None:
+                raise Problem(404, f"no place for {address!r}: {match.note}")
+            return {**_hierarchy_body(located), "matched": list(match.matched), "note": match.note}
+        if lon is None or lat is None or address is not None:
+            raise Problem(422, "give lon and lat, or address", errors=[
+                {"field": "lon,lat,address", "message": "either lon and lat, or address", "type": "value_error"}])
         if not (math.isfinite(lon) and math.isfinite(lat)) or not (-180 <= lon <= 180 and -90 <= lat <= 90):
             raise Problem(422, "lon and lat must be finite WGS84 degrees",
                           errors=[{"field": "lon,lat", "message": "out of range", "type": "value_error"}])
-        locator = await container.extras["registry"].locator()
         located = locator.locate(lon, lat)
-        if located is None:
+        if located is None or located.grid is None:
             raise Problem(404, f"({lon}, {lat}) is outside every grid")
-        def pick(g: GridInfo | None) -> dict[str, str] | None:
-            return {"code": g.code, "name": g.name} if g else None
-
-        return {"grid": {"code": located.grid.code, "name": located.grid.name, "kind": located.grid.kind},
-                "community": pick(located.community), "street": pick(located.street),
-                "district": pick(located.district)}
+        return _hierarchy_body(located)
 
     @router.put("/units/{unit_id}")
     async def put_unit(unit_id: str, body: UnitIn, caller: Caller, container: Container) -> dict:
@@ -144,6 +178,42 @@ def build_router() -> APIRouter:
                                          body.on_duty)
             await uow.commit()
         return {"id": worker_id, **body.model_dump()}
+
+    @router.put("/workers/{worker_id}/roster")
+    async def put_roster(worker_id: str, body: RosterIn, caller: Caller, container: Container) -> dict:
+        """Replace the worker's duty roster (排班)."""
+        require_role(caller, "admin")
+        try:
+            roster = await handlers.put_roster(worker_id, [s.model_dump() for s in body.weekly],
+                                               [p.model_dump() for p in body.periods], container.uow())
+        except RosterRefused as exc:
+            raise Problem(422, "the roster is refused; nothing changed", errors=exc.errors) from exc
+        except LookupError as exc:
+            raise Problem(404, str(exc)) from exc
+        return {"worker_id": worker_id, **roster_as_dict(roster)}
+
+    @router.get("/workers/{worker_id}/roster")
+    async def get_roster(worker_id: str, caller: Caller, container: Container) -> dict:
+        """The roster (null: the on_duty switch alone decides) and whether the worker is on duty now."""
+        found = await worker_row(container.pool, worker_id)
+        if found is None:
+            raise Problem(404, f"no worker {worker_id!r}")
+        worker, updated_at = found
+        if worker.grid_codes and not any(caller.sees(code) for code in worker.grid_codes):
+            raise Problem(403, "the worker's grids are outside the caller's area")
+        now = container.clock.now()
+        return {"worker_id": worker_id, "on_duty": worker.on_duty,
+                "roster": roster_as_dict(worker.roster) if worker.roster else None, "updated_at": updated_at,
+                "now": now, "on_duty_now": worker.on_duty_at(now)}
+
+    @router.delete("/workers/{worker_id}/roster", status_code=204)
+    async def delete_roster(worker_id: str, caller: Caller, container: Container) -> Response:
+        require_role(caller, "admin")
+        try:
+            await handlers.delete_roster(worker_id, container.uow())
+        except LookupError as exc:
+            raise Problem(404, str(exc)) from exc
+        return Response(status_code=204)
 
     @router.get("/rules")
     async def rules(caller: Caller, container: Container) -> list[dict]:
@@ -183,6 +253,15 @@ def build_router() -> APIRouter:
         return {"incident_id": str(incident_id), "current": current, "history": history}
 
     return router
+
+
+def _hierarchy_body(located: Located) -> dict:
+    def pick(g: GridInfo | None) -> dict[str, str] | None:
+        return {"code": g.code, "name": g.name} if g else None
+
+    grid = located.grid
+    return {"grid": {"code": grid.code, "name": grid.name, "kind": grid.kind} if grid else None,
+            "community": pick(located.community), "street": pick(located.street), "district": pick(located.district)}
 
 
 def create_app(settings: RoutingSettings | None = None, container: ServiceContainer | None = None) -> FastAPI:

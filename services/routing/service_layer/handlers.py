@@ -6,8 +6,16 @@ import uuid
 from typing import Any
 
 from services.routing.domain.assignment import Rule, decide_owner, next_level_up
-from services.routing.domain.grid_import import FeatureError, parse_features
+from services.routing.domain.grid_import import (
+    DEFAULT_OVERLAP_TOLERANCE_M2,
+    FeatureError,
+    comprehensive_bounds,
+    overlapping_comprehensive_grids,
+    parse_features,
+)
+from services.routing.domain.locator import Located, Locator
 from services.routing.domain.registry import ancestors
+from services.routing.domain.roster import Roster, build_roster
 from shared.events.envelope import Envelope
 from shared.events.intake import IncidentReceived, IncidentReturned
 from shared.events.routing import IncidentAssigned, IncidentReassigned, IncidentUnroutable, Owner
@@ -20,51 +28,77 @@ class InvalidGridFile(Exception):
         super().__init__(f"{len(errors)} feature(s) rejected; nothing imported")
 
 
-async def import_grids(collection: Any, uow: Any) -> dict[str, int]:
+async def import_grids(collection: Any, uow: Any,
+                       overlap_tolerance_m2: float = DEFAULT_OVERLAP_TOLERANCE_M2) -> dict[str, int]:
+    """All or nothing: every feature valid, no comprehensive grid overlapping another (of the file or of
+    the registry), else nothing is written and every reason is given."""
     async with uow:
+        # One import at a time: two files checked against the same registry could overlap each other.
+        await uow.routing.lock_registry()
         grids, errors = parse_features(collection, await uow.routing.grid_codes())
+        bounds = comprehensive_bounds(grids)
+        registered = (await uow.routing.comprehensive_grids_within(bounds, [g.code for g in grids])
+                      if bounds else [])
+        errors += overlapping_comprehensive_grids(grids, registered, overlap_tolerance_m2)
         if errors:
-            raise InvalidGridFile(errors)
+            raise InvalidGridFile(sorted(errors, key=lambda e: e.index))
         version = await uow.routing.import_grids(grids)
         await uow.commit()
     return {"imported": len(grids), "registry_version": version}
 
 
+def place_incident(event: IncidentReceived, locator: Locator) -> tuple[Located | None, str]:
+    """Where the case is: by coordinates, else by address, else by the reported grid code (DESIGN §6).
+    The text says which path placed it and why the ones before it did not."""
+    misses: list[str] = []
+    if event.location is not None:
+        located = locator.locate(event.location.lon, event.location.lat)
+        if located is not None:
+            return located, "located by coordinates"
+        misses.append(f"coordinates ({event.location.lon}, {event.location.lat}) are outside every grid")
+    if event.address:
+        located, match = locator.match_address(event.address)
+        if located is not None:
+            return located, "; ".join([*misses, f"placed by address ({match.note})"])
+        misses.append(f"address {event.address[:100]!r}: {match.note}")
+    if event.grid_code:
+        located = locator.place(event.grid_code)
+        if located is not None:
+            return located, "; ".join([*misses, "by the reported grid code"])
+        misses.append(f"grid code {event.grid_code} is not in the registry")
+    return None, "; ".join(misses) or "no coordinates, address or grid code"
+
+
 async def route_incident(event: IncidentReceived, envelope: Envelope, uow: Any) -> None:
-    """Locate the case and give it an owner; a case that cannot be placed goes to the centre's queue."""
+    """Place the case and give it an owner; a case that cannot be placed goes to the centre's queue."""
     if not await uow.routing.remember(event):
         return  # already routed (a re-published event with a new id)
     if event.duplicate_of is not None:
         await uow.routing.record(event.incident_id, event.at, "unroutable", None, None, event.grid_code,
                                  f"duplicate of {event.duplicate_of}: follows its master, not routed")
         return
-    locator = await uow.registry.locator()
-    located, found_by = None, ""
-    if event.location is not None:
-        located, found_by = locator.locate(event.location.lon, event.location.lat), "located by coordinates"
-    if located is None and event.grid_code:
-        located, found_by = locator.located_code(event.grid_code), "by the reported grid code"
+    located, found_by = place_incident(event, await uow.registry.locator())
     now = uow.clock.now()
     common = {"incident_id": event.incident_id, "at": now, "category": event.category,
               "urgency": event.urgency}
     if located is None:
-        reason = "no coordinates, address or grid code matched the registry: in the command centre's queue"
+        reason = f"{found_by}: nothing matched the registry, in the command centre's queue"
         await uow.routing.record(event.incident_id, now, "unroutable", None, None, None, reason)
         uow.emit(IncidentUnroutable(**common, reason=reason), cause=envelope)
         return
-    levels = ancestors(located.grid.code)
-    units = await uow.routing.units_for(list(levels.values()))
-    workers = await uow.routing.workers_for(located.grid.code)
-    rule = with_emergency_co_owner(await uow.routing.rule(event.category, event.urgency), event.urgency)
-    decision = decide_owner(located, found_by, units, workers, rule)
-    hierarchy = _hierarchy(located.grid.code)
+    place = located.place.code
+    units, workers, rule = await uow.routing.decision_context(
+        place, located.grid.code if located.grid else None, event.category, event.urgency)
+    rule = with_emergency_co_owner(rule, event.urgency)
+    # Who is on duty now, when the owner has to act (an offline report may carry an old reported_at).
+    decision = decide_owner(located, found_by, units, workers, rule, at=now)
+    hierarchy = _hierarchy(place)
     if decision.owner is None:
-        await uow.routing.record(event.incident_id, now, "unroutable", None, None, located.grid.code,
-                                 decision.reason)
+        await uow.routing.record(event.incident_id, now, "unroutable", None, None, place, decision.reason)
         uow.emit(IncidentUnroutable(**common, **hierarchy, reason=decision.reason), cause=envelope)
         return
     await uow.routing.record(event.incident_id, now, "assigned", decision.owner.unit_id,
-                             decision.owner.worker_id, located.grid.code, decision.reason)
+                             decision.owner.worker_id, place, decision.reason)
     uow.emit(IncidentAssigned(**common, **hierarchy, owner=decision.owner, co_owners=list(decision.co_owners),
                               reason=decision.reason), cause=envelope)
 
@@ -82,31 +116,51 @@ async def reassign_returned(event: IncidentReturned, envelope: Envelope, uow: An
     if routed is None:
         raise LookupError(f"routing never saw incident {event.incident_id}")
     now = uow.clock.now()
+    place = routed["place_code"]
     common = {"incident_id": event.incident_id, "at": now, "category": routed["category"],
-              "urgency": routed["urgency"], **_hierarchy(routed["grid_code"])}
+              "urgency": routed["urgency"], **_hierarchy(place)}
     level = next_level_up(routed["current_unit_kind"] or "grid")
-    if event.return_count >= 2 or level is None or routed["grid_code"] is None:
+    if event.return_count >= 2 or level is None or place is None:
         reason = (f"returned {event.return_count} time(s) ({event.reason}): "
                   "in the command centre's queue for a final dispatch (终审)")
-        await uow.routing.record(event.incident_id, now, "unroutable", None, None, routed["grid_code"], reason)
+        await uow.routing.record(event.incident_id, now, "unroutable", None, None, place, reason)
         uow.emit(IncidentUnroutable(**common, reason=reason), cause=envelope)
         return
     locator = await uow.registry.locator()
-    located = locator.located_code(routed["grid_code"])
+    located = locator.place(place)
     if located is None:
-        raise LookupError(f"grid {routed['grid_code']} is no longer in the registry")
-    units = await uow.routing.units_for(list(ancestors(routed["grid_code"]).values()))
+        raise LookupError(f"place {place} is no longer in the registry")
+    units = await uow.routing.units_for(list(ancestors(place).values()))
     decision = decide_owner(located, f"returned by {routed['current_unit_id']} ({event.reason}); escalated",
                             units, [], Rule(level))
     if decision.owner is None:
-        await uow.routing.record(event.incident_id, now, "unroutable", None, None, routed["grid_code"],
-                                 decision.reason)
+        await uow.routing.record(event.incident_id, now, "unroutable", None, None, place, decision.reason)
         uow.emit(IncidentUnroutable(**common, reason=decision.reason), cause=envelope)
         return
     await uow.routing.record(event.incident_id, now, "reassigned", decision.owner.unit_id, None,
-                             routed["grid_code"], decision.reason)
+                             place, decision.reason)
     uow.emit(IncidentReassigned(**common, owner=decision.owner, previous_unit_id=routed["current_unit_id"],
                                 reason=decision.reason), cause=envelope)
+
+
+async def put_roster(worker_id: str, weekly: list[dict[str, Any]], periods: list[dict[str, Any]],
+                     uow: Any) -> Roster:
+    """Replace a worker's duty roster; RosterRefused names what is wrong, LookupError an unknown worker."""
+    roster = build_roster(weekly, periods)
+    async with uow:
+        if await uow.routing.worker(worker_id) is None:
+            raise LookupError(f"no worker {worker_id!r}")
+        await uow.routing.put_roster(worker_id, roster)
+        await uow.commit()
+    return roster
+
+
+async def delete_roster(worker_id: str, uow: Any) -> None:
+    """Back to the on_duty switch alone."""
+    async with uow:
+        if not await uow.routing.delete_roster(worker_id):
+            raise LookupError(f"worker {worker_id!r} has no roster")
+        await uow.commit()
 
 
 class DispatchRefused(Exception):
@@ -131,18 +185,18 @@ async def dispatch(incident_id: uuid.UUID, unit_id: str, worker_id: str | None, 
                       worker_phone=worker.phone if worker else None)
         now = uow.clock.now()
         why = f"dispatched by {actor}: {reason}"
-        await uow.routing.record(incident_id, now, "dispatched", unit.id, owner.worker_id, routed["grid_code"], why)
+        await uow.routing.record(incident_id, now, "dispatched", unit.id, owner.worker_id, routed["place_code"], why)
         uow.emit(IncidentReassigned(incident_id=incident_id, at=now, category=routed["category"],
-                                    urgency=routed["urgency"], **_hierarchy(routed["grid_code"]), owner=owner,
+                                    urgency=routed["urgency"], **_hierarchy(routed["place_code"]), owner=owner,
                                     previous_unit_id=routed["current_unit_id"], reason=why))
         await uow.commit()
     return owner
 
 
-def _hierarchy(grid_code: str | None) -> dict[str, str | None]:
-    levels = ancestors(grid_code) if grid_code else {}
-    return {"grid_code": grid_code, "community_code": levels.get("community"), "street_code": levels.get("street"),
-            "district_code": levels.get("district")}
+def _hierarchy(place_code: str | None) -> dict[str, str | None]:
+    levels = ancestors(place_code) if place_code else {}
+    return {"grid_code": levels.get("grid"), "community_code": levels.get("community"),
+            "street_code": levels.get("street"), "district_code": levels.get("district")}
 
 
 EVENT_HANDLERS: dict[str, EventHandler] = {

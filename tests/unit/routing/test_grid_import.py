@@ -1,4 +1,6 @@
-from services.routing.domain.grid_import import parse_features
+from shapely.geometry import shape
+
+from services.routing.domain.grid_import import overlapping_comprehensive_grids, parse_features
 
 
 def feature(code, level, parent, coords, kind=None, name="格"):
@@ -43,3 +45,73 @@ def test_errors_name_the_feature_and_the_reason():
 def test_not_a_feature_collection():
     _, errors = parse_features({"type": "Feature"}, set())
     assert errors and errors[0].index == -1
+
+
+# Overlap of comprehensive grids. At 31° N a 0.001° square is about 95 m × 111 m.
+def square(x0, y0, size=0.001):
+    return [[x0, y0], [x0 + size, y0], [x0 + size, y0 + size], [x0, y0 + size], [x0, y0]]
+
+
+def parsed(*features):
+    grids, errors = parse_features(collection(feature("320508019044", "community", "320508019", SQUARE),
+                                              feature("320508019045", "community", "320508019", SQUARE),
+                                              *features), known_codes={"320508019"})
+    assert errors == []
+    return grids
+
+
+def test_comprehensive_grids_sharing_a_border_or_a_corner_do_not_overlap():
+    grids = parsed(feature("320508019044001", "grid", "320508019044", square(120.0, 31.0)),
+                   feature("320508019044002", "grid", "320508019044", square(120.001, 31.0)),
+                   feature("320508019045001", "grid", "320508019045", square(120.001, 31.001)))
+    assert overlapping_comprehensive_grids(grids) == []
+
+
+def test_overlapping_comprehensive_grids_are_named_with_both_features_even_across_communities():
+    grids = parsed(feature("320508019044001", "grid", "320508019044", square(120.0, 31.0)),
+                   feature("320508019044002", "grid", "320508019044", square(120.001, 31.0)),
+                   feature("320508019045001", "grid", "320508019045", square(120.0005, 31.0)))  # over both
+    errors = overlapping_comprehensive_grids(grids)
+    assert [(e.index, e.code) for e in errors] == [(4, "320508019045001"), (4, "320508019045001")]
+    others = sorted(e.reason.split("comprehensive grid ")[2].split(" by")[0] for e in errors)
+    assert others == ["320508019044001 (feature 2)", "320508019044002 (feature 3)"]
+    assert all("m²" in e.reason for e in errors)
+
+
+def test_a_sliver_within_the_tolerance_is_accepted_and_a_larger_overlap_refused():
+    # The second grid reaches 0.00001° (about 1 m) into the first along a 111 m border: about 106 m².
+    grids = parsed(feature("320508019044001", "grid", "320508019044", square(120.0, 31.0)),
+                   feature("320508019044002", "grid", "320508019044", square(120.00099, 31.0)))
+    assert overlapping_comprehensive_grids(grids, tolerance_m2=150) == []
+    [error] = overlapping_comprehensive_grids(grids, tolerance_m2=50)
+    assert error.index == 3 and "about 106 m²" in error.reason
+
+
+def test_dedicated_and_micro_grids_may_lie_inside_comprehensive_ones():
+    grids = parsed(feature("320508019044001", "grid", "320508019044", square(120.0, 31.0)),
+                   feature("320508019044801", "grid", "320508019044", square(120.0002, 31.0002, 0.0003),
+                           kind="dedicated"),
+                   feature("320508019044001001", "micro", "320508019044001", square(120.0, 31.0, 0.0005)))
+    assert overlapping_comprehensive_grids(grids) == []
+
+
+def test_a_grid_overlapping_one_already_in_the_registry_is_refused():
+    grids = parsed(feature("320508019044002", "grid", "320508019044", square(120.0005, 31.0)))
+    registered = [("320508019044001", shape({"type": "Polygon", "coordinates": [square(120.0, 31.0)]}))]
+    [error] = overlapping_comprehensive_grids(grids, registered)
+    assert error.index == 2 and "320508019044001 already in the registry" in error.reason
+
+
+def test_the_synthetic_city_has_no_overlapping_comprehensive_grids_and_a_shifted_grid_is_caught():
+    from services.routing.domain.synthetic_city import CityPlan, generate_city
+
+    city, _ = generate_city(CityPlan(grids=400, districts=2))
+    grids, errors = parse_features(city, set())
+    assert errors == [] and overlapping_comprehensive_grids(grids) == []
+    first = next(f for f in city["features"] if f["properties"].get("kind") == "comprehensive")
+    ring = first["geometry"]["coordinates"][0]
+    width = max(p[0] for p in ring) - min(p[0] for p in ring)
+    first["geometry"]["coordinates"][0] = [[x + width / 2, y] for x, y in ring]  # half onto its neighbour
+    grids, _ = parse_features(city, set())
+    overlaps = overlapping_comprehensive_grids(grids)
+    assert overlaps and all(first["properties"]["code"] in (e.code + e.reason) for e in overlaps)
