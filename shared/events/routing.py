@@ -34,6 +34,11 @@ class AssignmentEvent(Event):
     def subject(self) -> str:
         return str(self.incident_id)
 
+    def place_code(self) -> str | None:
+        """The most specific area the case is placed in: its grid, or the community, street or district
+        an address named when no grid matched. Area checks are code prefixes, so each works alike."""
+        return self.grid_code or self.community_code or self.street_code or self.district_code
+
 
 class IncidentAssigned(AssignmentEvent):
     type = "routing.incident.assigned"

@@ -107,3 +107,16 @@ async def test_the_ticker_fires_each_threshold_once_across_repeated_runs(supervi
     types = [r["t"] for r in await pool.fetch(
         "SELECT payload::jsonb->>'type' AS t FROM outbox ORDER BY id")]
     assert types.count("supervision.light.changed") == 2 and types.count("supervision.escalation.raised") == 4
+
+
+async def test_a_case_placed_by_address_at_community_level_is_supervised_in_that_community(supervision):
+    pool, clock, processor, _ = supervision
+    case = uuid.uuid4()
+    await feed(processor, received(case))
+    placed = IncidentAssigned(incident_id=case, at=T0, category="city.garbage", urgency="normal",
+                              community_code="320508019044", street_code="320508019", district_code="320508",
+                              owner=Owner(unit_id="community-320508019044", unit_name="梅花社区",
+                                          unit_kind="community"), reason="address: 梅花社区")
+    assert await feed(processor, placed) == "applied"
+    [row] = await pool.fetch("SELECT grid_code FROM phase_clock WHERE incident_id = $1", case)
+    assert row["grid_code"] == "320508019044"  # a supervisor of the community (or above) sees its clock

@@ -142,7 +142,7 @@ async def record_assignment(event: IncidentAssigned | IncidentReassigned, envelo
         # Routing only assigns what intake published, so the record exists; a missing one is a bug
         # or a foreign event: raise so it is retried and then parked, never silently dropped.
         raise IncidentNotFound(event.incident_id)
-    if incident.record_assignment(event.owner, event.co_owners, event.grid_code, event.reason, event.at,
+    if incident.record_assignment(event.owner, event.co_owners, event.place_code(), event.reason, event.at,
                                   reassigned=isinstance(event, IncidentReassigned)):
         await uow.incidents.save(incident)
 

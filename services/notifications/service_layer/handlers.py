@@ -54,7 +54,7 @@ MAX_BUNDLE = 50  # SMS folded into one message at most; more wait for the next w
 
 
 async def on_assigned(event: IncidentAssigned | IncidentReassigned, envelope: Envelope, uow: Any) -> None:
-    await uow.notifications.set_owner(event.incident_id, event.owner, event.grid_code, event.category,
+    await uow.notifications.set_owner(event.incident_id, event.owner, event.place_code(), event.category,
                                       event.urgency)
 
 

@@ -59,7 +59,7 @@ async def on_received(event: IncidentReceived, envelope: Envelope, uow: Any) -> 
 
 async def on_assigned(event: IncidentAssigned | IncidentReassigned, envelope: Envelope, uow: Any) -> None:
     repo = uow.supervision
-    case = await repo.upsert_case(event.incident_id, event.category, event.urgency, event.grid_code,
+    case = await repo.upsert_case(event.incident_id, event.category, event.urgency, event.place_code(),
                                   event.owner.unit_id)
     reassigned = isinstance(event, IncidentReassigned)
     areas = {"grid_code": event.grid_code, "community_code": event.community_code,
