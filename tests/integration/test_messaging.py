@@ -164,6 +164,25 @@ async def test_poison_event_is_parked_after_bounded_retries_and_the_next_one_is_
     assert await pool.fetchval("SELECT count(*) FROM applied WHERE event_id = $1", bad_env.id) == 1
 
 
+async def test_a_batch_is_one_transaction_and_a_poison_record_sends_it_one_by_one(pool):
+    events = [received() for _ in range(5)]
+    envelopes = [Envelope.wrap(e, source="/intake", time=NOW) for e in events]
+    records = [record_of(env, n) for n, env in enumerate([*envelopes, envelopes[1]])]  # with a redelivery
+    processor = counting_processor(pool)
+    await pool.execute("ALTER TABLE applied ADD COLUMN tx bigint DEFAULT txid_current()")
+    assert await processor.process_many(records) == ["applied"] * 5 + ["duplicate"]
+    rows = await pool.fetch("SELECT event_id, tx FROM applied")
+    assert [r["event_id"] for r in rows] == [env.id for env in envelopes]  # in order, once each
+    assert len({r["tx"] for r in rows}) == 1  # one transaction (one commit) for the batch
+
+    more = [received() for _ in range(3)]
+    poisoned = counting_processor(pool, fail_on={more[1].incident_id})
+    batch = [record_of(Envelope.wrap(e, source="/intake", time=NOW), 10 + n) for n, e in enumerate(more)]
+    assert await poisoned.process_many(batch) == ["applied", "parked", "applied"]
+    assert await pool.fetchval("SELECT count(*) FROM applied") == 5 + 2
+    assert await pool.fetchval("SELECT count(*) FROM dead_letter") == 1
+
+
 async def test_garbage_bytes_are_parked_not_looped(pool):
     processor = counting_processor(pool)
     outcome = await processor.process(Incoming("intake.incidents.v1", 2, 7, None, "{not json"))
