@@ -116,17 +116,19 @@ async def test_report_to_red_light_to_sms_and_sse(stack: Stack):
 
         sign_clock = await eventually(lambda: clock_state(http, stack, incident_id))
         assert (sign_clock["phase"], sign_clock["light"], sign_clock["level"]) == ("sign", "green", "none")
+        notice = await eventually(lambda: sms_to(http, stack, GRID_1_WORKER["phone"]))
+        assert "新案件" in notice[0]["text"]  # the owner hears of the case on assignment
 
         await advance(http, stack, 1.5 * 3600)  # urgent sign limit is 2 h: yellow at 70 %
         await eventually(lambda: _light_is(http, stack, incident_id, "yellow"))
-        first = await eventually(lambda: sms_to(http, stack, GRID_1_WORKER["phone"]))
-        assert "黄灯" in first[0]["text"] and "签收" in first[0]["text"]
+        texts = await eventually(lambda: _sms_count(http, stack, GRID_1_WORKER["phone"], 2))
+        assert "黄灯" in texts[1]["text"] and "签收" in texts[1]["text"]
 
         await advance(http, stack, 3600)
         red = await eventually(lambda: _light_is(http, stack, incident_id, "red"))
         assert red["level"] == "yellow_card"
-        texts = await eventually(lambda: _sms_count(http, stack, GRID_1_WORKER["phone"], 2))
-        assert "红灯" in texts[1]["text"]
+        texts = await eventually(lambda: _sms_count(http, stack, GRID_1_WORKER["phone"], 3))
+        assert "红灯" in texts[2]["text"]
 
         supervisor = issue_token(DEV_JWT_SECRET, "sup", "supervisor", ["320508"])
         alerts = await read_sse(stack, supervisor, count=4)
@@ -141,7 +143,7 @@ async def test_report_to_red_light_to_sms_and_sse(stack: Stack):
 
         deliveries = (await http.get(stack.url("notifications") + "/v1/deliveries", headers=auth(stack),
                                      params={"incident_id": incident_id})).json()
-        assert [(d["channel"], d["status"]) for d in deliveries] == [("sms", "sent"), ("sms", "sent")]
+        assert [(d["channel"], d["status"]) for d in deliveries] == [("sms", "sent")] * 3
 
         # The owner signs: the sign clock stops and the handle clock starts green.
         worker = issue_token(DEV_JWT_SECRET, GRID_1_WORKER["id"], "gridworker", ["320508019044001"],
@@ -225,18 +227,19 @@ async def test_kill_minus_nine_anywhere_still_gives_exactly_one_of_each_effect(s
         for role in (("supervision", "ticker"), ("notifications", "consume"), ("notifications", "deliver")):
             await asyncio.sleep(rng.uniform(0.0, 0.3))
             stack.restart(*role)
-        await eventually(lambda: _sms_count(http, stack, GRID_1_WORKER["phone"], 1), timeout=90)
+        await eventually(lambda: _sms_count(http, stack, GRID_1_WORKER["phone"], 2), timeout=90)
 
         await advance(http, stack, 3600)
         for role in (("supervision", "relay"), ("supervision", "ticker"), ("notifications", "deliver")):
             await asyncio.sleep(rng.uniform(0.0, 0.3))
             stack.restart(*role)
-        await eventually(lambda: _sms_count(http, stack, GRID_1_WORKER["phone"], 2), timeout=90)
+        await eventually(lambda: _sms_count(http, stack, GRID_1_WORKER["phone"], 3), timeout=90)
         await asyncio.sleep(3)  # room for any duplicate to show up
 
         messages = await sms_to(http, stack, GRID_1_WORKER["phone"])
-        assert len(messages) == 2, messages
-        assert ["黄灯" in messages[0]["text"], "红灯" in messages[1]["text"]] == [True, True]
+        assert len(messages) == 3, messages
+        assert ["新案件" in messages[0]["text"], "黄灯" in messages[1]["text"], "红灯" in messages[2]["text"]] == [
+            True, True, True]
 
     routing = await asyncpg.connect(stack.databases["routing"])
     supervision = await asyncpg.connect(stack.databases["supervision"])
@@ -257,7 +260,7 @@ async def test_kill_minus_nine_anywhere_still_gives_exactly_one_of_each_effect(s
         alerts = await notifications.fetch("SELECT event_type FROM alert WHERE incident_id = $1::uuid ORDER BY id",
                                            incident_id)
         assert [a["event_type"] for a in alerts].count("supervision.light.changed") == 2
-        assert await notifications.fetchval("SELECT count(*) FROM delivery WHERE status = 'sent'") == 2
+        assert await notifications.fetchval("SELECT count(*) FROM delivery WHERE status = 'sent'") == 3
     finally:
         for conn in (routing, supervision, intake, notifications):
             await conn.close()
@@ -308,13 +311,18 @@ async def test_an_sms_gateway_outage_delays_the_sms_and_it_arrives_once(stack: S
     async with httpx.AsyncClient(timeout=10) as http:
         incident_id = await report_urgent(http, stack)
         await eventually(lambda: clock_state(http, stack, incident_id))
+        await eventually(lambda: _sms_count(http, stack, GRID_1_WORKER["phone"], 1))  # the new-case notice
         stack.kill("notifications", "sms-gateway")           # the provider goes away
         await advance(http, stack, 1.5 * 3600)
         await eventually(lambda: _light_is(http, stack, incident_id, "yellow"))
 
-        async def failing_attempts():
+        async def light_deliveries():
             rows = (await http.get(stack.url("notifications") + "/v1/deliveries", headers=auth(stack),
                                    params={"incident_id": incident_id})).json()
+            return [r for r in rows if r["event_type"] == "supervision.light.changed"]
+
+        async def failing_attempts():
+            rows = await light_deliveries()
             return rows if rows and rows[0]["attempts"] >= 2 and rows[0]["status"] == "pending" else None
 
         pending = await eventually(failing_attempts)
@@ -328,11 +336,11 @@ async def test_an_sms_gateway_outage_delays_the_sms_and_it_arrives_once(stack: S
                 return False
 
         await eventually(gateway_up)
-        messages = await eventually(lambda: _sms_count(http, stack, GRID_1_WORKER["phone"], 1))
+        messages = await eventually(lambda: _sms_count(http, stack, GRID_1_WORKER["phone"], 2))
         await asyncio.sleep(2)
-        assert len(await sms_to(http, stack, GRID_1_WORKER["phone"])) == len(messages) == 1
-        [delivery] = (await http.get(stack.url("notifications") + "/v1/deliveries", headers=auth(stack),
-                                     params={"incident_id": incident_id})).json()
+        assert len(await sms_to(http, stack, GRID_1_WORKER["phone"])) == len(messages) == 2  # notice + yellow
+        assert "新案件" in messages[0]["text"] and "黄灯" in messages[1]["text"]
+        [delivery] = await light_deliveries()
         assert delivery["status"] == "sent" and delivery["attempts"] >= 3
 
 

@@ -60,6 +60,10 @@ async def red_card(uow) -> uuid.UUID:
     owner = Owner(unit_id="community-320508019044", unit_name="社区", unit_kind="community")
     await apply(uow, IncidentAssigned(incident_id=incident, at=NOW, category="safety.fire", urgency="urgent",
                                       grid_code=GRID, owner=owner, reason="rule"))
+    # the new-case notice to the owner has its own tests (test_deliveries.py): these are about what follows
+    async with uow() as u:
+        await u.conn.execute("DELETE FROM delivery WHERE event_type = 'routing.incident.assigned'")
+        await u.commit()
     await apply(uow, EscalationRaised(incident_id=incident, at=NOW, phase="handle", due_at=NOW, due_version=1,
                                       category="safety.fire", urgency="urgent", grid_code=GRID,
                                       unit_id="community-320508019044", level="red_card", previous_level="yellow_card"))

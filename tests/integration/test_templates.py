@@ -46,6 +46,9 @@ async def case_with_worker(client) -> uuid.UUID:
                   worker_phone="13900000001")
     await apply(client, IncidentAssigned(incident_id=incident, at=datetime.now(UTC), category="city.ads",
                                          urgency="normal", grid_code=GRID, owner=owner, reason="rule"))
+    # the new-case notice to the owner has its own tests (test_deliveries.py): these are about what follows
+    await client.app.state.container.pool.execute(
+        "DELETE FROM delivery WHERE event_type = 'routing.incident.assigned'")
     return incident
 
 

@@ -21,6 +21,8 @@ MAX_TEMPLATE_CHARS = 1000
 
 LIGHT = frozenset({"case", "category", "phase", "light", "due"})
 ESCALATION = frozenset({"case", "category", "phase", "level", "due", "note"})
+ASSIGNMENT = frozenset({"case", "category", "urgency", "unit"})
+URGENCY_ZH = {"normal": "一般", "urgent": "紧急", "emergency": "特急"}
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,9 @@ class TemplateSpec:
 
 
 TEMPLATES: dict[str, TemplateSpec] = {
+    "sms.assigned": TemplateSpec(
+        "sms", ASSIGNMENT, "【网格督办】新案件{case}（{category}，{urgency}）已派至{unit}，请及时签收。",
+        "a new case (派遣 or 改派) to its owner: the grid worker, or the owning unit's desk"),
     "sms.light_yellow": TemplateSpec(
         "sms", LIGHT, "【网格督办】案件{case}（{category}）{phase}即将超时亮{light}，请于{due}前处理。",
         "yellow light to the case's handler (also the body of the email when the handler has only email)"),
@@ -45,6 +50,8 @@ TEMPLATES: dict[str, TemplateSpec] = {
     "sms.bundle": TemplateSpec(
         "sms", frozenset({"count", "items"}), "【网格督办】您有{count}条提醒：{items}。请及时登录平台处理。",
         "several non-urgent SMS to one person within the bundling window, as one message"),
+    "email.assigned_subject": TemplateSpec(
+        "email", ASSIGNMENT, "【网格督办】新案件{case}（{urgency}）", "subject of a new-case email"),
     "email.light_subject": TemplateSpec(
         "email", LIGHT, "【网格督办】案件{case}{phase}{light}", "subject of a light-change email"),
     "email.escalation_subject": TemplateSpec(
@@ -115,6 +122,15 @@ def light_summary(incident_id: object, phase: str, light: str) -> str:
 
 def escalation_summary(incident_id: object, phase: str, level: str) -> str:
     return f"案件{case_ref(incident_id)}{PHASE_ZH[phase]}{LEVEL_ZH[level]}"
+
+
+def assignment_summary(incident_id: object) -> str:
+    return f"新案件{case_ref(incident_id)}"
+
+
+def assignment_values(incident_id: object, category: str, urgency: str, unit_name: str) -> dict[str, str]:
+    return {"case": case_ref(incident_id), "category": category, "urgency": URGENCY_ZH.get(urgency, urgency),
+            "unit": unit_name}
 
 
 def light_values(incident_id: object, category: str, phase: str, light: str, due_at: datetime) -> dict[str, str]:

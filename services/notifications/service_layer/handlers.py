@@ -27,6 +27,8 @@ from services.notifications.domain.delivery import (
     rate_limited_until,
 )
 from services.notifications.domain.templates import (
+    assignment_summary,
+    assignment_values,
     escalation_summary,
     escalation_values,
     fit_sms,
@@ -54,8 +56,29 @@ MAX_BUNDLE = 50  # SMS folded into one message at most; more wait for the next w
 
 
 async def on_assigned(event: IncidentAssigned | IncidentReassigned, envelope: Envelope, uow: Any) -> None:
+    """Owners are told of their new case without a subscription (DESIGN §6): the grid worker, or the
+    owning unit's desk from the contacts directory. Urgent and emergency cases go at once; normal ones
+    may wait one bundling window (five new cases in a minute are one SMS)."""
     await uow.notifications.set_owner(event.incident_id, event.owner, event.place_code(), event.category,
                                       event.urgency)
+    owner = event.owner
+    recipient = await _handler(uow, event.incident_id, owner.unit_id, event.place_code())
+    if recipient is None:
+        log.info("assignment_without_handler_contact", incident_id=str(event.incident_id))
+        return
+    message = await _message(uow, "sms.assigned", "email.assigned_subject",
+                             assignment_values(event.incident_id, event.category, event.urgency, owner.unit_name),
+                             assignment_summary(event.incident_id))
+    await _tell(uow, envelope, event.incident_id, recipient, message, event.urgency != "normal", uow.clock.now())
+
+
+async def _handler(uow: Any, incident_id: Any, unit_id: str | None, grid_code: str | None) -> Recipient | None:
+    """Who handles the case day to day: its grid worker, else the owning unit's desk (liaison, else head)."""
+    owner = await uow.notifications.owner(incident_id)
+    if owner is not None and owner["worker_phone"]:
+        return Recipient(f"worker:{owner['worker_id']}", Person(owner["worker_name"] or "", owner["worker_phone"]))
+    unit_key = _owner_key(owner, unit_id, grid_code)
+    return unit_desk(unit_key, await uow.notifications.contacts([unit_key])) if unit_key else None
 
 
 @dataclass(frozen=True)
@@ -89,14 +112,7 @@ async def on_light_changed(event: LightChanged, envelope: Envelope, uow: Any) ->
                                           event.due_at),
                              light_summary(event.incident_id, event.phase, event.light))
     urgent = event.light == "red" or event.urgency == "emergency"
-    owner = await uow.notifications.owner(event.incident_id)
-    handler: Recipient | None
-    if owner is not None and owner["worker_phone"]:
-        handler = Recipient(f"worker:{owner['worker_id']}", Person(owner["worker_name"] or "",
-                                                                   owner["worker_phone"]))
-    else:
-        unit_key = _owner_key(owner, event.unit_id, event.grid_code)
-        handler = unit_desk(unit_key, await uow.notifications.contacts([unit_key])) if unit_key else None
+    handler = await _handler(uow, event.incident_id, event.unit_id, event.grid_code)
     if handler is None:
         log.info("light_change_without_handler_contact", incident_id=str(event.incident_id))
         return

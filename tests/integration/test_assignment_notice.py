@@ -1,0 +1,81 @@
+"""Owners hear of their new case from routing's assignment, without a subscription (DESIGN §6)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from services.notifications.adapters.repository import put_contact
+from services.notifications.service_layer.handlers import EVENT_HANDLERS
+from services.notifications.service_layer.unit_of_work import NotificationsUnitOfWork
+from shared.clock import FixedClock
+from shared.db.migrate import migrate
+from shared.db.pool import create_pool
+from shared.events.envelope import Envelope
+from shared.events.routing import IncidentAssigned, IncidentReassigned, Owner
+from tests.support import SERVICE_DIRS
+
+NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai: no quiet hours
+GRID = "320508019044001"
+WORKER = Owner(unit_id="grid-1", unit_name="梅花社区第1网格", unit_kind="grid", worker_id="w1", worker_name="张伟",
+               worker_phone="13900000001")
+COMMUNITY = Owner(unit_id="community-320508019044", unit_name="梅花社区", unit_kind="community")
+
+
+@pytest.fixture
+async def world(fresh_database):
+    dsn = await fresh_database("notice")
+    await migrate(dsn, SERVICE_DIRS["notifications"])
+    pool = await create_pool(dsn, 1, 4)
+    yield pool, lambda: NotificationsUnitOfWork(pool, FixedClock(NOW), "http://12345.example/cb")
+    await pool.close()
+
+
+async def apply(uow, event, envelope: Envelope | None = None) -> Envelope:
+    envelope = envelope or Envelope.wrap(event, source="/routing", time=event.at)
+    async with uow() as u:
+        await EVENT_HANDLERS[event.type](event, envelope, u)
+        await u.commit()
+    return envelope
+
+
+def assigned(owner: Owner, urgency: str = "urgent", reassigned: bool = False, case: uuid.UUID | None = None):
+    kind = IncidentReassigned if reassigned else IncidentAssigned
+    return kind(incident_id=case or uuid.uuid4(), at=NOW, category="dispute.neighbour", urgency=urgency,
+                grid_code=GRID, owner=owner, reason="rule")
+
+
+async def deliveries(pool):
+    return [dict(r) for r in await pool.fetch(
+        "SELECT recipient, address, body, urgent, status FROM delivery WHERE channel = 'sms' ORDER BY seq")]
+
+
+async def test_the_grid_worker_hears_of_a_new_case_once_even_when_the_event_comes_again(world):
+    pool, uow = world
+    event = assigned(WORKER)
+    envelope = await apply(uow, event)
+    await apply(uow, event, envelope)  # the same event redelivered past the inbox (a replay): still one
+    [notice] = await deliveries(pool)
+    assert (notice["recipient"], notice["address"], notice["urgent"]) == ("worker:w1", "13900000001", True)
+    case = str(event.incident_id)[:8]
+    assert notice["body"] == f"【网格督办】新案件{case}（dispute.neighbour，紧急）已派至梅花社区第1网格，请及时签收。"
+
+
+async def test_a_normal_case_may_wait_a_bundling_window_and_a_unit_hears_through_its_desk(world):
+    pool, uow = world
+    await apply(uow, assigned(WORKER, urgency="normal"))
+    assert [d["urgent"] for d in await deliveries(pool)] == [False]  # bundled with others within the window
+
+    await put_contact(pool, "320508019044", {"name": "梅花社区",
+                                             "liaison": {"name": "社区联络员", "phone": "13900000002"}})
+    moved = assigned(COMMUNITY, reassigned=True)
+    await apply(uow, moved)
+    assert (await deliveries(pool))[-1]["address"] == "13900000002"
+
+
+async def test_a_unit_without_a_contact_gets_no_sms_and_nothing_fails(world):
+    pool, uow = world
+    await apply(uow, assigned(Owner(unit_id="dept-x", unit_name="区水务局", unit_kind="department")))
+    assert await deliveries(pool) == []
