@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import argparse
 
-from bench import intake_accept, notifications_delivery, routing_e2e, routing_locate, supervision_ticker
+from bench import (
+    intake_accept,
+    notifications_delivery,
+    routing_e2e,
+    routing_locate,
+    stack_e2e,
+    supervision_ticker,
+)
 from bench.common import report
 
 BENCHMARKS = {"intake": intake_accept.run, "routing": routing_locate.run, "routing-e2e": routing_e2e.run,
-              "supervision": supervision_ticker.run, "notifications": notifications_delivery.run}
+              "supervision": supervision_ticker.run, "notifications": notifications_delivery.run,
+              "stack": stack_e2e.run}
 
 
 def main() -> None:
