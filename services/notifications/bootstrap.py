@@ -30,7 +30,7 @@ async def bootstrap(settings: NotificationsSettings) -> NotificationsContainer:
     return NotificationsContainer(
         name=NAME, settings=settings, pool=pool, clock=clock,
         uow=lambda: NotificationsUnitOfWork(pool, clock, settings.hotline_callback_url, settings.sms_max_segments,
-                                            settings.sms_bundle_seconds),
+                                            settings.sms_bundle_seconds, settings.quiet_hours()),
         handlers=EVENT_HANDLERS, consumes=[INCIDENTS, ASSIGNMENTS, ALERTS], tasks=tasks,
         extras={"channels": {"sms": sms, "webhook": webhook, "email": email},
                 "closers": [sms.close, webhook.close, email.close]},

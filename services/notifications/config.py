@@ -26,6 +26,13 @@ class NotificationsSettings(ServiceSettings):
     # Non-urgent SMS wait this long to gather a burst to one phone into one message, and a phone gets at
     # most one non-urgent SMS per window (red lights, red-card and leader 督办, emergencies go at once).
     sms_bundle_seconds: float = Field(60.0, ge=0)
+    # Night for everyone's phone (Shanghai time): non-urgent SMS wait until it ends; red lights, red-card and
+    # leader 督办 and emergencies never wait. A subscription's own quiet hours replace it; "" turns it off.
+    sms_quiet_hours: str = Field("22:00-07:00", pattern=r"^(([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d)?$")
+
+    def quiet_hours(self) -> tuple[str, str] | None:
+        start, _, end = self.sms_quiet_hours.partition("-")
+        return (start, end) if start and start != end else None
     delivery_max_attempts: int = 6
     delivery_backoff_seconds: float = 1.0
     deliver_batch: int = 20

@@ -58,6 +58,7 @@ class Stack:
             "NOTIFICATIONS_SMS_GATEWAY_LOG": str(self.workdir / "sms.jsonl"),
             "NOTIFICATIONS_DELIVERY_BACKOFF_SECONDS": "0.2",
             "NOTIFICATIONS_SMS_BUNDLE_SECONDS": "1",  # bundling has its own tests; keep the journey quick
+            "NOTIFICATIONS_SMS_QUIET_HOURS": "",  # the night has its own tests; the journey runs at any hour
             "PYTHONUNBUFFERED": "1",
         })
         for service in SERVICES:

@@ -79,3 +79,21 @@ async def test_a_unit_without_a_contact_gets_no_sms_and_nothing_fails(world):
     pool, uow = world
     await apply(uow, assigned(Owner(unit_id="dept-x", unit_name="区水务局", unit_kind="department")))
     assert await deliveries(pool) == []
+
+
+async def test_at_night_a_normal_notice_waits_for_morning_and_an_urgent_one_goes_at_once(fresh_database):
+    dsn = await fresh_database("night")
+    await migrate(dsn, SERVICE_DIRS["notifications"])
+    pool = await create_pool(dsn, 1, 4)
+    night = datetime(2026, 11, 23, 15, 30, tzinfo=UTC)  # 23:30 in Shanghai
+    try:
+        def uow():
+            return NotificationsUnitOfWork(pool, FixedClock(night), "", sms_quiet_hours=("22:00", "07:00"))
+
+        await apply(uow, assigned(WORKER, urgency="normal"))
+        await apply(uow, assigned(WORKER, urgency="emergency"))
+        rows = await pool.fetch("SELECT urgent, next_attempt_at FROM delivery ORDER BY seq")
+        morning = datetime(2026, 11, 23, 23, 0, tzinfo=UTC)  # 07:00 next day in Shanghai
+        assert [(r["urgent"], r["next_attempt_at"]) for r in rows] == [(False, morning), (True, night)]
+    finally:
+        await pool.close()

@@ -140,6 +140,8 @@ async def _tell(uow: Any, envelope: Envelope, incident_id: Any, recipient: Recip
 async def _sms(uow: Any, envelope: Envelope, incident_id: Any, recipient: str, phone: str, message: Message,
                urgent: bool, now: datetime, quiet_release: datetime | None = None,
                fallback_email: str | None = None) -> None:
+    if quiet_release is None and not urgent and uow.sms_quiet_hours:
+        quiet_release = quiet_until(now, *uow.sms_quiet_hours)  # the stack's night, unless the caller set one
     await uow.notifications.add_delivery(
         event_id=envelope.id, event_type=envelope.type, incident_id=incident_id, channel="sms",
         recipient=recipient, address=phone, body=fit_sms(message.text, uow.sms_max_segments), urgent=urgent,
@@ -177,7 +179,8 @@ async def on_escalation(event: EscalationRaised, envelope: Envelope, uow: Any) -
         if "sms" in subscriber["channels"] and subscriber["phone"]:
             quiet = subscriber["quiet_hours"]
             # Quiet hours hold an SMS until morning, except emergencies and red-light 督办 (DESIGN.md §6).
-            release = None if urgent or not quiet else quiet_until(now, quiet["from"], quiet["to"])
+            # Their own quiet hours replace the stack's night (`now`: outside them, nothing to wait for).
+            release = None if urgent or not quiet else quiet_until(now, quiet["from"], quiet["to"]) or now
             # A subscriber who takes email anyway gets it anyway; one who does not, gets it when SMS fails.
             fallback = subscriber["email"] if "email" not in subscriber["channels"] else None
             await _sms(uow, envelope, event.incident_id, recipient, subscriber["phone"], message, urgent, now,
