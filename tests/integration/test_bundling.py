@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.notifications.domain.delivery import Attempt, Outgoing
+from services.notifications.domain.delivery import Attempt, Outgoing, bundle_key
 from services.notifications.domain.templates import sms_segments
 from services.notifications.service_layer.handlers import EVENT_HANDLERS, deliver_due
 from services.notifications.service_layer.unit_of_work import NotificationsUnitOfWork
@@ -93,7 +93,7 @@ async def test_ten_reminders_within_a_minute_become_one_message_listing_them(wor
     assert len(sms_segments(message.body)) <= 4
     rows = await pool.fetch("SELECT id, status, bundle_id FROM delivery ORDER BY seq")
     assert [r["status"] for r in rows] == ["sent"] * 10
-    assert {r["bundle_id"] for r in rows} == {rows[0]["id"]} and message.id == str(rows[0]["id"])
+    assert {r["bundle_id"] for r in rows} == {rows[0]["id"]} and message.id == bundle_key(r["id"] for r in rows)
 
 
 async def test_a_phone_gets_one_non_urgent_sms_per_window_and_urgent_ones_at_once(world):
@@ -140,3 +140,51 @@ async def test_a_bundle_that_fails_is_retried_together_under_the_same_key(world)
     assert [m.id for m in gateway.sent] == [gateway.sent[0].id] * 2
     assert gateway.sent[0].body == gateway.sent[1].body and "您有3条提醒" in gateway.sent[1].body
     assert [r["status"] for r in await pool.fetch("SELECT status FROM delivery")] == ["sent"] * 3
+
+
+class DedupingGateway(Gateway):
+    """A provider that, like a real one, sends a key once; `crash_after_send` makes our side die after its
+    answer and before our commit (the window the idempotency key exists for)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.delivered: dict[str, str] = {}
+        self.crash_after_send = False
+
+    async def send(self, delivery: Outgoing) -> Attempt:
+        self.delivered.setdefault(delivery.id, delivery.body)
+        if self.crash_after_send:
+            self.crash_after_send = False
+            raise ConnectionResetError("the deliverer died before recording the answer")
+        return Attempt(201, None)
+
+
+async def test_a_crash_after_the_provider_took_a_bundle_loses_no_newcomer_and_repeats_nothing(world):
+    pool, clock, uow = world
+    first = [await new_case(uow, clock) for _ in range(2)]
+    for case in first:
+        await light(uow, clock, case)
+    clock.advance(seconds=60)
+    gateway = DedupingGateway()
+    gateway.crash_after_send = True
+    with pytest.raises(ConnectionResetError):
+        await deliver_due(uow(), {"sms": gateway}, 10, 5, 1.0)  # the provider has it; we recorded nothing
+    assert [r["status"] for r in await pool.fetch("SELECT status FROM delivery")] == ["pending"] * 2
+
+    late = await new_case(uow, clock)  # a newcomer arrives before the retry, and joins its bundle
+    await light(uow, clock, late)
+    clock.advance(seconds=60)
+    await drain(uow, gateway)
+    assert len(gateway.delivered) == 2  # a new message: the newcomer is not swallowed as a duplicate
+    assert str(late)[:8] in list(gateway.delivered.values())[-1]
+    assert [r["status"] for r in await pool.fetch("SELECT status FROM delivery")] == ["sent"] * 3
+
+    again = [await new_case(uow, clock) for _ in range(2)]
+    for case in again:
+        await light(uow, clock, case)
+    clock.advance(seconds=120)
+    gateway.crash_after_send = True
+    with pytest.raises(ConnectionResetError):
+        await deliver_due(uow(), {"sms": gateway}, 10, 5, 1.0)
+    await drain(uow, gateway)  # the same bundle again: the same key, the provider sends nothing new
+    assert len(gateway.delivered) == 3

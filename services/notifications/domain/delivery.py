@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Literal
@@ -10,6 +12,14 @@ from zoneinfo import ZoneInfo
 
 Outcome = Literal["sent", "retry", "dead", "gone"]
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+BUNDLE_NAMESPACE = uuid.UUID("6f1d3a52-8c1e-4f0a-9d7b-2b5e1c9a4e10")
+
+
+def bundle_key(delivery_ids: Iterable[object]) -> str:
+    """The idempotency key of a bundled SMS: its members', so the same bundle retried (after a crash
+    between the provider's answer and our commit) is the same message to the provider, while a bundle a
+    newer SMS joined is a new message: the newcomer is never dropped as a duplicate of the old one."""
+    return str(uuid.uuid5(BUNDLE_NAMESPACE, ",".join(sorted(str(i) for i in delivery_ids))))
 
 
 @dataclass(frozen=True)

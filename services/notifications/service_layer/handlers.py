@@ -21,6 +21,7 @@ from services.notifications.domain.delivery import (
     Outgoing,
     backoff_seconds,
     bundle_items,
+    bundle_key,
     hold_seconds,
     judge,
     quiet_until,
@@ -342,7 +343,7 @@ async def _outgoing(uow: Any, rows: list[dict[str, Any]]) -> Outgoing:
     items = bundle_items([r["summary"] or r["body"] for r in rows])
     text = fit_sms(render("sms.bundle", stored.get("sms.bundle"), {"count": str(len(rows)), "items": items}),
                    uow.sms_max_segments)
-    return Outgoing(str(lead["id"]), "sms", lead["recipient"], lead["address"], text)
+    return Outgoing(bundle_key(r["id"] for r in rows), "sms", lead["recipient"], lead["address"], text)
 
 
 async def _receiver_gone(uow: Any, recipient: str, now: Any) -> None:
