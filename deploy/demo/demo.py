@@ -127,7 +127,9 @@ async def work_cases(http: httpx.AsyncClient, ids: list[str], rng: random.Random
         if status in ("visited", "merged", "rejected"):
             ids.remove(incident_id)  # done: no longer watched
             continue
-        if status == "assigned" and rng.random() < 0.3:
+        if status == "assigned" and rng.random() < 0.02:
+            step = {"action": "return", "reason": "非本单位职责"}  # 退单: routing gives it one level up
+        elif status == "assigned" and rng.random() < 0.3:
             step = {"action": "sign"}
         elif status == "in_progress" and rng.random() < 0.15:
             step = {"action": "submit_result", "result": "已现场处置，拍照留档"}
@@ -140,7 +142,7 @@ async def work_cases(http: httpx.AsyncClient, ids: list[str], rng: random.Random
         if step is None:
             continue
         headers = supervisor
-        if step["action"] in ("sign", "submit_result") and owner.get("unit_id"):
+        if step["action"] in ("sign", "return", "submit_result") and owner.get("unit_id"):
             role = ROLE_OF_KIND.get(owner.get("unit_kind", ""), "gridworker")
             token = issue_token(SECRET, owner.get("worker_id") or owner["unit_id"], role,
                                 [case.get("grid_code") or ""], unit=owner["unit_id"])
