@@ -7,6 +7,7 @@ from datetime import timedelta
 from services.intake.adapters.repository import CategoryCache
 from services.intake.config import IntakeSettings
 from services.intake.domain.duplicates import DuplicatePolicy
+from services.intake.service_layer.group_commit import ReportCommitter
 from services.intake.service_layer.handlers import EVENT_HANDLERS
 from services.intake.service_layer.unit_of_work import IntakeUnitOfWork
 from shared.messaging.topics import ASSIGNMENTS
@@ -23,8 +24,13 @@ async def bootstrap(settings: IntakeSettings) -> IntakeContainer:
     clock, tasks = await build_clock(settings)
     categories = CategoryCache()
     duplicates = DuplicatePolicy(settings.duplicate_radius_m, timedelta(hours=settings.duplicate_window_hours))
+
+    def uow() -> IntakeUnitOfWork:
+        return IntakeUnitOfWork(pool, clock, duplicates, categories)
+
+    reports = ReportCommitter(uow, max_batch=settings.report_batch_max, concurrency=settings.report_committers)
     return IntakeContainer(
-        name=NAME, settings=settings, pool=pool, clock=clock,
-        uow=lambda: IntakeUnitOfWork(pool, clock, duplicates, categories),
+        name=NAME, settings=settings, pool=pool, clock=clock, uow=uow,
         handlers=EVENT_HANDLERS, consumes=[ASSIGNMENTS], tasks=tasks,
+        extras={"reports": reports, "closers": [reports.close]},
     )

@@ -1,11 +1,31 @@
 -- name: list_categories
 SELECT code, name_zh, name_en, default_owner, default_urgency FROM category ORDER BY code;
 
--- name: insert_incident
-INSERT INTO incident (id, source, category, urgency, title, description, lon, lat, address, grid_code,
-                      reporter, attachments, reported_at, received_at, status, owner, co_owners,
-                      duplicate_of, hotline_order_no, deadline, hotline, version)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, 1);
+-- name: insert_incidents
+-- New cases ($1..$21, one array per column; jsonb as text) and their timeline entries ($22..$26) at once.
+WITH new_incident AS (
+    INSERT INTO incident (id, source, category, urgency, title, description, lon, lat, address, grid_code,
+                          reporter, attachments, reported_at, received_at, status, owner, co_owners,
+                          duplicate_of, hotline_order_no, deadline, hotline, version)
+    SELECT id, source, category, urgency, title, description, lon, lat, address, grid_code,
+           reporter::jsonb, attachments::jsonb, reported_at, received_at, status, owner::jsonb, co_owners::jsonb,
+           duplicate_of, hotline_order_no, deadline, hotline::jsonb, 1
+      FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[],
+                  $8::float8[], $9::text[], $10::text[], $11::text[], $12::text[], $13::timestamptz[],
+                  $14::timestamptz[], $15::text[], $16::text[], $17::text[], $18::uuid[], $19::text[],
+                  $20::timestamptz[], $21::text[])
+           AS n(id, source, category, urgency, title, description, lon, lat, address, grid_code, reporter,
+                attachments, reported_at, received_at, status, owner, co_owners, duplicate_of, hotline_order_no,
+                deadline, hotline)
+    RETURNING 1)
+INSERT INTO timeline_entry (incident_id, at, action, actor, detail)
+SELECT incident_id, at, action, actor, detail::jsonb
+  FROM unnest($22::uuid[], $23::timestamptz[], $24::text[], $25::text[], $26::text[])
+       WITH ORDINALITY AS t(incident_id, at, action, actor, detail, n)
+ ORDER BY n;
+
+-- name: get_incidents
+SELECT * FROM incident WHERE id = ANY ($1::uuid[]);
 
 -- name: get_incident_for_update
 SELECT * FROM incident WHERE id = $1 FOR UPDATE;
@@ -27,13 +47,19 @@ INSERT INTO timeline_entry (incident_id, at, action, actor, detail) VALUES ($1, 
 -- name: get_timeline
 SELECT at, action, actor, detail FROM timeline_entry WHERE incident_id = $1 ORDER BY id;
 
--- name: claim_idempotency_key
-INSERT INTO idempotency_key (scope, key, fingerprint, incident_id) VALUES ($1, $2, $3, $4)
+-- name: claim_idempotency_keys
+-- In the order given (sorted by the caller): batches claiming common keys lock them in the same order.
+INSERT INTO idempotency_key (scope, key, fingerprint, incident_id)
+SELECT scope, key, fingerprint, incident_id
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[]) WITH ORDINALITY AS k(scope, key, fingerprint,
+                                                                                   incident_id, n)
+ ORDER BY n
 ON CONFLICT (scope, key) DO NOTHING
-RETURNING incident_id;
+RETURNING scope, key;
 
--- name: get_idempotency_key
-SELECT fingerprint, incident_id FROM idempotency_key WHERE scope = $1 AND key = $2;
+-- name: get_idempotency_keys
+SELECT scope, key, fingerprint, incident_id
+  FROM idempotency_key JOIN unnest($1::text[], $2::text[]) AS k(scope, key) USING (scope, key);
 
 -- name: lock_hotline_order
 SELECT pg_advisory_xact_lock(hashtextextended('hotline-order:' || $1, 0));
@@ -71,14 +97,22 @@ SELECT id, source, category, urgency, title, status, grid_code, received_at, own
  LIMIT $10;
 
 -- name: duplicate_candidates
--- Open, non-duplicate cases of the category received since $2 inside a lon/lat box; the exact distance
--- is decided in the domain.
-SELECT id, lon, lat FROM incident
- WHERE category = $1 AND received_at >= $2 AND duplicate_of IS NULL
-   AND status IN ('received', 'assigned', 'in_progress', 'suspended', 'returned', 'pending_verification')
-   AND lon BETWEEN $3::float8 - $5::float8 AND $3::float8 + $5::float8
-   AND lat BETWEEN $4::float8 - $6::float8 AND $4::float8 + $6::float8
- LIMIT 50;
+-- For each lookup n (category, since, lon, lat, half-widths of a box): open, non-duplicate cases of the
+-- category received since then inside the box; the exact distance is decided in the domain.
+-- ORDER BY lon is the order of incident_duplicate_lookup: it keeps the planner on that index even while the
+-- table is small and has no statistics yet. Otherwise the plan a connection caches then (any of the category's
+-- indexes looks as good on a few rows) is kept as the table grows, reading every case of the category.
+SELECT q.n, i.id, i.lon, i.lat
+  FROM unnest($1::text[], $2::timestamptz[], $3::float8[], $4::float8[], $5::float8[], $6::float8[])
+       WITH ORDINALITY AS q(category, since, lon, lat, half_lon, half_lat, n)
+ CROSS JOIN LATERAL (
+       SELECT id, lon, lat FROM incident
+        WHERE category = q.category AND received_at >= q.since AND duplicate_of IS NULL
+          AND status IN ('received', 'assigned', 'in_progress', 'suspended', 'returned', 'pending_verification')
+          AND lon BETWEEN q.lon - q.half_lon AND q.lon + q.half_lon
+          AND lat BETWEEN q.lat - q.half_lat AND q.lat + q.half_lat
+        ORDER BY lon
+        LIMIT 50) AS i;
 
 -- name: open_duplicates_of
 SELECT id FROM incident WHERE duplicate_of = $1 AND status NOT IN ('merged', 'rejected', 'closed', 'visited')

@@ -134,7 +134,7 @@ def build_open311_router() -> APIRouter:
             attachments=(str(body.media_url),) if body.media_url else (),
             actor=c.Actor(f"open311:{client or 'dev'}", "public", None, ()))
         try:
-            incident = await handlers.report_incident(cmd, container.uow())
+            incident = await container.extras["reports"].submit(handlers.Report(cmd))
         except DomainError as exc:
             return error(fmt, domain_problem(exc))
         return render([{"service_request_id": str(incident.id), "service_notice": "已受理，感谢您的反映",
