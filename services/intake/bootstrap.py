@@ -9,7 +9,7 @@ from services.intake.config import IntakeSettings
 from services.intake.domain.duplicates import DuplicatePolicy
 from services.intake.service_layer.group_commit import ReportCommitter
 from services.intake.service_layer.handlers import EVENT_HANDLERS
-from services.intake.service_layer.unit_of_work import IntakeUnitOfWork
+from services.intake.service_layer.unit_of_work import IntakeUnitOfWork, ReportUnitOfWork
 from shared.messaging.topics import ASSIGNMENTS
 from shared.runtime import ServiceContainer, build_clock, open_pool
 
@@ -28,7 +28,11 @@ async def bootstrap(settings: IntakeSettings) -> IntakeContainer:
     def uow() -> IntakeUnitOfWork:
         return IntakeUnitOfWork(pool, clock, duplicates, categories)
 
-    reports = ReportCommitter(uow, max_batch=settings.report_batch_max, concurrency=settings.report_committers)
+    def report_uow() -> ReportUnitOfWork:
+        return ReportUnitOfWork(pool, clock, duplicates, categories)
+
+    reports = ReportCommitter(report_uow, max_batch=settings.report_batch_max,
+                              concurrency=settings.report_committers)
     return IntakeContainer(
         name=NAME, settings=settings, pool=pool, clock=clock, uow=uow,
         handlers=EVENT_HANDLERS, consumes=[ASSIGNMENTS], tasks=tasks,

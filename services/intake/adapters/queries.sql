@@ -1,28 +1,55 @@
 -- name: list_categories
 SELECT code, name_zh, name_en, default_owner, default_urgency FROM category ORDER BY code;
 
--- name: insert_incidents
--- New cases ($1..$21, one array per column; jsonb as text) and their timeline entries ($22..$26) at once.
-WITH new_incident AS (
+-- name: insert_cases
+-- New cases with their timelines, idempotency keys and outbox rows in ONE statement, which Postgres applies
+-- atomically with or without a transaction around it. Keys ($1..$4) are claimed in the order given (sorted by
+-- the caller, so two statements with common keys never deadlock); a case whose key an earlier request holds is
+-- left out with its timeline and outbox rows. Cases: $5..$25 (one array per column; jsonb as text); timeline:
+-- $26..$30; outbox rows: $31..$34 (shared/messaging/outbox.py columns), whose relay is woken on $35.
+-- Returns the ids of the cases stored.
+WITH claimed AS (
+    INSERT INTO idempotency_key (scope, key, fingerprint, incident_id)
+    SELECT scope, key, fingerprint, incident_id
+      FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[]) WITH ORDINALITY
+           AS k(scope, key, fingerprint, incident_id, n)
+     ORDER BY n
+    ON CONFLICT (scope, key) DO NOTHING
+    RETURNING incident_id),
+new_incident AS (
     INSERT INTO incident (id, source, category, urgency, title, description, lon, lat, address, grid_code,
                           reporter, attachments, reported_at, received_at, status, owner, co_owners,
                           duplicate_of, hotline_order_no, deadline, hotline, version)
     SELECT id, source, category, urgency, title, description, lon, lat, address, grid_code,
            reporter::jsonb, attachments::jsonb, reported_at, received_at, status, owner::jsonb, co_owners::jsonb,
            duplicate_of, hotline_order_no, deadline, hotline::jsonb, 1
-      FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::float8[],
-                  $8::float8[], $9::text[], $10::text[], $11::text[], $12::text[], $13::timestamptz[],
-                  $14::timestamptz[], $15::text[], $16::text[], $17::text[], $18::uuid[], $19::text[],
-                  $20::timestamptz[], $21::text[])
+      FROM unnest($5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::float8[],
+                  $12::float8[], $13::text[], $14::text[], $15::text[], $16::text[], $17::timestamptz[],
+                  $18::timestamptz[], $19::text[], $20::text[], $21::text[], $22::uuid[], $23::text[],
+                  $24::timestamptz[], $25::text[])
            AS n(id, source, category, urgency, title, description, lon, lat, address, grid_code, reporter,
                 attachments, reported_at, received_at, status, owner, co_owners, duplicate_of, hotline_order_no,
                 deadline, hotline)
-    RETURNING 1)
-INSERT INTO timeline_entry (incident_id, at, action, actor, detail)
-SELECT incident_id, at, action, actor, detail::jsonb
-  FROM unnest($22::uuid[], $23::timestamptz[], $24::text[], $25::text[], $26::text[])
-       WITH ORDINALITY AS t(incident_id, at, action, actor, detail, n)
- ORDER BY n;
+     WHERE n.id IN (SELECT incident_id FROM claimed) OR NOT n.id = ANY ($4::uuid[])
+    RETURNING id),
+new_timeline AS (
+    INSERT INTO timeline_entry (incident_id, at, action, actor, detail)
+    SELECT incident_id, at, action, actor, detail::jsonb
+      FROM unnest($26::uuid[], $27::timestamptz[], $28::text[], $29::text[], $30::text[])
+           WITH ORDINALITY AS t(incident_id, at, action, actor, detail, n)
+     WHERE incident_id IN (SELECT id FROM new_incident)
+     ORDER BY n
+    RETURNING 1),
+new_outbox AS (
+    INSERT INTO outbox (event_id, topic, key, payload)
+    SELECT event_id, topic, key, payload
+      FROM unnest($31::uuid[], $32::text[], $33::text[], $34::text[]) WITH ORDINALITY
+           AS o(event_id, topic, key, payload, n)
+     WHERE key::uuid IN (SELECT id FROM new_incident)
+     ORDER BY n
+    RETURNING 1),
+woken AS (SELECT pg_notify($35, '') FROM (SELECT 1 FROM new_outbox LIMIT 1) AS any_row)
+SELECT array(SELECT id FROM new_incident) AS created, (SELECT count(*) FROM woken) AS woken;
 
 -- name: get_incidents
 SELECT * FROM incident WHERE id = ANY ($1::uuid[]);
@@ -46,16 +73,6 @@ INSERT INTO timeline_entry (incident_id, at, action, actor, detail) VALUES ($1, 
 
 -- name: get_timeline
 SELECT at, action, actor, detail FROM timeline_entry WHERE incident_id = $1 ORDER BY id;
-
--- name: claim_idempotency_keys
--- In the order given (sorted by the caller): batches claiming common keys lock them in the same order.
-INSERT INTO idempotency_key (scope, key, fingerprint, incident_id)
-SELECT scope, key, fingerprint, incident_id
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[]) WITH ORDINALITY AS k(scope, key, fingerprint,
-                                                                                   incident_id, n)
- ORDER BY n
-ON CONFLICT (scope, key) DO NOTHING
-RETURNING scope, key;
 
 -- name: get_idempotency_keys
 SELECT scope, key, fingerprint, incident_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,9 @@ from services.intake.domain.duplicates import Candidate, DuplicateLookup
 from services.intake.domain.hotline import MappingRule
 from services.intake.domain.model import Incident, Status
 from shared.db.queries import Queries
+from shared.events.envelope import Envelope
 from shared.events.intake import Point
+from shared.messaging import outbox
 
 QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
 
@@ -43,19 +46,9 @@ class IncidentRepository:
     async def category_codes(self) -> frozenset[str]:
         return await self._categories.codes(self._conn)
 
-    async def claim_idempotency_keys(self, claims: list[tuple[str, str, str, uuid.UUID]]
-                                     ) -> dict[tuple[str, str], tuple[str, uuid.UUID]]:
-        """Claim (scope, key, fingerprint, incident) keys; returns the earlier holders of those already taken.
-
-        A key another transaction claimed but has not committed yet makes this wait until it commits or rolls
-        back. Keys are claimed in sorted order, so two batches with common keys never deadlock.
-        """
-        claims = sorted(claims)
-        claimed = await self._conn.fetch(QUERIES.claim_idempotency_keys, *_columns(claims, 4))
-        taken = {(scope, key) for scope, key, *_ in claims} - {(r["scope"], r["key"]) for r in claimed}
-        if not taken:
-            return {}
-        rows = await self._conn.fetch(QUERIES.get_idempotency_keys, *_columns(sorted(taken), 2))
+    async def idempotency_holders(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, uuid.UUID]]:
+        """Who holds these (scope, key) idempotency keys: (fingerprint of the request, its case)."""
+        rows = await self._conn.fetch(QUERIES.get_idempotency_keys, *_columns(sorted(keys), 2))
         return {(r["scope"], r["key"]): (r["fingerprint"], r["incident_id"]) for r in rows}
 
     async def by_order_no(self, order_no: str) -> Incident | None:
@@ -91,20 +84,29 @@ class IncidentRepository:
     async def open_duplicates_of(self, master_id: uuid.UUID) -> list[uuid.UUID]:
         return [r["id"] for r in await self._conn.fetch(QUERIES.open_duplicates_of, master_id)]
 
-    async def add_all(self, incidents: list[Incident]) -> None:
-        """Insert new cases and their timelines in one statement."""
+    async def insert_cases(self, incidents: list[Incident], claims: Sequence[tuple[str, str, str, uuid.UUID]] = (),
+                           envelopes: Sequence[Envelope] = ()) -> set[uuid.UUID]:
+        """Insert new cases, their timelines, the idempotency keys they claim (scope, key, fingerprint, case) and
+        their outbox rows, in one statement; returns the ids stored. A case whose key is already held is left out.
+
+        A key claimed by a statement not yet committed makes this one wait until that one commits or rolls back.
+        """
         if not incidents:
-            return
+            return set()
         entries = [(i.id, e.at, e.action, e.actor, _json(e.detail)) for i in incidents for e in i.new_timeline]
         rows = [(i.id, i.source, i.category, i.urgency, i.title, i.description,
                  i.location.lon if i.location else None, i.location.lat if i.location else None, i.address,
                  i.grid_code, _json(i.reporter), _json(i.attachments), i.reported_at, i.received_at, i.status.value,
                  _json(i.owner), _json(i.co_owners), i.duplicate_of, i.hotline_order_no, i.deadline, _json(i.hotline))
                 for i in incidents]
-        await self._conn.execute(QUERIES.insert_incidents, *_columns(rows, 21), *_columns(entries, 5))
+        created = await self._conn.fetchval(
+            QUERIES.insert_cases, *_columns(sorted(claims), 4), *_columns(rows, 21), *_columns(entries, 5),
+            *outbox.columns(list(envelopes)), outbox.NOTIFY_CHANNEL)
         for i in incidents:
-            i.version = 1
-            i.new_timeline = []
+            if i.id in created:
+                i.version = 1
+                i.new_timeline = []
+        return set(created)
 
     async def get_many(self, incident_ids: list[uuid.UUID]) -> dict[uuid.UUID, Incident]:
         """Cases by id, unlocked (to answer with, not to change)."""

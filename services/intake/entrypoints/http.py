@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import uuid
 from typing import Any
 
@@ -29,6 +30,7 @@ from shared.runtime import ServiceContainer
 from shared.web import Container, create_service_app
 
 MAX_IDEMPOTENCY_KEY = 200
+YOUNG_GENERATION_THRESHOLD = 7000
 REPORT_OPENAPI: dict[str, Any] = {
     "parameters": [{"name": "idempotency-key", "in": "header", "required": False,
                     "schema": {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY, "title": "Idempotency-Key"},
@@ -166,7 +168,14 @@ def create_app(settings: IntakeSettings | None = None, container: ServiceContain
     settings = settings or IntakeSettings()
 
     async def start() -> ServiceContainer:
-        return container or await bootstrap(settings)
+        started = container or await bootstrap(settings)
+        # Everything alive now (modules, schemas, routes: a million objects) lives as long as the process: keep it
+        # out of the cyclic collector, whose full passes over it paused every request for up to 90 ms. And collect
+        # the young generation after 7,000 net allocations, not 700: the objects of 32 requests in flight crossed
+        # 700 every few requests (1,400 collections in 10 s per process at 700; 19 at 7,000).
+        gc.freeze()
+        gc.set_threshold(YOUNG_GENERATION_THRESHOLD, *gc.get_threshold()[1:])
+        return started
 
     routers = [build_router(), build_hotline_router(), build_open311_router(), build_open311_admin_router()]
     app = create_service_app("intake", "Intake: the case record", start, routers,

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
+from prometheus_client import Histogram
 
 from services.intake.domain.model import Incident
 from services.intake.service_layer.handlers import Outcome, Report, report_incidents
@@ -23,6 +24,8 @@ from services.intake.service_layer.handlers import Outcome, Report, report_incid
 log = structlog.get_logger("group_commit")
 
 Pending = tuple[Report, "asyncio.Future[Incident]"]
+BATCH_SIZE = Histogram("intake_report_batch_size", "Reports committed together in one transaction",
+                       buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
 
 
 class ReportCommitter:
@@ -84,6 +87,7 @@ class ReportCommitter:
                 outcomes = [await self._alone(report) for report in reports]
         self.batches += 1
         self.reports += len(batch)
+        BATCH_SIZE.observe(len(batch))
         for (_, future), outcome in zip(batch, outcomes, strict=True):
             if future.done():
                 continue

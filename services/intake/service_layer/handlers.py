@@ -64,11 +64,11 @@ async def report_incident(cmd: c.ReportIncident, uow: Any, key: IdempotencyKey |
 
 
 async def report_incidents(reports: Sequence[Report], uow: Any) -> list[Outcome]:
-    """Take many reports in one transaction (group commit): one commit and a few statements for all of them.
+    """Take many reports in at once (group commit): their cases, timelines, keys and outbox rows in one write.
 
-    Each report gets its own outcome, in order. A refused report (unknown category, key reused with another
-    body) writes nothing and fails no other. An error of the transaction itself is raised: then nothing was
-    written, and the caller may take the reports one by one.
+    `uow` is a ReportUnitOfWork (its commit is that one statement). Each report gets its own outcome, in order.
+    A refused report (unknown category, key reused with another body) writes nothing and fails no other. An
+    error of the write itself is raised: then nothing was written, and the caller may take them one by one.
     """
     outcomes: list[Outcome | None] = [None] * len(reports)
     async with uow:
@@ -79,26 +79,27 @@ async def report_incidents(reports: Sequence[Report], uow: Any) -> list[Outcome]
                 accepted.append(n)
             else:
                 outcomes[n] = UnknownCategory(report.cmd.category)
-        # Who holds each key once this transaction commits: (fingerprint, case id). Keys first seen here are
-        # claimed by their first report; a later report with the same key in this batch is a resend of it.
+        # Who holds each key: (fingerprint, case id). The first report of this batch with a key claims it; a
+        # later one with the same key is a resend of it. A key an earlier request holds is found by the write.
         holders: dict[tuple[str, str], tuple[str, uuid.UUID]] = {}
         for n in accepted:
             key = reports[n].key
             if key is not None and (key.scope, key.key) not in holders:
                 holders[(key.scope, key.key)] = (key.fingerprint, reports[n].cmd.incident_id)
-        claims = [(scope, key, fingerprint, incident_id) for (scope, key), (fingerprint, incident_id)
-                  in holders.items()]
-        holders.update(await uow.incidents.claim_idempotency_keys(claims) if claims else {})
         fresh = [n for n in accepted if _creates_case(reports[n], holders)]
         incidents = await _new_cases(uow, [reports[n].cmd for n in fresh])
-        await uow.incidents.add_all(incidents)
+        uow.add_cases(incidents, [(scope, key, fingerprint, incident_id) for (scope, key), (fingerprint, incident_id)
+                                  in holders.items()])
         for incident in incidents:
             uow.collect(incident)
-        created = {incident.id: incident for incident in incidents}
+        if incidents:
+            await uow.commit()
+        created = {incident.id: incident for incident in incidents if incident.id in uow.stored}
+        taken = [ident for ident, (_, incident_id) in holders.items() if incident_id not in created]
+        if taken:
+            holders.update(await uow.incidents.idempotency_holders(taken))
         earlier_ids = {incident_id for _, incident_id in holders.values()} - created.keys()
         earlier = await uow.incidents.get_many(sorted(earlier_ids, key=str)) if earlier_ids else {}
-        if incidents:  # else nothing was written (every report refused or a resend): no commit needed
-            await uow.commit()
     cases = created | earlier
     for n in accepted:
         key = reports[n].key
@@ -266,7 +267,7 @@ async def accept_hotline_order(cmd: c.AcceptHotlineOrder, uow: Any) -> tuple[Inc
         duplicate_of = await _duplicate_of(uow, mapped.category, location, now)
         incident = Incident.report(report, now, hotline_order_no=cmd.order_no, deadline=cmd.deadline,
                                    hotline=hotline, duplicate_of=duplicate_of)
-        await uow.incidents.add_all([incident])
+        await uow.incidents.insert_cases([incident])
         uow.collect(incident)
         await uow.commit()
     return incident, True

@@ -22,11 +22,8 @@ class FakeIncidents:
         self.timeline: list = []
         self.keys: dict = {}
 
-    async def claim_idempotency_keys(self, claims):
-        earlier = {(scope, key): self.keys[(scope, key)] for scope, key, _, _ in claims if (scope, key) in self.keys}
-        for scope, key, fingerprint, incident_id in claims:
-            self.keys.setdefault((scope, key), (fingerprint, incident_id))
-        return earlier
+    async def idempotency_holders(self, keys):
+        return {k: self.keys[k] for k in keys if k in self.keys}
 
     async def duplicate_candidates(self, lookups):
         return [[Candidate(i.id, i.location.lon, i.location.lat) for i in self.rows.values()
@@ -40,11 +37,19 @@ class FakeIncidents:
     async def category_codes(self) -> set[str]:
         return {"city.garbage", "safety.gas"}
 
-    async def add_all(self, incidents: list[Incident]) -> None:
-        for incident in incidents:
+    async def insert_cases(self, incidents: list[Incident], claims=(), envelopes=()) -> set[uuid.UUID]:
+        refused = set()
+        for scope, key, fingerprint, incident_id in claims:
+            if (scope, key) in self.keys:
+                refused.add(incident_id)
+            else:
+                self.keys[(scope, key)] = (fingerprint, incident_id)
+        stored = [i for i in incidents if i.id not in refused]
+        for incident in stored:
             self.rows[incident.id] = incident
             self.timeline += incident.new_timeline
             incident.new_timeline = []
+        return {i.id for i in stored}
 
     async def get(self, incident_id: uuid.UUID) -> Incident | None:
         return self.rows.get(incident_id)
@@ -53,7 +58,9 @@ class FakeIncidents:
         return {i: self.rows[i] for i in incident_ids if i in self.rows}
 
     async def save(self, incident: Incident) -> None:
-        await self.add_all([incident])
+        self.rows[incident.id] = incident
+        self.timeline += incident.new_timeline
+        incident.new_timeline = []
 
 
 class FakeIntakeUoW(FakeUnitOfWork):
@@ -63,6 +70,24 @@ class FakeIntakeUoW(FakeUnitOfWork):
     def __init__(self) -> None:
         super().__init__("/intake", FixedClock(NOW))
         self.incidents = FakeIncidents()
+        self._cases: list[Incident] = []
+        self._claims: list = []
+        self.stored: set[uuid.UUID] = set()
+
+    def add_cases(self, incidents, claims) -> None:
+        """As ReportUnitOfWork: written at commit, with their keys; a case whose key is held is left out."""
+        self._cases += incidents
+        self._claims += claims
+
+    async def __aenter__(self):
+        self._cases, self._claims, self.stored = [], [], set()
+        return await super().__aenter__()
+
+    async def _commit(self) -> None:
+        self.stored = await self.incidents.insert_cases(self._cases, self._claims)
+        self.pending = [e for e in self.pending if not self._cases or uuid.UUID(e.subject) in self.stored
+                        or e.subject not in {str(i.id) for i in self._cases}]
+        await super()._commit()
 
 
 def report(**overrides) -> ReportIncident:

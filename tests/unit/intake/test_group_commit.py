@@ -44,14 +44,14 @@ async def test_one_key_twice_in_a_batch_makes_one_case_and_another_body_with_it_
     assert len(uow.incidents.rows) == 1 and len(uow.published) == 1
 
 
-async def test_a_key_held_before_the_batch_answers_with_the_earlier_case_and_writes_nothing():
+async def test_a_key_held_before_the_batch_answers_with_the_earlier_case_and_stores_nothing_new():
     uow = FakeIntakeUoW()
     key = IdempotencyKey("app-1", "k-1", "{}")
     earlier = await handlers.report_incident(report(), uow, key)
-    commits = uow.commits
-    [again] = await handlers.report_incidents([Report(report(), key)], uow)
-    assert again.id == earlier.id
-    assert uow.commits == commits and len(uow.published) == 1
+    [again, other] = await handlers.report_incidents([Report(report(), key), Report(report(location=FAR))], uow)
+    assert again.id == earlier.id and again is not other
+    assert set(uow.incidents.rows) == {earlier.id, other.id}
+    assert [e.subject for e in uow.published] == [str(earlier.id), str(other.id)]
 
 
 async def test_reports_of_one_batch_are_linked_as_duplicates_as_if_they_came_one_after_the_other():
@@ -85,10 +85,10 @@ async def test_a_batch_is_no_larger_than_its_limit():
 class ExplodingIncidents(FakeIncidents):
     """A store that refuses the whole write when one case breaks a rule only the database knows."""
 
-    async def add_all(self, incidents):
+    async def insert_cases(self, incidents, claims=(), envelopes=()):
         if any(incident.title == "boom" for incident in incidents):
             raise RuntimeError("violates a database constraint")
-        await super().add_all(incidents)
+        return await super().insert_cases(incidents, claims, envelopes)
 
 
 async def test_a_failed_batch_is_taken_again_one_by_one_so_only_the_bad_report_fails():
