@@ -10,9 +10,11 @@ import uuid
 import asyncpg
 import pytest
 
+from services.intake.entrypoints import schemas as s
 from services.intake.service_layer.handlers import record_assignment
 from shared.auth import issue_token
 from shared.events.envelope import Envelope
+from shared.events.intake import Point
 from shared.events.routing import IncidentAssigned, Owner
 from shared.settings import DEV_JWT_SECRET
 
@@ -237,3 +239,29 @@ async def test_the_document_shows_the_report_body_and_key_and_every_reference_re
 
     missing = {ref for ref in references(document) if ref.removeprefix("#/components/schemas/") not in schemas}
     assert missing == set()
+
+
+async def test_a_resend_and_a_report_beside_it_in_one_batch_are_each_answered_right(intake):
+    """B lies next to A, so the batch links B to A; but A's key is held by an earlier case, so A is not stored and
+    the link fails the batch's statement. Taken again one by one, A answers with the earlier case and B is new."""
+    from services.intake.domain import commands as c
+    from services.intake.service_layer.handlers import IdempotencyKey, Report
+
+    key_headers = {**WORKER, "Idempotency-Key": "offline-queue-0003"}
+    far = {**REPORT, "location": {"lon": 120.7, "lat": 31.4}}
+    earlier = (await intake.post("/v1/incidents", json=far, headers=key_headers)).json()["id"]
+    actor = c.Actor("w1", "gridworker", "grid-1", (GRID,))
+    here = Point(lon=120.61, lat=31.31)
+    resend = Report(c.ReportIncident(source="gridworker", category="city.garbage", urgency="normal", title="重发",
+                                     location=here, actor=actor),
+                    IdempotencyKey("w1", "offline-queue-0003", s.IncidentIn.model_validate(far).model_dump_json()))
+    beside = Report(c.ReportIncident(source="gridworker", category="city.garbage", urgency="normal", title="旁边",
+                                     location=here, actor=actor))
+    committer = intake.app.state.container.extras["reports"]
+    batches = committer.batches
+    first, second = await asyncio.gather(committer.submit(resend), committer.submit(beside))
+    assert committer.batches == batches + 1  # one batch, taken again one by one inside it
+    assert str(first.id) == earlier
+    assert second.title == "旁边" and second.duplicate_of is None
+    assert await count(intake.dsn, "SELECT count(*) FROM incident") == 2
+    assert await count(intake.dsn, "SELECT count(*) FROM outbox") == 2
