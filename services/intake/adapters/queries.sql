@@ -87,6 +87,17 @@ SELECT * FROM incident WHERE hotline_order_no = $1 FOR UPDATE;
 -- name: hotline_mapping
 SELECT kind, value, category FROM hotline_category_map;
 
+-- name: lock_hotline_mapping
+-- Replacing the mapping: one replace at a time; readers are not blocked.
+LOCK TABLE hotline_category_map IN SHARE ROW EXCLUSIVE MODE;
+
+-- name: delete_hotline_mapping
+DELETE FROM hotline_category_map;
+
+-- name: insert_hotline_mapping
+INSERT INTO hotline_category_map (kind, value, category)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[]);
+
 -- name: category_default_urgency
 SELECT default_urgency FROM category WHERE code = $1;
 

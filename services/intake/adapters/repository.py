@@ -61,6 +61,13 @@ class IncidentRepository:
         rows = await self._conn.fetch(QUERIES.hotline_mapping)
         return [MappingRule(r["kind"], r["value"], r["category"]) for r in rows]
 
+    async def replace_hotline_mapping(self, rules: list[MappingRule]) -> None:
+        """The whole mapping at once; a concurrent replace waits (orders still read the old one until commit)."""
+        await self._conn.execute(QUERIES.lock_hotline_mapping)
+        await self._conn.execute(QUERIES.delete_hotline_mapping)
+        await self._conn.execute(QUERIES.insert_hotline_mapping,
+                                 *_columns([(r.kind, r.value, r.category) for r in rules], 3))
+
     async def default_urgency(self, category: str) -> str:
         return await self._conn.fetchval(QUERIES.category_default_urgency, category) or "normal"
 

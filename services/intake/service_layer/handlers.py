@@ -11,7 +11,14 @@ from typing import Any, cast
 
 from services.intake.domain import commands as c
 from services.intake.domain.duplicates import Candidate, DuplicateLookup, nearest_master
-from services.intake.domain.hotline import HOTLINE_URGENCY, higher_urgency, map_category, to_wgs84
+from services.intake.domain.hotline import (
+    HOTLINE_URGENCY,
+    MappingRule,
+    check_mapping,
+    higher_urgency,
+    map_category,
+    to_wgs84,
+)
 from services.intake.domain.model import Incident, Status, UnknownCategory
 from shared.events.envelope import Envelope
 from shared.events.intake import Point
@@ -301,3 +308,18 @@ async def apply_hotline_event(cmd: c.ApplyHotlineEvent, uow: Any) -> tuple[Incid
         uow.collect(incident)
         await uow.commit()
     return incident, True
+
+
+async def replace_hotline_mapping(cmd: c.ReplaceHotlineMapping, uow: Any) -> list[MappingRule]:
+    """Load a city's 12345 category mapping in place of the current one: all of it, or (InvalidMapping) none."""
+    async with uow:
+        rules = list(cmd.rules)
+        check_mapping(rules, await uow.incidents.category_codes())
+        await uow.incidents.replace_hotline_mapping(rules)
+        await uow.commit()
+    return await hotline_mapping(uow)
+
+
+async def hotline_mapping(uow: Any) -> list[MappingRule]:
+    async with uow:
+        return sorted(await uow.incidents.hotline_mapping(), key=lambda r: (r.kind, r.value))
