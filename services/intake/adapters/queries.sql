@@ -157,7 +157,7 @@ INSERT INTO open311_client (api_key, name) VALUES ($1, $2);
 
 -- name: open311_requests
 SELECT i.id, i.category, i.status, i.description, i.title, i.address, i.lon, i.lat, i.attachments,
-       i.received_at, i.updated_at, i.owner, c.name_zh,
+       i.received_at, i.updated_at, i.owner, i.deadline, c.name_zh,
        (SELECT t.detail->>'result' FROM timeline_entry t
          WHERE t.incident_id = i.id AND t.action = 'submit_result' ORDER BY t.id DESC LIMIT 1) AS latest_reply
   FROM incident i JOIN category c ON c.code = i.category
