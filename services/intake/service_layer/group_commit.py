@@ -1,12 +1,13 @@
-"""Group commit of reports: the reports arriving while a commit is under way go into the next one together.
+"""Group commit of reports: the reports arriving while a write is under way go into the next one together.
 
-A durable report costs a transaction, a commit (an fsync) and a few round trips to Postgres; done one by one
-that caps intake far below what its HTTP layer can take. Here each API process keeps a few committers; each
-takes every report waiting (up to a batch) and runs them through `report_incidents` in ONE transaction, then
+A durable report costs a commit (an fsync) and round trips to Postgres; done one by one that capped intake far
+below what its HTTP layer can take. Here each API process keeps a few committers; each takes every report
+waiting (up to a batch) and runs them through `report_incidents`, which writes them all in ONE statement, then
 answers each request. Under light load a batch is a single report and waits for nothing; under heavy load
-batches grow by themselves. Every guarantee of the single path holds: a report is answered only once its
-case, timeline, idempotency key and outbox row are committed; a refused report fails only itself; and if
-the transaction fails, the batch is taken again one report per transaction, so no report fails for another.
+batches grow by themselves. Every guarantee of the single path holds: a report is answered only once its case,
+timeline, idempotency key and outbox row are committed; a refused report fails only itself; and if the write
+fails, nothing of the batch was written and it is taken again one report at a time, so no report fails for
+another.
 """
 
 from __future__ import annotations
