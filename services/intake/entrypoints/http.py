@@ -169,10 +169,11 @@ def create_app(settings: IntakeSettings | None = None, container: ServiceContain
 
     async def start() -> ServiceContainer:
         started = container or await bootstrap(settings)
-        # Everything alive now (modules, schemas, routes: a million objects) lives as long as the process: keep it
-        # out of the cyclic collector, whose full passes over it paused every request for up to 90 ms. And collect
-        # the young generation after 7,000 net allocations, not 700: the objects of 32 requests in flight crossed
-        # 700 every few requests (1,400 collections in 10 s per process at 700; 19 at 7,000).
+        # Everything alive now (modules, schemas, routes, pool: ~100,000 objects) lives as long as the process: keep
+        # it out of the cyclic collector, whose full passes over it stalled every request in flight (35-90 ms in the
+        # bench). And collect the young generation after 7,000 net allocations, not 700: the objects of 32 requests
+        # in flight crossed 700 every few requests (1,400 collections in 10 s per process at 700; 19 at 7,000).
+        gc.collect()  # garbage now would otherwise be frozen with the rest
         gc.freeze()
         gc.set_threshold(YOUNG_GENERATION_THRESHOLD, *gc.get_threshold()[1:])
         return started

@@ -1,7 +1,7 @@
 """Group commit of reports: the reports arriving while a write is under way go into the next one together.
 
 A durable report costs a commit (an fsync) and round trips to Postgres; done one by one that capped intake far
-below what its HTTP layer can take. Here each API process keeps a few committers; each takes every report
+below what its HTTP layer can take. Here each API process keeps one committer (or a few); it takes every report
 waiting (up to a batch) and runs them through `report_incidents`, which writes them all in ONE statement, then
 answers each request. Under light load a batch is a single report and waits for nothing; under heavy load
 batches grow by themselves. Every guarantee of the single path holds: a report is answered only once its case,
@@ -30,7 +30,7 @@ BATCH_SIZE = Histogram("intake_report_batch_size", "Reports committed together i
 
 
 class ReportCommitter:
-    def __init__(self, uow: Callable[[], Any], *, max_batch: int = 64, concurrency: int = 4) -> None:
+    def __init__(self, uow: Callable[[], Any], *, max_batch: int = 64, concurrency: int = 1) -> None:
         self._uow = uow
         self._max_batch = max_batch
         self._concurrency = concurrency
