@@ -4,9 +4,11 @@ beside a minimal FastAPI endpoint on the same server settings (DESIGN.md §9).""
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 
 import asyncpg
+import httpx
 
 from bench.common import ROOT, Figure, Server, create_database, drop_database, free_port, wrk
 from shared.auth import issue_token
@@ -33,11 +35,13 @@ def run(seconds: int = 15, connections: int = 32) -> list[Figure]:
         with Server([sys.executable, "-m", "services.intake", "api"], server_env, port) as intake:
             wrk(intake.url, SCRIPT, seconds=3, connections=connections, env=env)
             durable = wrk(intake.url, SCRIPT, seconds=seconds, connections=connections, env=env)
+            batch = _mean_batch(httpx.get(intake.url + "/metrics", timeout=5).text)
         stored = asyncio.run(_count(dsn))
     finally:
         asyncio.run(drop_database(name))
     notes = {"connections": connections, "seconds": seconds, "requests": durable.requests,
-             "non_2xx": durable.non_2xx, "cases_stored": stored, "api_processes": WORKERS}
+             "non_2xx": durable.non_2xx, "cases_stored": stored, "api_processes": WORKERS,
+             "mean_reports_per_commit_one_process": batch}
     return [
         Figure("intake.accept", "throughput", durable.requests_per_second, "req/s", baseline.requests_per_second,
                "minimal FastAPI", "≥ 2,500 req/s", notes),
@@ -45,6 +49,13 @@ def run(seconds: int = 15, connections: int = 32) -> list[Figure]:
         Figure("intake.accept", "p99 latency", durable.p99_ms, "ms", baseline.p99_ms, "minimal FastAPI",
                "≤ 75 ms"),
     ]
+
+
+def _mean_batch(metrics: str) -> float | None:
+    """Reports per group commit, as one API process saw them (each process has its own /metrics)."""
+    values = dict(re.findall(r"^intake_report_batch_size_(sum|count) (\S+)$", metrics, re.MULTILINE))
+    count = float(values.get("count", 0))
+    return round(float(values["sum"]) / count, 1) if count else None
 
 
 async def _count(dsn: str) -> int:

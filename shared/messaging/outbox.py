@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+import uuid
 
 import asyncpg
 import structlog
@@ -33,9 +34,15 @@ async def write(conn: asyncpg.Connection, envelopes: list[Envelope]) -> None:
                SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])
                RETURNING 1)
            SELECT pg_notify($5, '') FROM (SELECT 1 FROM written LIMIT 1) AS any_row""",
-        [e.id for e in envelopes], [topic_for_event_type(e.type) for e in envelopes],
-        [e.subject for e in envelopes], [e.model_dump_json() for e in envelopes], NOTIFY_CHANNEL,
+        *columns(envelopes), NOTIFY_CHANNEL,
     )
+
+
+def columns(envelopes: list[Envelope]) -> tuple[list[uuid.UUID], list[str], list[str], list[str]]:
+    """Outbox rows as arrays (event_id, topic, key, payload), for a service statement that writes them together
+    with its state change (one statement, atomic by itself) and notifies NOTIFY_CHANNEL as `write` does."""
+    return ([e.id for e in envelopes], [topic_for_event_type(e.type) for e in envelopes],
+            [e.subject for e in envelopes], [e.model_dump_json() for e in envelopes])
 
 
 def leader_lock_key(service: str) -> int:

@@ -8,6 +8,7 @@ import json
 import time
 
 import asyncpg
+import pytest
 from coord_convert.transform import wgs2bd, wgs2gcj
 
 from shared.auth import issue_token
@@ -132,3 +133,60 @@ async def test_hotline_events_urge_and_visit_are_applied_once(intake):
                                                      "solved": "yes", "satisfied": "satisfied"})
     assert early_visit.status_code == 409  # the case is not closed yet
     assert (await post_event(intake, "GD-NONE", urge | {"event_id": "EV-3"})).status_code == 404
+
+
+ADMIN = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'admin', 'admin', [''])}"}
+CITY_MAPPING = {"rules": [
+    {"kind": "code", "value": "030101", "category": "env.noise"},
+    {"kind": "name", "value": "城市管理-噪声", "category": "env.noise"},
+    {"kind": "prefix", "value": "0302", "category": "city.garbage"},
+    {"kind": "keyword", "value": " 井盖 ", "category": "infra.manhole"},
+]}
+
+
+async def test_a_city_mapping_replaces_the_seed_and_new_orders_follow_it(intake):
+    seed = (await intake.get("/v1/hotline/category-map", headers=CITY)).json()["rules"]
+    assert {"kind": "name", "value": "噪声", "category": "env.noise"} in seed
+    loaded = await intake.put("/v1/hotline/category-map", json=CITY_MAPPING, headers=ADMIN)
+    assert loaded.status_code == 200, loaded.text
+    expected = sorted(({**r, "value": r["value"].strip()} for r in CITY_MAPPING["rules"]),
+                      key=lambda r: (r["kind"], r["value"]))
+    assert loaded.json()["rules"] == expected
+    assert (await intake.get("/v1/hotline/category-map", headers=CITY)).json()["rules"] == expected
+
+    by_code = await post_order(intake, order(order_no="GD-MAP-1", category="030101"))
+    by_prefix = await post_order(intake, order(order_no="GD-MAP-2", category="030299"))
+    by_old_name = await post_order(intake, order(order_no="GD-MAP-3", category="噪声", title="反映问题",
+                                                 content="楼下有人吵"))
+    assert by_code.json()["category"] == "env.noise" and by_prefix.json()["category"] == "city.garbage"
+    assert by_old_name.json()["category"] == "triage.unknown"  # the seed rules are gone
+
+
+@pytest.mark.parametrize("rules, fields", [
+    ([*CITY_MAPPING["rules"], {"kind": "code", "value": "9", "category": "no.such"}], ["rules.4.category"]),
+    ([*CITY_MAPPING["rules"], {"kind": "code", "value": "030101", "category": "city.garbage"}], ["rules.4.value"]),
+    ([{"kind": "guess", "value": "x", "category": "env.noise"}], ["rules.0.kind"]),
+    ([{"kind": "code", "value": "  ", "category": "env.noise"}], ["rules.0.value"]),
+    ([], ["rules"]),
+])
+async def test_a_bad_mapping_is_422_naming_the_row_and_changes_nothing(intake, rules, fields):
+    before = (await intake.get("/v1/hotline/category-map", headers=CITY)).json()
+    response = await intake.put("/v1/hotline/category-map", json={"rules": rules}, headers=ADMIN)
+    assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+    assert [e["field"] for e in response.json()["errors"]] == fields
+    assert (await intake.get("/v1/hotline/category-map", headers=CITY)).json() == before
+
+
+async def test_only_an_admin_loads_a_mapping(intake):
+    assert (await intake.put("/v1/hotline/category-map", json=CITY_MAPPING, headers=CITY)).status_code == 403
+    assert (await intake.put("/v1/hotline/category-map", json=CITY_MAPPING)).status_code == 401
+    assert (await intake.get("/v1/hotline/category-map")).status_code == 401
+
+
+async def test_concurrent_replacements_leave_one_whole_mapping(intake):
+    other = {"rules": [{"kind": "name", "value": "噪声", "category": "env.noise"}]}
+    responses = await asyncio.gather(*[intake.put("/v1/hotline/category-map", json=m, headers=ADMIN)
+                                       for m in (CITY_MAPPING, other) * 3])
+    assert {r.status_code for r in responses} == {200}
+    final = (await intake.get("/v1/hotline/category-map", headers=CITY)).json()["rules"]
+    assert len(final) in (1, 4)

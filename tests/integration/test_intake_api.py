@@ -10,9 +10,11 @@ import uuid
 import asyncpg
 import pytest
 
+from services.intake.entrypoints import schemas as s
 from services.intake.service_layer.handlers import record_assignment
 from shared.auth import issue_token
 from shared.events.envelope import Envelope
+from shared.events.intake import Point
 from shared.events.routing import IncidentAssigned, Owner
 from shared.settings import DEV_JWT_SECRET
 
@@ -174,3 +176,92 @@ async def test_search_filters_and_pages_by_keyset_inside_the_callers_area(intake
                 {"since": "2026-11-23T00:00:00"}):
         response = await intake.get("/v1/incidents", params=bad, headers=ADMIN)
         assert response.status_code == 422, bad
+
+
+async def test_concurrent_reports_are_committed_together_each_with_its_timeline_and_outbox_row(intake):
+    responses = await asyncio.gather(*[
+        intake.post("/v1/incidents", headers=WORKER, json={**REPORT, "title": f"并发{n}",
+                                                           "location": {"lon": 120.5 + n / 100, "lat": 31.31}})
+        for n in range(40)])
+    assert {r.status_code for r in responses} == {202}
+    assert len({r.json()["id"] for r in responses}) == 40
+    for table in ("incident", "timeline_entry", "outbox"):
+        assert await count(intake.dsn, f"SELECT count(*) FROM {table}") == 40
+    committer = intake.app.state.container.extras["reports"]
+    assert committer.reports == 40 and committer.batches < 40  # grouped, not one transaction each
+    case = (await intake.get(f"/v1/incidents/{responses[7].json()['id']}", headers=ADMIN)).json()
+    assert case["title"] == "并发7" and [t["action"] for t in case["timeline"]] == ["received"]
+
+
+async def test_concurrent_requests_with_one_key_and_different_bodies_make_one_case_and_409s(intake):
+    headers = {**WORKER, "Idempotency-Key": "offline-queue-0002"}
+    bodies = [REPORT, {**REPORT, "title": "另一件事"}] * 4
+    responses = await asyncio.gather(*[intake.post("/v1/incidents", json=b, headers=headers) for b in bodies])
+    accepted = [r for r in responses if r.status_code == 202]
+    assert {r.status_code for r in responses} == {202, 409}
+    assert len({r.json()["id"] for r in accepted}) == 1 and len(accepted) == 4
+    assert await count(intake.dsn, "SELECT count(*) FROM incident") == 1
+
+
+@pytest.mark.parametrize("headers, content, status", [
+    ({}, json.dumps(REPORT), 401),
+    ({**WORKER}, "{not json", 422),
+    ({**WORKER}, json.dumps({**REPORT, "urgency": "whenever"}), 422),
+    ({**WORKER}, json.dumps({**REPORT, "category": "no.such"}), 422),
+    ({**WORKER, "Idempotency-Key": "k" * 201}, json.dumps(REPORT), 422),
+])
+async def test_bad_reports_are_problems_and_store_nothing(intake, headers, content, status):
+    response = await intake.post("/v1/incidents", content=content,
+                                 headers={**headers, "Content-Type": "application/json"})
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json" and response.json()["status"] == status
+    assert await count(intake.dsn, "SELECT count(*) FROM incident") == 0
+
+
+async def test_the_document_shows_the_report_body_and_key_and_every_reference_resolves(intake):
+    document = (await intake.get("/openapi.json")).json()
+    operation = document["paths"]["/v1/incidents"]["post"]
+    assert operation["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/IncidentIn"}
+    assert [p["name"] for p in operation["parameters"]] == ["idempotency-key"]
+    schemas = document["components"]["schemas"]
+    assert {"IncidentIn", "Location", "Reporter", "HotlineOrderIn", "Citizen"} <= schemas.keys()
+
+    def references(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("$ref"), str):
+                yield node["$ref"]
+            for value in node.values():
+                yield from references(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from references(value)
+
+    missing = {ref for ref in references(document) if ref.removeprefix("#/components/schemas/") not in schemas}
+    assert missing == set()
+
+
+async def test_a_resend_and_a_report_beside_it_in_one_batch_are_each_answered_right(intake):
+    """B lies next to A, so the batch links B to A; but A's key is held by an earlier case, so A is not stored and
+    the link fails the batch's statement. Taken again one by one, A answers with the earlier case and B is new."""
+    from services.intake.domain import commands as c
+    from services.intake.service_layer.handlers import IdempotencyKey, Report
+
+    key_headers = {**WORKER, "Idempotency-Key": "offline-queue-0003"}
+    far = {**REPORT, "location": {"lon": 120.7, "lat": 31.4}}
+    earlier = (await intake.post("/v1/incidents", json=far, headers=key_headers)).json()["id"]
+    actor = c.Actor("w1", "gridworker", "grid-1", (GRID,))
+    here = Point(lon=120.61, lat=31.31)
+    resend = Report(c.ReportIncident(source="gridworker", category="city.garbage", urgency="normal", title="重发",
+                                     location=here, actor=actor),
+                    IdempotencyKey("w1", "offline-queue-0003", s.IncidentIn.model_validate(far).model_dump_json()))
+    beside = Report(c.ReportIncident(source="gridworker", category="city.garbage", urgency="normal", title="旁边",
+                                     location=here, actor=actor))
+    committer = intake.app.state.container.extras["reports"]
+    batches = committer.batches
+    first, second = await asyncio.gather(committer.submit(resend), committer.submit(beside))
+    assert committer.batches == batches + 1  # one batch, taken again one by one inside it
+    assert str(first.id) == earlier
+    assert second.title == "旁边" and second.duplicate_of is None
+    assert await count(intake.dsn, "SELECT count(*) FROM incident") == 2
+    assert await count(intake.dsn, "SELECT count(*) FROM outbox") == 2

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from datetime import datetime
 
 from shared.auth import issue_token
 from shared.settings import DEV_JWT_SECRET
+from tests.integration.test_hotline_api import order, post_order
 
 ADMIN = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'admin', 'admin', [''])}"}
+ADMIN_SUPERVISOR = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'centre', 'supervisor', [''])}"}
 FORM = {"service_code": "city.garbage", "lat": "31.31", "long": "120.61", "description": "垃圾桶满了没人清",
         "first_name": "明", "last_name": "王", "phone": "13812345678"}
 
@@ -73,3 +76,21 @@ async def test_date_range_is_at_most_ninety_days(intake):
                                                                       "end_date": "2026-06-01T00:00:00+08:00"})
     assert response.status_code == 422
     assert (await intake.get("/open311/v2/requests/not-an-id.json")).status_code == 422
+
+
+async def test_expected_datetime_is_the_12345_deadline_while_the_case_is_open(intake):
+    with_deadline = await post_order(intake, order(order_no="GD-DUE-1", deadline="2026-11-25T17:30:00+08:00"))
+    without = await post_order(intake, order(order_no="GD-DUE-2", lon=121.0))
+    [due] = (await intake.get(f"/open311/v2/requests/{with_deadline.json()['id']}.json")).json()
+    [open_ended] = (await intake.get(f"/open311/v2/requests/{without.json()['id']}.json")).json()
+    assert datetime.fromisoformat(due["expected_datetime"]) == datetime.fromisoformat("2026-11-25T17:30:00+08:00")
+    assert open_ended["expected_datetime"] is None
+    root = ET.fromstring((await intake.get(f"/open311/v2/requests/{with_deadline.json()['id']}.xml")).content)
+    assert datetime.fromisoformat(root.find("request/expected_datetime").text) == datetime.fromisoformat(
+        due["expected_datetime"])
+
+    reject = await intake.post(f"/v1/incidents/{with_deadline.json()['id']}/actions",
+                               json={"action": "reject", "reason": "恶意举报"}, headers=ADMIN_SUPERVISOR)
+    assert reject.status_code == 200, reject.text
+    [closed] = (await intake.get(f"/open311/v2/requests/{with_deadline.json()['id']}.json")).json()
+    assert closed["status"] == "closed" and closed["expected_datetime"] is None

@@ -1,11 +1,58 @@
 -- name: list_categories
 SELECT code, name_zh, name_en, default_owner, default_urgency FROM category ORDER BY code;
 
--- name: insert_incident
-INSERT INTO incident (id, source, category, urgency, title, description, lon, lat, address, grid_code,
-                      reporter, attachments, reported_at, received_at, status, owner, co_owners,
-                      duplicate_of, hotline_order_no, deadline, hotline, version)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, 1);
+-- name: insert_cases
+-- New cases with their timelines, idempotency keys and outbox rows in ONE statement, which Postgres applies
+-- atomically with or without a transaction around it. Keys ($1..$4) are claimed in the order given (sorted by
+-- the caller, so two statements with common keys never deadlock); a case whose key an earlier request holds is
+-- left out with its timeline and outbox rows. Cases: $5..$25 (one array per column; jsonb as text); timeline:
+-- $26..$30; outbox rows: $31..$34 (shared/messaging/outbox.py columns), whose relay is woken on $35.
+-- Returns the ids of the cases stored.
+WITH claimed AS (
+    INSERT INTO idempotency_key (scope, key, fingerprint, incident_id)
+    SELECT scope, key, fingerprint, incident_id
+      FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[]) WITH ORDINALITY
+           AS k(scope, key, fingerprint, incident_id, n)
+     ORDER BY n
+    ON CONFLICT (scope, key) DO NOTHING
+    RETURNING incident_id),
+new_incident AS (
+    INSERT INTO incident (id, source, category, urgency, title, description, lon, lat, address, grid_code,
+                          reporter, attachments, reported_at, received_at, status, owner, co_owners,
+                          duplicate_of, hotline_order_no, deadline, hotline, version)
+    SELECT id, source, category, urgency, title, description, lon, lat, address, grid_code,
+           reporter::jsonb, attachments::jsonb, reported_at, received_at, status, owner::jsonb, co_owners::jsonb,
+           duplicate_of, hotline_order_no, deadline, hotline::jsonb, 1
+      FROM unnest($5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::float8[],
+                  $12::float8[], $13::text[], $14::text[], $15::text[], $16::text[], $17::timestamptz[],
+                  $18::timestamptz[], $19::text[], $20::text[], $21::text[], $22::uuid[], $23::text[],
+                  $24::timestamptz[], $25::text[])
+           AS n(id, source, category, urgency, title, description, lon, lat, address, grid_code, reporter,
+                attachments, reported_at, received_at, status, owner, co_owners, duplicate_of, hotline_order_no,
+                deadline, hotline)
+     WHERE n.id IN (SELECT incident_id FROM claimed) OR NOT n.id = ANY ($4::uuid[])
+    RETURNING id),
+new_timeline AS (
+    INSERT INTO timeline_entry (incident_id, at, action, actor, detail)
+    SELECT incident_id, at, action, actor, detail::jsonb
+      FROM unnest($26::uuid[], $27::timestamptz[], $28::text[], $29::text[], $30::text[])
+           WITH ORDINALITY AS t(incident_id, at, action, actor, detail, n)
+     WHERE incident_id IN (SELECT id FROM new_incident)
+     ORDER BY n
+    RETURNING 1),
+new_outbox AS (
+    INSERT INTO outbox (event_id, topic, key, payload)
+    SELECT event_id, topic, key, payload
+      FROM unnest($31::uuid[], $32::text[], $33::text[], $34::text[]) WITH ORDINALITY
+           AS o(event_id, topic, key, payload, n)
+     WHERE key::uuid IN (SELECT id FROM new_incident)
+     ORDER BY n
+    RETURNING 1),
+woken AS (SELECT pg_notify($35, '') FROM (SELECT 1 FROM new_outbox LIMIT 1) AS any_row)
+SELECT array(SELECT id FROM new_incident) AS created, (SELECT count(*) FROM woken) AS woken;
+
+-- name: get_incidents
+SELECT * FROM incident WHERE id = ANY ($1::uuid[]);
 
 -- name: get_incident_for_update
 SELECT * FROM incident WHERE id = $1 FOR UPDATE;
@@ -27,13 +74,9 @@ INSERT INTO timeline_entry (incident_id, at, action, actor, detail) VALUES ($1, 
 -- name: get_timeline
 SELECT at, action, actor, detail FROM timeline_entry WHERE incident_id = $1 ORDER BY id;
 
--- name: claim_idempotency_key
-INSERT INTO idempotency_key (scope, key, fingerprint, incident_id) VALUES ($1, $2, $3, $4)
-ON CONFLICT (scope, key) DO NOTHING
-RETURNING incident_id;
-
--- name: get_idempotency_key
-SELECT fingerprint, incident_id FROM idempotency_key WHERE scope = $1 AND key = $2;
+-- name: get_idempotency_keys
+SELECT scope, key, fingerprint, incident_id
+  FROM idempotency_key JOIN unnest($1::text[], $2::text[]) AS k(scope, key) USING (scope, key);
 
 -- name: lock_hotline_order
 SELECT pg_advisory_xact_lock(hashtextextended('hotline-order:' || $1, 0));
@@ -43,6 +86,17 @@ SELECT * FROM incident WHERE hotline_order_no = $1 FOR UPDATE;
 
 -- name: hotline_mapping
 SELECT kind, value, category FROM hotline_category_map;
+
+-- name: lock_hotline_mapping
+-- Replacing the mapping: one replace at a time; readers are not blocked.
+LOCK TABLE hotline_category_map IN SHARE ROW EXCLUSIVE MODE;
+
+-- name: delete_hotline_mapping
+DELETE FROM hotline_category_map;
+
+-- name: insert_hotline_mapping
+INSERT INTO hotline_category_map (kind, value, category)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[]);
 
 -- name: category_default_urgency
 SELECT default_urgency FROM category WHERE code = $1;
@@ -71,14 +125,22 @@ SELECT id, source, category, urgency, title, status, grid_code, received_at, own
  LIMIT $10;
 
 -- name: duplicate_candidates
--- Open, non-duplicate cases of the category received since $2 inside a lon/lat box; the exact distance
--- is decided in the domain.
-SELECT id, lon, lat FROM incident
- WHERE category = $1 AND received_at >= $2 AND duplicate_of IS NULL
-   AND status IN ('received', 'assigned', 'in_progress', 'suspended', 'returned', 'pending_verification')
-   AND lon BETWEEN $3::float8 - $5::float8 AND $3::float8 + $5::float8
-   AND lat BETWEEN $4::float8 - $6::float8 AND $4::float8 + $6::float8
- LIMIT 50;
+-- For each lookup n (category, since, lon, lat, half-widths of a box): open, non-duplicate cases of the
+-- category received since then inside the box; the exact distance is decided in the domain.
+-- ORDER BY lon is the order of incident_duplicate_lookup: it keeps the planner on that index even while the
+-- table is small and has no statistics yet. Otherwise the plan a connection caches then (any of the category's
+-- indexes looks as good on a few rows) is kept as the table grows, reading every case of the category.
+SELECT q.n, i.id, i.lon, i.lat
+  FROM unnest($1::text[], $2::timestamptz[], $3::float8[], $4::float8[], $5::float8[], $6::float8[])
+       WITH ORDINALITY AS q(category, since, lon, lat, half_lon, half_lat, n)
+ CROSS JOIN LATERAL (
+       SELECT id, lon, lat FROM incident
+        WHERE category = q.category AND received_at >= q.since AND duplicate_of IS NULL
+          AND status IN ('received', 'assigned', 'in_progress', 'suspended', 'returned', 'pending_verification')
+          AND lon BETWEEN q.lon - q.half_lon AND q.lon + q.half_lon
+          AND lat BETWEEN q.lat - q.half_lat AND q.lat + q.half_lat
+        ORDER BY lon
+        LIMIT 50) AS i;
 
 -- name: open_duplicates_of
 SELECT id FROM incident WHERE duplicate_of = $1 AND status NOT IN ('merged', 'rejected', 'closed', 'visited')
@@ -95,7 +157,7 @@ INSERT INTO open311_client (api_key, name) VALUES ($1, $2);
 
 -- name: open311_requests
 SELECT i.id, i.category, i.status, i.description, i.title, i.address, i.lon, i.lat, i.attachments,
-       i.received_at, i.updated_at, i.owner, c.name_zh,
+       i.received_at, i.updated_at, i.owner, i.deadline, c.name_zh,
        (SELECT t.detail->>'result' FROM timeline_entry t
          WHERE t.incident_id = i.id AND t.action = 'submit_result' ORDER BY t.id DESC LIMIT 1) AS latest_reply
   FROM incident i JOIN category c ON c.code = i.category

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from services.intake.domain.duplicates import Candidate
+from services.intake.domain.duplicates import Candidate, DuplicateLookup
 from services.intake.domain.hotline import MappingRule
 from services.intake.domain.model import Incident, Status
 from shared.db.queries import Queries
+from shared.events.envelope import Envelope
 from shared.events.intake import Point
+from shared.messaging import outbox
 
 QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
 
@@ -42,16 +46,10 @@ class IncidentRepository:
     async def category_codes(self) -> frozenset[str]:
         return await self._categories.codes(self._conn)
 
-    async def claim_idempotency_key(self, scope: str, key: str, fingerprint: str,
-                                    incident_id: uuid.UUID) -> tuple[str, uuid.UUID] | None:
-        """Claim the key for this request; if an earlier request holds it, its (fingerprint, incident).
-
-        A concurrent request with the same key waits here until the first commits or rolls back.
-        """
-        if await self._conn.fetchval(QUERIES.claim_idempotency_key, scope, key, fingerprint, incident_id):
-            return None
-        row = await self._conn.fetchrow(QUERIES.get_idempotency_key, scope, key)
-        return row["fingerprint"], row["incident_id"]
+    async def idempotency_holders(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, uuid.UUID]]:
+        """Who holds these (scope, key) idempotency keys: (fingerprint of the request, its case)."""
+        rows = await self._conn.fetch(QUERIES.get_idempotency_keys, *_columns(sorted(keys), 2))
+        return {(r["scope"], r["key"]): (r["fingerprint"], r["incident_id"]) for r in rows}
 
     async def by_order_no(self, order_no: str) -> Incident | None:
         """The case of a 12345 order; holds a per-order lock so concurrent resends queue up."""
@@ -62,6 +60,13 @@ class IncidentRepository:
     async def hotline_mapping(self) -> list[MappingRule]:
         rows = await self._conn.fetch(QUERIES.hotline_mapping)
         return [MappingRule(r["kind"], r["value"], r["category"]) for r in rows]
+
+    async def replace_hotline_mapping(self, rules: list[MappingRule]) -> None:
+        """The whole mapping at once; a concurrent replace waits (orders still read the old one until commit)."""
+        await self._conn.execute(QUERIES.lock_hotline_mapping)
+        await self._conn.execute(QUERIES.delete_hotline_mapping)
+        await self._conn.execute(QUERIES.insert_hotline_mapping,
+                                 *_columns([(r.kind, r.value, r.category) for r in rules], 3))
 
     async def default_urgency(self, category: str) -> str:
         return await self._conn.fetchval(QUERIES.category_default_urgency, category) or "normal"
@@ -74,23 +79,45 @@ class IncidentRepository:
         """False when 12345 already sent this event."""
         return bool(await self._conn.fetchval(QUERIES.record_hotline_event, event_id, order_no, kind, payload))
 
-    async def duplicate_candidates(self, category: str, since: datetime, lon: float, lat: float,
-                                   half_lon: float, half_lat: float) -> list[Candidate]:
-        rows = await self._conn.fetch(QUERIES.duplicate_candidates, category, since, lon, lat, half_lon, half_lat)
-        return [Candidate(r["id"], r["lon"], r["lat"]) for r in rows]
+    async def duplicate_candidates(self, lookups: list[DuplicateLookup]) -> list[list[Candidate]]:
+        """For each lookup, the open cases it may duplicate (one statement for all of them)."""
+        found: list[list[Candidate]] = [[] for _ in lookups]
+        rows = await self._conn.fetch(QUERIES.duplicate_candidates, *_columns(
+            [(q.category, q.since, q.lon, q.lat, q.half_lon, q.half_lat) for q in lookups], 6))
+        for r in rows:
+            found[r["n"] - 1].append(Candidate(r["id"], r["lon"], r["lat"]))
+        return found
 
     async def open_duplicates_of(self, master_id: uuid.UUID) -> list[uuid.UUID]:
         return [r["id"] for r in await self._conn.fetch(QUERIES.open_duplicates_of, master_id)]
 
-    async def add(self, incident: Incident) -> None:
-        i = incident
-        await self._conn.execute(
-            QUERIES.insert_incident, i.id, i.source, i.category, i.urgency, i.title, i.description,
-            i.location.lon if i.location else None, i.location.lat if i.location else None, i.address,
-            i.grid_code, i.reporter, i.attachments, i.reported_at, i.received_at, i.status.value, i.owner,
-            i.co_owners, i.duplicate_of, i.hotline_order_no, i.deadline, i.hotline)
-        i.version = 1
-        await self._write_timeline(i)
+    async def insert_cases(self, incidents: list[Incident], claims: Sequence[tuple[str, str, str, uuid.UUID]] = (),
+                           envelopes: Sequence[Envelope] = ()) -> set[uuid.UUID]:
+        """Insert new cases, their timelines, the idempotency keys they claim (scope, key, fingerprint, case) and
+        their outbox rows, in one statement; returns the ids stored. A case whose key is already held is left out.
+
+        A key claimed by a statement not yet committed makes this one wait until that one commits or rolls back.
+        """
+        if not incidents:
+            return set()
+        entries = [(i.id, e.at, e.action, e.actor, _json(e.detail)) for i in incidents for e in i.new_timeline]
+        rows = [(i.id, i.source, i.category, i.urgency, i.title, i.description,
+                 i.location.lon if i.location else None, i.location.lat if i.location else None, i.address,
+                 i.grid_code, _json(i.reporter), _json(i.attachments), i.reported_at, i.received_at, i.status.value,
+                 _json(i.owner), _json(i.co_owners), i.duplicate_of, i.hotline_order_no, i.deadline, _json(i.hotline))
+                for i in incidents]
+        created = await self._conn.fetchval(
+            QUERIES.insert_cases, *_columns(sorted(claims), 4), *_columns(rows, 21), *_columns(entries, 5),
+            *outbox.columns(list(envelopes)), outbox.NOTIFY_CHANNEL)
+        for i in incidents:
+            if i.id in created:
+                i.version = 1
+                i.new_timeline = []
+        return set(created)
+
+    async def get_many(self, incident_ids: list[uuid.UUID]) -> dict[uuid.UUID, Incident]:
+        """Cases by id, unlocked (to answer with, not to change)."""
+        return {r["id"]: _to_incident(r) for r in await self._conn.fetch(QUERIES.get_incidents, incident_ids)}
 
     async def get(self, incident_id: uuid.UUID) -> Incident | None:
         """Loads with a row lock: the caller's transaction owns the case until it commits."""
@@ -113,6 +140,16 @@ class IncidentRepository:
             await self._conn.executemany(QUERIES.insert_timeline_entry, [
                 (incident.id, e.at, e.action, e.actor, e.detail) for e in incident.new_timeline])
             incident.new_timeline = []
+
+
+def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows as one list per column: the array parameters of an `unnest` statement."""
+    return [[row[k] for row in rows] for k in range(width)]
+
+
+def _json(value: Any) -> str | None:
+    """jsonb in an array parameter goes as text (the connection's jsonb codec covers single values only)."""
+    return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
 
 
 def _to_incident(row: asyncpg.Record) -> Incident:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from shared.events.intake import Point, Urgency
+
+if TYPE_CHECKING:
+    from services.intake.domain.hotline import MappingRule
 
 LimitUnit = Literal["hours", "working_hours", "working_days"]
 
@@ -160,3 +163,10 @@ class ApplyHotlineEvent:
     responded: bool | None = None
     solved: Literal["yes", "partly", "no"] | None = None
     satisfied: Literal["satisfied", "basically", "unsatisfied"] | None = None
+
+
+@dataclass(frozen=True)
+class ReplaceHotlineMapping:
+    """Load a city's 12345 category mapping (its codes and names → our categories) in place of the current one."""
+
+    rules: tuple[MappingRule, ...]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 EARTH_RADIUS_M = 6_371_008.8
 
@@ -20,6 +20,18 @@ class DuplicatePolicy:
         dlat = math.degrees(self.radius_m / EARTH_RADIUS_M)
         dlon = dlat / max(math.cos(math.radians(lat)), 1e-6)
         return dlon, dlat
+
+
+@dataclass(frozen=True)
+class DuplicateLookup:
+    """Where to look for the open case a new report may duplicate: same category, since, inside a box."""
+
+    category: str
+    since: datetime
+    lon: float
+    lat: float
+    half_lon: float
+    half_lat: float
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
 from coord_convert.transform import bd2wgs, gcj2wgs
+
+from services.intake.domain.model import InvalidRequest
 
 TRIAGE = "triage.unknown"
 URGENCY_ORDER = ("normal", "urgent", "emergency")
@@ -28,8 +31,8 @@ class MappedCategory:
 
 
 def map_category(raw: str, rules: list[MappingRule], context: str = "") -> MappedCategory:
-    """exact code → exact name → longest parent-code prefix → keyword (in the category, then in the
-    order's title and content) → triage.unknown. Never a rejection."""
+    """exact code → exact name → longest parent-code prefix → keyword, the longest first (in the category,
+    then in the order's title and content) → triage.unknown. Never a rejection."""
     text = raw.strip()
     for kind in ("code", "name"):
         for rule in rules:
@@ -39,11 +42,44 @@ def map_category(raw: str, rules: list[MappingRule], context: str = "") -> Mappe
                       key=lambda r: len(r.value), reverse=True)
     if prefixes:
         return MappedCategory(prefixes[0].category, "prefix")
+    # The more specific keyword wins (施工噪声 before 噪声), whatever order the rules were loaded in.
+    keywords = sorted((r for r in rules if r.kind == "keyword"), key=lambda r: (-len(r.value), r.value))
     for haystack in (text, context):
-        for rule in rules:
-            if rule.kind == "keyword" and rule.value in haystack:
+        for rule in keywords:
+            if rule.value in haystack:
                 return MappedCategory(rule.category, "keyword")
     return MappedCategory(TRIAGE, "triage")
+
+
+@dataclass(frozen=True)
+class MappingProblem:
+    row: int  # index in the mapping as given
+    field: str
+    message: str
+
+
+class InvalidMapping(InvalidRequest):
+    """A mapping to load that names a category we do not have, or maps one 12345 code or name twice."""
+
+    def __init__(self, problems: list[MappingProblem]) -> None:
+        self.problems = problems
+        shown = "; ".join(f"rules[{p.row}].{p.field}: {p.message}" for p in problems[:5])
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        super().__init__(f"the mapping was not loaded: {shown}{more}")
+
+
+def check_mapping(rules: list[MappingRule], categories: Collection[str]) -> None:
+    """Raise InvalidMapping naming every bad row: an unknown category of ours, a (kind, value) given twice."""
+    problems = []
+    first_row: dict[tuple[str, str], int] = {}
+    for row, rule in enumerate(rules):
+        if rule.category not in categories:
+            problems.append(MappingProblem(row, "category", f"unknown category {rule.category!r}"))
+        earlier = first_row.setdefault((rule.kind, rule.value), row)
+        if earlier != row:
+            problems.append(MappingProblem(row, "value", f"{rule.kind} {rule.value!r} is mapped in row {earlier} too"))
+    if problems:
+        raise InvalidMapping(problems)
 
 
 def higher_urgency(a: str, b: str) -> str:

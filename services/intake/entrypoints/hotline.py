@@ -10,10 +10,13 @@ from pydantic import BaseModel, ValidationError
 
 from services.intake.adapters.repository import IncidentRepository
 from services.intake.domain import commands as c
+from services.intake.domain.hotline import MappingRule
 from services.intake.domain.model import DomainError
+from services.intake.entrypoints import schemas as s
 from services.intake.entrypoints.problems import domain_problem
 from services.intake.entrypoints.schemas import HotlineAccepted, HotlineEventIn, HotlineOrderIn
 from services.intake.service_layer import handlers
+from shared.auth import Caller, require_role
 from shared.problems import Problem, validation_problem
 from shared.signing import SignatureCheck, SignatureError
 from shared.web import Container
@@ -81,5 +84,24 @@ def build_hotline_router() -> APIRouter:
         except DomainError as exc:
             raise domain_problem(exc) from exc
         return {"id": str(incident.id), "status": incident.status.value, "applied": applied}
+
+    @router.get("/category-map", response_model=s.HotlineMapping)
+    async def category_map(caller: Caller, container: Container) -> s.HotlineMapping:
+        rules = await handlers.hotline_mapping(container.uow())
+        return s.HotlineMapping(rules=[s.MappingRuleIn(kind=r.kind, value=r.value, category=r.category)
+                                       for r in rules])
+
+    @router.put("/category-map", response_model=s.HotlineMapping)
+    async def replace_category_map(body: s.HotlineMapping, caller: Caller, container: Container) -> s.HotlineMapping:
+        """Load the city's mapping of 12345 诉求分类 codes and names to our categories, replacing the current one;
+        a row naming an unknown category (or a code or name twice) is a 422 naming the row, and nothing changes."""
+        require_role(caller, "admin")
+        cmd = c.ReplaceHotlineMapping(tuple(MappingRule(r.kind, r.value, r.category) for r in body.rules))
+        try:
+            rules = await handlers.replace_hotline_mapping(cmd, container.uow())
+        except DomainError as exc:
+            raise domain_problem(exc) from exc
+        return s.HotlineMapping(rules=[s.MappingRuleIn(kind=r.kind, value=r.value, category=r.category)
+                                       for r in rules])
 
     return router

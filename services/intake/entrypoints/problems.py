@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from services.intake.domain.hotline import InvalidMapping
 from services.intake.domain.model import IllegalTransition, InvalidRequest, NotPermitted
 from services.intake.service_layer import handlers
 from shared.problems import Problem
@@ -13,6 +14,9 @@ def domain_problem(exc: Exception) -> Problem:
                        allowed_actions=exc.allowed)
     if isinstance(exc, NotPermitted):
         return Problem(403, str(exc))
+    if isinstance(exc, InvalidMapping):
+        return Problem(422, str(exc), errors=[
+            {"field": f"rules.{p.row}.{p.field}", "message": p.message, "type": "rule"} for p in exc.problems])
     if isinstance(exc, InvalidRequest):
         return Problem(422, str(exc), errors=[{"field": "body", "message": str(exc), "type": "rule"}])
     if isinstance(exc, handlers.IncidentNotFound):

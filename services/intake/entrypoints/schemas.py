@@ -242,6 +242,22 @@ class HotlineEventIn(BaseModel):
         return self
 
 
+class MappingRuleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    kind: Literal["code", "name", "prefix", "keyword"] = Field(
+        description="code, name: 12345's exact 诉求分类 code or name; prefix: a parent code (the longest matching"
+                    " wins); keyword: found in the category, else in the order's title and content (the longest wins)")
+    value: str = Field(min_length=1, max_length=100)
+    category: str = Field(min_length=1, max_length=64, description="one of GET /v1/categories")
+
+
+class HotlineMapping(BaseModel):
+    """A city's 12345 category mapping: every rule, loaded and replaced as a whole."""
+
+    model_config = ConfigDict(extra="forbid")
+    rules: list[MappingRuleIn] = Field(min_length=1, max_length=10_000)
+
+
 class HotlineAccepted(BaseModel):
     id: uuid.UUID
     order_no: str

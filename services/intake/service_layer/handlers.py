@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from services.intake.domain import commands as c
-from services.intake.domain.duplicates import nearest_master
-from services.intake.domain.hotline import HOTLINE_URGENCY, higher_urgency, map_category, to_wgs84
+from services.intake.domain.duplicates import Candidate, DuplicateLookup, nearest_master
+from services.intake.domain.hotline import (
+    HOTLINE_URGENCY,
+    MappingRule,
+    check_mapping,
+    higher_urgency,
+    map_category,
+    to_wgs84,
+)
 from services.intake.domain.model import Incident, Status, UnknownCategory
 from shared.events.envelope import Envelope
 from shared.events.intake import Point
@@ -43,25 +50,98 @@ class IdempotencyConflict(Exception):
         super().__init__(f"Idempotency-Key {key!r} was used for a different request")
 
 
+@dataclass(frozen=True)
+class Report:
+    """One report to take in, with the client's Idempotency-Key when it sent one."""
+
+    cmd: c.ReportIncident
+    key: IdempotencyKey | None = None
+
+
+# What a report comes to: its case (new, or the earlier one its key holds), or the error that refused it.
+Outcome = Incident | UnknownCategory | IdempotencyConflict
+
+
 async def report_incident(cmd: c.ReportIncident, uow: Any, key: IdempotencyKey | None = None) -> Incident:
     """Take a report in. With an idempotency key, a resend returns the case the first one created."""
+    [outcome] = await report_incidents([Report(cmd, key)], uow)
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome
+
+
+async def report_incidents(reports: Sequence[Report], uow: Any) -> list[Outcome]:
+    """Take many reports in at once (group commit): their cases, timelines, keys and outbox rows in one write.
+
+    `uow` is a ReportUnitOfWork (its commit is that one statement). Each report gets its own outcome, in order.
+    A refused report (unknown category, key reused with another body) writes nothing and fails no other. An
+    error of the write itself is raised: then nothing was written, and the caller may take them one by one.
+    """
+    outcomes: list[Outcome | None] = [None] * len(reports)
     async with uow:
-        if key is not None:
-            earlier = await uow.incidents.claim_idempotency_key(key.scope, key.key, key.fingerprint,
-                                                                cmd.incident_id)
-            if earlier is not None:
-                fingerprint, incident_id = earlier
-                if fingerprint != key.fingerprint:
-                    raise IdempotencyConflict(key.key)
-                return await uow.incidents.get(incident_id)
-        if cmd.category not in await uow.incidents.category_codes():
-            raise UnknownCategory(cmd.category)
-        now = uow.clock.now()
-        incident = Incident.report(cmd, now, duplicate_of=await _duplicate_of(uow, cmd.category, cmd.location, now))
-        await uow.incidents.add(incident)
-        uow.collect(incident)
-        await uow.commit()
-    return incident
+        codes = await uow.incidents.category_codes()
+        accepted = []
+        for n, report in enumerate(reports):
+            if report.cmd.category in codes:
+                accepted.append(n)
+            else:
+                outcomes[n] = UnknownCategory(report.cmd.category)
+        # Who holds each key: (fingerprint, case id). The first report of this batch with a key claims it; a
+        # later one with the same key is a resend of it. A key an earlier request holds is found by the write.
+        holders: dict[tuple[str, str], tuple[str, uuid.UUID]] = {}
+        for n in accepted:
+            key = reports[n].key
+            if key is not None and (key.scope, key.key) not in holders:
+                holders[(key.scope, key.key)] = (key.fingerprint, reports[n].cmd.incident_id)
+        fresh = [n for n in accepted if _creates_case(reports[n], holders)]
+        incidents = await _new_cases(uow, [reports[n].cmd for n in fresh])
+        uow.add_cases(incidents, [(scope, key, fingerprint, incident_id) for (scope, key), (fingerprint, incident_id)
+                                  in holders.items()])
+        for incident in incidents:
+            uow.collect(incident)
+        if incidents:
+            await uow.commit()
+        created = {incident.id: incident for incident in incidents if incident.id in uow.stored}
+        taken = [ident for ident, (_, incident_id) in holders.items() if incident_id not in created]
+        if taken:
+            holders.update(await uow.incidents.idempotency_holders(taken))
+        earlier_ids = {incident_id for _, incident_id in holders.values()} - created.keys()
+        earlier = await uow.incidents.get_many(sorted(earlier_ids, key=str)) if earlier_ids else {}
+    cases = created | earlier
+    for n in accepted:
+        key = reports[n].key
+        if key is None:
+            outcomes[n] = cases[reports[n].cmd.incident_id]
+            continue
+        fingerprint, incident_id = holders[(key.scope, key.key)]
+        outcomes[n] = cases[incident_id] if fingerprint == key.fingerprint else IdempotencyConflict(key.key)
+    assert all(outcome is not None for outcome in outcomes)  # every report was answered above
+    return cast(list[Outcome], outcomes)
+
+
+def _creates_case(report: Report, holders: dict[tuple[str, str], tuple[str, uuid.UUID]]) -> bool:
+    return report.key is None or holders[(report.key.scope, report.key.key)][1] == report.cmd.incident_id
+
+
+async def _new_cases(uow: Any, cmds: list[c.ReportIncident]) -> list[Incident]:
+    """The cases of these reports, each linked to the open case it duplicates: one stored before, or an
+    earlier one of the same batch (as if they had arrived one after the other)."""
+    policy = uow.duplicates
+    nows = [uow.clock.now() for _ in cmds]
+    located = [(cmd, now) for cmd, now in zip(cmds, nows, strict=True) if cmd.location is not None]
+    stored = iter(await uow.incidents.duplicate_candidates([
+        DuplicateLookup(cmd.category, now - policy.window, cmd.location.lon, cmd.location.lat,  # type: ignore[union-attr]
+                        *policy.bounding_box(cmd.location.lon, cmd.location.lat))  # type: ignore[union-attr]
+        for cmd, now in located]) if located else [])
+    incidents: list[Incident] = []
+    for cmd, now in zip(cmds, nows, strict=True):
+        master = None
+        if cmd.location is not None:
+            batch = [Candidate(i.id, i.location.lon, i.location.lat) for i in incidents
+                     if i.category == cmd.category and i.location is not None and i.duplicate_of is None]
+            master = nearest_master(cmd.location.lon, cmd.location.lat, next(stored) + batch, policy)
+        incidents.append(Incident.report(cmd, now, duplicate_of=master))
+    return incidents
 
 
 # How each lifecycle command is applied to the case (merge and return need more than the case).
@@ -104,9 +184,8 @@ async def _duplicate_of(uow: Any, category: str, location: Point | None, now: da
     if location is None:
         return None
     policy = uow.duplicates
-    half_lon, half_lat = policy.bounding_box(location.lon, location.lat)
-    candidates = await uow.incidents.duplicate_candidates(category, now - policy.window, location.lon, location.lat,
-                                                          half_lon, half_lat)
+    [candidates] = await uow.incidents.duplicate_candidates([DuplicateLookup(
+        category, now - policy.window, location.lon, location.lat, *policy.bounding_box(location.lon, location.lat))])
     return nearest_master(location.lon, location.lat, candidates, policy)
 
 
@@ -195,7 +274,7 @@ async def accept_hotline_order(cmd: c.AcceptHotlineOrder, uow: Any) -> tuple[Inc
         duplicate_of = await _duplicate_of(uow, mapped.category, location, now)
         incident = Incident.report(report, now, hotline_order_no=cmd.order_no, deadline=cmd.deadline,
                                    hotline=hotline, duplicate_of=duplicate_of)
-        await uow.incidents.add(incident)
+        await uow.incidents.insert_cases([incident])
         uow.collect(incident)
         await uow.commit()
     return incident, True
@@ -230,3 +309,18 @@ async def apply_hotline_event(cmd: c.ApplyHotlineEvent, uow: Any) -> tuple[Incid
         uow.collect(incident)
         await uow.commit()
     return incident, True
+
+
+async def replace_hotline_mapping(cmd: c.ReplaceHotlineMapping, uow: Any) -> list[MappingRule]:
+    """Load a city's 12345 category mapping in place of the current one: all of it, or (InvalidMapping) none."""
+    async with uow:
+        rules = list(cmd.rules)
+        check_mapping(rules, await uow.incidents.category_codes())
+        await uow.incidents.replace_hotline_mapping(rules)
+        await uow.commit()
+    return await hotline_mapping(uow)
+
+
+async def hotline_mapping(uow: Any) -> list[MappingRule]:
+    async with uow:
+        return sorted(await uow.incidents.hotline_mapping(), key=lambda r: (r.kind, r.value))

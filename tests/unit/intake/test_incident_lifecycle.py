@@ -1,75 +1,20 @@
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from services.intake.domain import commands as c
-from services.intake.domain.commands import Actor, ReportIncident, SignIncident
-from services.intake.domain.duplicates import Candidate, DuplicatePolicy
+from services.intake.domain.commands import Actor, SignIncident
 from services.intake.domain.model import IllegalTransition, Incident, NotPermitted, Status, UnknownCategory
 from services.intake.service_layer import handlers
-from shared.calendar import WorkCalendar
-from shared.clock import FixedClock
-from shared.db.unit_of_work import FakeUnitOfWork
 from shared.events.envelope import Envelope
 from shared.events.intake import Point
 from shared.events.routing import IncidentAssigned, Owner
+from tests.unit.intake.fakes import NOW, FakeIntakeUoW, report
 
-NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 GRID = "320508019044001"
 OWNER = Owner(unit_id="g-1", unit_name="一网格", unit_kind="grid", worker_id="w1", worker_name="张三",
               worker_phone="13900000001")
 WORKER = Actor("w1", "gridworker", "g-1")
-
-
-class FakeIncidents:
-    def __init__(self) -> None:
-        self.rows: dict[uuid.UUID, Incident] = {}
-        self.timeline: list = []
-        self.keys: dict = {}
-
-    async def claim_idempotency_key(self, scope, key, fingerprint, incident_id):
-        if (scope, key) in self.keys:
-            return self.keys[(scope, key)]
-        self.keys[(scope, key)] = (fingerprint, incident_id)
-        return None
-
-    async def duplicate_candidates(self, category, since, lon, lat, half_lon, half_lat):
-        return [Candidate(i.id, i.location.lon, i.location.lat) for i in self.rows.values()
-                if i.category == category and i.received_at >= since and i.is_open and i.duplicate_of is None
-                and i.location and abs(i.location.lon - lon) <= half_lon and abs(i.location.lat - lat) <= half_lat]
-
-    async def open_duplicates_of(self, master_id):
-        return sorted((i.id for i in self.rows.values() if i.duplicate_of == master_id and i.is_open), key=str)
-
-    async def category_codes(self) -> set[str]:
-        return {"city.garbage", "safety.gas"}
-
-    async def add(self, incident: Incident) -> None:
-        self.rows[incident.id] = incident
-        self.timeline += incident.new_timeline
-        incident.new_timeline = []
-
-    async def get(self, incident_id: uuid.UUID) -> Incident | None:
-        return self.rows.get(incident_id)
-
-    async def save(self, incident: Incident) -> None:
-        await self.add(incident)
-
-
-class FakeIntakeUoW(FakeUnitOfWork):
-    calendar = WorkCalendar()
-    duplicates = DuplicatePolicy(radius_m=50, window=timedelta(hours=24))
-
-    def __init__(self) -> None:
-        super().__init__("/intake", FixedClock(NOW))
-        self.incidents = FakeIncidents()
-
-
-def report(**overrides) -> ReportIncident:
-    fields = dict(source="gridworker", category="city.garbage", urgency="normal", title="路边垃圾堆积",
-                  location=Point(lon=120.05, lat=31.1))
-    return ReportIncident(**{**fields, **overrides})
 
 
 async def test_reporting_stores_the_case_and_publishes_received_once():
