@@ -1,7 +1,8 @@
 """The consumer loop: apply each event once, in a transaction with its inbox row, then commit the offset.
 
 A partition's records are applied in order, up to TRANSACTION_BATCH per transaction (one commit for the
-lot); if anything in a batch fails, it is rolled back and its records are applied one by one.
+lot); if anything in a batch fails, it is rolled back and its records are applied one by one. The
+partitions of one poll are applied side by side (one connection each); a case's events share a partition.
 
 A handler error is retried a bounded number of times and then the event is parked in `dead_letter`
 with the error, so one poison event never stops the partition. Infrastructure errors (database or
@@ -175,15 +176,21 @@ async def run_consumer(consumer: AIOKafkaConsumer, processor: EventProcessor, st
                 log.warning("consumer_poll_failed", error=str(exc))
                 await asyncio.sleep(1)
                 continue
-            for tp, records in batch.items():
-                incoming = [Incoming(rec.topic, rec.partition, rec.offset, rec.key.decode() if rec.key else None,
-                                     rec.value.decode("utf-8", errors="replace") if rec.value else "")
-                            for rec in records]
-                for start in range(0, len(incoming), TRANSACTION_BATCH):
-                    await processor.process_many(incoming[start:start + TRANSACTION_BATCH])
-                await _commit(consumer, tp, records[-1].offset + 1)
+            # Partitions are independent (a case's events share one): apply them side by side, each in order.
+            await asyncio.gather(*(_apply_partition(consumer, processor, tp, records)
+                                   for tp, records in batch.items()))
     finally:
         await consumer.stop()
+
+
+async def _apply_partition(consumer: AIOKafkaConsumer, processor: EventProcessor, tp: TopicPartition,
+                           records: list[Any]) -> None:
+    incoming = [Incoming(rec.topic, rec.partition, rec.offset, rec.key.decode() if rec.key else None,
+                         rec.value.decode("utf-8", errors="replace") if rec.value else "")
+                for rec in records]
+    for start in range(0, len(incoming), TRANSACTION_BATCH):
+        await processor.process_many(incoming[start:start + TRANSACTION_BATCH])
+    await _commit(consumer, tp, records[-1].offset + 1)
 
 
 async def _commit(consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
