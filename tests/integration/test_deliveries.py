@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 
 import pytest
 
+from services.notifications.adapters.sms import HttpSmsGateway
 from services.notifications.domain.delivery import Attempt, Outgoing
 from services.notifications.service_layer.handlers import deliver_due
 from services.notifications.service_layer.unit_of_work import NotificationsUnitOfWork
@@ -115,3 +117,41 @@ async def test_a_new_delivery_wakes_an_idle_deliverer_without_waiting_for_its_po
         stop.set()
         await asyncio.wait_for(worker, 10)
         await pool.close()
+
+
+async def test_a_hanging_gateway_times_out_the_attempt_and_the_sms_goes_once_when_it_answers(notifications):
+    """The provider accepts the connection and never answers: the attempt times out (the error is kept),
+    the delivery stays pending with a retry time, and goes once the provider answers again."""
+    answered: list[bytes] = []
+    hanging = True
+
+    async def provider(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await reader.readuntil(b"\r\n\r\n")
+        length = int(next(line.split(b":")[1] for line in request.split(b"\r\n")
+                          if line.lower().startswith(b"content-length")))
+        body = await reader.readexactly(length)
+        if hanging:
+            await asyncio.sleep(30)  # never answers within the client's timeout
+            return
+        answered.append(body)
+        writer.write(b"HTTP/1.1 201 Created\r\ncontent-length: 2\r\ncontent-type: application/json\r\n\r\n{}")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(provider, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    pool, uow, clock = notifications
+    gateway = HttpSmsGateway(f"http://127.0.0.1:{port}/sms", timeout_seconds=0.3)
+    try:
+        await add(uow, uuid.uuid4(), "sms", "黄灯")
+        assert await deliver_due(uow(), {"sms": gateway}, 10, 5, 0.0) == 1
+        row = await pool.fetchrow("SELECT status, attempts, last_error FROM delivery")
+        assert (row["status"], row["attempts"]) == ("pending", 1) and "Timeout" in row["last_error"]
+        hanging = False
+        clock.advance(seconds=1)
+        assert await deliver_due(uow(), {"sms": gateway}, 10, 5, 0.0) == 1
+        assert (await pool.fetchrow("SELECT status, attempts FROM delivery"))["status"] == "sent"
+        assert len(answered) == 1 and "黄灯".encode() in answered[0]
+    finally:
+        await gateway.close()
+        server.close()
