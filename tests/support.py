@@ -31,5 +31,17 @@ async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
             client.app = app  # type: ignore[attr-defined]
             yield client
 
+async def handle(handlers: dict, uow_factory, event, envelope=None):
+    """Run one event through its consumer handler in a fresh unit of work and commit, as the consumer does
+    after its inbox check (the inbox itself is tested in test_messaging.py). Returns the envelope."""
+    from shared.events.envelope import Envelope
+
+    envelope = envelope or Envelope.wrap(event, source="/" + event.type.split(".")[0], time=event.at)
+    async with uow_factory() as uow:
+        await handlers[event.type](event, envelope, uow)
+        await uow.commit()
+    return envelope
+
+
 __all__ = ["ADMIN_DSN", "KAFKA_BOOTSTRAP", "ROOT", "SERVICE_DIRS", "create_database", "drop_database", "dsn_for",
-           "serving"]
+           "handle", "serving"]

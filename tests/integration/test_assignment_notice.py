@@ -15,7 +15,7 @@ from shared.db.migrate import migrate
 from shared.db.pool import create_pool
 from shared.events.envelope import Envelope
 from shared.events.routing import IncidentAssigned, IncidentReassigned, Owner
-from tests.support import SERVICE_DIRS
+from tests.support import SERVICE_DIRS, handle
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai: no quiet hours
 GRID = "320508019044001"
@@ -34,11 +34,7 @@ async def world(fresh_database):
 
 
 async def apply(uow, event, envelope: Envelope | None = None) -> Envelope:
-    envelope = envelope or Envelope.wrap(event, source="/routing", time=event.at)
-    async with uow() as u:
-        await EVENT_HANDLERS[event.type](event, envelope, u)
-        await u.commit()
-    return envelope
+    return await handle(EVENT_HANDLERS, uow, event, envelope)
 
 
 def assigned(owner: Owner, urgency: str = "urgent", reassigned: bool = False, case: uuid.UUID | None = None):

@@ -14,10 +14,9 @@ from services.notifications.service_layer.unit_of_work import NotificationsUnitO
 from shared.clock import FixedClock
 from shared.db.migrate import migrate
 from shared.db.pool import create_pool
-from shared.events.envelope import Envelope
 from shared.events.routing import IncidentAssigned, Owner
 from shared.events.supervision import LightChanged
-from tests.support import SERVICE_DIRS
+from tests.support import SERVICE_DIRS, handle
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 PHONE = "13900000001"
@@ -46,9 +45,7 @@ async def world(fresh_database):
 
 
 async def apply(uow, event) -> None:
-    async with uow() as u:
-        await EVENT_HANDLERS[event.type](event, Envelope.wrap(event, source="/x", time=event.at), u)
-        await u.commit()
+    await handle(EVENT_HANDLERS, uow, event)
 
 
 async def light(uow, clock, incident: uuid.UUID, colour: str = "yellow", urgency: str = "normal") -> None:

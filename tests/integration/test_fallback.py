@@ -13,10 +13,9 @@ from services.notifications.service_layer.unit_of_work import NotificationsUnitO
 from shared.clock import FixedClock
 from shared.db.migrate import migrate
 from shared.db.pool import create_pool
-from shared.events.envelope import Envelope
 from shared.events.routing import IncidentAssigned, Owner
 from shared.events.supervision import EscalationRaised
-from tests.support import SERVICE_DIRS
+from tests.support import SERVICE_DIRS, handle
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 GRID = "320508019044007"
@@ -50,9 +49,7 @@ async def world(fresh_database):
 
 
 async def apply(uow, event) -> None:
-    async with uow() as u:
-        await EVENT_HANDLERS[event.type](event, Envelope.wrap(event, source="/x", time=event.at), u)
-        await u.commit()
+    await handle(EVENT_HANDLERS, uow, event)
 
 
 async def red_card(uow) -> uuid.UUID:

@@ -20,10 +20,9 @@ from shared.clock import FixedClock
 from shared.db.migrate import migrate
 from shared.db.pool import create_pool
 from shared.events import intake as ev
-from shared.events.envelope import Envelope
 from shared.events.routing import IncidentAssigned, IncidentReassigned, Owner
 from shared.settings import DEV_JWT_SECRET
-from tests.support import SERVICE_DIRS, serving
+from tests.support import SERVICE_DIRS, handle, serving
 
 NOVEMBER = date(2026, 11, 1)
 MON = datetime(2026, 11, 2, 9, 0, tzinfo=ZONE)  # Monday; a normal sign is due Tue 11-03 17:30
@@ -46,9 +45,7 @@ async def facts(fresh_database):
 
 
 async def feed(pool, clock, calendar, event) -> None:
-    async with SupervisionUnitOfWork(pool, clock, calendar) as uow:
-        await EVENT_HANDLERS[event.type](event, Envelope.wrap(event, source="/t", time=event.at), uow)
-        await uow.commit()
+    await handle(EVENT_HANDLERS, lambda: SupervisionUnitOfWork(pool, clock, calendar), event)
 
 
 def at(day: int, hour: int = 10) -> datetime:
@@ -185,9 +182,7 @@ async def test_the_stats_and_rankings_api_validates_and_reports(fresh_database):
             for _ in range(n):
                 case = uuid.uuid4()
                 for event in (received(case, now), assigned(case, owner, now)):
-                    async with container.uow() as uow:
-                        await EVENT_HANDLERS[event.type](event, Envelope.wrap(event, source="/t", time=now), uow)
-                        await uow.commit()
+                    await handle(EVENT_HANDLERS, container.uow, event)
 
         response = await client.get(f"/v1/stats?month={this_month}&group_by=community", headers=headers)
         assert response.status_code == 200, response.text

@@ -14,11 +14,10 @@ from services.notifications.entrypoints.http import create_app
 from services.notifications.service_layer.handlers import EVENT_HANDLERS
 from shared.auth import issue_token
 from shared.db.migrate import migrate
-from shared.events.envelope import Envelope
 from shared.events.routing import IncidentAssigned, Owner
 from shared.events.supervision import EscalationRaised, LightChanged
 from shared.settings import DEV_JWT_SECRET
-from tests.support import SERVICE_DIRS, serving
+from tests.support import SERVICE_DIRS, handle, serving
 
 ADMIN = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'admin-1', 'admin', [''])}"}
 SUPERVISOR = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'sup', 'supervisor', [''])}"}
@@ -34,10 +33,7 @@ async def notifications(fresh_database):
 
 
 async def apply(client, event) -> None:
-    container = client.app.state.container
-    async with container.uow() as uow:
-        await EVENT_HANDLERS[event.type](event, Envelope.wrap(event, source="/x", time=event.at), uow)
-        await uow.commit()
+    await handle(EVENT_HANDLERS, client.app.state.container.uow, event)
 
 
 async def case_with_worker(client) -> uuid.UUID:

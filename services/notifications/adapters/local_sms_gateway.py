@@ -132,15 +132,19 @@ def create_gateway_app(log_path: Path, hotline_secret: str | None = None, smtp_p
         log.keep(record)
         return JSONResponse(record, status_code=201)
 
-    @app.post("/webhook")
-    async def webhook(request: Request, idempotency_key: str | None = Header(None)) -> JSONResponse:
+    async def take_signed_post(request: Request, idempotency_key: str | None, secret: str | None,
+                               header_prefix: str, record: dict, gone: bool = False) -> JSONResponse:
+        """A signed JSON post (12345's callbacks, subscribers' webhooks): check the signature, answer 410 for
+        a receiver marked gone, fail as told, then record it once per idempotency key."""
         raw = await request.body()
-        if hotline_secret is not None:
+        if secret is not None:
             try:
-                SignatureCheck(hotline_secret).verify(request.headers.get("x-hotline-timestamp"),
-                                                      request.headers.get("x-hotline-signature"), raw, time.time())
+                SignatureCheck(secret).verify(request.headers.get(f"{header_prefix}-timestamp"),
+                                              request.headers.get(f"{header_prefix}-signature"), raw, time.time())
             except SignatureError as exc:
                 return JSONResponse({"error": str(exc)}, status_code=401)
+        if gone:
+            return JSONResponse({"error": f"hook {record.get('hook')} is gone"}, status_code=410)
         if failures["left"] > 0:
             failures["left"] -= 1
             return JSONResponse({"error": "injected failure"}, status_code=failures["status"])
@@ -151,36 +155,19 @@ def create_gateway_app(log_path: Path, hotline_secret: str | None = None, smtp_p
         key = idempotency_key or str(uuid.uuid4())
         if key in log.by_key:
             return JSONResponse({**log.by_key[key], "duplicate": True})
-        record = {"kind": "webhook", "message_id": str(uuid.uuid4()), "idempotency_key": key,
-                  "body": body, "received_at": datetime.now(UTC).isoformat()}
+        record = {**record, "message_id": str(uuid.uuid4()), "idempotency_key": key, "body": body,
+                  "received_at": datetime.now(UTC).isoformat()}
         log.keep(record)
         return JSONResponse(record, status_code=201)
 
+    @app.post("/webhook")
+    async def webhook(request: Request, idempotency_key: str | None = Header(None)) -> JSONResponse:
+        return await take_signed_post(request, idempotency_key, hotline_secret, "x-hotline", {"kind": "webhook"})
+
     @app.post("/hooks/{name}")
     async def hook(name: str, request: Request, idempotency_key: str | None = Header(None)) -> JSONResponse:
-        raw = await request.body()
-        if webhook_secret is not None:
-            try:
-                SignatureCheck(webhook_secret).verify(request.headers.get("x-grid-timestamp"),
-                                                      request.headers.get("x-grid-signature"), raw, time.time())
-            except SignatureError as exc:
-                return JSONResponse({"error": str(exc)}, status_code=401)
-        if name in gone:
-            return JSONResponse({"error": f"hook {name} is gone"}, status_code=410)
-        if failures["left"] > 0:
-            failures["left"] -= 1
-            return JSONResponse({"error": "injected failure"}, status_code=failures["status"])
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            return JSONResponse({"error": "body is not JSON"}, status_code=400)
-        key = idempotency_key or str(uuid.uuid4())
-        if key in log.by_key:
-            return JSONResponse({**log.by_key[key], "duplicate": True})
-        record = {"kind": "hook", "hook": name, "message_id": str(uuid.uuid4()), "idempotency_key": key,
-                  "body": body, "received_at": datetime.now(UTC).isoformat()}
-        log.keep(record)
-        return JSONResponse(record, status_code=201)
+        return await take_signed_post(request, idempotency_key, webhook_secret, "x-grid",
+                                      {"kind": "hook", "hook": name}, gone=name in gone)
 
     @app.get("/hooks/{name}")
     async def hook_received(name: str) -> list[dict]:
