@@ -122,16 +122,27 @@ async def _stage_medians(stack: Stack) -> dict[str, float]:
 
 
 def _wrk_script(points: list) -> Path:
-    """A wrk script posting urgent reports at points of the city (few enough repeats to stay clear of the
-    duplicate rule: same category within 50 m is linked, not routed)."""
+    """A wrk script posting urgent reports at points of the city, each point once (the duplicate rule links
+    a report of the same category within 50 m of an open case to it instead of routing it)."""
     listed = ",".join(f"{{{lon:.6f},{lat:.6f}}}" for lon, lat in points)
     categories = ",".join(f'"{c}"' for c, _ in CATEGORIES)
     script = Path(tempfile.mkdtemp(prefix="stack-wrk-")) / "report.lua"
     script.write_text(f"""local points = {{{listed}}}
 local categories = {{{categories}}}
 local token = os.getenv("BENCH_TOKEN")
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("id", threads)
+end
+function init(args)
+  -- each thread walks its own half of the points: no point twice, so no report is a duplicate of another
+  math.randomseed(id * 7919)
+  next_point = (id - 1) * math.floor(#points / 2)
+end
 request = function()
-  local p = points[math.random(#points)]
+  next_point = next_point % #points + 1
+  local p = points[next_point]
   local body = string.format('{{"source":"gridworker","category":"%s","urgency":"urgent","title":"bench",' ..
     '"location":{{"lon":%.6f,"lat":%.6f}}}}', categories[math.random(#categories)], p[1], p[2])
   return wrk.format("POST", "/v1/incidents",
