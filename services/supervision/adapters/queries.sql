@@ -164,8 +164,7 @@ VALUES ($1, (SELECT assignment_id FROM closure_fact WHERE incident_id = $1 ORDER
 -- 及时签收率: sign phases due in the month, minus those ended (returned, merged, rejected, given to
 -- another unit) before their due time; signed on time over the rest.
 SELECT k AS key, count(*) FILTER (WHERE on_time) AS numerator, count(*) AS denominator
-  FROM (SELECT stat_key($4, a.unit_id, a.unit_kind, a.grid_code, a.community_code, a.street_code,
-                        a.district_code) AS k,
+  FROM (SELECT stat_key($4, a) AS k,
                c.stop_reason = 'signed' AND c.stopped_at <= c.due_at AND c.stopped_at <= $3 AS on_time
           FROM phase_clock c JOIN assignment_fact a ON a.id = c.assignment_id
          WHERE c.phase = 'sign' AND c.due_at >= $1 AND c.due_at < $2 AND c.due_at <= $3
@@ -179,8 +178,7 @@ SELECT k AS key, count(*) FILTER (WHERE on_time) AS numerator, count(*) AS denom
 SELECT k AS key, count(*) AS denominator,
        count(*) FILTER (WHERE on_time) AS on_time,
        count(*) FILTER (WHERE closed) AS closed
-  FROM (SELECT stat_key($4, a.unit_id, a.unit_kind, a.grid_code, a.community_code, a.street_code,
-                        a.district_code) AS k,
+  FROM (SELECT stat_key($4, a) AS k,
                c.stop_reason = 'result_submitted' AND c.stopped_at <= c.due_at AND EXISTS (
                    SELECT 1 FROM verification_fact v
                     WHERE v.handle_clock_id = c.id AND v.passed AND v.verified_at <= $3) AS on_time,
@@ -202,8 +200,7 @@ SELECT k AS key, count(*) AS answered,
        count(*) FILTER (WHERE responded) AS responded,
        count(*) FILTER (WHERE solved = 'yes') AS solved,
        count(*) FILTER (WHERE satisfied IN ('satisfied', 'basically')) AS satisfied
-  FROM (SELECT stat_key($4, a.unit_id, a.unit_kind, a.grid_code, a.community_code, a.street_code,
-                        a.district_code) AS k, v.responded, v.solved, v.satisfied
+  FROM (SELECT stat_key($4, a) AS k, v.responded, v.solved, v.satisfied
           FROM visit_fact v JOIN assignment_fact a ON a.id = v.assignment_id
          WHERE v.visited_at >= $1 AND v.visited_at < $2 AND v.visited_at <= $3
            AND v.contacted = 'yes') s
@@ -212,8 +209,7 @@ SELECT k AS key, count(*) AS answered,
 -- name: stats_returns
 -- 回退率: assignments the unit received in the month that it returned (by $3).
 SELECT k AS key, count(*) AS denominator, count(*) FILTER (WHERE returned) AS numerator
-  FROM (SELECT stat_key($4, a.unit_id, a.unit_kind, a.grid_code, a.community_code, a.street_code,
-                        a.district_code) AS k, a.returned_at <= $3 AS returned
+  FROM (SELECT stat_key($4, a) AS k, a.returned_at <= $3 AS returned
           FROM assignment_fact a
          WHERE a.assigned_at >= $1 AND a.assigned_at < $2 AND a.assigned_at <= $3) s
  WHERE k IS NOT NULL GROUP BY k;
@@ -221,8 +217,7 @@ SELECT k AS key, count(*) AS denominator, count(*) FILTER (WHERE returned) AS nu
 -- name: stats_reopens
 -- 重办率: cases the unit closed in the month that were reopened (by $3).
 SELECT k AS key, count(*) AS denominator, count(*) FILTER (WHERE reopened) AS numerator
-  FROM (SELECT stat_key($4, a.unit_id, a.unit_kind, a.grid_code, a.community_code, a.street_code,
-                        a.district_code) AS k, f.reopened_at <= $3 AS reopened
+  FROM (SELECT stat_key($4, a) AS k, f.reopened_at <= $3 AS reopened
           FROM closure_fact f JOIN assignment_fact a ON a.id = f.assignment_id
          WHERE f.closed_at >= $1 AND f.closed_at < $2 AND f.closed_at <= $3) s
  WHERE k IS NOT NULL GROUP BY k;
@@ -230,8 +225,7 @@ SELECT k AS key, count(*) AS denominator, count(*) FILTER (WHERE reopened) AS nu
 -- name: stats_rework
 -- 返工率: verifications in the month of the unit's results that failed.
 SELECT k AS key, count(*) AS denominator, count(*) FILTER (WHERE NOT passed) AS numerator
-  FROM (SELECT stat_key($4, a.unit_id, a.unit_kind, a.grid_code, a.community_code, a.street_code,
-                        a.district_code) AS k, v.passed
+  FROM (SELECT stat_key($4, a) AS k, v.passed
           FROM verification_fact v JOIN assignment_fact a ON a.id = v.assignment_id
          WHERE v.verified_at >= $1 AND v.verified_at < $2 AND v.verified_at <= $3) s
  WHERE k IS NOT NULL GROUP BY k;
@@ -240,13 +234,11 @@ SELECT k AS key, count(*) AS denominator, count(*) FILTER (WHERE NOT passed) AS 
 -- Cases a unit had in the month (received, or with a phase due), its 督办 points (the highest level a
 -- case reached on a phase due in the month: yellow card 0.5, red card 1, leader 2) and a name.
 WITH touched AS (
-    SELECT stat_key($4, a.unit_id, a.unit_kind, a.grid_code, a.community_code, a.street_code,
-                    a.district_code) AS k, a.incident_id, 0::numeric AS points
+    SELECT stat_key($4, a) AS k, a.incident_id, 0::numeric AS points
       FROM assignment_fact a
      WHERE a.assigned_at >= $1 AND a.assigned_at < $2 AND a.assigned_at <= $3
     UNION ALL
-    SELECT stat_key($4, a.unit_id, a.unit_kind, a.grid_code, a.community_code, a.street_code,
-                    a.district_code), c.incident_id,
+    SELECT stat_key($4, a), c.incident_id,
            CASE c.level WHEN 'yellow_card' THEN 0.5 WHEN 'red_card' THEN 1 WHEN 'leader' THEN 2 ELSE 0 END
       FROM phase_clock c JOIN assignment_fact a ON a.id = c.assignment_id
      WHERE c.due_at >= $1 AND c.due_at < $2 AND c.due_at <= $3
@@ -259,9 +251,8 @@ SELECT k AS key, count(*) AS cases, sum(points)::float8 AS escalation_points
 -- name: stat_names
 -- A name for each key ($2): the last name seen of a unit at the grouped level owning a case there.
 SELECT DISTINCT ON (k) k AS key, unit_name AS name
-  FROM (SELECT stat_key($1, unit_id, unit_kind, grid_code, community_code, street_code, district_code) AS k,
-               unit_name, id
-          FROM assignment_fact
+  FROM (SELECT stat_key($1, a) AS k, a.unit_name, a.id
+          FROM assignment_fact a
          WHERE unit_kind = CASE WHEN $1 IN ('unit', 'department') THEN unit_kind ELSE $1 END) s
  WHERE k = ANY($2::text[])
  ORDER BY k, id DESC;
