@@ -120,12 +120,12 @@ async def test_report_to_red_light_to_sms_and_sse(stack: Stack):
         assert "新案件" in notice[0]["text"]  # the owner hears of the case on assignment
 
         await advance(http, stack, 1.5 * 3600)  # urgent sign limit is 2 h: yellow at 70 %
-        await eventually(lambda: _light_is(http, stack, incident_id, "yellow"))
+        await eventually(lambda: _clock_is(http, stack, incident_id, light="yellow"))
         texts = await eventually(lambda: _sms_count(http, stack, GRID_1_WORKER["phone"], 2))
         assert "黄灯" in texts[1]["text"] and "签收" in texts[1]["text"]
 
         await advance(http, stack, 3600)
-        red = await eventually(lambda: _light_is(http, stack, incident_id, "red"))
+        red = await eventually(lambda: _clock_is(http, stack, incident_id, light="red"))
         assert red["level"] == "yellow_card"
         texts = await eventually(lambda: _sms_count(http, stack, GRID_1_WORKER["phone"], 3))
         assert "红灯" in texts[2]["text"]
@@ -151,7 +151,7 @@ async def test_report_to_red_light_to_sms_and_sse(stack: Stack):
         signed = await http.post(f"{stack.url('intake')}/v1/incidents/{incident_id}/actions",
                                  headers=auth(stack, worker), json={"action": "sign"})
         assert signed.status_code == 200, signed.text
-        handle = await eventually(lambda: _phase_is(http, stack, incident_id, "handle"))
+        handle = await eventually(lambda: _clock_is(http, stack, incident_id, phase="handle"))
         assert handle["light"] == "green"
         again = await http.post(f"{stack.url('intake')}/v1/incidents/{incident_id}/actions",
                                 headers=auth(stack, worker), json={"action": "sign"})
@@ -159,14 +159,10 @@ async def test_report_to_red_light_to_sms_and_sse(stack: Stack):
             "progress", "return", "request_extension", "decide_extension", "suspend", "submit_result", "merge"]
 
 
-async def _light_is(http, stack, incident_id, light):
+async def _clock_is(http, stack, incident_id, **expected):
+    """The case's current clock once it shows `expected` (light, phase or level), else None."""
     state = await clock_state(http, stack, incident_id)
-    return state if state and state["light"] == light else None
-
-
-async def _phase_is(http, stack, incident_id, phase):
-    state = await clock_state(http, stack, incident_id)
-    return state if state and state["phase"] == phase else None
+    return state if state and all(state[k] == v for k, v in expected.items()) else None
 
 
 async def _sms_count(http, stack, phone, count):
@@ -314,7 +310,7 @@ async def test_an_sms_gateway_outage_delays_the_sms_and_it_arrives_once(stack: S
         await eventually(lambda: _sms_count(http, stack, GRID_1_WORKER["phone"], 1))  # the new-case notice
         stack.kill("notifications", "sms-gateway")           # the provider goes away
         await advance(http, stack, 1.5 * 3600)
-        await eventually(lambda: _light_is(http, stack, incident_id, "yellow"))
+        await eventually(lambda: _clock_is(http, stack, incident_id, light="yellow"))
 
         async def light_deliveries():
             rows = (await http.get(stack.url("notifications") + "/v1/deliveries", headers=auth(stack),
@@ -375,7 +371,7 @@ async def test_the_whole_督办_ladder_reaches_each_level_s_people_once(stack: S
         for seconds, level in ((1.5 * 3600, "reminder"), (3600, "yellow_card"), (3600, "red_card"),
                                (3600, "leader")):
             await advance(http, stack, seconds)
-            await eventually(lambda level=level: _level_is(http, stack, incident_id, level))
+            await eventually(lambda level=level: _clock_is(http, stack, incident_id, level=level))
 
         def levels(texts: list[str]) -> list[str]:  # the 黄牌 SMS may wait its bundling window: order is free
             return sorted(name for text in texts for name in ("黄牌督办", "红牌督办", "领导督办") if name in text)
@@ -392,8 +388,3 @@ async def test_the_whole_督办_ladder_reaches_each_level_s_people_once(stack: S
                   if a["data"]["incident_id"] == incident_id]
         assert [a["data"].get("light") or a["data"].get("level") for a in alerts] == [
             "yellow", "reminder", "red", "yellow_card", "red_card", "leader"]
-
-
-async def _level_is(http, stack, incident_id, level):
-    state = await clock_state(http, stack, incident_id)
-    return state if state and state["level"] == level else None
