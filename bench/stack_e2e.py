@@ -152,16 +152,25 @@ end
     return script
 
 
+def _notices(stack: Stack) -> dict[str, float]:
+    """The new-case SMS the gateway recorded (its JSON-lines log: cheaper than asking it over HTTP while it
+    works): case ref → when it arrived (the first, if one case had two)."""
+    log = stack.workdir / "sms.jsonl"
+    notices: dict[str, float] = {}
+    for message in map(json.loads, log.read_text(encoding="utf-8").splitlines() if log.exists() else []):
+        text = message.get("text", "")
+        if "新案件" in text:
+            notices.setdefault(text.split("新案件", 1)[1][:8],
+                               datetime.fromisoformat(message["received_at"]).timestamp())
+    return notices
+
+
 async def _count_notified_since(stack: Stack, since: float, patience: float = 20.0) -> tuple[int, float]:
     """New-case SMS the gateway recorded after `since`, once no more come; and when the last came."""
-    log = stack.workdir / "sms.jsonl"
     count, last, quiet_since = -1, since, time.time()
     while time.time() - quiet_since < patience:
         await asyncio.sleep(1.0)
-        stamps = [datetime.fromisoformat(m["received_at"]).timestamp()
-                  for m in map(json.loads, log.read_text(encoding="utf-8").splitlines())
-                  if "新案件" in m.get("text", "")]
-        fresh = [t for t in stamps if t >= since]
+        fresh = [t for t in _notices(stack).values() if t >= since]
         if len(fresh) != count:
             count, quiet_since = len(fresh), time.time()
             last = max(fresh, default=since)
@@ -216,22 +225,13 @@ async def _post_all(http: httpx.AsyncClient, stack: Stack, points: list, rate: f
 
 
 async def _wait_notified(stack: Stack, sent: dict[str, float], patience: float = 60.0) -> dict[str, float]:
-    """Follow the gateway's record (its JSON-lines log: cheaper than asking it over HTTP while it works)
-    until every posted case has its new-case SMS, or nothing new came for `patience` seconds."""
+    """Until every posted case has its new-case SMS, or nothing new came for `patience` seconds."""
     notified: dict[str, float] = {}
-    log = stack.workdir / "sms.jsonl"
     last_progress = time.time()
     while len(notified) < len(sent) and time.time() - last_progress < patience:
         await asyncio.sleep(0.5)
         before = len(notified)
-        lines = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
-        for line in lines:
-            message = json.loads(line)
-            text = message.get("text", "")
-            if "新案件" in text:
-                ref = text.split("新案件", 1)[1][:8]
-                if ref in sent and ref not in notified:
-                    notified[ref] = datetime.fromisoformat(message["received_at"]).timestamp()
+        notified = {ref: at for ref, at in _notices(stack).items() if ref in sent}
         if len(notified) > before:
             last_progress = time.time()
     return notified
