@@ -1,7 +1,10 @@
 """Supervision at scale: one million open clocks.
 
-- catch-up: the ticker was stopped while 100,000 clocks fell due; clocks fired per second, beside a bare
-  SKIP LOCKED claim loop on the same rows in the same run;
+- catch-up: the ticker was stopped while 100,000 clocks fell due, each past its yellow and red points;
+  clocks fired per second (light, level and alerts committed) with one session and with the ticker's
+  default sessions, beside a bare SKIP LOCKED claim loop on the same rows in the same run;
+- publishing the catch-up: supervision's relay renders those alerts (four events per clock) and publishes
+  them to Kafka; events per second, beside the generic relay publishing the same events pre-rendered;
 - steady lag: thresholds fall due at a steady rate in real time while the real ticker loop runs; the lag
   from each due time to the commit of its light (p50, p99), beside the bare claim loop run the same way.
 """
@@ -9,13 +12,14 @@
 from __future__ import annotations
 
 import asyncio
-import sys
+import os
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 from bench.common import ROOT, Figure, create_database, drop_database
+from services.supervision.adapters.alert_outbox import ClockAlertOutbox
 from services.supervision.adapters.repository import next_due_at
 from services.supervision.config import SupervisionSettings
 from services.supervision.entrypoints.ticker import run_ticker
@@ -25,10 +29,14 @@ from shared.calendar import WorkCalendar
 from shared.clock import FixedClock, RealClock
 from shared.db.migrate import migrate
 from shared.db.pool import create_pool
+from shared.messaging import outbox
+from shared.messaging.kafka import make_producer
+from shared.messaging.topics import ALL_TOPICS, ensure_topics
 
 OPEN_CLOCKS = 1_000_000
 DUE = 100_000
-BATCH = 2_000
+SESSIONS = SupervisionSettings().ticker_sessions
+KAFKA = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 STEADY_RATE = 1_000      # thresholds falling due per second
 STEADY_SECONDS = 15
@@ -42,26 +50,15 @@ async def _run() -> list[Figure]:
     name, dsn = await create_database("supervision")
     try:
         await migrate(dsn, ROOT / "services" / "supervision")
-        pool = await create_pool(dsn, 2, 4)
+        pool = await create_pool(dsn, 2, 2 + SESSIONS)
         await _fill(pool)
         baseline = await _bare_claim_loop(pool)
-        await pool.execute("UPDATE phase_clock SET next_check_at = yellow_at WHERE yellow_at <= $1", NOW)
-        started = time.perf_counter()
-        fired = await _catch_up(pool)
-        rate = fired / (time.perf_counter() - started)
-        events = await pool.fetchval("SELECT count(*) FROM outbox")
-        # The same backlog again, shared by two ticker processes (SKIP LOCKED), one per core.
-        await pool.execute("DELETE FROM outbox")
-        await pool.execute("UPDATE phase_clock SET light = 'green', level = 'none', next_check_at = yellow_at"
-                           " WHERE yellow_at <= $1", NOW)
-        started = time.perf_counter()
-        workers = [await asyncio.create_subprocess_exec(sys.executable, "-m", "bench.supervision_ticker", dsn,
-                                                        cwd=ROOT, stdout=asyncio.subprocess.PIPE)
-                   for _ in range(2)]
-        outputs = await asyncio.gather(*(w.communicate() for w in workers))
-        fired_by_two = sum(int(out.split()[-1]) for out, _ in outputs)
-        rate_two = fired_by_two / (time.perf_counter() - started)
-        await pool.execute("DELETE FROM outbox")
+        rate = await _catch_up(pool, sessions=1)
+        events = await pool.fetchval("SELECT sum(cardinality(steps)) FROM clock_alert")
+        publish_rate, prerendered_rate = await _publish(pool)
+        await pool.execute("DELETE FROM clock_alert")
+        rate_sessions = await _catch_up(pool, sessions=SESSIONS)
+        await pool.execute("DELETE FROM clock_alert")
         # The caught-up clocks' ladder steps lie in the real clock's past: park them for the steady runs.
         await pool.execute("UPDATE phase_clock SET next_check_at = NULL WHERE next_check_at < now() + interval '1 day'")
         ticker_lags = await _steady_lags(pool, _run_real_ticker)
@@ -69,32 +66,90 @@ async def _run() -> list[Figure]:
         await pool.close()
     finally:
         await drop_database(name)
+    batch = SupervisionSettings().ticker_batch
     steady = {"open_clocks": OPEN_CLOCKS, "rate_per_second": STEADY_RATE, "seconds": STEADY_SECONDS,
               "fired": len(ticker_lags), "idle_poll_seconds": SupervisionSettings().ticker_idle_seconds}
-    return [Figure("supervision.ticker", "catch-up", rate, "clocks/s", baseline, "bare SKIP LOCKED claim loop",
-                   "≥ 50,000 clocks/s", {"open_clocks": OPEN_CLOCKS, "due": DUE, "fired": fired,
-                                         "events_written": events, "batch": BATCH}),
-            Figure("supervision.ticker", "catch-up, 2 ticker processes", rate_two, "clocks/s", baseline,
-                   "bare SKIP LOCKED claim loop", "≥ 50,000 clocks/s", {"due": DUE, "fired": fired_by_two}),
+    return [Figure("supervision.ticker", "catch-up, 1 session", rate, "clocks/s", baseline,
+                   "bare SKIP LOCKED claim loop", "≥ 50,000 clocks/s",
+                   {"open_clocks": OPEN_CLOCKS, "due": DUE, "events": events, "batch": batch}),
+            Figure("supervision.ticker", f"catch-up, {SESSIONS} sessions (the ticker's default)", rate_sessions,
+                   "clocks/s", baseline, "bare SKIP LOCKED claim loop", "≥ 50,000 clocks/s",
+                   {"due": DUE, "batch": batch}),
+            Figure("supervision.relay", "catch-up's alerts rendered and published to Kafka", publish_rate,
+                   "events/s", prerendered_rate, "generic relay, the same events pre-rendered", "",
+                   {"events": events}),
             Figure("supervision.ticker", "steady lag p50", _pct(ticker_lags, 50), "ms", _pct(bare_lags, 50),
                    "bare SKIP LOCKED claim loop", "", steady),
             Figure("supervision.ticker", "steady lag p99", _pct(ticker_lags, 99), "ms", _pct(bare_lags, 99),
                    "bare SKIP LOCKED claim loop", "≤ 250 ms", steady)]
 
 
-async def _catch_up(pool) -> int:
-    fired = 0
-    while count := len(await tick_due_clocks(SupervisionUnitOfWork(pool, FixedClock(NOW), WorkCalendar()), BATCH)):
-        fired += count
-    return fired
+async def _catch_up(pool, sessions: int) -> float:
+    """Make the DUE clocks due again from green (each crosses yellow and red: four events) and fire them all
+    with `sessions` concurrent passes of the ticker's handler; returns clocks per second."""
+    await pool.execute("UPDATE phase_clock SET light = 'green', level = 'none', next_check_at = yellow_at"
+                       " WHERE yellow_at <= $1", NOW)
+    await _settle(pool)
+    batch = SupervisionSettings().ticker_batch
+
+    async def passes() -> int:
+        fired = 0
+        uow = lambda: SupervisionUnitOfWork(pool, FixedClock(NOW), WorkCalendar())  # noqa: E731
+        while count := len(await tick_due_clocks(uow(), batch)):
+            fired += count
+        return fired
+
+    started = time.perf_counter()
+    fired = sum(await asyncio.gather(*(passes() for _ in range(sessions))))
+    elapsed = time.perf_counter() - started
+    assert fired == DUE, fired
+    return fired / elapsed
 
 
-async def _catch_up_worker(dsn: str) -> int:
-    pool = await create_pool(dsn, 1, 2)
+async def _settle(pool) -> None:
+    """Each timed run starts alike: dead rows of the previous one vacuumed, no checkpoint owed."""
+    await pool.execute("VACUUM ANALYZE phase_clock")
+    await pool.execute("CHECKPOINT")
+
+
+async def _publish(pool) -> tuple[float, float]:
+    """Publish the catch-up's alerts with supervision's relay, then the same events pre-rendered in the generic
+    outbox with the generic relay, each to a private topic prefix; returns events per second for both."""
+    prefix = f"bench{uuid.uuid4().hex[:8]}."
+    await ensure_topics(KAFKA, prefix)
+    producer = make_producer(KAFKA)
+    await producer.start()
     try:
-        return await _catch_up(pool)
+        async with pool.acquire() as conn:
+            messages = await ClockAlertOutbox().unsent(conn, DUE)
+            await conn.execute("INSERT INTO outbox (event_id, topic, key, payload)"
+                               " SELECT gen_random_uuid(), * FROM unnest($1::text[], $2::text[], $3::text[])",
+                               [m.topic for m in messages], [m.key.decode() for m in messages],
+                               [m.value.decode() for m in messages])
+        rates = []
+        for table in (ClockAlertOutbox(), outbox.EnvelopeOutbox()):
+            relay = outbox.OutboxRelay(pool, producer, service="bench", topic_prefix=prefix, batch_size=500,
+                                       table=table)
+            started = time.perf_counter()
+            while await relay.publish_batch():
+                pass
+            rates.append(relay.published / (time.perf_counter() - started))
+            assert relay.published == len(messages), (relay.published, len(messages))
     finally:
-        await pool.close()
+        await producer.stop()
+        await _delete_topics([prefix + t for t in ALL_TOPICS])
+    return rates[0], rates[1]
+
+
+async def _delete_topics(names: list[str]) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
+    await admin.start()
+    try:
+        await admin.delete_topics(names)
+    finally:
+        await admin.close()
 
 
 def _pct(lags: list[float], p: int) -> float:
@@ -175,6 +230,7 @@ async def _fill(pool) -> None:
 
 async def _bare_claim_loop(pool) -> float:
     """Claim due rows in batches with SKIP LOCKED and push their next check away: no domain, no events."""
+    await _settle(pool)
     started = time.perf_counter()
     claimed = 0
     while True:
@@ -184,12 +240,9 @@ async def _bare_claim_loop(pool) -> float:
                                  LIMIT $2 FOR UPDATE SKIP LOCKED),
                         moved AS (UPDATE phase_clock c SET next_check_at = NULL FROM due WHERE c.id = due.id
                                   RETURNING 1)
-                   SELECT count(*) FROM moved""", NOW, BATCH)
+                   SELECT count(*) FROM moved""", NOW, SupervisionSettings().ticker_batch)
         if count == 0:
             break
         claimed += count
     return claimed / (time.perf_counter() - started)
 
-
-if __name__ == "__main__":  # one ticker process of the two-process catch-up: prints how many it fired
-    print(asyncio.run(_catch_up_worker(sys.argv[1])))

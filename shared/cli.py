@@ -107,7 +107,7 @@ def service_cli(name: str, service_dir: Path, load_settings: Callable[[], S],
             await producer.start()
             try:
                 await OutboxRelay(container.pool, producer, service=name, topic_prefix=s.topic_prefix,
-                                  poll_seconds=s.outbox_poll_seconds).run(stop)
+                                  poll_seconds=s.outbox_poll_seconds, table=container.outbox).run(stop)
             finally:
                 await producer.stop()
 

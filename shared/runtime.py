@@ -18,6 +18,7 @@ from shared.clock import Clock, ClockAnchor, RealClock, VirtualClock, follow_clo
 from shared.db.pool import create_pool
 from shared.db.unit_of_work import UnitOfWork
 from shared.messaging.consumer import EventHandler
+from shared.messaging.outbox import EnvelopeOutbox, OutboxTable
 from shared.settings import ServiceSettings
 
 log = structlog.get_logger("runtime")
@@ -48,6 +49,7 @@ class ServiceContainer(Generic[SettingsT, UowT]):
     consumes: list[str] = field(default_factory=list)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
     extras: dict[str, Any] = field(default_factory=dict)
+    outbox: OutboxTable = field(default_factory=EnvelopeOutbox)  # what the relay publishes from
 
     async def close(self) -> None:
         for task in self.tasks:

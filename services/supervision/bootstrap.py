@@ -6,6 +6,7 @@ import asyncio
 
 import asyncpg
 
+from services.supervision.adapters.alert_outbox import ClockAlertOutbox
 from services.supervision.adapters.repository import PgClockStore, calendar_days
 from services.supervision.config import SupervisionSettings
 from services.supervision.service_layer.calendar import calendar_from
@@ -31,7 +32,7 @@ async def bootstrap(settings: SupervisionSettings) -> SupervisionContainer:
         name=NAME, settings=settings, pool=pool, clock=clock,
         uow=lambda: SupervisionUnitOfWork(pool, clock, calendar),
         handlers=EVENT_HANDLERS, consumes=[INCIDENTS, ASSIGNMENTS], tasks=tasks,
-        extras={"clock_store": store, "calendar": calendar},
+        extras={"clock_store": store, "calendar": calendar}, outbox=ClockAlertOutbox(),
     )
 
 

@@ -3,6 +3,10 @@
 The relay never reads "id > last id": transactions commit out of id order, so it marks rows sent
 instead. One relay per service leads (session advisory lock); others wait as hot standbys. LISTEN is a
 hint to wake early; the short poll is what guarantees progress.
+
+Most services keep rendered envelopes in the `outbox` table (`EnvelopeOutbox`). A service may keep its
+events in another shape and render them at publish time by giving the relay its own `OutboxTable`
+(supervision does: a catch-up writes hundreds of thousands of threshold crossings at once).
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ import asyncio
 import hashlib
 import time
 import uuid
+from dataclasses import dataclass
+from typing import Protocol
 
 import asyncpg
 import structlog
@@ -45,15 +51,56 @@ def columns(envelopes: list[Envelope]) -> tuple[list[uuid.UUID], list[str], list
             [e.subject for e in envelopes], [e.model_dump_json() for e in envelopes])
 
 
+@dataclass(frozen=True)
+class OutgoingMessage:
+    """One Kafka record to publish; `row_id` is the outbox row it comes from (a row may hold several)."""
+
+    row_id: int
+    topic: str
+    key: bytes
+    value: bytes
+
+
+class OutboxTable(Protocol):
+    """Where a service's unsent events wait, in publication order."""
+
+    async def unsent(self, conn: asyncpg.Connection, limit: int) -> list[OutgoingMessage]:
+        """The messages of up to `limit` unsent rows, oldest row first."""
+
+    async def mark_sent(self, conn: asyncpg.Connection, row_ids: list[int]) -> None: ...
+
+    async def purge_sent(self, pool: asyncpg.Pool, older_than_hours: int) -> int:
+        """Delete rows sent longer ago than that; returns how many."""
+
+
+class EnvelopeOutbox:
+    """The `outbox` table of rendered CloudEvents envelopes (written by `write`)."""
+
+    async def unsent(self, conn: asyncpg.Connection, limit: int) -> list[OutgoingMessage]:
+        rows = await conn.fetch(
+            "SELECT id, topic, key, payload FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1", limit)
+        return [OutgoingMessage(r["id"], r["topic"], r["key"].encode(), r["payload"].encode()) for r in rows]
+
+    async def mark_sent(self, conn: asyncpg.Connection, row_ids: list[int]) -> None:
+        await conn.execute("UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])", row_ids)
+
+    async def purge_sent(self, pool: asyncpg.Pool, older_than_hours: int) -> int:
+        result = await pool.execute(
+            "DELETE FROM outbox WHERE sent_at < now() - make_interval(hours => $1)", older_than_hours)
+        return int(result.split()[-1])
+
+
 def leader_lock_key(service: str) -> int:
     return int.from_bytes(hashlib.sha256(f"outbox-relay:{service}".encode()).digest()[:8], "big", signed=True)
 
 
 class OutboxRelay:
     def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, *, service: str,
-                 topic_prefix: str = "", poll_seconds: float = 0.5, batch_size: int = 500) -> None:
+                 topic_prefix: str = "", poll_seconds: float = 0.5, batch_size: int = 500,
+                 table: OutboxTable | None = None) -> None:
         self._pool = pool
         self._producer = producer
+        self._table = table or EnvelopeOutbox()
         self._lock_key = leader_lock_key(service)
         self._prefix = topic_prefix
         self._poll = poll_seconds
@@ -85,7 +132,7 @@ class OutboxRelay:
                 while not stop.is_set():
                     if await self.publish_batch() == 0:
                         if time.monotonic() - purged_at > PURGE_EVERY_SECONDS:
-                            await purge_sent(self._pool)  # an idle moment: keep the table small
+                            await self._table.purge_sent(self._pool, 24)  # an idle moment: keep it small
                             purged_at = time.monotonic()
                         await _wait(wake, self._poll, also=stop)
                         wake.clear()
@@ -94,29 +141,21 @@ class OutboxRelay:
                 await lock_conn.execute("SELECT pg_advisory_unlock($1)", self._lock_key)
 
     async def publish_batch(self) -> int:
-        """Publish up to one batch of unsent rows in id order; returns how many were sent."""
+        """Publish up to one batch of unsent rows in order; returns how many messages were sent."""
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT id, topic, key, payload FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1",
-                self._batch,
-            )
-            if not rows:
+            messages = await self._table.unsent(conn, self._batch)
+            if not messages:
                 return 0
-            deliveries = [
-                await self._producer.send(self._prefix + r["topic"], r["payload"].encode(), key=r["key"].encode())
-                for r in rows
-            ]
-            await asyncio.gather(*deliveries)  # acks=all: every row is on the broker before it is marked
-            await conn.execute("UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])",
-                               [r["id"] for r in rows])
-        self.published += len(rows)
-        return len(rows)
+            deliveries = [await self._producer.send(self._prefix + m.topic, m.value, key=m.key) for m in messages]
+            await asyncio.gather(*deliveries)  # acks=all: every message is on the broker before its row is marked
+            await self._table.mark_sent(conn, sorted({m.row_id for m in messages}))
+        self.published += len(messages)
+        return len(messages)
 
 
 async def purge_sent(pool: asyncpg.Pool, older_than_hours: int = 24) -> int:
-    result = await pool.execute(
-        "DELETE FROM outbox WHERE sent_at < now() - make_interval(hours => $1)", older_than_hours)
-    return int(result.split()[-1])
+    """Delete `outbox` rows sent longer ago than that (the relay does it when idle)."""
+    return await EnvelopeOutbox().purge_sent(pool, older_than_hours)
 
 
 async def _wait(event: asyncio.Event, timeout: float, also: asyncio.Event | None = None) -> None:

@@ -9,7 +9,7 @@ from tests.support import SERVICE_DIRS
 EXPECTED_TABLES = {
     "intake": {"incident", "timeline_entry", "category"},
     "routing": {"grid", "unit", "worker", "assignment", "routed_incident"},
-    "supervision": {"policy", "phase_clock", "supervised_case", "virtual_clock", "calendar_override"},
+    "supervision": {"policy", "phase_clock", "supervised_case", "virtual_clock", "calendar_override", "clock_alert"},
     "notifications": {"delivery", "alert", "case_owner"},
 }
 

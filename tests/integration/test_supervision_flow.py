@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, timedelta
 
 import pytest
 
+from services.supervision.adapters.alert_outbox import ClockAlertOutbox
 from services.supervision.service_layer.handlers import EVENT_HANDLERS, tick_due_clocks
 from services.supervision.service_layer.unit_of_work import SupervisionUnitOfWork
 from shared.calendar import ZONE, WorkCalendar
@@ -104,8 +106,8 @@ async def test_the_ticker_fires_each_threshold_once_across_repeated_runs(supervi
     assert await tick_due_clocks(uow(), 100) == []
     [row] = await clocks(pool, case)
     assert (row["light"], row["level"]) == ("red", "leader")
-    types = [r["t"] for r in await pool.fetch(
-        "SELECT payload::jsonb->>'type' AS t FROM outbox ORDER BY id")]
+    async with pool.acquire() as conn:
+        types = [json.loads(m.value)["type"] for m in await ClockAlertOutbox().unsent(conn, 100)]
     assert types.count("supervision.light.changed") == 2 and types.count("supervision.escalation.raised") == 4
 
 

@@ -78,12 +78,85 @@ UPDATE phase_clock
        stop_reason = $13
  WHERE id = $1;
 
--- name: claim_due_clocks
-SELECT * FROM phase_clock
- WHERE next_check_at <= $1
- ORDER BY next_check_at
- LIMIT $2
- FOR UPDATE SKIP LOCKED;
+-- name: fire_due_clocks
+-- The ticker, for a batch of due clocks in one statement: claim them (SKIP LOCKED, so tickers share the
+-- work), fire every threshold reached by $1, move each clock's light, level and next check, and write one
+-- clock_alert row per clock that moved. This is PhaseClock.tick (domain/model.py) in SQL, so a catch-up
+-- never brings a clock into Python; tests/integration/test_ticker_sql.py holds the two to the same result
+-- for every light, level and position of now. Returns when each claimed clock was due.
+WITH claimed AS (
+    SELECT id, light, level, yellow_at, due_at, red_card_at, leader_at, due_version, next_check_at AS due_time,
+           stopped_at IS NULL AND paused_at IS NULL AS live
+      FROM phase_clock
+     WHERE next_check_at <= $1
+     ORDER BY next_check_at
+     LIMIT $2
+       FOR UPDATE SKIP LOCKED
+), ranked AS (
+    SELECT *, array_position(ARRAY['green', 'yellow', 'red'], light) - 1 AS light_rank,
+              array_position(ARRAY['none', 'reminder', 'yellow_card', 'red_card', 'leader'], level) - 1 AS level_rank
+      FROM claimed
+), crossed AS (
+    SELECT *, live AND $1 >= yellow_at AND light_rank < 1 AS turns_yellow,
+              live AND $1 >= due_at AND light_rank < 2 AS turns_red,
+              live AND $1 >= red_card_at AND level_rank < 3 AS gets_red_card,
+              live AND $1 >= leader_at AND level_rank < 4 AS gets_leader
+      FROM ranked
+), moved AS (
+    SELECT *, CASE WHEN turns_red THEN 2 WHEN turns_yellow THEN 1 ELSE light_rank END AS new_light,
+              CASE WHEN gets_leader THEN 4 WHEN gets_red_card THEN 3
+                   WHEN turns_red AND level_rank < 2 THEN 2 WHEN turns_yellow AND level_rank < 1 THEN 1
+                   ELSE level_rank END AS new_level
+      FROM crossed
+), fired AS (
+    UPDATE phase_clock AS c
+       SET light = (ARRAY['green', 'yellow', 'red'])[m.new_light + 1],
+           level = (ARRAY['none', 'reminder', 'yellow_card', 'red_card', 'leader'])[m.new_level + 1],
+           next_check_at = CASE WHEN m.live THEN LEAST(CASE WHEN m.new_light < 1 THEN m.yellow_at END,
+                                                       CASE WHEN m.new_light < 2 THEN m.due_at END,
+                                                       CASE WHEN m.new_level < 3 THEN m.red_card_at END,
+                                                       CASE WHEN m.new_level < 4 THEN m.leader_at END) END
+      FROM moved AS m
+     WHERE c.id = m.id
+    RETURNING m.*
+), alerts AS (
+    INSERT INTO clock_alert (clock_id, at, due_at, due_version, light_before, level_before, steps)
+    SELECT id, $1, due_at, due_version, light, level,
+           array_remove(ARRAY[CASE WHEN turns_yellow THEN 'yellow' END,
+                              CASE WHEN turns_yellow AND level_rank < 1 THEN 'reminder' END,
+                              CASE WHEN turns_red THEN 'red' END,
+                              CASE WHEN turns_red AND level_rank < 2 THEN 'yellow_card' END,
+                              CASE WHEN gets_red_card THEN 'red_card' END,
+                              CASE WHEN gets_leader THEN 'leader' END], NULL)
+      FROM fired
+     WHERE turns_yellow OR turns_red OR gets_red_card OR gets_leader
+     ORDER BY id
+)
+SELECT due_time FROM fired;
+
+-- name: insert_clock_alerts
+INSERT INTO clock_alert (clock_id, at, due_at, due_version, light_before, level_before, steps, manual, note,
+                         correlation_id, causation_id)
+SELECT a.clock_id, a.at, a.due_at, a.due_version, a.light_before, a.level_before,
+       string_to_array(a.steps, ','), a.manual, a.note, a.correlation_id, a.causation_id
+  FROM unnest($1::bigint[], $2::timestamptz[], $3::timestamptz[], $4::integer[], $5::text[], $6::text[],
+              $7::text[], $8::boolean[], $9::text[], $10::text[], $11::text[])
+       AS a(clock_id, at, due_at, due_version, light_before, level_before, steps, manual, note, correlation_id,
+            causation_id);
+
+-- name: unsent_clock_alerts
+-- The relay's batch, oldest first, with the facts of each alert's clock (fixed for the clock's life).
+SELECT a.*, c.incident_id, c.phase, c.category, c.urgency, c.grid_code, c.unit_id
+  FROM clock_alert AS a JOIN phase_clock AS c ON c.id = a.clock_id
+ WHERE a.sent_at IS NULL
+ ORDER BY a.id
+ LIMIT $1;
+
+-- name: mark_clock_alerts_sent
+UPDATE clock_alert SET sent_at = now() WHERE id = ANY($1::bigint[]);
+
+-- name: purge_sent_clock_alerts
+DELETE FROM clock_alert WHERE sent_at < now() - make_interval(hours => $1);
 
 -- name: next_due_at
 SELECT min(next_check_at) FROM phase_clock WHERE next_check_at IS NOT NULL;
@@ -112,13 +185,6 @@ SELECT * FROM phase_clock
    AND ($4::boolean OR grid_code LIKE ANY ($5::text[]))
  ORDER BY due_at, id
  LIMIT $6;
-
--- name: update_fired_clocks
--- The ticker's write: one statement for a whole batch (only what firing changes).
-UPDATE phase_clock AS c
-   SET light = u.light, level = u.level, next_check_at = u.next_check_at
-  FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[]) AS u(id, light, level, next_check_at)
- WHERE c.id = u.id;
 
 -- Statistics facts (DOMAIN.md §6) -----------------------------------------------------------------
 

@@ -11,10 +11,12 @@ from typing import Any
 
 import asyncpg
 
+from services.supervision.domain.alerts import ClockAlert
 from services.supervision.domain.model import CaseFacts, PhaseClock, Policy
 from services.supervision.domain.statistics import Rate, UnitFigures, month_bounds
 from shared.clock import ClockAnchor
 from shared.db.queries import Queries
+from shared.messaging.outbox import NOTIFY_CHANNEL
 
 QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
 _CLOCK_FIELDS = ("incident_id", "phase", "cycle", "category", "urgency", "grid_code", "unit_id", "started_at",
@@ -68,12 +70,22 @@ class SupervisionRepository:
                                  clock.red_card_at, clock.leader_at, clock.paused_at, clock.extension_amount,
                                  clock.stop_reason)
 
-    async def save_fired(self, clocks: list[PhaseClock]) -> None:
-        """After `tick`: only the light, the level and the next check change."""
-        if clocks:
-            await self._conn.execute(QUERIES.update_fired_clocks, [c.id for c in clocks],
-                                     [c.light for c in clocks], [c.level for c in clocks],
-                                     [c.next_check_at() for c in clocks])
+    async def fire_due(self, now: datetime, limit: int) -> list[datetime]:
+        """Fire the thresholds of up to `limit` due clocks and write their alerts (see `fire_due_clocks`);
+        returns when each was due."""
+        due_times = [row["due_time"] for row in await self._conn.fetch(QUERIES.fire_due_clocks, now, limit)]
+        if due_times:
+            await self._conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)  # wake the relay at commit
+        return due_times
+
+    async def add_alerts(self, alerts: list[ClockAlert]) -> None:
+        if not alerts:
+            return
+        columns = list(zip(*((a.clock_id, a.at, a.due_at, a.due_version, a.light_before, a.level_before,
+                               ",".join(a.steps), a.manual, a.note, a.correlation_id, a.causation_id)
+                              for a in alerts), strict=True))
+        await self._conn.execute(QUERIES.insert_clock_alerts, *(list(c) for c in columns))
+        await self._conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
 
     # Statistics facts -----------------------------------------------------------------------------
 
@@ -124,8 +136,6 @@ class SupervisionRepository:
         rows = await self._conn.fetch(QUERIES.running_working_time_clocks, not_before, after_id, limit)
         return [_to_clock(r) for r in rows]
 
-    async def claim_due(self, now: Any, limit: int) -> list[PhaseClock]:
-        return [_to_clock(r) for r in await self._conn.fetch(QUERIES.claim_due_clocks, now, limit)]
 
 
 def _to_clock(row: asyncpg.Record) -> PhaseClock:

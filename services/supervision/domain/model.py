@@ -13,8 +13,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from shared.calendar import WorkCalendar
-from shared.events.envelope import Event
-from shared.events.supervision import EscalationRaised, LightChanged
+from shared.events.supervision import ClockEvent, EscalationRaised, LightChanged
 
 Phase = Literal["sign", "handle", "verify"]
 LimitUnit = Literal["hours", "working_hours", "working_days"]
@@ -106,7 +105,7 @@ class PhaseClock:
     stop_reason: str | None = None
     due_fixed: bool = False  # the due time is a 12345 deadline (an instant), not counted working time
     id: int | None = None
-    events: list[Event] = field(default_factory=list, repr=False)
+    events: list[ClockEvent] = field(default_factory=list, repr=False)
 
     @classmethod
     def start(cls, facts: CaseFacts, phase: Phase, policy: Policy, at: datetime, calendar: WorkCalendar,

@@ -1,4 +1,5 @@
-"""The ticker: fires due lights and 督办 levels. Any number may run; SKIP LOCKED shares the work.
+"""The ticker: fires due lights and 督办 levels. Any number may run, each with `ticker_sessions` concurrent
+passes; SKIP LOCKED shares the work.
 
 Between passes it sleeps until the next threshold falls due, at most `ticker_idle_seconds` (a clock
 started meanwhile by the consumer may be due sooner); a change of the virtual clock wakes it at once.
@@ -25,36 +26,42 @@ LAG = Histogram("supervision_threshold_lag_seconds",
 async def run_ticker(container: ServiceContainer, stop: asyncio.Event,
                      observe: Callable[[list[float]], None] | None = None) -> None:
     """`observe` receives the lags of each committed pass (the benchmark listens; production has LAG)."""
-    settings = container.settings
-    clock = container.clock
-    wake = asyncio.Event()
+    wakes = [asyncio.Event() for _ in range(max(1, container.settings.ticker_sessions))]
     listen_conn = await container.pool.acquire()
 
     def hint(*_: object) -> None:
-        wake.set()
+        for wake in wakes:
+            wake.set()
 
     await listen_conn.add_listener("clock_changed", hint)
-    log.info("ticker_started")
+    log.info("ticker_started", sessions=len(wakes))
     try:
-        while not stop.is_set():
-            try:
-                due_times = await tick_due_clocks(container.uow(), settings.ticker_batch)
-            except (OSError, ConnectionError) as exc:
-                log.warning("ticker_db_unavailable", error=str(exc))
-                due_times = []
-                await asyncio.sleep(1)
-            if due_times:
-                committed = clock.now()
-                lags = [(committed - due).total_seconds() for due in due_times]
-                for lag in lags:
-                    LAG.observe(lag)
-                if observe is not None:
-                    observe(lags)
-            if len(due_times) < settings.ticker_batch:
-                await _sleep_until_due(container, wake, settings.ticker_idle_seconds)
+        await asyncio.gather(*(_passes(container, stop, wake, observe) for wake in wakes))
     finally:
         await listen_conn.remove_listener("clock_changed", hint)
         await container.pool.release(listen_conn)
+
+
+async def _passes(container: ServiceContainer, stop: asyncio.Event, wake: asyncio.Event,
+                  observe: Callable[[list[float]], None] | None) -> None:
+    settings = container.settings
+    clock = container.clock
+    while not stop.is_set():
+        try:
+            due_times = await tick_due_clocks(container.uow(), settings.ticker_batch)
+        except (OSError, ConnectionError) as exc:
+            log.warning("ticker_db_unavailable", error=str(exc))
+            due_times = []
+            await asyncio.sleep(1)
+        if due_times:
+            committed = clock.now()
+            lags = [(committed - due).total_seconds() for due in due_times]
+            for lag in lags:
+                LAG.observe(lag)
+            if observe is not None:
+                observe(lags)
+        if len(due_times) < settings.ticker_batch:
+            await _sleep_until_due(container, wake, settings.ticker_idle_seconds)
 
 
 async def _sleep_until_due(container: ServiceContainer, wake: asyncio.Event, at_most: float) -> None:
