@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import statistics
 import tempfile
@@ -65,16 +66,20 @@ async def _run(seconds: int) -> list[Figure]:
             # Warm up: the first case makes routing load the 15,000-grid registry into memory (seconds).
             await _wait_notified(stack, await _post_all(http, stack, points[:WARM_UP], rate=10.0))
             burst_started = time.time()
+            cpu_before = _cpu_seconds_by_role()
             script = _wrk_script(points[WARM_UP + PACED:])
             load = await asyncio.to_thread(wrk, stack.url("intake"), script, connections=32, seconds=seconds,
                                            env={"BENCH_TOKEN": stack.admin_token})
-            notified_count, last = await _count_notified_since(stack, burst_started)
+            notified_count, last, cpu_after = await _count_notified_since(stack, burst_started)
+            cpu_per_incident = {role: round(1000 * (cpu_after.get(role, 0.0) - used) / max(1, notified_count), 2)
+                                for role, used in sorted(cpu_before.items(), key=lambda kv: kv[0])}
             burst_rate = notified_count / (last - burst_started) if notified_count else 0.0
             paced = await _post_all(http, stack, points[WARM_UP:WARM_UP + PACED][:int(PACED_RATE * seconds)],
                                    PACED_RATE)
             paced_notified = await _wait_notified(stack, paced)
         lags = sorted(paced_notified[i] - paced[i] for i in paced_notified)
         stages = await _stage_medians(stack)
+        unnotified = await _unnotified(stack, set(_notices(stack)))
     finally:
         stack.down()
         for name in names.values():
@@ -83,7 +88,9 @@ async def _run(seconds: int) -> list[Figure]:
     notes = {"wrk_accepted_per_second": round(load.requests_per_second, 1), "wrk_requests": load.requests,
              "wrk_non_2xx": load.non_2xx, "notified_under_load": notified_count, "stage_medians_ms": stages,
              "paced_rate": PACED_RATE, "seconds": seconds, "notified_paced": len(paced_notified),
-             "sent_paced": len(paced), "grids": 15_000}
+             "sent_paced": len(paced), "grids": 15_000, "accepted_without_sms_by_reason": unnotified,
+             "cpu_ms_per_incident_under_load": cpu_per_incident,
+             "cpu_ms_per_incident_total": round(sum(cpu_per_incident.values()), 1)}
     return [Figure("stack.e2e", "owners notified per second under full load (wrk)", burst_rate, "incidents/s",
                    base_rate,
                    "raw aiokafka produce→consume", "≥ 500 incidents/s sustained", notes),
@@ -119,6 +126,42 @@ async def _stage_medians(stack: Stack) -> dict[str, float]:
                                               (a_sent, d_created), (d_created, d_sent)), strict=True):
             spans[name].append((end - start).total_seconds() * 1000)
     return {name: round(statistics.median(values), 1) for name, values in spans.items() if values}
+
+
+async def _unnotified(stack: Stack, notified: set[str]) -> dict[str, int]:
+    """Every accepted report without its new-case SMS at the gateway, counted by the reason the databases give."""
+    async def fetch(service: str, query: str) -> dict[str, asyncpg.Record]:
+        conn = await asyncpg.connect(stack.databases[service])
+        try:
+            return {r[0]: r for r in await conn.fetch(query)}
+        finally:
+            await conn.close()
+
+    cases = await fetch("intake", "SELECT id::text, duplicate_of IS NOT NULL AS duplicate FROM incident")
+    routed = await fetch("routing", "SELECT DISTINCT ON (incident_id) incident_id::text, kind, unit_id, worker_id"
+                                    " FROM assignment ORDER BY incident_id, id DESC")
+    owners = await fetch("notifications", "SELECT incident_id::text, worker_phone FROM case_owner")
+    notices = await fetch("notifications", "SELECT DISTINCT ON (incident_id) incident_id::text, status"
+                                           " FROM delivery WHERE channel = 'sms' AND event_type LIKE 'routing.%'"
+                                           " ORDER BY incident_id, created_at DESC")
+    reasons: dict[str, int] = {}
+    for case_id, case in cases.items():
+        if case_id[:8] in notified:
+            continue
+        if case["duplicate"]:
+            reason = "linked as a duplicate (not routed, by design)"
+        elif case_id not in routed:
+            reason = "not routed"
+        elif routed[case_id]["kind"] == "unroutable":
+            reason = "in the centre's queue (unroutable)"
+        elif case_id not in owners:
+            reason = "assigned, notifications never heard of it"
+        elif case_id not in notices:
+            reason = f"owner {routed[case_id]['unit_id']} has no phone or desk contact"
+        else:
+            reason = f"new-case SMS {notices[case_id]['status']}"
+        reasons[reason] = reasons.get(reason, 0) + 1
+    return reasons
 
 
 def _wrk_script(points: list) -> Path:
@@ -165,16 +208,47 @@ def _notices(stack: Stack) -> dict[str, float]:
     return notices
 
 
-async def _count_notified_since(stack: Stack, since: float, patience: float = 20.0) -> tuple[int, float]:
-    """New-case SMS the gateway recorded after `since`, once no more come; and when the last came."""
-    count, last, quiet_since = -1, since, time.time()
+async def _count_notified_since(stack: Stack, since: float,
+                                patience: float = 20.0) -> tuple[int, float, dict[str, float]]:
+    """New-case SMS the gateway recorded after `since`, once no more come; when the last came; and the CPU
+    seconds each role had used by then (so the quiet wait is not counted)."""
+    count, last, quiet_since, cpu = -1, since, time.time(), _cpu_seconds_by_role()
     while time.time() - quiet_since < patience:
         await asyncio.sleep(1.0)
         fresh = [t for t in _notices(stack).values() if t >= since]
         if len(fresh) != count:
-            count, quiet_since = len(fresh), time.time()
+            count, quiet_since, cpu = len(fresh), time.time(), _cpu_seconds_by_role()
             last = max(fresh, default=since)
-    return count, last
+    return count, last, cpu
+
+
+def _cpu_seconds_by_role() -> dict[str, float]:
+    """CPU seconds used so far by each process of the machine, summed by role: every service role, Postgres
+    (all backends), Kafka, this client, and wrk. Other processes of the machine are left out."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used: dict[str, float] = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        seconds = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+        if " -m services." in command:
+            role = command.split(" -m services.", 1)[1].strip()
+        elif "postgres" in stat.split(")")[0] or command.startswith("postgres"):
+            role = "postgres"
+        elif "kafka.Kafka" in command:
+            role = "kafka"
+        elif "-m bench" in command:
+            role = "bench client"
+        elif command.startswith("wrk"):
+            role = "wrk"
+        else:
+            continue
+        used[role] = used.get(role, 0.0) + seconds
+    return used
 
 
 def _ms(values: list[float], p: int) -> float:

@@ -35,7 +35,11 @@ class NotificationsSettings(ServiceSettings):
         return (start, end) if start and start != end else None
     delivery_max_attempts: int = 6
     delivery_backoff_seconds: float = 1.0
-    deliver_batch: int = 20
+    deliver_batch: int = 100
+    # Sends under way at once in one deliverer (one receiver's still go one after the other), so a slow
+    # provider does not hold the others up. Kept small: httpx's pool scans every connection on each request,
+    # so against the local gateway 4 gave 1,100 SMS/s at 0.74 ms CPU each, 16 gave 640/s at 1.4 ms.
+    deliver_concurrency: int = 4
     # Email over SMTP; the local gateway's sink listens on smtp_sink_port in development.
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025

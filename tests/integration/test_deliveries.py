@@ -155,3 +155,65 @@ async def test_a_hanging_gateway_times_out_the_attempt_and_the_sms_goes_once_whe
     finally:
         await gateway.close()
         server.close()
+
+
+class SlowProvider:
+    """Answers after a pause, keeping count of the sends under way at once and of each receiver's order."""
+
+    def __init__(self, status_of: dict[str, int] | None = None) -> None:
+        self.status_of = status_of or {}
+        self.in_flight = self.most_in_flight = 0
+        self.per_receiver: dict[str, int] = {}
+        self.most_per_receiver = 0
+        self.calls: list[tuple[str, str]] = []
+
+    async def send(self, delivery: Outgoing) -> Attempt:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        self.per_receiver[delivery.recipient] = self.per_receiver.get(delivery.recipient, 0) + 1
+        self.most_per_receiver = max(self.most_per_receiver, self.per_receiver[delivery.recipient])
+        self.calls.append((delivery.recipient, delivery.body))
+        await asyncio.sleep(0.02)
+        self.per_receiver[delivery.recipient] -= 1
+        self.in_flight -= 1
+        status = self.status_of.get(delivery.recipient, 200)
+        return Attempt(status, None if status < 300 else f"HTTP {status}")
+
+
+async def add_for(uow_factory, recipient, channel, body) -> None:
+    async with uow_factory() as uow:
+        await uow.notifications.add_delivery(event_id=uuid.uuid4(), event_type="t", incident_id=uuid.uuid4(),
+                                             channel=channel, recipient=recipient, address=f"addr-{recipient}",
+                                             body=body, urgent=True, at=NOW)
+        await uow.commit()
+
+
+async def test_sends_to_different_people_overlap_and_one_persons_keep_their_order(notifications):
+    pool, uow, _ = notifications
+    for n in range(3):
+        for person in ("p1", "p2", "p3", "p4", "p5"):
+            await add_for(uow, person, "sms", f"{person}-{n}")
+    sms = SlowProvider()
+    assert await deliver_due(uow(), {"sms": sms}, 100, 3, 0.0, concurrency=4) == 15
+    assert sms.most_in_flight == 4  # the cap, reached
+    assert sms.most_per_receiver == 1  # never two at once to one person
+    for person in ("p1", "p2", "p3", "p4", "p5"):
+        assert [body for who, body in sms.calls if who == person] == [f"{person}-{n}" for n in range(3)]
+    assert await pool.fetchval("SELECT count(*) FROM delivery WHERE status = 'sent'") == 15
+
+
+async def test_a_410_ends_that_receivers_lane_but_not_the_others(notifications):
+    pool, uow, _ = notifications
+    await pool.execute("INSERT INTO subscription (id, name, webhook_url, role, area, event_types, channels)"
+                       " VALUES ('s1', 'board', 'http://gone.example', 'supervisor', '{}', '{}', '{webhook}')")
+    for n in range(3):
+        await add_for(uow, "subscription:s1", "webhook", f"gone-{n}")
+        await add_for(uow, "12345:A1", "webhook", f"hotline-{n}")
+    webhook = SlowProvider({"subscription:s1": 410})
+    await deliver_due(uow(), {"webhook": webhook}, 100, 3, 0.0, concurrency=8)
+    assert [body for who, body in webhook.calls if who == "subscription:s1"] == ["gone-0"]
+    assert sorted(body for who, body in webhook.calls if who == "12345:A1") == ["hotline-0", "hotline-1",
+                                                                                 "hotline-2"]
+    statuses = {r["body"]: r["status"] for r in await pool.fetch("SELECT body, status FROM delivery")}
+    assert [statuses[f"gone-{n}"] for n in range(3)] == ["dead", "dead", "dead"]
+    assert [statuses[f"hotline-{n}"] for n in range(3)] == ["sent", "sent", "sent"]

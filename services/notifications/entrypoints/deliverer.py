@@ -34,7 +34,8 @@ async def run_deliverer(container: ServiceContainer, stop: asyncio.Event, idle_s
             wake.clear()
             try:
                 sent = await deliver_due(container.uow(), container.extras["channels"], s.deliver_batch,
-                                         s.delivery_max_attempts, s.delivery_backoff_seconds)
+                                         s.delivery_max_attempts, s.delivery_backoff_seconds,
+                                         s.deliver_concurrency)
             except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
                 log.warning("deliverer_db_unavailable", error=str(exc))
                 sent = 0

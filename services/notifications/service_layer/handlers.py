@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,6 +19,7 @@ from services.notifications.domain.contacts import (
     unit_desk,
 )
 from services.notifications.domain.delivery import (
+    Attempt,
     Outgoing,
     backoff_seconds,
     bundle_items,
@@ -239,52 +241,79 @@ async def on_case_event(event: IncidentEvent, envelope: Envelope, uow: Any) -> N
 
 
 async def deliver_due(uow: Any, channels: dict[str, Any], batch: int, max_attempts: int,
-                      backoff_base: float) -> int:
+                      backoff_base: float, concurrency: int = 1) -> int:
     """Claim due deliveries (SKIP LOCKED), send each with its idempotency key, record the outcome.
 
     The rows stay locked while sending, so no other deliverer sends them too; a crash after the
     provider accepted but before the commit leaves them pending, and the retry carries the same key.
     Non-urgent SMS to one phone go together as one bundled message, at most one per bundling window.
+    Up to `concurrency` sends are under way at once; one receiver's go one after the other, in order.
     """
     async with uow:
-        now = uow.clock.now()
-        due = await uow.notifications.claim_due(batch, now)
-        gone: set[str] = set()
-        for rows in await _sends(uow, due, now):
-            lead = rows[0]
-            if lead["channel"] == "webhook" and lead["recipient"] in gone:
+        due = await uow.notifications.claim_due(batch, uow.clock.now())
+        sends = await _sends(uow, due, uow.clock.now())
+        outgoing = [await _outgoing(uow, rows) for rows in sends]
+        attempts = await _send_all(channels, sends, outgoing, concurrency)
+        for rows, attempt in zip(sends, attempts, strict=True):
+            if attempt is None:
                 continue  # its receiver answered 410 earlier in this batch; the row is dead already
-            attempt = await channels[lead["channel"]].send(await _outgoing(uow, rows))
-            now = uow.clock.now()
-            bundle_id = lead["id"] if len(rows) > 1 else None
-            # One retry time for the whole bundle: it stays together, under the same idempotency key.
-            retry_at = now + timedelta(seconds=backoff_seconds(lead["attempts"] + 1, backoff_base))
-            for row in rows:
-                attempts = row["attempts"] + 1
-                outcome = judge(attempt, attempts, max_attempts)
-                common = {"delivery_id": row["id"], "incident_id": row["incident_id"],
-                          "cause_event_id": row["event_id"], "channel": row["channel"],
-                          "recipient": row["recipient"], "attempts": attempts, "at": now}
-                if outcome == "sent":
-                    await uow.notifications.mark(row["id"], "sent", attempts, None, now, now, bundle_id)
-                    uow.emit(DeliverySucceeded(**common))
-                elif outcome in ("dead", "gone"):
-                    error = attempt.error or "unknown"
-                    if outcome == "gone":
-                        error = f"gone: {error}"
-                        await _receiver_gone(uow, row["recipient"], now)
-                        gone.add(row["recipient"])
-                    await uow.notifications.mark(row["id"], "dead", attempts, error, None, now, bundle_id)
-                    uow.emit(DeliveryFailed(**common, error=error))
-                    if row["channel"] == "sms" and row["fallback_email"]:
-                        await _fall_back_to_email(uow, row, now)
-                else:
-                    await uow.notifications.mark(row["id"], "pending", attempts, attempt.error, None, retry_at,
-                                                 bundle_id)
-            if lead["channel"] == "sms" and judge(attempt, 1, max_attempts) == "sent":
-                await uow.notifications.sms_sent(lead["address"], now)
+            await _record(uow, rows, attempt, max_attempts, backoff_base)
         await uow.commit()
     return len(due)
+
+
+async def _send_all(channels: dict[str, Any], sends: list[list[dict[str, Any]]], outgoing: list[Outgoing],
+                    concurrency: int) -> list[Attempt | None]:
+    """Send everything, `concurrency` at a time. A receiver's sends form a lane, sent one after the other
+    in order (one person's SMS arrive as they were written), and a 410 from a receiver ends its lane."""
+    attempts: list[Attempt | None] = [None] * len(sends)
+    lanes: dict[tuple[str, str], list[int]] = {}
+    for n, rows in enumerate(sends):
+        lanes.setdefault((rows[0]["channel"], rows[0]["recipient"]), []).append(n)
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def lane(indexes: list[int]) -> None:
+        for n in indexes:
+            async with gate:
+                attempts[n] = attempt = await channels[sends[n][0]["channel"]].send(outgoing[n])
+            if sends[n][0]["channel"] == "webhook" and judge(attempt, 1, 1) == "gone":
+                return
+
+    await asyncio.gather(*(lane(indexes) for indexes in lanes.values()))
+    return attempts
+
+
+async def _record(uow: Any, rows: list[dict[str, Any]], attempt: Attempt, max_attempts: int,
+                  backoff_base: float) -> None:
+    """The outcome of one send for each row it carried (a bundle's rows share it)."""
+    lead = rows[0]
+    now = uow.clock.now()
+    bundle_id = lead["id"] if len(rows) > 1 else None
+    # One retry time for the whole bundle: it stays together, under the same idempotency key.
+    retry_at = now + timedelta(seconds=backoff_seconds(lead["attempts"] + 1, backoff_base))
+    for row in rows:
+        attempts = row["attempts"] + 1
+        outcome = judge(attempt, attempts, max_attempts)
+        common = {"delivery_id": row["id"], "incident_id": row["incident_id"],
+                  "cause_event_id": row["event_id"], "channel": row["channel"],
+                  "recipient": row["recipient"], "attempts": attempts, "at": now}
+        if outcome == "sent":
+            await uow.notifications.mark(row["id"], "sent", attempts, None, now, now, bundle_id)
+            uow.emit(DeliverySucceeded(**common))
+        elif outcome in ("dead", "gone"):
+            error = attempt.error or "unknown"
+            if outcome == "gone":
+                error = f"gone: {error}"
+                await _receiver_gone(uow, row["recipient"], now)
+            await uow.notifications.mark(row["id"], "dead", attempts, error, None, now, bundle_id)
+            uow.emit(DeliveryFailed(**common, error=error))
+            if row["channel"] == "sms" and row["fallback_email"]:
+                await _fall_back_to_email(uow, row, now)
+        else:
+            await uow.notifications.mark(row["id"], "pending", attempts, attempt.error, None, retry_at,
+                                         bundle_id)
+    if lead["channel"] == "sms" and judge(attempt, 1, max_attempts) == "sent":
+        await uow.notifications.sms_sent(lead["address"], now)
 
 
 async def _fall_back_to_email(uow: Any, row: dict[str, Any], now: datetime) -> None:
