@@ -243,7 +243,7 @@ def _cpu_seconds_by_role() -> dict[str, float]:
             role = "kafka"
         elif "-m bench" in command:
             role = "bench client"
-        elif command.startswith("wrk"):
+        elif Path(command.split(" ", 1)[0]).name == "wrk":
             role = "wrk"
         else:
             continue
