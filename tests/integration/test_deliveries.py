@@ -217,3 +217,26 @@ async def test_a_410_ends_that_receivers_lane_but_not_the_others(notifications):
     statuses = {r["body"]: r["status"] for r in await pool.fetch("SELECT body, status FROM delivery")}
     assert [statuses[f"gone-{n}"] for n in range(3)] == ["dead", "dead", "dead"]
     assert [statuses[f"hotline-{n}"] for n in range(3)] == ["sent", "sent", "sent"]
+
+
+async def test_a_channel_that_breaks_stops_the_other_sends_and_records_nothing(notifications):
+    pool, uow, _ = notifications
+    for person in ("p1", "p2", "p3"):
+        await add_for(uow, person, "sms", person)
+
+    class Breaking(SlowProvider):
+        finished: list[str] = []
+
+        async def send(self, delivery: Outgoing) -> Attempt:
+            if delivery.recipient == "p2":
+                raise RuntimeError("the adapter has a bug")
+            await asyncio.sleep(0.5)
+            self.finished.append(delivery.recipient)
+            return Attempt(200)
+
+    sms = Breaking()
+    with pytest.raises(RuntimeError):
+        await deliver_due(uow(), {"sms": sms}, 100, 3, 0.0, concurrency=4)
+    await asyncio.sleep(0.6)
+    assert sms.finished == []  # the others were cancelled, not left sending after the rollback
+    assert await pool.fetchval("SELECT count(*) FROM delivery WHERE status = 'pending' AND attempts = 0") == 3

@@ -279,7 +279,15 @@ async def _send_all(channels: dict[str, Any], sends: list[list[dict[str, Any]]],
             if sends[n][0]["channel"] == "webhook" and judge(attempt, 1, 1) == "gone":
                 return
 
-    await asyncio.gather(*(lane(indexes) for indexes in lanes.values()))
+    tasks = [asyncio.create_task(lane(indexes)) for indexes in lanes.values()]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        # Nothing may still be sending once the transaction rolls back and the rows are free again.
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
     return attempts
 
 

@@ -137,7 +137,6 @@ class SupervisionRepository:
         return [_to_clock(r) for r in rows]
 
 
-
 def _to_clock(row: asyncpg.Record) -> PhaseClock:
     return PhaseClock(id=row["id"], **{f: row[f] for f in _CLOCK_FIELDS})
 
