@@ -189,13 +189,17 @@ SELECT * FROM phase_clock
 -- Statistics facts (DOMAIN.md §6) -----------------------------------------------------------------
 
 -- name: insert_assignment_fact
-INSERT INTO assignment_fact (incident_id, unit_id, unit_name, unit_kind, grid_code, community_code,
-                             street_code, district_code, assigned_at, reassigned)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-RETURNING id;
-
--- name: set_case_assignment
-UPDATE supervised_case SET assignment_id = $2, updated_at = now() WHERE incident_id = $1;
+-- The ownership fact, and the case pointing at it as its current one; returns the fact's id.
+WITH fact AS (
+    INSERT INTO assignment_fact (incident_id, unit_id, unit_name, unit_kind, grid_code, community_code,
+                                 street_code, district_code, assigned_at, reassigned)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+    RETURNING id
+), current AS (
+    UPDATE supervised_case AS c SET assignment_id = fact.id, updated_at = now()
+      FROM fact WHERE c.incident_id = $1
+)
+SELECT id FROM fact;
 
 -- name: mark_assignment_returned
 UPDATE assignment_fact SET returned_at = $2

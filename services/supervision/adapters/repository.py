@@ -95,7 +95,6 @@ class SupervisionRepository:
             QUERIES.insert_assignment_fact, incident_id, owner.unit_id, owner.unit_name, owner.unit_kind,
             areas["grid_code"], areas["community_code"], areas["street_code"], areas["district_code"], at,
             reassigned))
-        await self._conn.execute(QUERIES.set_case_assignment, incident_id, assignment_id)
         return assignment_id
 
     async def record_return(self, incident_id: uuid.UUID, at: Any) -> None:
