@@ -52,7 +52,7 @@ async def apply(uow, event) -> None:
     await handle(EVENT_HANDLERS, uow, event)
 
 
-async def red_card(uow) -> uuid.UUID:
+async def red_card(uow, note: str = "") -> uuid.UUID:
     incident = uuid.uuid4()
     owner = Owner(unit_id="community-320508019044", unit_name="社区", unit_kind="community")
     await apply(uow, IncidentAssigned(incident_id=incident, at=NOW, category="safety.fire", urgency="urgent",
@@ -63,7 +63,8 @@ async def red_card(uow) -> uuid.UUID:
         await u.commit()
     await apply(uow, EscalationRaised(incident_id=incident, at=NOW, phase="handle", due_at=NOW, due_version=1,
                                       category="safety.fire", urgency="urgent", grid_code=GRID,
-                                      unit_id="community-320508019044", level="red_card", previous_level="yellow_card"))
+                                      unit_id="community-320508019044", level="red_card", previous_level="yellow_card",
+                                      manual=bool(note), note=note))
     return incident
 
 
@@ -102,3 +103,16 @@ async def test_a_replayed_dead_sms_does_not_send_a_second_email(world):
     await pool.execute("UPDATE delivery SET status = 'pending' WHERE channel = 'sms'")  # as if replayed
     await deliver_due(uow(), {"sms": Channel(400), "email": Channel(250)}, 10, 3, 0.0)
     assert await pool.fetchval("SELECT count(*) FROM delivery WHERE channel = 'email'") == 1
+
+
+async def test_the_fallback_email_carries_the_whole_text_the_sms_had_to_cut(world):
+    pool, clock, uow = world
+    note = "请街道牵头，会同消防、物业于本周内彻底清理楼道堆放物，" * 8 + "并报送整改照片。"
+    await red_card(uow, note)
+    sms, email = Channel(400), Channel(250)  # 400: the SMS is dead at once
+    await deliver_due(uow(), {"sms": sms, "email": email}, 10, 3, 0.0)
+    await deliver_due(uow(), {"sms": sms, "email": email}, 10, 3, 0.0)
+    leader_sms = next(d for d in sms.sent if d.address == "13900000112")
+    assert leader_sms.body.endswith("…") and "并报送整改照片" not in leader_sms.body  # cut to 3 segments
+    [mail] = email.sent
+    assert note in mail.body

@@ -14,9 +14,9 @@ SELECT * FROM case_owner WHERE incident_id = $1;
 -- name: insert_delivery
 -- Times come from the service clock ($10 = now), so held and retried deliveries follow a virtual clock too.
 INSERT INTO delivery (id, event_id, event_type, incident_id, channel, recipient, address, body, urgent,
-                      status, created_at, next_attempt_at, subject, summary, fallback_email)
+                      status, created_at, next_attempt_at, subject, summary, fallback_email, full_text)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10::timestamptz,
-        $10::timestamptz + make_interval(secs => $11), $12, $13, $14)
+        $10::timestamptz + make_interval(secs => $11), $12, $13, $14, $15)
 ON CONFLICT (event_id, recipient, channel) DO NOTHING;
 
 -- name: wake_deliverers

@@ -31,10 +31,11 @@ class NotificationsRepository:
     async def add_delivery(self, *, event_id: uuid.UUID, event_type: str, incident_id: uuid.UUID | None,
                            channel: str, recipient: str, address: str, body: str, urgent: bool,
                            at: datetime, hold_seconds: float = 0.0, subject: str | None = None,
-                           summary: str | None = None, fallback_email: str | None = None) -> bool:
+                           summary: str | None = None, fallback_email: str | None = None,
+                           full_text: str | None = None) -> bool:
         status = await self._conn.execute(QUERIES.insert_delivery, uuid.uuid4(), event_id, event_type,
                                           incident_id, channel, recipient, address, body, urgent, at,
-                                          hold_seconds, subject, summary, fallback_email)
+                                          hold_seconds, subject, summary, fallback_email, full_text)
         written = status.endswith("1")
         if written and hold_seconds <= 0:
             await self._conn.execute(QUERIES.wake_deliverers)  # delivered at commit; repeats fold into one

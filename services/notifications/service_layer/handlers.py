@@ -145,11 +145,13 @@ async def _sms(uow: Any, envelope: Envelope, incident_id: Any, recipient: str, p
                fallback_email: str | None = None) -> None:
     if quiet_release is None and not urgent and uow.sms_quiet_hours:
         quiet_release = quiet_until(now, *uow.sms_quiet_hours)  # the stack's night, unless the caller set one
+    body = fit_sms(message.text, uow.sms_max_segments)
     await uow.notifications.add_delivery(
         event_id=envelope.id, event_type=envelope.type, incident_id=incident_id, channel="sms",
-        recipient=recipient, address=phone, body=fit_sms(message.text, uow.sms_max_segments), urgent=urgent,
+        recipient=recipient, address=phone, body=body, urgent=urgent,
         at=now, hold_seconds=hold_seconds(now, urgent, quiet_release, uow.sms_bundle_seconds),
-        summary=message.summary, fallback_email=fallback_email)
+        summary=message.summary, fallback_email=fallback_email,
+        full_text=message.text if body != message.text else None)
 
 
 async def _email(uow: Any, envelope: Envelope, incident_id: Any, recipient: str, email: str, message: Message,
@@ -325,15 +327,15 @@ async def _record(uow: Any, rows: list[dict[str, Any]], attempt: Attempt, max_at
 
 
 async def _fall_back_to_email(uow: Any, row: dict[str, Any], now: datetime) -> None:
-    """The SMS is dead: the same text goes by email, once (one delivery per event, recipient and channel,
-    so a replay or a second dead SMS of the same event adds nothing)."""
+    """The SMS is dead: its whole text (not cut to the SMS limit) goes by email, once (one delivery per event,
+    recipient and channel, so a replay or a second dead SMS of the same event adds nothing)."""
     stored = await uow.notifications.templates(["email.fallback_subject"])
     subject = render("email.fallback_subject", stored.get("email.fallback_subject"),
                      {"summary": row["summary"] or row["body"][:30]})
     await uow.notifications.add_delivery(
         event_id=row["event_id"], event_type=row["event_type"], incident_id=row["incident_id"], channel="email",
-        recipient=row["recipient"], address=row["fallback_email"], body=row["body"], subject=subject,
-        urgent=row["urgent"], at=now)
+        recipient=row["recipient"], address=row["fallback_email"], body=row["full_text"] or row["body"],
+        subject=subject, urgent=row["urgent"], at=now)
 
 
 def _bundles(row: dict[str, Any], window: float) -> bool:
