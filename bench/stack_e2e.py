@@ -6,7 +6,8 @@ case goes to the community). Urgent reports (their notice is not bundled) are po
 
 - full load: wrk posts from 32 connections for `seconds`; owners notified per second (new-case SMS at
   the gateway from the start of the load to the last of them);
-- paced: a steady rate for `seconds`; latency from the post to the gateway recording the SMS, p50/p99.
+- paced: a steady rate for `seconds`; latency from the post to the gateway recording the SMS, p50/p99;
+- idle memory (DESIGN §9), after the warm-up: proportional set size of every role, Postgres and Kafka.
 
 Baseline in the same run (DESIGN §9): raw aiokafka produce → consume on the same broker, the same
 volume at the same rate, latency from send to receipt.
@@ -65,6 +66,9 @@ async def _run(seconds: int) -> list[Figure]:
                                      limits=httpx.Limits(max_connections=CONCURRENCY)) as http:
             # Warm up: the first case makes routing load the 15,000-grid registry into memory (seconds).
             await _wait_notified(stack, await _post_all(http, stack, points[:WARM_UP], rate=10.0))
+            await asyncio.sleep(5)  # idle: the warm-up's work done, nothing arriving
+            idle_memory = {role: round(mib, 1) for role, mib in sorted(_memory_mib_by_role().items())
+                           if role not in ("bench client", "wrk")}
             burst_started = time.time()
             cpu_before = _cpu_seconds_by_role()
             script = _wrk_script(points[WARM_UP + PACED:])
@@ -91,7 +95,13 @@ async def _run(seconds: int) -> list[Figure]:
              "sent_paced": len(paced), "grids": 15_000, "accepted_without_sms_by_reason": unnotified,
              "cpu_ms_per_incident_under_load": cpu_per_incident,
              "cpu_ms_per_incident_total": round(sum(cpu_per_incident.values()), 1)}
-    return [Figure("stack.e2e", "owners notified per second under full load (wrk)", burst_rate, "incidents/s",
+    services_mib = sum(mib for role, mib in idle_memory.items() if role not in ("postgres", "kafka"))
+    memory_notes = {"pss_mib_by_role": idle_memory, "services_only_mib": round(services_mib, 1),
+                    "grids_loaded": 15_000}
+    return [Figure("stack.e2e", "idle stack memory (PSS: every role, Postgres, Kafka)",
+                   sum(idle_memory.values()), "MiB", idle_memory.get("postgres", 0.0) + idle_memory.get("kafka", 0.0),
+                   "Postgres + Kafka, their share of it", "≤ 2 GiB (2,048 MiB)", memory_notes),
+            Figure("stack.e2e", "owners notified per second under full load (wrk)", burst_rate, "incidents/s",
                    base_rate,
                    "raw aiokafka produce→consume", "≥ 500 incidents/s sustained", notes),
             Figure("stack.e2e", f"report→SMS p50 at {PACED_RATE:.0f}/s", _ms(lags, 50), "ms", _ms(base_lags, 50),
@@ -222,33 +232,54 @@ async def _count_notified_since(stack: Stack, since: float,
     return count, last, cpu
 
 
-def _cpu_seconds_by_role() -> dict[str, float]:
-    """CPU seconds used so far by each process of the machine, summed by role: every service role, Postgres
-    (all backends), Kafka, this client, and wrk. Other processes of the machine are left out."""
-    tick = os.sysconf("SC_CLK_TCK")
-    used: dict[str, float] = {}
+def _roles() -> list[tuple[str, str]]:
+    """(pid, role) of the stack's processes: every service role, Postgres (all backends), Kafka, this client,
+    and wrk. Other processes of the machine are left out."""
+    found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
+            name = Path(f"/proc/{pid}/comm").read_text().strip()
             command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        fields = stat.rsplit(")", 1)[1].split()
-        seconds = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
         if " -m services." in command:
-            role = command.split(" -m services.", 1)[1].strip()
-        elif "postgres" in stat.split(")")[0] or command.startswith("postgres"):
-            role = "postgres"
+            found.append((pid, command.split(" -m services.", 1)[1].strip()))
+        elif name == "postgres":
+            found.append((pid, "postgres"))
         elif "kafka.Kafka" in command:
-            role = "kafka"
+            found.append((pid, "kafka"))
         elif "-m bench" in command:
-            role = "bench client"
-        elif Path(command.split(" ", 1)[0]).name == "wrk":
-            role = "wrk"
-        else:
+            found.append((pid, "bench client"))
+        elif name == "wrk":
+            found.append((pid, "wrk"))
+    return found
+
+
+def _cpu_seconds_by_role() -> dict[str, float]:
+    """CPU seconds used so far (utime + stime), summed by role."""
+    tick = os.sysconf("SC_CLK_TCK")
+    used: dict[str, float] = {}
+    for pid, role in _roles():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
             continue
-        used[role] = used.get(role, 0.0) + seconds
+        used[role] = used.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / tick
     return used
+
+
+def _memory_mib_by_role() -> dict[str, float]:
+    """Proportional set size (PSS) by role, in MiB: shared pages (Postgres's shared buffers, libraries) are
+    split between the processes that map them, so the sum is what the stack really holds."""
+    held: dict[str, float] = {}
+    for pid, role in _roles():
+        try:
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+        except OSError:
+            continue
+        pss_kib = next((int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:")), 0)
+        held[role] = held.get(role, 0.0) + pss_kib / 1024
+    return held
 
 
 def _ms(values: list[float], p: int) -> float:
