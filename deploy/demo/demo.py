@@ -2,7 +2,7 @@
 
 Prints each incident's journey (assigned, lights, 督办 levels, SMS) as it unfolds, while the city works
 its cases the way people do: most owners sign and finish in time, some late, some never; the centre
-verifies (a few fail: 返工) and calls the citizen back (回访). Every minute the month's street 红黑榜
+verifies (a few fail: 返工) and calls the citizen back (回访). Every minute the month's district 红黑榜
 is printed from supervision's statistics. Stop with Ctrl-C; the stack keeps running (`make down`).
 """
 
