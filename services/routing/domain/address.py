@@ -2,12 +2,13 @@
 names (a school, a hospital, a market). Pure: no I/O.
 
 12345 orders and phone reports often carry only an address ("张店区华光社区实验小学东门"). Both the
-registry's names and the address are normalised the same way (full-width forms, punctuation and spaces,
-Chinese numerals, 第), then every registry name found in the address is a candidate. The winner is the
-candidate most consistent with the others (its ancestors also named: 张店区 … 华光社区 …), then the most
-specific (grid before community before street before district), then the longest name, so the answer
-never depends on load order. When equally good candidates disagree, the address is placed at the deepest
-level they share, or not at all: a wrong owner costs more than the command centre's queue.
+registry's names and the address are normalised the same way (full-width forms, traditional characters,
+punctuation and spaces, Chinese numerals, 第), then every registry name found in the address is a
+candidate. The winner is the candidate most consistent with the others (its ancestors also named:
+张店区 … 华光社区 …), then the most specific (grid before community before street before district), then
+the longest name, so the answer never depends on load order. When equally good candidates disagree, the
+address is placed at the deepest level they share, or not at all: a wrong owner costs more than the
+command centre's queue.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+import opencc
 
 from services.routing.domain.registry import LEVEL_LENGTH
 
@@ -29,12 +32,15 @@ _ORDINAL = re.compile(r"第(?=\d)")
 _ALIASES = (("社区", "居委会"), ("街道", "街办"))
 MIN_NAME_CHARS = 2
 MAX_ADDRESS_CHARS = 500
+# Traditional → simplified (OpenCC's phrase-aware table): a report typed in 繁體 (a phone set to Hong Kong or
+# Taiwan input) names the same places as the registry's 简体.
+_TO_SIMPLIFIED = opencc.OpenCC("t2s.json")
 
 
 def normalise(text: str) -> str:
-    """The form both sides are compared in: NFKC (全角 → ASCII), lower case, no spaces or punctuation,
-    Chinese numerals as digits (第三网格 = 第3网格 = 3网格)."""
-    text = unicodedata.normalize("NFKC", text).lower()
+    """The form both sides are compared in: NFKC (全角 → ASCII), simplified characters, lower case, no spaces
+    or punctuation, Chinese numerals as digits (第三网格 = 第3网格 = 3网格)."""
+    text = _TO_SIMPLIFIED.convert(unicodedata.normalize("NFKC", text)).lower()
     text = _NOT_WORD.sub("", text)
     text = _CN_NUMERAL.sub(lambda m: str(_numeral(m.group())), text)
     return _ORDINAL.sub("", text)

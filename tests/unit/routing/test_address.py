@@ -36,6 +36,7 @@ def index(places=PLACES) -> AddressIndex:
     ("一百零五号", "105号"),
     ("二〇二六年", "2026年"),
     ("三四十", "三四十"),
+    ("華光社區 第三網格", "华光社区3网格"),
 ])
 def test_normalise_full_width_punctuation_spaces_and_chinese_numerals(raw, expected):
     assert normalise(raw) == expected
@@ -55,6 +56,8 @@ def test_normalise_full_width_punctuation_spaces_and_chinese_numerals(raw, expec
     ("城东街道", B_STREET),
     ("张店区", ZHANGDIAN),
     ("华光苑5号楼3单元", HUAGUANG + "003"),                   # a micro grid places the case at its grid
+    ("張店區華光社區第三網格", HUAGUANG + "003"),              # typed in traditional characters
+    ("博山區人民醫院急診樓", B_HEPING + "802"),
 ])
 def test_the_most_specific_consistent_name_wins(address, code):
     match = index().match(address)
