@@ -186,6 +186,22 @@ async def test_an_import_with_overlapping_comprehensive_grids_is_refused_whole_n
         assert await pool.fetchval("SELECT count(*) FROM grid") == before
         assert await pool.fetchval("SELECT version FROM registry_version") == version
 
+        # Micro grids (buildings) of 梅花社区第1网格: one is registered, a second drawn half over it is refused.
+        def micro(code: str, x0: float) -> dict:
+            return {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [_square(x0, 31.306, 0.0002)]},
+                    "properties": {"code": code, "name": f"{code[-1]}号楼", "level": "micro",
+                                   "parent_code": "320508019044001"}}
+
+        first_building = await client.post("/v1/grids/import", headers=admin, json={
+            "type": "FeatureCollection", "features": [micro("320508019044001001", 120.611)]})
+        assert first_building.status_code == 200, first_building.text
+        overlapping = await client.post("/v1/grids/import", headers=admin, json={
+            "type": "FeatureCollection", "features": [micro("320508019044001002", 120.6111)]})
+        assert overlapping.status_code == 422
+        [error] = overlapping.json()["errors"]
+        assert "micro grid overlaps micro grid 320508019044001001 already in the registry" in error["message"]
+        assert await pool.fetchval("SELECT count(*) FROM grid WHERE level = 'micro'") == 1
+
         # Redrawing a registered grid replaces it: its old shape is not an overlap with its new one.
         redrawn = await client.post("/v1/grids/import", headers=admin, json={"type": "FeatureCollection", "features": [
             _grid_feature("320508019044001", _square(120.6105, 31.3055, 0.004))]})

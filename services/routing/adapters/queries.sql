@@ -7,9 +7,11 @@ UPDATE registry_version SET version = version + 1 RETURNING version;
 -- name: lock_registry_version
 SELECT version FROM registry_version FOR UPDATE;
 
--- name: comprehensive_grids_within
-SELECT code, ST_AsBinary(geom) AS wkb FROM grid
- WHERE level = 'grid' AND kind = 'comprehensive'
+-- name: tiling_grids_within
+-- Grids that must not overlap others of their layer (see domain/grid_import.py), near an import.
+SELECT code, CASE WHEN level = 'micro' THEN 'micro' ELSE 'comprehensive' END AS layer, ST_AsBinary(geom) AS wkb
+  FROM grid
+ WHERE ((level = 'grid' AND kind = 'comprehensive') OR level = 'micro')
    AND geom && ST_MakeEnvelope($1, $2, $3, $4, 4326)
    AND NOT (code = ANY($5::text[]));
 

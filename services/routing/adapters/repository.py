@@ -32,11 +32,12 @@ class RoutingRepository:
     async def lock_registry(self) -> None:
         await self._conn.execute(QUERIES.lock_registry_version)
 
-    async def comprehensive_grids_within(self, bounds: tuple[float, float, float, float],
-                                         except_codes: list[str]) -> list[tuple[str, BaseGeometry]]:
-        """The registry's comprehensive grids whose box meets `bounds`, less those the import replaces."""
-        rows = await self._conn.fetch(QUERIES.comprehensive_grids_within, *bounds, except_codes)
-        return [(r["code"], shapely.from_wkb(r["wkb"])) for r in rows]
+    async def tiling_grids_within(self, bounds: tuple[float, float, float, float],
+                                  except_codes: list[str]) -> list[tuple[str, str, BaseGeometry]]:
+        """The registry's comprehensive and micro grids whose box meets `bounds`, less those the import
+        replaces: (code, tiling layer, geometry)."""
+        rows = await self._conn.fetch(QUERIES.tiling_grids_within, *bounds, except_codes)
+        return [(r["code"], r["layer"], shapely.from_wkb(r["wkb"])) for r in rows]
 
     async def import_grids(self, grids: list[GridFeature]) -> int:
         # Parents before children, so the foreign key holds inside the transaction.

@@ -4,8 +4,9 @@ Each error names the feature index and the reason, so an administrator can fix t
 
 Comprehensive grids (综合网格) tile their community without overlap (DOMAIN.md §2): two of them, in the
 same community or anywhere, may share a border but not overlap by more than a tolerance, which
-absorbs the slivers that boundaries digitised by different hands always leave. Dedicated and micro
-grids lie inside comprehensive ones by design and are not checked against them.
+absorbs the slivers that boundaries digitised by different hands always leave. Micro grids (微网格, a
+building or a block) tile in the same way among themselves, with a tolerance to their scale. Dedicated
+and micro grids lie inside comprehensive ones by design and are not checked against them.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from services.routing.domain.registry import LEVEL_LENGTH, check_code
 KINDS = {"territorial", "comprehensive", "dedicated", "micro"}
 # A 0.5 m sliver along a 200 m border: what two careful surveys of the same street still disagree by.
 DEFAULT_OVERLAP_TOLERANCE_M2 = 100.0
+# A 0.5 m sliver along a 20 m wall: the same allowance at a building's scale.
+MICRO_OVERLAP_TOLERANCE_M2 = 10.0
 METRES_PER_DEGREE = 111_320.0
 
 
@@ -44,6 +47,13 @@ class GridFeature:
     def is_comprehensive(self) -> bool:
         return self.level == "grid" and self.kind == "comprehensive"
 
+    @property
+    def layer(self) -> str | None:
+        """The tiling it belongs to (its kind must not overlap its kind): comprehensive, micro, or none."""
+        if self.is_comprehensive:
+            return "comprehensive"
+        return "micro" if self.level == "micro" else None
+
 
 @dataclass(frozen=True)
 class FeatureError:
@@ -57,7 +67,7 @@ class FeatureError:
 
 def parse_features(collection: Any, known_codes: set[str]) -> tuple[list[GridFeature], list[FeatureError]]:
     """The grids of the file and the reasons to refuse features one by one (shape, codes, parents); the
-    overlap of comprehensive grids, which needs the registry's grids too, is `overlapping_comprehensive_grids`."""
+    overlap of tiling grids, which needs the registry's grids too, is `overlapping_grids`."""
     if not isinstance(collection, dict) or collection.get("type") != "FeatureCollection":
         return [], [FeatureError(-1, None, "the body must be a GeoJSON FeatureCollection")]
     features = collection.get("features")
@@ -83,22 +93,32 @@ def parse_features(collection: Any, known_codes: set[str]) -> tuple[list[GridFea
     return parsed, errors
 
 
-def comprehensive_bounds(grids: Sequence[GridFeature]) -> tuple[float, float, float, float] | None:
-    """The box around the file's comprehensive grids: only registry grids inside it can overlap them."""
-    boxes = [g.geometry.bounds for g in grids if g.is_comprehensive]
+def tiling_bounds(grids: Sequence[GridFeature]) -> tuple[float, float, float, float] | None:
+    """The box around the file's tiling grids: only registry grids inside it can overlap them."""
+    boxes = [g.geometry.bounds for g in grids if g.layer]
     if not boxes:
         return None
     return (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
 
 
-def overlapping_comprehensive_grids(grids: Sequence[GridFeature], registered: Sequence[tuple[str, BaseGeometry]] = (),
-                                    tolerance_m2: float = DEFAULT_OVERLAP_TOLERANCE_M2) -> list[FeatureError]:
-    """One error per pair of comprehensive grids whose interiors overlap by more than `tolerance_m2`: two of
-    the file, or one of the file and one of `registered` (the registry's that the file does not replace).
+def overlapping_grids(grids: Sequence[GridFeature], registered: Sequence[tuple[str, str, BaseGeometry]] = (),
+                      tolerance_m2: float = DEFAULT_OVERLAP_TOLERANCE_M2,
+                      micro_tolerance_m2: float = MICRO_OVERLAP_TOLERANCE_M2) -> list[FeatureError]:
+    """One error per pair of grids of one tiling (comprehensive with comprehensive, micro with micro) whose
+    interiors overlap by more than that tiling's tolerance: two of the file, or one of the file and one of
+    `registered` (code, layer, geometry: the registry's that the file does not replace)."""
+    errors = []
+    for layer, tolerance in (("comprehensive", tolerance_m2), ("micro", micro_tolerance_m2)):
+        mine = [g for g in grids if g.layer == layer]
+        theirs = [(code, geom) for code, their_layer, geom in registered if their_layer == layer]
+        errors += _overlaps(layer, mine, theirs, tolerance)
+    return sorted(errors, key=lambda e: e.index)
 
-    The STRtree gives the pairs whose boxes meet; pairs that only touch (a shared border) are dropped
+
+def _overlaps(layer: str, mine: list[GridFeature], registered: list[tuple[str, BaseGeometry]],
+              tolerance_m2: float) -> list[FeatureError]:
+    """The STRtree gives the pairs whose boxes meet; pairs that only touch (a shared border) are dropped
     before any intersection is computed, so a tiled city of 15,000 grids costs a few hundred ms."""
-    mine = [g for g in grids if g.is_comprehensive]
     if not mine:
         return []
     geoms = np.array([g.geometry for g in mine] + [geom for _, geom in registered], dtype=object)
@@ -124,13 +144,13 @@ def overlapping_comprehensive_grids(grids: Sequence[GridFeature], registered: Se
             # Named on the later feature of the two, pointing back at the earlier one.
             first, second = sorted((grid, other), key=lambda g: g.index)
             errors.append(FeatureError(second.index, second.code,
-                                       f"comprehensive grid overlaps comprehensive grid {first.code} "
+                                       f"{layer} grid overlaps {layer} grid {first.code} "
                                        f"(feature {first.index}) by about {area:,.0f} m² "
                                        f"(tolerance {tolerance_m2:,.0f} m²; shared borders are fine)"))
         else:
             code = registered[j - len(mine)][0]
             errors.append(FeatureError(grid.index, grid.code,
-                                       f"comprehensive grid overlaps comprehensive grid {code} already in the "
+                                       f"{layer} grid overlaps {layer} grid {code} already in the "
                                        f"registry by about {area:,.0f} m² (tolerance {tolerance_m2:,.0f} m²)"))
     return errors
 

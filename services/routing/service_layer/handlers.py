@@ -9,9 +9,9 @@ from services.routing.domain.assignment import Rule, decide_owner, next_level_up
 from services.routing.domain.grid_import import (
     DEFAULT_OVERLAP_TOLERANCE_M2,
     FeatureError,
-    comprehensive_bounds,
-    overlapping_comprehensive_grids,
+    overlapping_grids,
     parse_features,
+    tiling_bounds,
 )
 from services.routing.domain.locator import Located, Locator
 from services.routing.domain.registry import ancestors
@@ -30,16 +30,15 @@ class InvalidGridFile(Exception):
 
 async def import_grids(collection: Any, uow: Any,
                        overlap_tolerance_m2: float = DEFAULT_OVERLAP_TOLERANCE_M2) -> dict[str, int]:
-    """All or nothing: every feature valid, no comprehensive grid overlapping another (of the file or of
-    the registry), else nothing is written and every reason is given."""
+    """All or nothing: every feature valid, no comprehensive grid overlapping another, nor a micro grid
+    another (of the file or of the registry), else nothing is written and every reason is given."""
     async with uow:
         # One import at a time: two files checked against the same registry could overlap each other.
         await uow.routing.lock_registry()
         grids, errors = parse_features(collection, await uow.routing.grid_codes())
-        bounds = comprehensive_bounds(grids)
-        registered = (await uow.routing.comprehensive_grids_within(bounds, [g.code for g in grids])
-                      if bounds else [])
-        errors += overlapping_comprehensive_grids(grids, registered, overlap_tolerance_m2)
+        bounds = tiling_bounds(grids)
+        registered = await uow.routing.tiling_grids_within(bounds, [g.code for g in grids]) if bounds else []
+        errors += overlapping_grids(grids, registered, overlap_tolerance_m2)
         if errors:
             raise InvalidGridFile(sorted(errors, key=lambda e: e.index))
         version = await uow.routing.import_grids(grids)

@@ -1,6 +1,6 @@
 from shapely.geometry import shape
 
-from services.routing.domain.grid_import import overlapping_comprehensive_grids, parse_features
+from services.routing.domain.grid_import import overlapping_grids, parse_features
 
 
 def feature(code, level, parent, coords, kind=None, name="格"):
@@ -64,14 +64,14 @@ def test_comprehensive_grids_sharing_a_border_or_a_corner_do_not_overlap():
     grids = parsed(feature("320508019044001", "grid", "320508019044", square(120.0, 31.0)),
                    feature("320508019044002", "grid", "320508019044", square(120.001, 31.0)),
                    feature("320508019045001", "grid", "320508019045", square(120.001, 31.001)))
-    assert overlapping_comprehensive_grids(grids) == []
+    assert overlapping_grids(grids) == []
 
 
 def test_overlapping_comprehensive_grids_are_named_with_both_features_even_across_communities():
     grids = parsed(feature("320508019044001", "grid", "320508019044", square(120.0, 31.0)),
                    feature("320508019044002", "grid", "320508019044", square(120.001, 31.0)),
                    feature("320508019045001", "grid", "320508019045", square(120.0005, 31.0)))  # over both
-    errors = overlapping_comprehensive_grids(grids)
+    errors = overlapping_grids(grids)
     assert [(e.index, e.code) for e in errors] == [(4, "320508019045001"), (4, "320508019045001")]
     others = sorted(e.reason.split("comprehensive grid ")[2].split(" by")[0] for e in errors)
     assert others == ["320508019044001 (feature 2)", "320508019044002 (feature 3)"]
@@ -82,8 +82,8 @@ def test_a_sliver_within_the_tolerance_is_accepted_and_a_larger_overlap_refused(
     # The second grid reaches 0.00001° (about 1 m) into the first along a 111 m border: about 106 m².
     grids = parsed(feature("320508019044001", "grid", "320508019044", square(120.0, 31.0)),
                    feature("320508019044002", "grid", "320508019044", square(120.00099, 31.0)))
-    assert overlapping_comprehensive_grids(grids, tolerance_m2=150) == []
-    [error] = overlapping_comprehensive_grids(grids, tolerance_m2=50)
+    assert overlapping_grids(grids, tolerance_m2=150) == []
+    [error] = overlapping_grids(grids, tolerance_m2=50)
     assert error.index == 3 and "about 106 m²" in error.reason
 
 
@@ -92,13 +92,14 @@ def test_dedicated_and_micro_grids_may_lie_inside_comprehensive_ones():
                    feature("320508019044801", "grid", "320508019044", square(120.0002, 31.0002, 0.0003),
                            kind="dedicated"),
                    feature("320508019044001001", "micro", "320508019044001", square(120.0, 31.0, 0.0005)))
-    assert overlapping_comprehensive_grids(grids) == []
+    assert overlapping_grids(grids) == []
 
 
 def test_a_grid_overlapping_one_already_in_the_registry_is_refused():
     grids = parsed(feature("320508019044002", "grid", "320508019044", square(120.0005, 31.0)))
-    registered = [("320508019044001", shape({"type": "Polygon", "coordinates": [square(120.0, 31.0)]}))]
-    [error] = overlapping_comprehensive_grids(grids, registered)
+    registered = [("320508019044001", "comprehensive",
+                   shape({"type": "Polygon", "coordinates": [square(120.0, 31.0)]}))]
+    [error] = overlapping_grids(grids, registered)
     assert error.index == 2 and "320508019044001 already in the registry" in error.reason
 
 
@@ -107,11 +108,33 @@ def test_the_synthetic_city_has_no_overlapping_comprehensive_grids_and_a_shifted
 
     city, _ = generate_city(CityPlan(grids=400, districts=2))
     grids, errors = parse_features(city, set())
-    assert errors == [] and overlapping_comprehensive_grids(grids) == []
+    assert errors == [] and overlapping_grids(grids) == []
     first = next(f for f in city["features"] if f["properties"].get("kind") == "comprehensive")
     ring = first["geometry"]["coordinates"][0]
     width = max(p[0] for p in ring) - min(p[0] for p in ring)
     first["geometry"]["coordinates"][0] = [[x + width / 2, y] for x, y in ring]  # half onto its neighbour
     grids, _ = parse_features(city, set())
-    overlaps = overlapping_comprehensive_grids(grids)
+    overlaps = overlapping_grids(grids)
     assert overlaps and all(first["properties"]["code"] in (e.code + e.reason) for e in overlaps)
+
+
+# Micro grids (a building, a block) tile among themselves: at 31° N a 0.0002° square is about 19 m × 22 m.
+def test_micro_grids_may_share_a_wall_but_not_overlap_each_other():
+    grids = parsed(feature("320508019044001", "grid", "320508019044", square(120.0, 31.0)),
+                   feature("320508019044001001", "micro", "320508019044001", square(120.0, 31.0, 0.0002)),
+                   feature("320508019044001002", "micro", "320508019044001", square(120.0002, 31.0, 0.0002)),
+                   feature("320508019044001003", "micro", "320508019044001", square(120.0003, 31.0001, 0.0002)))
+    [error] = overlapping_grids(grids)
+    assert (error.index, error.code) == (5, "320508019044001003")
+    assert "micro grid overlaps micro grid 320508019044001002 (feature 4)" in error.reason
+    assert "tolerance 10 m²" in error.reason
+
+
+def test_a_micro_grid_overlapping_one_in_the_registry_is_refused_but_a_comprehensive_one_is_not_its_peer():
+    grids = parsed(feature("320508019044001", "grid", "320508019044", square(120.0, 31.0)),
+                   feature("320508019044001002", "micro", "320508019044001", square(120.0001, 31.0, 0.0002)))
+    wall = shape({"type": "Polygon", "coordinates": [square(120.0, 31.0, 0.0002)]})
+    [error] = overlapping_grids(grids, [("320508019044001001", "micro", wall)])
+    assert error.code == "320508019044001002" and "320508019044001001 already in the registry" in error.reason
+    # The same shape registered as a comprehensive grid is another layer: no quarrel with a micro grid.
+    assert overlapping_grids(grids[3:], [("320508019044009", "comprehensive", wall)]) == []
