@@ -22,7 +22,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.common import ROOT, Figure, Server, create_database, drop_database, free_port
 from shared.db.migrate import migrate
@@ -30,7 +29,7 @@ from shared.db.pool import create_pool
 from shared.events.envelope import Envelope
 from shared.events.supervision import LightChanged
 from shared.messaging.kafka import make_producer
-from shared.messaging.topics import ALERTS, ALL_TOPICS, ensure_topics
+from shared.messaging.topics import ALERTS, ALL_TOPICS, delete_topics, ensure_topics
 
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 DELIVERERS = 2
@@ -97,7 +96,7 @@ async def _run(seconds: int) -> list[Figure]:
         stages = await _stages(dsn, paced_times)
         duplicates = _lines(log, PIPELINE_PREFIX) - len(received)
     finally:
-        await _delete_topics(prefix)
+        await delete_topics(KAFKA, [prefix + t for t in ALL_TOPICS])
         await drop_database(name)
     notes = {"deliverers": DELIVERERS, "burst": BURST, "paced_rate_per_s": round(rate, 1),
              "paced_seconds": seconds, "paced_alerts": len(paced), "duplicate_sms": duplicates,
@@ -230,12 +229,3 @@ def _start(role: str, env: dict[str, str], workdir: Path) -> subprocess.Popen:
     log = (workdir / f"{role}-{uuid.uuid4().hex[:4]}.log").open("ab")
     return subprocess.Popen([sys.executable, "-m", "services.notifications", role], cwd=ROOT,
                             env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT)
-
-
-async def _delete_topics(prefix: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
-    await admin.start()
-    try:
-        await admin.delete_topics([prefix + t for t in ALL_TOPICS])
-    finally:
-        await admin.close()

@@ -47,7 +47,7 @@ from shared.db.pool import create_pool
 from shared.events.envelope import Envelope
 from shared.events.intake import IncidentReceived, Point
 from shared.messaging.kafka import make_consumer, make_producer
-from shared.messaging.topics import ALL_TOPICS, ASSIGNMENTS, INCIDENTS, PARTITIONS, ensure_topics
+from shared.messaging.topics import ALL_TOPICS, ASSIGNMENTS, INCIDENTS, PARTITIONS, delete_topics, ensure_topics
 
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 BURST = 10_000
@@ -128,7 +128,7 @@ async def _run(seconds: int, grids: int, burst: int, consumers: tuple[int, ...])
             b_burst, b_paced, _ = await _measure(incidents, baseline_in, baseline_out, burst, seconds, rate=rate)
     finally:
         await drop_database(name)
-        await _delete_topics([prefix + t for t in ALL_TOPICS] + [baseline_in, baseline_out])
+        await delete_topics(KAFKA, [prefix + t for t in ALL_TOPICS] + [baseline_in, baseline_out])
     b50, b99, bmax = b_paced.latencies_ms()
     common = {"grids": grids, "burst": burst, "address_only_share": ADDRESS_SHARE, "partitions": PARTITIONS,
               "city_import_seconds": round(import_seconds, 2), "paced_rate_per_s": round(rate),
@@ -343,15 +343,6 @@ async def _create_topics(names: list[str]) -> None:
     await admin.start()
     try:
         await admin.create_topics([NewTopic(n, PARTITIONS, 1) for n in names])
-    finally:
-        await admin.close()
-
-
-async def _delete_topics(names: list[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
-    await admin.start()
-    try:
-        await admin.delete_topics(names)
     finally:
         await admin.close()
 

@@ -31,7 +31,7 @@ from shared.db.migrate import migrate
 from shared.db.pool import create_pool
 from shared.messaging import outbox
 from shared.messaging.kafka import make_producer
-from shared.messaging.topics import ALL_TOPICS, ensure_topics
+from shared.messaging.topics import ALL_TOPICS, delete_topics, ensure_topics
 
 OPEN_CLOCKS = 1_000_000
 DUE = 100_000
@@ -137,19 +137,8 @@ async def _publish(pool) -> tuple[float, float]:
             assert relay.published == len(messages), (relay.published, len(messages))
     finally:
         await producer.stop()
-        await _delete_topics([prefix + t for t in ALL_TOPICS])
+        await delete_topics(KAFKA, [prefix + t for t in ALL_TOPICS])
     return rates[0], rates[1]
-
-
-async def _delete_topics(names: list[str]) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA)
-    await admin.start()
-    try:
-        await admin.delete_topics(names)
-    finally:
-        await admin.close()
 
 
 def _pct(lags: list[float], p: int) -> float:

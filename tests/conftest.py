@@ -31,19 +31,12 @@ async def fresh_database() -> AsyncIterator[Callable[[str], Awaitable[str]]]:
 @pytest.fixture
 async def topic_prefix() -> AsyncIterator[str]:
     """A private copy of the contract topics on the real broker, deleted afterwards."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    from shared.messaging.topics import ALL_TOPICS, ensure_topics
+    from shared.messaging.topics import ALL_TOPICS, delete_topics, ensure_topics
 
     prefix = f"t{uuid.uuid4().hex[:10]}."
     await ensure_topics(KAFKA_BOOTSTRAP, prefix)
     yield prefix
-    admin = AIOKafkaAdminClient(bootstrap_servers=KAFKA_BOOTSTRAP)
-    await admin.start()
-    try:
-        await admin.delete_topics([prefix + t for t in ALL_TOPICS])
-    finally:
-        await admin.close()
+    await delete_topics(KAFKA_BOOTSTRAP, [prefix + t for t in ALL_TOPICS])
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
