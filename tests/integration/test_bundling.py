@@ -67,6 +67,14 @@ async def new_case(uow, clock) -> uuid.UUID:
     return incident
 
 
+async def lit_cases(uow, clock, count: int) -> list[uuid.UUID]:
+    """`count` new cases, each given a yellow light now (non-urgent: their SMS wait to go together)."""
+    cases = [await new_case(uow, clock) for _ in range(count)]
+    for case in cases:
+        await light(uow, clock, case)
+    return cases
+
+
 async def drain(uow, gateway) -> None:
     while await deliver_due(uow(), {"sms": gateway}, 3, 5, 1.0):  # small batches: siblings are claimed too
         pass
@@ -124,9 +132,7 @@ async def test_a_phone_gets_one_non_urgent_sms_per_window_and_urgent_ones_at_onc
 
 async def test_a_bundle_that_fails_is_retried_together_under_the_same_key(world):
     pool, clock, uow = world
-    cases = [await new_case(uow, clock) for _ in range(3)]
-    for case in cases:
-        await light(uow, clock, case)
+    await lit_cases(uow, clock, 3)
     clock.advance(seconds=60)
     gateway = Gateway(503)
     await drain(uow, gateway)
@@ -158,9 +164,7 @@ class DedupingGateway(Gateway):
 
 async def test_a_crash_after_the_provider_took_a_bundle_loses_no_newcomer_and_repeats_nothing(world):
     pool, clock, uow = world
-    first = [await new_case(uow, clock) for _ in range(2)]
-    for case in first:
-        await light(uow, clock, case)
+    await lit_cases(uow, clock, 2)
     clock.advance(seconds=60)
     gateway = DedupingGateway()
     gateway.crash_after_send = True
@@ -176,9 +180,7 @@ async def test_a_crash_after_the_provider_took_a_bundle_loses_no_newcomer_and_re
     assert str(late)[:8] in list(gateway.delivered.values())[-1]
     assert [r["status"] for r in await pool.fetch("SELECT status FROM delivery")] == ["sent"] * 3
 
-    again = [await new_case(uow, clock) for _ in range(2)]
-    for case in again:
-        await light(uow, clock, case)
+    await lit_cases(uow, clock, 2)
     clock.advance(seconds=120)
     gateway.crash_after_send = True
     with pytest.raises(ConnectionResetError):
