@@ -110,28 +110,31 @@ async def _run(seconds: int) -> list[Figure]:
                    "raw aiokafka produce→consume", "p99 ≤ 1 s", notes)]
 
 
+async def _rows_by_key(stack: Stack, service: str, query: str) -> dict[str, asyncpg.Record]:
+    """The query's rows in one service's database, by their first column."""
+    conn = await asyncpg.connect(stack.databases[service])
+    try:
+        return {r[0]: r for r in await conn.fetch(query)}
+    finally:
+        await conn.close()
+
+
 async def _stage_medians(stack: Stack) -> dict[str, float]:
     """Where a case's time goes, from the rows each service stamped (medians over every case, in ms)."""
-    async def rows(service: str, query: str) -> dict[str, tuple]:
-        conn = await asyncpg.connect(stack.databases[service])
-        try:
-            return {r[0]: tuple(r[1:]) for r in await conn.fetch(query)}
-        finally:
-            await conn.close()
-
-    received = await rows("intake", "SELECT key, created_at, sent_at FROM outbox WHERE payload LIKE "
-                                    "'%intake.incident.received%'")
-    assigned = await rows("routing", "SELECT key, created_at, sent_at FROM outbox WHERE payload LIKE "
-                                     "'%routing.incident.assigned%'")
-    told = await rows("notifications", "SELECT incident_id::text, created_at, sent_at FROM delivery "
-                                       "WHERE event_type = 'routing.incident.assigned' AND channel = 'sms'")
+    received = await _rows_by_key(stack, "intake", "SELECT key, created_at, sent_at FROM outbox WHERE payload LIKE "
+                                                   "'%intake.incident.received%'")
+    assigned = await _rows_by_key(stack, "routing", "SELECT key, created_at, sent_at FROM outbox WHERE payload LIKE "
+                                                    "'%routing.incident.assigned%'")
+    told = await _rows_by_key(stack, "notifications",
+                              "SELECT incident_id::text, created_at, sent_at FROM delivery "
+                              "WHERE event_type = 'routing.incident.assigned' AND channel = 'sms'")
     spans: dict[str, list[float]] = {"intake relay": [], "kafka + routing consume": [], "routing relay": [],
                                      "kafka + notifications consume": [], "deliverer": []}
-    for key, (r_created, r_sent) in received.items():
+    for key, (_, r_created, r_sent) in received.items():
         if key not in assigned or key not in told or None in (r_sent, *assigned[key], *told[key]):
             continue
-        a_created, a_sent = assigned[key]
-        d_created, d_sent = told[key]
+        _, a_created, a_sent = assigned[key]
+        _, d_created, d_sent = told[key]
         for name, (start, end) in zip(spans, ((r_created, r_sent), (r_sent, a_created), (a_created, a_sent),
                                               (a_sent, d_created), (d_created, d_sent)), strict=True):
             spans[name].append((end - start).total_seconds() * 1000)
@@ -140,20 +143,16 @@ async def _stage_medians(stack: Stack) -> dict[str, float]:
 
 async def _unnotified(stack: Stack, notified: set[str]) -> dict[str, int]:
     """Every accepted report without its new-case SMS at the gateway, counted by the reason the databases give."""
-    async def fetch(service: str, query: str) -> dict[str, asyncpg.Record]:
-        conn = await asyncpg.connect(stack.databases[service])
-        try:
-            return {r[0]: r for r in await conn.fetch(query)}
-        finally:
-            await conn.close()
-
-    cases = await fetch("intake", "SELECT id::text, duplicate_of IS NOT NULL AS duplicate FROM incident")
-    routed = await fetch("routing", "SELECT DISTINCT ON (incident_id) incident_id::text, kind, unit_id, worker_id"
-                                    " FROM assignment ORDER BY incident_id, id DESC")
-    owners = await fetch("notifications", "SELECT incident_id::text, worker_phone FROM case_owner")
-    notices = await fetch("notifications", "SELECT DISTINCT ON (incident_id) incident_id::text, status"
-                                           " FROM delivery WHERE channel = 'sms' AND event_type LIKE 'routing.%'"
-                                           " ORDER BY incident_id, created_at DESC")
+    cases = await _rows_by_key(stack, "intake",
+                               "SELECT id::text, duplicate_of IS NOT NULL AS duplicate FROM incident")
+    routed = await _rows_by_key(stack, "routing",
+                                "SELECT DISTINCT ON (incident_id) incident_id::text, kind, unit_id, worker_id"
+                                " FROM assignment ORDER BY incident_id, id DESC")
+    owners = await _rows_by_key(stack, "notifications", "SELECT incident_id::text, worker_phone FROM case_owner")
+    notices = await _rows_by_key(stack, "notifications",
+                                 "SELECT DISTINCT ON (incident_id) incident_id::text, status"
+                                 " FROM delivery WHERE channel = 'sms' AND event_type LIKE 'routing.%'"
+                                 " ORDER BY incident_id, created_at DESC")
     reasons: dict[str, int] = {}
     for case_id, case in cases.items():
         if case_id[:8] in notified:
