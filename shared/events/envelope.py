@@ -42,8 +42,9 @@ class Envelope(BaseModel):
     def wrap(cls, event: Event, *, source: str, time: datetime, cause: Envelope | None = None,
              event_id: uuid.UUID | None = None) -> Envelope:
         event_id = event_id or uuid.uuid4()
+        correlationid, causationid = cause.lineage() if cause else (str(event_id), None)
         # The event was validated when it was built and the rest is ours: construct without validating again
-        # (the ticker wraps hundreds of thousands of events during a catch-up).
+        # (supervision's relay wraps hundreds of thousands of events after a catch-up).
         return cls.model_construct(
             specversion="1.0",
             datacontenttype="application/json",
@@ -53,9 +54,13 @@ class Envelope(BaseModel):
             subject=event.subject(),
             time=time,
             data=event.model_dump(mode="json"),
-            correlationid=(cause.correlationid or str(cause.id)) if cause else str(event_id),
-            causationid=str(cause.id) if cause else None,
+            correlationid=correlationid,
+            causationid=causationid,
         )
+
+    def lineage(self) -> tuple[str, str]:
+        """(correlationid, causationid) of an event this one causes: the same conversation, this as its cause."""
+        return self.correlationid or str(self.id), str(self.id)
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()

@@ -11,7 +11,8 @@ import uuid
 import asyncpg
 
 from services.supervision.adapters.repository import QUERIES
-from services.supervision.domain.alerts import ClockAlert, ClockFacts, events_of
+from services.supervision.domain.alerts import ClockAlert, events_of
+from services.supervision.domain.model import ClockFacts
 from shared.events.envelope import Envelope
 from shared.messaging.outbox import OutgoingMessage
 from shared.messaging.topics import topic_for_event_type

@@ -8,24 +8,11 @@ what both the ticker and `PhaseClock` produce; tests hold the two to the same re
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.supervision.domain.model import LIGHTS, PhaseClock
+from services.supervision.domain.model import LIGHTS, ClockFacts, PhaseClock
 from shared.events.supervision import ClockEvent, EscalationRaised, LightChanged
-
-
-@dataclass(frozen=True)
-class ClockFacts:
-    """What every event of a clock carries and never changes while it runs."""
-
-    incident_id: uuid.UUID
-    phase: str
-    category: str
-    urgency: str
-    grid_code: str | None
-    unit_id: str | None
 
 
 @dataclass(frozen=True)
@@ -72,9 +59,7 @@ def alerts_of(clock: PhaseClock, correlation_id: str | None = None,
 
 def events_of(alert: ClockAlert, facts: ClockFacts) -> list[ClockEvent]:
     """The alert's steps as the events on `supervision.alerts.v1`, each naming what it replaced."""
-    common = {"incident_id": facts.incident_id, "at": alert.at, "phase": facts.phase, "due_at": alert.due_at,
-              "due_version": alert.due_version, "category": facts.category, "urgency": facts.urgency,
-              "grid_code": facts.grid_code, "unit_id": facts.unit_id}
+    common = facts.event_fields(alert.at, alert.due_at, alert.due_version)
     light, level = alert.light_before, alert.level_before
     events: list[ClockEvent] = []
     for step in alert.steps:

@@ -76,6 +76,24 @@ class CaseFacts:
     assignment_id: int | None = None
 
 
+@dataclass(frozen=True)
+class ClockFacts:
+    """What every event of a clock carries and never changes while it runs."""
+
+    incident_id: uuid.UUID
+    phase: str
+    category: str
+    urgency: str
+    grid_code: str | None
+    unit_id: str | None
+
+    def event_fields(self, at: datetime, due_at: datetime, due_version: int) -> dict:
+        """The fields every light and 督办 event of this clock has, at one moment of one due version."""
+        return {"incident_id": self.incident_id, "at": at, "phase": self.phase, "due_at": due_at,
+                "due_version": due_version, "category": self.category, "urgency": self.urgency,
+                "grid_code": self.grid_code, "unit_id": self.unit_id}
+
+
 @dataclass
 class PhaseClock:
     incident_id: uuid.UUID
@@ -263,10 +281,12 @@ class PhaseClock:
         previous, self.level = self.level, level
         self.events.append(EscalationRaised(**self._facts(at), level=level, previous_level=previous))
 
+    @property
+    def facts(self) -> ClockFacts:
+        return ClockFacts(self.incident_id, self.phase, self.category, self.urgency, self.grid_code, self.unit_id)
+
     def _facts(self, at: datetime) -> dict:
-        return {"incident_id": self.incident_id, "at": at, "phase": self.phase, "due_at": self.due_at,
-                "due_version": self.due_version, "category": self.category, "urgency": self.urgency,
-                "grid_code": self.grid_code, "unit_id": self.unit_id}
+        return self.facts.event_fields(at, self.due_at, self.due_version)
 
     def remaining_seconds(self, now: datetime) -> float:
         return (self.due_at - now).total_seconds()

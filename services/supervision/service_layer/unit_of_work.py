@@ -4,6 +4,7 @@ from typing import Any, Self
 
 import asyncpg
 
+from services.supervision.adapters.alert_outbox import SOURCE
 from services.supervision.adapters.repository import SupervisionRepository
 from services.supervision.domain.alerts import ClockAlert, alerts_of
 from services.supervision.domain.model import PhaseClock
@@ -20,7 +21,7 @@ class SupervisionUnitOfWork(PgUnitOfWork):
     supervision: SupervisionRepository
 
     def __init__(self, pool: asyncpg.Pool, clock: Clock, calendar: WorkCalendar) -> None:
-        super().__init__(pool, "/supervision", clock)
+        super().__init__(pool, SOURCE, clock)
         self.calendar = calendar
         self.alerts: list[ClockAlert] = []
 
@@ -35,8 +36,8 @@ class SupervisionUnitOfWork(PgUnitOfWork):
     def collect(self, aggregate: Any, cause: Envelope | None = None) -> None:
         if not isinstance(aggregate, PhaseClock):
             raise TypeError(f"supervision publishes only its clocks' moves, not {type(aggregate).__name__}'s")
-        correlation_id = (cause.correlationid or str(cause.id)) if cause else None
-        self.alerts.extend(alerts_of(aggregate, correlation_id, str(cause.id) if cause else None))
+        correlation_id, causation_id = cause.lineage() if cause else (None, None)
+        self.alerts.extend(alerts_of(aggregate, correlation_id, causation_id))
         aggregate.events = []
 
     async def _commit(self) -> None:

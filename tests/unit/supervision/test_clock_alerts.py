@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from services.supervision.domain.alerts import ClockFacts, alerts_of, events_of
+from services.supervision.domain.alerts import alerts_of, events_of
 from services.supervision.domain.model import CaseFacts, PhaseClock, Policy
 from shared.calendar import ZONE, WorkCalendar
 
@@ -23,9 +23,7 @@ def handle_clock() -> PhaseClock:
 
 def round_trip(clock: PhaseClock) -> tuple[list, list]:
     recorded = list(clock.events)
-    facts = ClockFacts(clock.incident_id, clock.phase, clock.category, clock.urgency, clock.grid_code,
-                       clock.unit_id)
-    rendered = [event for alert in alerts_of(clock) for event in events_of(alert, facts)]
+    rendered = [event for alert in alerts_of(clock) for event in events_of(alert, clock.facts)]
     return recorded, rendered
 
 
