@@ -60,7 +60,7 @@ bench: infra  ## benchmarks: JSON + table under bench/results/ (each figure besi
 
 lint:  ## ruff + mypy
 	@.venv/bin/ruff check shared services tests bench deploy
-	@.venv/bin/mypy shared services
+	@.venv/bin/mypy shared services tests/unit/fakes.py $(wildcard tests/unit/*/fakes.py)
 
 clean: down  ## remove run state (data, logs, pids)
 	rm -rf .run

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-from shared.db import throwaway
+from tests import throwaway
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"

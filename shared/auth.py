@@ -10,7 +10,8 @@ from typing import Annotated, Literal
 
 import jwt
 import jwt.warnings
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.problems import Problem
 
@@ -86,7 +87,16 @@ async def current_principal(request: Request) -> Principal:
     return decode_token(request.app.state.jwt_secret, token.strip())
 
 
-Caller = Annotated[Principal, Depends(current_principal)]
+# Declared as a security scheme so the OpenAPI document shows which routes need a token (and that they may
+# answer 401); the header itself is read by `current_principal`, which the hot paths call directly.
+BEARER = HTTPBearer(auto_error=False, bearerFormat="JWT", description="HS256 JWT: sub, role, area, unit, exp")
+
+
+async def _caller(request: Request, _: HTTPAuthorizationCredentials | None = Security(BEARER)) -> Principal:
+    return await current_principal(request)
+
+
+Caller = Annotated[Principal, Depends(_caller)]
 
 
 def require_role(principal: Principal, *roles: str) -> None:

@@ -27,7 +27,7 @@ S = TypeVar("S", bound=ServiceSettings)
 
 
 def processor_for(container: ServiceContainer[Any, Any]) -> EventProcessor:
-    return EventProcessor(container.name, container.handlers, container.uow, container.pool,
+    return EventProcessor(container.name, container.bus.event_handlers, container.uow, container.pool,
                           max_attempts=container.settings.consumer_max_attempts)
 
 

@@ -45,7 +45,7 @@ def health_router(service: str, checks: Callable[[], dict[str, ReadinessCheck]])
     async def health() -> dict[str, str]:
         return {"status": "ok", "service": service}
 
-    @router.get("/ready")
+    @router.get("/ready", responses={503: {"description": "a dependency is unreachable"}})
     async def ready() -> JSONResponse:
         results: dict[str, str] = {}
         for name, check in checks().items():
@@ -58,7 +58,8 @@ def health_router(service: str, checks: Callable[[], dict[str, ReadinessCheck]])
         return JSONResponse({"status": "ready" if ok else "not ready", "checks": results},
                             status_code=200 if ok else 503)
 
-    @router.get("/metrics")
+    @router.get("/metrics", response_class=Response,
+                responses={200: {"description": "Prometheus text format", "content": {"text/plain": {}}}})
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

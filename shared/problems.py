@@ -11,6 +11,8 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.errors import DomainError, FieldError
+
 PROBLEM_JSON = "application/problem+json"
 _TITLES = {
     400: "Bad Request",
@@ -38,7 +40,7 @@ class Problem(Exception):
         *,
         title: str | None = None,
         type_: str = "about:blank",
-        errors: list[dict[str, Any]] | None = None,
+        errors: list[FieldError] | None = None,
         headers: dict[str, str] | None = None,
         **extensions: Any,
     ) -> None:
@@ -65,13 +67,18 @@ def problem_response(problem: Problem) -> JSONResponse:
                         headers=problem.headers)
 
 
-def _field_errors(exc: RequestValidationError | ValidationError) -> list[dict[str, Any]]:
+def _field_errors(exc: RequestValidationError | ValidationError) -> list[FieldError]:
     errors = []
     for err in exc.errors():
         loc = [str(part) for part in err.get("loc", ()) if part not in ("body",)]
-        errors.append({"field": ".".join(loc) or "body", "message": err.get("msg", "invalid"),
-                       "type": err.get("type", "value_error")})
+        errors.append(FieldError(field=".".join(loc) or "body", message=err.get("msg", "invalid"),
+                                 type=err.get("type", "value_error")))
     return errors
+
+
+def domain_problem(exc: DomainError) -> Problem:
+    """A domain refusal as the problem it means: its status, detail, field errors and extensions."""
+    return Problem(exc.status, exc.detail, title=exc.title, errors=exc.errors, **exc.extensions)
 
 
 def validation_problem(exc: RequestValidationError | ValidationError) -> Problem:
@@ -88,6 +95,10 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _problem(_: Request, exc: Problem) -> JSONResponse:
         return problem_response(exc)
 
+    @app.exception_handler(DomainError)
+    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
+        return problem_response(domain_problem(exc))
+
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
         return problem_response(validation_problem(exc))
@@ -102,3 +113,61 @@ def install_problem_handlers(app: FastAPI) -> None:
         # A bug, not bad input: log it fully, tell the client nothing about internals.
         log.error("unhandled_error", path=request.url.path, exc_info=exc)
         return problem_response(Problem(500, "an unexpected error occurred; it has been logged"))
+
+
+# ---- OpenAPI: what each operation answers when it refuses -------------------------------------------------
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object", "title": "Problem", "description": "RFC 9457 problem details",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object", "required": ["field", "message", "type"],
+                                              "properties": {"field": {"type": "string"},
+                                                             "message": {"type": "string"},
+                                                             "type": {"type": "string"}}}},
+    },
+    "additionalProperties": True,
+}
+
+
+def problem_doc(status: int) -> dict[str, Any]:
+    return {"description": _TITLES.get(status, "Error"),
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+
+
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: the problems it may answer beyond the ones every route documents
+    (422 for a route with input, 401 for a route behind a token, 400 and 413 for a route with a body)."""
+    return {status: problem_doc(status) for status in statuses}
+
+
+def document_problems(document: dict[str, Any]) -> dict[str, Any]:
+    """Put the problems every operation may answer into an OpenAPI document: validation errors are
+    problem+json (not FastAPI's default schema); a route behind a token may answer 401; one with a body
+    400 (not decodable) and 413 (too large)."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = PROBLEM_SCHEMA
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            if _fastapi_validation_doc(responses.get("422")) or (
+                    "422" not in responses and (operation.get("parameters") or operation.get("requestBody"))):
+                responses["422"] = problem_doc(422)
+            if operation.get("security"):
+                responses.setdefault("401", problem_doc(401))
+            if operation.get("requestBody"):
+                responses.setdefault("400", problem_doc(400))
+                responses.setdefault("413", problem_doc(413))
+    return document
+
+
+def _fastapi_validation_doc(response: dict[str, Any] | None) -> bool:
+    """FastAPI's own 422 entry (its HTTPValidationError schema), which our handler never answers with."""
+    schema = ((response or {}).get("content", {}).get("application/json") or {}).get("schema", {})
+    return schema.get("$ref", "").endswith("/HTTPValidationError")

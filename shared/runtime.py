@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -17,7 +17,7 @@ import structlog
 from shared.clock import Clock, ClockAnchor, RealClock, VirtualClock, follow_clock_url
 from shared.db.pool import create_pool
 from shared.db.unit_of_work import UnitOfWork
-from shared.messaging.consumer import EventHandler
+from shared.messagebus import MessageBus
 from shared.messaging.outbox import EnvelopeOutbox, OutboxTable
 from shared.settings import ServiceSettings
 
@@ -36,26 +36,33 @@ SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 UowT = TypeVar("UowT", bound=UnitOfWork)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class ServiceContainer(Generic[SettingsT, UowT]):
-    """The composition root's product: everything a role of a service needs, built once."""
+    """The composition root's product: everything a role of a service needs, built once.
+
+    Each service subclasses it with its own typed collaborators (intake's report committer, supervision's
+    calendar, ...): routes and workers reach them by attribute, never by a string key.
+    """
 
     name: str
     settings: SettingsT
     pool: asyncpg.Pool
     clock: Clock
-    uow: Callable[[], UowT]
-    handlers: Mapping[str, EventHandler] = field(default_factory=dict)
+    bus: MessageBus[UowT]
     consumes: list[str] = field(default_factory=list)
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
-    extras: dict[str, Any] = field(default_factory=dict)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     outbox: OutboxTable = field(default_factory=EnvelopeOutbox)  # what the relay publishes from
+
+    @property
+    def uow(self) -> Callable[[], UowT]:
+        return self.bus.uow
 
     async def close(self) -> None:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
-        for closer in self.extras.get("closers", []):
+        for closer in self.closers:
             await closer()
         await self.pool.close()
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
+from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.health import database_check, health_router, install_request_metrics, kafka_check
-from shared.problems import Problem, install_problem_handlers, problem_response
+from shared.problems import Problem, document_problems, install_problem_handlers, problem_response
 from shared.runtime import ServiceContainer
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -48,10 +49,12 @@ class BodySizeLimit:
         await response(scope, receive, send)
 
 
-def create_service_app(name: str, title: str, start: Callable[[], Awaitable[ServiceContainer]],
+def create_service_app(name: str, title: str, start: Callable[[], Awaitable[ServiceContainer[Any, Any]]],
                        routers: list[APIRouter], jwt_secret: str, version: str = "1.0.0",
-                       max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> FastAPI:
-    """`start` builds the container when the server starts (so tests can hand in their own)."""
+                       max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+                       hand_parsed_bodies: tuple[type[BaseModel], ...] = ()) -> FastAPI:
+    """`start` builds the container when the server starts (so tests can hand in their own).
+    `hand_parsed_bodies`: models of bodies a route parses itself (referenced from its `openapi_extra`)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,12 +77,31 @@ def create_service_app(name: str, title: str, start: Callable[[], Awaitable[Serv
     app.include_router(health_router(name, lambda: getattr(app.state, "readiness", {})))
     for router in routers:
         app.include_router(router)
+    _complete_openapi(app, hand_parsed_bodies)
     return app
 
 
-async def container_of(request: Request) -> ServiceContainer:
-    # async: a plain def dependency would run in a thread pool on every request
+def _complete_openapi(app: FastAPI, bodies: tuple[type[BaseModel], ...]) -> None:
+    """The document FastAPI builds, plus the problems every route may answer (shared/problems.py) and the
+    schemas of bodies parsed by hand, in the components where their references point."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = document_problems(build())
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            for model in bodies:
+                schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                for name, definition in schema.pop("$defs", {}).items():
+                    schemas.setdefault(name, definition)
+                schemas.setdefault(model.__name__, schema)
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+async def container_of(request: Request) -> Any:
+    """FastAPI dependency: the running service's container (each service types it: `Annotated[XContainer,
+    Depends(container_of)]`). async: a plain def dependency would run in a thread pool on every request."""
     return request.app.state.container
-
-
-Container = Annotated[ServiceContainer, Depends(container_of)]

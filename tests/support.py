@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 
-from shared.db.throwaway import ADMIN_DSN, create_database, drop_database, dsn_for
+from tests.throwaway import ADMIN_DSN, create_database, drop_database, dsn_for
 
 ROOT = Path(__file__).resolve().parent.parent
 KAFKA_BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
@@ -31,14 +31,14 @@ async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
             client.app = app  # type: ignore[attr-defined]
             yield client
 
-async def handle(handlers: dict, uow_factory, event, envelope=None):
-    """Run one event through its consumer handler in a fresh unit of work and commit, as the consumer does
+async def handle(bus, event, envelope=None):
+    """Run one event through the bus's handler for it in a fresh unit of work and commit, as the consumer does
     after its inbox check (the inbox itself is tested in test_messaging.py). Returns the envelope."""
     from shared.events.envelope import Envelope
 
     envelope = envelope or Envelope.wrap(event, source="/" + event.type.split(".")[0], time=event.at)
-    async with uow_factory() as uow:
-        await handlers[event.type](event, envelope, uow)
+    async with bus.uow() as uow:
+        await bus.event_handlers[event.type](event, envelope, uow)
         await uow.commit()
     return envelope
 

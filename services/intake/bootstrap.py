@@ -1,22 +1,37 @@
-"""Composition root of intake: the one place that wires pool, clock, unit of work and handlers."""
+"""Composition root of intake: the one place that wires pool, clock, units of work, the bus and its handlers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from services.intake.adapters.repository import CategoryCache
 from services.intake.config import IntakeSettings
 from services.intake.domain.duplicates import DuplicatePolicy
 from services.intake.service_layer.group_commit import ReportCommitter
-from services.intake.service_layer.handlers import EVENT_HANDLERS
-from services.intake.service_layer.unit_of_work import IntakeUnitOfWork, ReportUnitOfWork
+from services.intake.service_layer.handlers import COMMAND_HANDLERS, EVENT_HANDLERS, ReportQueue
+from services.intake.service_layer.unit_of_work import IntakeUnitOfWork, PgIntakeUnitOfWork, PgReportUnitOfWork
+from shared.calendar import WorkCalendar
+from shared.messagebus import MessageBus
 from shared.messaging.topics import ASSIGNMENTS
 from shared.runtime import ServiceContainer, build_clock, open_pool
 
 NAME = "intake"
 
 
-IntakeContainer = ServiceContainer[IntakeSettings, IntakeUnitOfWork]
+@dataclass(kw_only=True)
+class IntakeContainer(ServiceContainer[IntakeSettings, IntakeUnitOfWork]):
+    reports: ReportCommitter  # this process's group committer of new reports
+
+
+def message_bus(uow: Callable[[], IntakeUnitOfWork], *, reports: ReportQueue, duplicates: DuplicatePolicy,
+                open311_dev_key: str = "", calendar: WorkCalendar | None = None) -> MessageBus[IntakeUnitOfWork]:
+    """Intake's bus; unit tests build it with fakes. The calendar is the national schedule, for intake's own rule
+    of thumb (the window to return a signed case); supervision owns the overrides that clocks run on."""
+    return MessageBus(uow, COMMAND_HANDLERS, EVENT_HANDLERS, dependencies={
+        "reports": reports, "duplicates": duplicates, "open311_dev_key": open311_dev_key,
+        "calendar": calendar or WorkCalendar()})
 
 
 async def bootstrap(settings: IntakeSettings) -> IntakeContainer:
@@ -24,17 +39,9 @@ async def bootstrap(settings: IntakeSettings) -> IntakeContainer:
     clock, tasks = await build_clock(settings)
     categories = CategoryCache()
     duplicates = DuplicatePolicy(settings.duplicate_radius_m, timedelta(hours=settings.duplicate_window_hours))
-
-    def uow() -> IntakeUnitOfWork:
-        return IntakeUnitOfWork(pool, clock, duplicates, categories)
-
-    def report_uow() -> ReportUnitOfWork:
-        return ReportUnitOfWork(pool, clock, duplicates, categories)
-
-    reports = ReportCommitter(report_uow, max_batch=settings.report_batch_max,
-                              concurrency=settings.report_committers)
-    return IntakeContainer(
-        name=NAME, settings=settings, pool=pool, clock=clock, uow=uow,
-        handlers=EVENT_HANDLERS, consumes=[ASSIGNMENTS], tasks=tasks,
-        extras={"reports": reports, "closers": [reports.close]},
-    )
+    reports = ReportCommitter(lambda: PgReportUnitOfWork(pool, clock, categories), duplicates,
+                              max_batch=settings.report_batch_max, concurrency=settings.report_committers)
+    bus = message_bus(lambda: PgIntakeUnitOfWork(pool, clock, categories), reports=reports, duplicates=duplicates,
+                      open311_dev_key=settings.open311_dev_key.get_secret_value())
+    return IntakeContainer(name=NAME, settings=settings, pool=pool, clock=clock, bus=bus, consumes=[ASSIGNMENTS],
+                           tasks=tasks, closers=[reports.close], reports=reports)

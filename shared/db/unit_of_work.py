@@ -1,13 +1,20 @@
 """Unit of work: one transaction holding a state change, its outbox rows and (for consumers) the inbox row.
 
-Services subclass `PgUnitOfWork` to attach their repositories; unit tests subclass `FakeUnitOfWork`.
+Handlers are typed against Protocols: `UnitOfWork` (what every service's offers) plus, for services that
+publish rendered envelopes through the generic `outbox` table, `PublishingUnitOfWork`. Each service's own
+Protocol adds its repositories (read-only properties, named in the plural for what they hold) and is met by
+its Postgres unit of work and by the fake of its unit tests alike.
+
+Implementations: `PgTransaction` is the transaction and the inbox; its subclass decides what goes to the
+outbox at commit (`_write_outbox`). `PgUnitOfWork` writes envelopes to the generic outbox; supervision's
+writes its clocks' alerts to its own table instead (a narrow row per clock move, rendered by its relay).
 """
 
 from __future__ import annotations
 
 import abc
 import uuid
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 import asyncpg
 
@@ -16,76 +23,100 @@ from shared.events.envelope import Envelope, Event
 from shared.messaging import inbox, outbox
 
 
-class UnitOfWork(abc.ABC):
+class UnitOfWork(Protocol):
+    """What every service's unit of work offers its handlers and the consumer loop."""
+
+    @property
+    def clock(self) -> Clock: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(self, *exc_info: object) -> None: ...
+
+    async def commit(self) -> None: ...
+
+    async def first_delivery(self, consumer: str, event_id: uuid.UUID) -> bool:
+        """Record an incoming event id; False when this consumer already applied it."""
+        ...
+
+
+class HasEvents(Protocol):
+    """An aggregate that records the events of its changes, for the unit of work to collect."""
+
+    events: list[Any]
+
+
+class PublishingUnitOfWork(UnitOfWork, Protocol):
+    """A unit of work whose events go out as CloudEvents envelopes through the generic outbox."""
+
+    def emit(self, event: Event, cause: Envelope | None = None) -> Envelope:
+        """Queue an event to be published once (and only if) this unit of work commits."""
+        ...
+
+    def collect(self, aggregate: HasEvents, cause: Envelope | None = None) -> None:
+        """Move the events an aggregate recorded (its `events` list) into this unit of work."""
+        ...
+
+
+class Envelopes:
+    """The events a unit of work will publish, wrapped as envelopes (the generic outbox's rows)."""
+
     def __init__(self, source: str, clock: Clock) -> None:
         self.source = source
         self.clock = clock
         self.pending: list[Envelope] = []
-        self.committed = False
 
     def emit(self, event: Event, cause: Envelope | None = None) -> Envelope:
-        """Queue an event to be published once (and only if) this unit of work commits."""
         envelope = Envelope.wrap(event, source=self.source, time=self.clock.now(), cause=cause)
         self.pending.append(envelope)
         return envelope
 
-    def collect(self, aggregate: Any, cause: Envelope | None = None) -> None:
-        """Move the events an aggregate recorded (its `events` list) into this unit of work."""
+    def collect(self, aggregate: HasEvents, cause: Envelope | None = None) -> None:
         for event in aggregate.events:
             self.emit(event, cause)
         aggregate.events = []
 
-    async def __aenter__(self) -> Self:
-        self.pending = []
-        self.committed = False
-        return self
 
-    async def __aexit__(self, *exc_info: Any) -> None:
-        if not self.committed:
-            await self.rollback()
+class PgTransaction(abc.ABC):
+    """One Postgres transaction on a pooled connection; subclasses attach repositories and write their outbox."""
 
-    async def commit(self) -> None:
-        await self._commit()
-        self.committed = True
-
-    @abc.abstractmethod
-    async def _commit(self) -> None: ...
-
-    @abc.abstractmethod
-    async def rollback(self) -> None: ...
-
-    @abc.abstractmethod
-    async def first_delivery(self, consumer: str, event_id: uuid.UUID) -> bool:
-        """Record an incoming event id; False when this consumer already applied it."""
-
-
-class PgUnitOfWork(UnitOfWork):
-    def __init__(self, pool: asyncpg.Pool, source: str, clock: Clock) -> None:
-        super().__init__(source, clock)
+    def __init__(self, pool: asyncpg.Pool, clock: Clock) -> None:
         self._pool = pool
+        self.clock = clock
         self.conn: asyncpg.Connection
         self._tx: Any = None
+        self.committed = False
 
     async def __aenter__(self) -> Self:
-        await super().__aenter__()
+        self.committed = False
+        self._begin()
         self.conn = await self._pool.acquire()
         self._tx = self.conn.transaction()
         await self._tx.start()
         self.attach(self.conn)
         return self
 
-    def attach(self, conn: asyncpg.Connection) -> None:
-        """Subclasses build their repositories on the transaction's connection here."""
+    def _begin(self) -> None:  # noqa: B027 - a hook: nothing to reset unless a subclass gathers something
+        """Reset what the unit of work gathers (a unit of work may be entered more than once)."""
 
-    async def __aexit__(self, *exc_info: Any) -> None:
+    def attach(self, conn: asyncpg.Connection) -> None:  # noqa: B027 - a hook: a subclass adds repositories
+        """Build the repositories on the transaction's connection."""
+
+    async def __aexit__(self, *exc_info: object) -> None:
         try:
-            await super().__aexit__(*exc_info)
+            if not self.committed:
+                await self.rollback()
         finally:
             await self._pool.release(self.conn)
 
-    async def _commit(self) -> None:
-        await outbox.write(self.conn, self.pending)
+    async def commit(self) -> None:
+        await self._write_outbox()
         await self._tx.commit()
+        self.committed = True
+
+    @abc.abstractmethod
+    async def _write_outbox(self) -> None:
+        """Write what is to be published, inside the transaction, just before it commits."""
 
     async def rollback(self) -> None:
         if self._tx is None or self.committed:
@@ -99,24 +130,21 @@ class PgUnitOfWork(UnitOfWork):
         return await inbox.record(self.conn, consumer, event_id)
 
 
-class FakeUnitOfWork(UnitOfWork):
-    """In-memory: records what would have been published; for unit tests only."""
+class PgUnitOfWork(PgTransaction):
+    """A transaction whose events are rendered envelopes in the generic `outbox` table."""
 
-    def __init__(self, source: str, clock: Clock) -> None:
-        super().__init__(source, clock)
-        self.published: list[Envelope] = []
-        self.seen: set[tuple[str, uuid.UUID]] = set()
-        self.commits = 0
+    def __init__(self, pool: asyncpg.Pool, source: str, clock: Clock) -> None:
+        super().__init__(pool, clock)
+        self.events = Envelopes(source, clock)
 
-    async def _commit(self) -> None:
-        self.published.extend(self.pending)
-        self.commits += 1
+    def _begin(self) -> None:
+        self.events.pending = []
 
-    async def rollback(self) -> None:
-        self.pending = []
+    def emit(self, event: Event, cause: Envelope | None = None) -> Envelope:
+        return self.events.emit(event, cause)
 
-    async def first_delivery(self, consumer: str, event_id: uuid.UUID) -> bool:
-        if (consumer, event_id) in self.seen:
-            return False
-        self.seen.add((consumer, event_id))
-        return True
+    def collect(self, aggregate: HasEvents, cause: Envelope | None = None) -> None:
+        self.events.collect(aggregate, cause)
+
+    async def _write_outbox(self) -> None:
+        await outbox.write(self.conn, self.events.pending)

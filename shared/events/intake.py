@@ -11,6 +11,10 @@ from pydantic import BaseModel, ConfigDict
 from shared.events.envelope import Event
 
 Urgency = Literal["normal", "urgent", "emergency"]
+# 回访 answers (DOMAIN.md §6): the one vocabulary of the visit, from the action, 12345 and the event alike.
+Contacted = Literal["yes", "unreachable", "refused", "anonymous"]
+Solved = Literal["yes", "partly", "no"]
+Satisfied = Literal["satisfied", "basically", "unsatisfied"]
 
 
 class Point(BaseModel):
@@ -115,11 +119,11 @@ class IncidentResumed(IncidentEvent):
 
 class IncidentVisited(IncidentEvent):
     type = "intake.incident.visited"
-    contacted: Literal["yes", "unreachable", "refused", "anonymous"]
+    contacted: Contacted
     # 响应: the citizen says the handling unit contacted them; None when the visit did not ask.
     responded: bool | None = None
-    solved: Literal["yes", "partly", "no"] | None = None
-    satisfied: Literal["satisfied", "basically", "unsatisfied"] | None = None
+    solved: Solved | None = None
+    satisfied: Satisfied | None = None
 
 
 INTAKE_EVENTS: tuple[type[IncidentEvent], ...] = (

@@ -12,7 +12,7 @@ broker unreachable) are not the event's fault: the loop waits and retries withou
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,10 +24,9 @@ from pydantic import ValidationError
 
 from shared.db.unit_of_work import UnitOfWork
 from shared.events import Envelope, parse_event
+from shared.messagebus import EventHandler
 from shared.messaging import inbox
 
-# (typed event, its envelope, the open unit of work); each handler takes its own event class.
-EventHandler = Callable[[Any, Envelope, Any], Awaitable[None]]
 log = structlog.get_logger("consumer")
 # Records of one partition applied per transaction: one commit (one WAL flush) for many events.
 TRANSACTION_BATCH = 100

@@ -10,13 +10,13 @@ import uuid
 import asyncpg
 import pytest
 
+from services.intake.domain import commands
 from services.intake.entrypoints import schemas as s
-from services.intake.service_layer.handlers import record_assignment
 from shared.auth import issue_token
-from shared.events.envelope import Envelope
 from shared.events.intake import Point
 from shared.events.routing import IncidentAssigned, Owner
 from shared.settings import DEV_JWT_SECRET
+from tests.support import handle
 
 GRID = "320508019044001"
 REPORT = {"source": "gridworker", "category": "city.garbage", "title": "小区门口垃圾堆积",
@@ -47,9 +47,7 @@ async def assign(client, incident_id: str) -> None:
     event = IncidentAssigned(incident_id=uuid.UUID(incident_id), at=container.clock.now(), category="city.garbage",
                              urgency="normal", grid_code=GRID, reason="located",
                              owner=Owner(unit_id="grid-1", unit_name="一网格", unit_kind="grid", worker_id="w1"))
-    async with container.uow() as uow:
-        await record_assignment(event, Envelope.wrap(event, source="/routing", time=event.at), uow)
-        await uow.commit()
+    await handle(container.bus, event)
 
 
 async def test_concurrent_requests_with_one_idempotency_key_make_exactly_one_case(intake):
@@ -187,7 +185,7 @@ async def test_concurrent_reports_are_committed_together_each_with_its_timeline_
     assert len({r.json()["id"] for r in responses}) == 40
     for table in ("incident", "timeline_entry", "outbox"):
         assert await count(intake.dsn, f"SELECT count(*) FROM {table}") == 40
-    committer = intake.app.state.container.extras["reports"]
+    committer = intake.app.state.container.reports
     assert committer.reports == 40 and committer.batches < 40  # grouped, not one transaction each
     case = (await intake.get(f"/v1/incidents/{responses[7].json()['id']}", headers=ADMIN)).json()
     assert case["title"] == "并发7" and [t["action"] for t in case["timeline"]] == ["received"]
@@ -244,20 +242,19 @@ async def test_the_document_shows_the_report_body_and_key_and_every_reference_re
 async def test_a_resend_and_a_report_beside_it_in_one_batch_are_each_answered_right(intake):
     """B lies next to A, so the batch links B to A; but A's key is held by an earlier case, so A is not stored and
     the link fails the batch's statement. Taken again one by one, A answers with the earlier case and B is new."""
-    from services.intake.domain import commands as c
-    from services.intake.service_layer.handlers import IdempotencyKey, Report
-
+    c = commands
     key_headers = {**WORKER, "Idempotency-Key": "offline-queue-0003"}
     far = {**REPORT, "location": {"lon": 120.7, "lat": 31.4}}
     earlier = (await intake.post("/v1/incidents", json=far, headers=key_headers)).json()["id"]
     actor = c.Actor("w1", "gridworker", "grid-1", (GRID,))
     here = Point(lon=120.61, lat=31.31)
-    resend = Report(c.ReportIncident(source="gridworker", category="city.garbage", urgency="normal", title="重发",
-                                     location=here, actor=actor),
-                    IdempotencyKey("w1", "offline-queue-0003", s.IncidentIn.model_validate(far).model_dump_json()))
-    beside = Report(c.ReportIncident(source="gridworker", category="city.garbage", urgency="normal", title="旁边",
-                                     location=here, actor=actor))
-    committer = intake.app.state.container.extras["reports"]
+    resend = c.ReportIncident(
+        source="gridworker", category="city.garbage", urgency="normal", title="重发", location=here, actor=actor,
+        idempotency_key=c.IdempotencyKey("w1", "offline-queue-0003",
+                                         s.IncidentIn.model_validate(far).model_dump_json()))
+    beside = c.ReportIncident(source="gridworker", category="city.garbage", urgency="normal", title="旁边",
+                              location=here, actor=actor)
+    committer = intake.app.state.container.reports
     batches = committer.batches
     first, second = await asyncio.gather(committer.submit(resend), committer.submit(beside))
     assert committer.batches == batches + 1  # one batch, taken again one by one inside it

@@ -6,7 +6,6 @@ import json
 import time
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +38,10 @@ class CategoryCache:
 
 
 class IncidentRepository:
-    def __init__(self, conn: asyncpg.Connection, categories: CategoryCache | None = None) -> None:
-        self._conn = conn
-        self._categories = categories or CategoryCache(ttl_seconds=0)
+    """Cases, their timelines and the idempotency keys that created them."""
 
-    async def category_codes(self) -> frozenset[str]:
-        return await self._categories.codes(self._conn)
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
 
     async def idempotency_holders(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, uuid.UUID]]:
         """Who holds these (scope, key) idempotency keys: (fingerprint of the request, its case)."""
@@ -56,28 +53,6 @@ class IncidentRepository:
         await self._conn.execute(QUERIES.lock_hotline_order, order_no)
         row = await self._conn.fetchrow(QUERIES.incident_by_order_no, order_no)
         return _to_incident(row) if row else None
-
-    async def hotline_mapping(self) -> list[MappingRule]:
-        rows = await self._conn.fetch(QUERIES.hotline_mapping)
-        return [MappingRule(r["kind"], r["value"], r["category"]) for r in rows]
-
-    async def replace_hotline_mapping(self, rules: list[MappingRule]) -> None:
-        """The whole mapping at once; a concurrent replace waits (orders still read the old one until commit)."""
-        await self._conn.execute(QUERIES.lock_hotline_mapping)
-        await self._conn.execute(QUERIES.delete_hotline_mapping)
-        await self._conn.execute(QUERIES.insert_hotline_mapping,
-                                 *_columns([(r.kind, r.value, r.category) for r in rules], 3))
-
-    async def default_urgency(self, category: str) -> str:
-        return await self._conn.fetchval(QUERIES.category_default_urgency, category) or "normal"
-
-    async def remember_signature(self, signature: str) -> bool:
-        """False when this signature was already used (a replay)."""
-        return bool(await self._conn.fetchval(QUERIES.remember_signature, signature))
-
-    async def record_hotline_event(self, event_id: str, order_no: str, kind: str, payload: dict[str, Any]) -> bool:
-        """False when 12345 already sent this event."""
-        return bool(await self._conn.fetchval(QUERIES.record_hotline_event, event_id, order_no, kind, payload))
 
     async def duplicate_candidates(self, lookups: list[DuplicateLookup]) -> list[list[Candidate]]:
         """For each lookup, the open cases it may duplicate (one statement for all of them)."""
@@ -142,6 +117,69 @@ class IncidentRepository:
             incident.new_timeline = []
 
 
+class CategoryRepository:
+    def __init__(self, conn: asyncpg.Connection, cache: CategoryCache) -> None:
+        self._conn = conn
+        self._cache = cache
+
+    async def codes(self) -> frozenset[str]:
+        return await self._cache.codes(self._conn)
+
+    async def default_urgency(self, category: str) -> str:
+        return await self._conn.fetchval(QUERIES.category_default_urgency, category) or "normal"
+
+
+class MappingRuleRepository:
+    """The city's mapping of 12345 诉求分类 codes and names to our categories."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def all(self) -> list[MappingRule]:
+        return await mapping_rules(self._conn)
+
+    async def replace(self, rules: list[MappingRule]) -> None:
+        """The whole mapping at once; a concurrent replace waits (orders still read the old one until commit)."""
+        await self._conn.execute(QUERIES.lock_hotline_mapping)
+        await self._conn.execute(QUERIES.delete_hotline_mapping)
+        await self._conn.execute(QUERIES.insert_hotline_mapping,
+                                 *_columns([(r.kind, r.value, r.category) for r in rules], 3))
+
+
+async def mapping_rules(conn: asyncpg.Connection | asyncpg.Pool) -> list[MappingRule]:
+    rows = await conn.fetch(QUERIES.hotline_mapping)
+    return [MappingRule(r["kind"], r["value"], r["category"]) for r in rows]
+
+
+class SignatureRepository:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def remember(self, signature: str) -> bool:
+        return bool(await self._conn.fetchval(QUERIES.remember_signature, signature))
+
+
+class HotlineEventRepository:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def record(self, event_id: str, order_no: str, kind: str, payload: dict[str, Any]) -> bool:
+        return bool(await self._conn.fetchval(QUERIES.record_hotline_event, event_id, order_no, kind, payload))
+
+
+class ApiKeyRepository:
+    """The api_keys issued to Open311 public clients."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def client(self, api_key: str) -> str | None:
+        return await self._conn.fetchval(QUERIES.open311_client, api_key)
+
+    async def issue(self, api_key: str, client_name: str) -> None:
+        await self._conn.execute(QUERIES.insert_open311_client, api_key, client_name)
+
+
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
     """Rows as one list per column: the array parameters of an `unnest` statement."""
     return [[row[k] for row in rows] for k in range(width)]
@@ -169,49 +207,3 @@ def _to_incident(row: asyncpg.Record) -> Incident:
         duplicate_of=row["duplicate_of"], hotline_order_no=row["hotline_order_no"], deadline=row["deadline"],
         visit=row["visit"], hotline=row["hotline"], version=row["version"],
     )
-
-
-async def incident_view(pool: asyncpg.Pool, incident_id: uuid.UUID) -> dict[str, Any] | None:
-    """The read model of `GET /v1/incidents/{id}`: the record plus its timeline."""
-    async with pool.acquire() as conn:
-        row = await conn.fetchrow(QUERIES.get_incident, incident_id)
-        if row is None:
-            return None
-        timeline = await conn.fetch(QUERIES.get_timeline, incident_id)
-        duplicates = [r["id"] for r in await conn.fetch(QUERIES.duplicates_of, incident_id)]
-    view = dict(row)
-    lon, lat = view.pop("lon"), view.pop("lat")
-    view["location"] = {"lon": lon, "lat": lat} if lon is not None else None
-    view["timeline"] = [dict(t) for t in timeline]
-    view["duplicates"] = duplicates
-    return view
-
-
-async def list_categories(pool: asyncpg.Pool) -> list[dict[str, Any]]:
-    return [dict(r) for r in await pool.fetch(QUERIES.list_categories)]
-
-
-async def search_incidents(pool: asyncpg.Pool, *, status: str | None, category: str | None,
-                           grid_prefix: str | None, since: datetime | None, until: datetime | None,
-                           area: tuple[str, ...], after: tuple[datetime, uuid.UUID] | None,
-                           limit: int) -> list[dict[str, Any]]:
-    city_wide = "" in area
-    patterns = [prefix + "%" for prefix in area if prefix.isdigit()]
-    rows = await pool.fetch(QUERIES.search_incidents, status, category, grid_prefix, since, until, city_wide,
-                            patterns, after[0] if after else None, after[1] if after else None, limit)
-    return [dict(r) for r in rows]
-
-
-async def open311_client(pool: asyncpg.Pool, api_key: str) -> str | None:
-    return await pool.fetchval(QUERIES.open311_client, api_key)
-
-
-async def issue_open311_key(pool: asyncpg.Pool, api_key: str, name: str) -> None:
-    await pool.execute(QUERIES.insert_open311_client, api_key, name)
-
-
-async def open311_requests(pool: asyncpg.Pool, *, ids: list[uuid.UUID] | None, codes: list[str] | None,
-                           start: datetime | None, end: datetime | None, statuses: list[str] | None,
-                           limit: int) -> list[dict[str, Any]]:
-    rows = await pool.fetch(QUERIES.open311_requests, ids, codes, start, end, statuses, limit)
-    return [dict(r) for r in rows]

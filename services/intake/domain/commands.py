@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
-from shared.events.intake import Point, Urgency
+from services.intake.domain.hotline import MappingRule
+from shared.events.intake import Contacted, Point, Satisfied, Solved, Urgency
+from shared.messagebus import Command
 
-if TYPE_CHECKING:
-    from services.intake.domain.hotline import MappingRule
+if TYPE_CHECKING:  # the commands name their handlers' result; the model imports the commands
+    from services.intake.domain.model import Incident  # noqa: F401 - used in the Command["Incident"] strings
 
 LimitUnit = Literal["hours", "working_hours", "working_days"]
 
@@ -26,7 +29,20 @@ class Actor:
 
 
 @dataclass(frozen=True)
-class ReportIncident:
+class IdempotencyKey:
+    """A client's Idempotency-Key with the request it came with: same key + same body is a resend."""
+
+    scope: str  # the caller: keys are chosen by clients, so two clients may pick the same one
+    key: str
+    body: str
+
+    @property
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self.body.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class ReportIncident(Command["Incident"]):
     source: str
     category: str
     urgency: Urgency
@@ -41,11 +57,27 @@ class ReportIncident:
     attachments: tuple[str, ...] = ()
     actor: Actor | None = None
     incident_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    idempotency_key: IdempotencyKey | None = None
 
 
 @dataclass(frozen=True)
-class CaseCommand:
-    """A lifecycle action on one case."""
+class SubmitPublicRequest(Command["Incident"]):
+    """An Open311 `POST requests`: a public report, taken once its api_key is one we issued."""
+
+    api_key: str
+    report: ReportIncident
+
+
+@dataclass(frozen=True)
+class IssueOpen311Key(Command[str]):
+    """A new api_key for a public client (returns the key)."""
+
+    client_name: str
+
+
+@dataclass(frozen=True)
+class CaseCommand(Command["Incident"]):
+    """A lifecycle action on one case; its handler returns the case as the action left it."""
 
     incident_id: uuid.UUID
     actor: Actor
@@ -103,10 +135,10 @@ class VerifyResult(CaseCommand):
 
 @dataclass(frozen=True)
 class RecordVisit(CaseCommand):
-    contacted: Literal["yes", "unreachable", "refused", "anonymous"] = "yes"
+    contacted: Contacted = "yes"
     responded: bool | None = None
-    solved: Literal["yes", "partly", "no"] | None = None
-    satisfied: Literal["satisfied", "basically", "unsatisfied"] | None = None
+    solved: Solved | None = None
+    satisfied: Satisfied | None = None
 
 
 @dataclass(frozen=True)
@@ -125,7 +157,7 @@ class RejectIncident(CaseCommand):
 
 
 @dataclass(frozen=True)
-class AcceptHotlineOrder:
+class AcceptHotlineOrder(Command["tuple[Incident, bool]"]):
     """A 12345 work order (工单), already authenticated by its HMAC signature."""
 
     order_no: str
@@ -149,7 +181,7 @@ class AcceptHotlineOrder:
 
 
 @dataclass(frozen=True)
-class ApplyHotlineEvent:
+class ApplyHotlineEvent(Command["tuple[Incident, bool]"]):
     """What 12345 says about an order it already sent: urge, redo, visit_result, extension_decision,
     return_decision. Idempotent on `event_id`."""
 
@@ -159,14 +191,21 @@ class ApplyHotlineEvent:
     note: str = ""
     approved: bool | None = None
     amount: float | None = None
-    contacted: Literal["yes", "unreachable", "refused", "anonymous"] = "yes"
+    contacted: Contacted = "yes"
     responded: bool | None = None
-    solved: Literal["yes", "partly", "no"] | None = None
-    satisfied: Literal["satisfied", "basically", "unsatisfied"] | None = None
+    solved: Solved | None = None
+    satisfied: Satisfied | None = None
 
 
 @dataclass(frozen=True)
-class ReplaceHotlineMapping:
+class RememberHotlineSignature(Command[None]):
+    """A signed 12345 request's signature, kept so that the same request sent again is refused (a replay)."""
+
+    signature: str
+
+
+@dataclass(frozen=True)
+class ReplaceHotlineMapping(Command[list[MappingRule]]):
     """Load a city's 12345 category mapping (its codes and names → our categories) in place of the current one."""
 
     rules: tuple[MappingRule, ...]

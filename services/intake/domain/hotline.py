@@ -8,7 +8,7 @@ from typing import Literal
 
 from coord_convert.transform import bd2wgs, gcj2wgs
 
-from services.intake.domain.model import InvalidRequest
+from services.intake.domain.errors import InvalidMapping, MappingProblem
 
 TRIAGE = "triage.unknown"
 URGENCY_ORDER = ("normal", "urgent", "emergency")
@@ -49,23 +49,6 @@ def map_category(raw: str, rules: list[MappingRule], context: str = "") -> Mappe
             if rule.value in haystack:
                 return MappedCategory(rule.category, "keyword")
     return MappedCategory(TRIAGE, "triage")
-
-
-@dataclass(frozen=True)
-class MappingProblem:
-    row: int  # index in the mapping as given
-    field: str
-    message: str
-
-
-class InvalidMapping(InvalidRequest):
-    """A mapping to load that names a category we do not have, or maps one 12345 code or name twice."""
-
-    def __init__(self, problems: list[MappingProblem]) -> None:
-        self.problems = problems
-        shown = "; ".join(f"rules[{p.row}].{p.field}: {p.message}" for p in problems[:5])
-        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
-        super().__init__(f"the mapping was not loaded: {shown}{more}")
 
 
 def check_mapping(rules: list[MappingRule], categories: Collection[str]) -> None:

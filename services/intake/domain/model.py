@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from services.intake.domain import commands as c
+from services.intake.domain.errors import IllegalTransition, InvalidRequest, NotPermitted
 from shared.calendar import WorkCalendar
 from shared.events import intake as ev
 from shared.events.routing import Owner
@@ -70,34 +71,6 @@ RULES: dict[str, Rule] = {
 
 def actions_allowed_in(status: Status) -> list[str]:
     return [name for name, rule in RULES.items() if status in rule.states]
-
-
-class DomainError(Exception):
-    """Base of the rule violations the edge maps to problem responses."""
-
-
-class IllegalTransition(DomainError):
-    """The action does not apply to the case as it is now (HTTP 409, with what is allowed)."""
-
-    def __init__(self, action: str, status: Status, reason: str | None = None) -> None:
-        self.action = action
-        self.status = status
-        self.allowed = actions_allowed_in(status)
-        super().__init__(reason or f"cannot {action} a case that is {status.value}")
-
-
-class NotPermitted(DomainError):
-    """The caller's role, unit or area does not allow it (HTTP 403)."""
-
-
-class InvalidRequest(DomainError):
-    """The action's arguments break a rule (HTTP 422)."""
-
-
-class UnknownCategory(InvalidRequest):
-    def __init__(self, code: str) -> None:
-        self.code = code
-        super().__init__(f"unknown category {code!r}")
 
 
 @dataclass
@@ -202,7 +175,7 @@ class Incident:
     def urge(self, actor: c.Actor, note: str, at: datetime) -> None:
         """催办 from 12345: recorded and published; the 督办 ladder itself is supervision's."""
         if not self.is_open:
-            raise IllegalTransition("urge", self.status, "only an open case can be urged")
+            raise self._illegal("urge", "only an open case can be urged")
         self._record(ev.IncidentUrged(incident_id=self.id, at=at, actor=actor.sub, note=note), "urge",
                      actor.sub, {"note": note})
 
@@ -231,12 +204,12 @@ class Incident:
         if not cmd.reason.strip():
             raise InvalidRequest("a return needs a reason (非本单位职责, 非本辖区, 信息不全, 重复, …)")
         if self.return_count >= MAX_RETURNS:
-            raise IllegalTransition("return", self.status, f"the case was returned {self.return_count} times; "
+            raise self._illegal("return", f"the case was returned {self.return_count} times; "
                                     "the command centre's dispatch is final (终审)")
         if self.status is S.IN_PROGRESS and self.signed_at is not None:
             limit = calendar.add(self.signed_at, RETURN_WINDOW_WORKING_DAYS, "working_days")
             if at > limit:
-                raise IllegalTransition("return", self.status, "a signed case can be returned only within "
+                raise self._illegal("return", "a signed case can be returned only within "
                                         f"{RETURN_WINDOW_WORKING_DAYS} working days of signing")
         self.return_count += 1
         unit = self._owner_unit
@@ -248,7 +221,7 @@ class Incident:
     def request_extension(self, cmd: c.RequestExtension, at: datetime) -> None:
         self._check("request_extension", cmd.actor)
         if self.pending_extension is not None:
-            raise IllegalTransition("request_extension", self.status, "an extension request is already pending")
+            raise self._illegal("request_extension", "an extension request is already pending")
         if cmd.amount <= 0 or not cmd.reason.strip():
             raise InvalidRequest("an extension needs a positive amount and a reason")
         if cmd.unit == "working_days" and self.extension_working_days + cmd.amount > MAX_EXTENSION_WORKING_DAYS:
@@ -265,7 +238,7 @@ class Incident:
         self._check("decide_extension", cmd.actor)
         pending = self.pending_extension
         if pending is None:
-            raise IllegalTransition("decide_extension", self.status, "no extension request is pending")
+            raise self._illegal("decide_extension", "no extension request is pending")
         if cmd.approved and self.extensions_granted >= 1 and cmd.actor.role not in ("leader", "hotline"):
             raise NotPermitted("a second extension can be approved only by a leader")
         amount = float(cmd.amount if cmd.amount is not None else pending["amount"])
@@ -334,7 +307,7 @@ class Incident:
     def reopen(self, cmd: c.ReopenIncident, at: datetime) -> None:
         self._check("reopen", cmd.actor)
         if self.closed_at is not None and at - self.closed_at > REOPEN_WINDOW:
-            raise IllegalTransition("reopen", self.status, "a case can be reopened within 30 days of closing")
+            raise self._illegal("reopen", "a case can be reopened within 30 days of closing")
         self.status, self.closed_at, self.signed_at = S.ASSIGNED, None, None  # 重办: same owner, fresh clocks
         self._record(ev.IncidentReopened(incident_id=self.id, at=at, actor=cmd.actor.sub, reason=cmd.reason),
                      "reopen", cmd.actor.sub, {"reason": cmd.reason, "unit": self._owner_unit})
@@ -372,10 +345,13 @@ class Incident:
             return True
         return self.grid_code is not None and any(self.grid_code.startswith(p) for p in actor.area)
 
+    def _illegal(self, action: str, reason: str | None = None) -> IllegalTransition:
+        return IllegalTransition(action, self.status, actions_allowed_in(self.status), reason)
+
     def _check(self, action: str, actor: c.Actor) -> None:
         rule = RULES[action]
         if self.status not in rule.states:
-            raise IllegalTransition(action, self.status)
+            raise self._illegal(action)
         if actor.role not in rule.roles:
             raise NotPermitted(f"role {actor.role!r} may not {action}; allowed: {', '.join(rule.roles)}")
         if rule.owner_only and not self._is_owner(actor):

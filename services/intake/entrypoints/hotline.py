@@ -8,23 +8,20 @@ from typing import TypeVar
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ValidationError
 
-from services.intake.adapters.repository import IncidentRepository
 from services.intake.domain import commands as c
 from services.intake.domain.hotline import MappingRule
-from services.intake.domain.model import DomainError
 from services.intake.entrypoints import schemas as s
-from services.intake.entrypoints.problems import domain_problem
+from services.intake.entrypoints.deps import IntakeApp
 from services.intake.entrypoints.schemas import HotlineAccepted, HotlineEventIn, HotlineOrderIn
-from services.intake.service_layer import handlers
+from services.intake.views import hotline_mapping
 from shared.auth import Caller, require_role
-from shared.problems import Problem, validation_problem
+from shared.problems import Problem, problems, validation_problem
 from shared.signing import SignatureCheck, SignatureError
-from shared.web import Container
 
 M = TypeVar("M", bound=BaseModel)
 
 
-async def verified_body(request: Request, container: Container) -> bytes:
+async def verified_body(request: Request, container: IntakeApp) -> bytes:
     """The raw body, once its signature is right, fresh and not seen before (401 otherwise)."""
     body = await request.body()
     check = SignatureCheck(container.settings.hotline_secret.get_secret_value())
@@ -33,13 +30,11 @@ async def verified_body(request: Request, container: Container) -> bytes:
         check.verify(request.headers.get("x-hotline-timestamp"), signature, body, time.time())
     except SignatureError as exc:
         raise Problem(401, str(exc), title="Bad signature") from exc
-    async with container.pool.acquire() as conn:
-        if not await IncidentRepository(conn).remember_signature(str(signature).lower()):
-            raise Problem(401, "this signature was already used (replay)", title="Bad signature")
+    await container.bus.handle(c.RememberHotlineSignature(str(signature).lower()))
     return body
 
 
-async def signed_body(request: Request, container: Container, model: type[M]) -> M:
+async def signed_body(request: Request, container: IntakeApp, model: type[M]) -> M:
     """The request's body as `model`, once its signature is checked (401), else 422 naming the fields."""
     body = await verified_body(request, container)
     try:
@@ -51,10 +46,10 @@ async def signed_body(request: Request, container: Container, model: type[M]) ->
 def build_hotline_router() -> APIRouter:
     router = APIRouter(prefix="/v1/hotline", tags=["12345 hotline"])
 
-    @router.post("/orders", status_code=202, response_model=HotlineAccepted,
+    @router.post("/orders", status_code=202, response_model=HotlineAccepted, responses=problems(401),
                  openapi_extra={"requestBody": {"content": {"application/json": {
                      "schema": HotlineOrderIn.model_json_schema(ref_template="#/components/schemas/{model}")}}}})
-    async def order(request: Request, response: Response, container: Container) -> HotlineAccepted:
+    async def order(request: Request, response: Response, container: IntakeApp) -> HotlineAccepted:
         order = await signed_body(request, container, HotlineOrderIn)
         cmd = c.AcceptHotlineOrder(
             order_no=order.order_no, title=order.title, content=order.content, category=order.category,
@@ -63,44 +58,36 @@ def build_hotline_router() -> APIRouter:
             citizen_phone=order.citizen.phone if order.citizen else None, deadline=order.deadline,
             confidential=order.confidential, nature=order.nature, channel=order.channel,
             related_order_no=order.related_order_no, attachments=tuple(str(a) for a in order.attachments))
-        incident, created = await handlers.accept_hotline_order(cmd, container.uow())
+        incident, created = await container.bus.handle(cmd)
         if not created:
             response.headers["Idempotent-Replayed"] = "true"
         return HotlineAccepted(id=incident.id, order_no=order.order_no, status=incident.status.value,
                                category=incident.category, urgency=incident.urgency)
 
-    @router.post("/orders/{order_no}/events",
+    @router.post("/orders/{order_no}/events", responses=problems(401, 403, 404, 409),
                  openapi_extra={"requestBody": {"content": {"application/json": {
                      "schema": HotlineEventIn.model_json_schema(ref_template="#/components/schemas/{model}")}}}})
-    async def order_event(order_no: str, request: Request, container: Container) -> dict:
+    async def order_event(order_no: str, request: Request, container: IntakeApp) -> dict:
         event = await signed_body(request, container, HotlineEventIn)
         cmd = c.ApplyHotlineEvent(order_no=order_no, event_id=event.event_id, kind=event.kind, note=event.note,
                                   approved=event.approved, amount=event.amount, contacted=event.contacted,
                                   responded=event.responded, solved=event.solved, satisfied=event.satisfied)
-        try:
-            incident, applied = await handlers.apply_hotline_event(cmd, container.uow())
-        except handlers.OrderNotFound as exc:
-            raise Problem(404, str(exc)) from exc
-        except DomainError as exc:
-            raise domain_problem(exc) from exc
+        incident, applied = await container.bus.handle(cmd)
         return {"id": str(incident.id), "status": incident.status.value, "applied": applied}
 
     @router.get("/category-map", response_model=s.HotlineMapping)
-    async def category_map(caller: Caller, container: Container) -> s.HotlineMapping:
-        rules = await handlers.hotline_mapping(container.uow())
+    async def category_map(caller: Caller, container: IntakeApp) -> s.HotlineMapping:
+        rules = await hotline_mapping(container.pool)
         return s.HotlineMapping(rules=[s.MappingRuleIn(kind=r.kind, value=r.value, category=r.category)
                                        for r in rules])
 
-    @router.put("/category-map", response_model=s.HotlineMapping)
-    async def replace_category_map(body: s.HotlineMapping, caller: Caller, container: Container) -> s.HotlineMapping:
+    @router.put("/category-map", response_model=s.HotlineMapping, responses=problems(403))
+    async def replace_category_map(body: s.HotlineMapping, caller: Caller, container: IntakeApp) -> s.HotlineMapping:
         """Load the city's mapping of 12345 诉求分类 codes and names to our categories, replacing the current one;
         a row naming an unknown category (or a code or name twice) is a 422 naming the row, and nothing changes."""
         require_role(caller, "admin")
         cmd = c.ReplaceHotlineMapping(tuple(MappingRule(r.kind, r.value, r.category) for r in body.rules))
-        try:
-            rules = await handlers.replace_hotline_mapping(cmd, container.uow())
-        except DomainError as exc:
-            raise domain_problem(exc) from exc
+        rules = await container.bus.handle(cmd)
         return s.HotlineMapping(rules=[s.MappingRuleIn(kind=r.kind, value=r.value, category=r.category)
                                        for r in rules])
 

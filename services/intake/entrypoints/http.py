@@ -7,27 +7,21 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel, ValidationError
+from pydantic import AwareDatetime, ValidationError
 
-from services.intake.adapters.repository import incident_view, list_categories, search_incidents
-from services.intake.bootstrap import bootstrap
+from services.intake.bootstrap import IntakeContainer, bootstrap
 from services.intake.config import IntakeSettings
 from services.intake.domain import commands as c
-from services.intake.domain.model import (
-    DomainError,
-    Status,
-    actions_allowed_in,
-)
+from services.intake.domain.model import Status, actions_allowed_in
 from services.intake.entrypoints import schemas as s
+from services.intake.entrypoints.deps import IntakeApp
 from services.intake.entrypoints.hotline import build_hotline_router
 from services.intake.entrypoints.open311 import build_open311_admin_router, build_open311_router
-from services.intake.entrypoints.problems import domain_problem
-from services.intake.service_layer import handlers
+from services.intake.views import incident_view, list_categories, search_incidents
 from shared.auth import Caller, Principal, current_principal
 from shared.events.intake import Point
-from shared.problems import Problem, validation_problem
-from shared.runtime import ServiceContainer
-from shared.web import Container, create_service_app
+from shared.problems import Problem, problems, validation_problem
+from shared.web import create_service_app
 
 MAX_IDEMPOTENCY_KEY = 200
 YOUNG_GENERATION_THRESHOLD = 7000
@@ -83,12 +77,13 @@ def build_router() -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["incidents"])
 
     @router.get("/categories")
-    async def categories(container: Container) -> list[dict]:
+    async def categories(container: IntakeApp) -> list[dict]:
         return await list_categories(container.pool)
 
     # The hot path of intake, so parsed by hand: FastAPI's parameter machinery (dependencies, header, body)
     # cost more CPU per report than the rest of the request. The document still shows the body and header.
-    @router.post("/incidents", status_code=202, response_model=s.IncidentAccepted, openapi_extra=REPORT_OPENAPI)
+    @router.post("/incidents", status_code=202, response_model=s.IncidentAccepted, openapi_extra=REPORT_OPENAPI,
+                 responses=problems(401, 403, 409, 413))
     async def report(request: Request) -> Response:
         caller = await current_principal(request)
         raw = await request.body()
@@ -111,17 +106,16 @@ def build_router() -> APIRouter:
             reporter_phone=body.reporter.phone if body.reporter else None,
             reported_at=body.reported_at, attachments=tuple(str(a) for a in body.attachments),
             actor=actor_of(caller),
+            idempotency_key=c.IdempotencyKey(caller.sub, idempotency_key, body.model_dump_json())
+            if idempotency_key else None,
         )
-        key = handlers.IdempotencyKey(caller.sub, idempotency_key, body.model_dump_json()) if idempotency_key else None
-        try:
-            incident = await request.app.state.container.extras["reports"].submit(handlers.Report(cmd, key))
-        except (DomainError, handlers.IdempotencyConflict) as exc:
-            raise domain_problem(exc) from exc
+        container: IntakeContainer = request.app.state.container
+        incident = await container.bus.handle(cmd)
         accepted = s.IncidentAccepted(id=incident.id, status=Status.RECEIVED.value, received_at=incident.received_at)
         return Response(accepted.model_dump_json(), status_code=202, media_type="application/json")
 
     @router.get("/incidents", response_model=s.IncidentPage)
-    async def search(caller: Caller, container: Container,
+    async def search(caller: Caller, container: IntakeApp,
                      status: Status | None = None,
                      category: str | None = Query(None, max_length=64),
                      grid_prefix: str | None = Query(None, pattern=r"^\d{1,18}$"),
@@ -136,8 +130,8 @@ def build_router() -> APIRouter:
         return s.IncidentPage(items=items, next_cursor=s.encode_cursor(last["received_at"], last["id"])
                               if last else None)
 
-    @router.get("/incidents/{incident_id}", response_model=s.IncidentOut)
-    async def get_incident(incident_id: uuid.UUID, caller: Caller, container: Container) -> s.IncidentOut:
+    @router.get("/incidents/{incident_id}", response_model=s.IncidentOut, responses=problems(404))
+    async def get_incident(incident_id: uuid.UUID, caller: Caller, container: IntakeApp) -> s.IncidentOut:
         view = await incident_view(container.pool, incident_id)
         if view is None or not _visible(caller, view):
             raise Problem(404, f"no incident {incident_id}")
@@ -145,12 +139,10 @@ def build_router() -> APIRouter:
             view["reporter"] = None  # 是否保密: the citizen is shown to no one outside the centre
         return s.IncidentOut(**view, allowed_actions=actions_allowed_in(Status(view["status"])))
 
-    @router.post("/incidents/{incident_id}/actions", response_model=s.ActionResult)
-    async def act(incident_id: uuid.UUID, body: s.ActionIn, caller: Caller, container: Container) -> s.ActionResult:
-        try:
-            incident = await handlers.perform(to_command(body, incident_id, actor_of(caller)), container.uow())
-        except (DomainError, handlers.IncidentNotFound) as exc:
-            raise domain_problem(exc) from exc
+    @router.post("/incidents/{incident_id}/actions", response_model=s.ActionResult,
+                 responses=problems(403, 404, 409))
+    async def act(incident_id: uuid.UUID, body: s.ActionIn, caller: Caller, container: IntakeApp) -> s.ActionResult:
+        incident = await container.bus.handle(to_command(body, incident_id, actor_of(caller)))
         return s.ActionResult(id=incident.id, status=incident.status.value,
                               allowed_actions=incident.allowed_actions())
 
@@ -165,10 +157,10 @@ def _visible(caller: Principal, view: dict) -> bool:
     return caller.sees(view["grid_code"]) if view["grid_code"] else "" in caller.area
 
 
-def create_app(settings: IntakeSettings | None = None, container: ServiceContainer | None = None) -> FastAPI:
+def create_app(settings: IntakeSettings | None = None, container: IntakeContainer | None = None) -> FastAPI:
     settings = settings or IntakeSettings()
 
-    async def start() -> ServiceContainer:
+    async def start() -> IntakeContainer:
         started = container or await bootstrap(settings)
         # Everything alive now (modules, schemas, routes, pool: ~100,000 objects) lives as long as the process: keep
         # it out of the cyclic collector, whose full passes over it stalled every request in flight (35-90 ms in the
@@ -180,27 +172,6 @@ def create_app(settings: IntakeSettings | None = None, container: ServiceContain
         return started
 
     routers = [build_router(), build_hotline_router(), build_open311_router(), build_open311_admin_router()]
-    app = create_service_app("intake", "Intake: the case record", start, routers,
-                             jwt_secret=settings.auth_jwt_secret.get_secret_value())
-    _document_bodies(app, s.IncidentIn, s.HotlineOrderIn, s.HotlineEventIn)
-    return app
-
-
-def _document_bodies(app: FastAPI, *models: type[BaseModel]) -> None:
-    """Bodies parsed by hand are described in `openapi_extra` by reference: put their schemas (and the
-    models they nest) into the document's components, where those references point."""
-    build = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            document = build()
-            schemas = document.setdefault("components", {}).setdefault("schemas", {})
-            for model in models:
-                schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-                for name, definition in schema.pop("$defs", {}).items():
-                    schemas.setdefault(name, definition)
-                schemas.setdefault(model.__name__, schema)
-            app.openapi_schema = document
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    return create_service_app("intake", "Intake: the case record", start, routers,
+                              jwt_secret=settings.auth_jwt_secret.get_secret_value(),
+                              hand_parsed_bodies=(s.IncidentIn, s.HotlineOrderIn, s.HotlineEventIn))

@@ -5,7 +5,6 @@ Formats: `.json` and `.xml` (the spec's default). Writes are form-encoded with a
 
 from __future__ import annotations
 
-import secrets
 import uuid
 import xml.etree.ElementTree as ET
 from datetime import timedelta
@@ -15,16 +14,15 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from services.intake.adapters.repository import issue_open311_key, list_categories, open311_client, open311_requests
 from services.intake.domain import commands as c
-from services.intake.domain.model import CLOSED_FOR_PUBLIC, DomainError, Status
-from services.intake.entrypoints.problems import domain_problem
+from services.intake.domain.model import CLOSED_FOR_PUBLIC, Status
+from services.intake.entrypoints.deps import IntakeApp
 from services.intake.entrypoints.schemas import CHINA_LAT, CHINA_LON, PHONE_PATTERN
-from services.intake.service_layer import handlers
+from services.intake.views import list_categories, open311_requests
 from shared.auth import Caller, require_role
+from shared.errors import DomainError
 from shared.events.intake import Point
-from shared.problems import PROBLEM_JSON, Problem, validation_problem
-from shared.web import Container
+from shared.problems import PROBLEM_JSON, Problem, domain_problem, problem_doc, problems, validation_problem
 
 Format = Literal["json", "xml"]
 STATUS_ZH = {Status.RECEIVED: "已受理", Status.ASSIGNED: "已派遣", Status.IN_PROGRESS: "办理中",
@@ -53,6 +51,16 @@ class Open311Request(BaseModel):
 class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=100, description="the public client the key is for")
+
+
+def documented(success: int, *refusals: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` of an Open311 route: each answer in both formats (problem+json or the spec's <errors>)."""
+    both = {"application/json": {}, "text/xml": {}}
+    answers: dict[int | str, dict[str, Any]] = {success: {"description": "OK", "content": both}}
+    for status in refusals:
+        answers[status] = {"description": problem_doc(status)["description"],
+                           "content": {**problem_doc(status)["content"], "text/xml": {}}}
+    return answers
 
 
 def render(items: list[dict[str, Any]], root: str, item: str, fmt: Format, status: int = 200) -> Response:
@@ -105,31 +113,28 @@ def _expected(row: dict[str, Any]) -> str | None:
 def build_open311_router() -> APIRouter:
     router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
 
-    @router.get("/services.{fmt}")
-    async def services(container: Container, fmt: Format = Path()) -> Response:
+    @router.get("/services.{fmt}", responses=documented(200, 422))
+    async def services(container: IntakeApp, fmt: Format = Path()) -> Response:
         return render([service_of(cat) for cat in await list_categories(container.pool)], "services", "service",
                       fmt)
 
-    @router.get("/services/{code}.{fmt}")
-    async def service_definition(code: str, container: Container, fmt: Format = Path()) -> Response:
+    @router.get("/services/{code}.{fmt}", responses=documented(200, 404, 422))
+    async def service_definition(code: str, container: IntakeApp, fmt: Format = Path()) -> Response:
         if not any(cat["code"] == code for cat in await list_categories(container.pool)):
             return error(fmt, Problem(404, f"no service {code!r}"))
         if fmt == "json":
             return JSONResponse({"service_code": code, "attributes": []})
         return render([{"service_code": code}], "service_definition", "service", fmt)
 
-    @router.post("/requests.{fmt}", status_code=201, openapi_extra={"requestBody": {"required": True, "content": {
+    @router.post("/requests.{fmt}", status_code=201, responses=documented(201, 400, 403, 413, 422),
+                 openapi_extra={"requestBody": {"required": True, "content": {
         "application/x-www-form-urlencoded": {"schema": Open311Request.model_json_schema()}}}})
-    async def create_request(request: Request, container: Container, fmt: Format = Path()) -> Response:
+    async def create_request(request: Request, container: IntakeApp, fmt: Format = Path()) -> Response:
         form = await request.form()
         try:
             body = Open311Request.model_validate({k: v for k, v in form.items() if v != ""})
         except ValidationError as exc:
             return error(fmt, validation_problem(exc))
-        client = await open311_client(container.pool, body.api_key)
-        dev_key = container.settings.open311_dev_key.get_secret_value()
-        if client is None and not (dev_key and secrets.compare_digest(body.api_key.encode(), dev_key.encode())):
-            return error(fmt, Problem(403, "api_key is not one issued to a public client"))
         if (body.lat is None or body.long is None) and not body.address_string:
             return error(fmt, Problem(422, "give lat and long, or address_string"))
         name = " ".join(p for p in (body.last_name, body.first_name) if p) or None
@@ -138,17 +143,16 @@ def build_open311_router() -> APIRouter:
             title=(body.description or body.service_code)[:60], description=body.description,
             location=Point(lon=body.long, lat=body.lat) if body.lat is not None and body.long is not None else None,
             address=body.address_string, reporter_name=name, reporter_phone=body.phone,
-            attachments=(str(body.media_url),) if body.media_url else (),
-            actor=c.Actor(f"open311:{client or 'dev'}", "public", None, ()))
+            attachments=(str(body.media_url),) if body.media_url else ())
         try:
-            incident = await container.extras["reports"].submit(handlers.Report(cmd))
-        except DomainError as exc:
+            incident = await container.bus.handle(c.SubmitPublicRequest(body.api_key, cmd))
+        except DomainError as exc:  # answered in the format asked for (.xml: the spec's <errors> document)
             return error(fmt, domain_problem(exc))
         return render([{"service_request_id": str(incident.id), "service_notice": "已受理，感谢您的反映",
                         "account_id": None}], "service_requests", "request", fmt, 201)
 
-    @router.get("/requests.{fmt}")
-    async def list_requests(container: Container, fmt: Format = Path(),
+    @router.get("/requests.{fmt}", responses=documented(200, 422))
+    async def list_requests(container: IntakeApp, fmt: Format = Path(),
                             service_request_id: str | None = Query(None, max_length=2000),
                             service_code: str | None = Query(None, max_length=2000),
                             start_date: AwareDatetime | None = None, end_date: AwareDatetime | None = None,
@@ -172,8 +176,8 @@ def build_open311_router() -> APIRouter:
                                       start=start, end=end, statuses=statuses, limit=1000)
         return render([request_of(r) for r in rows], "service_requests", "request", fmt)
 
-    @router.get("/requests/{request_id}.{fmt}")
-    async def one_request(request_id: uuid.UUID, container: Container, fmt: Format = Path()) -> Response:
+    @router.get("/requests/{request_id}.{fmt}", responses=documented(200, 404, 422))
+    async def one_request(request_id: uuid.UUID, container: IntakeApp, fmt: Format = Path()) -> Response:
         rows = await open311_requests(container.pool, ids=[request_id], codes=None, start=None, end=None,
                                       statuses=None, limit=1)
         if not rows:
@@ -186,11 +190,10 @@ def build_open311_router() -> APIRouter:
 def build_open311_admin_router() -> APIRouter:
     router = APIRouter(prefix="/v1/open311", tags=["Open311 GeoReport v2"])
 
-    @router.post("/keys", status_code=201)
-    async def issue_key(body: KeyIn, caller: Caller, container: Container) -> dict[str, str]:
+    @router.post("/keys", status_code=201, responses=problems(403))
+    async def issue_key(body: KeyIn, caller: Caller, container: IntakeApp) -> dict[str, str]:
         require_role(caller, "admin")
-        key = secrets.token_urlsafe(24)
-        await issue_open311_key(container.pool, key, body.name)
+        key = await container.bus.handle(c.IssueOpen311Key(body.name))
         return {"api_key": key, "name": body.name}
 
     return router

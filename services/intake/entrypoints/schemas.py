@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from shared.events.intake import Urgency
+from shared.events.intake import Contacted, Satisfied, Solved, Urgency
 from shared.problems import Problem
 
 # Mainland China's bounding box, generously: a point outside it is a client error.
@@ -114,10 +114,10 @@ class VerifyIn(_Action):
 
 class VisitIn(_Action):
     action: Literal["visit"]
-    contacted: Literal["yes", "unreachable", "refused", "anonymous"]
+    contacted: Contacted
     responded: bool | None = Field(None, description="响应: did the handling unit contact the citizen?")
-    solved: Literal["yes", "partly", "no"] | None = None
-    satisfied: Literal["satisfied", "basically", "unsatisfied"] | None = None
+    solved: Solved | None = None
+    satisfied: Satisfied | None = None
 
 
 class ReopenIn(_Action):
@@ -230,10 +230,10 @@ class HotlineEventIn(BaseModel):
     note: str = Field("", max_length=2000)
     approved: bool | None = None
     amount: float | None = Field(None, gt=0, le=240)
-    contacted: Literal["yes", "unreachable", "refused", "anonymous"] = "yes"
+    contacted: Contacted = "yes"
     responded: bool | None = Field(None, description="响应: did the handling unit contact the citizen?")
-    solved: Literal["yes", "partly", "no"] | None = None
-    satisfied: Literal["satisfied", "basically", "unsatisfied"] | None = None
+    solved: Solved | None = None
+    satisfied: Satisfied | None = None
 
     @model_validator(mode="after")
     def _required_by_kind(self) -> HotlineEventIn:

@@ -14,24 +14,28 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
 
 import structlog
 from prometheus_client import Histogram
 
+from services.intake.domain.commands import ReportIncident
+from services.intake.domain.duplicates import DuplicatePolicy
 from services.intake.domain.model import Incident
-from services.intake.service_layer.handlers import Outcome, Report, report_incidents
+from services.intake.service_layer.handlers import Outcome, report_incidents
+from services.intake.service_layer.unit_of_work import ReportUnitOfWork
 
 log = structlog.get_logger("group_commit")
 
-Pending = tuple[Report, "asyncio.Future[Incident]"]
+Pending = tuple[ReportIncident, "asyncio.Future[Incident]"]
 BATCH_SIZE = Histogram("intake_report_batch_size", "Reports committed together in one transaction",
                        buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
 
 
 class ReportCommitter:
-    def __init__(self, uow: Callable[[], Any], *, max_batch: int = 64, concurrency: int = 1) -> None:
+    def __init__(self, uow: Callable[[], ReportUnitOfWork], duplicates: DuplicatePolicy, *, max_batch: int = 64,
+                 concurrency: int = 1) -> None:
         self._uow = uow
+        self._duplicates = duplicates
         self._max_batch = max_batch
         self._concurrency = concurrency
         self._queue: asyncio.Queue[Pending] = asyncio.Queue()
@@ -40,7 +44,7 @@ class ReportCommitter:
         self.batches = 0  # counters for tests and the benchmark's notes
         self.reports = 0
 
-    async def submit(self, report: Report) -> Incident:
+    async def submit(self, report: ReportIncident) -> Incident:
         """The report's case once committed (or its earlier case); raises what refused it."""
         if self._closed:
             raise RuntimeError("the report committer is closed")
@@ -74,7 +78,7 @@ class ReportCommitter:
         reports = [report for report, _ in batch]
         outcomes: list[Outcome | BaseException]
         try:
-            outcomes = list(await report_incidents(reports, self._uow()))
+            outcomes = list(await report_incidents(reports, self._uow(), self._duplicates))
         except asyncio.CancelledError:
             for _, future in batch:
                 if not future.done():
@@ -97,9 +101,9 @@ class ReportCommitter:
             else:
                 future.set_result(outcome)
 
-    async def _alone(self, report: Report) -> Outcome | BaseException:
+    async def _alone(self, report: ReportIncident) -> Outcome | BaseException:
         try:
-            [outcome] = await report_incidents([report], self._uow())
+            [outcome] = await report_incidents([report], self._uow(), self._duplicates)
             return outcome
         except Exception as exc:  # noqa: BLE001 - this report's own failure, answered to its own request
             return exc

@@ -1,16 +1,28 @@
-"""Intake's use cases: commands from HTTP, events from routing. Each runs in one unit of work."""
+"""Intake's use cases: commands from HTTP and the CLI, events from routing. Each runs in one unit of work.
+
+The bus (shared/messagebus.py, wired in bootstrap.py) gives each handler its unit of work and what else it
+names: the work calendar, the duplicate policy, the report committer, the Open311 development key.
+"""
 
 from __future__ import annotations
 
-import hashlib
+import dataclasses
+import secrets
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from services.intake.domain import commands as c
-from services.intake.domain.duplicates import Candidate, DuplicateLookup, nearest_master
+from services.intake.domain.duplicates import Candidate, DuplicateLookup, DuplicatePolicy, nearest_master
+from services.intake.domain.errors import (
+    IdempotencyConflict,
+    IncidentNotFound,
+    OrderNotFound,
+    SignatureReplayed,
+    UnknownApiKey,
+    UnknownCategory,
+)
 from services.intake.domain.hotline import (
     HOTLINE_URGENCY,
     MappingRule,
@@ -19,82 +31,79 @@ from services.intake.domain.hotline import (
     map_category,
     to_wgs84,
 )
-from services.intake.domain.model import Incident, Status, UnknownCategory
+from services.intake.domain.model import Incident, Status
+from services.intake.service_layer.unit_of_work import IntakeUnitOfWork, ReportUnitOfWork
+from shared.calendar import WorkCalendar
 from shared.events.envelope import Envelope
 from shared.events.intake import Point
 from shared.events.routing import IncidentAssigned, IncidentReassigned, IncidentUnroutable
-from shared.messaging.consumer import EventHandler
+from shared.messagebus import Command
 
 SYSTEM = c.Actor("intake", "system", None, ("",))
-
-
-class IncidentNotFound(Exception):
-    def __init__(self, incident_id: uuid.UUID) -> None:
-        self.incident_id = incident_id
-        super().__init__(f"no incident {incident_id}")
-
-
-@dataclass(frozen=True)
-class IdempotencyKey:
-    scope: str  # the caller: keys are chosen by clients, so two clients may pick the same one
-    key: str
-    body: str
-
-    @property
-    def fingerprint(self) -> str:
-        return hashlib.sha256(self.body.encode()).hexdigest()
-
-
-class IdempotencyConflict(Exception):
-    def __init__(self, key: str) -> None:
-        super().__init__(f"Idempotency-Key {key!r} was used for a different request")
-
-
-@dataclass(frozen=True)
-class Report:
-    """One report to take in, with the client's Idempotency-Key when it sent one."""
-
-    cmd: c.ReportIncident
-    key: IdempotencyKey | None = None
-
+HOTLINE = c.Actor("12345", "hotline", None, ("",))
 
 # What a report comes to: its case (new, or the earlier one its key holds), or the error that refused it.
 Outcome = Incident | UnknownCategory | IdempotencyConflict
 
 
-async def report_incident(cmd: c.ReportIncident, uow: Any, key: IdempotencyKey | None = None) -> Incident:
-    """Take a report in. With an idempotency key, a resend returns the case the first one created."""
-    [outcome] = await report_incidents([Report(cmd, key)], uow)
-    if isinstance(outcome, Exception):
-        raise outcome
-    return outcome
+class ReportQueue(Protocol):
+    """Where reports wait to be written together (service_layer/group_commit.py's ReportCommitter)."""
+
+    async def submit(self, report: c.ReportIncident) -> Incident: ...
 
 
-async def report_incidents(reports: Sequence[Report], uow: Any) -> list[Outcome]:
+async def report_incident(cmd: c.ReportIncident, reports: ReportQueue) -> Incident:
+    """Take a report in. It is written together with the others arriving meanwhile (group commit); with an
+    idempotency key, a resend returns the case the first one created."""
+    return await reports.submit(cmd)
+
+
+async def submit_public_request(cmd: c.SubmitPublicRequest, uow: IntakeUnitOfWork, reports: ReportQueue,
+                                open311_dev_key: str) -> Incident:
+    """An Open311 report, taken once its api_key is one we issued (or the development key, outside production)."""
+    async with uow:
+        client = await uow.api_keys.client(cmd.api_key)
+    is_dev_key = bool(open311_dev_key) and secrets.compare_digest(cmd.api_key.encode(), open311_dev_key.encode())
+    if client is None and not is_dev_key:
+        raise UnknownApiKey()
+    actor = c.Actor(f"open311:{client or 'dev'}", "public", None, ())
+    return await reports.submit(dataclasses.replace(cmd.report, actor=actor))
+
+
+async def issue_open311_key(cmd: c.IssueOpen311Key, uow: IntakeUnitOfWork) -> str:
+    key = secrets.token_urlsafe(24)
+    async with uow:
+        await uow.api_keys.issue(key, cmd.client_name)
+        await uow.commit()
+    return key
+
+
+async def report_incidents(reports: Sequence[c.ReportIncident], uow: ReportUnitOfWork,
+                           duplicates: DuplicatePolicy) -> list[Outcome]:
     """Take many reports in at once (group commit): their cases, timelines, keys and outbox rows in one write.
 
-    `uow` is a ReportUnitOfWork (its commit is that one statement). Each report gets its own outcome, in order.
+    `uow`'s commit is that one statement. Each report gets its own outcome, in order.
     A refused report (unknown category, key reused with another body) writes nothing and fails no other. An
     error of the write itself is raised: then nothing was written, and the caller may take them one by one.
     """
     outcomes: list[Outcome | None] = [None] * len(reports)
     async with uow:
-        codes = await uow.incidents.category_codes()
+        codes = await uow.categories.codes()
         accepted = []
         for n, report in enumerate(reports):
-            if report.cmd.category in codes:
+            if report.category in codes:
                 accepted.append(n)
             else:
-                outcomes[n] = UnknownCategory(report.cmd.category)
+                outcomes[n] = UnknownCategory(report.category)
         # Who holds each key: (fingerprint, case id). The first report of this batch with a key claims it; a
         # later one with the same key is a resend of it. A key an earlier request holds is found by the write.
         holders: dict[tuple[str, str], tuple[str, uuid.UUID]] = {}
         for n in accepted:
-            key = reports[n].key
+            key = reports[n].idempotency_key
             if key is not None and (key.scope, key.key) not in holders:
-                holders[(key.scope, key.key)] = (key.fingerprint, reports[n].cmd.incident_id)
+                holders[(key.scope, key.key)] = (key.fingerprint, reports[n].incident_id)
         fresh = [n for n in accepted if _creates_case(reports[n], holders)]
-        incidents = await _new_cases(uow, [reports[n].cmd for n in fresh])
+        incidents = await _new_cases(uow, duplicates, [reports[n] for n in fresh])
         uow.add_cases(incidents, [(scope, key, fingerprint, incident_id) for (scope, key), (fingerprint, incident_id)
                                   in holders.items()])
         for incident in incidents:
@@ -109,9 +118,9 @@ async def report_incidents(reports: Sequence[Report], uow: Any) -> list[Outcome]
         earlier = await uow.incidents.get_many(sorted(earlier_ids, key=str)) if earlier_ids else {}
     cases = created | earlier
     for n in accepted:
-        key = reports[n].key
+        key = reports[n].idempotency_key
         if key is None:
-            outcomes[n] = cases[reports[n].cmd.incident_id]
+            outcomes[n] = cases[reports[n].incident_id]
             continue
         fingerprint, incident_id = holders[(key.scope, key.key)]
         outcomes[n] = cases[incident_id] if fingerprint == key.fingerprint else IdempotencyConflict(key.key)
@@ -119,14 +128,14 @@ async def report_incidents(reports: Sequence[Report], uow: Any) -> list[Outcome]
     return cast(list[Outcome], outcomes)
 
 
-def _creates_case(report: Report, holders: dict[tuple[str, str], tuple[str, uuid.UUID]]) -> bool:
-    return report.key is None or holders[(report.key.scope, report.key.key)][1] == report.cmd.incident_id
+def _creates_case(report: c.ReportIncident, holders: dict[tuple[str, str], tuple[str, uuid.UUID]]) -> bool:
+    key = report.idempotency_key
+    return key is None or holders[(key.scope, key.key)][1] == report.incident_id
 
 
-async def _new_cases(uow: Any, cmds: list[c.ReportIncident]) -> list[Incident]:
+async def _new_cases(uow: IntakeUnitOfWork, policy: DuplicatePolicy, cmds: list[c.ReportIncident]) -> list[Incident]:
     """The cases of these reports, each linked to the open case it duplicates: one stored before, or an
     earlier one of the same batch (as if they had arrived one after the other)."""
-    policy = uow.duplicates
     nows = [uow.clock.now() for _ in cmds]
     located = [(cmd, now) for cmd, now in zip(cmds, nows, strict=True) if cmd.location is not None]
     stored = iter(await uow.incidents.duplicate_candidates([
@@ -160,7 +169,7 @@ _APPLY: dict[type[c.CaseCommand], Callable[[Incident, Any, datetime], None]] = {
 }
 
 
-async def perform(cmd: c.CaseCommand, uow: Any) -> Incident:
+async def perform(cmd: c.CaseCommand, uow: IntakeUnitOfWork, calendar: WorkCalendar) -> Incident:
     """Apply one lifecycle action: load (locked), let the case decide, save state, timeline and events."""
     async with uow:
         now = uow.clock.now()
@@ -169,7 +178,7 @@ async def perform(cmd: c.CaseCommand, uow: Any) -> Incident:
         else:
             incident = await _load_visible(uow, cmd.incident_id, cmd.actor)
             if isinstance(cmd, c.ReturnIncident):
-                incident.return_case(cmd, now, uow.calendar)
+                incident.return_case(cmd, now, calendar)
             else:
                 _APPLY[type(cmd)](incident, cmd, now)
         await uow.incidents.save(incident)
@@ -180,25 +189,27 @@ async def perform(cmd: c.CaseCommand, uow: Any) -> Incident:
     return incident
 
 
-async def _duplicate_of(uow: Any, category: str, location: Point | None, now: datetime) -> uuid.UUID | None:
+async def _duplicate_of(uow: IntakeUnitOfWork, policy: DuplicatePolicy, category: str, location: Point | None,
+                        now: datetime) -> uuid.UUID | None:
     if location is None:
         return None
-    policy = uow.duplicates
     [candidates] = await uow.incidents.duplicate_candidates([DuplicateLookup(
         category, now - policy.window, location.lon, location.lat, *policy.bounding_box(location.lon, location.lat))])
     return nearest_master(location.lon, location.lat, candidates, policy)
 
 
-async def _merge_linked_duplicates(uow: Any, master: Incident, now: datetime) -> None:
+async def _merge_linked_duplicates(uow: IntakeUnitOfWork, master: Incident, now: datetime) -> None:
     """Linked duplicates follow their master: when it closes (or is merged away) they are merged into it."""
     for duplicate_id in await uow.incidents.open_duplicates_of(master.id):
         duplicate = await uow.incidents.get(duplicate_id)
+        if duplicate is None:
+            raise IncidentNotFound(duplicate_id)  # listed a moment ago under the same lock: a bug if it happens
         duplicate.merge_into(c.MergeIncident(duplicate.id, SYSTEM, into=master.id), master, now)
         await uow.incidents.save(duplicate)
         uow.collect(duplicate)
 
 
-async def _merge(cmd: c.MergeIncident, uow: Any, now: datetime) -> Incident:
+async def _merge(cmd: c.MergeIncident, uow: IntakeUnitOfWork, now: datetime) -> Incident:
     cases = {}
     for incident_id in sorted({cmd.incident_id, cmd.into}, key=str):  # lock in id order: no deadlock
         cases[incident_id] = await _load_visible(uow, incident_id, cmd.actor)
@@ -207,14 +218,15 @@ async def _merge(cmd: c.MergeIncident, uow: Any, now: datetime) -> Incident:
     return incident
 
 
-async def _load_visible(uow: Any, incident_id: uuid.UUID, actor: c.Actor) -> Incident:
+async def _load_visible(uow: IntakeUnitOfWork, incident_id: uuid.UUID, actor: c.Actor) -> Incident:
     incident = await uow.incidents.get(incident_id)
     if incident is None or not incident.visible_to(actor):
         raise IncidentNotFound(incident_id)  # outside the caller's area: as if it did not exist
     return incident
 
 
-async def record_assignment(event: IncidentAssigned | IncidentReassigned, envelope: Envelope, uow: Any) -> None:
+async def record_assignment(event: IncidentAssigned | IncidentReassigned, envelope: Envelope,
+                            uow: IntakeUnitOfWork) -> None:
     """Routing's decision, applied inside the consumer's unit of work (with its inbox row)."""
     incident = await uow.incidents.get(event.incident_id)
     if incident is None:
@@ -226,7 +238,7 @@ async def record_assignment(event: IncidentAssigned | IncidentReassigned, envelo
         await uow.incidents.save(incident)
 
 
-async def record_unroutable(event: IncidentUnroutable, envelope: Envelope, uow: Any) -> None:
+async def record_unroutable(event: IncidentUnroutable, envelope: Envelope, uow: IntakeUnitOfWork) -> None:
     incident = await uow.incidents.get(event.incident_id)
     if incident is None:
         raise IncidentNotFound(event.incident_id)
@@ -234,29 +246,15 @@ async def record_unroutable(event: IncidentUnroutable, envelope: Envelope, uow: 
     await uow.incidents.save(incident)
 
 
-EVENT_HANDLERS: dict[str, EventHandler] = {
-    IncidentAssigned.type: record_assignment,
-    IncidentReassigned.type: record_assignment,
-    IncidentUnroutable.type: record_unroutable,
-}
-
-
-HOTLINE = c.Actor("12345", "hotline", None, ("",))
-
-
-class OrderNotFound(Exception):
-    def __init__(self, order_no: str) -> None:
-        super().__init__(f"no case for 12345 order {order_no!r}")
-
-
-async def accept_hotline_order(cmd: c.AcceptHotlineOrder, uow: Any) -> tuple[Incident, bool]:
+async def accept_hotline_order(cmd: c.AcceptHotlineOrder, uow: IntakeUnitOfWork,
+                               duplicates: DuplicatePolicy) -> tuple[Incident, bool]:
     """Create the case of a 12345 order, or return the existing one for a resend (idempotent on order_no)."""
     async with uow:
         existing = await uow.incidents.by_order_no(cmd.order_no)
         if existing is not None:
             return existing, False
-        mapped = map_category(cmd.category, await uow.incidents.hotline_mapping(), f"{cmd.title} {cmd.content}")
-        urgency = higher_urgency(HOTLINE_URGENCY[cmd.urgency], await uow.incidents.default_urgency(mapped.category))
+        mapped = map_category(cmd.category, await uow.mapping_rules.all(), f"{cmd.title} {cmd.content}")
+        urgency = higher_urgency(HOTLINE_URGENCY[cmd.urgency], await uow.categories.default_urgency(mapped.category))
         location = None
         if cmd.lon is not None and cmd.lat is not None:
             lon, lat = to_wgs84(cmd.lon, cmd.lat, cmd.coord_sys)
@@ -271,7 +269,7 @@ async def accept_hotline_order(cmd: c.AcceptHotlineOrder, uow: Any) -> tuple[Inc
                    "confidential": cmd.confidential, "related_order_no": cmd.related_order_no,
                    "coord_sys": cmd.coord_sys, "deadline": cmd.deadline.isoformat() if cmd.deadline else None}
         now = uow.clock.now()
-        duplicate_of = await _duplicate_of(uow, mapped.category, location, now)
+        duplicate_of = await _duplicate_of(uow, duplicates, mapped.category, location, now)
         incident = Incident.report(report, now, hotline_order_no=cmd.order_no, deadline=cmd.deadline,
                                    hotline=hotline, duplicate_of=duplicate_of)
         await uow.incidents.insert_cases([incident])
@@ -280,14 +278,14 @@ async def accept_hotline_order(cmd: c.AcceptHotlineOrder, uow: Any) -> tuple[Inc
     return incident, True
 
 
-async def apply_hotline_event(cmd: c.ApplyHotlineEvent, uow: Any) -> tuple[Incident, bool]:
+async def apply_hotline_event(cmd: c.ApplyHotlineEvent, uow: IntakeUnitOfWork) -> tuple[Incident, bool]:
     """Apply one of 12345's own events about its order once; a resent event_id changes nothing."""
     async with uow:
         incident = await uow.incidents.by_order_no(cmd.order_no)
         if incident is None:
             raise OrderNotFound(cmd.order_no)
         payload = {k: v for k, v in vars(cmd).items() if v is not None}
-        if not await uow.incidents.record_hotline_event(cmd.event_id, cmd.order_no, cmd.kind, payload):
+        if not await uow.hotline_events.record(cmd.event_id, cmd.order_no, cmd.kind, payload):
             return incident, False
         now = uow.clock.now()
         match cmd.kind:
@@ -311,16 +309,37 @@ async def apply_hotline_event(cmd: c.ApplyHotlineEvent, uow: Any) -> tuple[Incid
     return incident, True
 
 
-async def replace_hotline_mapping(cmd: c.ReplaceHotlineMapping, uow: Any) -> list[MappingRule]:
+async def replace_hotline_mapping(cmd: c.ReplaceHotlineMapping, uow: IntakeUnitOfWork) -> list[MappingRule]:
     """Load a city's 12345 category mapping in place of the current one: all of it, or (InvalidMapping) none."""
+    rules = list(cmd.rules)
     async with uow:
-        rules = list(cmd.rules)
-        check_mapping(rules, await uow.incidents.category_codes())
-        await uow.incidents.replace_hotline_mapping(rules)
+        check_mapping(rules, await uow.categories.codes())
+        await uow.mapping_rules.replace(rules)
         await uow.commit()
-    return await hotline_mapping(uow)
+    return sorted(rules, key=lambda r: (r.kind, r.value))
 
 
-async def hotline_mapping(uow: Any) -> list[MappingRule]:
+async def remember_hotline_signature(cmd: c.RememberHotlineSignature, uow: IntakeUnitOfWork) -> None:
+    """Refuse a signed 12345 request seen before (a replay); remember a new one."""
     async with uow:
-        return sorted(await uow.incidents.hotline_mapping(), key=lambda r: (r.kind, r.value))
+        if not await uow.signatures.remember(cmd.signature):
+            raise SignatureReplayed()
+        await uow.commit()
+
+
+COMMAND_HANDLERS: dict[type[Command[Any]], Callable[..., Awaitable[Any]]] = {
+    c.ReportIncident: report_incident,
+    c.SubmitPublicRequest: submit_public_request,
+    c.IssueOpen311Key: issue_open311_key,
+    **{kind: perform for kind in (*_APPLY, c.ReturnIncident, c.MergeIncident)},
+    c.AcceptHotlineOrder: accept_hotline_order,
+    c.ApplyHotlineEvent: apply_hotline_event,
+    c.ReplaceHotlineMapping: replace_hotline_mapping,
+    c.RememberHotlineSignature: remember_hotline_signature,
+}
+
+EVENT_HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
+    IncidentAssigned.type: record_assignment,
+    IncidentReassigned.type: record_assignment,
+    IncidentUnroutable.type: record_unroutable,
+}

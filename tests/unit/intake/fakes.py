@@ -1,43 +1,65 @@
-"""In-memory stand-ins for intake's repository and unit of work (unit tests: no sockets)."""
+"""In-memory stand-ins for intake's repositories and unit of work (unit tests: no sockets).
+
+`IntakeStore` is the in-memory database of one test; every `FakeIntakeUoW` made on it sees the same
+cases, as the bus makes a fresh unit of work for each command. `FakeIntake` is the bus as bootstrap
+wires it, over such a store. mypy checks this module against the Protocols the handlers are typed with.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from services.intake.bootstrap import message_bus
 from services.intake.domain.commands import ReportIncident
-from services.intake.domain.duplicates import Candidate, DuplicatePolicy
-from services.intake.domain.model import Incident
-from shared.calendar import WorkCalendar
+from services.intake.domain.duplicates import Candidate, DuplicateLookup, DuplicatePolicy
+from services.intake.domain.hotline import MappingRule
+from services.intake.domain.model import Incident, TimelineEntry
+from services.intake.service_layer.handlers import report_incidents
+from services.intake.service_layer.unit_of_work import (
+    ApiKeys,
+    Categories,
+    Claim,
+    HotlineEvents,
+    Incidents,
+    IntakeUnitOfWork,
+    MappingRules,
+    ReportUnitOfWork,
+    Signatures,
+)
 from shared.clock import FixedClock
-from shared.db.unit_of_work import FakeUnitOfWork
+from shared.events.envelope import Envelope
 from shared.events.intake import Point
+from tests.unit.fakes import FakeUnitOfWork
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+DUPLICATES = DuplicatePolicy(radius_m=50, window=timedelta(hours=24))
+DEV_KEY = "open311-unit-key"
 
 
-class FakeIncidents:
+class FakeIncidents(Incidents):
     def __init__(self) -> None:
         self.rows: dict[uuid.UUID, Incident] = {}
-        self.timeline: list = []
-        self.keys: dict = {}
+        self.timeline: list[TimelineEntry] = []
+        self.keys: dict[tuple[str, str], tuple[str, uuid.UUID]] = {}
 
-    async def idempotency_holders(self, keys):
+    async def idempotency_holders(self, keys: list[tuple[str, str]]
+                                  ) -> dict[tuple[str, str], tuple[str, uuid.UUID]]:
         return {k: self.keys[k] for k in keys if k in self.keys}
 
-    async def duplicate_candidates(self, lookups):
+    async def duplicate_candidates(self, lookups: list[DuplicateLookup]) -> list[list[Candidate]]:
         return [[Candidate(i.id, i.location.lon, i.location.lat) for i in self.rows.values()
                  if i.category == q.category and i.received_at >= q.since and i.is_open and i.duplicate_of is None
                  and i.location and abs(i.location.lon - q.lon) <= q.half_lon
                  and abs(i.location.lat - q.lat) <= q.half_lat] for q in lookups]
 
-    async def open_duplicates_of(self, master_id):
+    async def open_duplicates_of(self, master_id: uuid.UUID) -> list[uuid.UUID]:
         return sorted((i.id for i in self.rows.values() if i.duplicate_of == master_id and i.is_open), key=str)
 
-    async def category_codes(self) -> set[str]:
-        return {"city.garbage", "safety.gas"}
-
-    async def insert_cases(self, incidents: list[Incident], claims=(), envelopes=()) -> set[uuid.UUID]:
+    async def insert_cases(self, incidents: list[Incident], claims: Sequence[Claim] = (),
+                           envelopes: Sequence[Envelope] = ()) -> set[uuid.UUID]:
         refused = set()
         for scope, key, fingerprint, incident_id in claims:
             if (scope, key) in self.keys:
@@ -51,10 +73,13 @@ class FakeIncidents:
             incident.new_timeline = []
         return {i.id for i in stored}
 
+    async def by_order_no(self, order_no: str) -> Incident | None:
+        return next((i for i in self.rows.values() if i.hotline_order_no == order_no), None)
+
     async def get(self, incident_id: uuid.UUID) -> Incident | None:
         return self.rows.get(incident_id)
 
-    async def get_many(self, incident_ids):
+    async def get_many(self, incident_ids: list[uuid.UUID]) -> dict[uuid.UUID, Incident]:
         return {i: self.rows[i] for i in incident_ids if i in self.rows}
 
     async def save(self, incident: Incident) -> None:
@@ -63,34 +88,153 @@ class FakeIncidents:
         incident.new_timeline = []
 
 
-class FakeIntakeUoW(FakeUnitOfWork):
-    calendar = WorkCalendar()
-    duplicates = DuplicatePolicy(radius_m=50, window=timedelta(hours=24))
+class FakeCategories(Categories):
+    async def codes(self) -> frozenset[str]:
+        return frozenset({"city.garbage", "safety.gas", "triage.unknown"})
+
+    async def default_urgency(self, category: str) -> str:
+        return "urgent" if category == "safety.gas" else "normal"
+
+
+class FakeMappingRules(MappingRules):
+    def __init__(self) -> None:
+        self.rules: list[MappingRule] = []
+
+    async def all(self) -> list[MappingRule]:
+        return list(self.rules)
+
+    async def replace(self, rules: list[MappingRule]) -> None:
+        self.rules = list(rules)
+
+
+class FakeSignatures(Signatures):
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    async def remember(self, signature: str) -> bool:
+        if signature in self.seen:
+            return False
+        self.seen.add(signature)
+        return True
+
+
+class FakeHotlineEvents(HotlineEvents):
+    def __init__(self) -> None:
+        self.applied: dict[str, tuple[str, str, dict[str, Any]]] = {}
+
+    async def record(self, event_id: str, order_no: str, kind: str, payload: dict[str, Any]) -> bool:
+        if event_id in self.applied:
+            return False
+        self.applied[event_id] = (order_no, kind, payload)
+        return True
+
+
+class FakeApiKeys(ApiKeys):
+    def __init__(self) -> None:
+        self.clients: dict[str, str] = {}
+
+    async def client(self, api_key: str) -> str | None:
+        return self.clients.get(api_key)
+
+    async def issue(self, api_key: str, client_name: str) -> None:
+        self.clients[api_key] = client_name
+
+
+class IntakeStore:
+    """One test's database: what every unit of work made on it reads and writes."""
 
     def __init__(self) -> None:
-        super().__init__("/intake", FixedClock(NOW))
         self.incidents = FakeIncidents()
+        self.categories = FakeCategories()
+        self.mapping_rules = FakeMappingRules()
+        self.signatures = FakeSignatures()
+        self.hotline_events = FakeHotlineEvents()
+        self.api_keys = FakeApiKeys()
+        self.published: list[Envelope] = []
+        self.commits = 0
+
+
+class FakeIntakeUoW(FakeUnitOfWork):
+    """Both kinds of intake unit of work: cases added for a report batch are written at commit, with their keys
+    (a case whose key another request holds is left out, with its events), as the report statement does."""
+
+    def __init__(self, store: IntakeStore | None = None) -> None:
+        super().__init__("/intake", FixedClock(NOW))
+        self.store = store or IntakeStore()
+        self.published = self.store.published
         self._cases: list[Incident] = []
-        self._claims: list = []
+        self._claims: list[Claim] = []
         self.stored: set[uuid.UUID] = set()
 
-    def add_cases(self, incidents, claims) -> None:
-        """As ReportUnitOfWork: written at commit, with their keys; a case whose key is held is left out."""
+    @property
+    def incidents(self) -> FakeIncidents:
+        return self.store.incidents
+
+    @property
+    def categories(self) -> FakeCategories:
+        return self.store.categories
+
+    @property
+    def mapping_rules(self) -> FakeMappingRules:
+        return self.store.mapping_rules
+
+    @property
+    def signatures(self) -> FakeSignatures:
+        return self.store.signatures
+
+    @property
+    def hotline_events(self) -> FakeHotlineEvents:
+        return self.store.hotline_events
+
+    @property
+    def api_keys(self) -> FakeApiKeys:
+        return self.store.api_keys
+
+    def add_cases(self, incidents: list[Incident], claims: list[Claim]) -> None:
         self._cases += incidents
         self._claims += claims
 
-    async def __aenter__(self):
+    def _begin(self) -> None:
+        super()._begin()
         self._cases, self._claims, self.stored = [], [], set()
-        return await super().__aenter__()
 
-    async def _commit(self) -> None:
-        self.stored = await self.incidents.insert_cases(self._cases, self._claims)
-        self.pending = [e for e in self.pending if not self._cases or uuid.UUID(e.subject) in self.stored
-                        or e.subject not in {str(i.id) for i in self._cases}]
-        await super()._commit()
+    async def _write_outbox(self) -> None:
+        if self._cases:
+            self.stored = await self.incidents.insert_cases(self._cases, self._claims)
+            batch = {str(i.id) for i in self._cases}
+            self.events.pending = [e for e in self.events.pending
+                                   if e.subject not in batch or uuid.UUID(e.subject) in self.stored]
+        await super()._write_outbox()
+        self.store.commits += 1
 
 
-def report(**overrides) -> ReportIncident:
-    fields = dict(source="gridworker", category="city.garbage", urgency="normal", title="路边垃圾堆积",
-                  location=Point(lon=120.05, lat=31.1))
+class ReportsOneByOne:
+    """The report committer's contract without its queue: each report is a batch of one."""
+
+    def __init__(self, store: IntakeStore) -> None:
+        self.store = store
+
+    async def submit(self, report: ReportIncident) -> Incident:
+        [outcome] = await report_incidents([report], FakeIntakeUoW(self.store), DUPLICATES)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+
+class FakeIntake:
+    """Intake's bus as bootstrap wires it, over one in-memory store."""
+
+    def __init__(self) -> None:
+        self.store = IntakeStore()
+        self.bus = message_bus(lambda: FakeIntakeUoW(self.store), reports=ReportsOneByOne(self.store),
+                               duplicates=DUPLICATES, open311_dev_key=DEV_KEY)
+
+
+def report(**overrides: Any) -> ReportIncident:
+    fields: dict[str, Any] = dict(source="gridworker", category="city.garbage", urgency="normal",
+                                  title="路边垃圾堆积", location=Point(lon=120.05, lat=31.1))
     return ReportIncident(**{**fields, **overrides})
+
+
+def _conforms(uow: FakeIntakeUoW) -> tuple[IntakeUnitOfWork, ReportUnitOfWork]:
+    return uow, uow  # mypy: the fake meets the Protocols the handlers are typed against

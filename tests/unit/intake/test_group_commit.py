@@ -1,15 +1,25 @@
 """Group commit of reports: many reports, one transaction, each answered on its own (fakes, no sockets)."""
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 
-from services.intake.domain.model import UnknownCategory
-from services.intake.service_layer import handlers
+from services.intake.domain.commands import IdempotencyKey, ReportIncident
+from services.intake.domain.errors import IdempotencyConflict, UnknownCategory
 from services.intake.service_layer.group_commit import ReportCommitter
-from services.intake.service_layer.handlers import IdempotencyConflict, IdempotencyKey, Report
+from services.intake.service_layer.handlers import Outcome, report_incidents
 from shared.events.intake import Point
-from tests.unit.intake.fakes import FakeIncidents, FakeIntakeUoW, report
+from tests.unit.intake.fakes import DUPLICATES, FakeIncidents, FakeIntakeUoW, IntakeStore, report
+
+
+async def take(reports: list[ReportIncident], uow: FakeIntakeUoW) -> list[Outcome]:
+    return await report_incidents(reports, uow, DUPLICATES)
+
+
+def keyed(key: IdempotencyKey, **overrides) -> ReportIncident:
+    return replace(report(**overrides), idempotency_key=key)
+
 
 NEAR = Point(lon=120.0503, lat=31.1002)  # ~35 m from report()'s point
 FAR = Point(lon=120.06, lat=31.1)        # ~950 m
@@ -17,8 +27,8 @@ FAR = Point(lon=120.06, lat=31.1)        # ~950 m
 
 async def test_a_batch_is_one_commit_and_each_report_gets_its_own_outcome_in_order():
     uow = FakeIntakeUoW()
-    outcomes = await handlers.report_incidents(
-        [Report(report(title="一")), Report(report(category="no.such")), Report(report(title="三", location=FAR))],
+    outcomes = await take(
+        [report(title="一"), report(category="no.such"), report(title="三", location=FAR)],
         uow)
     assert isinstance(outcomes[1], UnknownCategory)
     assert [o.title for o in (outcomes[0], outcomes[2])] == ["一", "三"]
@@ -28,7 +38,7 @@ async def test_a_batch_is_one_commit_and_each_report_gets_its_own_outcome_in_ord
 
 async def test_a_batch_of_refused_reports_commits_nothing():
     uow = FakeIntakeUoW()
-    outcomes = await handlers.report_incidents([Report(report(category="no.such"))], uow)
+    outcomes = await take([report(category="no.such")], uow)
     assert isinstance(outcomes[0], UnknownCategory)
     assert uow.commits == 0 and uow.published == []
 
@@ -37,8 +47,8 @@ async def test_one_key_twice_in_a_batch_makes_one_case_and_another_body_with_it_
     uow = FakeIntakeUoW()
     same = IdempotencyKey("app-1", "k-1", '{"title":"a"}')
     other = IdempotencyKey("app-1", "k-1", '{"title":"b"}')
-    first, resend, conflicting = await handlers.report_incidents(
-        [Report(report(), same), Report(report(), same), Report(report(), other)], uow)
+    first, resend, conflicting = await take(
+        [keyed(same), keyed(same), keyed(other)], uow)
     assert resend.id == first.id
     assert isinstance(conflicting, IdempotencyConflict)
     assert len(uow.incidents.rows) == 1 and len(uow.published) == 1
@@ -47,8 +57,8 @@ async def test_one_key_twice_in_a_batch_makes_one_case_and_another_body_with_it_
 async def test_a_key_held_before_the_batch_answers_with_the_earlier_case_and_stores_nothing_new():
     uow = FakeIntakeUoW()
     key = IdempotencyKey("app-1", "k-1", "{}")
-    earlier = await handlers.report_incident(report(), uow, key)
-    [again, other] = await handlers.report_incidents([Report(report(), key), Report(report(location=FAR))], uow)
+    [earlier] = await take([keyed(key)], uow)
+    [again, other] = await take([keyed(key), report(location=FAR)], uow)
     assert again.id == earlier.id and again is not other
     assert set(uow.incidents.rows) == {earlier.id, other.id}
     assert [e.subject for e in uow.published] == [str(earlier.id), str(other.id)]
@@ -56,9 +66,9 @@ async def test_a_key_held_before_the_batch_answers_with_the_earlier_case_and_sto
 
 async def test_reports_of_one_batch_are_linked_as_duplicates_as_if_they_came_one_after_the_other():
     uow = FakeIntakeUoW()
-    master, near, far, other = await handlers.report_incidents(
-        [Report(report()), Report(report(location=NEAR)), Report(report(location=FAR)),
-         Report(report(category="safety.gas", location=NEAR))], uow)
+    master, near, far, other = await take(
+        [report(), report(location=NEAR), report(location=FAR),
+         report(category="safety.gas", location=NEAR)], uow)
     assert master.duplicate_of is None
     assert near.duplicate_of == master.id
     assert far.duplicate_of is None and other.duplicate_of is None
@@ -66,8 +76,8 @@ async def test_reports_of_one_batch_are_linked_as_duplicates_as_if_they_came_one
 
 async def test_the_committer_takes_the_reports_waiting_together_in_one_transaction():
     uow = FakeIntakeUoW()
-    committer = ReportCommitter(lambda: uow, max_batch=64, concurrency=1)
-    cases = await asyncio.gather(*[committer.submit(Report(report(title=f"r{n}", location=None)))
+    committer = ReportCommitter(lambda: uow, DUPLICATES, max_batch=64, concurrency=1)
+    cases = await asyncio.gather(*[committer.submit(report(title=f"r{n}", location=None))
                                    for n in range(10)])
     await committer.close()
     assert [case.title for case in cases] == [f"r{n}" for n in range(10)]
@@ -76,8 +86,8 @@ async def test_the_committer_takes_the_reports_waiting_together_in_one_transacti
 
 async def test_a_batch_is_no_larger_than_its_limit():
     uow = FakeIntakeUoW()
-    committer = ReportCommitter(lambda: uow, max_batch=4, concurrency=1)
-    await asyncio.gather(*[committer.submit(Report(report(location=None))) for _ in range(10)])
+    committer = ReportCommitter(lambda: uow, DUPLICATES, max_batch=4, concurrency=1)
+    await asyncio.gather(*[committer.submit(report(location=None)) for _ in range(10)])
     await committer.close()
     assert committer.batches == 3 and uow.commits == 3 and len(uow.incidents.rows) == 10
 
@@ -92,10 +102,11 @@ class ExplodingIncidents(FakeIncidents):
 
 
 async def test_a_failed_batch_is_taken_again_one_by_one_so_only_the_bad_report_fails():
-    uow = FakeIntakeUoW()
-    uow.incidents = ExplodingIncidents()
-    committer = ReportCommitter(lambda: uow, concurrency=1)
-    outcomes = await asyncio.gather(*[committer.submit(Report(report(title=title, location=None)))
+    store = IntakeStore()
+    store.incidents = ExplodingIncidents()
+    uow = FakeIntakeUoW(store)
+    committer = ReportCommitter(lambda: uow, DUPLICATES, concurrency=1)
+    outcomes = await asyncio.gather(*[committer.submit(report(title=title, location=None))
                                       for title in ("good-1", "boom", "good-2")], return_exceptions=True)
     await committer.close()
     assert outcomes[0].title == "good-1" and outcomes[2].title == "good-2"
@@ -105,14 +116,14 @@ async def test_a_failed_batch_is_taken_again_one_by_one_so_only_the_bad_report_f
 
 
 async def test_a_refused_report_is_answered_with_its_own_error():
-    committer = ReportCommitter(FakeIntakeUoW, concurrency=1)
+    committer = ReportCommitter(FakeIntakeUoW, DUPLICATES, concurrency=1)
     with pytest.raises(UnknownCategory):
-        await committer.submit(Report(report(category="no.such")))
+        await committer.submit(report(category="no.such"))
     await committer.close()
 
 
 async def test_a_closed_committer_takes_no_more_reports():
-    committer = ReportCommitter(FakeIntakeUoW)
+    committer = ReportCommitter(FakeIntakeUoW, DUPLICATES)
     await committer.close()
     with pytest.raises(RuntimeError):
-        await committer.submit(Report(report()))
+        await committer.submit(report())

@@ -1,0 +1,87 @@
+"""Intake's refusals (DESIGN.md §5), each one of the shared families with the HTTP status it means."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from shared.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unauthorized
+
+if TYPE_CHECKING:
+    from services.intake.domain.model import Status
+
+
+class IllegalTransition(Conflict):
+    """The action does not apply to the case as it is now (409, with the actions that do)."""
+
+    title = "Illegal lifecycle move"
+
+    def __init__(self, action: str, status: Status, allowed: list[str], reason: str | None = None) -> None:
+        self.action = action
+        self.status_now = status
+        self.allowed = allowed
+        super().__init__(reason or f"cannot {action} a case that is {status.value}",
+                         current_status=status.value, allowed_actions=allowed)
+
+
+class NotPermitted(Forbidden):
+    """The caller's role, unit or area does not allow it."""
+
+
+class InvalidRequest(Invalid):
+    """The action's arguments break a rule."""
+
+
+class UnknownCategory(InvalidRequest):
+    def __init__(self, code: str) -> None:
+        self.code = code
+        super().__init__(f"unknown category {code!r}")
+
+
+@dataclass(frozen=True)
+class MappingProblem:
+    row: int  # index in the mapping as given
+    field: str
+    message: str
+
+
+class InvalidMapping(Invalid):
+    """A mapping to load that names a category we do not have, or maps one 12345 code or name twice."""
+
+    def __init__(self, problems: list[MappingProblem]) -> None:
+        self.problems = problems
+        shown = "; ".join(f"rules[{p.row}].{p.field}: {p.message}" for p in problems[:5])
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        super().__init__(f"the mapping was not loaded: {shown}{more}", errors=[
+            FieldError(field=f"rules.{p.row}.{p.field}", message=p.message, type="rule") for p in problems])
+
+
+class IncidentNotFound(NotFound):
+    def __init__(self, incident_id: uuid.UUID) -> None:
+        self.incident_id = incident_id
+        super().__init__(f"no incident {incident_id}")
+
+
+class OrderNotFound(NotFound):
+    def __init__(self, order_no: str) -> None:
+        super().__init__(f"no case for 12345 order {order_no!r}")
+
+
+class IdempotencyConflict(Conflict):
+    title = "Idempotency-Key reused with a different body"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(f"Idempotency-Key {key!r} was used for a different request")
+
+
+class SignatureReplayed(Unauthorized):
+    title = "Bad signature"
+
+    def __init__(self) -> None:
+        super().__init__("this signature was already used (replay)")
+
+
+class UnknownApiKey(Forbidden):
+    def __init__(self) -> None:
+        super().__init__("api_key is not one issued to a public client")
