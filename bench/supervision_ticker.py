@@ -16,15 +16,15 @@ import os
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 
 from bench.common import ROOT, Figure, create_database, drop_database
 from services.supervision.adapters.alert_outbox import ClockAlertOutbox
-from services.supervision.adapters.repository import next_due_at
+from services.supervision.adapters.repository import PgClockStore
+from services.supervision.bootstrap import SupervisionContainer, pg_message_bus
 from services.supervision.config import SupervisionSettings
+from services.supervision.domain.commands import FireDueClocks
 from services.supervision.entrypoints.ticker import run_ticker
-from services.supervision.service_layer.handlers import tick_due_clocks
-from services.supervision.service_layer.unit_of_work import SupervisionUnitOfWork
+from services.supervision.views import next_due_at
 from shared.calendar import WorkCalendar
 from shared.clock import FixedClock, RealClock
 from shared.db.migrate import migrate
@@ -92,10 +92,11 @@ async def _catch_up(pool, sessions: int) -> float:
     await _settle(pool)
     batch = SupervisionSettings().ticker_batch
 
+    bus = pg_message_bus(pool, FixedClock(NOW), WorkCalendar())
+
     async def passes() -> int:
         fired = 0
-        uow = lambda: SupervisionUnitOfWork(pool, FixedClock(NOW), WorkCalendar())  # noqa: E731
-        while count := len(await tick_due_clocks(uow(), batch)):
+        while count := len(await bus.handle(FireDueClocks(batch))):
             fired += count
         return fired
 
@@ -172,10 +173,11 @@ async def _steady_lags(pool, loop) -> list[float]:
 async def _run_real_ticker(pool, stop: asyncio.Event, lags: list[float]) -> None:
     """The production loop (entrypoints/ticker.py) on the real clock."""
     settings = SupervisionSettings()
-    clock, calendar = RealClock(), WorkCalendar()
-    container = SimpleNamespace(settings=settings, clock=clock, pool=pool,
-                                uow=lambda: SupervisionUnitOfWork(pool, clock, calendar))
-    await run_ticker(container, stop, observe=lags.extend)  # type: ignore[arg-type]
+    clock, calendar, store = RealClock(), WorkCalendar(), PgClockStore(pool)
+    container = SupervisionContainer(name="supervision", settings=settings, pool=pool, clock=clock,
+                                     bus=pg_message_bus(pool, clock, calendar, store), calendar=calendar,
+                                     clock_store=store)
+    await run_ticker(container, stop, observe=lags.extend)  # the container is not closed: the pool is the caller's
 
 
 async def _run_bare_loop(pool, stop: asyncio.Event, lags: list[float]) -> None:

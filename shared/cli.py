@@ -24,6 +24,7 @@ from shared.runtime import ServiceContainer, run_until_stopped
 from shared.settings import ServiceSettings
 
 S = TypeVar("S", bound=ServiceSettings)
+C = TypeVar("C", bound=ServiceContainer[Any, Any])
 
 
 def processor_for(container: ServiceContainer[Any, Any]) -> EventProcessor:
@@ -31,13 +32,12 @@ def processor_for(container: ServiceContainer[Any, Any]) -> EventProcessor:
                           max_attempts=container.settings.consumer_max_attempts)
 
 
-# A long-running role beyond api/consume/relay: (help text, loop over the container until `stop`).
-Worker = tuple[str, Callable[[ServiceContainer[Any, Any], asyncio.Event], Awaitable[None]]]
+# A long-running role beyond api/consume/relay: (help text, loop over the service's container until `stop`).
+Worker = tuple[str, Callable[[C, asyncio.Event], Awaitable[None]]]
 
 
-def service_cli(name: str, service_dir: Path, load_settings: Callable[[], S],
-                bootstrap: Callable[[S], Awaitable[ServiceContainer[Any, Any]]],
-                create_app: Callable[[S], FastAPI], workers: dict[str, Worker] | None = None) -> typer.Typer:
+def service_cli(name: str, service_dir: Path, load_settings: Callable[[], S], bootstrap: Callable[[S], Awaitable[C]],
+                create_app: Callable[[S], FastAPI], workers: dict[str, Worker[C]] | None = None) -> typer.Typer:
     cli = typer.Typer(help=f"The {name} service: one command per process role.", no_args_is_help=True)
 
     def settings(role: str) -> S:
@@ -45,7 +45,7 @@ def service_cli(name: str, service_dir: Path, load_settings: Callable[[], S],
         configure_logging(name, role, s.log_level)
         return s
 
-    def run_role(role: str, body: Callable[[ServiceContainer[Any, Any], asyncio.Event], Awaitable[None]]) -> None:
+    def run_role(role: str, body: Callable[[C, asyncio.Event], Awaitable[None]]) -> None:
         """Build the container, run the role's loop until SIGTERM/SIGINT, close everything."""
         s = settings(role)
 
@@ -58,7 +58,7 @@ def service_cli(name: str, service_dir: Path, load_settings: Callable[[], S],
 
         asyncio.run(run_until_stopped(work))
 
-    def add_worker(role: str, help_text: str, loop: Callable[..., Awaitable[None]]) -> None:
+    def add_worker(role: str, help_text: str, loop: Callable[[C, asyncio.Event], Awaitable[None]]) -> None:
         def command() -> None:  # no parameters: typer would turn them into command-line options
             run_role(role, loop)
 
@@ -87,7 +87,7 @@ def service_cli(name: str, service_dir: Path, load_settings: Callable[[], S],
     def consume() -> None:
         """Apply the events this service consumes (inbox-deduplicated, manual offset commits)."""
 
-        async def loop(container: ServiceContainer[Any, Any], stop: asyncio.Event) -> None:
+        async def loop(container: C, stop: asyncio.Event) -> None:
             s = container.settings
             # A private topic prefix (tests, benchmarks) gets its own group: stacks sharing one broker then
             # never rebalance each other.
@@ -101,7 +101,7 @@ def service_cli(name: str, service_dir: Path, load_settings: Callable[[], S],
     def relay() -> None:
         """Publish this service's outbox to Kafka (one leader at a time)."""
 
-        async def loop(container: ServiceContainer[Any, Any], stop: asyncio.Event) -> None:
+        async def loop(container: C, stop: asyncio.Event) -> None:
             s = container.settings
             producer = make_producer(s.kafka_bootstrap)
             await producer.start()

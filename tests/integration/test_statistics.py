@@ -8,12 +8,12 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from services.supervision.bootstrap import pg_message_bus
 from services.supervision.config import SupervisionSettings
+from services.supervision.domain.commands import FireDueClocks
 from services.supervision.domain.statistics import freeze_at, month_bounds
 from services.supervision.entrypoints.http import create_app
-from services.supervision.service_layer.handlers import EVENT_HANDLERS, tick_due_clocks
 from services.supervision.service_layer.statistics import month_report
-from services.supervision.service_layer.unit_of_work import SupervisionUnitOfWork
 from shared.auth import issue_token
 from shared.calendar import ZONE, WorkCalendar
 from shared.clock import FixedClock
@@ -45,7 +45,7 @@ async def facts(fresh_database):
 
 
 async def feed(pool, clock, calendar, event) -> None:
-    await handle(EVENT_HANDLERS, lambda: SupervisionUnitOfWork(pool, clock, calendar), event)
+    await handle(pg_message_bus(pool, clock, calendar), event)
 
 
 def at(day: int, hour: int = 10) -> datetime:
@@ -108,7 +108,7 @@ async def test_every_rate_of_a_hand_counted_month(facts):
     pool, clock, calendar = facts
     await hand_counted_month(pool, clock, calendar)
     clock._now = at(30, 12)
-    while await tick_due_clocks(SupervisionUnitOfWork(pool, clock, calendar), 100):
+    while await pg_message_bus(pool, clock, calendar).handle(FireDueClocks(100)):
         pass  # the late phases climb the ladder: 督办 points
 
     grid = await month_report(pool, calendar, clock.now(), NOVEMBER, "grid")
@@ -182,7 +182,7 @@ async def test_the_stats_and_rankings_api_validates_and_reports(fresh_database):
             for _ in range(n):
                 case = uuid.uuid4()
                 for event in (received(case, now), assigned(case, owner, now)):
-                    await handle(EVENT_HANDLERS, container.uow, event)
+                    await handle(container.bus, event)
 
         response = await client.get(f"/v1/stats?month={this_month}&group_by=community", headers=headers)
         assert response.status_code == 200, response.text
@@ -206,5 +206,8 @@ async def test_the_stats_and_rankings_api_validates_and_reports(fresh_database):
             response = await client.get(f"/v1/stats?{query}", headers=headers)
             assert response.status_code == 422, (query, response.text)
             assert response.headers["content-type"].startswith("application/problem+json")
+        for month in ("2026-13", next_month):  # the form is right; the month is not one, or has not begun
+            body = (await client.get(f"/v1/stats?month={month}", headers=headers)).json()
+            assert body["errors"] == [{"field": "query.month", "message": body["detail"], "type": "month"}]
         assert (await client.get(f"/v1/stats?month={this_month}")).status_code == 401
         assert start < now < end

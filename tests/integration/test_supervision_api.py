@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from services.supervision.config import SupervisionSettings
 from services.supervision.entrypoints.http import create_app
-from services.supervision.service_layer.handlers import EVENT_HANDLERS
 from shared.auth import issue_token
 from shared.calendar import ZONE, WorkCalendar
 from shared.db.migrate import migrate
 from shared.events import intake as ev
-from shared.events.envelope import Envelope
 from shared.events.routing import IncidentAssigned, Owner
 from shared.settings import DEV_JWT_SECRET
-from tests.support import SERVICE_DIRS, serving
+from tests.support import SERVICE_DIRS, handle, serving
 
 ADMIN = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'admin', 'admin', [''])}"}
 SUPERVISOR = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'sup', 'supervisor', ['320508'])}"}
+WORKER = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'w1', 'gridworker', ['320508'])}"}
 FAR = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'sup2', 'supervisor', ['310101'])}"}
 T0 = datetime.now(UTC)  # the app runs on the real clock: a case started now is green
 
@@ -42,9 +41,7 @@ async def start_case(client, grid="320508019044001", urgency="urgent") -> uuid.U
                   IncidentAssigned(incident_id=case, at=T0, category="city.ads", urgency=urgency, grid_code=grid,
                                    owner=Owner(unit_id="grid-1", unit_name="一网格", unit_kind="grid"),
                                    reason="located")):
-        async with container.uow() as uow:
-            await EVENT_HANDLERS[event.type](event, Envelope.wrap(event, source="/t", time=T0), uow)
-            await uow.commit()
+        await handle(container.bus, event)
     return case
 
 
@@ -61,6 +58,16 @@ async def test_policies_are_validated_and_stored(supervision):
         response = await supervision.put("/v1/policies", json=[bad], headers=ADMIN)
         assert response.status_code == 422, bad
     assert (await supervision.put("/v1/policies", json=[good], headers=SUPERVISOR)).status_code == 403
+    # All or none: the second cannot work, so the first (a new limit) is not stored either.
+    climbs_down = {**good, "phase": "handle", "ladder": {"red_card": {"amount": 5, "unit": "hours"},
+                                                         "leader": {"amount": 2, "unit": "hours"}}}
+    refused = await supervision.put("/v1/policies", json=[{**good, "limit_amount": 3}, climbs_down], headers=ADMIN)
+    reason = "the ladder climbs: red_card after due, leader after red_card"
+    assert refused.status_code == 422 and refused.json() == {
+        "type": "about:blank", "title": "Unprocessable Content", "status": 422, "detail": f"policy 1: {reason}",
+        "errors": [{"field": "body.1", "message": reason, "type": "policy"}]}
+    stored = [p for p in (await supervision.get("/v1/policies", headers=ADMIN)).json() if p["category"] == "city.ads"]
+    assert [(p["phase"], p["limit_amount"]) for p in stored] == [("sign", 1)]
 
 
 async def test_calendar_lists_a_year_and_takes_overrides(supervision):
@@ -86,9 +93,34 @@ async def test_board_filters_by_light_and_area_and_manual_escalation_only_raises
                                     headers=SUPERVISOR)
     assert raised.status_code == 200 and raised.json()["level"] == "red_card"
     lower = await supervision.post(f"/v1/clocks/{case}/escalate", json={"level": "reminder"}, headers=SUPERVISOR)
-    assert lower.status_code == 409
+    assert lower.status_code == 409 and lower.json() == {
+        "type": "about:blank", "title": "Conflict", "status": 409,
+        "detail": "督办 is already at red_card; levels are raised, never lowered", "current_level": "red_card"}
+    far = await supervision.post(f"/v1/clocks/{case}/escalate", json={"level": "leader"}, headers=FAR)
+    assert far.status_code == 404 and far.json()["detail"] == f"no running clock for incident {case}"
     assert (await supervision.post(f"/v1/clocks/{case}/escalate", json={"level": "leader"},
-                                   headers=FAR)).status_code == 404
+                                   headers=ADMIN)).status_code == 403
+
+
+async def test_a_real_clock_cannot_be_advanced_whoever_asks(supervision):
+    for headers in (ADMIN, WORKER):
+        response = await supervision.post("/v1/clock/advance", json={"seconds": 60}, headers=headers)
+        assert response.status_code == 404, response.text
+        assert response.json()["detail"] == "the clock is real; advancing needs CLOCK_MODE=virtual"
+
+
+async def test_the_virtual_clock_advances_for_admins_and_is_stored(fresh_database):
+    dsn = await fresh_database("supclock")
+    await migrate(dsn, SERVICE_DIRS["supervision"])
+    async with serving(create_app(SupervisionSettings(database_url=dsn, clock_mode="virtual"))) as client:
+        before = datetime.fromisoformat((await client.get("/v1/clock")).json()["now"])
+        refused = await client.post("/v1/clock/advance", json={"seconds": 3600}, headers=WORKER)
+        assert refused.status_code == 403, refused.text
+        response = await client.post("/v1/clock/advance", json={"seconds": 3600}, headers=ADMIN)
+        assert response.status_code == 200 and response.json()["mode"] == "virtual"
+        assert datetime.fromisoformat(response.json()["now"]) - before >= timedelta(hours=1)
+        stored = await client.app.state.container.clock_store.load()  # where the ticker and followers read it
+        assert stored is not None and stored.virtual - before >= timedelta(hours=1)
 
 
 async def test_a_year_imported_ends_provisional_and_recounts_running_clocks(supervision):
@@ -103,7 +135,7 @@ async def test_a_year_imported_ends_provisional_and_recounts_running_clocks(supe
                                      headers=ADMIN)
     assert response.status_code == 200 and response.json()["clocks_recounted"] == 1
     moved = (await supervision.get(f"/v1/clocks/{case}", headers=ADMIN)).json()
-    calendar = container.extras["calendar"]
+    calendar = container.calendar
     assert calendar.is_workday(due_day) is False
     now = container.clock.now()
     expected = calendar.add_working_seconds(now, WorkCalendar().working_seconds_between(now, due_before))

@@ -9,8 +9,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from services.supervision.adapters.alert_outbox import ClockAlertOutbox
-from services.supervision.service_layer.handlers import EVENT_HANDLERS, tick_due_clocks
-from services.supervision.service_layer.unit_of_work import SupervisionUnitOfWork
+from services.supervision.bootstrap import pg_message_bus
+from services.supervision.domain.commands import FireDueClocks
 from shared.calendar import ZONE, WorkCalendar
 from shared.clock import FixedClock
 from shared.db.migrate import migrate
@@ -31,10 +31,9 @@ async def supervision(fresh_database):
     await migrate(dsn, SERVICE_DIRS["supervision"])
     pool = await create_pool(dsn, 1, 4)
     clock = FixedClock(T0)
-    calendar = WorkCalendar()
-    processor = EventProcessor("supervision", EVENT_HANDLERS,
-                               lambda: SupervisionUnitOfWork(pool, clock, calendar), pool, max_attempts=1)
-    yield pool, clock, processor, lambda: SupervisionUnitOfWork(pool, clock, calendar)
+    bus = pg_message_bus(pool, clock, WorkCalendar())
+    processor = EventProcessor("supervision", bus.event_handlers, bus.uow, pool, max_attempts=1)
+    yield pool, clock, processor, bus
     await pool.close()
 
 
@@ -76,14 +75,14 @@ async def test_assignment_before_receipt_and_duplicate_signatures_give_the_right
 
 
 async def test_suspend_resume_extension_and_return_over_a_real_database(supervision):
-    pool, clock, processor, uow = supervision
+    pool, clock, processor, bus = supervision
     case = uuid.uuid4()
     for event in (received(case), assigned(case), ev.IncidentSigned(incident_id=case, at=T0, actor="w1")):
         await feed(processor, event)
     await feed(processor, ev.IncidentSuspended(incident_id=case, at=T0 + timedelta(hours=1), reason="挂账"))
     assert (await clocks(pool, case))[-1]["paused"] is True
     clock.advance(days=30)  # a month passes while suspended: nothing fires
-    assert await tick_due_clocks(uow(), 100) == []
+    assert await bus.handle(FireDueClocks(100)) == []
     await feed(processor, ev.IncidentResumed(incident_id=case, at=clock.now()))
     handle = (await clocks(pool, case))[-1]
     assert handle["paused"] is False and handle["due_version"] == 2 and handle["light"] == "green"
@@ -97,13 +96,13 @@ async def test_suspend_resume_extension_and_return_over_a_real_database(supervis
 
 
 async def test_the_ticker_fires_each_threshold_once_across_repeated_runs(supervision):
-    pool, clock, processor, uow = supervision
+    pool, clock, processor, bus = supervision
     case = uuid.uuid4()
     await feed(processor, received(case))
     await feed(processor, assigned(case))  # normal sign: 1 working day → Tue 17:30
     clock.advance(days=10)
-    assert len(await tick_due_clocks(uow(), 100)) == 1
-    assert await tick_due_clocks(uow(), 100) == []
+    assert len(await bus.handle(FireDueClocks(100))) == 1
+    assert await bus.handle(FireDueClocks(100)) == []
     [row] = await clocks(pool, case)
     assert (row["light"], row["level"]) == ("red", "leader")
     async with pool.acquire() as conn:

@@ -14,10 +14,10 @@ from datetime import datetime, timedelta
 import pytest
 
 from services.supervision.adapters.alert_outbox import ClockAlertOutbox
-from services.supervision.adapters.repository import SupervisionRepository
+from services.supervision.adapters.repository import ClockRepository
+from services.supervision.bootstrap import pg_message_bus
+from services.supervision.domain.commands import FireDueClocks
 from services.supervision.domain.model import LEVELS, LIGHTS, CaseFacts, PhaseClock, Policy
-from services.supervision.service_layer.handlers import tick_due_clocks
-from services.supervision.service_layer.unit_of_work import SupervisionUnitOfWork
 from shared.calendar import ZONE, WorkCalendar
 from shared.clock import FixedClock
 from shared.db.migrate import migrate
@@ -57,10 +57,10 @@ async def test_sql_firing_follows_phase_clock_tick_in_every_state(pool):
     states = list(itertools.product(LIGHTS, LEVELS, AGES, LIVENESS))
     expected = {}
     async with pool.acquire() as conn:
-        repo = SupervisionRepository(conn)
+        clocks = ClockRepository(conn)
         for light, level, age, liveness in states:
             clock = a_clock(light, level, age, liveness)
-            await repo.add_clock(clock)
+            await clocks.add(clock)
             # Claim every one, even those the ticker would never see (paused, stopped, nothing due).
             await conn.execute("UPDATE phase_clock SET next_check_at = $2 WHERE id = $1", clock.id,
                                NOW - timedelta(days=1))
@@ -69,8 +69,8 @@ async def test_sql_firing_follows_phase_clock_tick_in_every_state(pool):
             expected[clock.incident_id] = (ticked.light, ticked.level, ticked.next_check_at(),
                                            [_instants(e.model_dump(mode="json")) for e in ticked.events])
 
-    uow = SupervisionUnitOfWork(pool, FixedClock(NOW), CALENDAR)
-    assert len(await tick_due_clocks(uow, 10_000)) == len(states)
+    bus = pg_message_bus(pool, FixedClock(NOW), CALENDAR)
+    assert len(await bus.handle(FireDueClocks(10_000))) == len(states)
 
     async with pool.acquire() as conn:
         published: dict[str, list[dict]] = {}
@@ -94,12 +94,14 @@ def _instants(data: dict) -> dict:
 
 async def test_a_clock_is_fired_once_however_many_tickers_run(pool):
     async with pool.acquire() as conn:
-        repo = SupervisionRepository(conn)
+        clocks = ClockRepository(conn)
         for _ in range(50):
             clock = a_clock("green", "none", timedelta(minutes=130), "running")
-            await repo.add_clock(clock)
+            await clocks.add(clock)
+    bus = pg_message_bus(pool, FixedClock(NOW), CALENDAR)
+
     def tick():
-        return tick_due_clocks(SupervisionUnitOfWork(pool, FixedClock(NOW), CALENDAR), 7)
+        return bus.handle(FireDueClocks(7))
 
     fired = 0
     while batches := [n for n in await asyncio.gather(*(tick() for _ in range(3))) if n]:

@@ -55,7 +55,7 @@ class KeyIn(BaseModel):
 
 def documented(success: int, *refusals: int) -> dict[int | str, dict[str, Any]]:
     """`responses=` of an Open311 route: each answer in both formats (problem+json or the spec's <errors>)."""
-    both = {"application/json": {}, "text/xml": {}}
+    both: dict[str, Any] = {"application/json": {}, "text/xml": {}}
     answers: dict[int | str, dict[str, Any]] = {success: {"description": "OK", "content": both}}
     for status in refusals:
         answers[status] = {"description": problem_doc(status)["description"],

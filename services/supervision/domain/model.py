@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
+from services.supervision.domain.errors import InvalidPolicy
 from shared.calendar import WorkCalendar
 from shared.events.supervision import ClockEvent, EscalationRaised, LightChanged
 
@@ -27,10 +28,6 @@ DEFAULT_LADDER: dict[str, dict[str, tuple[float, LimitUnit]]] = {
     "working_hours": {"red_card": (4, "working_hours"), "leader": (1, "working_days")},
     "hours": {"red_card": (1, "hours"), "leader": (2, "hours")},
 }
-
-
-class InvalidPolicy(ValueError):
-    """A policy that cannot work (HTTP 422)."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +71,25 @@ class CaseFacts:
     unit_id: str | None
     deadline: datetime | None = None
     assignment_id: int | None = None
+
+
+@dataclass
+class SupervisedCase:
+    """A case as supervision follows it: what its clocks start from, and whether its owner has signed."""
+
+    incident_id: uuid.UUID
+    category: str
+    urgency: str
+    grid_code: str | None
+    unit_id: str | None
+    signed: bool = False
+    deadline: datetime | None = None
+    assignment_id: int | None = None  # the current ownership (its statistics fact)
+
+    @property
+    def facts(self) -> CaseFacts:
+        return CaseFacts(self.incident_id, self.category, self.urgency, self.grid_code, self.unit_id,
+                         self.deadline, self.assignment_id)
 
 
 @dataclass(frozen=True)

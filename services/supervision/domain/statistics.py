@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
 
+from services.supervision.domain.errors import InvalidMonth
 from shared.calendar import ZONE, WorkCalendar
 
 GroupBy = Literal["grid", "community", "street", "district", "department", "unit"]
@@ -73,14 +74,14 @@ class RankedUnit:
 
 
 def parse_month(text: str) -> date:
-    """'2026-03' → date(2026, 3, 1); ValueError with a readable message otherwise."""
+    """'2026-03' → date(2026, 3, 1); InvalidMonth with a readable message otherwise."""
     try:
         year, month = text.split("-")
         if len(year) != 4 or len(month) != 2:
             raise ValueError
         return date(int(year), int(month), 1)
     except ValueError:
-        raise ValueError(f"month must look like YYYY-MM, got {text!r}") from None
+        raise InvalidMonth(f"month must look like YYYY-MM, got {text!r}") from None
 
 
 def month_bounds(month: date) -> tuple[datetime, datetime]:

@@ -1,24 +1,21 @@
-"""Supervision's HTTP API: clocks, policies, the virtual clock."""
+"""Supervision's HTTP API: clocks, policies, the calendar, statistics, the virtual clock.
+
+Writes become commands on the bus; reads come from views.py (and the monthly report). Domain refusals
+become problems in the one handler `create_service_app` installs."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, FastAPI, Path, Query
+from fastapi import APIRouter, Depends, FastAPI, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from services.supervision.adapters.repository import (
-    SupervisionRepository,
-    board_clocks,
-    clocks_of_incident,
-    list_policies,
-    put_policy,
-)
-from services.supervision.bootstrap import bootstrap
+from services.supervision.bootstrap import SupervisionContainer, bootstrap
 from services.supervision.config import SupervisionSettings
-from services.supervision.domain.model import InvalidPolicy, PhaseClock, Policy
+from services.supervision.domain import commands as c
+from services.supervision.domain.model import PhaseClock, Policy
 from services.supervision.domain.statistics import (
     METRICS,
     GroupBy,
@@ -29,14 +26,14 @@ from services.supervision.domain.statistics import (
     red_and_black,
     score_units,
 )
-from services.supervision.service_layer.calendar import InvalidSchedule, change_calendar, year_schedule
-from services.supervision.service_layer.statistics import MonthNotStarted, MonthReport, month_report
-from shared.auth import Caller, require_role
+from services.supervision.service_layer.statistics import MonthReport, month_report
+from services.supervision.views import board_clocks, clocks_of_incident, list_policies
+from shared.auth import Caller, Principal, require_role
 from shared.categories import CATEGORY_CODES
-from shared.clock import VirtualClock
-from shared.problems import Problem
-from shared.runtime import ServiceContainer
-from shared.web import Container, create_service_app
+from shared.problems import Problem, problems
+from shared.web import container_of, create_service_app
+
+SupervisionApp = Annotated[SupervisionContainer, Depends(container_of)]
 
 
 class AdvanceIn(BaseModel):
@@ -139,49 +136,50 @@ def report_header(report: MonthReport) -> dict:
             "freeze_at": report.freeze_at}
 
 
-async def load_report(container: ServiceContainer, month: str, group_by: str) -> MonthReport:
-    try:
-        first_day = parse_month(month)
-        return await month_report(container.pool, container.extras["calendar"], container.clock.now(),
-                                  first_day, group_by)
-    except (ValueError, MonthNotStarted) as exc:
-        raise Problem(422, str(exc), errors=[{"field": "query.month", "message": str(exc),
-                                              "type": "month"}]) from exc
+async def load_report(container: SupervisionContainer, month: str, group_by: str) -> MonthReport:
+    return await month_report(container.pool, container.calendar, container.clock.now(), parse_month(month),
+                              group_by)
+
+
+def actor_of(caller: Principal) -> c.Actor:
+    return c.Actor(caller.sub, caller.role, caller.area)
+
+
+def policy_of(item: PolicyIn) -> Policy:
+    ladder: dict[str, tuple[float, Unit]] = {str(k): (s.amount, s.unit) for k, s in (item.ladder or {}).items()}
+    return Policy(item.category, item.urgency, item.phase, item.limit_amount, item.limit_unit, item.yellow_ratio,
+                  ladder)
 
 
 def build_router() -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["supervision"])
 
     @router.get("/clock")
-    async def get_clock(container: Container) -> dict:
+    async def get_clock(container: SupervisionApp) -> dict:
         clock = container.clock
         return {"now": clock.now().isoformat(), "mode": clock.mode, "speed": clock.speed}
 
-    @router.post("/clock/advance")
-    async def advance(body: AdvanceIn, caller: Caller, container: Container) -> dict:
+    @router.post("/clock/advance", responses=problems(403, 404))
+    async def advance(body: AdvanceIn, caller: Caller, container: SupervisionApp) -> dict:
+        """Move the virtual clock forward (404 on a real clock; admins and supervisors only)."""
+        await container.bus.handle(c.AdvanceClock(body.seconds, actor_of(caller)))
         clock = container.clock
-        if not isinstance(clock, VirtualClock):
-            raise Problem(404, "the clock is real; advancing needs CLOCK_MODE=virtual")
-        require_role(caller, "admin", "supervisor")
-        anchor = clock.advanced(body.seconds)
-        await container.extras["clock_store"].save(anchor)
-        clock.set_anchor(anchor)
         return {"now": clock.now().isoformat(), "mode": clock.mode, "speed": clock.speed}
 
-    @router.get("/clocks/{incident_id}")
-    async def get_clock_of(incident_id: uuid.UUID, caller: Caller, container: Container) -> dict:
+    @router.get("/clocks/{incident_id}", responses=problems(404))
+    async def get_clock_of(incident_id: uuid.UUID, caller: Caller, container: SupervisionApp) -> dict:
         clocks = await clocks_of_incident(container.pool, incident_id)
-        visible = [c for c in clocks if caller.sees(c.grid_code) or "" in caller.area]
+        visible = [clock for clock in clocks if caller.sees(clock.grid_code) or "" in caller.area]
         if not visible:
             raise Problem(404, f"no clock for incident {incident_id}")
-        current = next((c for c in reversed(visible) if c.running), visible[-1])
+        current = next((clock for clock in reversed(visible) if clock.running), visible[-1])
         return {**clock_view(current, container.clock.now()),
-                "history": [{"phase": c.phase, "cycle": c.cycle, "light": c.light, "level": c.level,
-                             "started_at": c.started_at, "due_at": c.due_at, "stopped_at": c.stopped_at}
-                            for c in visible]}
+                "history": [{"phase": h.phase, "cycle": h.cycle, "light": h.light, "level": h.level,
+                             "started_at": h.started_at, "due_at": h.due_at, "stopped_at": h.stopped_at}
+                            for h in visible]}
 
     @router.get("/clocks")
-    async def board(caller: Caller, container: Container,
+    async def board(caller: Caller, container: SupervisionApp,
                     light: Literal["green", "yellow", "red"] | None = None,
                     grid_prefix: str | None = Query(None, pattern=r"^\d{1,18}$"),
                     unit: str | None = Query(None, max_length=100),
@@ -189,87 +187,55 @@ def build_router() -> APIRouter:
         clocks = await board_clocks(container.pool, light=light, grid_prefix=grid_prefix, unit=unit,
                                     area=caller.area, limit=limit)
         now = container.clock.now()
-        return [clock_view(c, now) for c in clocks]
+        return [clock_view(clock, now) for clock in clocks]
 
-    @router.post("/clocks/{incident_id}/escalate")
-    async def escalate(incident_id: uuid.UUID, body: EscalateIn, caller: Caller, container: Container) -> dict:
+    @router.post("/clocks/{incident_id}/escalate", responses=problems(403, 404, 409))
+    async def escalate(incident_id: uuid.UUID, body: EscalateIn, caller: Caller,
+                       container: SupervisionApp) -> dict:
         require_role(caller, "supervisor", "leader")
-        async with container.uow() as uow:
-            clocks = [c for c in await uow.supervision.running_clocks(incident_id)
-                      if caller.sees(c.grid_code) or "" in caller.area]
-            if not clocks:
-                raise Problem(404, f"no running clock for incident {incident_id}")
-            clock = clocks[0]
-            if not clock.escalate_by_hand(body.level, f"{caller.sub}: {body.note}", uow.clock.now()):
-                raise Problem(409, f"督办 is already at {clock.level}; levels are raised, never lowered",
-                              current_level=clock.level)
-            await uow.supervision.save_clock(clock)
-            uow.collect(clock)
-            await uow.commit()
+        clock = await container.bus.handle(c.EscalateClock(incident_id, body.level, actor_of(caller), body.note))
         return clock_view(clock, container.clock.now())
 
     @router.get("/policies")
-    async def policies(caller: Caller, container: Container) -> list[dict]:
+    async def policies(caller: Caller, container: SupervisionApp) -> list[dict]:
         return await list_policies(container.pool)
 
-    @router.put("/policies")
-    async def put_policies(body: list[PolicyIn], caller: Caller, container: Container) -> dict:
+    @router.put("/policies", responses=problems(403))
+    async def put_policies(body: list[PolicyIn], caller: Caller, container: SupervisionApp) -> dict:
+        """All the policies given, or none of them when one cannot work."""
         require_role(caller, "admin")
-        parsed = []
-        for index, item in enumerate(body):
-            ladder: dict[str, tuple[float, Unit]] = {str(k): (s.amount, s.unit) for k, s in (item.ladder or {}).items()}
-            policy = Policy(item.category, item.urgency, item.phase, item.limit_amount, item.limit_unit,
-                            item.yellow_ratio, ladder)
-            try:
-                policy.check()
-            except InvalidPolicy as exc:
-                raise Problem(422, f"policy {index}: {exc}",
-                              errors=[{"field": f"body.{index}", "message": str(exc), "type": "policy"}]) from exc
-            parsed.append(policy)
-        for policy in parsed:
-            await put_policy(container.pool, policy)
-        return {"updated": len(parsed)}
+        updated = await container.bus.handle(c.PutPolicies(tuple(policy_of(item) for item in body)))
+        return {"updated": updated}
 
     @router.get("/calendar/{year}")
-    async def calendar_year(year: int = Path(ge=2000, le=2100), *, container: Container) -> dict:
-        calendar = container.extras["calendar"]
+    async def calendar_year(year: int = Path(ge=2000, le=2100), *, container: SupervisionApp) -> dict:
+        calendar = container.calendar
         days = calendar.year_days(year)
         return {"year": year, "provisional": calendar.year_is_provisional(year),
                 "days": [{"date": d.day.isoformat(), "workday": d.workday, "provisional": d.provisional,
                           "holiday": d.holiday} for d in days]}
 
-    @router.put("/calendar/{day}")
-    async def override_day(day: date, body: OverrideIn, caller: Caller, container: Container) -> dict:
+    @router.put("/calendar/{day}", responses=problems(403))
+    async def override_day(day: date, body: OverrideIn, caller: Caller, container: SupervisionApp) -> dict:
         """One date's override; running clocks keep their remaining working time, counted anew."""
         require_role(caller, "admin")
-
-        async def change(repo: SupervisionRepository) -> None:
-            await repo.set_calendar_day(day, body.workday, body.note)
-
-        moved = await change_calendar(container.uow(), container.extras["calendar"], day, change)
+        moved = await container.bus.handle(c.OverrideCalendarDay(day, body.workday, body.note))
         return {"date": day.isoformat(), "workday": body.workday, "note": body.note, "clocks_recounted": moved}
 
-    @router.put("/calendar/{year}/schedule")
-    async def import_year(body: ScheduleIn, caller: Caller, container: Container,
+    @router.put("/calendar/{year}/schedule", responses=problems(403))
+    async def import_year(body: ScheduleIn, caller: Caller, container: SupervisionApp,
                           year: int = Path(ge=2000, le=2100)) -> dict:
         """A whole year as the State Council publishes it (holidays and 调休 make-up days); every other
         date follows the week. Replaces the year's overrides; the year is no longer provisional."""
         require_role(caller, "admin")
         holidays = {day: h.name for h in body.holidays for day in h.days()}
-        try:
-            days = year_schedule(year, holidays, set(body.workdays))
-        except InvalidSchedule as exc:
-            raise Problem(422, str(exc), errors=[{"field": "body", "message": str(exc), "type": "schedule"}]) from exc
-
-        async def change(repo: SupervisionRepository) -> None:
-            await repo.replace_calendar_year(year, days, holidays, body.source)
-
-        moved = await change_calendar(container.uow(), container.extras["calendar"], date(year, 1, 1), change)
+        moved = await container.bus.handle(c.ImportCalendarYear(year, holidays, frozenset(body.workdays),
+                                                                body.source))
         return {"year": year, "holidays": len(holidays), "workdays": len(body.workdays), "provisional": False,
                 "clocks_recounted": moved}
 
     @router.get("/stats")
-    async def stats(caller: Caller, container: Container,
+    async def stats(caller: Caller, container: SupervisionApp,
                     month: str = Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM (Asia/Shanghai)"),
                     group_by: GroupBy = "street") -> dict:
         """Counts and rates per unit for a month, each with numerator and denominator (DOMAIN.md §6)."""
@@ -282,7 +248,7 @@ def build_router() -> APIRouter:
                 "rows": rows}
 
     @router.get("/rankings")
-    async def rankings(caller: Caller, container: Container,
+    async def rankings(caller: Caller, container: SupervisionApp,
                        month: str = Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM (Asia/Shanghai)"),
                        level: Literal["grid", "community", "street", "district", "department"] = "street") -> dict:
         """红黑榜: the level's units by score; fewer than 10 cases are listed without a rank."""
@@ -299,10 +265,10 @@ def build_router() -> APIRouter:
 
 
 def create_app(settings: SupervisionSettings | None = None,
-               container: ServiceContainer | None = None) -> FastAPI:
+               container: SupervisionContainer | None = None) -> FastAPI:
     settings = settings or SupervisionSettings()
 
-    async def start() -> ServiceContainer:
+    async def start() -> SupervisionContainer:
         return container or await bootstrap(settings)
 
     return create_service_app("supervision", "Supervision: clocks, lights, 督办", start, [build_router()],

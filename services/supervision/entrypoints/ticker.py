@@ -13,9 +13,9 @@ from collections.abc import Callable
 import structlog
 from prometheus_client import Histogram
 
-from services.supervision.adapters.repository import next_due_at
-from services.supervision.service_layer.handlers import tick_due_clocks
-from shared.runtime import ServiceContainer
+from services.supervision.bootstrap import SupervisionContainer
+from services.supervision.domain.commands import FireDueClocks
+from services.supervision.views import next_due_at
 
 log = structlog.get_logger("ticker")
 LAG = Histogram("supervision_threshold_lag_seconds",
@@ -23,7 +23,7 @@ LAG = Histogram("supervision_threshold_lag_seconds",
                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 600))
 
 
-async def run_ticker(container: ServiceContainer, stop: asyncio.Event,
+async def run_ticker(container: SupervisionContainer, stop: asyncio.Event,
                      observe: Callable[[list[float]], None] | None = None) -> None:
     """`observe` receives the lags of each committed pass (the benchmark listens; production has LAG)."""
     wakes = [asyncio.Event() for _ in range(max(1, container.settings.ticker_sessions))]
@@ -42,13 +42,13 @@ async def run_ticker(container: ServiceContainer, stop: asyncio.Event,
         await container.pool.release(listen_conn)
 
 
-async def _passes(container: ServiceContainer, stop: asyncio.Event, wake: asyncio.Event,
+async def _passes(container: SupervisionContainer, stop: asyncio.Event, wake: asyncio.Event,
                   observe: Callable[[list[float]], None] | None) -> None:
     settings = container.settings
     clock = container.clock
     while not stop.is_set():
         try:
-            due_times = await tick_due_clocks(container.uow(), settings.ticker_batch)
+            due_times = await container.bus.handle(FireDueClocks(settings.ticker_batch))
         except (OSError, ConnectionError) as exc:
             log.warning("ticker_db_unavailable", error=str(exc))
             due_times = []
@@ -64,7 +64,7 @@ async def _passes(container: ServiceContainer, stop: asyncio.Event, wake: asynci
             await _sleep_until_due(container, wake, settings.ticker_idle_seconds)
 
 
-async def _sleep_until_due(container: ServiceContainer, wake: asyncio.Event, at_most: float) -> None:
+async def _sleep_until_due(container: SupervisionContainer, wake: asyncio.Event, at_most: float) -> None:
     clock = container.clock
     timeout = at_most
     try:

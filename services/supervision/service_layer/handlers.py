@@ -1,12 +1,32 @@
-"""Supervision's use cases: start and stop phase clocks on lifecycle events; fire due thresholds."""
+"""Supervision's use cases: start and stop phase clocks on lifecycle events; the commands of its API (manual
+督办, policies, the calendar, the virtual clock) and of its ticker (fire due thresholds).
+
+The bus (shared/messagebus.py, wired in bootstrap.py) gives each handler its unit of work and what else it
+names: the work calendar, the process's clock and the store of the virtual clock's anchor.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime
 from typing import Any
 
-from services.supervision.adapters.repository import clock_facts
-from services.supervision.domain.model import Phase, PhaseClock
+from services.supervision.domain import commands as c
+from services.supervision.domain.calendar import year_schedule
+from services.supervision.domain.errors import (
+    ClockNotVirtual,
+    InvalidPolicy,
+    LevelNotRaised,
+    NoRunningClock,
+    NotPermitted,
+    UnknownCase,
+)
+from services.supervision.domain.model import Phase, PhaseClock, SupervisedCase
+from services.supervision.service_layer.calendar import change_calendar
+from services.supervision.service_layer.unit_of_work import CalendarDays, SupervisionUnitOfWork
+from shared.calendar import WorkCalendar
+from shared.clock import Clock, VirtualClock
 from shared.events.envelope import Envelope
 from shared.events.intake import (
     ExtensionDecided,
@@ -24,153 +44,235 @@ from shared.events.intake import (
     IncidentVisited,
 )
 from shared.events.routing import IncidentAssigned, IncidentReassigned
-from shared.messaging.consumer import EventHandler
+from shared.messagebus import Command
+from shared.runtime import ClockStore
+
+CLOCK_ADVANCERS = ("admin", "supervisor")
+
+# ---- Lifecycle events (the consumer runs these inside its own unit of work, with the inbox row) -------------
 
 
-async def start_phase(uow: Any, case: dict[str, Any], phase: Phase, at: datetime, cause: Envelope,
-                      started_by: str) -> PhaseClock:
+async def start_phase(uow: SupervisionUnitOfWork, calendar: WorkCalendar, case: SupervisedCase, phase: Phase,
+                      at: datetime, cause: Envelope, started_by: str) -> PhaseClock:
     """Stop the phase's running clock (if any) and start a fresh one from the policy."""
-    repo = uow.supervision
-    if (running := await repo.running_clock(case["incident_id"], phase)) is not None:
+    if (running := await uow.clocks.running_in_phase(case.incident_id, phase)) is not None:
         running.stop(at, "restarted" if started_by == "reopened" else started_by)
-        await repo.save_clock(running)
-    policy = await repo.policy(case["category"], case["urgency"], phase)
-    clock = PhaseClock.start(clock_facts(case), phase, policy, at, uow.calendar,
-                             cycle=await repo.next_cycle(case["incident_id"], phase), started_by=started_by)
+        await uow.clocks.save(running)
+    policy = await uow.policies.for_phase(case.category, case.urgency, phase)
+    clock = PhaseClock.start(case.facts, phase, policy, at, calendar,
+                             cycle=await uow.clocks.next_cycle(case.incident_id, phase), started_by=started_by)
     clock.tick(uow.clock.now())  # an event that arrives late may already be past a threshold
-    await repo.add_clock(clock)
+    await uow.clocks.add(clock)
     uow.collect(clock, cause)
     return clock
 
 
-async def stop_phase(uow: Any, incident_id: Any, phase: str | None, at: datetime, reason: str) -> None:
-    repo = uow.supervision
-    clocks = await repo.running_clocks(incident_id)
-    for clock in clocks:
+async def stop_phase(uow: SupervisionUnitOfWork, incident_id: uuid.UUID, phase: str | None, at: datetime,
+                     reason: str) -> None:
+    """Stop the incident's running clock of that phase (of every phase when None)."""
+    for clock in await uow.clocks.running(incident_id):
         if phase is None or clock.phase == phase:
             clock.stop(at, reason)
-            await repo.save_clock(clock)
+            await uow.clocks.save(clock)
 
 
-async def on_received(event: IncidentReceived, envelope: Envelope, uow: Any) -> None:
-    await uow.supervision.upsert_case(event.incident_id, event.category, event.urgency, event.grid_code,
-                                      None, event.deadline)
+async def known_case(uow: SupervisionUnitOfWork, incident_id: uuid.UUID, detail: str | None = None
+                     ) -> SupervisedCase:
+    if (case := await uow.cases.get(incident_id)) is None:
+        raise UnknownCase(incident_id, detail)
+    return case
 
 
-async def on_assigned(event: IncidentAssigned | IncidentReassigned, envelope: Envelope, uow: Any) -> None:
-    repo = uow.supervision
-    case = await repo.upsert_case(event.incident_id, event.category, event.urgency, event.place_code(),
+async def on_received(event: IncidentReceived, envelope: Envelope, uow: SupervisionUnitOfWork) -> None:
+    await uow.cases.upsert(event.incident_id, event.category, event.urgency, event.grid_code, None, event.deadline)
+
+
+async def on_assigned(event: IncidentAssigned | IncidentReassigned, envelope: Envelope, uow: SupervisionUnitOfWork,
+                      calendar: WorkCalendar) -> None:
+    case = await uow.cases.upsert(event.incident_id, event.category, event.urgency, event.place_code(),
                                   event.owner.unit_id)
     reassigned = isinstance(event, IncidentReassigned)
     areas = {"grid_code": event.grid_code, "community_code": event.community_code,
              "street_code": event.street_code, "district_code": event.district_code}
-    case["assignment_id"] = await repo.record_assignment(event.incident_id, event.owner, areas, event.at,
-                                                         reassigned)
-    if case["signed"] and not reassigned:
+    case.assignment_id = await uow.cases.record_assignment(event.incident_id, event.owner, areas, event.at,
+                                                           reassigned)
+    if case.signed and not reassigned:
         return  # the signature overtook the assignment: the sign phase is already over
-    await start_phase(uow, case, "sign", event.at, envelope, "reassigned" if reassigned else "assigned")
+    await start_phase(uow, calendar, case, "sign", event.at, envelope, "reassigned" if reassigned else "assigned")
 
 
-async def on_signed(event: IncidentSigned, envelope: Envelope, uow: Any) -> None:
-    case = await uow.supervision.case(event.incident_id)
-    if case is None:
-        raise LookupError(f"signed before supervision saw incident {event.incident_id}; retry later")
-    if case["signed"]:
+async def on_signed(event: IncidentSigned, envelope: Envelope, uow: SupervisionUnitOfWork,
+                    calendar: WorkCalendar) -> None:
+    case = await known_case(uow, event.incident_id,
+                            f"signed before supervision saw incident {event.incident_id}; retry later")
+    if case.signed:
         return  # a second signature of the same phase (a re-published event) must not restart the clock
-    await uow.supervision.mark_signed(event.incident_id, True)
+    await uow.cases.mark_signed(event.incident_id, True)
     await stop_phase(uow, event.incident_id, "sign", event.at, "signed")
-    await start_phase(uow, case, "handle", event.at, envelope, "signed")
+    await start_phase(uow, calendar, case, "handle", event.at, envelope, "signed")
 
 
-async def on_result_submitted(event: IncidentResultSubmitted, envelope: Envelope, uow: Any) -> None:
-    case = await uow.supervision.case(event.incident_id)
-    if case is None:
-        raise LookupError(f"unknown incident {event.incident_id}")
+async def on_result_submitted(event: IncidentResultSubmitted, envelope: Envelope, uow: SupervisionUnitOfWork,
+                              calendar: WorkCalendar) -> None:
+    case = await known_case(uow, event.incident_id)
     await stop_phase(uow, event.incident_id, "handle", event.at, "result_submitted")
-    await start_phase(uow, case, "verify", event.at, envelope, "result_submitted")
+    await start_phase(uow, calendar, case, "verify", event.at, envelope, "result_submitted")
 
 
-async def on_verified(event: IncidentVerified, envelope: Envelope, uow: Any) -> None:
-    await uow.supervision.record_verification(event.incident_id, event.at, event.passed)
+async def on_verified(event: IncidentVerified, envelope: Envelope, uow: SupervisionUnitOfWork,
+                      calendar: WorkCalendar) -> None:
+    await uow.cases.record_verification(event.incident_id, event.at, event.passed)
     if event.passed:
         return  # IncidentClosed follows and stops everything
-    case = await uow.supervision.case(event.incident_id)
-    if case is None:
-        raise LookupError(f"unknown incident {event.incident_id}")
+    case = await known_case(uow, event.incident_id)
     await stop_phase(uow, event.incident_id, "verify", event.at, "verify_failed")
-    await start_phase(uow, case, "handle", event.at, envelope, "rework")  # 返工: a fresh handle clock
+    await start_phase(uow, calendar, case, "handle", event.at, envelope, "rework")  # 返工: a fresh handle clock
 
 
 async def on_finished(event: IncidentClosed | IncidentMerged | IncidentRejected, envelope: Envelope,
-                      uow: Any) -> None:
+                      uow: SupervisionUnitOfWork) -> None:
     reason = {IncidentClosed: "closed", IncidentMerged: "merged", IncidentRejected: "rejected"}[type(event)]
     if isinstance(event, IncidentClosed):
-        await uow.supervision.record_closure(event.incident_id, event.at)
+        await uow.cases.record_closure(event.incident_id, event.at)
     await stop_phase(uow, event.incident_id, None, event.at, reason)
 
 
-async def on_returned(event: IncidentReturned, envelope: Envelope, uow: Any) -> None:
+async def on_returned(event: IncidentReturned, envelope: Envelope, uow: SupervisionUnitOfWork) -> None:
     """退单: the owner's clocks stop; the reassignment starts a fresh sign clock."""
-    await uow.supervision.mark_signed(event.incident_id, False)
-    await uow.supervision.record_return(event.incident_id, event.at)
+    await uow.cases.mark_signed(event.incident_id, False)
+    await uow.cases.record_return(event.incident_id, event.at)
     await stop_phase(uow, event.incident_id, None, event.at, "returned")
 
 
-async def on_reopened(event: IncidentReopened, envelope: Envelope, uow: Any) -> None:
+async def on_reopened(event: IncidentReopened, envelope: Envelope, uow: SupervisionUnitOfWork,
+                      calendar: WorkCalendar) -> None:
     """重办: same owner, fresh sign (then handle) clocks."""
-    case = await uow.supervision.case(event.incident_id)
-    if case is None:
-        raise LookupError(f"unknown incident {event.incident_id}")
-    await uow.supervision.mark_signed(event.incident_id, False)
-    await uow.supervision.record_reopen(event.incident_id, event.at)
+    case = await known_case(uow, event.incident_id)
+    await uow.cases.mark_signed(event.incident_id, False)
+    await uow.cases.record_reopen(event.incident_id, event.at)
     await stop_phase(uow, event.incident_id, None, event.at, "reopened")
-    await start_phase(uow, case, "sign", event.at, envelope, "reopened")
+    await start_phase(uow, calendar, case, "sign", event.at, envelope, "reopened")
 
 
-async def on_visited(event: IncidentVisited, envelope: Envelope, uow: Any) -> None:
+async def on_visited(event: IncidentVisited, envelope: Envelope, uow: SupervisionUnitOfWork) -> None:
     """回访 answers feed 响应率, 解决率 and 满意率 of the unit whose result closed the case."""
-    await uow.supervision.record_visit(event.incident_id, event.at, event.contacted, event.responded,
-                                       event.solved, event.satisfied)
+    await uow.cases.record_visit(event.incident_id, event.at, event.contacted, event.responded, event.solved,
+                                 event.satisfied)
 
 
-async def on_suspended(event: IncidentSuspended, envelope: Envelope, uow: Any) -> None:
-    for clock in await uow.supervision.running_clocks(event.incident_id):
+async def on_suspended(event: IncidentSuspended, envelope: Envelope, uow: SupervisionUnitOfWork) -> None:
+    for clock in await uow.clocks.running(event.incident_id):
         clock.pause(event.at)
-        await uow.supervision.save_clock(clock)
+        await uow.clocks.save(clock)
 
 
-async def on_resumed(event: IncidentResumed, envelope: Envelope, uow: Any) -> None:
-    for clock in await uow.supervision.running_clocks(event.incident_id):
-        clock.resume(event.at, uow.calendar)
+async def on_resumed(event: IncidentResumed, envelope: Envelope, uow: SupervisionUnitOfWork,
+                     calendar: WorkCalendar) -> None:
+    for clock in await uow.clocks.running(event.incident_id):
+        clock.resume(event.at, calendar)
         clock.tick(uow.clock.now())
-        await uow.supervision.save_clock(clock)
+        await uow.clocks.save(clock)
         uow.collect(clock, envelope)
 
 
-async def on_extension_decided(event: ExtensionDecided, envelope: Envelope, uow: Any) -> None:
+async def on_extension_decided(event: ExtensionDecided, envelope: Envelope, uow: SupervisionUnitOfWork,
+                               calendar: WorkCalendar) -> None:
     if not event.approved:
         return
-    clock = await uow.supervision.running_clock(event.incident_id, "handle")
+    clock = await uow.clocks.running_in_phase(event.incident_id, "handle")
     if clock is None:
         return  # nothing to extend (the phase ended meanwhile)
-    policy = await uow.supervision.policy(clock.category, clock.urgency, "handle")
-    if clock.extend(event.amount, event.unit, uow.clock.now(), uow.calendar, policy):
+    policy = await uow.policies.for_phase(clock.category, clock.urgency, "handle")
+    if clock.extend(event.amount, event.unit, uow.clock.now(), calendar, policy):
         clock.tick(uow.clock.now())
-        await uow.supervision.save_clock(clock)
+        await uow.clocks.save(clock)
         uow.collect(clock, envelope)
 
 
-async def tick_due_clocks(uow: Any, batch: int) -> list[datetime]:
+# ---- Commands ---------------------------------------------------------------------------------------------
+
+
+async def advance_clock(cmd: c.AdvanceClock, clock: Clock, clock_store: ClockStore) -> datetime:
+    """Move the virtual clock; the store tells the ticker and the other processes (they follow it)."""
+    # The mode before the role: on a real clock there is nothing to advance, for anyone.
+    if not isinstance(clock, VirtualClock):
+        raise ClockNotVirtual()
+    if cmd.actor.role not in CLOCK_ADVANCERS:
+        raise NotPermitted(cmd.actor.role, CLOCK_ADVANCERS)
+    anchor = clock.advanced(cmd.seconds)
+    await clock_store.save(anchor)
+    clock.set_anchor(anchor)
+    return clock.now()
+
+
+async def escalate_clock(cmd: c.EscalateClock, uow: SupervisionUnitOfWork) -> PhaseClock:
+    """督办 by hand on the incident's running clock that the caller sees: it raises the level, never lowers it."""
+    async with uow:
+        clocks = [clock for clock in await uow.clocks.running(cmd.incident_id) if cmd.actor.sees(clock.grid_code)]
+        if not clocks:
+            raise NoRunningClock(cmd.incident_id)
+        clock = clocks[0]
+        if not clock.escalate_by_hand(cmd.level, f"{cmd.actor.sub}: {cmd.note}", uow.clock.now()):
+            raise LevelNotRaised(clock.level)
+        await uow.clocks.save(clock)
+        uow.collect(clock)
+        await uow.commit()
+    return clock
+
+
+async def put_policies(cmd: c.PutPolicies, uow: SupervisionUnitOfWork) -> int:
+    """Every policy checked first, then all stored in one transaction: one refused, none stored."""
+    for index, policy in enumerate(cmd.policies):
+        try:
+            policy.check()
+        except InvalidPolicy as exc:
+            raise exc.at(index) from None
+    async with uow:
+        for policy in cmd.policies:
+            await uow.policies.put(policy)
+        await uow.commit()
+    return len(cmd.policies)
+
+
+async def override_calendar_day(cmd: c.OverrideCalendarDay, uow: SupervisionUnitOfWork,
+                                calendar: WorkCalendar) -> int:
+    async def change(days: CalendarDays) -> None:
+        await days.set(cmd.day, cmd.workday, cmd.note)
+
+    return await change_calendar(uow, calendar, cmd.day, change)
+
+
+async def import_calendar_year(cmd: c.ImportCalendarYear, uow: SupervisionUnitOfWork,
+                               calendar: WorkCalendar) -> int:
+    """The year's overrides replaced by its schedule; the year is no longer provisional."""
+    schedule = year_schedule(cmd.year, dict(cmd.holidays), set(cmd.workdays))
+
+    async def change(days: CalendarDays) -> None:
+        await days.replace_year(cmd.year, schedule, dict(cmd.holidays), cmd.source)
+
+    return await change_calendar(uow, calendar, date(cmd.year, 1, 1), change)
+
+
+async def fire_due_clocks(cmd: c.FireDueClocks, uow: SupervisionUnitOfWork) -> list[datetime]:
     """Fire the thresholds of up to `batch` due clocks and write their alerts, one transaction. The firing
     runs in SQL (`fire_due_clocks`, PhaseClock.tick's rules) so a catch-up of 100,000s of clocks is quick.
     Returns when each claimed clock was due, so the caller can tell the lag once it is committed."""
     async with uow:
-        due_times: list[datetime] = await uow.supervision.fire_due(uow.clock.now(), batch)
+        due_times = await uow.clocks.fire_due(uow.clock.now(), cmd.batch)
         await uow.commit()
     return due_times
 
 
-EVENT_HANDLERS: dict[str, EventHandler] = {
+COMMAND_HANDLERS: dict[type[Command[Any]], Callable[..., Awaitable[Any]]] = {
+    c.AdvanceClock: advance_clock,
+    c.EscalateClock: escalate_clock,
+    c.PutPolicies: put_policies,
+    c.OverrideCalendarDay: override_calendar_day,
+    c.ImportCalendarYear: import_calendar_year,
+    c.FireDueClocks: fire_due_clocks,
+}
+
+EVENT_HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
     IncidentReceived.type: on_received,
     IncidentAssigned.type: on_assigned,
     IncidentReassigned.type: on_assigned,

@@ -7,13 +7,11 @@ from datetime import date, datetime
 
 import asyncpg
 
-from services.supervision.adapters.repository import frozen_figures, monthly_figures, store_frozen_figures
+from services.supervision.adapters.repository import store_frozen_figures
+from services.supervision.domain.errors import MonthNotStarted
 from services.supervision.domain.statistics import UnitFigures, freeze_at, month_bounds
+from services.supervision.views import frozen_figures, monthly_figures
 from shared.calendar import WorkCalendar
-
-
-class MonthNotStarted(ValueError):
-    pass
 
 
 @dataclass(frozen=True)

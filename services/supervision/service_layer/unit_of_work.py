@@ -1,47 +1,159 @@
+"""Supervision's unit of work: the Protocol its handlers are typed against, and its Postgres implementation.
+
+Repositories are named in the plural for what they hold: `clocks` (phase clocks, the ticker's firing, the
+alerts of their moves), `cases` (the cases followed and the facts the statistics count: assignments,
+signatures, verifications, closures, returns, reopenings, visits), `policies` and `calendar_days`.
+
+Supervision's events are the moves of its clocks. They are not envelopes in the generic outbox but rows of
+its own `clock_alert` table (a catch-up writes hundreds of thousands at once), which its relay renders
+(adapters/alert_outbox.py). So its unit of work collects clocks, not events: there is no `emit`.
+"""
+
 from __future__ import annotations
 
-from typing import Any, Self
+import uuid
+from datetime import date, datetime
+from typing import Protocol
 
 import asyncpg
 
-from services.supervision.adapters.alert_outbox import SOURCE
-from services.supervision.adapters.repository import SupervisionRepository
+from services.supervision.adapters.repository import (
+    CalendarDayRepository,
+    CaseRepository,
+    ClockRepository,
+    PolicyRepository,
+)
 from services.supervision.domain.alerts import ClockAlert, alerts_of
-from services.supervision.domain.model import PhaseClock
-from shared.calendar import WorkCalendar
+from services.supervision.domain.calendar import CalendarRecord
+from services.supervision.domain.model import PhaseClock, Policy, SupervisedCase
 from shared.clock import Clock
-from shared.db.unit_of_work import PgUnitOfWork
+from shared.db.unit_of_work import PgTransaction, UnitOfWork
 from shared.events.envelope import Envelope
+from shared.events.routing import Owner
 
 
-class SupervisionUnitOfWork(PgUnitOfWork):
-    """Supervision's events are the moves of its clocks: they go to the clock_alert table (the relay renders
-    them, adapters/alert_outbox.py), in the same order as the ticker's, instead of the generic outbox."""
+class Clocks(Protocol):
+    async def running(self, incident_id: uuid.UUID) -> list[PhaseClock]:
+        """The incident's running clocks, locked until the transaction ends."""
+        ...
 
-    supervision: SupervisionRepository
+    async def running_in_phase(self, incident_id: uuid.UUID, phase: str) -> PhaseClock | None: ...
 
-    def __init__(self, pool: asyncpg.Pool, clock: Clock, calendar: WorkCalendar) -> None:
-        super().__init__(pool, SOURCE, clock)
-        self.calendar = calendar
+    async def running_on_working_time(self, not_before: datetime, after_id: int, limit: int) -> list[PhaseClock]:
+        """A batch (keyset on id) of running clocks counted in working time whose last threshold is not
+        before `not_before`: those a calendar change may move."""
+        ...
+
+    async def next_cycle(self, incident_id: uuid.UUID, phase: str) -> int: ...
+
+    async def add(self, clock: PhaseClock) -> None:
+        """Store a new clock (it gets its id)."""
+        ...
+
+    async def save(self, clock: PhaseClock) -> None: ...
+
+    async def fire_due(self, now: datetime, limit: int) -> list[datetime]:
+        """The ticker's pass: fire the thresholds of up to `limit` due clocks (PhaseClock.tick's rules) and
+        write their alerts; returns when each claimed clock was due."""
+        ...
+
+    async def add_alerts(self, alerts: list[ClockAlert]) -> None: ...
+
+
+class Cases(Protocol):
+    async def upsert(self, incident_id: uuid.UUID, category: str, urgency: str, grid_code: str | None,
+                     unit_id: str | None, deadline: datetime | None = None) -> SupervisedCase:
+        """The case as now known; a missing grid, unit or deadline keeps what was known before."""
+        ...
+
+    async def get(self, incident_id: uuid.UUID) -> SupervisedCase | None: ...
+
+    async def mark_signed(self, incident_id: uuid.UUID, signed: bool) -> None: ...
+
+    async def record_assignment(self, incident_id: uuid.UUID, owner: Owner, areas: dict[str, str | None],
+                                at: datetime, reassigned: bool) -> int:
+        """The ownership fact, made the case's current one; returns its id."""
+        ...
+
+    async def record_return(self, incident_id: uuid.UUID, at: datetime) -> None: ...
+
+    async def record_verification(self, incident_id: uuid.UUID, at: datetime, passed: bool) -> None: ...
+
+    async def record_closure(self, incident_id: uuid.UUID, at: datetime) -> None: ...
+
+    async def record_reopen(self, incident_id: uuid.UUID, at: datetime) -> None: ...
+
+    async def record_visit(self, incident_id: uuid.UUID, at: datetime, contacted: str, responded: bool | None,
+                           solved: str | None, satisfied: str | None) -> None: ...
+
+
+class Policies(Protocol):
+    async def for_phase(self, category: str, urgency: str, phase: str) -> Policy:
+        """The category's own policy, else the '*' default; NoPolicy when neither exists."""
+        ...
+
+    async def put(self, policy: Policy) -> None: ...
+
+
+class CalendarDays(Protocol):
+    async def record(self) -> CalendarRecord: ...
+
+    async def set(self, day: date, workday: bool, note: str | None) -> None: ...
+
+    async def replace_year(self, year: int, days: dict[date, bool], notes: dict[date, str],
+                           source: str | None) -> None: ...
+
+
+class SupervisionUnitOfWork(UnitOfWork, Protocol):
+    @property
+    def clocks(self) -> Clocks: ...
+
+    @property
+    def cases(self) -> Cases: ...
+
+    @property
+    def policies(self) -> Policies: ...
+
+    @property
+    def calendar_days(self) -> CalendarDays: ...
+
+    def collect(self, clock: PhaseClock, cause: Envelope | None = None) -> None:
+        """Take the events the clock recorded as alerts, written at commit (caused by `cause`, if given)."""
+        ...
+
+
+class PgSupervisionUnitOfWork(PgTransaction):
+    """A transaction whose events are the alerts of its clocks' moves, written to `clock_alert` at commit (in
+    the same order as the ticker's own alerts, so the relay publishes them as they happened)."""
+
+    clocks: ClockRepository
+    cases: CaseRepository
+    policies: PolicyRepository
+    calendar_days: CalendarDayRepository
+
+    def __init__(self, pool: asyncpg.Pool, clock: Clock) -> None:
+        super().__init__(pool, clock)
         self.alerts: list[ClockAlert] = []
 
-    async def __aenter__(self) -> Self:
-        await super().__aenter__()
+    def _begin(self) -> None:
         self.alerts = []
-        return self
 
     def attach(self, conn: asyncpg.Connection) -> None:
-        self.supervision = SupervisionRepository(conn)
+        self.clocks = ClockRepository(conn)
+        self.cases = CaseRepository(conn)
+        self.policies = PolicyRepository(conn)
+        self.calendar_days = CalendarDayRepository(conn)
 
-    def collect(self, aggregate: Any, cause: Envelope | None = None) -> None:
-        if not isinstance(aggregate, PhaseClock):
-            raise TypeError(f"supervision publishes only its clocks' moves, not {type(aggregate).__name__}'s")
-        correlation_id, causation_id = cause.lineage() if cause else (None, None)
-        self.alerts.extend(alerts_of(aggregate, correlation_id, causation_id))
-        aggregate.events = []
+    def collect(self, clock: PhaseClock, cause: Envelope | None = None) -> None:
+        self.alerts.extend(alerts_from(clock, cause))
 
-    async def _commit(self) -> None:
-        if self.pending:
-            raise TypeError("supervision's events are clock alerts; nothing goes to the generic outbox")
-        await self.supervision.add_alerts(self.alerts)
-        await self._tx.commit()
+    async def _write_outbox(self) -> None:
+        await self.clocks.add_alerts(self.alerts)
+
+
+def alerts_from(clock: PhaseClock, cause: Envelope | None) -> list[ClockAlert]:
+    """The clock's recorded events as alerts (the clock forgets them), in the conversation of their cause."""
+    correlation_id, causation_id = cause.lineage() if cause else (None, None)
+    alerts = alerts_of(clock, correlation_id, causation_id)
+    clock.events = []
+    return alerts

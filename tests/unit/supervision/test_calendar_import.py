@@ -6,7 +6,8 @@ from datetime import date
 
 import pytest
 
-from services.supervision.service_layer.calendar import InvalidSchedule, year_schedule
+from services.supervision.domain.calendar import year_schedule
+from services.supervision.domain.errors import InvalidSchedule
 
 
 def test_listed_days_decide_and_the_rest_follow_the_week():

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from services.supervision.domain.errors import InvalidMonth
 from services.supervision.domain.statistics import (
     Rate,
     UnitFigures,
@@ -91,5 +92,6 @@ def test_the_freeze_is_the_close_of_the_fifth_working_day_of_the_next_month():
 
 @pytest.mark.parametrize("text", ["2026-13", "2026-1", "26-11", "", "2026/11", "abcd-ef"])
 def test_a_malformed_month_is_refused(text):
-    with pytest.raises(ValueError, match="YYYY-MM"):
+    with pytest.raises(InvalidMonth, match="YYYY-MM") as refused:
         parse_month(text)
+    assert refused.value.errors == [{"field": "query.month", "message": refused.value.detail, "type": "month"}]
