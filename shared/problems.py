@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -107,6 +108,16 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "Error")
         return problem_response(Problem(exc.status_code, detail, headers=getattr(exc, "headers", None)))
+
+    @app.exception_handler(asyncpg.DataError)
+    async def _unstorable(request: Request, exc: asyncpg.DataError) -> JSONResponse:
+        # A value that passed validation but Postgres cannot store (a NUL character in a text, a number past the
+        # column's range): bad input, not a bug. The transaction was rolled back, so nothing changed.
+        log.info("unstorable_input", path=request.url.path, sqlstate=exc.sqlstate)
+        detail = ("a text in the request contains a character that cannot be stored (NUL or invalid UTF-8)"
+                  if exc.sqlstate in ("22021", "22P05") else "a value in the request cannot be stored")
+        return problem_response(Problem(422, detail, errors=[FieldError(field="body", message=detail,
+                                                                         type="unstorable_value")]))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

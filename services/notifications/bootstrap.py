@@ -1,20 +1,44 @@
-"""Composition root of notifications."""
+"""Composition root of notifications: the pool, the clock, the channels, the delivery rules and the bus."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from services.notifications.adapters.email import SmtpEmail
 from services.notifications.adapters.sms import HttpSmsGateway
 from services.notifications.adapters.webhook import SignedWebhook
 from services.notifications.config import NotificationsSettings
-from services.notifications.service_layer.handlers import EVENT_HANDLERS
-from services.notifications.service_layer.unit_of_work import NotificationsUnitOfWork
+from services.notifications.domain.delivery import DeliveryPolicy, QuietHours
+from services.notifications.service_layer.channels import Channels
+from services.notifications.service_layer.handlers import COMMAND_HANDLERS, EVENT_HANDLERS
+from services.notifications.service_layer.unit_of_work import NotificationsUnitOfWork, PgNotificationsUnitOfWork
+from shared.messagebus import MessageBus
 from shared.messaging.topics import ALERTS, ASSIGNMENTS, INCIDENTS
 from shared.runtime import ServiceContainer, build_clock, open_pool
 
 NAME = "notifications"
 
 
-NotificationsContainer = ServiceContainer[NotificationsSettings, NotificationsUnitOfWork]
+@dataclass(kw_only=True)
+class NotificationsContainer(ServiceContainer[NotificationsSettings, NotificationsUnitOfWork]):
+    channels: Channels  # what the deliverer sends through
+    policy: DeliveryPolicy
+
+
+def message_bus(uow: Callable[[], NotificationsUnitOfWork], *, channels: Channels, policy: DeliveryPolicy,
+                hotline_callback_url: str = "") -> MessageBus[NotificationsUnitOfWork]:
+    return MessageBus(uow, COMMAND_HANDLERS, EVENT_HANDLERS,
+                      dependencies={"channels": channels, "policy": policy,
+                                    "hotline_callback_url": hotline_callback_url})
+
+
+def delivery_policy(settings: NotificationsSettings) -> DeliveryPolicy:
+    quiet = settings.quiet_hours()
+    return DeliveryPolicy(max_segments=settings.sms_max_segments, bundle_seconds=settings.sms_bundle_seconds,
+                          quiet_hours=QuietHours(*quiet) if quiet else None,
+                          max_attempts=settings.delivery_max_attempts,
+                          backoff_base=settings.delivery_backoff_seconds)
 
 
 async def bootstrap(settings: NotificationsSettings) -> NotificationsContainer:
@@ -27,11 +51,10 @@ async def bootstrap(settings: NotificationsSettings) -> NotificationsContainer:
                       settings.smtp_username,
                       settings.smtp_password.get_secret_value() if settings.smtp_password else None,
                       settings.smtp_starttls)
-    return NotificationsContainer(
-        name=NAME, settings=settings, pool=pool, clock=clock,
-        uow=lambda: NotificationsUnitOfWork(pool, clock, settings.hotline_callback_url, settings.sms_max_segments,
-                                            settings.sms_bundle_seconds, settings.quiet_hours()),
-        handlers=EVENT_HANDLERS, consumes=[INCIDENTS, ASSIGNMENTS, ALERTS], tasks=tasks,
-        extras={"channels": {"sms": sms, "webhook": webhook, "email": email},
-                "closers": [sms.close, webhook.close, email.close]},
-    )
+    channels = Channels(sms=sms, email=email, webhook=webhook)
+    policy = delivery_policy(settings)
+    bus = message_bus(lambda: PgNotificationsUnitOfWork(pool, clock), channels=channels, policy=policy,
+                      hotline_callback_url=settings.hotline_callback_url)
+    return NotificationsContainer(name=NAME, settings=settings, pool=pool, clock=clock, bus=bus,
+                                  consumes=[INCIDENTS, ASSIGNMENTS, ALERTS], tasks=tasks,
+                                  closers=[sms.close, webhook.close, email.close], channels=channels, policy=policy)

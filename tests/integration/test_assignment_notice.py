@@ -7,14 +7,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.notifications.adapters.repository import put_contact
-from services.notifications.service_layer.handlers import EVENT_HANDLERS
-from services.notifications.service_layer.unit_of_work import NotificationsUnitOfWork
+from services.notifications.domain.commands import PutContact
+from services.notifications.domain.contacts import Person
+from services.notifications.domain.delivery import DeliveryPolicy, QuietHours
 from shared.clock import FixedClock
 from shared.db.migrate import migrate
 from shared.db.pool import create_pool
 from shared.events.envelope import Envelope
 from shared.events.routing import IncidentAssigned, IncidentReassigned, Owner
+from tests.integration.notifications_bus import bus, units_of_work
 from tests.support import SERVICE_DIRS, handle
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai: no quiet hours
@@ -29,12 +30,12 @@ async def world(fresh_database):
     dsn = await fresh_database("notice")
     await migrate(dsn, SERVICE_DIRS["notifications"])
     pool = await create_pool(dsn, 1, 4)
-    yield pool, lambda: NotificationsUnitOfWork(pool, FixedClock(NOW), "http://12345.example/cb")
+    yield pool, bus(units_of_work(pool, FixedClock(NOW)))
     await pool.close()
 
 
-async def apply(uow, event, envelope: Envelope | None = None) -> Envelope:
-    return await handle(EVENT_HANDLERS, uow, event, envelope)
+async def apply(notifications, event, envelope: Envelope | None = None) -> Envelope:
+    return await handle(notifications, event, envelope)
 
 
 def assigned(owner: Owner, urgency: str = "urgent", reassigned: bool = False, case: uuid.UUID | None = None):
@@ -49,10 +50,10 @@ async def deliveries(pool):
 
 
 async def test_the_grid_worker_hears_of_a_new_case_once_even_when_the_event_comes_again(world):
-    pool, uow = world
+    pool, notifications = world
     event = assigned(WORKER)
-    envelope = await apply(uow, event)
-    await apply(uow, event, envelope)  # the same event redelivered past the inbox (a replay): still one
+    envelope = await apply(notifications, event)
+    await apply(notifications, event, envelope)  # the same event redelivered past the inbox (a replay): still one
     [notice] = await deliveries(pool)
     assert (notice["recipient"], notice["address"], notice["urgent"]) == ("worker:w1", "13900000001", True)
     case = str(event.incident_id)[:8]
@@ -60,20 +61,20 @@ async def test_the_grid_worker_hears_of_a_new_case_once_even_when_the_event_come
 
 
 async def test_a_normal_case_may_wait_a_bundling_window_and_a_unit_hears_through_its_desk(world):
-    pool, uow = world
-    await apply(uow, assigned(WORKER, urgency="normal"))
+    pool, notifications = world
+    await apply(notifications, assigned(WORKER, urgency="normal"))
     assert [d["urgent"] for d in await deliveries(pool)] == [False]  # bundled with others within the window
 
-    await put_contact(pool, "320508019044", {"name": "梅花社区",
-                                             "liaison": {"name": "社区联络员", "phone": "13900000002"}})
+    await notifications.handle(PutContact("320508019044", "梅花社区", liaison=Person("社区联络员", "13900000002"),
+                                caller_area=("",)))
     moved = assigned(COMMUNITY, reassigned=True)
-    await apply(uow, moved)
+    await apply(notifications, moved)
     assert (await deliveries(pool))[-1]["address"] == "13900000002"
 
 
 async def test_a_unit_without_a_contact_gets_no_sms_and_nothing_fails(world):
-    pool, uow = world
-    await apply(uow, assigned(Owner(unit_id="dept-x", unit_name="区水务局", unit_kind="department")))
+    pool, notifications = world
+    await apply(notifications, assigned(Owner(unit_id="dept-x", unit_name="区水务局", unit_kind="department")))
     assert await deliveries(pool) == []
 
 
@@ -83,11 +84,11 @@ async def test_at_night_a_normal_notice_waits_for_morning_and_an_urgent_one_goes
     pool = await create_pool(dsn, 1, 4)
     night = datetime(2026, 11, 23, 15, 30, tzinfo=UTC)  # 23:30 in Shanghai
     try:
-        def uow():
-            return NotificationsUnitOfWork(pool, FixedClock(night), "", sms_quiet_hours=("22:00", "07:00"))
+        nights = DeliveryPolicy(quiet_hours=QuietHours("22:00", "07:00"))
+        notifications = bus(units_of_work(pool, FixedClock(night)), nights)
 
-        await apply(uow, assigned(WORKER, urgency="normal"))
-        await apply(uow, assigned(WORKER, urgency="emergency"))
+        await apply(notifications, assigned(WORKER, urgency="normal"))
+        await apply(notifications, assigned(WORKER, urgency="emergency"))
         rows = await pool.fetch("SELECT urgent, next_attempt_at FROM delivery ORDER BY seq")
         morning = datetime(2026, 11, 23, 23, 0, tzinfo=UTC)  # 07:00 next day in Shanghai
         assert [(r["urgent"], r["next_attempt_at"]) for r in rows] == [(False, morning), (True, night)]

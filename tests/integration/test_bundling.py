@@ -7,20 +7,21 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.notifications.domain.delivery import Attempt, Outgoing, bundle_key
+from services.notifications.domain.commands import DeliverDue
+from services.notifications.domain.delivery import Attempt, DeliveryPolicy, Outgoing, bundle_key
 from services.notifications.domain.templates import sms_segments
-from services.notifications.service_layer.handlers import EVENT_HANDLERS, deliver_due
-from services.notifications.service_layer.unit_of_work import NotificationsUnitOfWork
 from shared.clock import FixedClock
 from shared.db.migrate import migrate
 from shared.db.pool import create_pool
 from shared.events.routing import IncidentAssigned, Owner
 from shared.events.supervision import LightChanged
+from tests.integration.notifications_bus import add, bus, delivery, units_of_work
 from tests.support import SERVICE_DIRS, handle
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 PHONE = "13900000001"
 GRID = "320508019044001"
+POLICY = DeliveryPolicy(max_segments=4, bundle_seconds=60, max_attempts=5, backoff_base=1.0)
 
 
 class Gateway:
@@ -40,12 +41,16 @@ async def world(fresh_database):
     await migrate(dsn, SERVICE_DIRS["notifications"])
     pool = await create_pool(dsn, 1, 4)
     clock = FixedClock(NOW)
-    yield pool, clock, lambda: NotificationsUnitOfWork(pool, clock, "", sms_max_segments=4, sms_bundle_seconds=60)
+    yield pool, clock, units_of_work(pool, clock)
     await pool.close()
 
 
 async def apply(uow, event) -> None:
-    await handle(EVENT_HANDLERS, uow, event)
+    await handle(bus(uow, POLICY), event)
+
+
+async def deliver_due(uow, gateway, batch: int) -> int:
+    return await bus(uow, POLICY, sms=gateway).handle(DeliverDue(batch=batch))
 
 
 async def light(uow, clock, incident: uuid.UUID, colour: str = "yellow", urgency: str = "normal") -> None:
@@ -76,7 +81,7 @@ async def lit_cases(uow, clock, count: int) -> list[uuid.UUID]:
 
 
 async def drain(uow, gateway) -> None:
-    while await deliver_due(uow(), {"sms": gateway}, 3, 5, 1.0):  # small batches: siblings are claimed too
+    while await deliver_due(uow, gateway, 3):  # small batches: siblings are claimed too
         pass
 
 
@@ -110,11 +115,9 @@ async def test_a_phone_gets_one_non_urgent_sms_per_window_and_urgent_ones_at_onc
     await drain(uow, gateway)
     assert len(gateway.sent) == 1 and "您有" not in gateway.sent[0].body   # one alone: sent as it is
     clock.advance(seconds=1)
-    async with uow() as u:                     # a non-urgent SMS that was not held (e.g. a quiet-hours release)
-        await u.notifications.add_delivery(event_id=uuid.uuid4(), event_type="t", incident_id=second,
-                                           channel="sms", recipient="worker:w1", address=PHONE,
-                                           body="【网格督办】提醒", urgent=False, at=clock.now(), summary="提醒")
-        await u.commit()
+    # a non-urgent SMS that was not held (e.g. a quiet-hours release)
+    await add(uow, delivery(channel="sms", recipient="worker:w1", address=PHONE, body="【网格督办】提醒", urgent=False,
+                            at=clock.now(), incident_id=second, summary="提醒"))
     await drain(uow, gateway)
     assert len(gateway.sent) == 1              # rate-limited: waits for the window after the last SMS
     held = await pool.fetchval("SELECT next_attempt_at FROM delivery WHERE incident_id = $1", second)
@@ -169,7 +172,7 @@ async def test_a_crash_after_the_provider_took_a_bundle_loses_no_newcomer_and_re
     gateway = DedupingGateway()
     gateway.crash_after_send = True
     with pytest.raises(ConnectionResetError):
-        await deliver_due(uow(), {"sms": gateway}, 10, 5, 1.0)  # the provider has it; we recorded nothing
+        await deliver_due(uow, gateway, 10)  # the provider has it; we recorded nothing
     assert [r["status"] for r in await pool.fetch("SELECT status FROM delivery")] == ["pending"] * 2
 
     late = await new_case(uow, clock)  # a newcomer arrives before the retry, and joins its bundle
@@ -184,6 +187,6 @@ async def test_a_crash_after_the_provider_took_a_bundle_loses_no_newcomer_and_re
     clock.advance(seconds=120)
     gateway.crash_after_send = True
     with pytest.raises(ConnectionResetError):
-        await deliver_due(uow(), {"sms": gateway}, 10, 5, 1.0)
+        await deliver_due(uow, gateway, 10)
     await drain(uow, gateway)  # the same bundle again: the same key, the provider sends nothing new
     assert len(gateway.delivered) == 3

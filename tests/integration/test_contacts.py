@@ -10,7 +10,6 @@ import pytest
 
 from services.notifications.config import NotificationsSettings
 from services.notifications.entrypoints.http import create_app
-from services.notifications.service_layer.handlers import EVENT_HANDLERS
 from shared.auth import issue_token
 from shared.db.migrate import migrate
 from shared.events.routing import IncidentAssigned, Owner
@@ -38,7 +37,7 @@ async def notifications(fresh_database):
 
 
 async def apply(client, event) -> None:
-    await handle(EVENT_HANDLERS, client.app.state.container.uow, event)
+    await handle(client.app.state.container.bus, event)
 
 
 async def community_owned_case(client) -> uuid.UUID:

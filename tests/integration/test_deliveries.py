@@ -10,11 +10,11 @@ import pytest
 
 from services.notifications.adapters.sms import HttpSmsGateway
 from services.notifications.domain.delivery import Attempt, Outgoing
-from services.notifications.service_layer.handlers import deliver_due
-from services.notifications.service_layer.unit_of_work import NotificationsUnitOfWork
 from shared.clock import FixedClock
 from shared.db.migrate import migrate
 from shared.db.pool import create_pool
+from tests.integration.notifications_bus import add as add_deliveries
+from tests.integration.notifications_bus import deliver_due, delivery, units_of_work
 from tests.support import SERVICE_DIRS
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
@@ -39,16 +39,13 @@ async def notifications(fresh_database):
     await migrate(dsn, SERVICE_DIRS["notifications"])
     pool = await create_pool(dsn, 1, 4)
     clock = FixedClock(NOW)
-    yield pool, lambda: NotificationsUnitOfWork(pool, clock, "http://12345.example/cb"), clock
+    yield pool, units_of_work(pool, clock), clock
     await pool.close()
 
 
 async def add(uow_factory, incident_id, channel, body) -> None:
-    async with uow_factory() as uow:
-        await uow.notifications.add_delivery(event_id=uuid.uuid4(), event_type="t", incident_id=incident_id,
-                                             channel=channel, recipient="r", address="a", body=body,
-                                             urgent=False, at=NOW)
-        await uow.commit()
+    await add_deliveries(uow_factory, delivery(channel=channel, recipient="r", address="a", body=body, urgent=False,
+                                               at=NOW, incident_id=incident_id))
 
 
 async def test_callbacks_of_one_order_wait_for_the_earlier_one(notifications):
@@ -57,12 +54,11 @@ async def test_callbacks_of_one_order_wait_for_the_earlier_one(notifications):
     for body in ("accepted", "signed", "result"):
         await add(uow, case, "webhook", body)
     webhook = Provider(503)  # 12345 is down for the first try
-    channels = {"webhook": webhook, "sms": Provider()}
-    assert await deliver_due(uow(), channels, 10, 5, 0.0) == 1
+    assert await deliver_due(uow, 10, 5, 0.0, webhook=webhook) == 1
     assert [body for _, body in webhook.calls] == ["accepted"]  # the later ones were not even tried
     clock.advance(seconds=1)  # past the backoff (base 0 s)
     for _ in range(3):
-        await deliver_due(uow(), channels, 10, 5, 0.0)
+        await deliver_due(uow, 10, 5, 0.0, webhook=webhook)
     assert [body for _, body in webhook.calls] == ["accepted", "accepted", "signed", "result"]
     statuses = [r["status"] for r in await pool.fetch("SELECT status FROM delivery ORDER BY seq")]
     assert statuses == ["sent", "sent", "sent"]
@@ -74,7 +70,7 @@ async def test_a_4xx_is_dead_at_once_and_5xx_retries_until_the_cap(notifications
     await add(uow, uuid.uuid4(), "sms", "flaky")
     sms = Provider(410, 500, 500)
     for _ in range(4):
-        await deliver_due(uow(), {"sms": sms}, 10, 3, 0.0)
+        await deliver_due(uow, 10, 3, 0.0, sms=sms)
         clock.advance(seconds=1)
     rows = {r["body"]: r for r in await pool.fetch("SELECT body, status, attempts, last_error FROM delivery")}
     assert (rows["gone"]["status"], rows["gone"]["attempts"]) == ("dead", 1)
@@ -86,28 +82,28 @@ async def test_a_4xx_is_dead_at_once_and_5xx_retries_until_the_cap(notifications
 async def test_a_new_delivery_wakes_an_idle_deliverer_without_waiting_for_its_poll(fresh_database):
     import asyncio
 
+    from services.notifications.bootstrap import NotificationsContainer, message_bus
     from services.notifications.config import NotificationsSettings
+    from services.notifications.domain.delivery import DeliveryPolicy
     from services.notifications.entrypoints.deliverer import run_deliverer
     from shared.clock import RealClock
-    from shared.runtime import ServiceContainer
+    from tests.unit.notifications.fakes import channels
 
     dsn = await fresh_database("wake")
     await migrate(dsn, SERVICE_DIRS["notifications"])
     pool = await create_pool(dsn, 1, 4)
     clock = RealClock()
     sms = Provider()
-    container = ServiceContainer(name="notifications", settings=NotificationsSettings(database_url=dsn), pool=pool,
-                                 clock=clock, uow=lambda: NotificationsUnitOfWork(pool, clock),
-                                 extras={"channels": {"sms": sms}})
+    given, policy = channels(sms=sms), DeliveryPolicy()
+    container = NotificationsContainer(name="notifications", settings=NotificationsSettings(database_url=dsn),
+                                       pool=pool, clock=clock, channels=given, policy=policy,
+                                       bus=message_bus(units_of_work(pool, clock), channels=given, policy=policy))
     stop = asyncio.Event()
     worker = asyncio.create_task(run_deliverer(container, stop, idle_seconds=600))  # it polls every 10 minutes
     try:
         await asyncio.sleep(0.5)                     # idle now, waiting for its poll or a hint
-        async with NotificationsUnitOfWork(pool, clock) as uow:
-            await uow.notifications.add_delivery(event_id=uuid.uuid4(), event_type="t", incident_id=None,
-                                                 channel="sms", recipient="r", address="13900000001",
-                                                 body="woken", urgent=True, at=clock.now())
-            await uow.commit()
+        await add_deliveries(container.uow, delivery(channel="sms", recipient="r", address="13900000001",
+                                                     body="woken", urgent=True, at=clock.now()))
         for _ in range(100):
             if sms.calls:
                 break
@@ -144,12 +140,12 @@ async def test_a_hanging_gateway_times_out_the_attempt_and_the_sms_goes_once_whe
     gateway = HttpSmsGateway(f"http://127.0.0.1:{port}/sms", timeout_seconds=0.3)
     try:
         await add(uow, uuid.uuid4(), "sms", "黄灯")
-        assert await deliver_due(uow(), {"sms": gateway}, 10, 5, 0.0) == 1
+        assert await deliver_due(uow, 10, 5, 0.0, sms=gateway) == 1
         row = await pool.fetchrow("SELECT status, attempts, last_error FROM delivery")
         assert (row["status"], row["attempts"]) == ("pending", 1) and "Timeout" in row["last_error"]
         hanging = False
         clock.advance(seconds=1)
-        assert await deliver_due(uow(), {"sms": gateway}, 10, 5, 0.0) == 1
+        assert await deliver_due(uow, 10, 5, 0.0, sms=gateway) == 1
         assert (await pool.fetchrow("SELECT status, attempts FROM delivery"))["status"] == "sent"
         assert len(answered) == 1 and "黄灯".encode() in answered[0]
     finally:
@@ -181,11 +177,8 @@ class SlowProvider:
 
 
 async def add_for(uow_factory, recipient, channel, body) -> None:
-    async with uow_factory() as uow:
-        await uow.notifications.add_delivery(event_id=uuid.uuid4(), event_type="t", incident_id=uuid.uuid4(),
-                                             channel=channel, recipient=recipient, address=f"addr-{recipient}",
-                                             body=body, urgent=True, at=NOW)
-        await uow.commit()
+    await add_deliveries(uow_factory, delivery(channel=channel, recipient=recipient, address=f"addr-{recipient}",
+                                               body=body, urgent=True, at=NOW, incident_id=uuid.uuid4()))
 
 
 async def test_sends_to_different_people_overlap_and_one_persons_keep_their_order(notifications):
@@ -194,7 +187,7 @@ async def test_sends_to_different_people_overlap_and_one_persons_keep_their_orde
         for person in ("p1", "p2", "p3", "p4", "p5"):
             await add_for(uow, person, "sms", f"{person}-{n}")
     sms = SlowProvider()
-    assert await deliver_due(uow(), {"sms": sms}, 100, 3, 0.0, concurrency=4) == 15
+    assert await deliver_due(uow, 100, 3, 0.0, concurrency=4, sms=sms) == 15
     assert sms.most_in_flight == 4  # the cap, reached
     assert sms.most_per_receiver == 1  # never two at once to one person
     for person in ("p1", "p2", "p3", "p4", "p5"):
@@ -210,7 +203,7 @@ async def test_a_410_ends_that_receivers_lane_but_not_the_others(notifications):
         await add_for(uow, "subscription:s1", "webhook", f"gone-{n}")
         await add_for(uow, "12345:A1", "webhook", f"hotline-{n}")
     webhook = SlowProvider({"subscription:s1": 410})
-    await deliver_due(uow(), {"webhook": webhook}, 100, 3, 0.0, concurrency=8)
+    await deliver_due(uow, 100, 3, 0.0, concurrency=8, webhook=webhook)
     assert [body for who, body in webhook.calls if who == "subscription:s1"] == ["gone-0"]
     assert sorted(body for who, body in webhook.calls if who == "12345:A1") == ["hotline-0", "hotline-1",
                                                                                  "hotline-2"]
@@ -236,7 +229,7 @@ async def test_a_channel_that_breaks_stops_the_other_sends_and_records_nothing(n
 
     sms = Breaking()
     with pytest.raises(RuntimeError):
-        await deliver_due(uow(), {"sms": sms}, 100, 3, 0.0, concurrency=4)
+        await deliver_due(uow, 100, 3, 0.0, concurrency=4, sms=sms)
     await asyncio.sleep(0.6)
     assert sms.finished == []  # the others were cancelled, not left sending after the rollback
     assert await pool.fetchval("SELECT count(*) FROM delivery WHERE status = 'pending' AND attempts = 0") == 3

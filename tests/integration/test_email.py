@@ -13,13 +13,13 @@ from services.notifications.adapters.local_sms_gateway import create_gateway_app
 from services.notifications.config import NotificationsSettings
 from services.notifications.domain.delivery import Outgoing, judge
 from services.notifications.entrypoints.http import create_app
-from services.notifications.service_layer.handlers import EVENT_HANDLERS, deliver_due
 from shared.auth import issue_token
 from shared.db.migrate import migrate
 from shared.events.envelope import Envelope
 from shared.events.supervision import EscalationRaised
 from shared.settings import DEV_JWT_SECRET
-from tests.support import SERVICE_DIRS, serving
+from tests.integration.notifications_bus import deliver_due
+from tests.support import SERVICE_DIRS, handle, serving
 
 ADMIN = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'admin', 'admin', [''])}"}
 
@@ -87,10 +87,8 @@ async def test_a_subscription_with_email_gets_escalations_by_email(notifications
     event = EscalationRaised(incident_id=uuid.uuid4(), at=now, phase="handle", due_at=now - timedelta(days=1),
                              due_version=1, category="city.ads", urgency="normal", grid_code="320508019044001",
                              unit_id="grid-1", level="yellow_card", previous_level="reminder")
-    async with container.uow() as uow:
-        await EVENT_HANDLERS[event.type](event, Envelope.wrap(event, source="/supervision", time=now), uow)
-        await uow.commit()
-    assert await deliver_due(container.uow(), {"email": smtp}, 10, 3, 0.0) == 1
+    await handle(container.bus, event, Envelope.wrap(event, source="/supervision", time=now))
+    assert await deliver_due(container.uow, 10, 3, 0.0, email=smtp) == 1
     [delivery] = (await notifications.get("/v1/deliveries", params={"channel": "email"}, headers=ADMIN)).json()
     assert (delivery["status"], delivery["address"]) == ("sent", "street@example.test")
     [received] = (await sink.get("/mail", params={"to": "street@example.test"})).json()

@@ -7,14 +7,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.notifications.domain.delivery import Attempt, Outgoing
-from services.notifications.service_layer.handlers import EVENT_HANDLERS, deliver_due
-from services.notifications.service_layer.unit_of_work import NotificationsUnitOfWork
+from services.notifications.domain.delivery import Attempt, DeliveryPolicy, Outgoing
 from shared.clock import FixedClock
 from shared.db.migrate import migrate
 from shared.db.pool import create_pool
 from shared.events.routing import IncidentAssigned, Owner
 from shared.events.supervision import EscalationRaised
+from tests.integration.notifications_bus import bus, deliver_due, units_of_work
 from tests.support import SERVICE_DIRS, handle
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
@@ -44,12 +43,12 @@ async def world(fresh_database):
         await pool.execute("INSERT INTO contact (unit_code, name, leader, supervisor) VALUES ($1, $2, $3, $4)",
                            code, name, people.get("leader"), people.get("supervisor"))
     clock = FixedClock(NOW)
-    yield pool, clock, lambda: NotificationsUnitOfWork(pool, clock, "")
+    yield pool, clock, units_of_work(pool, clock)
     await pool.close()
 
 
 async def apply(uow, event) -> None:
-    await handle(EVENT_HANDLERS, uow, event)
+    await handle(bus(uow, DeliveryPolicy()), event)
 
 
 async def red_card(uow, note: str = "") -> uuid.UUID:
@@ -72,9 +71,8 @@ async def test_a_dead_sms_goes_once_by_email_to_whoever_has_one(world):
     pool, clock, uow = world
     await red_card(uow)
     sms, email = Channel(503), Channel(250)
-    channels = {"sms": sms, "email": email}
     for _ in range(4):                                   # the gateway fails every try: dead after 3
-        await deliver_due(uow(), channels, 10, 3, 0.0)
+        await deliver_due(uow, 10, 3, 0.0, sms=sms, email=email)
         clock.advance(seconds=1)
     rows = await pool.fetch("SELECT recipient, channel, status, attempts, subject FROM delivery ORDER BY seq")
     by = {(r["recipient"], r["channel"]): r for r in rows}
@@ -92,16 +90,16 @@ async def test_a_dead_sms_goes_once_by_email_to_whoever_has_one(world):
 async def test_an_sms_that_arrives_needs_no_email(world):
     pool, clock, uow = world
     await red_card(uow)
-    await deliver_due(uow(), {"sms": Channel(201), "email": Channel(250)}, 10, 3, 0.0)
+    await deliver_due(uow, 10, 3, 0.0, sms=Channel(201), email=Channel(250))
     assert await pool.fetchval("SELECT count(*) FROM delivery WHERE channel = 'email'") == 0
 
 
 async def test_a_replayed_dead_sms_does_not_send_a_second_email(world):
     pool, clock, uow = world
     await red_card(uow)
-    await deliver_due(uow(), {"sms": Channel(400), "email": Channel(250)}, 10, 3, 0.0)  # 400: dead at once
+    await deliver_due(uow, 10, 3, 0.0, sms=Channel(400), email=Channel(250))  # 400: dead at once
     await pool.execute("UPDATE delivery SET status = 'pending' WHERE channel = 'sms'")  # as if replayed
-    await deliver_due(uow(), {"sms": Channel(400), "email": Channel(250)}, 10, 3, 0.0)
+    await deliver_due(uow, 10, 3, 0.0, sms=Channel(400), email=Channel(250))
     assert await pool.fetchval("SELECT count(*) FROM delivery WHERE channel = 'email'") == 1
 
 
@@ -110,8 +108,8 @@ async def test_the_fallback_email_carries_the_whole_text_the_sms_had_to_cut(worl
     note = "请街道牵头，会同消防、物业于本周内彻底清理楼道堆放物，" * 8 + "并报送整改照片。"
     await red_card(uow, note)
     sms, email = Channel(400), Channel(250)  # 400: the SMS is dead at once
-    await deliver_due(uow(), {"sms": sms, "email": email}, 10, 3, 0.0)
-    await deliver_due(uow(), {"sms": sms, "email": email}, 10, 3, 0.0)
+    await deliver_due(uow, 10, 3, 0.0, sms=sms, email=email)
+    await deliver_due(uow, 10, 3, 0.0, sms=sms, email=email)
     leader_sms = next(d for d in sms.sent if d.address == "13900000112")
     assert leader_sms.body.endswith("…") and "并报送整改照片" not in leader_sms.body  # cut to 3 segments
     [mail] = email.sent

@@ -9,8 +9,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.notifications.domain.delivery import Attempt, Outgoing
-from services.notifications.service_layer.handlers import EVENT_HANDLERS, deliver_due
-from services.notifications.service_layer.unit_of_work import NotificationsUnitOfWork
 from shared.clock import FixedClock
 from shared.db.migrate import migrate
 from shared.db.pool import create_pool
@@ -23,7 +21,8 @@ from shared.events.intake import (
     IncidentSigned,
 )
 from shared.events.routing import IncidentReassigned, Owner
-from tests.support import SERVICE_DIRS
+from tests.integration.notifications_bus import bus, deliver_due, units_of_work
+from tests.support import SERVICE_DIRS, handle
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 
@@ -42,18 +41,16 @@ async def uow(fresh_database):
     dsn = await fresh_database("hotline_cb")
     await migrate(dsn, SERVICE_DIRS["notifications"])
     pool = await create_pool(dsn, 1, 4)
-    yield lambda: NotificationsUnitOfWork(pool, FixedClock(NOW), "http://12345.example/cb")
+    yield units_of_work(pool, FixedClock(NOW))
     await pool.close()
 
 
 async def feed(uow, *events) -> None:
+    notifications = bus(uow)
     for event in events:
-        handler = EVENT_HANDLERS.get(event.type)
-        if handler is None:
+        if event.type not in notifications.event_handlers:
             continue  # as the consumer does: notifications has nothing to do with this event
-        async with uow() as u:
-            await handler(event, Envelope.wrap(event, source="/x", time=event.at), u)
-            await u.commit()
+        await handle(notifications, event, Envelope.wrap(event, source="/x", time=event.at))
 
 
 def received(case: uuid.UUID, order_no: str | None) -> IncidentReceived:
@@ -75,7 +72,7 @@ async def test_the_centres_ruling_not_ours_reaches_12345_as_returned_after_the_e
                                 return_count=2),
                IncidentRejected(incident_id=case, at=t[5], reason="不属于本区事权，退回12345"))
     hotline = Recorder()
-    while await deliver_due(uow(), {"webhook": hotline}, 1, 3, 0.0):
+    while await deliver_due(uow, 1, 3, 0.0, webhook=hotline):
         pass  # one at a time: the order is the deliverer's, not the test's
     assert [b["callback"] for b in hotline.bodies] == ["accepted", "signed", "returned"]
     returned = hotline.bodies[-1]
@@ -88,4 +85,4 @@ async def test_a_case_that_is_not_a_12345_order_gets_no_callback(uow):
     await feed(uow, received(case, None), IncidentRejected(incident_id=case, at=NOW, reason="恶意举报"),
                IncidentResultSubmitted(incident_id=case, at=NOW, result="x"))
     hotline = Recorder()
-    assert await deliver_due(uow(), {"webhook": hotline}, 10, 3, 0.0) == 0
+    assert await deliver_due(uow, 10, 3, 0.0, webhook=hotline) == 0

@@ -207,6 +207,7 @@ async def test_concurrent_requests_with_one_key_and_different_bodies_make_one_ca
     ({**WORKER}, json.dumps({**REPORT, "urgency": "whenever"}), 422),
     ({**WORKER}, json.dumps({**REPORT, "category": "no.such"}), 422),
     ({**WORKER, "Idempotency-Key": "k" * 201}, json.dumps(REPORT), 422),
+    ({**WORKER}, json.dumps({**REPORT, "description": "楼道\u0000堆物"}), 422),  # Postgres cannot store a NUL
 ])
 async def test_bad_reports_are_problems_and_store_nothing(intake, headers, content, status):
     response = await intake.post("/v1/incidents", content=content,

@@ -10,13 +10,12 @@ import pytest
 
 from services.notifications.config import NotificationsSettings
 from services.notifications.entrypoints.http import create_app
-from services.notifications.service_layer.handlers import EVENT_HANDLERS
 from shared.auth import issue_token
 from shared.db.migrate import migrate
 from shared.events.envelope import Envelope
 from shared.events.supervision import EscalationRaised
 from shared.settings import DEV_JWT_SECRET
-from tests.support import SERVICE_DIRS, serving
+from tests.support import SERVICE_DIRS, handle, serving
 
 ADMIN = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'admin', 'admin', [''])}"}
 DISTRICT_SUP = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'sup', 'supervisor', ['320508'])}"}
@@ -43,9 +42,7 @@ async def raise_level(client, level: str, urgency: str = "normal") -> None:
     event = EscalationRaised(incident_id=uuid.uuid4(), at=now, phase="handle", due_at=now - timedelta(days=1),
                              due_version=1, category="city.ads", urgency=urgency, grid_code="320508019044001",
                              unit_id="grid-1", level=level, previous_level="none")
-    async with container.uow() as uow:
-        await EVENT_HANDLERS[event.type](event, Envelope.wrap(event, source="/supervision", time=now), uow)
-        await uow.commit()
+    await handle(container.bus, event, Envelope.wrap(event, source="/supervision", time=now))
 
 
 async def test_subscriptions_are_validated_and_scoped(notifications):
@@ -83,3 +80,36 @@ async def test_escalations_reach_subscribers_of_the_area_and_level_with_quiet_ho
     await raise_level(notifications, "yellow_card")        # not urgent: held by the street head's quiet hours
     held = await pool.fetchval("SELECT next_attempt_at - now() FROM delivery WHERE body LIKE '%黄牌督办%'")
     assert held > timedelta(minutes=1)
+
+
+async def test_the_stores_subscriber_query_says_what_the_model_says(fresh_database):
+    """`subscribers_for` repeats `Subscription.hears_of` in SQL (for speed): the two agree on every case here."""
+    from services.notifications.domain.subscriptions import Subscription
+    from shared.clock import FixedClock
+    from shared.db.pool import create_pool
+    from tests.integration.notifications_bus import units_of_work
+
+    dsn = await fresh_database("subs_twin")
+    await migrate(dsn, SERVICE_DIRS["notifications"])
+    pool = await create_pool(dsn, 1, 2)
+    uow = units_of_work(pool, FixedClock(datetime(2026, 11, 23, tzinfo=UTC)))
+    escalation, light = "supervision.escalation.raised", "supervision.light.changed"
+    given = [(("",), (escalation,)), (("320508",), (escalation, light)), (("320508019", "310101"), (light,)),
+             (("3205080190",), (escalation,))]
+    subscriptions = [Subscription(id=f"s{n}", name="x", role="supervisor", area=area, event_types=types,
+                                  channels=("sms",), phone="13900000100") for n, (area, types) in enumerate(given)]
+    try:
+        async with uow() as unit:
+            for subscription in subscriptions:
+                await unit.subscriptions.put(subscription)
+            off = subscriptions[1]
+            off.disable(datetime(2026, 11, 23, tzinfo=UTC), "gone")
+            await unit.subscriptions.save_disabled(off)
+            await unit.commit()
+        for event_type in (escalation, light):
+            for grid in (None, "320508019044001", "310101001001001", "320508020044001", "3205080190"):
+                async with uow() as unit:
+                    found = [s.id for s in await unit.subscriptions.for_event(event_type, grid)]
+                assert found == [s.id for s in subscriptions if s.hears_of(event_type, grid)], (event_type, grid)
+    finally:
+        await pool.close()

@@ -11,7 +11,6 @@ import pytest
 from services.notifications.config import NotificationsSettings
 from services.notifications.domain.templates import TEMPLATES, sms_segments
 from services.notifications.entrypoints.http import create_app
-from services.notifications.service_layer.handlers import EVENT_HANDLERS
 from shared.auth import issue_token
 from shared.db.migrate import migrate
 from shared.events.routing import IncidentAssigned, Owner
@@ -33,7 +32,7 @@ async def notifications(fresh_database):
 
 
 async def apply(client, event) -> None:
-    await handle(EVENT_HANDLERS, client.app.state.container.uow, event)
+    await handle(client.app.state.container.bus, event)
 
 
 async def case_with_worker(client) -> uuid.UUID:
@@ -70,6 +69,10 @@ async def test_edits_are_validated(notifications):
         assert response.headers["content-type"].startswith("application/problem+json")
     unknown = await notifications.put(url, json={"body": "【网格督办】{owner}"}, headers=ADMIN)
     assert "{owner}" in unknown.json()["detail"]
+    # the one shape of `errors` in every service (it used to be {"loc", "msg"} here)
+    assert unknown.json()["errors"] == [{"field": "body", "message": unknown.json()["detail"], "type": "template"}]
+    missing = await notifications.put(url, json={"text": "x"}, headers=ADMIN)
+    assert {e["field"] for e in missing.json()["errors"]} == {"body", "text"}
     assert (await notifications.put("/v1/templates/sms.nope", json={"body": "【x】"}, headers=ADMIN)).status_code == 404
     assert (await notifications.get("/v1/templates/sms.nope", headers=ADMIN)).status_code == 404
     assert (await notifications.put(url, json={"body": "【网格督办】{case}"}, headers=SUPERVISOR)).status_code == 403

@@ -13,13 +13,13 @@ from services.notifications.adapters.local_sms_gateway import create_gateway_app
 from services.notifications.adapters.webhook import SignedWebhook
 from services.notifications.config import NotificationsSettings
 from services.notifications.entrypoints.http import create_app
-from services.notifications.service_layer.handlers import EVENT_HANDLERS, deliver_due
 from shared.auth import issue_token
 from shared.db.migrate import migrate
 from shared.events.envelope import Envelope
 from shared.events.supervision import EscalationRaised
 from shared.settings import DEV_JWT_SECRET
-from tests.support import SERVICE_DIRS, serving
+from tests.integration.notifications_bus import add, deliver_due, delivery
+from tests.support import SERVICE_DIRS, handle, serving
 
 ADMIN = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'admin', 'admin', [''])}"}
 SECRET = "subscriber-secret"
@@ -34,7 +34,7 @@ async def stack(fresh_database, tmp_path):
     gateway_app = create_gateway_app(tmp_path / "gw.jsonl", webhook_secret=SECRET)
     async with serving(gateway_app) as gateway, serving(create_app(NotificationsSettings(database_url=dsn))) as api:
         channel = SignedWebhook("hotline-secret", SECRET, transport=httpx.ASGITransport(gateway_app))
-        yield api, gateway, {"webhook": channel}
+        yield api, gateway, channel
         await channel.close()
 
 
@@ -44,9 +44,7 @@ async def escalate(api, level: str = "yellow_card", incident_id: uuid.UUID | Non
     event = EscalationRaised(incident_id=incident_id or uuid.uuid4(), at=now, phase="handle",
                              due_at=now - timedelta(days=1), due_version=1, category="city.ads", urgency="normal",
                              grid_code="320508019044001", unit_id="grid-1", level=level, previous_level="none")
-    async with container.uow() as uow:
-        await EVENT_HANDLERS[event.type](event, Envelope.wrap(event, source="/supervision", time=now), uow)
-        await uow.commit()
+    await handle(container.bus, event, Envelope.wrap(event, source="/supervision", time=now))
     return event.incident_id
 
 
@@ -55,10 +53,10 @@ async def deliveries(api) -> list[dict]:
 
 
 async def test_a_webhook_subscriber_gets_the_event_signed_once(stack):
-    api, gateway, channels = stack
+    api, gateway, webhook = stack
     assert (await api.put("/v1/subscriptions/ops", json=OPS, headers=ADMIN)).status_code == 200
     incident = await escalate(api)
-    assert await deliver_due(api.app.state.container.uow(), channels, 10, 3, 0.0) == 1
+    assert await deliver_due(api.app.state.container.uow, 10, 3, 0.0, webhook=webhook) == 1
     [received] = (await gateway.get("/hooks/ops")).json()   # the gateway checked X-Grid-Signature
     assert received["body"]["type"] == "supervision.escalation.raised"
     assert received["body"]["subscription"] == "ops"
@@ -73,7 +71,7 @@ async def test_a_wrongly_signed_webhook_is_refused_and_dead(stack, tmp_path):
     await api.put("/v1/subscriptions/ops", json=OPS, headers=ADMIN)
     await escalate(api)
     forged = SignedWebhook("hotline-secret", "not-the-secret", transport=httpx.ASGITransport(gateway.app))
-    await deliver_due(api.app.state.container.uow(), {"webhook": forged}, 10, 3, 0.0)
+    await deliver_due(api.app.state.container.uow, 10, 3, 0.0, webhook=forged)
     [delivery] = await deliveries(api)
     assert delivery["status"] == "dead" and "401" in delivery["last_error"]
     assert (await gateway.get("/hooks/ops")).json() == []
@@ -81,15 +79,14 @@ async def test_a_wrongly_signed_webhook_is_refused_and_dead(stack, tmp_path):
 
 
 async def test_a_receiver_answering_410_disables_its_subscription(stack):
-    api, gateway, channels = stack
+    api, gateway, webhook = stack
     await api.put("/v1/subscriptions/ops", json=OPS, headers=ADMIN)
     await api.put("/v1/subscriptions/other", json={**OPS, "webhook_url": "http://gateway/hooks/other"},
                   headers=ADMIN)
     await gateway.post("/control", json={"gone": ["ops"]})
     for _ in range(3):                                       # three cases: three waiting deliveries each
         await escalate(api)
-    uow = api.app.state.container.uow
-    await deliver_due(uow(), channels, 10, 3, 0.0)
+    await deliver_due(api.app.state.container.uow, 10, 3, 0.0, webhook=webhook)
     by_receiver: dict[str, list[dict]] = {}
     for d in await deliveries(api):
         by_receiver.setdefault(d["recipient"], []).append(d)
@@ -107,17 +104,14 @@ async def test_a_receiver_answering_410_disables_its_subscription(stack):
 
 
 async def test_a_retrying_subscriber_does_not_hold_up_12345(stack):
-    api, gateway, channels = stack
+    api, gateway, webhook = stack
     await api.put("/v1/subscriptions/ops", json=OPS, headers=ADMIN)
     incident = await escalate(api)
     await gateway.post("/control", json={"fail_next": 1, "status": 503})  # the subscriber is down a while
     container = api.app.state.container
-    async with container.uow() as uow:                       # then a 12345 callback for the same case
-        await uow.notifications.add_delivery(event_id=uuid.uuid4(), event_type="intake.incident.signed",
-                                             incident_id=incident, channel="webhook", recipient="12345:GD-1",
-                                             address="http://gateway/webhook", body='{"order_no": "GD-1"}',
-                                             urgent=True, at=datetime.now(UTC))
-        await uow.commit()
-    await deliver_due(container.uow(), channels, 10, 3, 0.0)
+    await add(container.uow, delivery(                       # then a 12345 callback for the same case
+        event_type="intake.incident.signed", incident_id=incident, channel="webhook", recipient="12345:GD-1",
+        address="http://gateway/webhook", body='{"order_no": "GD-1"}', urgent=True, at=datetime.now(UTC)))
+    await deliver_due(container.uow, 10, 3, 0.0, webhook=webhook)
     status = {d["recipient"]: d["status"] for d in await deliveries(api)}
     assert status == {"subscription:ops": "pending", "12345:GD-1": "sent"}

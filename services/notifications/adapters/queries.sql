@@ -12,11 +12,10 @@ ON CONFLICT (incident_id) DO UPDATE
 SELECT * FROM case_owner WHERE incident_id = $1;
 
 -- name: insert_delivery
--- Times come from the service clock ($10 = now), so held and retried deliveries follow a virtual clock too.
+-- Times come from the service clock, so held and retried deliveries follow a virtual clock too.
 INSERT INTO delivery (id, event_id, event_type, incident_id, channel, recipient, address, body, urgent,
                       status, created_at, next_attempt_at, subject, summary, fallback_email, full_text)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10::timestamptz,
-        $10::timestamptz + make_interval(secs => $11), $12, $13, $14, $15)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 ON CONFLICT (event_id, recipient, channel) DO NOTHING;
 
 -- name: wake_deliverers
@@ -85,10 +84,10 @@ SELECT id, event_type, incident_id, grid_code, payload, created_at
 INSERT INTO hotline_case (incident_id, order_no) VALUES ($1, $2) ON CONFLICT DO NOTHING;
 
 -- name: hotline_case
-SELECT order_no, signed_sent FROM hotline_case WHERE incident_id = $1 FOR UPDATE;
+SELECT incident_id, order_no, signed_sent FROM hotline_case WHERE incident_id = $1 FOR UPDATE;
 
--- name: mark_signed_sent
-UPDATE hotline_case SET signed_sent = true WHERE incident_id = $1;
+-- name: save_hotline_case
+UPDATE hotline_case SET signed_sent = $2 WHERE incident_id = $1;
 
 -- name: upsert_subscription
 INSERT INTO subscription (id, name, phone, email, webhook_url, role, area, event_types, levels, channels,

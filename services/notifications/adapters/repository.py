@@ -1,152 +1,198 @@
-"""Postgres side of notifications: owners, deliveries, alerts."""
+"""Postgres side of notifications: one repository per thing it holds, rows in and out as domain models.
+
+Read-only queries for the HTTP API (the delivery log, the alert stream, the directory...) are in
+services/notifications/views.py.
+"""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
+from services.notifications.domain.alerts import Alert
+from services.notifications.domain.cases import CaseOwner, HotlineCase
+from services.notifications.domain.contacts import Person, UnitContact
+from services.notifications.domain.delivery import Delivery, QuietHours
+from services.notifications.domain.subscriptions import Subscription
+from services.notifications.domain.templates import StoredTemplate
 from shared.db.queries import Queries
 
 QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
+_DELIVERY_COLUMNS = [f.name for f in fields(Delivery) if f.name != "events"]
 
 
-class NotificationsRepository:
+class DeliveryRepository:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
 
-    async def set_owner(self, incident_id: uuid.UUID, owner: Any, grid_code: str | None, category: str,
-                        urgency: str) -> None:
-        await self._conn.execute(QUERIES.upsert_owner, incident_id, owner.unit_id, owner.unit_name,
-                                 owner.worker_id, owner.worker_name, owner.worker_phone, grid_code, category,
-                                 urgency, owner.unit_kind)
-
-    async def owner(self, incident_id: uuid.UUID) -> dict[str, Any] | None:
-        row = await self._conn.fetchrow(QUERIES.get_owner, incident_id)
-        return dict(row) if row else None
-
-    async def add_delivery(self, *, event_id: uuid.UUID, event_type: str, incident_id: uuid.UUID | None,
-                           channel: str, recipient: str, address: str, body: str, urgent: bool,
-                           at: datetime, hold_seconds: float = 0.0, subject: str | None = None,
-                           summary: str | None = None, fallback_email: str | None = None,
-                           full_text: str | None = None) -> bool:
-        status = await self._conn.execute(QUERIES.insert_delivery, uuid.uuid4(), event_id, event_type,
-                                          incident_id, channel, recipient, address, body, urgent, at,
-                                          hold_seconds, subject, summary, fallback_email, full_text)
-        written = status.endswith("1")
-        if written and hold_seconds <= 0:
+    async def add(self, d: Delivery) -> bool:
+        status = await self._conn.execute(QUERIES.insert_delivery, d.id, d.event_id, d.event_type, d.incident_id,
+                                          d.channel, d.recipient, d.address, d.body, d.urgent, d.status,
+                                          d.created_at, d.next_attempt_at, d.subject, d.summary, d.fallback_email,
+                                          d.full_text)
+        written: bool = status.endswith("1")
+        if written and d.due_at_once:
             await self._conn.execute(QUERIES.wake_deliverers)  # delivered at commit; repeats fold into one
         return written
 
-    async def add_alert(self, *, event_id: uuid.UUID, event_type: str, incident_id: uuid.UUID | None,
-                        grid_code: str | None, payload: dict[str, Any], at: datetime) -> None:
-        await self._conn.execute(QUERIES.insert_alert, event_id, event_type, incident_id, grid_code, payload, at)
-        await self._conn.execute("NOTIFY alert")
+    async def claim_due(self, limit: int, now: datetime) -> list[Delivery]:
+        return [_delivery(r) for r in await self._conn.fetch(QUERIES.claim_due_deliveries, limit, now)]
 
-    async def remember_hotline_case(self, incident_id: uuid.UUID, order_no: str) -> None:
-        await self._conn.execute(QUERIES.remember_hotline_case, incident_id, order_no)
+    async def claim_sms_siblings(self, phone: str, claimed: list[uuid.UUID], until: datetime, limit: int
+                                 ) -> list[Delivery]:
+        rows = await self._conn.fetch(QUERIES.claim_sms_siblings, phone, claimed, until, limit)
+        return [_delivery(r) for r in rows]
 
-    async def hotline_case(self, incident_id: uuid.UUID) -> dict[str, Any] | None:
-        row = await self._conn.fetchrow(QUERIES.hotline_case, incident_id)
-        return dict(row) if row else None
+    async def postpone(self, deliveries: list[Delivery], until: datetime) -> None:
+        await self._conn.execute(QUERIES.postpone_deliveries, [d.id for d in deliveries], until)
 
-    async def mark_signed_sent(self, incident_id: uuid.UUID) -> None:
-        await self._conn.execute(QUERIES.mark_signed_sent, incident_id)
-
-    async def subscribers_for(self, event_type: str, grid_code: str | None) -> list[dict[str, Any]]:
-        return [dict(r) for r in await self._conn.fetch(QUERIES.subscribers_for, event_type, grid_code)]
-
-    async def disable_subscription(self, sub_id: str, at: datetime, reason: str) -> None:
-        await self._conn.execute(QUERIES.disable_subscription, sub_id, at, reason)
+    async def save(self, d: Delivery) -> None:
+        await self._conn.execute(QUERIES.mark_delivery, d.id, d.status, d.attempts, d.last_error, d.sent_at,
+                                 d.next_attempt_at, d.bundle_id)
 
     async def drop_pending_webhooks(self, recipient: str, reason: str) -> None:
         await self._conn.execute(QUERIES.drop_pending_webhooks, recipient, reason)
 
-    async def contacts(self, keys: list[str]) -> dict[str, dict[str, Any]]:
-        if not keys:
-            return {}
-        return {r["unit_code"]: dict(r) for r in await self._conn.fetch(QUERIES.contacts_in, keys)}
 
-    async def templates(self, names: list[str]) -> dict[str, str]:
+def _delivery(row: asyncpg.Record) -> Delivery:
+    return Delivery(**{column: row[column] for column in _DELIVERY_COLUMNS})
+
+
+class SmsRecipientRepository:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def last_sms_at(self, phone: str) -> datetime | None:
+        last: datetime | None = await self._conn.fetchval(QUERIES.last_sms_at, phone)
+        return last
+
+    async def sms_sent(self, phone: str, at: datetime) -> None:
+        await self._conn.execute(QUERIES.sms_sent, phone, at)
+
+
+class SubscriptionRepository:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def get(self, sub_id: str) -> Subscription | None:
+        row = await self._conn.fetchrow(QUERIES.get_subscription, sub_id)
+        return subscription_of_row(row) if row else None
+
+    async def put(self, s: Subscription) -> None:
+        quiet = {"from": s.quiet_hours.start, "to": s.quiet_hours.end} if s.quiet_hours else None
+        await self._conn.execute(QUERIES.upsert_subscription, s.id, s.name, s.phone, s.email, s.webhook_url, s.role,
+                                 list(s.area), list(s.event_types), list(s.levels), list(s.channels), quiet)
+
+    async def remove(self, sub_id: str) -> bool:
+        return await self._conn.fetchval(QUERIES.delete_subscription, sub_id) is not None
+
+    async def for_event(self, event_type: str, grid_code: str | None) -> list[Subscription]:
+        return [subscription_of_row(r) for r in await self._conn.fetch(QUERIES.subscribers_for, event_type, grid_code)]
+
+    async def save_disabled(self, s: Subscription) -> None:
+        await self._conn.execute(QUERIES.disable_subscription, s.id, s.disabled_at, s.disabled_reason)
+
+
+def subscription_of_row(row: asyncpg.Record) -> Subscription:
+    quiet = row["quiet_hours"]
+    return Subscription(id=row["id"], name=row["name"], role=row["role"], area=tuple(row["area"]),
+                        event_types=tuple(row["event_types"]), channels=tuple(row["channels"]),
+                        levels=tuple(row["levels"]), phone=row["phone"], email=row["email"],
+                        webhook_url=row["webhook_url"],
+                        quiet_hours=QuietHours(quiet["from"], quiet["to"]) if quiet else None,
+                        disabled_at=row["disabled_at"], disabled_reason=row["disabled_reason"])
+
+
+class ContactRepository:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def for_units(self, unit_codes: list[str]) -> dict[str, UnitContact]:
+        if not unit_codes:
+            return {}
+        return {r["unit_code"]: _contact(r) for r in await self._conn.fetch(QUERIES.contacts_in, unit_codes)}
+
+    async def put(self, c: UnitContact) -> None:
+        await self._conn.execute(QUERIES.upsert_contact, c.unit_code, c.name, _person_json(c.liaison),
+                                 _person_json(c.leader), _person_json(c.supervisor))
+
+    async def remove(self, unit_code: str) -> bool:
+        return await self._conn.fetchval(QUERIES.delete_contact, unit_code) is not None
+
+
+def _contact(row: asyncpg.Record) -> UnitContact:
+    return UnitContact(row["unit_code"], row["name"], _person(row["liaison"]), _person(row["leader"]),
+                       _person(row["supervisor"]))
+
+
+def _person(stored: dict[str, Any] | None) -> Person | None:
+    if not stored:
+        return None
+    return Person(stored.get("name") or "", stored.get("phone"), stored.get("email"))
+
+
+def _person_json(person: Person | None) -> dict[str, str] | None:
+    """As the API took it: name, and phone and/or email (no empty keys)."""
+    if person is None:
+        return None
+    return {key: value for key, value in asdict(person).items() if value is not None}
+
+
+class TemplateRepository:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def texts(self, names: list[str]) -> dict[str, str]:
         return {r["name"]: r["body"] for r in await self._conn.fetch(QUERIES.templates_in, names)}
 
-    async def claim_due(self, limit: int, now: datetime) -> list[dict[str, Any]]:
-        return [dict(r) for r in await self._conn.fetch(QUERIES.claim_due_deliveries, limit, now)]
-
-    async def claim_sms_siblings(self, address: str, claimed: list[uuid.UUID], until: datetime,
-                                 limit: int) -> list[dict[str, Any]]:
-        rows = await self._conn.fetch(QUERIES.claim_sms_siblings, address, claimed, until, limit)
-        return [dict(r) for r in rows]
-
-    async def postpone(self, delivery_ids: list[uuid.UUID], until: datetime) -> None:
-        await self._conn.execute(QUERIES.postpone_deliveries, delivery_ids, until)
-
-    async def last_sms_at(self, address: str) -> datetime | None:
-        return await self._conn.fetchval(QUERIES.last_sms_at, address)
-
-    async def sms_sent(self, address: str, at: datetime) -> None:
-        await self._conn.execute(QUERIES.sms_sent, address, at)
-
-    async def mark(self, delivery_id: uuid.UUID, status: str, attempts: int, error: str | None,
-                   sent_at: datetime | None, next_attempt_at: datetime, bundle_id: uuid.UUID | None = None
-                   ) -> None:
-        await self._conn.execute(QUERIES.mark_delivery, delivery_id, status, attempts, error, sent_at,
-                                 next_attempt_at, bundle_id)
+    async def put(self, template: StoredTemplate) -> StoredTemplate:
+        row = await self._conn.fetchrow(QUERIES.put_template, template.name, template.body, template.updated_by)
+        return StoredTemplate(row["name"], row["body"], row["updated_by"], row["updated_at"])
 
 
-async def list_deliveries(pool: asyncpg.Pool, incident_id: uuid.UUID | None, channel: str | None,
-                          status: str | None, limit: int) -> list[dict[str, Any]]:
-    rows = await pool.fetch(QUERIES.list_deliveries, incident_id, channel, status, limit)
-    return [dict(r) for r in rows]
+class AlertRepository:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def add(self, a: Alert) -> None:
+        await self._conn.execute(QUERIES.insert_alert, a.event_id, a.event_type, a.incident_id, a.grid_code,
+                                 a.payload, a.created_at)
+        await self._conn.execute("NOTIFY alert")
 
 
-async def alerts_after(pool: asyncpg.Pool, last_id: int, limit: int = 200) -> list[dict[str, Any]]:
-    return [dict(r) for r in await pool.fetch(QUERIES.alerts_after, last_id, limit)]
+class CaseOwnerRepository:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def get(self, incident_id: uuid.UUID) -> CaseOwner | None:
+        row = await self._conn.fetchrow(QUERIES.get_owner, incident_id)
+        if row is None:
+            return None
+        return CaseOwner(incident_id=row["incident_id"], unit_id=row["unit_id"], unit_name=row["unit_name"],
+                         unit_kind=row["unit_kind"], category=row["category"], urgency=row["urgency"],
+                         grid_code=row["grid_code"], worker_id=row["worker_id"], worker_name=row["worker_name"],
+                         worker_phone=row["worker_phone"])
+
+    async def put(self, o: CaseOwner) -> None:
+        await self._conn.execute(QUERIES.upsert_owner, o.incident_id, o.unit_id, o.unit_name, o.worker_id,
+                                 o.worker_name, o.worker_phone, o.grid_code, o.category, o.urgency, o.unit_kind)
 
 
-async def put_subscription(pool: asyncpg.Pool, sub_id: str, s: dict[str, Any]) -> None:
-    await pool.execute(QUERIES.upsert_subscription, sub_id, s["name"], s.get("phone"), s.get("email"),
-                       s.get("webhook_url"), s["role"], s["area"], s["event_types"], s["levels"], s["channels"],
-                       s.get("quiet_hours"))
+class HotlineCaseRepository:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
 
+    async def add(self, case: HotlineCase) -> None:
+        await self._conn.execute(QUERIES.remember_hotline_case, case.incident_id, case.order_no)
 
-async def get_subscription(pool: asyncpg.Pool, sub_id: str) -> dict[str, Any] | None:
-    row = await pool.fetchrow(QUERIES.get_subscription, sub_id)
-    return dict(row) if row else None
+    async def get(self, incident_id: uuid.UUID) -> HotlineCase | None:
+        row = await self._conn.fetchrow(QUERIES.hotline_case, incident_id)
+        return HotlineCase(row["incident_id"], row["order_no"], row["signed_sent"]) if row else None
 
-
-async def list_subscriptions(pool: asyncpg.Pool) -> list[dict[str, Any]]:
-    return [dict(r) for r in await pool.fetch(QUERIES.list_subscriptions)]
-
-
-async def delete_subscription(pool: asyncpg.Pool, sub_id: str) -> bool:
-    return await pool.fetchval(QUERIES.delete_subscription, sub_id) is not None
-
-
-async def put_contact(pool: asyncpg.Pool, unit_code: str, c: dict[str, Any]) -> None:
-    await pool.execute(QUERIES.upsert_contact, unit_code, c["name"], c.get("liaison"), c.get("leader"),
-                       c.get("supervisor"))
-
-
-async def get_contact(pool: asyncpg.Pool, unit_code: str) -> dict[str, Any] | None:
-    row = await pool.fetchrow(QUERIES.get_contact, unit_code)
-    return dict(row) if row else None
-
-
-async def list_contacts(pool: asyncpg.Pool, prefix: str, limit: int) -> list[dict[str, Any]]:
-    return [dict(r) for r in await pool.fetch(QUERIES.list_contacts, prefix, limit)]
-
-
-async def delete_contact(pool: asyncpg.Pool, unit_code: str) -> bool:
-    return await pool.fetchval(QUERIES.delete_contact, unit_code) is not None
-
-
-async def list_templates(pool: asyncpg.Pool) -> dict[str, dict[str, Any]]:
-    return {r["name"]: dict(r) for r in await pool.fetch(QUERIES.list_templates)}
-
-
-async def put_template(pool: asyncpg.Pool, name: str, body: str, by: str) -> dict[str, Any]:
-    return dict(await pool.fetchrow(QUERIES.put_template, name, body, by))
+    async def save(self, case: HotlineCase) -> None:
+        await self._conn.execute(QUERIES.save_hotline_case, case.incident_id, case.signed_sent)

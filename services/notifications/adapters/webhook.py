@@ -12,10 +12,9 @@ import time
 import httpx
 
 from services.notifications.adapters.http_attempt import post
+from services.notifications.domain.cases import HOTLINE_RECIPIENT_PREFIX
 from services.notifications.domain.delivery import Attempt, Outgoing
 from shared.signing import sign
-
-HOTLINE_RECIPIENT_PREFIX = "12345:"
 
 
 class SignedWebhook:

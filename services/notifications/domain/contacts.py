@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Literal
+
+from services.notifications.domain.areas import covers
 
 CODE_DIGITS = {"district": 6, "street": 9, "community": 12, "grid": 15}
 # The ladder, cumulative: each level tells its own people and everyone of the levels below again.
@@ -29,6 +31,33 @@ class Recipient:
 
     key: str
     person: Person
+
+
+Role = Literal["liaison", "leader", "supervisor"]
+
+
+@dataclass(frozen=True)
+class UnitContact:
+    """Who answers for a unit: its liaison desk (takes the unit's case SMS), its head (单位负责人, told from
+    黄牌督办 on) and its 分管领导/督办 officer (told from 红牌督办 on, also for the units below it)."""
+
+    unit_code: str
+    name: str
+    liaison: Person | None = None
+    leader: Person | None = None
+    supervisor: Person | None = None
+
+    def lies_within(self, area: tuple[str, ...]) -> bool:
+        """A territorial unit inside the area; a department (not a code) only for a city-wide one."""
+        return covers(area, self.unit_code)
+
+    def reachable(self, role: Role) -> Person | None:
+        """The person in that post, if there is one with a phone or an email."""
+        person = {"liaison": self.liaison, "leader": self.leader, "supervisor": self.supervisor}[role]
+        return person if person is not None and (person.phone or person.email) else None
+
+
+Directory = Mapping[str, UnitContact]  # contacts by unit code
 
 
 def owner_unit_key(unit_kind: str | None, unit_id: str | None, grid_code: str | None) -> str | None:
@@ -53,29 +82,27 @@ def district_key(unit_key: str, grid_code: str | None) -> str | None:
     return grid_code[:6] if grid_code and len(grid_code) >= 6 else None
 
 
-def _person(contact: Mapping[str, Any] | None, role: str) -> Person | None:
-    found = (contact or {}).get(role)
-    if not found or not (found.get("phone") or found.get("email")):
-        return None
-    return Person(found["name"], found.get("phone"), found.get("email"))
+def _person(contact: UnitContact | None, role: Role) -> Person | None:
+    return contact.reachable(role) if contact is not None else None
 
 
-def unit_desk(unit_key: str, contacts: Mapping[str, Mapping[str, Any]]) -> Recipient | None:
+def unit_desk(unit_key: str, contacts: Directory) -> Recipient | None:
     """Who takes a unit's SMS when the owner is the unit itself (no grid worker): its liaison, else its head."""
-    for role in ("liaison", "leader"):
+    roles: tuple[Role, ...] = ("liaison", "leader")
+    for role in roles:
         if person := _person(contacts.get(unit_key), role):
             return Recipient(f"contact:{unit_key}:{role}", person)
     return None
 
 
 def escalation_recipients(level: str, unit_key: str | None, grid_code: str | None,
-                          contacts: Mapping[str, Mapping[str, Any]]) -> list[Recipient]:
+                          contacts: Directory) -> list[Recipient]:
     """Contacts told of a 督办 at `level`: yellow card the owning unit's head; red card also its 分管领导
     and the supervisor of the nearest unit above that has one; leader also the district's leader."""
     if unit_key is None or level not in LEVEL_ORDER:
         return []
     rank = LEVEL_ORDER.index(level)
-    wanted: list[tuple[str, str]] = []
+    wanted: list[tuple[str, Role]] = []
     if rank >= LEVEL_ORDER.index("yellow_card"):
         wanted.append((unit_key, "leader"))
     if rank >= LEVEL_ORDER.index("red_card"):

@@ -13,6 +13,8 @@ from datetime import datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from services.notifications.domain.errors import TemplateInvalid
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 PHASE_ZH = {"sign": "签收", "handle": "办理", "verify": "核查"}
 LIGHT_ZH = {"green": "绿灯", "yellow": "黄灯", "red": "红灯"}
@@ -62,8 +64,14 @@ TEMPLATES: dict[str, TemplateSpec] = {
 }
 
 
-class TemplateInvalid(ValueError):
-    """Why a template text cannot be stored (HTTP 422)."""
+@dataclass(frozen=True)
+class StoredTemplate:
+    """A template's text as edited over HTTP (the default until someone does)."""
+
+    name: str
+    body: str
+    updated_by: str | None = None
+    updated_at: datetime | None = None
 
 
 def placeholders_of(body: str) -> list[str]:
@@ -84,6 +92,7 @@ def placeholders_of(body: str) -> list[str]:
 
 
 def validate(name: str, body: str) -> None:
+    """Raises TemplateInvalid for a text that could not be rendered or sent as `name`."""
     spec = TEMPLATES[name]
     if not body.strip():
         raise TemplateInvalid("a template needs a text")

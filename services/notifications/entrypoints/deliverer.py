@@ -7,23 +7,26 @@ guarantees progress, and what picks up held and retried deliveries when their ti
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import asyncpg
 import structlog
 
-from services.notifications.service_layer.handlers import deliver_due
-from shared.runtime import ServiceContainer
+from services.notifications.bootstrap import NotificationsContainer
+from services.notifications.domain.commands import DeliverDue
 
 log = structlog.get_logger("deliverer")
 WAKE_CHANNEL = "delivery"
 
 
-async def run_deliverer(container: ServiceContainer, stop: asyncio.Event, idle_seconds: float = 0.2) -> None:
+async def run_deliverer(container: NotificationsContainer, stop: asyncio.Event,
+                        idle_seconds: float = 0.2) -> None:
+    """Deliver until `stop`: a pass through the bus, then (unless the batch was full) wait for a hint or the poll.
+    (Typed by what it uses, so shared/cli.py's workers can take it.)"""
     s = container.settings
+    deliver = DeliverDue(batch=s.deliver_batch, concurrency=s.deliver_concurrency)
     wake = asyncio.Event()
 
-    def hint(*_: Any) -> None:
+    def hint(*_: object) -> None:
         wake.set()
 
     listener = await container.pool.acquire()
@@ -33,9 +36,7 @@ async def run_deliverer(container: ServiceContainer, stop: asyncio.Event, idle_s
         while not stop.is_set():
             wake.clear()
             try:
-                sent = await deliver_due(container.uow(), container.extras["channels"], s.deliver_batch,
-                                         s.delivery_max_attempts, s.delivery_backoff_seconds,
-                                         s.deliver_concurrency)
+                sent = await container.bus.handle(deliver)
             except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
                 log.warning("deliverer_db_unavailable", error=str(exc))
                 sent = 0

@@ -1,4 +1,5 @@
-"""Notifications' HTTP API: the delivery log and the supervisors' live alert stream (SSE)."""
+"""Notifications' HTTP API: the delivery log, the supervisors' live alert stream (SSE), subscriptions, the
+contacts directory and the message templates. Writes go through the bus as commands; reads through views.py."""
 
 from __future__ import annotations
 
@@ -6,34 +7,33 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from typing import Annotated, Literal
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 from sse_starlette.sse import EventSourceResponse
 
-from services.notifications.adapters.repository import (
-    alerts_after,
-    delete_contact,
-    delete_subscription,
-    get_contact,
-    get_subscription,
-    list_contacts,
-    list_deliveries,
-    list_subscriptions,
-    list_templates,
-    put_contact,
-    put_subscription,
-    put_template,
-)
-from services.notifications.bootstrap import bootstrap
+from services.notifications import views
+from services.notifications.bootstrap import NAME, NotificationsContainer, bootstrap
 from services.notifications.config import NotificationsSettings
-from services.notifications.domain.templates import TEMPLATES, TemplateInvalid, sms_segments, validate
+from services.notifications.domain import delivery
+from services.notifications.domain.commands import (
+    DeleteContact,
+    DeleteSubscription,
+    EditTemplate,
+    PutContact,
+    PutSubscription,
+)
+from services.notifications.domain.contacts import Person
+from services.notifications.domain.errors import UnknownTemplate
+from services.notifications.domain.templates import TEMPLATES, sms_segments
 from shared.auth import Caller, require_role
 from shared.events import EVENT_MODELS
-from shared.problems import Problem
-from shared.runtime import ServiceContainer
-from shared.web import Container, create_service_app
+from shared.problems import Problem, problems
+from shared.web import container_of, create_service_app
+
+NotificationsApp = Annotated[NotificationsContainer, Depends(container_of)]
 
 Channel = Literal["sms", "email", "webhook", "sse"]
 PHONE = r"^(\+?86)?1[3-9]\d{9}$"
@@ -86,6 +86,9 @@ class PersonIn(BaseModel):
             raise ValueError("a contact needs a phone or an email")
         return self
 
+    def person(self) -> Person:
+        return Person(self.name, self.phone, self.email)
+
 
 class ContactIn(BaseModel):
     """Who answers for a unit: its liaison desk (takes the unit's case SMS), its head (单位负责人, told from
@@ -109,130 +112,133 @@ class TemplateIn(BaseModel):
     body: str = Field(min_length=1, max_length=1000)
 
 
-def _template_view(name: str, stored: dict | None) -> dict:
+def _template_view(name: str, body: str, updated_by: str | None, updated_at: datetime | None) -> dict[str, Any]:
     spec = TEMPLATES[name]
-    body = stored["body"] if stored else spec.default
-    view = {"name": name, "channel": spec.channel, "description": spec.description, "body": body,
-            "placeholders": sorted(spec.placeholders), "default": spec.default,
-            "updated_by": stored["updated_by"] if stored else None,
-            "updated_at": stored["updated_at"] if stored else None}
+    view: dict[str, Any] = {"name": name, "channel": spec.channel, "description": spec.description, "body": body,
+                            "placeholders": sorted(spec.placeholders), "default": spec.default,
+                            "updated_by": updated_by, "updated_at": updated_at}
     if spec.channel == "sms":  # what the filled-in text costs is the editor's business: show the shape
         view["segments_without_values"] = len(sms_segments(body))
     return view
 
 
+def _stored_template_view(name: str, stored: dict[str, Any] | None) -> dict[str, Any]:
+    if stored is None:
+        return _template_view(name, TEMPLATES[name].default, None, None)
+    return _template_view(name, stored["body"], stored["updated_by"], stored["updated_at"])
+
+
+def _person(given: PersonIn | None) -> Person | None:
+    return given.person() if given is not None else None
+
+
 def build_router() -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["notifications"])
 
-    @router.get("/deliveries")
-    async def deliveries(caller: Caller, container: Container, incident_id: uuid.UUID | None = None,
+    @router.get("/deliveries", responses=problems(403))
+    async def deliveries(caller: Caller, container: NotificationsApp, incident_id: uuid.UUID | None = None,
                          channel: Literal["sms", "email", "webhook", "sse"] | None = None,
                          status: Literal["pending", "sent", "failed", "dead"] | None = None,
-                         limit: int = Query(100, ge=1, le=1000)) -> list[dict]:
+                         limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
         if "" not in caller.area and caller.role not in ("admin", "supervisor", "leader"):
             raise Problem(403, "the delivery log is for the command centre")
-        return await list_deliveries(container.pool, incident_id, channel, status, limit)
+        return await views.deliveries(container.pool, incident_id, channel, status, limit)
 
-    @router.put("/subscriptions/{sub_id}")
+    @router.put("/subscriptions/{sub_id}", responses=problems(403))
     async def put_sub(sub_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,100}$")], body: SubscriptionIn,
-                      caller: Caller, container: Container) -> dict:
+                      caller: Caller, container: NotificationsApp) -> dict[str, Any]:
         require_role(caller, "admin", "supervisor")
-        if not all(caller.sees(prefix) or "" in caller.area for prefix in body.area):
-            raise Problem(403, "a subscription's area must lie inside the caller's")
-        data = body.model_dump(mode="json", by_alias=True)
-        await put_subscription(container.pool, sub_id, data)
-        return {"id": sub_id, **data}
+        quiet = body.quiet_hours
+        await container.bus.handle(PutSubscription(
+            sub_id=sub_id, name=body.name, role=body.role, area=tuple(body.area), event_types=tuple(body.event_types),
+            channels=tuple(body.channels), levels=tuple(body.levels), phone=body.phone, email=body.email,
+            webhook_url=str(body.webhook_url) if body.webhook_url else None,
+            quiet_hours=delivery.QuietHours(quiet.start, quiet.end) if quiet else None, caller_area=caller.area))
+        return {"id": sub_id, **body.model_dump(mode="json", by_alias=True)}
 
-    @router.get("/subscriptions")
-    async def subs(caller: Caller, container: Container) -> list[dict]:
+    @router.get("/subscriptions", responses=problems(403))
+    async def subs(caller: Caller, container: NotificationsApp) -> list[dict[str, Any]]:
         require_role(caller, "admin", "supervisor")
-        return await list_subscriptions(container.pool)
+        return await views.subscriptions(container.pool)
 
-    @router.get("/subscriptions/{sub_id}")
-    async def get_sub(sub_id: str, caller: Caller, container: Container) -> dict:
+    @router.get("/subscriptions/{sub_id}", responses=problems(403, 404))
+    async def get_sub(sub_id: str, caller: Caller, container: NotificationsApp) -> dict[str, Any]:
         require_role(caller, "admin", "supervisor")
-        found = await get_subscription(container.pool, sub_id)
+        found = await views.subscription(container.pool, sub_id)
         if found is None:
             raise Problem(404, f"no subscription {sub_id}")
         return found
 
-    @router.delete("/subscriptions/{sub_id}", status_code=204)
-    async def delete_sub(sub_id: str, caller: Caller, container: Container) -> Response:
+    @router.delete("/subscriptions/{sub_id}", status_code=204, responses=problems(403, 404))
+    async def delete_sub(sub_id: str, caller: Caller, container: NotificationsApp) -> Response:
         require_role(caller, "admin", "supervisor")
-        if not await delete_subscription(container.pool, sub_id):
-            raise Problem(404, f"no subscription {sub_id}")
+        await container.bus.handle(DeleteSubscription(sub_id))
         return Response(status_code=204)
 
-    @router.put("/contacts/{unit_code}")
+    @router.put("/contacts/{unit_code}", responses=problems(403))
     async def put_unit_contact(unit_code: Annotated[str, Path(pattern=UNIT_CODE)], body: ContactIn,
-                               caller: Caller, container: Container) -> dict:
+                               caller: Caller, container: NotificationsApp) -> dict[str, Any]:
         require_role(caller, "admin", "supervisor")
-        if not caller.sees(unit_code):  # departments (not codes) only for city-wide callers
-            raise Problem(403, "the unit lies outside the caller's area")
-        data = body.model_dump(mode="json", exclude_none=True)
-        await put_contact(container.pool, unit_code, data)
-        return {"unit_code": unit_code, **data}
+        await container.bus.handle(PutContact(
+            unit_code=unit_code, name=body.name, liaison=_person(body.liaison), leader=_person(body.leader),
+            supervisor=_person(body.supervisor), caller_area=caller.area))
+        return {"unit_code": unit_code, **body.model_dump(mode="json", exclude_none=True)}
 
-    @router.get("/contacts")
-    async def unit_contacts(caller: Caller, container: Container,
+    @router.get("/contacts", responses=problems(403))
+    async def unit_contacts(caller: Caller, container: NotificationsApp,
                             prefix: Annotated[str, Query(pattern=r"^[A-Za-z0-9_.:-]{0,100}$")] = "",
-                            limit: int = Query(500, ge=1, le=5000)) -> list[dict]:
+                            limit: int = Query(500, ge=1, le=5000)) -> list[dict[str, Any]]:
         require_role(caller, "admin", "supervisor", "leader")
-        return [c for c in await list_contacts(container.pool, prefix, limit) if caller.sees(c["unit_code"])]
+        return [c for c in await views.contacts(container.pool, prefix, limit) if caller.sees(c["unit_code"])]
 
-    @router.get("/contacts/{unit_code}")
+    @router.get("/contacts/{unit_code}", responses=problems(403, 404))
     async def unit_contact(unit_code: Annotated[str, Path(pattern=UNIT_CODE)], caller: Caller,
-                           container: Container) -> dict:
+                           container: NotificationsApp) -> dict[str, Any]:
         require_role(caller, "admin", "supervisor", "leader")
-        found = await get_contact(container.pool, unit_code)
+        found = await views.contact(container.pool, unit_code)
         if found is None or not caller.sees(unit_code):
             raise Problem(404, f"no contact for unit {unit_code}")
         return found
 
-    @router.delete("/contacts/{unit_code}", status_code=204)
+    @router.delete("/contacts/{unit_code}", status_code=204, responses=problems(403, 404))
     async def delete_unit_contact(unit_code: Annotated[str, Path(pattern=UNIT_CODE)], caller: Caller,
-                                  container: Container) -> Response:
+                                  container: NotificationsApp) -> Response:
         require_role(caller, "admin", "supervisor")
-        if not caller.sees(unit_code) or not await delete_contact(container.pool, unit_code):
-            raise Problem(404, f"no contact for unit {unit_code}")
+        await container.bus.handle(DeleteContact(unit_code, caller_area=caller.area))
         return Response(status_code=204)
 
-    @router.get("/templates")
-    async def templates(caller: Caller, container: Container) -> list[dict]:
+    @router.get("/templates", responses=problems(403))
+    async def templates(caller: Caller, container: NotificationsApp) -> list[dict[str, Any]]:
         require_role(caller, "admin", "supervisor")
-        stored = await list_templates(container.pool)
-        return [_template_view(name, stored.get(name)) for name in TEMPLATES]
+        stored = await views.templates(container.pool)
+        return [_stored_template_view(name, stored.get(name)) for name in TEMPLATES]
 
-    @router.get("/templates/{name}")
-    async def template(name: str, caller: Caller, container: Container) -> dict:
+    @router.get("/templates/{name}", responses=problems(403, 404))
+    async def template(name: str, caller: Caller, container: NotificationsApp) -> dict[str, Any]:
         require_role(caller, "admin", "supervisor")
         if name not in TEMPLATES:
-            raise Problem(404, f"no template {name}; known: {', '.join(TEMPLATES)}")
-        return _template_view(name, (await list_templates(container.pool)).get(name))
+            raise UnknownTemplate(name, list(TEMPLATES))
+        return _stored_template_view(name, (await views.templates(container.pool)).get(name))
 
-    @router.put("/templates/{name}")
-    async def edit_template(name: str, body: TemplateIn, caller: Caller, container: Container) -> dict:
+    @router.put("/templates/{name}", responses=problems(403, 404))
+    async def edit_template(name: str, body: TemplateIn, caller: Caller, container: NotificationsApp
+                            ) -> dict[str, Any]:
         require_role(caller, "admin")
-        if name not in TEMPLATES:
-            raise Problem(404, f"no template {name}; known: {', '.join(TEMPLATES)}")
-        try:
-            validate(name, body.body)
-        except TemplateInvalid as exc:
-            raise Problem(422, str(exc), errors=[{"loc": ["body", "body"], "msg": str(exc)}]) from exc
-        return _template_view(name, await put_template(container.pool, name, body.body, caller.sub))
+        stored = await container.bus.handle(EditTemplate(name, body.body, by=caller.sub))
+        return _template_view(name, stored.body, stored.updated_by, stored.updated_at)
 
     @router.get("/alerts/stream")
-    async def stream(request: Request, caller: Caller, container: Container,
+    async def stream(request: Request, caller: Caller, container: NotificationsApp,
                      last_event_id: str | None = Header(None)) -> EventSourceResponse:
         try:
             start_after = int(last_event_id) if last_event_id else 0
         except ValueError as exc:
             raise Problem(422, "Last-Event-ID must be an alert id (an integer)") from exc
 
-        async def events() -> AsyncIterator[dict]:
+        async def events() -> AsyncIterator[dict[str, str]]:
             last = start_after
             while not await request.is_disconnected():
-                rows = await alerts_after(container.pool, last)
+                rows = await views.alerts_after(container.pool, last)
                 for row in rows:
                     last = row["id"]
                     if caller.sees(row["grid_code"]) or "" in caller.area:
@@ -249,11 +255,11 @@ def build_router() -> APIRouter:
 
 
 def create_app(settings: NotificationsSettings | None = None,
-               container: ServiceContainer | None = None) -> FastAPI:
+               container: NotificationsContainer | None = None) -> FastAPI:
     settings = settings or NotificationsSettings()
 
-    async def start() -> ServiceContainer:
+    async def start() -> NotificationsContainer:
         return container or await bootstrap(settings)
 
-    return create_service_app("notifications", "Notifications: telling people", start, [build_router()],
+    return create_service_app(NAME, "Notifications: telling people", start, [build_router()],
                               jwt_secret=settings.auth_jwt_secret.get_secret_value())

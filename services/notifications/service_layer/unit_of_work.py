@@ -1,23 +1,182 @@
+"""Notifications' unit of work: its repositories (named in the plural for what each holds) as Protocols the
+Postgres implementation and the unit tests' fakes both meet, and the Postgres implementation."""
+
 from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Protocol
 
 import asyncpg
 
-from services.notifications.adapters.repository import NotificationsRepository
+from services.notifications.adapters.repository import (
+    AlertRepository,
+    CaseOwnerRepository,
+    ContactRepository,
+    DeliveryRepository,
+    HotlineCaseRepository,
+    SmsRecipientRepository,
+    SubscriptionRepository,
+    TemplateRepository,
+)
+from services.notifications.domain.alerts import Alert
+from services.notifications.domain.cases import CaseOwner, HotlineCase
+from services.notifications.domain.contacts import UnitContact
+from services.notifications.domain.delivery import Delivery
+from services.notifications.domain.subscriptions import Subscription
+from services.notifications.domain.templates import StoredTemplate
 from shared.clock import Clock
-from shared.db.unit_of_work import PgUnitOfWork
+from shared.db.unit_of_work import PgUnitOfWork, PublishingUnitOfWork
+
+SOURCE = "/notifications"
 
 
-class NotificationsUnitOfWork(PgUnitOfWork):
-    notifications: NotificationsRepository
+class Deliveries(Protocol):
+    async def add(self, delivery: Delivery) -> bool:
+        """Store a new delivery; False (nothing stored) when its event already has one for that recipient and
+        channel. One due at once wakes the deliverers when the unit of work commits."""
+        ...
 
-    def __init__(self, pool: asyncpg.Pool, clock: Clock, hotline_callback_url: str = "",
-                 sms_max_segments: int = 3, sms_bundle_seconds: float = 0.0,
-                 sms_quiet_hours: tuple[str, str] | None = None) -> None:
-        super().__init__(pool, "/notifications", clock)
-        self.hotline_callback_url = hotline_callback_url
-        self.sms_max_segments = sms_max_segments
-        self.sms_bundle_seconds = sms_bundle_seconds
-        self.sms_quiet_hours = sms_quiet_hours
+    async def claim_due(self, limit: int, now: datetime) -> list[Delivery]:
+        """Pending deliveries whose time has come, in order, held by this unit of work (other deliverers skip
+        them). A webhook waits while an earlier one of its case to the same receiver is pending."""
+        ...
+
+    async def claim_sms_siblings(self, phone: str, claimed: list[uuid.UUID], until: datetime, limit: int
+                                 ) -> list[Delivery]:
+        """Other pending non-urgent SMS to `phone` due by `until` (not among `claimed`), oldest first, held."""
+        ...
+
+    async def postpone(self, deliveries: list[Delivery], until: datetime) -> None: ...
+
+    async def save(self, delivery: Delivery) -> None:
+        """Record the outcome of a try (status, attempts, error, times, bundle)."""
+        ...
+
+    async def drop_pending_webhooks(self, recipient: str, reason: str) -> None:
+        """The receiver is gone: what still waited for it is dead with `reason`."""
+        ...
+
+
+class SmsRecipients(Protocol):
+    """When each phone last got an SMS (its rate limit)."""
+
+    async def last_sms_at(self, phone: str) -> datetime | None: ...
+
+    async def sms_sent(self, phone: str, at: datetime) -> None: ...
+
+
+class Subscriptions(Protocol):
+    async def get(self, sub_id: str) -> Subscription | None: ...
+
+    async def put(self, subscription: Subscription) -> None:
+        """Create or replace (its owner's whole subscription: switched on again if it was off)."""
+        ...
+
+    async def remove(self, sub_id: str) -> bool:
+        """False when there was none."""
+        ...
+
+    async def for_event(self, event_type: str, grid_code: str | None) -> list[Subscription]:
+        """The switched-on subscriptions that hear of this event type in this grid (`Subscription.hears_of`)."""
+        ...
+
+    async def save_disabled(self, subscription: Subscription) -> None:
+        """Record that the service switched it off (when, why)."""
+        ...
+
+
+class Contacts(Protocol):
+    """The directory: who answers for each unit."""
+
+    async def for_units(self, unit_codes: list[str]) -> dict[str, UnitContact]: ...
+
+    async def put(self, contact: UnitContact) -> None: ...
+
+    async def remove(self, unit_code: str) -> bool:
+        """False when there was none."""
+        ...
+
+
+class Templates(Protocol):
+    async def texts(self, names: list[str]) -> dict[str, str]:
+        """The stored texts of these templates, by name (a template never edited may have none)."""
+        ...
+
+    async def put(self, template: StoredTemplate) -> StoredTemplate:
+        """Store an edited text; returns it as stored (with the time)."""
+        ...
+
+
+class Alerts(Protocol):
+    async def add(self, alert: Alert) -> None:
+        """On the live stream once per event."""
+        ...
+
+
+class CaseOwners(Protocol):
+    async def get(self, incident_id: uuid.UUID) -> CaseOwner | None: ...
+
+    async def put(self, owner: CaseOwner) -> None: ...
+
+
+class HotlineCases(Protocol):
+    async def add(self, case: HotlineCase) -> None:
+        """Remember a 12345 order behind a case (nothing if it is known already)."""
+        ...
+
+    async def get(self, incident_id: uuid.UUID) -> HotlineCase | None:
+        """The order behind a case, held by this unit of work (one callback of a case at a time)."""
+        ...
+
+    async def save(self, case: HotlineCase) -> None: ...
+
+
+class NotificationsUnitOfWork(PublishingUnitOfWork, Protocol):
+    @property
+    def deliveries(self) -> Deliveries: ...
+
+    @property
+    def sms_recipients(self) -> SmsRecipients: ...
+
+    @property
+    def subscriptions(self) -> Subscriptions: ...
+
+    @property
+    def contacts(self) -> Contacts: ...
+
+    @property
+    def templates(self) -> Templates: ...
+
+    @property
+    def alerts(self) -> Alerts: ...
+
+    @property
+    def owners(self) -> CaseOwners: ...
+
+    @property
+    def hotline_cases(self) -> HotlineCases: ...
+
+
+class PgNotificationsUnitOfWork(PgUnitOfWork):
+    deliveries: DeliveryRepository
+    sms_recipients: SmsRecipientRepository
+    subscriptions: SubscriptionRepository
+    contacts: ContactRepository
+    templates: TemplateRepository
+    alerts: AlertRepository
+    owners: CaseOwnerRepository
+    hotline_cases: HotlineCaseRepository
+
+    def __init__(self, pool: asyncpg.Pool, clock: Clock) -> None:
+        super().__init__(pool, SOURCE, clock)
 
     def attach(self, conn: asyncpg.Connection) -> None:
-        self.notifications = NotificationsRepository(conn)
+        self.deliveries = DeliveryRepository(conn)
+        self.sms_recipients = SmsRecipientRepository(conn)
+        self.subscriptions = SubscriptionRepository(conn)
+        self.contacts = ContactRepository(conn)
+        self.templates = TemplateRepository(conn)
+        self.alerts = AlertRepository(conn)
+        self.owners = CaseOwnerRepository(conn)
+        self.hotline_cases = HotlineCaseRepository(conn)

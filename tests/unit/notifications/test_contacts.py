@@ -1,4 +1,6 @@
 from services.notifications.domain.contacts import (
+    Person,
+    UnitContact,
     contact_keys_for,
     escalation_recipients,
     keys_above,
@@ -9,17 +11,24 @@ from services.notifications.domain.contacts import (
 GRID = "320508019044007"
 
 
-def person(name: str, phone: str) -> dict:
-    return {"name": name, "phone": phone}
+def person(name: str, phone: str) -> Person:
+    return Person(name, phone)
 
 
-CONTACTS = {
-    "320508019044007": {"leader": person("网格长", "13900000015")},
-    "320508019044": {"liaison": person("社区联络员", "13900000012"), "leader": person("社区书记", "13900000112")},
-    "320508019": {"leader": person("街道主任", "13900000109"), "supervisor": person("街道分管副主任", "13900000209")},
-    "320508": {"leader": person("区长", "13900000106"), "supervisor": person("区综治中心主任", "13900000206")},
-    "dept-municipal-320508": {"leader": {"name": "市政局长", "email": "chief@muni.example"}},
-}
+def directory(*contacts: UnitContact) -> dict[str, UnitContact]:
+    return {c.unit_code: c for c in contacts}
+
+
+CONTACTS = directory(
+    UnitContact("320508019044007", "网格", leader=person("网格长", "13900000015")),
+    UnitContact("320508019044", "社区", liaison=person("社区联络员", "13900000012"),
+                leader=person("社区书记", "13900000112")),
+    UnitContact("320508019", "街道", leader=person("街道主任", "13900000109"),
+                supervisor=person("街道分管副主任", "13900000209")),
+    UnitContact("320508", "区", leader=person("区长", "13900000106"),
+                supervisor=person("区综治中心主任", "13900000206")),
+    UnitContact("dept-municipal-320508", "市政局", leader=Person("市政局长", email="chief@muni.example")),
+)
 
 
 def keys(level: str, unit: str, grid: str | None = GRID) -> list[str]:
@@ -68,3 +77,16 @@ def test_a_unit_owned_case_reaches_the_liaison_else_the_head():
     assert unit_desk("320508019", CONTACTS).key == "contact:320508019:leader"
     assert unit_desk("310101", CONTACTS) is None
     assert contact_keys_for("320508019044", GRID) == ["320508019044", "320508019", "320508"]
+
+
+def test_a_post_without_phone_or_email_is_nobody_to_tell():
+    contacts = directory(UnitContact("320508019044", "社区", liaison=Person("空岗"),
+                                     leader=person("书记", "13900000112")))
+    assert unit_desk("320508019044", contacts).key == "contact:320508019044:leader"
+
+
+def test_a_contact_lies_within_an_area_by_its_code_and_a_department_only_city_wide():
+    community = UnitContact("320508019044", "社区")
+    department = UnitContact("dept-municipal-320508", "市政局")
+    assert community.lies_within(("320508",)) and not community.lies_within(("310101",))
+    assert department.lies_within(("",)) and not department.lies_within(("320508",))

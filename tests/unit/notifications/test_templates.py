@@ -2,9 +2,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from services.notifications.domain.errors import TemplateInvalid
 from services.notifications.domain.templates import (
     TEMPLATES,
-    TemplateInvalid,
     escalation_values,
     fit_sms,
     render,
@@ -76,3 +76,10 @@ def test_fit_cuts_deterministically_within_the_segment_limit():
     assert fit_sms(long, 3) == cut                        # the same every time
     assert fit_sms("【网格督办】短", 3) == "【网格督办】短"
     assert fit_sms("a" * 500, 2) == "a" * 303 + "..."     # GSM-7 stays GSM-7
+
+
+def test_a_refused_template_blames_the_body_field_in_the_one_errors_shape():
+    with pytest.raises(TemplateInvalid) as refused:
+        validate("sms.light_yellow", "案件{case}")
+    assert refused.value.status == 422
+    assert refused.value.errors == [{"field": "body", "message": refused.value.detail, "type": "template"}]
