@@ -37,10 +37,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench.common import ROOT, Figure, create_database, drop_database
-from services.routing.adapters.repository import RegistryCache
+from services.routing.bootstrap import pg_message_bus
+from services.routing.domain.assignment import Unit, Worker
+from services.routing.domain.commands import ImportGrids, LoadDirectory
 from services.routing.domain.synthetic_city import CityPlan, generate_city, sample_points
-from services.routing.service_layer import handlers
-from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
 from shared.clock import RealClock
 from shared.db.migrate import migrate
 from shared.db.pool import create_pool
@@ -291,18 +291,14 @@ async def _load_city(dsn: str, collection: dict[str, Any], directory: dict[str, 
     await migrate(dsn, ROOT / "services" / "routing")
     pool = await create_pool(dsn, 1, 2)
     try:
-        def uow() -> RoutingUnitOfWork:
-            return RoutingUnitOfWork(pool, RealClock(), RegistryCache(pool))
-
+        bus = pg_message_bus(pool, RealClock())
         started = time.perf_counter()
-        await handlers.import_grids(collection, uow())
+        await bus.handle(ImportGrids(collection))
         elapsed = time.perf_counter() - started
-        async with uow() as u:
-            await u.routing.put_units([(x["id"], x["kind"], x["name"], x["area"], x.get("department"))
-                                       for x in directory["units"]])
-            await u.routing.put_workers([(w["id"], w["name"], w["phone"], w["unit_id"], w["grid_codes"],
-                                          w["on_duty"]) for w in directory["workers"]])
-            await u.commit()
+        units = [Unit(x["id"], x["kind"], x["name"], tuple(x["area"]), x.get("department")) for x in directory["units"]]
+        workers = [Worker(w["id"], w["name"], w["phone"], w["unit_id"], tuple(w["grid_codes"]), w["on_duty"])
+                   for w in directory["workers"]]
+        await bus.handle(LoadDirectory(tuple(units), tuple(workers)))
         await pool.execute("VACUUM ANALYZE")  # what autovacuum does after a bulk load (GIN pending lists)
         return elapsed
     finally:

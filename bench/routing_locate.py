@@ -69,7 +69,7 @@ def _latencies(call, points) -> tuple[float, float]:
 
 
 async def _postgis_rate(collection: dict, points: list[tuple[float, float]]) -> float:
-    from services.routing.adapters.repository import RoutingRepository
+    from services.routing.adapters.repository import GridRepository
     from services.routing.domain.grid_import import parse_features
 
     name, dsn = await create_database("routing")
@@ -79,7 +79,7 @@ async def _postgis_rate(collection: dict, points: list[tuple[float, float]]) -> 
         grids, errors = parse_features(collection, set())
         assert not errors, errors[:3]
         async with pool.acquire() as conn, conn.transaction():
-            await RoutingRepository(conn).import_grids(grids)
+            await GridRepository(conn).put(grids)
         await pool.execute("ANALYZE grid")
         query = """SELECT count(g.code) FROM unnest($1::float8[], $2::float8[]) AS p(lon, lat)
                    LEFT JOIN LATERAL (SELECT code FROM grid WHERE level = 'grid'

@@ -1,17 +1,22 @@
 """python -m services.routing api|consume|relay|migrate|dead-letters|load-city"""
 
 import asyncio
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from services.routing.bootstrap import NAME, bootstrap
 from services.routing.config import RoutingSettings
-from services.routing.domain.roster import RosterRefused, roster_from_dict
+from services.routing.domain.assignment import Unit, Worker
+from services.routing.domain.commands import ImportGrids, LoadDirectory
+from services.routing.domain.errors import InvalidGridFile
+from services.routing.domain.roster import roster_from_dict
 from services.routing.entrypoints.http import create_app
-from services.routing.service_layer import handlers
 from shared.cli import service_cli
+from shared.errors import DomainError
 
 cli = service_cli(NAME, Path(__file__).parent, RoutingSettings, bootstrap, create_app)
 
@@ -24,36 +29,40 @@ def load_city(grids: Path, directory: Path | None = typer.Argument(None)) -> Non
     people = json.loads(directory.read_text(encoding="utf-8")) if directory else None
 
     async def go() -> None:
-        settings = RoutingSettings()
-        container = await bootstrap(settings)
+        container = await bootstrap(RoutingSettings())
         try:
-            result = await handlers.import_grids(collection, container.uow(), settings.overlap_tolerance_m2)
-            typer.echo(f"grids: {result}")
+            imported = await container.bus.handle(ImportGrids(collection))
+            typer.echo(f"grids: {dataclasses.asdict(imported)}")
             if people:
-                async with container.uow() as uow:
-                    await uow.routing.put_units([(u["id"], u["kind"], u["name"], u.get("area", []),
-                                                  u.get("department")) for u in people.get("units", [])])
-                    await uow.routing.put_workers([(w["id"], w["name"], w["phone"], w.get("unit_id"),
-                                                    w.get("grid_codes", []), w.get("on_duty", True))
-                                                   for w in people.get("workers", [])])
-                    for w in people.get("workers", []):
-                        if "roster" in w:  # {"weekly": [...], "periods": [...]}, as PUT /v1/workers/{id}/roster
-                            await uow.routing.put_roster(w["id"], roster_from_dict(w["roster"]))
-                    await uow.commit()
+                await container.bus.handle(directory_of(people))
                 typer.echo(f"units: {len(people.get('units', []))}, workers: {len(people.get('workers', []))}")
-            # A bulk load leaves GIN pending lists that every lookup scans until autovacuum gets to them.
+            # A bulk load leaves GIN pending lists that every lookup scans until autovacuum gets to them. (VACUUM
+            # runs outside any transaction: maintenance, not a write of the domain's.)
             await container.pool.execute("VACUUM ANALYZE grid, unit, worker")
-        except handlers.InvalidGridFile as exc:
-            for error in exc.errors:
-                typer.echo(f"feature {error.index} ({error.code}): {error.reason}", err=True)
+        except InvalidGridFile as exc:
+            for rejected in exc.features:
+                typer.echo(f"feature {rejected.index} ({rejected.code}): {rejected.reason}", err=True)
             raise typer.Exit(1) from exc
-        except RosterRefused as exc:
-            typer.echo(f"roster refused: {exc}", err=True)
+        except DomainError as exc:  # a unit that exists nowhere, a wrong roster: nothing of the directory stored
+            typer.echo(f"refused: {exc.detail}", err=True)
+            for error in exc.errors or []:
+                typer.echo(f"  {error['field']}: {error['message']}", err=True)
             raise typer.Exit(1) from exc
         finally:
             await container.close()
 
     asyncio.run(go())
+
+
+def directory_of(people: dict[str, Any]) -> LoadDirectory:
+    """The units and workers of a directory file (`synthetic-city` writes one); a worker's roster, when given, is
+    {"weekly": [...], "periods": [...]} as PUT /v1/workers/{id}/roster takes it. A wrong roster: RosterRefused."""
+    units = tuple(Unit(u["id"], u["kind"], u["name"], tuple(u.get("area", [])), u.get("department"))
+                  for u in people.get("units", []))
+    workers = tuple(Worker(w["id"], w["name"], w["phone"], w.get("unit_id"), tuple(w.get("grid_codes", [])),
+                           w.get("on_duty", True), roster_from_dict(w["roster"]) if "roster" in w else None)
+                    for w in people.get("workers", []))
+    return LoadDirectory(units, workers)
 
 
 @cli.command("synthetic-city")

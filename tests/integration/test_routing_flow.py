@@ -9,8 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.routing.adapters.repository import RegistryCache
-from services.routing.service_layer import handlers
-from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
+from services.routing.bootstrap import pg_message_bus
+from services.routing.domain import commands as c
+from services.routing.domain.assignment import Unit, Worker
+from services.routing.domain.errors import DispatchRefused
 from shared.clock import FixedClock
 from shared.db.migrate import migrate
 from shared.db.pool import create_pool
@@ -22,6 +24,7 @@ from tests.support import ROOT, SERVICE_DIRS, serving
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 IN_GRID_1 = Point(lon=120.612, lat=31.31)
+SUPERVISOR = c.Actor("sup", "supervisor", ("",))
 
 
 @pytest.fixture
@@ -29,20 +32,17 @@ async def routing(fresh_database):
     dsn = await fresh_database("routing")
     await migrate(dsn, SERVICE_DIRS["routing"])
     pool = await create_pool(dsn, 1, 4)
-    registry = RegistryCache(pool, check_seconds=0)
-    uow = lambda: RoutingUnitOfWork(pool, FixedClock(NOW), registry)  # noqa: E731
+    bus = pg_message_bus(pool, FixedClock(NOW), RegistryCache(pool, check_seconds=0))
     city = json.loads((ROOT / "deploy/demo/small-city.geojson").read_text())
     people = json.loads((ROOT / "deploy/demo/small-city-people.json").read_text())
-    await handlers.import_grids(city, uow())
-    async with uow() as u:
-        for unit in people["units"]:
-            await u.routing.put_unit(unit["id"], unit["kind"], unit["name"], unit["area"], unit.get("department"))
-        await u.routing.put_unit("dept-municipal-320508", "department", "姑苏区市政局", ["320508"], "municipal")
-        for w in people["workers"]:
-            await u.routing.put_worker(w["id"], w["name"], w["phone"], w["unit_id"], w["grid_codes"], w["on_duty"])
-        await u.commit()
-    processor = EventProcessor("routing", handlers.EVENT_HANDLERS, uow, pool, max_attempts=1)
-    yield pool, uow, processor, dsn
+    await bus.handle(c.ImportGrids(city))
+    units = [Unit(u["id"], u["kind"], u["name"], tuple(u["area"]), u.get("department")) for u in people["units"]]
+    units.append(Unit("dept-municipal-320508", "department", "姑苏区市政局", ("320508",), "municipal"))
+    workers = [Worker(w["id"], w["name"], w["phone"], w["unit_id"], tuple(w["grid_codes"]), w["on_duty"])
+               for w in people["workers"]]
+    await bus.handle(c.LoadDirectory(tuple(units), tuple(workers)))
+    processor = EventProcessor("routing", bus.event_handlers, bus.uow, pool, max_attempts=1)
+    yield pool, bus, processor, dsn
     await pool.close()
 
 
@@ -64,7 +64,7 @@ async def published(pool) -> list[dict]:
 
 
 async def test_rules_decide_the_owner_and_emergencies_get_the_district_as_co_owner(routing):
-    pool, uow, processor, dsn = routing
+    pool, bus, processor, dsn = routing
     await feed(processor, report("city.ads"))                          # rule: grid
     await feed(processor, report("infra.facility"))                    # rule: dept:municipal
     await feed(processor, report("dispute.family"))                    # rule: community
@@ -77,7 +77,7 @@ async def test_rules_decide_the_owner_and_emergencies_get_the_district_as_co_own
 
 
 async def test_no_location_and_no_grid_goes_to_the_centres_queue_never_dropped(routing):
-    pool, uow, processor, dsn = routing
+    pool, bus, processor, dsn = routing
     await feed(processor, report(location=None))
     await feed(processor, report(location=Point(lon=100.0, lat=30.0)))  # in China, outside every grid
     await feed(processor, report(location=None, grid_code="320508019045004"))  # by grid code
@@ -88,7 +88,7 @@ async def test_no_location_and_no_grid_goes_to_the_centres_queue_never_dropped(r
 
 
 async def test_returns_escalate_then_the_centre_dispatches(routing):
-    pool, uow, processor, dsn = routing
+    pool, bus, processor, dsn = routing
     case = report("city.ads")
     await feed(processor, case)
     for count, expected in ((1, "community-320508019044"),):
@@ -100,13 +100,13 @@ async def test_returns_escalate_then_the_centre_dispatches(routing):
     await feed(processor, ev.IncidentReturned(incident_id=case.incident_id, at=NOW, reason="非本辖区",
                                               unit_id="community-320508019044", return_count=2))
     assert (await published(pool))[-1]["type"] == "routing.incident.unroutable"
-    owner = await handlers.dispatch(case.incident_id, "street-320508019", None, "街道牵头处理", "sup", uow())
+    owner = await bus.handle(c.DispatchIncident(case.incident_id, "street-320508019", None, "街道牵头处理", SUPERVISOR))
     assert owner.unit_id == "street-320508019"
     kinds = [r["kind"] for r in await pool.fetch("SELECT kind FROM assignment WHERE incident_id = $1 ORDER BY id",
                                                  case.incident_id)]
     assert kinds == ["assigned", "reassigned", "unroutable", "dispatched"]
-    with pytest.raises(handlers.DispatchRefused):
-        await handlers.dispatch(case.incident_id, "no-such-unit", None, "x", "sup", uow())
+    with pytest.raises(DispatchRefused):
+        await bus.handle(c.DispatchIncident(case.incident_id, "no-such-unit", None, "x", SUPERVISOR))
 
 
 async def test_browse_export_and_locate_over_http(routing):
@@ -115,7 +115,7 @@ async def test_browse_export_and_locate_over_http(routing):
     from shared.auth import issue_token
     from shared.settings import DEV_JWT_SECRET
 
-    pool, uow, processor, dsn = routing
+    pool, bus, processor, dsn = routing
     app = create_app(RoutingSettings(database_url=dsn))
     admin = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'a', 'admin', [''])}"}
     community = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'c', 'community', ['320508019044'])}"}
@@ -164,7 +164,7 @@ async def test_an_import_with_overlapping_comprehensive_grids_is_refused_whole_n
     from shared.auth import issue_token
     from shared.settings import DEV_JWT_SECRET
 
-    pool, uow, processor, dsn = routing
+    pool, bus, processor, dsn = routing
     app = create_app(RoutingSettings(database_url=dsn))
     admin = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'a', 'admin', [''])}"}
     before = await pool.fetchval("SELECT count(*) FROM grid")
@@ -181,6 +181,8 @@ async def test_an_import_with_overlapping_comprehensive_grids_is_refused_whole_n
         assert refused.headers["content-type"] == "application/problem+json"
         errors = refused.json()["errors"]
         assert [(e["feature"], e["code"]) for e in errors] == [(1, "320508019045902"), (2, "320508019044905")]
+        assert [(e["field"], e["type"]) for e in errors] == [("features.1", "grid_feature"),
+                                                             ("features.2", "grid_feature")]
         assert "320508019045901 (feature 0)" in errors[0]["message"]
         assert "320508019044001 already in the registry" in errors[1]["message"]
         assert await pool.fetchval("SELECT count(*) FROM grid") == before
@@ -209,7 +211,7 @@ async def test_an_import_with_overlapping_comprehensive_grids_is_refused_whole_n
 
 
 async def test_location_else_address_else_grid_code_else_the_centre_and_the_reason_says_which(routing):
-    pool, uow, processor, dsn = routing
+    pool, bus, processor, dsn = routing
     cases = [
         report(address="桃坞社区"),                                               # coordinates win
         report(location=None, address="姑苏区平江街道梅花社区第二网格东侧"),        # 第二 = 第2
@@ -241,7 +243,7 @@ async def test_location_else_address_else_grid_code_else_the_centre_and_the_reas
 
 
 async def test_a_case_placed_at_a_community_by_address_escalates_from_there_when_returned(routing):
-    pool, uow, processor, dsn = routing
+    pool, bus, processor, dsn = routing
     case = report("dispute.family", location=None, address="桃坞社区")
     await feed(processor, case)
     await feed(processor, ev.IncidentReturned(incident_id=case.incident_id, at=NOW, reason="非本单位职责",
@@ -258,7 +260,7 @@ async def test_rosters_are_kept_validated_over_http_and_decide_who_is_on_duty(ro
     from shared.auth import issue_token
     from shared.settings import DEV_JWT_SECRET
 
-    pool, uow, processor, dsn = routing
+    pool, bus, processor, dsn = routing
     app = create_app(RoutingSettings(database_url=dsn))
     admin = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'a', 'admin', [''])}"}
     elsewhere = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'c', 'community', ['320508019045'])}"}
@@ -290,9 +292,8 @@ async def test_rosters_are_kept_validated_over_http_and_decide_who_is_on_duty(ro
 
         # The same grid at 20:00 local: on duty by the roster.
         evening = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-        late = EventProcessor("routing", handlers.EVENT_HANDLERS,
-                              lambda: RoutingUnitOfWork(pool, FixedClock(evening), RegistryCache(pool, 0)),
-                              pool, max_attempts=1)
+        late_bus = pg_message_bus(pool, FixedClock(evening), RegistryCache(pool, 0))
+        late = EventProcessor("routing", late_bus.event_handlers, late_bus.uow, pool, max_attempts=1)
         await feed(late, report("city.ads"))
         assert (await published(pool))[-1]["data"]["owner"]["worker_id"] == "gw-320508019044001"
 
@@ -309,3 +310,56 @@ async def test_rosters_are_kept_validated_over_http_and_decide_who_is_on_duty(ro
         assert (await client.delete(worker, headers=admin)).status_code == 204
         assert (await client.get(worker, headers=admin)).json()["roster"] is None
         assert (await client.delete(worker, headers=admin)).status_code == 404
+
+
+async def test_units_workers_rules_and_dispatch_over_http_refuse_what_does_not_fit_and_change_nothing(routing):
+    from services.routing.config import RoutingSettings
+    from services.routing.entrypoints.http import create_app
+    from shared.auth import issue_token
+    from shared.settings import DEV_JWT_SECRET
+
+    pool, bus, processor, dsn = routing
+    app = create_app(RoutingSettings(database_url=dsn))
+    admin = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'a', 'admin', [''])}"}
+    worker = "/v1/workers/gw-320508019044001"
+    before = dict(await pool.fetchrow("SELECT name, phone, unit_id, grid_codes FROM worker WHERE id = $1",
+                                      "gw-320508019044001"))
+    async with serving(app) as client:
+        # Was a 500 (foreign key violation): a worker under a unit that does not exist.
+        refused = await client.put(worker, headers=admin, json={"name": "张伟", "phone": "13800000000",
+                                                                "unit_id": "no-such-unit"})
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["errors"] == [{"field": "unit_id", "message": "no unit 'no-such-unit'",
+                                             "type": "unknown_unit"}]
+        assert dict(await pool.fetchrow("SELECT name, phone, unit_id, grid_codes FROM worker WHERE id = $1",
+                                        "gw-320508019044001")) == before
+        put_unit = await client.put("/v1/units/grid-new", headers=admin, json={
+            "kind": "grid", "name": "新网格", "area": ["320508019044004"]})
+        assert put_unit.status_code == 200 and put_unit.json()["id"] == "grid-new"
+        moved = await client.put(worker, headers=admin, json={"name": "张伟", "phone": "13800000000",
+                                                              "unit_id": "grid-new", "grid_codes": ["320508019044004"]})
+        assert moved.status_code == 200 and moved.json()["unit_id"] == "grid-new"
+        assert await pool.fetchval("SELECT unit_id FROM worker WHERE id = $1", "gw-320508019044001") == "grid-new"
+
+        bad_rules = await client.put("/v1/rules", headers=admin, json=[
+            {"category": "city.ads", "owner": "street"}, {"category": "city.garbage", "owner": "mayor"}])
+        assert bad_rules.status_code == 422 and [e["field"] for e in bad_rules.json()["errors"]] == ["1.owner"]
+        assert await pool.fetchval("SELECT owner FROM routing_rule WHERE category = 'city.ads'") == "grid"
+        rules = await client.put("/v1/rules", headers=admin, json=[{"category": "city.ads", "owner": "street"}])
+        assert rules.json() == {"updated": 1}
+
+        nobody = await client.post(f"/v1/assignments/{uuid.uuid4()}/dispatch", headers=admin,
+                                   json={"unit": "street-320508019", "reason": "x"})
+        assert nobody.status_code == 404
+        case = report("city.ads")
+        await feed(processor, case)
+        no_unit = await client.post(f"/v1/assignments/{case.incident_id}/dispatch", headers=admin,
+                                    json={"unit": "no-such-unit", "reason": "x"})
+        assert no_unit.status_code == 422 and no_unit.json()["errors"][0]["field"] == "unit"
+        dispatched = await client.post(f"/v1/assignments/{case.incident_id}/dispatch", headers=admin,
+                                       json={"unit": "street-320508019", "reason": "街道牵头"})
+        assert dispatched.status_code == 200 and dispatched.json()["owner"]["unit_id"] == "street-320508019"
+        history = (await client.get(f"/v1/assignments/{case.incident_id}", headers=admin)).json()
+        assert [h["kind"] for h in history["history"]] == ["assigned", "dispatched"]
+        assert history["current"]["reason"] == "dispatched by a: 街道牵头"

@@ -46,11 +46,6 @@ ON CONFLICT (id) DO UPDATE
 -- name: units_for_codes
 SELECT id, kind, name, area, department FROM unit WHERE area && $1::text[];
 
--- name: workers_for_grid
-SELECT w.id, w.name, w.phone, w.unit_id, w.grid_codes, w.on_duty, r.weekly, r.periods
-  FROM worker w LEFT JOIN worker_roster r ON r.worker_id = w.id
- WHERE w.grid_codes @> ARRAY[$1::text];
-
 -- name: upsert_routed_incident
 INSERT INTO routed_incident (incident_id, category, urgency, lon, lat, address, grid_code, received_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -89,12 +84,6 @@ SELECT
 SELECT at, kind, unit_id, worker_id, grid_code, place_code, reason FROM assignment WHERE incident_id = $1
  ORDER BY id;
 
--- name: find_rule
-SELECT owner, co_owner FROM routing_rule
- WHERE category IN ($1, '*') AND urgency IN ($2, '*')
- ORDER BY category = '*', urgency = '*'
- LIMIT 1;
-
 -- name: list_rules
 SELECT category, urgency, owner, co_owner, updated_at FROM routing_rule ORDER BY category, urgency;
 
@@ -111,6 +100,9 @@ SELECT r.*, u.kind AS current_unit_kind
 
 -- name: get_unit
 SELECT id, kind, name, area, department FROM unit WHERE id = $1;
+
+-- name: known_unit_ids
+SELECT id FROM unit WHERE id = ANY($1::text[]);
 
 -- name: get_worker
 SELECT w.id, w.name, w.phone, w.unit_id, w.grid_codes, w.on_duty, r.weekly, r.periods,

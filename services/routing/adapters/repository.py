@@ -1,9 +1,14 @@
-"""Postgres side of routing: the grid registry, units, workers, incidents routed and their history."""
+"""Postgres side of routing: the grid registry, units, workers, rules, incidents routed and their history.
+
+One repository per kind of thing held (service_layer/unit_of_work.py names them); the read-only queries of
+the GET routes are in views.py. `RegistryCache` is each process's in-memory locator of the registry.
+"""
 
 from __future__ import annotations
 
 import time
 import uuid
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,35 +16,47 @@ import asyncpg
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from services.routing.domain.assignment import DEFAULT_RULE, Rule, Unit, Worker
+from services.routing.domain.assignment import (
+    DEFAULT_RULE,
+    AssignmentKind,
+    DecisionContext,
+    RoutedIncident,
+    Rule,
+    Unit,
+    Worker,
+)
 from services.routing.domain.grid_import import GridFeature
 from services.routing.domain.locator import GridInfo, Locator
 from services.routing.domain.registry import ancestors
 from services.routing.domain.roster import Roster, roster_as_dict, roster_from_dict
 from shared.db.queries import Queries
 from shared.events.intake import IncidentReceived
+from shared.events.routing import Owner
 
 QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
 
 
-class RoutingRepository:
+class GridRepository:
+    """The grid registry: districts, streets, communities, grids and micro grids, and its version."""
+
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
-
-    async def grid_codes(self) -> set[str]:
-        return {r["code"] for r in await self._conn.fetch(QUERIES.all_grid_codes)}
 
     async def lock_registry(self) -> None:
         await self._conn.execute(QUERIES.lock_registry_version)
 
-    async def tiling_grids_within(self, bounds: tuple[float, float, float, float],
-                                  except_codes: list[str]) -> list[tuple[str, str, BaseGeometry]]:
+    async def codes(self) -> set[str]:
+        return {r["code"] for r in await self._conn.fetch(QUERIES.all_grid_codes)}
+
+    async def tiling_within(self, bounds: tuple[float, float, float, float],
+                            except_codes: list[str]) -> list[tuple[str, str, BaseGeometry]]:
         """The registry's comprehensive and micro grids whose box meets `bounds`, less those the import
         replaces: (code, tiling layer, geometry)."""
         rows = await self._conn.fetch(QUERIES.tiling_grids_within, *bounds, except_codes)
         return [(r["code"], r["layer"], shapely.from_wkb(r["wkb"])) for r in rows]
 
-    async def import_grids(self, grids: list[GridFeature]) -> int:
+    async def put(self, grids: list[GridFeature]) -> int:
+        """Insert or redraw the grids; returns the registry's new version."""
         # Parents before children, so the foreign key holds inside the transaction.
         ordered = sorted(grids, key=lambda g: len(g.code))
         await self._conn.executemany(QUERIES.upsert_grid, [
@@ -47,52 +64,73 @@ class RoutingRepository:
             for g in ordered])
         return await self._conn.fetchval(QUERIES.bump_registry_version)
 
-    async def put_units(self, units: list[tuple[str, str, str, list[str], str | None]]) -> None:
-        await self._conn.executemany(QUERIES.upsert_unit, units)
 
-    async def put_workers(self, workers: list[tuple[str, str, str, str | None, list[str], bool]]) -> None:
-        await self._conn.executemany(QUERIES.upsert_worker, workers)
+class UnitRepository:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
 
-    async def put_unit(self, unit_id: str, kind: str, name: str, area: list[str], department: str | None) -> None:
-        await self._conn.execute(QUERIES.upsert_unit, unit_id, kind, name, area, department)
-
-    async def put_worker(self, worker_id: str, name: str, phone: str, unit_id: str | None,
-                         grid_codes: list[str], on_duty: bool) -> None:
-        await self._conn.execute(QUERIES.upsert_worker, worker_id, name, phone, unit_id, grid_codes, on_duty)
-
-    async def units_for(self, codes: list[str]) -> list[Unit]:
-        rows = await self._conn.fetch(QUERIES.units_for_codes, codes)
-        return [_unit(r) for r in rows]
-
-    async def unit(self, unit_id: str) -> Unit | None:
+    async def get(self, unit_id: str) -> Unit | None:
         row = await self._conn.fetchrow(QUERIES.get_unit, unit_id)
         return _unit(row) if row else None
 
-    async def worker(self, worker_id: str) -> Worker | None:
+    async def known(self, unit_ids: list[str]) -> set[str]:
+        """Those of the ids that name a unit."""
+        return {r["id"] for r in await self._conn.fetch(QUERIES.known_unit_ids, unit_ids)}
+
+    async def covering(self, codes: list[str]) -> list[Unit]:
+        """The units whose area names one of the codes."""
+        return [_unit(r) for r in await self._conn.fetch(QUERIES.units_for_codes, codes)]
+
+    async def put(self, unit: Unit) -> None:
+        await self.put_many([unit])
+
+    async def put_many(self, units: list[Unit]) -> None:
+        await self._conn.executemany(QUERIES.upsert_unit, [
+            (u.id, u.kind, u.name, list(u.area), u.department) for u in units])
+
+
+class WorkerRepository:
+    """Workers and their duty rosters."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def get(self, worker_id: str) -> Worker | None:
         row = await self._conn.fetchrow(QUERIES.get_worker, worker_id)
-        return _worker(row) if row else None
+        return worker_from_row(row) if row else None
+
+    async def put(self, worker: Worker) -> None:
+        """The worker's details; its roster is left as it is (`put_roster`)."""
+        await self.put_many([worker])
+
+    async def put_many(self, workers: list[Worker]) -> None:
+        await self._conn.executemany(QUERIES.upsert_worker, [
+            (w.id, w.name, w.phone, w.unit_id, list(w.grid_codes), w.on_duty) for w in workers])
 
     async def put_roster(self, worker_id: str, roster: Roster) -> None:
         stored = roster_as_dict(roster)
         await self._conn.execute(QUERIES.upsert_roster, worker_id, stored["weekly"], stored["periods"])
 
     async def delete_roster(self, worker_id: str) -> bool:
+        """False when the worker had no roster."""
         return (await self._conn.execute(QUERIES.delete_roster, worker_id)).endswith(" 1")
 
-    async def rule(self, category: str, urgency: str) -> Rule:
-        row = await self._conn.fetchrow(QUERIES.find_rule, category, urgency)
-        return Rule(row["owner"], row["co_owner"]) if row else DEFAULT_RULE
 
-    async def put_rule(self, category: str, urgency: str, rule: Rule) -> None:
+class RuleRepository:
+    """Category × urgency → owner (and co-owner)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def put(self, category: str, urgency: str, rule: Rule) -> None:
         await self._conn.execute(QUERIES.upsert_rule, category, urgency, rule.owner, rule.co_owner)
 
-    async def routed(self, incident_id: uuid.UUID) -> dict[str, Any] | None:
-        """Routing's copy of the case, locked, with the kind of the unit that owns it now."""
-        row = await self._conn.fetchrow(QUERIES.routed_incident_for_update, incident_id)
-        return dict(row) if row else None
 
-    async def workers_for(self, grid_code: str) -> list[Worker]:
-        return [_worker(r) for r in await self._conn.fetch(QUERIES.workers_for_grid, grid_code)]
+class AssignmentRepository:
+    """Routing's copy of each incident, who owns it now, and the history of its routing decisions."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
 
     async def remember(self, event: IncidentReceived) -> bool:
         """Keep routing's copy of the incident; False if it was already known."""
@@ -102,25 +140,36 @@ class RoutingRepository:
             loc.lon if loc else None, loc.lat if loc else None, event.address, event.grid_code, event.at)
         return status.endswith("1")
 
-    async def record(self, incident_id: uuid.UUID, at: Any, kind: str, unit_id: str | None,
-                     worker_id: str | None, place_code: str | None, reason: str) -> None:
-        """One decision in the history; `place_code` is the grid, or the community/street/district when
-        that is all that is known."""
-        await self._conn.execute(QUERIES.record_assignment, incident_id, at, kind, unit_id, worker_id,
+    async def routed(self, incident_id: uuid.UUID) -> RoutedIncident | None:
+        """Routing's copy of the case, locked, with the kind of the unit that owns it now."""
+        row = await self._conn.fetchrow(QUERIES.routed_incident_for_update, incident_id)
+        if row is None:
+            return None
+        return RoutedIncident(incident_id=row["incident_id"], category=row["category"], urgency=row["urgency"],
+                              place_code=row["place_code"], current_unit_id=row["current_unit_id"],
+                              current_unit_kind=row["current_unit_kind"])
+
+    async def record(self, incident_id: uuid.UUID, at: datetime, kind: AssignmentKind, place_code: str | None,
+                     reason: str, owner: Owner | None = None) -> None:
+        """One decision in the history (with an owner: the case's owner from now on); `place_code` is the grid,
+        or the community/street/district when that is all that is known."""
+        await self._conn.execute(QUERIES.record_assignment, incident_id, at, kind,
+                                 owner.unit_id if owner else None, owner.worker_id if owner else None,
                                  place_code, reason)
 
     async def decision_context(self, place_code: str, grid_code: str | None, category: str,
-                               urgency: str) -> tuple[list[Unit], list[Worker], Rule]:
-        """The units of the place and above, the grid's workers, the rule: what `decide_owner` reads."""
+                               urgency: str) -> DecisionContext:
+        """The units of the place and above, the grid's workers, the rule: what `decide_owner` reads. Read here,
+        in one round trip, rather than from units, workers and rules: it runs once per incident routed."""
         row = await self._conn.fetchrow(QUERIES.decision_context, list(ancestors(place_code).values()), grid_code,
                                         category, urgency)
         units = [Unit(u["id"], u["kind"], u["name"], tuple(u["area"]), u["department"]) for u in row["units"]]
-        workers = [_worker(w) for w in row["workers"]]
+        workers = [worker_from_row(w) for w in row["workers"]]
         rule = Rule(row["rule"]["owner"], row["rule"]["co_owner"]) if row["rule"] else DEFAULT_RULE
-        return units, workers, rule
+        return DecisionContext(units, workers, rule)
 
 
-def _worker(row: asyncpg.Record | dict[str, Any]) -> Worker:
+def worker_from_row(row: asyncpg.Record | dict[str, Any]) -> Worker:
     roster = None if row["weekly"] is None else roster_from_dict({"weekly": row["weekly"], "periods": row["periods"]})
     return Worker(row["id"], row["name"], row["phone"], row["unit_id"], tuple(row["grid_codes"]), row["on_duty"],
                   roster)
@@ -152,31 +201,3 @@ class RegistryCache:
         rows = await self._pool.fetch(QUERIES.load_grids)
         return Locator([(GridInfo(r["code"], r["name"], r["level"], r["kind"]), shapely.from_wkb(r["wkb"]))
                         for r in rows], version=version)
-
-
-async def worker_row(pool: asyncpg.Pool, worker_id: str) -> tuple[Worker, Any] | None:
-    """The worker with its roster, and when the roster was last put."""
-    row = await pool.fetchrow(QUERIES.get_worker, worker_id)
-    return (_worker(row), row["roster_updated_at"]) if row else None
-
-
-async def assignment_history(pool: asyncpg.Pool, incident_id: uuid.UUID) -> list[dict[str, Any]]:
-    return [dict(r) for r in await pool.fetch(QUERIES.assignment_history, incident_id)]
-
-
-async def grid_row(pool: asyncpg.Pool, code: str) -> dict[str, Any] | None:
-    row = await pool.fetchrow(QUERIES.get_grid, code)
-    return dict(row) if row else None
-
-
-async def list_rules(pool: asyncpg.Pool) -> list[dict[str, Any]]:
-    return [dict(r) for r in await pool.fetch(QUERIES.list_rules)]
-
-
-async def browse_grids(pool: asyncpg.Pool, *, parent: str | None, level: str | None, prefix: str | None,
-                       limit: int) -> list[dict[str, Any]]:
-    return [dict(r) for r in await pool.fetch(QUERIES.browse_grids, parent, level, prefix, limit)]
-
-
-async def grid_geojson(pool: asyncpg.Pool, code: str, level: str | None) -> dict[str, Any]:
-    return await pool.fetchval(QUERIES.grid_geojson, code, level)

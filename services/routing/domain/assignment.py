@@ -4,8 +4,10 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from services.routing.domain.locator import Located
 from services.routing.domain.roster import Roster
@@ -13,6 +15,8 @@ from shared.calendar import ZONE
 from shared.events.routing import Owner
 
 TERRITORIAL_LEVELS = ("grid", "community", "street", "district")
+# The decisions an incident's routing history records.
+AssignmentKind = Literal["assigned", "reassigned", "unroutable", "dispatched"]
 
 
 @dataclass(frozen=True)
@@ -49,11 +53,38 @@ class Rule:
 
     def __post_init__(self) -> None:
         for target in filter(None, (self.owner, self.co_owner)):
-            if target not in TERRITORIAL_LEVELS and not (target.startswith("dept:") and len(target) > 5):
+            if not is_target(target):
                 raise ValueError(f"owner must be one of {', '.join(TERRITORIAL_LEVELS)} or dept:<kind>, not {target!r}")
 
 
+def is_target(target: str) -> bool:
+    """Whether a rule may name this as owner or co-owner: a territorial level or `dept:<kind>`."""
+    return target in TERRITORIAL_LEVELS or (target.startswith("dept:") and len(target) > 5)
+
+
 DEFAULT_RULE = Rule("grid")
+
+
+@dataclass(frozen=True)
+class DecisionContext:
+    """What `decide_owner` reads for a place: the units of the place and the levels above it, the workers of
+    its grid (with their rosters), and the rule of the case's category × urgency."""
+
+    units: list[Unit]
+    workers: list[Worker]
+    rule: Rule
+
+
+@dataclass(frozen=True)
+class RoutedIncident:
+    """Routing's copy of a case: what it is, where routing placed it, and who owns it now."""
+
+    incident_id: uuid.UUID
+    category: str
+    urgency: str
+    place_code: str | None       # the most specific registry code known (grid, or community/street/district)
+    current_unit_id: str | None
+    current_unit_kind: str | None
 
 
 @dataclass(frozen=True)

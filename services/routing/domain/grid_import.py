@@ -61,8 +61,13 @@ class FeatureError:
     code: str | None
     reason: str
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"feature": self.index, "code": self.code, "message": self.reason}
+
+@dataclass(frozen=True)
+class ImportedGrids:
+    """What an import did: how many grids it wrote, and the registry version every locator reloads to."""
+
+    imported: int
+    registry_version: int
 
 
 def parse_features(collection: Any, known_codes: set[str]) -> tuple[list[GridFeature], list[FeatureError]]:

@@ -9,10 +9,13 @@ takes a worker off duty, e.g. off sick, without touching the roster).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from services.routing.domain.errors import RosterRefused
 from shared.calendar import ZONE
+from shared.errors import FieldError
 
 MINUTES_PER_DAY = 24 * 60
 MAX_WEEKLY_SHIFTS = 50
@@ -63,12 +66,8 @@ class Roster:
         return any(shift.covers(local) for shift in self.weekly)
 
 
-class RosterRefused(ValueError):
-    """A roster that cannot be right; `errors` name the field and the reason (HTTP 422)."""
-
-    def __init__(self, errors: list[dict[str, str]]) -> None:
-        self.errors = errors
-        super().__init__("; ".join(f"{e['field']}: {e['message']}" for e in errors))
+def _refusal(field: str, message: str) -> FieldError:
+    return FieldError(field=field, message=message, type="roster")
 
 
 def parse_clock(text: str) -> int:
@@ -86,35 +85,35 @@ def format_clock(minute: int) -> str:
     return f"{minute // 60:02d}:{minute % 60:02d}"
 
 
-def build_roster(weekly: list[dict[str, object]], periods: list[dict[str, object]]) -> Roster:
+def build_roster(weekly: Sequence[Mapping[str, object]], periods: Sequence[Mapping[str, object]]) -> Roster:
     """A roster from plain values (days, "HH:MM" start/end; aware start/end datetimes), or RosterRefused
     naming every field that is wrong."""
-    errors: list[dict[str, str]] = []
+    errors: list[FieldError] = []
     shifts: list[WeeklyShift] = []
     if len(weekly) > MAX_WEEKLY_SHIFTS:
-        errors.append({"field": "weekly", "message": f"at most {MAX_WEEKLY_SHIFTS} shifts"})
+        errors.append(_refusal("weekly", f"at most {MAX_WEEKLY_SHIFTS} shifts"))
     if len(periods) > MAX_PERIODS:
-        errors.append({"field": "periods", "message": f"at most {MAX_PERIODS} periods"})
+        errors.append(_refusal("periods", f"at most {MAX_PERIODS} periods"))
     for i, raw in enumerate(weekly):
         field = f"weekly[{i}]"
         days = raw.get("days")
         if not isinstance(days, list | tuple) or not days or not all(
                 isinstance(d, int) and not isinstance(d, bool) and 1 <= d <= 7 for d in days):
-            errors.append({"field": f"{field}.days", "message": "ISO weekdays 1 (Monday) … 7 (Sunday), at least one"})
+            errors.append(_refusal(f"{field}.days", "ISO weekdays 1 (Monday) … 7 (Sunday), at least one"))
             continue
         if len(set(days)) != len(days):
-            errors.append({"field": f"{field}.days", "message": "a weekday appears twice"})
+            errors.append(_refusal(f"{field}.days", "a weekday appears twice"))
             continue
         try:
             start, end = parse_clock(str(raw.get("start"))), parse_clock(str(raw.get("end")))
         except ValueError as exc:
-            errors.append({"field": field, "message": str(exc)})
+            errors.append(_refusal(field, str(exc)))
             continue
         if start == MINUTES_PER_DAY:
-            errors.append({"field": f"{field}.start", "message": "a shift starts before 24:00"})
+            errors.append(_refusal(f"{field}.start", "a shift starts before 24:00"))
             continue
         if start == end % MINUTES_PER_DAY and end != MINUTES_PER_DAY:
-            errors.append({"field": field, "message": "start and end are equal: a whole day is 00:00–24:00"})
+            errors.append(_refusal(field, "start and end are equal: a whole day is 00:00–24:00"))
             continue
         shifts.append(WeeklyShift(tuple(sorted(days)), start, end))
     explicit: list[tuple[int, Period]] = []
@@ -123,20 +122,19 @@ def build_roster(weekly: list[dict[str, object]], periods: list[dict[str, object
         start_at, end_at = raw.get("start"), raw.get("end")
         if not (isinstance(start_at, datetime) and isinstance(end_at, datetime)
                 and start_at.tzinfo is not None and end_at.tzinfo is not None):
-            errors.append({"field": field, "message": "start and end are date-times with a UTC offset"})
+            errors.append(_refusal(field, "start and end are date-times with a UTC offset"))
             continue
         if end_at <= start_at:
-            errors.append({"field": field, "message": "end must be after start"})
+            errors.append(_refusal(field, "end must be after start"))
             continue
         if end_at - start_at > timedelta(days=366):
-            errors.append({"field": field, "message": "a period lasts at most a year"})
+            errors.append(_refusal(field, "a period lasts at most a year"))
             continue
         explicit.append((i, Period(start_at, end_at, bool(raw.get("on_duty", True)), str(raw.get("note") or ""))))
     ordered = sorted(explicit, key=lambda item: item[1].start)
     for (i, a), (j, b) in zip(ordered, ordered[1:], strict=False):
         if b.start < a.end:
-            errors.append({"field": f"periods[{j}]", "message": f"overlaps periods[{i}]: which one holds would be "
-                                                                 "a guess"})
+            errors.append(_refusal(f"periods[{j}]", f"overlaps periods[{i}]: which one holds would be a guess"))
     if errors:
         raise RosterRefused(errors)
     return Roster(tuple(shifts), tuple(p for _, p in sorted(explicit, key=lambda item: item[1].start)))

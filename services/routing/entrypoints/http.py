@@ -1,35 +1,35 @@
-"""Routing's HTTP API: grid registry, locate, units, workers, assignment history."""
+"""Routing's HTTP API: grid registry, locate, units, workers, rosters, rules, dispatch, assignment history.
+
+Writes become commands on the bus; reads come from views.py (`locate` from the process's in-memory registry).
+Domain refusals become problems in the one handler `create_service_app` installs."""
 
 from __future__ import annotations
 
 import json
 import math
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from services.routing.adapters.repository import (
-    assignment_history,
-    browse_grids,
-    grid_geojson,
-    grid_row,
-    list_rules,
-    worker_row,
-)
-from services.routing.bootstrap import bootstrap
+from services.routing.bootstrap import RoutingContainer, bootstrap
 from services.routing.config import RoutingSettings
-from services.routing.domain.assignment import Rule
+from services.routing.domain import commands as c
+from services.routing.domain.assignment import Unit
 from services.routing.domain.locator import GridInfo, Located
-from services.routing.domain.roster import MAX_PERIODS, MAX_WEEKLY_SHIFTS, RosterRefused, roster_as_dict
-from services.routing.service_layer import handlers
-from shared.auth import Caller, require_role
-from shared.problems import Problem
-from shared.runtime import ServiceContainer
-from shared.web import Container, create_service_app
+from services.routing.domain.roster import MAX_PERIODS, MAX_WEEKLY_SHIFTS, roster_as_dict
+from services.routing.views import assignment_history, browse_grids, grid_geojson, grid_row, list_rules, worker_row
+from shared.auth import Caller, Principal, require_role
+from shared.problems import Problem, problems
+from shared.web import container_of, create_service_app
 
+RoutingApp = Annotated[RoutingContainer, Depends(container_of)]
 MAX_IMPORT_BYTES = 200 * 1024 * 1024
+# The import's body is parsed by hand (a GeoJSON file of any size, checked feature by feature): document it.
+GEOJSON_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
+    "type": "object", "description": "a GeoJSON FeatureCollection of grids (properties: code, name, level, kind, "
+                                     "parent_code, dedicated_type)"}}}}}
 
 
 class UnitIn(BaseModel):
@@ -90,22 +90,20 @@ class DispatchIn(BaseModel):
 def build_router() -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["routing"])
 
-    @router.post("/grids/import")
-    async def import_grids(request: Request, caller: Caller, container: Container) -> dict:
+    @router.post("/grids/import", responses=problems(403), openapi_extra=GEOJSON_BODY)
+    async def import_grids(request: Request, caller: Caller, container: RoutingApp) -> dict:
+        """Import a GeoJSON grid file: all of it, or nothing (422 naming every rejected feature)."""
         require_role(caller, "admin")
         raw = await request.body()
         try:
             collection = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise Problem(422, f"body is not JSON: {exc}") from exc
-        try:
-            return await handlers.import_grids(collection, container.uow(),
-                                               container.settings.overlap_tolerance_m2)
-        except handlers.InvalidGridFile as exc:
-            raise Problem(422, str(exc), errors=[e.as_dict() for e in exc.errors]) from exc
+        imported = await container.bus.handle(c.ImportGrids(collection))
+        return {"imported": imported.imported, "registry_version": imported.registry_version}
 
-    @router.get("/grids")
-    async def grids(caller: Caller, container: Container,
+    @router.get("/grids", responses=problems(403))
+    async def grids(caller: Caller, container: RoutingApp,
                     parent: str | None = Query(None, pattern=r"^\d{6,15}$"),
                     level: Literal["district", "street", "community", "grid", "micro"] | None = None,
                     limit: int = Query(1000, ge=1, le=20000)) -> list[dict]:
@@ -120,8 +118,8 @@ def build_router() -> APIRouter:
             raise Problem(403, "browse inside the caller's area: name a parent there")
         return await browse_grids(container.pool, parent=parent, level=level, prefix=prefix, limit=limit)
 
-    @router.get("/grids/{code}/geojson")
-    async def export(code: str, caller: Caller, container: Container,
+    @router.get("/grids/{code}/geojson", responses=problems(403, 404))
+    async def export(code: str, caller: Caller, container: RoutingApp,
                      level: Literal["district", "street", "community", "grid", "micro"] | None = None) -> Response:
         """The grid (district, street, …) and everything under it as GeoJSON; `level` keeps one level."""
         if await grid_row(container.pool, code) is None:
@@ -131,21 +129,21 @@ def build_router() -> APIRouter:
         collection = await grid_geojson(container.pool, code, level)
         return Response(json.dumps(collection, ensure_ascii=False), media_type="application/geo+json")
 
-    @router.get("/grids/{code}")
-    async def get_grid(code: str, caller: Caller, container: Container) -> dict:
+    @router.get("/grids/{code}", responses=problems(404))
+    async def get_grid(code: str, caller: Caller, container: RoutingApp) -> dict:
         row = await grid_row(container.pool, code)
         if row is None:
             raise Problem(404, f"no grid {code}")
         return row
 
-    @router.get("/locate")
-    async def locate(caller: Caller, container: Container, lon: float | None = Query(None),
+    @router.get("/locate", responses=problems(404))
+    async def locate(caller: Caller, container: RoutingApp, lon: float | None = Query(None),
                      lat: float | None = Query(None),
                      address: str | None = Query(None, min_length=1, max_length=500,
                                                  description="instead of lon/lat: match registry names")) -> dict:
         """The grid and its community, street and district of a point, or of an address (which may name
         only a community, street or district: `grid` is then null)."""
-        locator = await container.extras["registry"].locator()
+        locator = await container.registry.locator()
         if lon is None and lat is None and address is not None:
             located, match = locator.match_address(address)
             if located is None:
@@ -162,38 +160,30 @@ def build_router() -> APIRouter:
             raise Problem(404, f"({lon}, {lat}) is outside every grid")
         return _hierarchy_body(located)
 
-    @router.put("/units/{unit_id}")
-    async def put_unit(unit_id: str, body: UnitIn, caller: Caller, container: Container) -> dict:
+    @router.put("/units/{unit_id}", responses=problems(403))
+    async def put_unit(unit_id: str, body: UnitIn, caller: Caller, container: RoutingApp) -> dict:
         require_role(caller, "admin")
-        async with container.uow() as uow:
-            await uow.routing.put_unit(unit_id, body.kind, body.name, body.area, body.department)
-            await uow.commit()
+        await container.bus.handle(c.PutUnit(Unit(unit_id, body.kind, body.name, tuple(body.area), body.department)))
         return {"id": unit_id, **body.model_dump()}
 
-    @router.put("/workers/{worker_id}")
-    async def put_worker(worker_id: str, body: WorkerIn, caller: Caller, container: Container) -> dict:
+    @router.put("/workers/{worker_id}", responses=problems(403))
+    async def put_worker(worker_id: str, body: WorkerIn, caller: Caller, container: RoutingApp) -> dict:
+        """Create or replace a worker (its roster, if any, is kept); a `unit_id` that names no unit: 422."""
         require_role(caller, "admin")
-        async with container.uow() as uow:
-            await uow.routing.put_worker(worker_id, body.name, body.phone, body.unit_id, body.grid_codes,
-                                         body.on_duty)
-            await uow.commit()
+        await container.bus.handle(c.PutWorker(worker_id, body.name, body.phone, body.unit_id,
+                                               tuple(body.grid_codes), body.on_duty))
         return {"id": worker_id, **body.model_dump()}
 
-    @router.put("/workers/{worker_id}/roster")
-    async def put_roster(worker_id: str, body: RosterIn, caller: Caller, container: Container) -> dict:
+    @router.put("/workers/{worker_id}/roster", responses=problems(403, 404))
+    async def put_roster(worker_id: str, body: RosterIn, caller: Caller, container: RoutingApp) -> dict:
         """Replace the worker's duty roster (排班)."""
         require_role(caller, "admin")
-        try:
-            roster = await handlers.put_roster(worker_id, [s.model_dump() for s in body.weekly],
-                                               [p.model_dump() for p in body.periods], container.uow())
-        except RosterRefused as exc:
-            raise Problem(422, "the roster is refused; nothing changed", errors=exc.errors) from exc
-        except LookupError as exc:
-            raise Problem(404, str(exc)) from exc
+        roster = await container.bus.handle(c.PutRoster(worker_id, tuple(s.model_dump() for s in body.weekly),
+                                                         tuple(p.model_dump() for p in body.periods)))
         return {"worker_id": worker_id, **roster_as_dict(roster)}
 
-    @router.get("/workers/{worker_id}/roster")
-    async def get_roster(worker_id: str, caller: Caller, container: Container) -> dict:
+    @router.get("/workers/{worker_id}/roster", responses=problems(403, 404))
+    async def get_roster(worker_id: str, caller: Caller, container: RoutingApp) -> dict:
         """The roster (null: the on_duty switch alone decides) and whether the worker is on duty now."""
         found = await worker_row(container.pool, worker_id)
         if found is None:
@@ -206,46 +196,32 @@ def build_router() -> APIRouter:
                 "roster": roster_as_dict(worker.roster) if worker.roster else None, "updated_at": updated_at,
                 "now": now, "on_duty_now": worker.on_duty_at(now)}
 
-    @router.delete("/workers/{worker_id}/roster", status_code=204)
-    async def delete_roster(worker_id: str, caller: Caller, container: Container) -> Response:
+    @router.delete("/workers/{worker_id}/roster", status_code=204, responses=problems(403, 404))
+    async def delete_roster(worker_id: str, caller: Caller, container: RoutingApp) -> Response:
         require_role(caller, "admin")
-        try:
-            await handlers.delete_roster(worker_id, container.uow())
-        except LookupError as exc:
-            raise Problem(404, str(exc)) from exc
+        await container.bus.handle(c.DeleteRoster(worker_id))
         return Response(status_code=204)
 
     @router.get("/rules")
-    async def rules(caller: Caller, container: Container) -> list[dict]:
+    async def rules(caller: Caller, container: RoutingApp) -> list[dict]:
         return await list_rules(container.pool)
 
-    @router.put("/rules")
-    async def put_rules(body: list[RuleIn], caller: Caller, container: Container) -> dict:
+    @router.put("/rules", responses=problems(403))
+    async def put_rules(body: list[RuleIn], caller: Caller, container: RoutingApp) -> dict:
         require_role(caller, "admin")
-        try:
-            parsed = [(r.category, r.urgency, Rule(r.owner, r.co_owner)) for r in body]
-        except ValueError as exc:
-            raise Problem(422, str(exc)) from exc
-        async with container.uow() as uow:
-            for category, urgency, rule in parsed:
-                await uow.routing.put_rule(category, urgency, rule)
-            await uow.commit()
-        return {"updated": len(parsed)}
+        updated = await container.bus.handle(c.PutRules(tuple(
+            c.RuleEntry(r.category, r.urgency, r.owner, r.co_owner) for r in body)))
+        return {"updated": updated}
 
-    @router.post("/assignments/{incident_id}/dispatch")
-    async def dispatch(incident_id: uuid.UUID, body: DispatchIn, caller: Caller, container: Container) -> dict:
+    @router.post("/assignments/{incident_id}/dispatch", responses=problems(403, 404))
+    async def dispatch(incident_id: uuid.UUID, body: DispatchIn, caller: Caller, container: RoutingApp) -> dict:
         require_role(caller, "supervisor", "leader", "admin")
-        try:
-            owner = await handlers.dispatch(incident_id, body.unit, body.worker, body.reason, caller.sub,
-                                            container.uow())
-        except LookupError as exc:
-            raise Problem(404, str(exc)) from exc
-        except handlers.DispatchRefused as exc:
-            raise Problem(422, str(exc)) from exc
+        owner = await container.bus.handle(c.DispatchIncident(incident_id, body.unit, body.worker, body.reason,
+                                                              actor_of(caller)))
         return {"incident_id": str(incident_id), "owner": owner.model_dump()}
 
-    @router.get("/assignments/{incident_id}")
-    async def assignments(incident_id: uuid.UUID, caller: Caller, container: Container) -> dict:
+    @router.get("/assignments/{incident_id}", responses=problems(404))
+    async def assignments(incident_id: uuid.UUID, caller: Caller, container: RoutingApp) -> dict:
         history = await assignment_history(container.pool, incident_id)
         if not history:
             raise Problem(404, f"no routing decision for {incident_id} yet")
@@ -253,6 +229,10 @@ def build_router() -> APIRouter:
         return {"incident_id": str(incident_id), "current": current, "history": history}
 
     return router
+
+
+def actor_of(caller: Principal) -> c.Actor:
+    return c.Actor(caller.sub, caller.role, caller.area)
 
 
 def _hierarchy_body(located: Located) -> dict:
@@ -264,10 +244,10 @@ def _hierarchy_body(located: Located) -> dict:
             "community": pick(located.community), "street": pick(located.street), "district": pick(located.district)}
 
 
-def create_app(settings: RoutingSettings | None = None, container: ServiceContainer | None = None) -> FastAPI:
+def create_app(settings: RoutingSettings | None = None, container: RoutingContainer | None = None) -> FastAPI:
     settings = settings or RoutingSettings()
 
-    async def start() -> ServiceContainer:
+    async def start() -> RoutingContainer:
         return container or await bootstrap(settings)
 
     return create_service_app("routing", "Routing: who owns a case", start, [build_router()],

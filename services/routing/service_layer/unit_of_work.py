@@ -1,18 +1,139 @@
+"""Routing's unit of work: the Protocol its handlers are typed against, and its Postgres implementation.
+
+Repositories are named in the plural for what they hold: `grids` (the registry: its codes, its lock and
+version, the import, the tiling grids an import is checked against), `units`, `workers` (with their duty
+rosters), `rules` (category × urgency → owner) and `assignments` (routing's copy of each incident, who owns it
+now, and the history of its routing decisions). The in-memory locator of the registry is no repository: it is
+a dependency of the handlers that place cases (handlers.py's `Registry`).
+"""
+
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
+from typing import Protocol
+
 import asyncpg
+from shapely.geometry.base import BaseGeometry
 
-from services.routing.adapters.repository import RegistryCache, RoutingRepository
+from services.routing.adapters.repository import (
+    AssignmentRepository,
+    GridRepository,
+    RuleRepository,
+    UnitRepository,
+    WorkerRepository,
+)
+from services.routing.domain.assignment import AssignmentKind, DecisionContext, RoutedIncident, Rule, Unit, Worker
+from services.routing.domain.grid_import import GridFeature
+from services.routing.domain.roster import Roster
 from shared.clock import Clock
-from shared.db.unit_of_work import PgUnitOfWork
+from shared.db.unit_of_work import PgUnitOfWork, PublishingUnitOfWork
+from shared.events.intake import IncidentReceived
+from shared.events.routing import Owner
+
+SOURCE = "/routing"
 
 
-class RoutingUnitOfWork(PgUnitOfWork):
-    routing: RoutingRepository
+class Grids(Protocol):
+    async def lock_registry(self) -> None:
+        """Held until the transaction ends: one import at a time."""
+        ...
 
-    def __init__(self, pool: asyncpg.Pool, clock: Clock, registry: RegistryCache) -> None:
-        super().__init__(pool, "/routing", clock)
-        self.registry = registry
+    async def codes(self) -> set[str]: ...
+
+    async def tiling_within(self, bounds: tuple[float, float, float, float],
+                            except_codes: list[str]) -> list[tuple[str, str, BaseGeometry]]:
+        """The registered comprehensive and micro grids whose box meets `bounds`, but for `except_codes`:
+        (code, tiling layer, geometry)."""
+        ...
+
+    async def put(self, grids: list[GridFeature]) -> int:
+        """Insert or redraw the grids; returns the registry's new version."""
+        ...
+
+
+class Units(Protocol):
+    async def get(self, unit_id: str) -> Unit | None: ...
+
+    async def known(self, unit_ids: list[str]) -> set[str]:
+        """Those of the ids that name a unit."""
+        ...
+
+    async def covering(self, codes: list[str]) -> list[Unit]:
+        """The units whose area names one of the codes."""
+        ...
+
+    async def put(self, unit: Unit) -> None: ...
+
+    async def put_many(self, units: list[Unit]) -> None: ...
+
+
+class Workers(Protocol):
+    async def get(self, worker_id: str) -> Worker | None:
+        """The worker with its roster."""
+        ...
+
+    async def put(self, worker: Worker) -> None:
+        """The worker's details; the stored roster is left as it is."""
+        ...
+
+    async def put_many(self, workers: list[Worker]) -> None: ...
+
+    async def put_roster(self, worker_id: str, roster: Roster) -> None: ...
+
+    async def delete_roster(self, worker_id: str) -> bool:
+        """False when the worker had no roster."""
+        ...
+
+
+class Rules(Protocol):
+    async def put(self, category: str, urgency: str, rule: Rule) -> None: ...
+
+
+class Assignments(Protocol):
+    async def remember(self, event: IncidentReceived) -> bool:
+        """Keep routing's copy of the incident; False if it was already known."""
+        ...
+
+    async def routed(self, incident_id: uuid.UUID) -> RoutedIncident | None:
+        """Routing's copy of the case, locked until the transaction ends."""
+        ...
+
+    async def record(self, incident_id: uuid.UUID, at: datetime, kind: AssignmentKind, place_code: str | None,
+                     reason: str, owner: Owner | None = None) -> None:
+        """One decision in the history; with an owner, the case's owner from now on."""
+        ...
+
+    async def decision_context(self, place_code: str, grid_code: str | None, category: str,
+                               urgency: str) -> DecisionContext:
+        """What `decide_owner` reads for the place and the case (in one round trip: the hot path)."""
+        ...
+
+
+class RoutingUnitOfWork(PublishingUnitOfWork, Protocol):
+    @property
+    def grids(self) -> Grids: ...
+
+    @property
+    def units(self) -> Units: ...
+
+    @property
+    def workers(self) -> Workers: ...
+
+    @property
+    def rules(self) -> Rules: ...
+
+    @property
+    def assignments(self) -> Assignments: ...
+
+
+class PgRoutingUnitOfWork(PgUnitOfWork):
+    def __init__(self, pool: asyncpg.Pool, clock: Clock) -> None:
+        super().__init__(pool, SOURCE, clock)
 
     def attach(self, conn: asyncpg.Connection) -> None:
-        self.routing = RoutingRepository(conn)
+        self.grids = GridRepository(conn)
+        self.units = UnitRepository(conn)
+        self.workers = WorkerRepository(conn)
+        self.rules = RuleRepository(conn)
+        self.assignments = AssignmentRepository(conn)

@@ -4,8 +4,9 @@ import pytest
 from shapely.geometry import box
 
 from services.routing.domain.assignment import Rule, Unit, Worker, decide_owner
+from services.routing.domain.errors import RosterRefused
 from services.routing.domain.locator import GridInfo, Locator
-from services.routing.domain.roster import Roster, RosterRefused, build_roster, roster_as_dict, roster_from_dict
+from services.routing.domain.roster import Roster, build_roster, roster_as_dict, roster_from_dict
 
 CST = timezone(timedelta(hours=8))
 WEEKDAYS = {"days": [1, 2, 3, 4, 5], "start": "08:30", "end": "17:30"}

@@ -1,0 +1,47 @@
+"""Routing's read models: what the GET routes show, read straight from SQL (cosmicpython's views).
+
+Nothing here writes; every write goes through the bus (service_layer/handlers.py). `GET /v1/locate` reads the
+process's in-memory locator instead (the container's `registry`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from services.routing.adapters.repository import QUERIES, worker_from_row
+from services.routing.domain.assignment import Worker
+
+
+async def browse_grids(pool: asyncpg.Pool, *, parent: str | None, level: str | None, prefix: str | None,
+                       limit: int) -> list[dict[str, Any]]:
+    return [dict(r) for r in await pool.fetch(QUERIES.browse_grids, parent, level, prefix, limit)]
+
+
+async def grid_geojson(pool: asyncpg.Pool, code: str, level: str | None) -> dict[str, Any]:
+    """The grid and everything under it (its code is their prefix) as one FeatureCollection."""
+    collection: dict[str, Any] = await pool.fetchval(QUERIES.grid_geojson, code, level)
+    return collection
+
+
+async def grid_row(pool: asyncpg.Pool, code: str) -> dict[str, Any] | None:
+    row = await pool.fetchrow(QUERIES.get_grid, code)
+    return dict(row) if row else None
+
+
+async def list_rules(pool: asyncpg.Pool) -> list[dict[str, Any]]:
+    return [dict(r) for r in await pool.fetch(QUERIES.list_rules)]
+
+
+async def worker_row(pool: asyncpg.Pool, worker_id: str) -> tuple[Worker, datetime | None] | None:
+    """The worker with its roster, and when the roster was last put (None: no roster)."""
+    row = await pool.fetchrow(QUERIES.get_worker, worker_id)
+    return (worker_from_row(row), row["roster_updated_at"]) if row else None
+
+
+async def assignment_history(pool: asyncpg.Pool, incident_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Every routing decision on the incident, oldest first."""
+    return [dict(r) for r in await pool.fetch(QUERIES.assignment_history, incident_id)]

@@ -1,0 +1,322 @@
+"""Routing's handlers through its bus, on fakes: who an incident goes to, returns escalating, the centre's
+dispatch, and the refusals of its commands (with the domain error that answers them, and nothing written)."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from datetime import timedelta
+
+import pytest
+from shapely.geometry import box
+
+from services.routing.domain import commands as c
+from services.routing.domain.assignment import Rule, Unit, Worker
+from services.routing.domain.errors import (
+    DispatchRefused,
+    InvalidGridFile,
+    InvalidRule,
+    NoRoster,
+    RosterRefused,
+    UnknownIncident,
+    UnknownUnit,
+    UnknownWorker,
+)
+from services.routing.domain.locator import GridInfo, Locator
+from services.routing.domain.roster import build_roster
+from shared.errors import Invalid, NotFound
+from shared.events import intake as ev
+from shared.events.intake import Point
+from shared.events.routing import IncidentAssigned, IncidentReassigned, IncidentUnroutable
+from tests.support import handle
+from tests.unit.routing.fakes import NOW, FakeRegistry, RoutingStore, fake_bus
+
+DISTRICT, STREET, COMMUNITY = "320508", "320508019", "320508019044"
+WEST, EAST = COMMUNITY + "001", COMMUNITY + "002"
+IN_WEST, IN_EAST, NOWHERE = Point(lon=120.05, lat=31.1), Point(lon=120.15, lat=31.1), Point(lon=100.0, lat=30.0)
+UNITS = (Unit("grid-west", "grid", "西网格", (WEST,)), Unit("grid-east", "grid", "东网格", (EAST,)),
+         Unit("community", "community", "梅花社区居委会", (COMMUNITY,)),
+         Unit("street", "street", "平江街道办", (STREET,)), Unit("district", "district", "姑苏区", (DISTRICT,)))
+WORKERS = (Worker("w-west", "张伟", "13800000001", "grid-west", (WEST,), True),
+           Worker("w-community", "李娜", "13800000002", "community", (), True))
+ACTOR = c.Actor("sup", "supervisor", ("",))
+
+
+def city() -> Locator:
+    return Locator([
+        (GridInfo(DISTRICT, "姑苏区", "district", "territorial"), box(120.0, 31.0, 120.2, 31.2)),
+        (GridInfo(STREET, "平江街道", "street", "territorial"), box(120.0, 31.0, 120.2, 31.2)),
+        (GridInfo(COMMUNITY, "梅花社区", "community", "territorial"), box(120.0, 31.0, 120.2, 31.2)),
+        (GridInfo(WEST, "西网格", "grid", "comprehensive"), box(120.0, 31.0, 120.1, 31.2)),
+        (GridInfo(EAST, "东网格", "grid", "comprehensive"), box(120.1, 31.0, 120.2, 31.2)),
+    ])
+
+
+@pytest.fixture
+def store() -> RoutingStore:
+    return RoutingStore()
+
+
+@pytest.fixture
+async def bus(store):
+    bus = fake_bus(store, FakeRegistry(city()))
+    await bus.handle(c.LoadDirectory(UNITS, WORKERS))
+    return bus
+
+
+def received(location: Point | None = IN_WEST, category: str = "city.ads", **more) -> ev.IncidentReceived:
+    return ev.IncidentReceived(incident_id=uuid.uuid4(), at=NOW, source="gridworker", category=category,
+                               urgency=more.pop("urgency", "normal"), title="x", location=location, reported_at=NOW,
+                               **more)
+
+
+def returned(case: ev.IncidentReceived, count: int, unit_id: str = "grid-west") -> ev.IncidentReturned:
+    return ev.IncidentReturned(incident_id=case.incident_id, at=NOW, reason="非本单位职责", unit_id=unit_id,
+                               return_count=count)
+
+
+# ---- intake's events -------------------------------------------------------------------------------------
+
+async def test_an_incident_in_a_grid_goes_to_its_worker_on_duty(bus, store):
+    case = received(IN_WEST)
+    await handle(bus, case)
+    [assigned] = store.events()
+    assert isinstance(assigned, IncidentAssigned)
+    assert (assigned.owner.unit_id, assigned.owner.worker_id, assigned.owner.worker_phone) == (
+        "grid-west", "w-west", "13800000001")
+    assert (assigned.grid_code, assigned.community_code, assigned.district_code) == (WEST, COMMUNITY, DISTRICT)
+    assert assigned.reason.startswith("located by coordinates in grid " + WEST)
+    [decision] = store.assignments.of(case.incident_id)
+    assert (decision.kind, decision.unit_id, decision.worker_id, decision.place_code) == (
+        "assigned", "grid-west", "w-west", WEST)
+
+
+async def test_a_grid_without_a_worker_on_duty_goes_to_its_community_and_rules_pick_the_level(bus, store):
+    await bus.handle(c.PutRules((c.RuleEntry("dispute.family", "*", "street"),)))
+    await handle(bus, received(IN_EAST))
+    await handle(bus, received(IN_WEST, "dispute.family"))
+    owners = [e.owner.unit_id for e in store.events() if isinstance(e, IncidentAssigned)]
+    assert owners == ["community", "street"]
+
+
+async def test_an_emergency_gets_the_district_as_co_owner(bus, store):
+    await handle(bus, received(IN_WEST, urgency="emergency"))
+    [assigned] = store.events()
+    assert isinstance(assigned, IncidentAssigned)
+    assert [o.unit_id for o in assigned.co_owners] == ["district"]
+
+
+async def test_an_incident_placed_nowhere_goes_to_the_centres_queue_and_is_recorded(bus, store):
+    case = received(NOWHERE)
+    await handle(bus, case)
+    [unroutable] = store.events()
+    assert isinstance(unroutable, IncidentUnroutable)
+    assert "outside every grid" in unroutable.reason and "command centre's queue" in unroutable.reason
+    [decision] = store.assignments.of(case.incident_id)
+    assert (decision.kind, decision.unit_id, decision.place_code) == ("unroutable", None, None)
+
+
+async def test_a_duplicate_is_recorded_but_not_routed(bus, store):
+    master = uuid.uuid4()
+    case = received(IN_WEST, duplicate_of=master, grid_code=WEST)
+    await handle(bus, case)
+    assert store.events() == []
+    [decision] = store.assignments.of(case.incident_id)
+    assert decision.kind == "unroutable" and decision.reason.startswith(f"duplicate of {master}")
+    assert store.assignments.incidents[case.incident_id].current_unit_id is None
+
+
+async def test_an_incident_is_routed_once_even_if_its_event_comes_again(bus, store):
+    case = received(IN_WEST)
+    await handle(bus, case)
+    await handle(bus, case)  # re-published with a new envelope: the inbox does not know it, routing does
+    assert len(store.events()) == 1 and len(store.assignments.of(case.incident_id)) == 1
+
+
+async def test_a_return_escalates_one_level_from_the_unit_that_returned_it(bus, store):
+    case = received(IN_WEST)
+    await handle(bus, case)
+    await handle(bus, returned(case, 1))
+    reassigned = store.events()[-1]
+    assert isinstance(reassigned, IncidentReassigned)
+    assert (reassigned.owner.unit_id, reassigned.owner.worker_id, reassigned.previous_unit_id) == (
+        "community", None, "grid-west")
+    assert reassigned.grid_code == WEST and reassigned.reason.startswith("returned by grid-west (非本单位职责)")
+    await handle(bus, returned(case, 1, "community"))  # the community returns it in turn: the street
+    assert store.events()[-1].owner.unit_id == "street"
+    assert [d.kind for d in store.assignments.of(case.incident_id)] == ["assigned", "reassigned", "reassigned"]
+
+
+async def test_the_second_return_goes_to_the_centre_for_a_final_dispatch(bus, store):
+    case = received(IN_WEST)
+    await handle(bus, case)
+    await handle(bus, returned(case, 2))
+    unroutable = store.events()[-1]
+    assert isinstance(unroutable, IncidentUnroutable) and "终审" in unroutable.reason
+    assert store.assignments.of(case.incident_id)[-1].kind == "unroutable"
+
+
+async def test_a_return_of_an_incident_routing_never_saw_fails_and_writes_nothing(bus, store):
+    with pytest.raises(UnknownIncident):
+        await handle(bus, returned(received(), 1))
+    assert store.events() == [] and store.assignments.history == []
+
+
+# ---- the command centre's dispatch ----------------------------------------------------------------------
+
+async def test_a_dispatch_names_the_new_owner_and_says_who_dispatched(bus, store):
+    case = received(IN_WEST)
+    await handle(bus, case)
+    owner = await bus.handle(c.DispatchIncident(case.incident_id, "community", "w-community", "社区牵头", ACTOR))
+    assert (owner.unit_id, owner.worker_id, owner.worker_name) == ("community", "w-community", "李娜")
+    dispatched = store.events()[-1]
+    assert isinstance(dispatched, IncidentReassigned)
+    assert dispatched.owner == owner and dispatched.previous_unit_id == "grid-west"
+    assert dispatched.reason == "dispatched by sup: 社区牵头" and dispatched.grid_code == WEST
+    assert store.assignments.of(case.incident_id)[-1].kind == "dispatched"
+    assert store.assignments.incidents[case.incident_id].current_unit_id == "community"
+
+
+@pytest.mark.parametrize("unit, worker, error, field", [
+    ("no-such-unit", None, DispatchRefused, "unit"),
+    ("community", "w-west", DispatchRefused, "worker"),       # a worker of another unit
+    ("community", "nobody", DispatchRefused, "worker"),
+])
+async def test_a_dispatch_to_a_unit_or_worker_that_does_not_fit_is_refused_and_changes_nothing(
+        bus, store, unit, worker, error, field):
+    case = received(IN_WEST)
+    await handle(bus, case)
+    before = (len(store.published), copy.deepcopy(store.assignments.history))
+    with pytest.raises(error) as refused:
+        await bus.handle(c.DispatchIncident(case.incident_id, unit, worker, "x", ACTOR))
+    assert isinstance(refused.value, Invalid) and refused.value.status == 422
+    assert [e["field"] for e in refused.value.errors or []] == [field]
+    assert (len(store.published), store.assignments.history) == before
+    assert store.assignments.incidents[case.incident_id].current_unit_id == "grid-west"
+
+
+async def test_a_dispatch_of_an_incident_routing_never_saw_is_not_found(bus, store):
+    with pytest.raises(UnknownIncident) as refused:
+        await bus.handle(c.DispatchIncident(uuid.uuid4(), "community", None, "x", ACTOR))
+    assert isinstance(refused.value, NotFound) and refused.value.status == 404
+    assert store.published == [] and store.assignments.history == []
+
+
+# ---- units, workers, rosters ----------------------------------------------------------------------------
+
+async def test_a_worker_put_under_a_unit_that_does_not_exist_is_refused_and_nothing_changes(bus, store):
+    before = store.workers.rows["w-west"]
+    with pytest.raises(UnknownUnit) as refused:
+        await bus.handle(c.PutWorker("w-west", "张伟", "13800000009", "no-such-unit", (WEST,)))
+    assert refused.value.status == 422
+    assert refused.value.errors == [{"field": "unit_id", "message": "no unit 'no-such-unit'", "type": "unknown_unit"}]
+    with pytest.raises(UnknownUnit):
+        await bus.handle(c.PutWorker("w-new", "王芳", "13800000003", "no-such-unit"))
+    assert store.workers.rows["w-west"] == before and "w-new" not in store.workers.rows
+
+
+async def test_a_worker_put_again_keeps_the_roster_and_may_have_no_unit(bus, store):
+    roster = await bus.handle(c.PutRoster("w-west", ({"days": [1, 2, 3], "start": "08:00", "end": "17:00"},)))
+    await bus.handle(c.PutWorker("w-west", "张伟", "13800000009", "grid-east", (EAST,), on_duty=False))
+    await bus.handle(c.PutWorker("w-free", "王芳", "13800000003"))
+    assert store.workers.rows["w-west"] == Worker("w-west", "张伟", "13800000009", "grid-east", (EAST,), False, roster)
+    assert store.workers.rows["w-free"].unit_id is None
+
+
+async def test_a_unit_is_put_whole(bus, store):
+    await bus.handle(c.PutUnit(Unit("community", "community", "新名字", (COMMUNITY, EAST))))
+    assert store.units.rows["community"] == Unit("community", "community", "新名字", (COMMUNITY, EAST))
+
+
+async def test_a_wrong_roster_names_every_field_in_the_shared_shape_and_nothing_is_stored(bus, store):
+    start = NOW + timedelta(days=1)
+    with pytest.raises(RosterRefused) as refused:
+        await bus.handle(c.PutRoster("w-west", ({"days": [1, 9], "start": "08:00", "end": "12:00"},),
+                                     ({"start": start, "end": start - timedelta(hours=1)},)))
+    assert refused.value.status == 422 and refused.value.detail == "the roster is refused; nothing changed"
+    assert [(e["field"], e["type"]) for e in refused.value.errors or []] == [("weekly[0].days", "roster"),
+                                                                          ("periods[0]", "roster")]
+    assert all(set(e) == {"field", "message", "type"} for e in refused.value.errors or [])
+    assert store.workers.rows["w-west"].roster is None
+
+
+async def test_a_roster_for_a_worker_that_does_not_exist_is_not_found(bus, store):
+    with pytest.raises(UnknownWorker) as refused:
+        await bus.handle(c.PutRoster("nobody", ({"days": [1], "start": "08:00", "end": "12:00"},)))
+    assert refused.value.status == 404 and "nobody" not in store.workers.rows
+
+
+async def test_deleting_a_roster_goes_back_to_the_switch_and_a_second_delete_is_not_found(bus, store):
+    await bus.handle(c.PutRoster("w-west", ({"days": [1], "start": "08:00", "end": "12:00"},)))
+    await bus.handle(c.DeleteRoster("w-west"))
+    assert store.workers.rows["w-west"].roster is None
+    with pytest.raises(NoRoster) as refused:
+        await bus.handle(c.DeleteRoster("w-west"))
+    assert refused.value.status == 404
+
+
+async def test_a_directory_naming_a_unit_that_exists_nowhere_is_refused_whole(store):
+    bus = fake_bus(store, FakeRegistry(city()))
+    roster = build_roster([{"days": [1], "start": "08:00", "end": "12:00"}], [])
+    with pytest.raises(UnknownUnit) as refused:
+        await bus.handle(c.LoadDirectory(UNITS[:1], (
+            Worker("w1", "甲", "13800000001", "grid-west", (WEST,), True, roster),
+            Worker("w2", "乙", "13800000002", "gone", (EAST,), True))))
+    assert [e["field"] for e in refused.value.errors or []] == ["workers.1.unit_id"]
+    assert store.units.rows == {} and store.workers.rows == {}
+    await bus.handle(c.LoadDirectory(UNITS[:1], (Worker("w1", "甲", "13800000001", "grid-west", (WEST,), True,
+                                                        roster),)))
+    assert store.workers.rows["w1"].roster == roster
+
+
+# ---- rules, grids ----------------------------------------------------------------------------------------
+
+async def test_rules_with_an_owner_that_is_no_level_nor_department_are_refused_all(bus, store):
+    with pytest.raises(InvalidRule) as refused:
+        await bus.handle(c.PutRules((c.RuleEntry("city.ads", "*", "street"),
+                                     c.RuleEntry("city.garbage", "*", "mayor"))))
+    assert refused.value.status == 422 and "not 'mayor'" in refused.value.detail
+    assert [e["field"] for e in refused.value.errors or []] == ["1.owner"]
+    with pytest.raises(InvalidRule) as co_owner:
+        await bus.handle(c.PutRules((c.RuleEntry("city.ads", "*", "street", "dept:"),)))
+    assert [e["field"] for e in co_owner.value.errors or []] == ["0.co_owner"]
+    assert store.rules.rows == {}
+    assert await bus.handle(c.PutRules((c.RuleEntry("city.ads", "urgent", "dept:municipal", "street"),))) == 1
+    assert store.rules.rows == {("city.ads", "urgent"): Rule("dept:municipal", "street")}
+
+
+def grid(code: str, x0: float, size: float = 0.001) -> dict:
+    ring = [[x0, 31.0], [x0 + size, 31.0], [x0 + size, 31.0 + size], [x0, 31.0 + size], [x0, 31.0]]
+    return {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
+            "properties": {"code": code, "name": f"网格{code[-3:]}", "level": "grid", "parent_code": code[:12]}}
+
+
+def territory(code: str, level: str, parent: str | None) -> dict:
+    ring = [[120.0, 31.0], [120.1, 31.0], [120.1, 31.1], [120.0, 31.1], [120.0, 31.0]]
+    return {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
+            "properties": {"code": code, "name": code, "level": level, "parent_code": parent}}
+
+
+async def test_a_grid_file_is_imported_whole_or_refused_naming_each_feature(bus, store):
+    imported = await bus.handle(c.ImportGrids({"type": "FeatureCollection", "features": [
+        territory(DISTRICT, "district", None), territory(STREET, "street", DISTRICT),
+        territory(COMMUNITY, "community", STREET), grid(WEST, 120.0)]}))
+    assert (imported.imported, imported.registry_version) == (4, 1)
+    with pytest.raises(InvalidGridFile) as refused:
+        await bus.handle(c.ImportGrids({"type": "FeatureCollection", "features": [
+            grid(EAST, 120.0005),                      # half over the registered WEST
+            grid(COMMUNITY + "003", 120.01, 0.001),    # fine alone
+            grid("320508019099004", 120.02)]}))        # unknown parent
+    errors = refused.value.errors or []
+    assert refused.value.status == 422 and refused.value.detail == "2 feature(s) rejected; nothing imported"
+    assert [(e["field"], e["type"], e["feature"], e["code"]) for e in errors] == [
+        ("features.0", "grid_feature", 0, EAST), ("features.2", "grid_feature", 2, "320508019099004")]
+    assert errors[0]["message"].startswith(f"{EAST}: comprehensive grid overlaps comprehensive grid {WEST}")
+    assert "unknown parent '320508019099'" in errors[1]["message"]
+    assert set(store.grids.rows) == {DISTRICT, STREET, COMMUNITY, WEST} and store.grids.version == 1
+
+
+async def test_a_body_that_is_no_feature_collection_is_refused_as_a_whole(bus, store):
+    with pytest.raises(InvalidGridFile) as refused:
+        await bus.handle(c.ImportGrids([1, 2]))
+    assert [(e["field"], e["feature"]) for e in refused.value.errors or []] == [("body", -1)]
