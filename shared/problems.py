@@ -167,12 +167,14 @@ def document_problems(document: dict[str, Any]) -> dict[str, Any]:
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             responses = operation["responses"]
-            if _fastapi_validation_doc(responses.get("422")) or (
+            if "x-errors" in operation:  # the operation answers its refusals in a form of its own (Open311's)
+                responses.pop("422", None)
+            elif _fastapi_validation_doc(responses.get("422")) or (
                     "422" not in responses and (operation.get("parameters") or operation.get("requestBody"))):
                 responses["422"] = problem_doc(422)
             if operation.get("security"):
                 responses.setdefault("401", problem_doc(401))
-            if operation.get("requestBody"):
+            if operation.get("requestBody") and "x-errors" not in operation:
                 responses.setdefault("400", problem_doc(400))
                 responses.setdefault("413", problem_doc(413))
     return document

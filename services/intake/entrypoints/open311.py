@@ -1,18 +1,24 @@
 """Open311 GeoReport v2 façade (DOMAIN.md §7) over the same case record: services, requests.
 
-Formats: `.json` and `.xml` (the spec's default). Writes are form-encoded with an `api_key`.
+Formats: `.json` and `.xml` (the spec's default). Writes are form-encoded with an `api_key`. Errors come in the
+spec's own form, not as problem+json: a list of `{code, description}` (`<errors><error>` in XML), with the
+spec's statuses: 400 for a request it cannot take, 403 for a key it does not know, 404 for nothing by that id.
 """
 
 from __future__ import annotations
 
 import uuid
 import xml.etree.ElementTree as ET
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from starlette.exceptions import HTTPException
 
 from services.intake.domain import commands as c
 from services.intake.domain.model import CLOSED_FOR_PUBLIC, Status
@@ -22,7 +28,7 @@ from services.intake.views import list_categories, open311_requests
 from shared.auth import Caller, require_role
 from shared.errors import DomainError
 from shared.events.intake import Point
-from shared.problems import PROBLEM_JSON, Problem, domain_problem, problem_doc, problems, validation_problem
+from shared.problems import Problem, domain_problem, problems, validation_problem
 
 Format = Literal["json", "xml"]
 STATUS_ZH = {Status.RECEIVED: "已受理", Status.ASSIGNED: "已派遣", Status.IN_PROGRESS: "办理中",
@@ -53,13 +59,21 @@ class KeyIn(BaseModel):
     name: str = Field(min_length=1, max_length=100, description="the public client the key is for")
 
 
+# Marks an operation whose errors are the spec's list, so the app's document adds no problem+json 422 to it.
+SPEC_ERRORS = {"x-errors": "GeoReport v2 error list"}
+ERRORS_SCHEMA = {"type": "array", "items": {"type": "object", "required": ["code", "description"], "properties": {
+    "code": {"type": "integer"}, "description": {"type": "string"}}}}
+ERROR_TITLES = {400: "Bad Request: a field is missing or wrong", 403: "Forbidden: api_key not issued",
+                404: "Not Found"}
+
+
 def documented(success: int, *refusals: int) -> dict[int | str, dict[str, Any]]:
-    """`responses=` of an Open311 route: each answer in both formats (problem+json or the spec's <errors>)."""
-    both: dict[str, Any] = {"application/json": {}, "text/xml": {}}
-    answers: dict[int | str, dict[str, Any]] = {success: {"description": "OK", "content": both}}
-    for status in refusals:
-        answers[status] = {"description": problem_doc(status)["description"],
-                           "content": {**problem_doc(status)["content"], "text/xml": {}}}
+    """`responses=` of an Open311 route: each answer in both formats, errors in the spec's own list."""
+    answers: dict[int | str, dict[str, Any]] = {
+        success: {"description": "OK", "content": {"application/json": {}, "text/xml": {}}}}
+    for status in (400, *refusals):
+        answers[status] = {"description": ERROR_TITLES[status],
+                           "content": {"application/json": {"schema": ERRORS_SCHEMA}, "text/xml": {}}}
     return answers
 
 
@@ -77,10 +91,38 @@ def render(items: list[dict[str, Any]], root: str, item: str, fmt: Format, statu
 
 
 def error(fmt: Format, problem: Problem) -> Response:
-    """problem+json for .json; the spec's <errors> document for .xml; the same status either way."""
-    if fmt == "json":
-        return JSONResponse(problem.body(), status_code=problem.status, media_type=PROBLEM_JSON)
-    return render([{"code": problem.status, "description": problem.detail}], "errors", "error", fmt, problem.status)
+    """The spec's error list (`<errors>` in XML). A request we cannot take is the spec's 400, whatever made it
+    so (a field's validation is our 422 elsewhere)."""
+    status = 400 if problem.status == 422 else problem.status
+    return render([{"code": status, "description": problem.detail}], "errors", "error", fmt, status)
+
+
+def format_of(request: Request) -> Format:
+    return "xml" if request.url.path.endswith(".xml") else "json"
+
+
+class Open311Route(APIRoute):
+    """Every refusal of an Open311 route (its own, the domain's, FastAPI's validation of the path and query) in
+    the spec's error form and the format the path asks for; a bug stays a bug (logged, 500)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def answer(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except RequestValidationError as exc:
+                return error(format_of(request), validation_problem(exc))
+            except DomainError as exc:
+                return error(format_of(request), domain_problem(exc))
+            except Problem as exc:
+                if exc.status == 413:  # the body limit is the server's, not the spec's: problem+json as everywhere
+                    raise
+                return error(format_of(request), exc)
+            except HTTPException as exc:  # a body Starlette could not parse as a form
+                return error(format_of(request), Problem(exc.status_code, str(exc.detail)))
+
+        return answer
 
 
 def service_of(category: dict[str, Any]) -> dict[str, Any]:
@@ -111,32 +153,32 @@ def _expected(row: dict[str, Any]) -> str | None:
 
 
 def build_open311_router() -> APIRouter:
-    router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"])
+    router = APIRouter(prefix="/open311/v2", tags=["Open311 GeoReport v2"], route_class=Open311Route)
 
-    @router.get("/services.{fmt}", responses=documented(200, 422))
+    @router.get("/services.{fmt}", responses=documented(200), openapi_extra=SPEC_ERRORS)
     async def services(container: IntakeApp, fmt: Format = Path()) -> Response:
         return render([service_of(cat) for cat in await list_categories(container.pool)], "services", "service",
                       fmt)
 
-    @router.get("/services/{code}.{fmt}", responses=documented(200, 404, 422))
+    @router.get("/services/{code}.{fmt}", responses=documented(200, 404), openapi_extra=SPEC_ERRORS)
     async def service_definition(code: str, container: IntakeApp, fmt: Format = Path()) -> Response:
         if not any(cat["code"] == code for cat in await list_categories(container.pool)):
-            return error(fmt, Problem(404, f"no service {code!r}"))
+            raise Problem(404, f"no service {code!r}")
         if fmt == "json":
             return JSONResponse({"service_code": code, "attributes": []})
         return render([{"service_code": code}], "service_definition", "service", fmt)
 
-    @router.post("/requests.{fmt}", status_code=201, responses=documented(201, 400, 403, 413, 422),
-                 openapi_extra={"requestBody": {"required": True, "content": {
+    @router.post("/requests.{fmt}", status_code=201, responses={**documented(201, 403), **problems(413)},
+                 openapi_extra={**SPEC_ERRORS, "requestBody": {"required": True, "content": {
         "application/x-www-form-urlencoded": {"schema": Open311Request.model_json_schema()}}}})
     async def create_request(request: Request, container: IntakeApp, fmt: Format = Path()) -> Response:
         form = await request.form()
         try:
             body = Open311Request.model_validate({k: v for k, v in form.items() if v != ""})
         except ValidationError as exc:
-            return error(fmt, validation_problem(exc))
+            raise validation_problem(exc) from exc
         if (body.lat is None or body.long is None) and not body.address_string:
-            return error(fmt, Problem(422, "give lat and long, or address_string"))
+            raise Problem(422, "give lat and long, or address_string")
         name = " ".join(p for p in (body.last_name, body.first_name) if p) or None
         cmd = c.ReportIncident(
             source="public", category=body.service_code, urgency="normal",
@@ -144,14 +186,11 @@ def build_open311_router() -> APIRouter:
             location=Point(lon=body.long, lat=body.lat) if body.lat is not None and body.long is not None else None,
             address=body.address_string, reporter_name=name, reporter_phone=body.phone,
             attachments=(str(body.media_url),) if body.media_url else ())
-        try:
-            incident = await container.bus.handle(c.SubmitPublicRequest(body.api_key, cmd))
-        except DomainError as exc:  # answered in the format asked for (.xml: the spec's <errors> document)
-            return error(fmt, domain_problem(exc))
+        incident = await container.bus.handle(c.SubmitPublicRequest(body.api_key, cmd))
         return render([{"service_request_id": str(incident.id), "service_notice": "已受理，感谢您的反映",
                         "account_id": None}], "service_requests", "request", fmt, 201)
 
-    @router.get("/requests.{fmt}", responses=documented(200, 422))
+    @router.get("/requests.{fmt}", responses=documented(200), openapi_extra=SPEC_ERRORS)
     async def list_requests(container: IntakeApp, fmt: Format = Path(),
                             service_request_id: str | None = Query(None, max_length=2000),
                             service_code: str | None = Query(None, max_length=2000),
@@ -160,11 +199,11 @@ def build_open311_router() -> APIRouter:
         try:
             ids = [uuid.UUID(i) for i in service_request_id.split(",")] if service_request_id else None
         except ValueError:
-            return error(fmt, Problem(422, "service_request_id must be comma-separated ids"))
+            raise Problem(422, "service_request_id must be comma-separated ids") from None
         end = end_date or (start_date + MAX_RANGE if start_date else None)
         start = start_date or (end - MAX_RANGE if end else None)
         if start and end and end - start > MAX_RANGE:
-            return error(fmt, Problem(422, "the date range is at most 90 days"))
+            raise Problem(422, "the date range is at most 90 days")
         if ids is None and start is None:
             start = container.clock.now() - MAX_RANGE  # the spec's default window: the last 90 days
         statuses = None
@@ -176,12 +215,12 @@ def build_open311_router() -> APIRouter:
                                       start=start, end=end, statuses=statuses, limit=1000)
         return render([request_of(r) for r in rows], "service_requests", "request", fmt)
 
-    @router.get("/requests/{request_id}.{fmt}", responses=documented(200, 404, 422))
+    @router.get("/requests/{request_id}.{fmt}", responses=documented(200, 404), openapi_extra=SPEC_ERRORS)
     async def one_request(request_id: uuid.UUID, container: IntakeApp, fmt: Format = Path()) -> Response:
         rows = await open311_requests(container.pool, ids=[request_id], codes=None, start=None, end=None,
                                       statuses=None, limit=1)
         if not rows:
-            return error(fmt, Problem(404, f"no request {request_id}"))
+            raise Problem(404, f"no request {request_id}")
         return render([request_of(rows[0])], "service_requests", "request", fmt)
 
     return router
