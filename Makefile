@@ -40,7 +40,7 @@ demo: infra  ## the whole system on a city with live traffic and an accelerated 
 	@$(LOCAL)/services.sh migrate
 	@CLOCK_MODE=virtual CLOCK_SPEED=$${CLOCK_SPEED:-120} $(LOCAL)/services.sh start
 	@$(LOCAL)/services.sh wait
-	@$(PY) deploy/demo/demo.py
+	@$(PY) -m deploy.demo.demo
 
 test: infra  ## the whole suite against the real Postgres and Kafka
 	@$(LOCAL)/run-tests.sh tests

@@ -29,7 +29,8 @@ from shared.db.pool import create_pool
 from shared.events.envelope import Envelope
 from shared.events.supervision import LightChanged
 from shared.messaging.kafka import make_producer
-from shared.messaging.topics import ALERTS, ALL_TOPICS, delete_topics, ensure_topics
+from shared.messaging.topics import ALERTS, ALL_TOPICS, ensure_topics
+from tests.support import delete_topics
 
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 DELIVERERS = 2

@@ -37,17 +37,18 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from bench.common import ROOT, Figure, create_database, drop_database
+from deploy.demo.synthetic_city import CityPlan, generate_city, sample_points
 from services.routing.bootstrap import pg_message_bus
 from services.routing.domain.assignment import Unit, Worker
 from services.routing.domain.commands import ImportGrids, LoadDirectory
-from services.routing.domain.synthetic_city import CityPlan, generate_city, sample_points
 from shared.clock import RealClock
 from shared.db.migrate import migrate
 from shared.db.pool import create_pool
 from shared.events.envelope import Envelope
 from shared.events.intake import IncidentReceived, Point
 from shared.messaging.kafka import make_consumer, make_producer
-from shared.messaging.topics import ALL_TOPICS, ASSIGNMENTS, INCIDENTS, PARTITIONS, delete_topics, ensure_topics
+from shared.messaging.topics import ALL_TOPICS, ASSIGNMENTS, INCIDENTS, PARTITIONS, ensure_topics
+from tests.support import delete_topics
 
 KAFKA = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 BURST = 10_000

@@ -12,8 +12,8 @@ from shapely import STRtree
 from shapely.geometry import shape
 
 from bench.common import Figure, create_database, drop_database
+from deploy.demo.synthetic_city import CityPlan, generate_city, sample_points
 from services.routing.domain.locator import GridInfo, Locator
-from services.routing.domain.synthetic_city import CityPlan, generate_city, sample_points
 from shared.db.migrate import migrate
 from shared.db.pool import create_pool
 

@@ -31,7 +31,8 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 
 from bench.common import ROOT, Figure, wrk
-from services.routing.domain.synthetic_city import sample_points
+from deploy.demo.synthetic_city import main as write_city
+from deploy.demo.synthetic_city import sample_points
 from shared.messaging.kafka import make_producer
 from shared.messaging.topics import ensure_topics
 from tests.e2e.stack import Stack, new_database_names
@@ -288,7 +289,7 @@ def _ms(values: list[float], p: int) -> float:
 def _load_city(stack: Stack) -> dict:
     city = ROOT / ".run" / "city-15000-7"
     if not (city / "directory.json").exists():
-        stack.run("routing", "synthetic-city", "--out", str(city), "--grids", "15000", "--seed", "7")
+        write_city(city, grids=15_000, seed=7)
     stack.run("routing", "load-city", str(city / "grids.geojson"), str(city / "directory.json"))
     grids: dict = json.loads((city / "grids.geojson").read_text(encoding="utf-8"))
     return grids

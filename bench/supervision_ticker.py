@@ -26,12 +26,13 @@ from services.supervision.domain.commands import FireDueClocks
 from services.supervision.entrypoints.ticker import run_ticker
 from services.supervision.views import next_due_at
 from shared.calendar import WorkCalendar
-from shared.clock import FixedClock, RealClock
+from shared.clock import RealClock
 from shared.db.migrate import migrate
 from shared.db.pool import create_pool
 from shared.messaging import outbox
 from shared.messaging.kafka import make_producer
-from shared.messaging.topics import ALL_TOPICS, delete_topics, ensure_topics
+from shared.messaging.topics import ALL_TOPICS, ensure_topics
+from tests.support import FixedClock, delete_topics
 
 OPEN_CLOCKS = 1_000_000
 DUE = 100_000

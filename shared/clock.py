@@ -76,24 +76,6 @@ class VirtualClock:
         return ClockAnchor(self._anchor.at(real_now) + timedelta(seconds=seconds), real_now, self.speed)
 
 
-class FixedClock:
-    """A clock that only moves when told: for unit tests."""
-
-    mode = "fixed"
-    speed = 0.0
-
-    def __init__(self, at: datetime) -> None:
-        if at.tzinfo is None:
-            raise ValueError("FixedClock needs an aware datetime")
-        self._now = at
-
-    def now(self) -> datetime:
-        return self._now
-
-    def advance(self, **delta: float) -> None:
-        self._now += timedelta(**delta)
-
-
 async def follow_clock_url(clock: VirtualClock, url: str, interval: float = 0.5) -> None:
     """Keep a follower's virtual clock in step with the owner's `GET /v1/clock`."""
     async with httpx.AsyncClient(timeout=2.0) as http:

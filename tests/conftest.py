@@ -31,7 +31,8 @@ async def fresh_database() -> AsyncIterator[Callable[[str], Awaitable[str]]]:
 @pytest.fixture
 async def topic_prefix() -> AsyncIterator[str]:
     """A private copy of the contract topics on the real broker, deleted afterwards."""
-    from shared.messaging.topics import ALL_TOPICS, delete_topics, ensure_topics
+    from shared.messaging.topics import ALL_TOPICS, ensure_topics
+    from tests.support import delete_topics
 
     prefix = f"t{uuid.uuid4().hex[:10]}."
     await ensure_topics(KAFKA_BOOTSTRAP, prefix)

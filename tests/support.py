@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -31,6 +32,36 @@ async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
             client.app = app  # type: ignore[attr-defined]
             yield client
 
+class FixedClock:
+    """A clock that only moves when told (tests, benchmarks)."""
+
+    mode = "fixed"
+    speed = 0.0
+
+    def __init__(self, at: datetime) -> None:
+        if at.tzinfo is None:
+            raise ValueError("FixedClock needs an aware datetime")
+        self._now = at
+
+    def now(self) -> datetime:
+        return self._now
+
+    def advance(self, **delta: float) -> None:
+        self._now += timedelta(**delta)
+
+
+async def delete_topics(bootstrap: str, names: list[str]) -> None:
+    """Delete these topics (a test's or a benchmark's private copies)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics(names)
+    finally:
+        await admin.close()
+
+
 async def handle(bus, event, envelope=None):
     """Run one event through the bus's handler for it in a fresh unit of work and commit, as the consumer does
     after its inbox check (the inbox itself is tested in test_messaging.py). Returns the envelope."""
@@ -43,5 +74,5 @@ async def handle(bus, event, envelope=None):
     return envelope
 
 
-__all__ = ["ADMIN_DSN", "KAFKA_BOOTSTRAP", "ROOT", "SERVICE_DIRS", "create_database", "drop_database", "dsn_for",
-           "handle", "serving"]
+__all__ = ["ADMIN_DSN", "KAFKA_BOOTSTRAP", "ROOT", "SERVICE_DIRS", "FixedClock", "create_database", "delete_topics",
+           "drop_database", "dsn_for", "handle", "serving"]

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from services.routing.domain.synthetic_city import sample_points
+from deploy.demo.synthetic_city import sample_points
 from shared.auth import issue_token
 from shared.settings import ServiceSettings
 
@@ -52,7 +52,7 @@ def city_files(kind: str, grids: int, seed: int) -> tuple[Path, Path]:
         return ROOT / "deploy/demo/small-city.geojson", ROOT / "deploy/demo/small-city-people.json"
     out = ROOT / ".run" / f"city-{grids}-{seed}"
     if not (out / "directory.json").exists():
-        subprocess.run([sys.executable, "-m", "services.routing", "synthetic-city", "--out", str(out),
+        subprocess.run([sys.executable, "-m", "deploy.demo.synthetic_city", "--out", str(out),
                         "--grids", str(grids), "--seed", str(seed)], cwd=ROOT, check=True)
     return out / "grids.geojson", out / "directory.json"
 

@@ -55,31 +55,15 @@ def load_city(grids: Path, directory: Path | None = typer.Argument(None)) -> Non
 
 
 def directory_of(people: dict[str, Any]) -> LoadDirectory:
-    """The units and workers of a directory file (`synthetic-city` writes one); a worker's roster, when given, is
-    {"weekly": [...], "periods": [...]} as PUT /v1/workers/{id}/roster takes it. A wrong roster: RosterRefused."""
+    """The units and workers of a directory file (`python -m deploy.demo.synthetic_city` writes one); a worker's
+    roster, when given, is {"weekly": [...], "periods": [...]} as PUT /v1/workers/{id}/roster takes it. A wrong
+    roster: RosterRefused."""
     units = tuple(Unit(u["id"], u["kind"], u["name"], tuple(u.get("area", [])), u.get("department"))
                   for u in people.get("units", []))
     workers = tuple(Worker(w["id"], w["name"], w["phone"], w.get("unit_id"), tuple(w.get("grid_codes", [])),
                            w.get("on_duty", True), roster_from_dict(w["roster"]) if "roster" in w else None)
                     for w in people.get("workers", []))
     return LoadDirectory(units, workers)
-
-
-@cli.command("synthetic-city")
-def synthetic_city(out: Path = typer.Option(Path(".run/city"), help="directory for grids.geojson and directory.json"),
-                   grids: int = typer.Option(15_000, help="comprehensive grids"), seed: int = 7,
-                   districts: int = 5) -> None:
-    """Write a realistic synthetic city (DOMAIN.md §1 scale) to import with `load-city`."""
-    from services.routing.domain.synthetic_city import CityPlan, generate_city
-
-    collection, directory = generate_city(CityPlan(seed=seed, grids=grids, districts=districts))
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "grids.geojson").write_text(json.dumps(collection, ensure_ascii=False), encoding="utf-8")
-    (out / "directory.json").write_text(json.dumps(directory, ensure_ascii=False), encoding="utf-8")
-    kinds = [f["properties"]["level"] for f in collection["features"]]
-    typer.echo(f"{out}: {kinds.count('district')} districts, {kinds.count('street')} streets, "
-               f"{kinds.count('community')} communities, {kinds.count('grid')} grids, "
-               f"{len(directory['units'])} units, {len(directory['workers'])} workers")
 
 
 if __name__ == "__main__":

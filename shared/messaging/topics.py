@@ -32,20 +32,6 @@ async def ensure_topics(bootstrap: str, prefix: str = "", partitions: int = PART
         return missing
     finally:
         await admin.close()
-
-
-async def delete_topics(bootstrap: str, names: list[str]) -> None:
-    """Delete these topics (a test's or a benchmark's private copies)."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.delete_topics(names)
-    finally:
-        await admin.close()
-
-
 if __name__ == "__main__":  # python -m shared.messaging.topics
     import asyncio
     import os

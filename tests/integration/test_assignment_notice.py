@@ -10,13 +10,12 @@ import pytest
 from services.notifications.domain.commands import PutContact
 from services.notifications.domain.contacts import Person
 from services.notifications.domain.delivery import DeliveryPolicy, QuietHours
-from shared.clock import FixedClock
 from shared.db.migrate import migrate
 from shared.db.pool import create_pool
 from shared.events.envelope import Envelope
 from shared.events.routing import IncidentAssigned, IncidentReassigned, Owner
 from tests.integration.notifications_bus import bus, units_of_work
-from tests.support import SERVICE_DIRS, handle
+from tests.support import SERVICE_DIRS, FixedClock, handle
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai: no quiet hours
 GRID = "320508019044001"

@@ -10,13 +10,12 @@ import pytest
 from services.notifications.domain.commands import DeliverDue
 from services.notifications.domain.delivery import Attempt, DeliveryPolicy, Outgoing, bundle_key
 from services.notifications.domain.templates import sms_segments
-from shared.clock import FixedClock
 from shared.db.migrate import migrate
 from shared.db.pool import create_pool
 from shared.events.routing import IncidentAssigned, Owner
 from shared.events.supervision import LightChanged
 from tests.integration.notifications_bus import add, bus, delivery, units_of_work
-from tests.support import SERVICE_DIRS, handle
+from tests.support import SERVICE_DIRS, FixedClock, handle
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 PHONE = "13900000001"

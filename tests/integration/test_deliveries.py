@@ -10,12 +10,11 @@ import pytest
 
 from services.notifications.adapters.sms import HttpSmsGateway
 from services.notifications.domain.delivery import Attempt, Outgoing
-from shared.clock import FixedClock
 from shared.db.migrate import migrate
 from shared.db.pool import create_pool
 from tests.integration.notifications_bus import add as add_deliveries
 from tests.integration.notifications_bus import deliver_due, delivery, units_of_work
-from tests.support import SERVICE_DIRS
+from tests.support import SERVICE_DIRS, FixedClock
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 

@@ -8,13 +8,12 @@ from datetime import UTC, datetime
 import pytest
 
 from services.notifications.domain.delivery import Attempt, DeliveryPolicy, Outgoing
-from shared.clock import FixedClock
 from shared.db.migrate import migrate
 from shared.db.pool import create_pool
 from shared.events.routing import IncidentAssigned, Owner
 from shared.events.supervision import EscalationRaised
 from tests.integration.notifications_bus import bus, deliver_due, units_of_work
-from tests.support import SERVICE_DIRS, handle
+from tests.support import SERVICE_DIRS, FixedClock, handle
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 GRID = "320508019044007"

@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.notifications.domain.delivery import Attempt, Outgoing
-from shared.clock import FixedClock
 from shared.db.migrate import migrate
 from shared.db.pool import create_pool
 from shared.events.envelope import Envelope
@@ -22,7 +21,7 @@ from shared.events.intake import (
 )
 from shared.events.routing import IncidentReassigned, Owner
 from tests.integration.notifications_bus import bus, deliver_due, units_of_work
-from tests.support import SERVICE_DIRS, handle
+from tests.support import SERVICE_DIRS, FixedClock, handle
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 

@@ -10,7 +10,6 @@ import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from shared.clock import FixedClock
 from shared.db.migrate import migrate
 from shared.db.pool import create_pool
 from shared.db.unit_of_work import PgUnitOfWork
@@ -20,7 +19,7 @@ from shared.messaging.consumer import EventProcessor, Incoming, run_consumer
 from shared.messaging.kafka import make_consumer, make_producer
 from shared.messaging.outbox import OutboxRelay, purge_sent
 from shared.messaging.topics import INCIDENTS
-from tests.support import KAFKA_BOOTSTRAP, SERVICE_DIRS
+from tests.support import KAFKA_BOOTSTRAP, SERVICE_DIRS, FixedClock
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
 

@@ -13,14 +13,13 @@ from services.routing.bootstrap import pg_message_bus
 from services.routing.domain import commands as c
 from services.routing.domain.assignment import Unit, Worker
 from services.routing.domain.errors import DispatchRefused
-from shared.clock import FixedClock
 from shared.db.migrate import migrate
 from shared.db.pool import create_pool
 from shared.events import intake as ev
 from shared.events.envelope import Envelope
 from shared.events.intake import Point
 from shared.messaging.consumer import EventProcessor, Incoming
-from tests.support import ROOT, SERVICE_DIRS, serving
+from tests.support import ROOT, SERVICE_DIRS, FixedClock, serving
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 IN_GRID_1 = Point(lon=120.612, lat=31.31)

@@ -16,13 +16,12 @@ from services.supervision.entrypoints.http import create_app
 from services.supervision.service_layer.statistics import month_report
 from shared.auth import issue_token
 from shared.calendar import ZONE, WorkCalendar
-from shared.clock import FixedClock
 from shared.db.migrate import migrate
 from shared.db.pool import create_pool
 from shared.events import intake as ev
 from shared.events.routing import IncidentAssigned, IncidentReassigned, Owner
 from shared.settings import DEV_JWT_SECRET
-from tests.support import SERVICE_DIRS, handle, serving
+from tests.support import SERVICE_DIRS, FixedClock, handle, serving
 
 NOVEMBER = date(2026, 11, 1)
 MON = datetime(2026, 11, 2, 9, 0, tzinfo=ZONE)  # Monday; a normal sign is due Tue 11-03 17:30

@@ -12,14 +12,13 @@ from services.supervision.adapters.alert_outbox import ClockAlertOutbox
 from services.supervision.bootstrap import pg_message_bus
 from services.supervision.domain.commands import FireDueClocks
 from shared.calendar import ZONE, WorkCalendar
-from shared.clock import FixedClock
 from shared.db.migrate import migrate
 from shared.db.pool import create_pool
 from shared.events import intake as ev
 from shared.events.envelope import Envelope
 from shared.events.routing import IncidentAssigned, Owner
 from shared.messaging.consumer import EventProcessor, Incoming
-from tests.support import SERVICE_DIRS
+from tests.support import SERVICE_DIRS, FixedClock
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=ZONE)  # Monday
 OWNER = Owner(unit_id="grid-1", unit_name="一网格", unit_kind="grid", worker_id="w1")

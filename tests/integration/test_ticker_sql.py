@@ -19,10 +19,9 @@ from services.supervision.bootstrap import pg_message_bus
 from services.supervision.domain.commands import FireDueClocks
 from services.supervision.domain.model import LEVELS, LIGHTS, CaseFacts, PhaseClock, Policy
 from shared.calendar import ZONE, WorkCalendar
-from shared.clock import FixedClock
 from shared.db.migrate import migrate
 from shared.db.pool import create_pool
-from tests.support import SERVICE_DIRS
+from tests.support import SERVICE_DIRS, FixedClock
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=ZONE)
 CALENDAR = WorkCalendar()

@@ -29,9 +29,9 @@ from services.intake.service_layer.unit_of_work import (
     ReportUnitOfWork,
     Signatures,
 )
-from shared.clock import FixedClock
 from shared.events.envelope import Envelope
 from shared.events.intake import Point
+from tests.support import FixedClock
 from tests.unit.fakes import FakeUnitOfWork
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

@@ -29,13 +29,12 @@ from services.notifications.domain.errors import (
     UnknownTemplate,
 )
 from services.notifications.domain.subscriptions import Subscription
-from shared.clock import FixedClock
 from shared.events.envelope import Envelope
 from shared.events.intake import IncidentReceived, IncidentSigned
 from shared.events.notifications import DeliveryFailed, DeliverySucceeded
 from shared.events.routing import IncidentAssigned, IncidentReassigned, Owner
 from shared.events.supervision import EscalationRaised, LightChanged
-from tests.support import handle
+from tests.support import FixedClock, handle
 from tests.unit.notifications.fakes import (
     FakeChannel,
     FakeNotificationsUnitOfWork,

@@ -32,12 +32,13 @@ from services.routing.domain.locator import Locator
 from services.routing.domain.registry import ancestors
 from services.routing.domain.roster import Roster
 from services.routing.service_layer.unit_of_work import SOURCE, RoutingUnitOfWork
-from shared.clock import Clock, FixedClock
+from shared.clock import Clock
 from shared.events import parse_event
 from shared.events.envelope import Envelope, Event
 from shared.events.intake import IncidentReceived
 from shared.events.routing import Owner
 from shared.messagebus import MessageBus
+from tests.support import FixedClock
 from tests.unit.fakes import FakeUnitOfWork
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # Monday 09:00 in Asia/Shanghai

@@ -104,7 +104,7 @@ def test_a_grid_overlapping_one_already_in_the_registry_is_refused():
 
 
 def test_the_synthetic_city_has_no_overlapping_comprehensive_grids_and_a_shifted_grid_is_caught():
-    from services.routing.domain.synthetic_city import CityPlan, generate_city
+    from deploy.demo.synthetic_city import CityPlan, generate_city
 
     city, _ = generate_city(CityPlan(grids=400, districts=2))
     grids, errors = parse_features(city, set())

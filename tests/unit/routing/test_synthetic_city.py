@@ -7,8 +7,8 @@ import shapely
 from shapely import STRtree
 from shapely.geometry import LinearRing, Point, box, shape
 
+from deploy.demo.synthetic_city import DEPARTMENTS, CityPlan, generate_city, sample_points
 from services.routing.domain.grid_import import parse_features
-from services.routing.domain.synthetic_city import DEPARTMENTS, CityPlan, generate_city, sample_points
 
 SMALL = CityPlan(grids=600)
 LENGTH = {"district": 6, "street": 9, "community": 12, "grid": 15}

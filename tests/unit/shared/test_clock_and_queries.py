@@ -2,8 +2,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.clock import ClockAnchor, FixedClock, VirtualClock
+from shared.clock import ClockAnchor, VirtualClock
 from shared.db.queries import Queries
+from tests.support import FixedClock
 
 T0 = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 

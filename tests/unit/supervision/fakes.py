@@ -18,10 +18,11 @@ from services.supervision.domain.errors import NoPolicy
 from services.supervision.domain.model import PhaseClock, Policy, SupervisedCase
 from services.supervision.service_layer.unit_of_work import SupervisionUnitOfWork, alerts_from
 from shared.calendar import WorkCalendar
-from shared.clock import Clock, ClockAnchor, FixedClock
+from shared.clock import Clock, ClockAnchor
 from shared.events.envelope import Envelope
 from shared.events.routing import Owner
 from shared.messagebus import MessageBus
+from tests.support import FixedClock
 from tests.unit.fakes import FakeTransaction
 
 NOW = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # Monday 09:00 in Asia/Shanghai

@@ -21,11 +21,11 @@ from services.supervision.domain.errors import (
 )
 from services.supervision.domain.model import Policy
 from shared.calendar import ZONE, WorkCalendar
-from shared.clock import ClockAnchor, FixedClock, VirtualClock
+from shared.clock import ClockAnchor, VirtualClock
 from shared.errors import Conflict, Forbidden, Invalid, NotFound
 from shared.events import intake as ev
 from shared.events.routing import IncidentAssigned, IncidentReassigned, Owner
-from tests.support import handle
+from tests.support import FixedClock, handle
 from tests.unit.supervision.fakes import NOW, FakeClockStore, SupervisionStore, fake_bus
 
 GRID = "320508019044001"

@@ -11,11 +11,15 @@ are small polygons strictly inside one comprehensive grid of their community; no
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import typer
 
 Rect = tuple[float, float, float, float]  # west, south, east, north
 
@@ -530,3 +534,20 @@ def _cn(n: int) -> str:
     tail = "" if rest == 0 else ("零" + _DIGITS[rest] if rest < 10 else
                                  ("一" + _cn(rest) if rest < 20 else _cn(rest)))
     return _DIGITS[n // 100] + "百" + tail
+
+
+def main(out: Path = typer.Option(Path(".run/city"), help="directory for grids.geojson and directory.json"),
+         grids: int = typer.Option(15_000, help="comprehensive grids"), seed: int = 7, districts: int = 5) -> None:
+    """Write a realistic synthetic city (DOMAIN.md §1 scale) to import with `python -m services.routing load-city`."""
+    collection, directory = generate_city(CityPlan(seed=seed, grids=grids, districts=districts))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "grids.geojson").write_text(json.dumps(collection, ensure_ascii=False), encoding="utf-8")
+    (out / "directory.json").write_text(json.dumps(directory, ensure_ascii=False), encoding="utf-8")
+    kinds = [f["properties"]["level"] for f in collection["features"]]
+    typer.echo(f"{out}: {kinds.count('district')} districts, {kinds.count('street')} streets, "
+               f"{kinds.count('community')} communities, {kinds.count('grid')} grids, "
+               f"{len(directory['units'])} units, {len(directory['workers'])} workers")
+
+
+if __name__ == "__main__":  # python -m deploy.demo.synthetic_city --grids 15000 --seed 7 --out .run/city
+    typer.run(main)
