@@ -61,6 +61,17 @@ async def test_an_order_becomes_a_case_mapped_and_a_resend_returns_the_same_id(i
     assert len(await rows(intake.dsn, "SELECT 1 FROM outbox")) == 1
 
 
+async def test_the_nature_of_an_order_is_taken_in_chinese_and_kept_in_english(intake):
+    """DOMAIN §7 事项性质: 12345 sends 咨询/求助/投诉/举报/建议/表扬."""
+    for n, (chinese, english) in enumerate([("投诉", "complaint"), ("咨询", "consultation"), ("表扬", "praise")]):
+        response = await post_order(intake, order(order_no=f"GD-NATURE-{n}", nature=chinese, lon=120.6 + n / 100))
+        assert response.status_code == 202, response.text
+        [row] = await rows(intake.dsn, f"SELECT hotline FROM incident WHERE hotline_order_no = 'GD-NATURE-{n}'")
+        assert json.loads(row["hotline"])["nature"] == english
+    refused = await post_order(intake, order(order_no="GD-NATURE-X", nature="闲聊"))
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "nature"
+
+
 async def test_concurrent_resends_of_one_order_make_one_case(intake):
     results = await asyncio.gather(*[post_order(intake, order(order_no="GD-CONC"), timestamp=int(time.time()) - i)
                                      for i in range(6)])

@@ -263,3 +263,32 @@ async def test_a_resend_and_a_report_beside_it_in_one_batch_are_each_answered_ri
     assert second.title == "旁边" and second.duplicate_of is None
     assert await count(intake.dsn, "SELECT count(*) FROM incident") == 2
     assert await count(intake.dsn, "SELECT count(*) FROM outbox") == 2
+
+
+async def test_every_business_timestamp_comes_from_the_service_clock_not_the_databases(intake):
+    """Under the virtual clock the database's now() is months away: updated_at follows the service clock."""
+    from datetime import UTC, datetime, timedelta
+
+    from services.intake.bootstrap import message_bus
+    from services.intake.domain.duplicates import DuplicatePolicy
+    from services.intake.service_layer.group_commit import ReportCommitter
+    from services.intake.service_layer.unit_of_work import PgIntakeUnitOfWork, PgReportUnitOfWork
+    from tests.support import FixedClock
+
+    clock = FixedClock(datetime(2030, 3, 1, 9, 0, tzinfo=UTC))
+    pool = intake.app.state.container.pool
+    duplicates = DuplicatePolicy()
+    reports = ReportCommitter(lambda: PgReportUnitOfWork(pool, clock), duplicates)
+    bus = message_bus(lambda: PgIntakeUnitOfWork(pool, clock), reports=reports, duplicates=duplicates)
+    try:
+        case = await bus.handle(commands.ReportIncident(source="gridworker", category="city.garbage",
+                                                        urgency="normal", title="远期", location=None))
+        clock.advance(hours=2)
+        await handle(bus, IncidentAssigned(incident_id=case.id, at=clock.now(), category="city.garbage",
+                                           urgency="normal", grid_code=GRID, reason="located",
+                                           owner=Owner(unit_id="grid-1", unit_name="一网格", unit_kind="grid")))
+    finally:
+        await reports.close()
+    row = await pool.fetchrow("SELECT received_at, updated_at FROM incident WHERE id = $1", case.id)
+    assert row["received_at"] == datetime(2030, 3, 1, 9, 0, tzinfo=UTC)
+    assert row["updated_at"] == row["received_at"] + timedelta(hours=2)

@@ -85,9 +85,9 @@ async def test_escalations_reach_subscribers_of_the_area_and_level_with_quiet_ho
 async def test_the_stores_subscriber_query_says_what_the_model_says(fresh_database):
     """`subscribers_for` repeats `Subscription.hears_of` in SQL (for speed): the two agree on every case here."""
     from services.notifications.domain.subscriptions import Subscription
-    from tests.support import FixedClock
     from shared.db.pool import create_pool
     from tests.integration.notifications_bus import units_of_work
+    from tests.support import FixedClock
 
     dsn = await fresh_database("subs_twin")
     await migrate(dsn, SERVICE_DIRS["notifications"])

@@ -19,10 +19,10 @@ WITH claimed AS (
 new_incident AS (
     INSERT INTO incident (id, source, category, urgency, title, description, lon, lat, address, grid_code,
                           reporter, attachments, reported_at, received_at, status, owner, co_owners,
-                          duplicate_of, hotline_order_no, deadline, hotline, version)
+                          duplicate_of, hotline_order_no, deadline, hotline, version, updated_at)
     SELECT id, source, category, urgency, title, description, lon, lat, address, grid_code,
            reporter::jsonb, attachments::jsonb, reported_at, received_at, status, owner::jsonb, co_owners::jsonb,
-           duplicate_of, hotline_order_no, deadline, hotline::jsonb, 1
+           duplicate_of, hotline_order_no, deadline, hotline::jsonb, 1, received_at
       FROM unnest($5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::float8[],
                   $12::float8[], $13::text[], $14::text[], $15::text[], $16::text[], $17::timestamptz[],
                   $18::timestamptz[], $19::text[], $20::text[], $21::text[], $22::uuid[], $23::text[],
@@ -61,11 +61,13 @@ SELECT * FROM incident WHERE id = $1 FOR UPDATE;
 SELECT * FROM incident WHERE id = $1;
 
 -- name: update_incident
+-- updated_at is the time of the change on the service clock ($16: its last timeline entry), never the database's
+-- now(): under the virtual clock the two differ by months.
 UPDATE incident
    SET status = $2, owner = $3, co_owners = $4, grid_code = $5, return_count = $6, signed_at = $7,
        closed_at = $8, suspended_from = $9, pending_extension = $10, extensions_granted = $11,
        extension_working_days = $12, merged_into = $13, visit = $14,
-       version = version + 1, updated_at = now()
+       version = version + 1, updated_at = coalesce($16, updated_at)
  WHERE id = $1 AND version = $15;
 
 -- name: insert_timeline_entry

@@ -104,7 +104,8 @@ class IncidentRepository:
         status = await self._conn.execute(
             QUERIES.update_incident, i.id, i.status.value, i.owner, i.co_owners, i.grid_code, i.return_count,
             i.signed_at, i.closed_at, i.suspended_from.value if i.suspended_from else None, i.pending_extension,
-            i.extensions_granted, i.extension_working_days, i.merged_into, i.visit, i.version)
+            i.extensions_granted, i.extension_working_days, i.merged_into, i.visit, i.version,
+            max((e.at for e in i.new_timeline), default=None))
         if status != "UPDATE 1":
             raise asyncpg.SerializationError(f"incident {i.id} changed concurrently")
         i.version += 1

@@ -50,6 +50,7 @@ class Rule:
     states: tuple[Status, ...]
     roles: tuple[str, ...]
     owner_only: bool = False  # the caller must belong to the lead owner (主办)
+    hotline_event: bool = False  # taken through 12345's events endpoint, not /actions: not listed as allowed
 
 
 RULES: dict[str, Rule] = {
@@ -63,6 +64,8 @@ RULES: dict[str, Rule] = {
     "submit_result": Rule((S.IN_PROGRESS,), OWNER_ROLES, owner_only=True),
     "verify": Rule((S.PENDING_VERIFICATION,), ("supervisor", "gridworker")),
     "visit": Rule((S.CLOSED,), (*CENTRE, "hotline")),
+    # 12345's own 回访 may come as soon as it has our `result` callback, before our 核查 closes the case (DOMAIN §7).
+    "visit_result": Rule((S.PENDING_VERIFICATION, S.CLOSED), ("hotline",), hotline_event=True),
     "reopen": Rule((S.CLOSED, S.VISITED), (*CENTRE_AND_LEADERS, "hotline")),
     "merge": Rule(OPEN_STATES, (*CENTRE, "system")),
     "reject": Rule((S.RECEIVED, S.RETURNED), CENTRE),
@@ -70,7 +73,8 @@ RULES: dict[str, Rule] = {
 
 
 def actions_allowed_in(status: Status) -> list[str]:
-    return [name for name, rule in RULES.items() if status in rule.states]
+    """The /actions a client may take on a case in this state."""
+    return [name for name, rule in RULES.items() if status in rule.states and not rule.hotline_event]
 
 
 @dataclass
@@ -159,17 +163,25 @@ class Incident:
 
     def record_assignment(self, owner: Owner, co_owners: list[Owner], grid_code: str | None, reason: str,
                           at: datetime, reassigned: bool) -> bool:
-        """Routing decided who owns the case. Returns False when the case has moved past it."""
-        if self.status not in (S.RECEIVED, S.RETURNED, S.ASSIGNED):
+        """Routing decided who owns the case. Returns False when the case has moved past it.
+
+        A first assignment applies while nobody works the case yet (received, returned, assigned). A
+        reassignment (改派, DOMAIN §4) applies at any open state: the case goes back to `assigned` for its new
+        owner, who signs afresh; the old owner can no longer act on it, and what they had pending (a 挂起 or an
+        extension request, a result awaiting 核查) goes with them."""
+        movable = OPEN_STATES if reassigned else (S.RECEIVED, S.RETURNED, S.ASSIGNED)
+        if self.status not in movable:
             return False
+        previous = self._owner_unit
         self.owner = owner.model_dump()
         self.co_owners = [o.model_dump() for o in co_owners]
         if grid_code and not self.grid_code:
             self.grid_code = grid_code
-        self.status = S.ASSIGNED
-        self.new_timeline.append(TimelineEntry(at, "reassigned" if reassigned else "assigned", "routing",
-                                               {"unit": owner.unit_id, "unit_name": owner.unit_name,
-                                                "worker": owner.worker_id, "reason": reason}))
+        self.status, self.signed_at, self.suspended_from, self.pending_extension = S.ASSIGNED, None, None, None
+        detail = {"unit": owner.unit_id, "unit_name": owner.unit_name, "worker": owner.worker_id, "reason": reason}
+        if reassigned:
+            detail["previous_unit"] = previous
+        self.new_timeline.append(TimelineEntry(at, "reassigned" if reassigned else "assigned", "routing", detail))
         return True
 
     def urge(self, actor: c.Actor, note: str, at: datetime) -> None:
@@ -183,7 +195,11 @@ class Incident:
         """A timeline entry with no state change (for example 12345's ruling on a return)."""
         self.new_timeline.append(TimelineEntry(at, action, actor.sub, detail))
 
-    def record_unroutable(self, reason: str, at: datetime) -> None:
+    def record_unroutable(self, reason: str, at: datetime, place_code: str | None = None) -> None:
+        """In the command centre's queue. A case placed in a district (or finer) keeps that place, so the
+        district's supervisors see it in their fallback queue (DESIGN §6)."""
+        if place_code and not self.grid_code:
+            self.grid_code = place_code
         self.new_timeline.append(TimelineEntry(at, "unroutable", "routing", {"reason": reason}))
 
     # Lifecycle actions (each checks RULES first)
@@ -239,6 +255,9 @@ class Incident:
         pending = self.pending_extension
         if pending is None:
             raise self._illegal("decide_extension", "no extension request is pending")
+        if self.hotline_order_no is not None and cmd.actor.role != "hotline":
+            raise NotPermitted("a 12345 order's extension is 12345's to decide: the request went to it "
+                               "(extension_requested) and its extension_decision settles it")
         if cmd.approved and self.extensions_granted >= 1 and cmd.actor.role not in ("leader", "hotline"):
             raise NotPermitted("a second extension can be approved only by a leader")
         amount = float(cmd.amount if cmd.amount is not None else pending["amount"])
@@ -290,14 +309,18 @@ class Incident:
             self.status, self.closed_at = S.CLOSED, at
             self._record(ev.IncidentClosed(incident_id=self.id, at=at, actor=cmd.actor.sub), "close",
                          cmd.actor.sub, {})
+            if self.visit is not None:  # 12345 already called the citizen back (its visit_result came early)
+                self.status = S.VISITED
         else:
             self.status = S.IN_PROGRESS  # 返工: back to the owner with a fresh handle clock
 
     def record_visit(self, cmd: c.RecordVisit, at: datetime) -> None:
-        self._check("visit", cmd.actor)
+        early = cmd.actor.role == "hotline" and self.status is S.PENDING_VERIFICATION
+        self._check("visit_result" if cmd.actor.role == "hotline" else "visit", cmd.actor)
         if cmd.contacted == "yes" and (cmd.solved is None or cmd.satisfied is None):
             raise InvalidRequest("a visit that reached the citizen needs solved and satisfied")
-        self.status = S.VISITED
+        if not early:  # an early 12345 visit waits for our 核查: the case is visited once it closes
+            self.status = S.VISITED
         self.visit = {"contacted": cmd.contacted, "responded": cmd.responded, "solved": cmd.solved,
                       "satisfied": cmd.satisfied}
         self._record(ev.IncidentVisited(incident_id=self.id, at=at, actor=cmd.actor.sub, contacted=cmd.contacted,

@@ -7,8 +7,9 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from services.intake.domain.hotline import NATURES, Nature
 from shared.events.intake import Contacted, Satisfied, Solved, Urgency
 from shared.problems import Problem
 
@@ -208,7 +209,12 @@ class HotlineOrderIn(BaseModel):
     received_at: AwareDatetime
     deadline: AwareDatetime | None = None
     confidential: bool = False
-    nature: Literal["complaint", "request", "consultation", "report", "suggestion"] | None = None
+    nature: Nature | None = Field(None, description="事项性质, in Chinese or English (kept in English)")
+
+    @field_validator("nature")
+    @classmethod
+    def _nature_in_english(cls, value: str | None) -> str | None:
+        return NATURES.get(value, value) if value else value
     channel: str | None = Field(None, max_length=50)
     related_order_no: str | None = Field(None, max_length=64)
     attachments: list[AnyHttpUrl] = Field(default_factory=list, max_length=20)

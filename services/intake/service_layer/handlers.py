@@ -242,7 +242,7 @@ async def record_unroutable(event: IncidentUnroutable, envelope: Envelope, uow: 
     incident = await uow.incidents.get(event.incident_id)
     if incident is None:
         raise IncidentNotFound(event.incident_id)
-    incident.record_unroutable(event.reason, event.at)
+    incident.record_unroutable(event.reason, event.at, event.place_code())
     await uow.incidents.save(incident)
 
 

@@ -52,14 +52,23 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (incident_id) DO NOTHING;
 
 -- name: record_assignment
--- One decision in the history and, when it names a unit, the case's current owner; grid_code only
+-- One decision in the history and, when it names a unit, the case's current owner and co-owners ($8); the
+-- place is kept whatever the decision (an unroutable case stays in its district's queue). grid_code only
 -- when the place is a grid, place_code the most specific level known.
 WITH history AS (
     INSERT INTO assignment (incident_id, at, kind, unit_id, worker_id, grid_code, place_code, reason)
     VALUES ($1, $2, $3, $4, $5, CASE WHEN length($6::text) = 15 THEN $6::text END, $6::text, $7)
 )
-UPDATE routed_incident SET current_unit_id = $4, place_code = coalesce($6::text, place_code)
- WHERE incident_id = $1 AND $4::text IS NOT NULL;
+UPDATE routed_incident
+   SET current_unit_id = coalesce($4::text, current_unit_id), place_code = coalesce($6::text, place_code),
+       co_owners = CASE WHEN $4::text IS NOT NULL THEN $8::jsonb ELSE co_owners END
+ WHERE incident_id = $1;
+
+-- name: mark_case_closed
+UPDATE routed_incident SET closed_at = $2 WHERE incident_id = $1 AND closed_at IS NULL;
+
+-- name: mark_case_reopened
+UPDATE routed_incident SET closed_at = NULL WHERE incident_id = $1;
 
 -- name: decision_context
 -- What a routing decision reads, in one round trip (once per incident on the hot path): the units of

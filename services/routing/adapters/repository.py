@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -147,15 +148,23 @@ class AssignmentRepository:
             return None
         return RoutedIncident(incident_id=row["incident_id"], category=row["category"], urgency=row["urgency"],
                               place_code=row["place_code"], current_unit_id=row["current_unit_id"],
-                              current_unit_kind=row["current_unit_kind"])
+                              current_unit_kind=row["current_unit_kind"],
+                              co_owners=tuple(Owner.model_validate(o) for o in row["co_owners"]),
+                              closed=row["closed_at"] is not None)
 
     async def record(self, incident_id: uuid.UUID, at: datetime, kind: AssignmentKind, place_code: str | None,
-                     reason: str, owner: Owner | None = None) -> None:
-        """One decision in the history (with an owner: the case's owner from now on); `place_code` is the grid,
-        or the community/street/district when that is all that is known."""
+                     reason: str, owner: Owner | None = None, co_owners: Sequence[Owner] = ()) -> None:
+        """One decision in the history (with an owner: the case's owner and co-owners from now on); `place_code`
+        is the grid, or the community/street/district when that is all that is known."""
         await self._conn.execute(QUERIES.record_assignment, incident_id, at, kind,
                                  owner.unit_id if owner else None, owner.worker_id if owner else None,
-                                 place_code, reason)
+                                 place_code, reason, [o.model_dump() for o in co_owners])
+
+    async def close(self, incident_id: uuid.UUID, at: datetime) -> None:
+        await self._conn.execute(QUERIES.mark_case_closed, incident_id, at)
+
+    async def reopen(self, incident_id: uuid.UUID) -> None:
+        await self._conn.execute(QUERIES.mark_case_reopened, incident_id)
 
     async def decision_context(self, place_code: str, grid_code: str | None, category: str,
                                urgency: str) -> DecisionContext:

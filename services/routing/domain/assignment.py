@@ -85,6 +85,8 @@ class RoutedIncident:
     place_code: str | None       # the most specific registry code known (grid, or community/street/district)
     current_unit_id: str | None
     current_unit_kind: str | None
+    co_owners: tuple[Owner, ...] = ()  # 协办: kept across returns and dispatches
+    closed: bool = False               # closed, merged or rejected (until reopened): nothing to dispatch
 
 
 @dataclass(frozen=True)

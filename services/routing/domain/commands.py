@@ -26,6 +26,17 @@ class Actor:
     role: str
     area: tuple[str, ...] = ()
 
+    def sees(self, code: str | None) -> bool:
+        """A code inside the caller's area (a case not yet placed belongs to city-wide callers only)."""
+        if "" in self.area:
+            return True
+        return code is not None and any(code.startswith(prefix) for prefix in self.area)
+
+    def covers(self, unit_area: tuple[str, ...]) -> bool:
+        """A unit works inside the caller's area: every code of the unit's area lies in it. A department
+        covering a whole district answers to that district's callers; a city-wide unit only to the city's."""
+        return "" in self.area or (bool(unit_area) and all(self.sees(code) for code in unit_area))
+
 
 @dataclass(frozen=True)
 class ImportGrids(Command[ImportedGrids]):

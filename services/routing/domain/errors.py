@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from services.routing.domain.grid_import import FeatureError
-from shared.errors import FieldError, Invalid, NotFound
+from shared.errors import Conflict, FieldError, Forbidden, Invalid, NotFound
 
 
 class FeatureFieldError(FieldError):
@@ -78,3 +78,21 @@ class UnknownIncident(NotFound):
     def __init__(self, incident_id: uuid.UUID) -> None:
         self.incident_id = incident_id
         super().__init__(f"routing never saw incident {incident_id}")
+
+
+class UnknownPlace(NotFound):
+    """A case's place left the registry between its routing and its return (a consumer error: retried, parked)."""
+
+    def __init__(self, place_code: str) -> None:
+        super().__init__(f"place {place_code} is no longer in the registry")
+
+
+class CaseClosed(Conflict):
+    """A closed, merged or rejected case is dispatched to no one (reopen it first: 重办)."""
+
+    def __init__(self, incident_id: uuid.UUID) -> None:
+        super().__init__(f"incident {incident_id} is closed; nothing to dispatch")
+
+
+class OutsideArea(Forbidden):
+    """A dispatch to a unit working outside the caller's area."""

@@ -213,7 +213,7 @@ def build_router() -> APIRouter:
             c.RuleEntry(r.category, r.urgency, r.owner, r.co_owner) for r in body)))
         return {"updated": updated}
 
-    @router.post("/assignments/{incident_id}/dispatch", responses=problems(403, 404))
+    @router.post("/assignments/{incident_id}/dispatch", responses=problems(403, 404, 409))
     async def dispatch(incident_id: uuid.UUID, body: DispatchIn, caller: Caller, container: RoutingApp) -> dict:
         require_role(caller, "supervisor", "leader", "admin")
         owner = await container.bus.handle(c.DispatchIncident(incident_id, body.unit, body.worker, body.reason,

@@ -13,11 +13,14 @@ from typing import Any, Protocol
 from services.routing.domain import commands as c
 from services.routing.domain.assignment import Rule, Worker, decide_owner, is_target, next_level_up
 from services.routing.domain.errors import (
+    CaseClosed,
     DispatchRefused,
     InvalidGridFile,
     InvalidRule,
     NoRoster,
+    OutsideArea,
     UnknownIncident,
+    UnknownPlace,
     UnknownUnit,
     UnknownWorker,
 )
@@ -27,7 +30,14 @@ from services.routing.domain.registry import ancestors
 from services.routing.domain.roster import Roster, build_roster
 from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
 from shared.events.envelope import Envelope
-from shared.events.intake import IncidentReceived, IncidentReturned
+from shared.events.intake import (
+    IncidentClosed,
+    IncidentMerged,
+    IncidentReceived,
+    IncidentRejected,
+    IncidentReopened,
+    IncidentReturned,
+)
 from shared.events.routing import IncidentAssigned, IncidentReassigned, IncidentUnroutable, Owner
 from shared.messagebus import Command
 
@@ -135,14 +145,19 @@ async def _check_units_of(workers: tuple[Worker, ...], loaded: set[str], uow: Ro
 # ---- the command centre ------------------------------------------------------------------------------------
 
 async def dispatch_incident(cmd: c.DispatchIncident, uow: RoutingUnitOfWork) -> Owner:
-    """派遣/改派 by hand: the command centre's word, also final after two returns."""
+    """派遣/改派 by hand: the command centre's word, also final after two returns. At any open state of the case
+    (DOMAIN §4), by a caller whose area covers both the case and the unit it goes to; the co-owners stay."""
     async with uow:
         routed = await uow.assignments.routed(cmd.incident_id)
-        if routed is None:
-            raise UnknownIncident(cmd.incident_id)
+        if routed is None or not cmd.actor.sees(routed.place_code):
+            raise UnknownIncident(cmd.incident_id)  # outside the caller's area: as if it did not exist
+        if routed.closed:
+            raise CaseClosed(cmd.incident_id)
         unit = await uow.units.get(cmd.unit_id)
         if unit is None:
             raise DispatchRefused(f"no unit {cmd.unit_id!r}", field="unit")
+        if not cmd.actor.covers(unit.area):
+            raise OutsideArea(f"unit {cmd.unit_id!r} works outside the caller's area")
         worker = await uow.workers.get(cmd.worker_id) if cmd.worker_id else None
         if cmd.worker_id and (worker is None or worker.unit_id != unit.id):
             raise DispatchRefused(f"worker {cmd.worker_id!r} does not belong to unit {cmd.unit_id!r}",
@@ -152,10 +167,12 @@ async def dispatch_incident(cmd: c.DispatchIncident, uow: RoutingUnitOfWork) -> 
                       worker_phone=worker.phone if worker else None)
         now = uow.clock.now()
         why = f"dispatched by {cmd.actor.sub}: {cmd.reason}"
-        await uow.assignments.record(cmd.incident_id, now, "dispatched", routed.place_code, why, owner)
+        await uow.assignments.record(cmd.incident_id, now, "dispatched", routed.place_code, why, owner,
+                                     routed.co_owners)
         uow.emit(IncidentReassigned(incident_id=cmd.incident_id, at=now, category=routed.category,
                                     urgency=routed.urgency, **_hierarchy(routed.place_code), owner=owner,
-                                    previous_unit_id=routed.current_unit_id, reason=why))
+                                    co_owners=list(routed.co_owners), previous_unit_id=routed.current_unit_id,
+                                    reason=why))
         await uow.commit()
     return owner
 
@@ -213,7 +230,8 @@ async def route_incident(event: IncidentReceived, envelope: Envelope, uow: Routi
         await uow.assignments.record(event.incident_id, now, "unroutable", place, decision.reason)
         uow.emit(IncidentUnroutable(**common, **hierarchy, reason=decision.reason), cause=envelope)
         return
-    await uow.assignments.record(event.incident_id, now, "assigned", place, decision.reason, decision.owner)
+    await uow.assignments.record(event.incident_id, now, "assigned", place, decision.reason, decision.owner,
+                                 decision.co_owners)
     uow.emit(IncidentAssigned(**common, **hierarchy, owner=decision.owner, co_owners=list(decision.co_owners),
                               reason=decision.reason), cause=envelope)
 
@@ -244,7 +262,7 @@ async def reassign_returned(event: IncidentReturned, envelope: Envelope, uow: Ro
         return
     located = (await registry.locator()).place(place)
     if located is None:
-        raise LookupError(f"place {place} is no longer in the registry")
+        raise UnknownPlace(place)
     units = await uow.units.covering(list(ancestors(place).values()))
     decision = decide_owner(located, f"returned by {routed.current_unit_id} ({event.reason}); escalated",
                             units, [], Rule(level))
@@ -252,9 +270,22 @@ async def reassign_returned(event: IncidentReturned, envelope: Envelope, uow: Ro
         await uow.assignments.record(event.incident_id, now, "unroutable", place, decision.reason)
         uow.emit(IncidentUnroutable(**common, reason=decision.reason), cause=envelope)
         return
-    await uow.assignments.record(event.incident_id, now, "reassigned", place, decision.reason, decision.owner)
-    uow.emit(IncidentReassigned(**common, owner=decision.owner, previous_unit_id=routed.current_unit_id,
-                                reason=decision.reason), cause=envelope)
+    # 协办 stay with the case (DOMAIN §4): the co-owners are kept, whoever leads it now.
+    await uow.assignments.record(event.incident_id, now, "reassigned", place, decision.reason, decision.owner,
+                                 routed.co_owners)
+    uow.emit(IncidentReassigned(**common, owner=decision.owner, co_owners=list(routed.co_owners),
+                                previous_unit_id=routed.current_unit_id, reason=decision.reason), cause=envelope)
+
+
+async def close_case(event: IncidentClosed | IncidentMerged | IncidentRejected, envelope: Envelope,
+                     uow: RoutingUnitOfWork) -> None:
+    """A closed, merged or rejected case is no one's to dispatch any more."""
+    await uow.assignments.close(event.incident_id, event.at)
+
+
+async def reopen_case(event: IncidentReopened, envelope: Envelope, uow: RoutingUnitOfWork) -> None:
+    """重办: the case is open again, with the same owner (DOMAIN §4), and may be dispatched."""
+    await uow.assignments.reopen(event.incident_id)
 
 
 def _hierarchy(place_code: str | None) -> dict[str, str | None]:
@@ -277,4 +308,8 @@ COMMAND_HANDLERS: dict[type[Command[Any]], Callable[..., Awaitable[Any]]] = {
 EVENT_HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
     IncidentReceived.type: route_incident,
     IncidentReturned.type: reassign_returned,
+    IncidentClosed.type: close_case,
+    IncidentMerged.type: close_case,
+    IncidentRejected.type: close_case,
+    IncidentReopened.type: reopen_case,
 }

@@ -10,6 +10,7 @@ a dependency of the handlers that place cases (handlers.py's `Registry`).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -100,9 +101,15 @@ class Assignments(Protocol):
         ...
 
     async def record(self, incident_id: uuid.UUID, at: datetime, kind: AssignmentKind, place_code: str | None,
-                     reason: str, owner: Owner | None = None) -> None:
-        """One decision in the history; with an owner, the case's owner from now on."""
+                     reason: str, owner: Owner | None = None, co_owners: Sequence[Owner] = ()) -> None:
+        """One decision in the history; with an owner, the case's owner (and co-owners) from now on."""
         ...
+
+    async def close(self, incident_id: uuid.UUID, at: datetime) -> None:
+        """The case closed, merged or was rejected: no dispatch from now on (until it is reopened)."""
+        ...
+
+    async def reopen(self, incident_id: uuid.UUID) -> None: ...
 
     async def decision_context(self, place_code: str, grid_code: str | None, category: str,
                                urgency: str) -> DecisionContext:

@@ -8,12 +8,13 @@ from services.intake.domain import commands as c
 from services.intake.domain.errors import (
     IncidentNotFound,
     InvalidMapping,
+    NotPermitted,
     OrderNotFound,
     SignatureReplayed,
     UnknownApiKey,
 )
 from services.intake.domain.hotline import MappingRule
-from shared.events.routing import IncidentAssigned, Owner
+from shared.events.routing import IncidentAssigned, IncidentReassigned, IncidentUnroutable, Owner
 from tests.support import handle
 from tests.unit.intake.fakes import DEV_KEY, NOW, FakeIntake, report
 
@@ -112,3 +113,95 @@ async def test_an_assignment_for_a_case_intake_never_stored_is_raised_to_be_park
                              owner=Owner(unit_id="g-1", unit_name="一网格", unit_kind="grid"))
     with pytest.raises(IncidentNotFound):
         await handle(intake.bus, stray)
+
+
+GRID = "320508019044001"
+FIRST = Owner(unit_id="g-1", unit_name="一网格", unit_kind="grid", worker_id="w1")
+SECOND = Owner(unit_id="community-1", unit_name="梅花社区", unit_kind="community")
+
+
+async def signed_case(intake: FakeIntake):
+    incident = await intake.bus.handle(report())
+    await handle(intake.bus, IncidentAssigned(incident_id=incident.id, at=NOW, category="city.garbage",
+                                              urgency="normal", grid_code=GRID, owner=FIRST, reason="located"))
+    await intake.bus.handle(c.SignIncident(incident.id, c.Actor("w1", "gridworker", "g-1", (GRID,))))
+    return incident
+
+
+async def test_a_reassignment_after_signing_gives_the_case_to_its_new_owner_who_signs_afresh():
+    """DOMAIN §4 改派: at any open state the case goes back to assigned for the new owner; the old one is out."""
+    intake = FakeIntake()
+    incident = await signed_case(intake)
+    await handle(intake.bus, IncidentReassigned(incident_id=incident.id, at=NOW, category="city.garbage",
+                                                urgency="normal", grid_code=GRID, owner=SECOND,
+                                                previous_unit_id="g-1", reason="dispatched by sup: 社区牵头"))
+    case = intake.store.incidents.rows[incident.id]
+    assert case.status.value == "assigned" and case.owner["unit_id"] == "community-1" and case.signed_at is None
+    assert intake.store.incidents.timeline[-1].detail["previous_unit"] == "g-1"
+    with pytest.raises(NotPermitted):  # the old owner can no longer act
+        await intake.bus.handle(c.SignIncident(incident.id, c.Actor("w1", "gridworker", "g-1", (GRID,))))
+    signed = await intake.bus.handle(c.SignIncident(incident.id, c.Actor("head", "community", "community-1")))
+    assert signed.status.value == "in_progress"
+
+
+async def test_a_reassignment_of_a_closed_case_changes_nothing():
+    """DOMAIN §4: a closed case has no owner to change; routing refuses such a dispatch, a late event is ignored."""
+    intake = FakeIntake()
+    incident = await signed_case(intake)
+    worker = c.Actor("w1", "gridworker", "g-1", (GRID,))
+    await intake.bus.handle(c.SubmitResult(incident.id, worker, result="已清理"))
+    await intake.bus.handle(c.VerifyResult(incident.id, c.Actor("sup", "supervisor", None, ("",)), passed=True))
+    await handle(intake.bus, IncidentReassigned(incident_id=incident.id, at=NOW, category="city.garbage",
+                                                urgency="normal", grid_code=GRID, owner=SECOND, reason="late"))
+    case = intake.store.incidents.rows[incident.id]
+    assert case.status.value == "closed" and case.owner["unit_id"] == "g-1"
+
+
+async def test_a_case_in_the_centres_queue_keeps_the_place_routing_found():
+    """DESIGN §6: district supervisors work their district's fallback queue, so the case keeps its place."""
+    intake = FakeIntake()
+    incident = await intake.bus.handle(report(location=None, address="姑苏区某处"))
+    await handle(intake.bus, IncidentUnroutable(incident_id=incident.id, at=NOW, category="city.garbage",
+                                                urgency="normal", district_code="320508", reason="no grid matched"))
+    case = intake.store.incidents.rows[incident.id]
+    assert case.grid_code == "320508"
+    assert case.visible_to(c.Actor("district-sup", "supervisor", None, ("320508",)))
+
+
+async def hotline_case_in_progress(intake: FakeIntake):
+    incident, _ = await intake.bus.handle(order(deadline=NOW + timedelta(days=5)))
+    await handle(intake.bus, IncidentAssigned(incident_id=incident.id, at=NOW, category=incident.category,
+                                              urgency="normal", grid_code=GRID, owner=FIRST, reason="located"))
+    await intake.bus.handle(c.SignIncident(incident.id, c.Actor("w1", "gridworker", "g-1", (GRID,))))
+    return incident
+
+
+async def test_a_hotline_cases_extension_is_12345s_to_decide_not_a_local_supervisors():
+    """DOMAIN §5 延期: for a hotline order, 12345 itself must agree to a later deadline."""
+    intake = FakeIntake()
+    incident = await hotline_case_in_progress(intake)
+    worker = c.Actor("w1", "gridworker", "g-1", (GRID,))
+    await intake.bus.handle(c.RequestExtension(incident.id, worker, amount=2, reason="需协调物业"))
+    with pytest.raises(NotPermitted, match="12345"):
+        await intake.bus.handle(c.DecideExtension(incident.id, c.Actor("sup", "supervisor", None, ("",)),
+                                                  approved=True))
+    _, applied = await intake.bus.handle(c.ApplyHotlineEvent(order_no="GD2026112300001", event_id="ev-ext",
+                                                             kind="extension_decision", approved=True, amount=2))
+    assert applied and intake.store.published[-1].type == "intake.incident.extension_decided"
+    assert intake.store.published[-1].data["actor"] == "12345"
+
+
+async def test_12345s_visit_result_is_taken_from_the_result_callback_on_and_the_case_is_visited_once_closed():
+    """DOMAIN §7: 12345 calls the citizen back once it has our `result`; our 核查 may close the case after."""
+    intake = FakeIntake()
+    incident = await hotline_case_in_progress(intake)
+    await intake.bus.handle(c.SubmitResult(incident.id, c.Actor("w1", "gridworker", "g-1", (GRID,)), result="已处理"))
+    _, applied = await intake.bus.handle(c.ApplyHotlineEvent(
+        order_no="GD2026112300001", event_id="ev-visit", kind="visit_result", contacted="yes", solved="yes",
+        satisfied="basically"))
+    case = intake.store.incidents.rows[incident.id]
+    assert applied and case.status.value == "pending_verification" and case.visit["satisfied"] == "basically"
+    await intake.bus.handle(c.VerifyResult(incident.id, c.Actor("sup", "supervisor", None, ("",)), passed=True))
+    assert case.status.value == "visited"
+    assert [e.type for e in intake.store.published[-3:]] == ["intake.incident.visited", "intake.incident.verified",
+                                                             "intake.incident.closed"]

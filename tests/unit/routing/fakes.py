@@ -11,7 +11,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import shapely
@@ -139,6 +140,8 @@ class RoutedRow:
     urgency: str
     place_code: str | None = None
     current_unit_id: str | None = None
+    co_owners: list[Owner] = field(default_factory=list)
+    closed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -174,16 +177,29 @@ class FakeAssignments:
             return None
         unit = self._units.rows.get(row.current_unit_id) if row.current_unit_id else None
         return RoutedIncident(row.incident_id, row.category, row.urgency, row.place_code, row.current_unit_id,
-                              unit.kind if unit else None)
+                              unit.kind if unit else None, tuple(row.co_owners), row.closed_at is not None)
 
     async def record(self, incident_id: uuid.UUID, at: datetime, kind: AssignmentKind, place_code: str | None,
-                     reason: str, owner: Owner | None = None) -> None:
+                     reason: str, owner: Owner | None = None, co_owners: Sequence[Owner] = ()) -> None:
         self.history.append(HistoryRow(incident_id, at, kind, owner.unit_id if owner else None,
                                        owner.worker_id if owner else None, place_code, reason))
         row = self.incidents.get(incident_id)
-        if owner is not None and row is not None:  # as record_assignment: a decision naming a unit moves the case
+        if row is None:
+            return
+        row.place_code = place_code or row.place_code  # as record_assignment: the place is kept whatever the decision
+        if owner is not None:  # and a decision naming a unit moves the case, with its co-owners
             row.current_unit_id = owner.unit_id
-            row.place_code = place_code or row.place_code
+            row.co_owners = list(co_owners)
+
+    async def close(self, incident_id: uuid.UUID, at: datetime) -> None:
+        row = self.incidents.get(incident_id)
+        if row is not None and row.closed_at is None:
+            row.closed_at = at
+
+    async def reopen(self, incident_id: uuid.UUID) -> None:
+        row = self.incidents.get(incident_id)
+        if row is not None:
+            row.closed_at = None
 
     async def decision_context(self, place_code: str, grid_code: str | None, category: str,
                                urgency: str) -> DecisionContext:

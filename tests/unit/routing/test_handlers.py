@@ -13,10 +13,12 @@ from shapely.geometry import box
 from services.routing.domain import commands as c
 from services.routing.domain.assignment import Rule, Unit, Worker
 from services.routing.domain.errors import (
+    CaseClosed,
     DispatchRefused,
     InvalidGridFile,
     InvalidRule,
     NoRoster,
+    OutsideArea,
     RosterRefused,
     UnknownIncident,
     UnknownUnit,
@@ -200,6 +202,57 @@ async def test_a_dispatch_of_an_incident_routing_never_saw_is_not_found(bus, sto
         await bus.handle(c.DispatchIncident(uuid.uuid4(), "community", None, "x", ACTOR))
     assert isinstance(refused.value, NotFound) and refused.value.status == 404
     assert store.published == [] and store.assignments.history == []
+
+
+async def test_a_dispatch_is_for_callers_whose_area_covers_both_the_case_and_the_unit(bus, store):
+    """DOMAIN §4 改派: the centre, or a supervisor whose area covers the case and the unit it goes to."""
+    case = received(IN_WEST)
+    await handle(bus, case)
+    other_district = c.Actor("sup-x", "supervisor", ("320509",))
+    with pytest.raises(UnknownIncident):  # a case outside the caller's area is as if it did not exist
+        await bus.handle(c.DispatchIncident(case.incident_id, "community", None, "x", other_district))
+    street_supervisor = c.Actor("sup-street", "supervisor", (STREET,))
+    with pytest.raises(OutsideArea) as refused:  # the district's unit works beyond the street
+        await bus.handle(c.DispatchIncident(case.incident_id, "district", None, "x", street_supervisor))
+    assert refused.value.status == 403
+    assert store.assignments.incidents[case.incident_id].current_unit_id == "grid-west"
+    owner = await bus.handle(c.DispatchIncident(case.incident_id, "community", None, "社区处理", street_supervisor))
+    assert owner.unit_id == "community"
+
+
+async def test_a_closed_merged_or_rejected_case_is_not_dispatched_until_reopened(bus, store):
+    """DOMAIN §4: 改派 at any open state; a finished case has no owner to change (重办 reopens it)."""
+    case = received(IN_WEST)
+    await handle(bus, case)
+    await handle(bus, ev.IncidentClosed(incident_id=case.incident_id, at=NOW))
+    with pytest.raises(CaseClosed) as refused:
+        await bus.handle(c.DispatchIncident(case.incident_id, "community", None, "x", ACTOR))
+    assert refused.value.status == 409 and len(store.assignments.of(case.incident_id)) == 1
+    await handle(bus, ev.IncidentReopened(incident_id=case.incident_id, at=NOW, reason="市民不满意"))
+    assert (await bus.handle(c.DispatchIncident(case.incident_id, "community", None, "x", ACTOR))).unit_id \
+        == "community"
+
+
+async def test_co_owners_stay_with_the_case_across_returns_and_dispatches(bus, store):
+    """DOMAIN §4 协办: the district co-owner of an emergency is kept when the lead owner changes."""
+    case = received(IN_WEST, urgency="emergency")
+    await handle(bus, case)
+    await handle(bus, returned(case, 1))
+    escalated = store.events()[-1]
+    assert isinstance(escalated, IncidentReassigned) and [o.unit_id for o in escalated.co_owners] == ["district"]
+    await bus.handle(c.DispatchIncident(case.incident_id, "grid-east", None, "x", ACTOR))
+    dispatched = store.events()[-1]
+    assert isinstance(dispatched, IncidentReassigned) and [o.unit_id for o in dispatched.co_owners] == ["district"]
+
+
+async def test_a_case_in_the_centres_queue_keeps_its_place_for_the_districts_fallback_queue(bus, store):
+    """DESIGN §6: district supervisors work the fallback queue of their district, so the case keeps its place."""
+    case = received(IN_WEST)
+    await handle(bus, case)
+    await handle(bus, returned(case, 2))
+    assert isinstance(store.events()[-1], IncidentUnroutable)
+    assert store.assignments.incidents[case.incident_id].place_code == WEST
+    assert store.events()[-1].grid_code == WEST
 
 
 # ---- units, workers, rosters ----------------------------------------------------------------------------
