@@ -1,0 +1,144 @@
+"""What a scenario story does and reads, as the people and systems around the platform would: report, act,
+dispatch, read each service's view of a case, move the virtual clock. Everything waits by polling for the state
+it expects (`eventually`), never by sleeping a guess."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import httpx
+
+from shared.auth import issue_token
+from shared.settings import DEV_JWT_SECRET
+from shared.signing import sign
+from tests.e2e.stack import Stack
+
+T = TypeVar("T")
+GRID_1 = "320508019044001"
+IN_GRID_1 = {"lon": 120.612, "lat": 31.31}  # 梅花社区第1网格, outside the school
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 45.0, interval: float = 0.25) -> T:
+    """Poll `probe` until it returns something truthy; fail with what it last saw."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met in {timeout}s; last probe: {last!r}")
+
+
+def token(sub: str, role: str, area: list[str], unit: str | None = None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, sub, role, area, unit)}"}
+
+
+ADMIN = token("scenario-admin", "admin", [""])
+HOTLINE_SECRET = "hotline-dev-secret"  # the stack runs with the development secrets (ENV=test)
+CENTRE = token("centre", "supervisor", [""])
+
+
+class City:
+    """The running platform on the small demo city, seen through its four public APIs and the SMS gateway."""
+
+    def __init__(self, stack: Stack, http: httpx.AsyncClient) -> None:
+        self.stack = stack
+        self.http = http
+
+    @classmethod
+    @asynccontextmanager
+    async def on(cls, stack: Stack) -> AsyncIterator[City]:
+        async with httpx.AsyncClient(timeout=10) as http:
+            yield cls(stack, http)
+
+    def url(self, service: str, path: str) -> str:
+        return self.stack.url(service) + path
+
+    async def get(self, service: str, path: str, headers: dict[str, str] = ADMIN, **params: Any) -> Any:
+        response = await self.http.get(self.url(service, path), headers=headers, params=params)
+        assert response.status_code == 200, (path, response.status_code, response.text)
+        return response.json()
+
+    # ---- what people do
+
+    async def report(self, category: str = "dispute.neighbour", urgency: str = "urgent",
+                     location: dict[str, float] = IN_GRID_1, title: str = "楼上漏水邻里纠纷") -> str:
+        response = await self.http.post(self.url("intake", "/v1/incidents"), headers=ADMIN, json={
+            "source": "gridworker", "category": category, "urgency": urgency, "title": title,
+            "location": location, "reporter": {"name": "王先生", "phone": "13812345678"}})
+        assert response.status_code == 202, response.text
+        return str(response.json()["id"])
+
+    async def act(self, incident_id: str, headers: dict[str, str], action: str, **body: Any) -> httpx.Response:
+        return await self.http.post(self.url("intake", f"/v1/incidents/{incident_id}/actions"), headers=headers,
+                                    json={"action": action, **body})
+
+    async def dispatch(self, incident_id: str, unit: str, headers: dict[str, str] = CENTRE,
+                       reason: str = "中心改派", worker: str | None = None) -> httpx.Response:
+        return await self.http.post(self.url("routing", f"/v1/assignments/{incident_id}/dispatch"), headers=headers,
+                                    json={"unit": unit, "worker": worker, "reason": reason})
+
+    async def hotline(self, path: str, body: dict[str, Any]) -> httpx.Response:
+        """What 12345 sends us: a signed POST (DESIGN §6)."""
+        raw = json.dumps(body, ensure_ascii=False).encode()
+        stamp = str(int(time.time()))
+        return await self.http.post(self.url("intake", path), content=raw, headers={
+            "Content-Type": "application/json", "X-Hotline-Timestamp": stamp,
+            "X-Hotline-Signature": sign(HOTLINE_SECRET, stamp, raw)})
+
+    async def callbacks(self, order_no: str) -> list[str]:
+        """The status callbacks 12345 received for an order, in the order they came."""
+        received = (await self.http.get(self.stack.url("sms") + "/webhook", params={"order_no": order_no})).json()
+        return [w["body"]["callback"] for w in received]
+
+    async def now(self) -> str:
+        return str((await self.get("supervision", "/v1/clock"))["now"])
+
+    async def advance(self, seconds: float) -> None:
+        response = await self.http.post(self.url("supervision", "/v1/clock/advance"), headers=ADMIN,
+                                        json={"seconds": seconds})
+        assert response.status_code == 200, response.text
+
+    # ---- what each service shows
+
+    async def case(self, incident_id: str) -> dict[str, Any]:
+        return await self.get("intake", f"/v1/incidents/{incident_id}")  # type: ignore[no-any-return]
+
+    async def case_when(self, incident_id: str, **expected: Any) -> dict[str, Any]:
+        async def probe() -> dict[str, Any] | None:
+            case = await self.case(incident_id)
+            return case if all(_at(case, k) == v for k, v in expected.items()) else None
+        return await eventually(probe)
+
+    async def assignments(self, incident_id: str) -> dict[str, Any]:
+        return await self.get("routing", f"/v1/assignments/{incident_id}")  # type: ignore[no-any-return]
+
+    async def clock(self, incident_id: str) -> dict[str, Any] | None:
+        response = await self.http.get(self.url("supervision", f"/v1/clocks/{incident_id}"), headers=ADMIN)
+        return response.json() if response.status_code == 200 else None
+
+    async def clock_when(self, incident_id: str, **expected: Any) -> dict[str, Any]:
+        async def probe() -> dict[str, Any] | None:
+            clock = await self.clock(incident_id)
+            return clock if clock and all(clock.get(k) == v for k, v in expected.items()) else None
+        return await eventually(probe)
+
+    async def deliveries(self, incident_id: str) -> list[dict[str, Any]]:
+        return await self.get("notifications", "/v1/deliveries", incident_id=incident_id)  # type: ignore
+
+    async def sms_to(self, phone: str) -> list[dict[str, Any]]:
+        return (await self.http.get(self.stack.url("sms") + "/sms", params={"phone": phone})).json()  # type: ignore
+
+
+def _at(document: dict[str, Any], dotted: str) -> Any:
+    """`owner__unit_id` reads document["owner"]["unit_id"]."""
+    value: Any = document
+    for part in dotted.split("__"):
+        value = (value or {}).get(part)
+    return value
