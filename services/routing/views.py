@@ -45,3 +45,8 @@ async def worker_row(pool: asyncpg.Pool, worker_id: str) -> tuple[Worker, dateti
 async def assignment_history(pool: asyncpg.Pool, incident_id: uuid.UUID) -> list[dict[str, Any]]:
     """Every routing decision on the incident, oldest first."""
     return [dict(r) for r in await pool.fetch(QUERIES.assignment_history, incident_id)]
+
+
+async def dedicated_categories(pool: asyncpg.Pool) -> dict[str, list[str]]:
+    """What each kind of dedicated grid handles itself."""
+    return {r["dedicated_type"]: list(r["categories"]) for r in await pool.fetch(QUERIES.dedicated_categories)}

@@ -214,7 +214,7 @@ async def test_location_else_address_else_grid_code_else_the_centre_and_the_reas
     cases = [
         report(address="桃坞社区"),                                               # coordinates win
         report(location=None, address="姑苏区平江街道梅花社区第二网格东侧"),        # 第二 = 第2
-        report(location=Point(lon=100.0, lat=30.0), address="平江实验学校南门"),  # dedicated grid
+        report("safety.campus", location=Point(lon=100.0, lat=30.0), address="平江实验学校南门"),  # dedicated grid
         report(location=None, address="桃坞社区居委会"),                           # community only
         report(location=None, address="人民路1号", grid_code="320508019045001"),
         report(location=None, address="人民路1号"),

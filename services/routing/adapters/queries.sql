@@ -26,7 +26,7 @@ ON CONFLICT (code) DO UPDATE
        geom = EXCLUDED.geom, imported_at = now();
 
 -- name: load_grids
-SELECT code, name, level, kind, ST_AsBinary(geom) AS wkb FROM grid;
+SELECT code, name, level, kind, dedicated_type, ST_AsBinary(geom) AS wkb FROM grid;
 
 -- name: get_grid
 SELECT code, name, level, kind, parent_code, dedicated_type FROM grid WHERE code = $1;
@@ -147,3 +147,16 @@ SELECT json_build_object(
            ORDER BY length(code), code), '[]'::json))
   FROM grid
  WHERE code LIKE $1 || '%' AND ($2::text IS NULL OR level = $2);
+
+-- name: dedicated_owns
+SELECT EXISTS (SELECT 1 FROM dedicated_category WHERE dedicated_type = $1 AND category = $2);
+
+-- name: delete_dedicated_categories
+DELETE FROM dedicated_category WHERE dedicated_type = $1;
+
+-- name: insert_dedicated_categories
+INSERT INTO dedicated_category (dedicated_type, category) SELECT $1, unnest($2::text[]);
+
+-- name: dedicated_categories
+SELECT dedicated_type, array_agg(category ORDER BY category) AS categories
+  FROM dedicated_category GROUP BY dedicated_type ORDER BY dedicated_type;

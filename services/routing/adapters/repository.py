@@ -127,6 +127,20 @@ class RuleRepository:
         await self._conn.execute(QUERIES.upsert_rule, category, urgency, rule.owner, rule.co_owner)
 
 
+class DedicatedCategoryRepository:
+    """Which categories each kind of dedicated grid (school, hospital, ...) handles itself."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def owns(self, dedicated_type: str | None, category: str) -> bool:
+        return bool(await self._conn.fetchval(QUERIES.dedicated_owns, dedicated_type, category))
+
+    async def replace(self, dedicated_type: str, categories: list[str]) -> None:
+        await self._conn.execute(QUERIES.delete_dedicated_categories, dedicated_type)
+        await self._conn.execute(QUERIES.insert_dedicated_categories, dedicated_type, categories)
+
+
 class AssignmentRepository:
     """Routing's copy of each incident, who owns it now, and the history of its routing decisions."""
 
@@ -208,5 +222,6 @@ class RegistryCache:
 
     async def _load(self, version: int) -> Locator:
         rows = await self._pool.fetch(QUERIES.load_grids)
-        return Locator([(GridInfo(r["code"], r["name"], r["level"], r["kind"]), shapely.from_wkb(r["wkb"]))
+        return Locator([(GridInfo(r["code"], r["name"], r["level"], r["kind"], r["dedicated_type"]),
+                         shapely.from_wkb(r["wkb"]))
                         for r in rows], version=version)

@@ -118,12 +118,14 @@ def next_level_up(kind: str) -> str | None:
 
 
 def decide_owner(located: Located, found_by: str, units: list[Unit], workers: list[Worker],
-                 rule: Rule = DEFAULT_RULE, at: datetime | None = None) -> Decision:
-    """The owner by rule, from the place up (属地管理); never nobody while a territorial unit exists."""
+                 rule: Rule = DEFAULT_RULE, at: datetime | None = None, escalating: bool = False) -> Decision:
+    """The owner by rule, from the place up (属地管理); never nobody while a territorial unit exists.
+    `escalating`: a return going one level up, which a dedicated grid does not pull back to itself."""
     place = located.place
     where = f"{found_by} in {place.level} {place.code} {place.name}"
     target = rule.owner
-    if located.grid is not None and located.grid.kind == "dedicated" and not target.startswith("dept:"):
+    if (located.grid is not None and located.grid.kind == "dedicated" and not target.startswith("dept:")
+            and not escalating):
         target = "grid"  # a dedicated grid (school, hospital…) handles what happens inside it
         where += " (dedicated grid)"
     decision = _resolve(target, located, units, workers, where, at)

@@ -82,6 +82,14 @@ class DeleteRoster(Command[None]):
 
 
 @dataclass(frozen=True)
+class PutDedicatedCategories(Command[list[str]]):
+    """The categories a kind of dedicated grid handles itself, in place of the current list (returned sorted)."""
+
+    dedicated_type: str
+    categories: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class RuleEntry:
     """One line of PutRules, as given: `owner` and `co_owner` are checked by the handler."""
 

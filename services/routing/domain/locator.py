@@ -26,6 +26,7 @@ class GridInfo:
     name: str
     level: str
     kind: str
+    dedicated_type: str | None = None  # school, hospital, ... for a dedicated grid
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,12 @@ class Located:
     community: GridInfo | None
     street: GridInfo | None
     district: GridInfo | None
+    beneath: GridInfo | None = None  # for a dedicated grid: the comprehensive grid it sits in, when known
+
+    def outside_dedicated(self) -> Located:
+        """The case as the territory sees it when the dedicated grid does not handle its category: the
+        comprehensive grid beneath, or (none known) the community and the levels above."""
+        return Located(self.beneath, self.community, self.street, self.district)
 
     @property
     def place(self) -> GridInfo:
@@ -99,10 +106,17 @@ class Locator:
         if not (0 <= i <= self._n and 0 <= j <= self._n):
             return None
         # A point on the far edge of the box falls in the last bucket.
+        found: GridInfo | None = None
         for index in self._buckets[min(j, self._n - 1) * self._n + min(i, self._n - 1)]:
             if shapely.intersects_xy(self._geoms[index], lon, lat):
-                return self._located(self._leaves[index])
-        return None
+                leaf = self._leaves[index]
+                if found is None and leaf.kind != "dedicated":
+                    return self._located(leaf)
+                if found is None:
+                    found = leaf  # dedicated: it wins, and the comprehensive grid beneath is kept
+                elif leaf.kind != "dedicated":
+                    return self._located(found, beneath=leaf)
+        return self._located(found) if found else None
 
     def locate_many(self, lons: Sequence[float], lats: Sequence[float]) -> list[str | None]:
         """Bulk: the grid code for each point (None outside every grid), vectorised."""
@@ -131,8 +145,9 @@ class Locator:
         match = self._addresses.match(address)
         return (self.place(match.code) if match.code else None), match
 
-    def _located(self, place: GridInfo) -> Located:
+    def _located(self, place: GridInfo, beneath: GridInfo | None = None) -> Located:
         up = ancestors(place.code)
         return Located(grid=place if place.level == "grid" else None,
                        community=self._info.get(up.get("community", "")),
-                       street=self._info.get(up.get("street", "")), district=self._info.get(up["district"]))
+                       street=self._info.get(up.get("street", "")), district=self._info.get(up["district"]),
+                       beneath=beneath)

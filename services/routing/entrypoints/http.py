@@ -10,7 +10,7 @@ import math
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.routing.bootstrap import RoutingContainer, bootstrap
@@ -19,7 +19,15 @@ from services.routing.domain import commands as c
 from services.routing.domain.assignment import Unit
 from services.routing.domain.locator import GridInfo, Located
 from services.routing.domain.roster import MAX_PERIODS, MAX_WEEKLY_SHIFTS, roster_as_dict
-from services.routing.views import assignment_history, browse_grids, grid_geojson, grid_row, list_rules, worker_row
+from services.routing.views import (
+    assignment_history,
+    browse_grids,
+    dedicated_categories,
+    grid_geojson,
+    grid_row,
+    list_rules,
+    worker_row,
+)
 from shared.auth import Caller, Principal, require_role
 from shared.problems import Problem, problems
 from shared.web import container_of, create_service_app
@@ -78,6 +86,11 @@ class RuleIn(BaseModel):
     urgency: Literal["*", "normal", "urgent", "emergency"] = "*"
     owner: str = Field(description="grid | community | street | district | dept:<kind>")
     co_owner: str | None = None
+
+
+class DedicatedCategoriesIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    categories: list[Annotated[str, Field(max_length=64)]] = Field(max_length=100)
 
 
 class DispatchIn(BaseModel):
@@ -212,6 +225,19 @@ def build_router() -> APIRouter:
         updated = await container.bus.handle(c.PutRules(tuple(
             c.RuleEntry(r.category, r.urgency, r.owner, r.co_owner) for r in body)))
         return {"updated": updated}
+
+    @router.get("/dedicated-types")
+    async def dedicated_types(caller: Caller, container: RoutingApp) -> dict[str, list[str]]:
+        """What each kind of dedicated grid (school, hospital, ...) handles itself; other categories reported
+        inside one go to the comprehensive grid beneath it."""
+        return await dedicated_categories(container.pool)
+
+    @router.put("/dedicated-types/{dedicated_type}", responses=problems(403))
+    async def put_dedicated_type(dedicated_type: Annotated[str, Path(pattern=r"^[a-z][a-z_]{0,39}$")],
+                                 body: DedicatedCategoriesIn, caller: Caller, container: RoutingApp) -> dict:
+        require_role(caller, "admin")
+        categories = await container.bus.handle(c.PutDedicatedCategories(dedicated_type, tuple(body.categories)))
+        return {"dedicated_type": dedicated_type, "categories": categories}
 
     @router.post("/assignments/{incident_id}/dispatch", responses=problems(403, 404, 409))
     async def dispatch(incident_id: uuid.UUID, body: DispatchIn, caller: Caller, container: RoutingApp) -> dict:

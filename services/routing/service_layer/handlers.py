@@ -29,6 +29,8 @@ from services.routing.domain.locator import Located, Locator
 from services.routing.domain.registry import ancestors
 from services.routing.domain.roster import Roster, build_roster
 from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
+from shared.categories import CATEGORY_CODES
+from shared.errors import Invalid
 from shared.events.envelope import Envelope
 from shared.events.intake import (
     IncidentClosed,
@@ -99,6 +101,19 @@ async def delete_roster(cmd: c.DeleteRoster, uow: RoutingUnitOfWork) -> None:
         if not await uow.workers.delete_roster(cmd.worker_id):
             raise NoRoster(cmd.worker_id)
         await uow.commit()
+
+
+async def put_dedicated_categories(cmd: c.PutDedicatedCategories, uow: RoutingUnitOfWork) -> list[str]:
+    """What a school, a hospital... handles itself; every other category reported inside it goes to the
+    territory. Unknown category codes refuse the whole list."""
+    unknown = sorted(set(cmd.categories) - CATEGORY_CODES)
+    if unknown:
+        raise Invalid(f"unknown categories: {', '.join(unknown)}", field="categories", type_="unknown_category")
+    categories = sorted(set(cmd.categories))
+    async with uow:
+        await uow.dedicated_categories.replace(cmd.dedicated_type, categories)
+        await uow.commit()
+    return categories
 
 
 async def put_rules(cmd: c.PutRules, uow: RoutingUnitOfWork) -> int:
@@ -219,6 +234,12 @@ async def route_incident(event: IncidentReceived, envelope: Envelope, uow: Routi
         await uow.assignments.record(event.incident_id, now, "unroutable", None, reason)
         uow.emit(IncidentUnroutable(**common, reason=reason), cause=envelope)
         return
+    dedicated = located.grid if located.grid is not None and located.grid.kind == "dedicated" else None
+    if dedicated and not await uow.dedicated_categories.owns(dedicated.dedicated_type, event.category):
+        # A dedicated grid handles only its own categories (a 征地拆迁 dispute in a school is the territory's).
+        located = located.outside_dedicated()
+        found_by += (f"; {event.category} is not for the {dedicated.dedicated_type} grid {dedicated.code}: "
+                     "the territory takes it")
     place = located.place.code
     context = await uow.assignments.decision_context(
         place, located.grid.code if located.grid else None, event.category, event.urgency)
@@ -265,7 +286,7 @@ async def reassign_returned(event: IncidentReturned, envelope: Envelope, uow: Ro
         raise UnknownPlace(place)
     units = await uow.units.covering(list(ancestors(place).values()))
     decision = decide_owner(located, f"returned by {routed.current_unit_id} ({event.reason}); escalated",
-                            units, [], Rule(level))
+                            units, [], Rule(level), escalating=True)
     if decision.owner is None:
         await uow.assignments.record(event.incident_id, now, "unroutable", place, decision.reason)
         uow.emit(IncidentUnroutable(**common, reason=decision.reason), cause=envelope)
@@ -301,6 +322,7 @@ COMMAND_HANDLERS: dict[type[Command[Any]], Callable[..., Awaitable[Any]]] = {
     c.PutRoster: put_roster,
     c.DeleteRoster: delete_roster,
     c.PutRules: put_rules,
+    c.PutDedicatedCategories: put_dedicated_categories,
     c.LoadDirectory: load_directory,
     c.DispatchIncident: dispatch_incident,
 }

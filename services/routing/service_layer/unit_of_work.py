@@ -2,9 +2,10 @@
 
 Repositories are named in the plural for what they hold: `grids` (the registry: its codes, its lock and
 version, the import, the tiling grids an import is checked against), `units`, `workers` (with their duty
-rosters), `rules` (category × urgency → owner) and `assignments` (routing's copy of each incident, who owns it
-now, and the history of its routing decisions). The in-memory locator of the registry is no repository: it is
-a dependency of the handlers that place cases (handlers.py's `Registry`).
+rosters), `rules` (category × urgency → owner), `dedicated_categories` (what a school, a hospital... handles
+itself) and `assignments` (routing's copy of each incident, who owns it now, and the history of its routing
+decisions). The in-memory locator of the registry is no repository: it is a dependency of the handlers that
+place cases (handlers.py's `Registry`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from shapely.geometry.base import BaseGeometry
 
 from services.routing.adapters.repository import (
     AssignmentRepository,
+    DedicatedCategoryRepository,
     GridRepository,
     RuleRepository,
     UnitRepository,
@@ -91,6 +93,14 @@ class Rules(Protocol):
     async def put(self, category: str, urgency: str, rule: Rule) -> None: ...
 
 
+class DedicatedCategories(Protocol):
+    async def owns(self, dedicated_type: str | None, category: str) -> bool:
+        """Does a dedicated grid of this type handle this category itself?"""
+        ...
+
+    async def replace(self, dedicated_type: str, categories: list[str]) -> None: ...
+
+
 class Assignments(Protocol):
     async def remember(self, event: IncidentReceived) -> bool:
         """Keep routing's copy of the incident; False if it was already known."""
@@ -131,6 +141,9 @@ class RoutingUnitOfWork(PublishingUnitOfWork, Protocol):
     def rules(self) -> Rules: ...
 
     @property
+    def dedicated_categories(self) -> DedicatedCategories: ...
+
+    @property
     def assignments(self) -> Assignments: ...
 
 
@@ -143,4 +156,5 @@ class PgRoutingUnitOfWork(PgUnitOfWork):
         self.units = UnitRepository(conn)
         self.workers = WorkerRepository(conn)
         self.rules = RuleRepository(conn)
+        self.dedicated_categories = DedicatedCategoryRepository(conn)
         self.assignments = AssignmentRepository(conn)

@@ -133,6 +133,17 @@ class FakeRules:
         return DEFAULT_RULE
 
 
+class FakeDedicatedCategories:
+    def __init__(self) -> None:
+        self.rows: dict[str, set[str]] = {"school": {"safety.campus", "safety.fire"}}
+
+    async def owns(self, dedicated_type: str | None, category: str) -> bool:
+        return category in self.rows.get(dedicated_type or "", set())
+
+    async def replace(self, dedicated_type: str, categories: list[str]) -> None:
+        self.rows[dedicated_type] = set(categories)
+
+
 @dataclass
 class RoutedRow:
     incident_id: uuid.UUID
@@ -216,6 +227,7 @@ class RoutingStore:
         self.units = FakeUnits()
         self.workers = FakeWorkers(self.units)
         self.rules = FakeRules()
+        self.dedicated_categories = FakeDedicatedCategories()
         self.assignments = FakeAssignments(self.units, self.workers, self.rules)
         self.published: list[Envelope] = []  # what the outbox got, in commit order
 
@@ -248,6 +260,10 @@ class FakeRoutingUnitOfWork(FakeUnitOfWork):
     @property
     def rules(self) -> FakeRules:
         return self.store.rules
+
+    @property
+    def dedicated_categories(self) -> FakeDedicatedCategories:
+        return self.store.dedicated_categories
 
     @property
     def assignments(self) -> FakeAssignments:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from shapely.geometry import box
@@ -44,14 +45,16 @@ WORKERS = (Worker("w-west", "张伟", "13800000001", "grid-west", (WEST,), True)
 ACTOR = c.Actor("sup", "supervisor", ("",))
 
 
+def city_grids() -> list[tuple[GridInfo, Any]]:
+    return [(GridInfo(DISTRICT, "姑苏区", "district", "territorial"), box(120.0, 31.0, 120.2, 31.2)),
+            (GridInfo(STREET, "平江街道", "street", "territorial"), box(120.0, 31.0, 120.2, 31.2)),
+            (GridInfo(COMMUNITY, "梅花社区", "community", "territorial"), box(120.0, 31.0, 120.2, 31.2)),
+            (GridInfo(WEST, "西网格", "grid", "comprehensive"), box(120.0, 31.0, 120.1, 31.2)),
+            (GridInfo(EAST, "东网格", "grid", "comprehensive"), box(120.1, 31.0, 120.2, 31.2))]
+
+
 def city() -> Locator:
-    return Locator([
-        (GridInfo(DISTRICT, "姑苏区", "district", "territorial"), box(120.0, 31.0, 120.2, 31.2)),
-        (GridInfo(STREET, "平江街道", "street", "territorial"), box(120.0, 31.0, 120.2, 31.2)),
-        (GridInfo(COMMUNITY, "梅花社区", "community", "territorial"), box(120.0, 31.0, 120.2, 31.2)),
-        (GridInfo(WEST, "西网格", "grid", "comprehensive"), box(120.0, 31.0, 120.1, 31.2)),
-        (GridInfo(EAST, "东网格", "grid", "comprehensive"), box(120.1, 31.0, 120.2, 31.2)),
-    ])
+    return Locator(city_grids())
 
 
 @pytest.fixture
@@ -373,3 +376,59 @@ async def test_a_body_that_is_no_feature_collection_is_refused_as_a_whole(bus, s
     with pytest.raises(InvalidGridFile) as refused:
         await bus.handle(c.ImportGrids([1, 2]))
     assert [(e["field"], e["feature"]) for e in refused.value.errors or []] == [("body", -1)]
+
+
+# ---- dedicated grids (DOMAIN §2: a dedicated grid handles what is its own) --------------------------------
+
+SCHOOL = COMMUNITY + "801"
+IN_SCHOOL = Point(lon=120.05, lat=31.1)
+
+
+async def school_bus(store: RoutingStore):
+    """The test city with a school inside the west grid, its own unit and security guard."""
+    school = GridInfo(SCHOOL, "实验小学", "grid", "dedicated", "school")
+    with_school = Locator([*city_grids(), (school, box(120.04, 31.09, 120.06, 31.11))])
+    bus = fake_bus(store, FakeRegistry(with_school))
+    await bus.handle(c.LoadDirectory(UNITS + (Unit("grid-school", "grid", "实验小学", (SCHOOL,)),),
+                                     WORKERS + (Worker("w-school", "门卫老王", "13800000009", "grid-school", (SCHOOL,),
+                                                       True),)))
+    return bus
+
+
+async def test_a_dedicated_grid_takes_its_own_categories(store):
+    bus = await school_bus(store)
+    await handle(bus, received(IN_SCHOOL, category="safety.campus"))
+    [assigned] = store.events()
+    assert isinstance(assigned, IncidentAssigned) and assigned.owner.unit_id == "grid-school"
+
+
+async def test_another_category_inside_a_dedicated_grid_goes_to_the_comprehensive_grid_beneath(store):
+    """A 征地拆迁 dispute inside a school is not the school's: the territorial grid's worker takes it."""
+    bus = await school_bus(store)
+    await handle(bus, received(IN_SCHOOL, category="dispute.demolition"))
+    [assigned] = store.events()
+    assert isinstance(assigned, IncidentAssigned)
+    assert (assigned.owner.unit_id, assigned.owner.worker_id, assigned.grid_code) == ("grid-west", "w-west", WEST)
+    assert "not for the school grid" in assigned.reason
+
+
+async def test_a_return_from_inside_a_dedicated_grid_goes_up_not_back_to_the_same_unit(store):
+    """DOMAIN §4 退单 one level up: the community's return of a school case reaches the street."""
+    bus = await school_bus(store)
+    case = received(IN_SCHOOL, category="safety.campus")
+    await handle(bus, case)
+    await bus.handle(c.DispatchIncident(case.incident_id, "community", None, "社区协调", ACTOR))
+    await handle(bus, returned(case, 1, unit_id="community"))
+    escalated = store.events()[-1]
+    assert isinstance(escalated, IncidentReassigned) and escalated.owner.unit_id == "street"
+
+
+async def test_what_a_dedicated_grid_handles_is_a_list_per_type_refused_whole_with_an_unknown_category(store):
+    bus = await school_bus(store)
+    assert await bus.handle(c.PutDedicatedCategories("school", ("safety.campus", "dispute.demolition"))) == [
+        "dispute.demolition", "safety.campus"]
+    with pytest.raises(Invalid):
+        await bus.handle(c.PutDedicatedCategories("school", ("safety.campus", "no.such")))
+    assert store.dedicated_categories.rows["school"] == {"safety.campus", "dispute.demolition"}
+    await handle(bus, received(IN_SCHOOL, category="dispute.demolition"))
+    assert store.events()[-1].owner.unit_id == "grid-school"
