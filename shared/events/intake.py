@@ -15,6 +15,8 @@ Urgency = Literal["normal", "urgent", "emergency"]
 Contacted = Literal["yes", "unreachable", "refused", "anonymous"]
 Solved = Literal["yes", "partly", "no"]
 Satisfied = Literal["satisfied", "basically", "unsatisfied"]
+# Why an owner hands a case back (退单, DOMAIN §4): routing reassigns by the reason.
+ReturnKind = Literal["not_our_area", "not_our_duty", "incomplete", "duplicate", "other"]
 
 
 class Point(BaseModel):
@@ -76,6 +78,9 @@ class IncidentReturned(IncidentEvent):
     reason: str
     unit_id: str | None = None
     return_count: int
+    # 非本辖区 → re-located by place; 非本单位职责 → the category's rule or the centre; 信息不全, 重复 → the centre;
+    # other → one level up.
+    kind: ReturnKind = "other"
 
 
 class IncidentReopened(IncidentEvent):
@@ -133,6 +138,14 @@ INTAKE_EVENTS: tuple[type[IncidentEvent], ...] = (
 )
 
 
+class IncidentReferred(IncidentEvent):
+    """上报: the owner passes the case to the level above; not a 退单 (no 回退率, no return limit)."""
+
+    type = "intake.incident.referred"
+    reason: str
+    unit_id: str | None = None
+
+
 class IncidentUrged(IncidentEvent):
     """12345 (or the centre) pressed for progress (催办)."""
 
@@ -140,4 +153,4 @@ class IncidentUrged(IncidentEvent):
     note: str = ""
 
 
-INTAKE_EVENTS = (*INTAKE_EVENTS, IncidentUrged)
+INTAKE_EVENTS = (*INTAKE_EVENTS, IncidentUrged, IncidentReferred)

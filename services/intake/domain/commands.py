@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from services.intake.domain.hotline import MappingRule
-from shared.events.intake import Contacted, Point, Satisfied, Solved, Urgency
+from shared.events.intake import Contacted, Point, ReturnKind, Satisfied, Solved, Urgency
 from shared.messagebus import Command
 
 if TYPE_CHECKING:  # the commands name their handlers' result; the model imports the commands
@@ -95,6 +95,14 @@ class ReportProgress(CaseCommand):
 
 @dataclass(frozen=True)
 class ReturnIncident(CaseCommand):
+    reason: str = ""
+    kind: ReturnKind | None = None  # None: read from the reason's words (非本辖区, 非本单位职责, 信息不全, 重复)
+
+
+@dataclass(frozen=True)
+class ReferUp(CaseCommand):
+    """上报: pass the case to the level above (not a 退单)."""
+
     reason: str = ""
 
 

@@ -45,6 +45,15 @@ REOPEN_WINDOW = timedelta(days=30)
 MAX_EXTENSION_WORKING_DAYS = 10
 
 
+# The 退单 reasons of the field's list (DOMAIN §4), as an owner writes them.
+RETURN_WORDS: tuple[tuple[str, ev.ReturnKind], ...] = (
+    ("非本辖区", "not_our_area"), ("非本单位职责", "not_our_duty"), ("信息不全", "incomplete"), ("重复", "duplicate"))
+
+
+def return_kind_of(reason: str) -> ev.ReturnKind:
+    return next((kind for words, kind in RETURN_WORDS if words in reason), "other")
+
+
 @dataclass(frozen=True)
 class Rule:
     states: tuple[Status, ...]
@@ -57,6 +66,7 @@ RULES: dict[str, Rule] = {
     "sign": Rule((S.ASSIGNED,), OWNER_ROLES, owner_only=True),
     "progress": Rule((S.IN_PROGRESS,), OWNER_ROLES, owner_only=True),
     "return": Rule((S.ASSIGNED, S.IN_PROGRESS), OWNER_ROLES, owner_only=True),
+    "refer_up": Rule((S.ASSIGNED, S.IN_PROGRESS), OWNER_ROLES, owner_only=True),
     "request_extension": Rule((S.IN_PROGRESS,), OWNER_ROLES, owner_only=True),
     "decide_extension": Rule((S.IN_PROGRESS,), (*CENTRE_AND_LEADERS, "hotline")),
     "suspend": Rule((S.ASSIGNED, S.IN_PROGRESS), CENTRE_AND_LEADERS),
@@ -229,10 +239,24 @@ class Incident:
                                         f"{RETURN_WINDOW_WORKING_DAYS} working days of signing")
         self.return_count += 1
         unit = self._owner_unit
+        kind = cmd.kind or return_kind_of(cmd.reason)
         self.status, self.signed_at = S.RETURNED, None
         self._record(ev.IncidentReturned(incident_id=self.id, at=at, actor=cmd.actor.sub, reason=cmd.reason,
-                                         unit_id=unit, return_count=self.return_count),
-                     "return", cmd.actor.sub, {"reason": cmd.reason, "unit": unit, "count": self.return_count})
+                                         unit_id=unit, return_count=self.return_count, kind=kind),
+                     "return", cmd.actor.sub, {"reason": cmd.reason, "kind": kind, "unit": unit,
+                                               "count": self.return_count})
+
+    def refer_up(self, cmd: c.ReferUp, at: datetime) -> None:
+        """上报: the owner passes the case up a level; it waits for that level's dispatch like a new case. Not a
+        退单: it counts in no return limit and no 回退率."""
+        self._check("refer_up", cmd.actor)
+        if not cmd.reason.strip():
+            raise InvalidRequest("上报 needs a reason (what the level above can do that this unit cannot)")
+        unit = self._owner_unit
+        self.status, self.signed_at, self.pending_extension = S.RECEIVED, None, None
+        self._record(ev.IncidentReferred(incident_id=self.id, at=at, actor=cmd.actor.sub, reason=cmd.reason,
+                                           unit_id=unit), "refer_up", cmd.actor.sub,
+                     {"reason": cmd.reason, "unit": unit})
 
     def request_extension(self, cmd: c.RequestExtension, at: datetime) -> None:
         self._check("request_extension", cmd.actor)

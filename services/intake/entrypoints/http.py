@@ -47,7 +47,9 @@ def to_command(body: Any, incident_id: uuid.UUID, actor: c.Actor) -> c.CaseComma
         case s.ProgressIn():
             return c.ReportProgress(i, a, note=body.note)
         case s.ReturnIn():
-            return c.ReturnIncident(i, a, reason=body.reason)
+            return c.ReturnIncident(i, a, reason=body.reason, kind=body.kind)
+        case s.ReferUpIn():
+            return c.ReferUp(i, a, reason=body.reason)
         case s.RequestExtensionIn():
             return c.RequestExtension(i, a, amount=body.amount or 0, unit=body.unit, reason=body.reason)
         case s.DecideExtensionIn():

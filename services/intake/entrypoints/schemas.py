@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.intake.domain.hotline import NATURES, Nature
-from shared.events.intake import Contacted, Satisfied, Solved, Urgency
+from shared.events.intake import Contacted, ReturnKind, Satisfied, Solved, Urgency
 from shared.problems import Problem
 
 # Mainland China's bounding box, generously: a point outside it is a client error.
@@ -63,6 +63,17 @@ class ProgressIn(_Action):
 class ReturnIn(_Action):
     action: Literal["return"]
     reason: str = Field(min_length=1, max_length=500, description="非本单位职责, 非本辖区, 信息不全, 重复, …")
+    kind: ReturnKind | None = Field(None, description="why, for routing: not_our_area (非本辖区: re-located by "
+                                    "place), not_our_duty (非本单位职责: the category's rule or the centre), "
+                                    "incomplete and duplicate (the centre), other (one level up); default: read "
+                                    "from the reason's words")
+
+
+class ReferUpIn(_Action):
+    """上报: pass the case to the level above; not a 退单 (no return limit, not in 回退率)."""
+
+    action: Literal["refer_up"]
+    reason: str = Field(min_length=1, max_length=500)
 
 
 LimitUnit = Literal["hours", "working_hours", "working_days"]
@@ -137,7 +148,7 @@ class RejectIn(_Action):
 
 
 ActionIn = Annotated[
-    SignIn | ProgressIn | ReturnIn | RequestExtensionIn | DecideExtensionIn | SuspendIn | ResumeIn
+    SignIn | ProgressIn | ReturnIn | ReferUpIn | RequestExtensionIn | DecideExtensionIn | SuspendIn | ResumeIn
     | SubmitResultIn | VerifyIn | VisitIn | ReopenIn | MergeIn | RejectIn,
     Field(discriminator="action"),
 ]

@@ -166,6 +166,7 @@ _APPLY: dict[type[c.CaseCommand], Callable[[Incident, Any, datetime], None]] = {
     c.RecordVisit: Incident.record_visit,
     c.ReopenIncident: Incident.reopen,
     c.RejectIncident: Incident.reject,
+    c.ReferUp: Incident.refer_up,
 }
 
 

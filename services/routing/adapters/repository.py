@@ -31,7 +31,7 @@ from services.routing.domain.locator import GridInfo, Locator
 from services.routing.domain.registry import ancestors
 from services.routing.domain.roster import Roster, roster_as_dict, roster_from_dict
 from shared.db.queries import Queries
-from shared.events.intake import IncidentReceived
+from shared.events.intake import IncidentReceived, Point
 from shared.events.routing import Owner
 
 QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
@@ -164,7 +164,9 @@ class AssignmentRepository:
                               place_code=row["place_code"], current_unit_id=row["current_unit_id"],
                               current_unit_kind=row["current_unit_kind"],
                               co_owners=tuple(Owner.model_validate(o) for o in row["co_owners"]),
-                              closed=row["closed_at"] is not None)
+                              closed=row["closed_at"] is not None,
+                              location=Point(lon=row["lon"], lat=row["lat"]) if row["lon"] is not None else None,
+                              address=row["address"], reported_grid_code=row["grid_code"])
 
     async def record(self, incident_id: uuid.UUID, at: datetime, kind: AssignmentKind, place_code: str | None,
                      reason: str, owner: Owner | None = None, co_owners: Sequence[Owner] = ()) -> None:

@@ -12,6 +12,7 @@ from typing import Literal
 from services.routing.domain.locator import Located
 from services.routing.domain.roster import Roster
 from shared.calendar import ZONE
+from shared.events.intake import Point
 from shared.events.routing import Owner
 
 TERRITORIAL_LEVELS = ("grid", "community", "street", "district")
@@ -87,6 +88,10 @@ class RoutedIncident:
     current_unit_kind: str | None
     co_owners: tuple[Owner, ...] = ()  # 协办: kept across returns and dispatches
     closed: bool = False               # closed, merged or rejected (until reopened): nothing to dispatch
+    # Where the report said it was, to place it again (a 非本辖区 return)
+    location: Point | None = None
+    address: str | None = None
+    reported_grid_code: str | None = None
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,22 @@ names: the in-memory registry (`registry`), the overlap tolerance of grid import
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import datetime
 from typing import Any, Protocol
 
 from services.routing.domain import commands as c
-from services.routing.domain.assignment import Rule, Worker, decide_owner, is_target, next_level_up
+from services.routing.domain.assignment import (
+    Decision,
+    RoutedIncident,
+    Rule,
+    Worker,
+    decide_owner,
+    is_target,
+    next_level_up,
+)
 from services.routing.domain.errors import (
     CaseClosed,
     DispatchRefused,
@@ -36,9 +47,11 @@ from shared.events.intake import (
     IncidentClosed,
     IncidentMerged,
     IncidentReceived,
+    IncidentReferred,
     IncidentRejected,
     IncidentReopened,
     IncidentReturned,
+    Point,
 )
 from shared.events.routing import IncidentAssigned, IncidentReassigned, IncidentUnroutable, Owner
 from shared.messagebus import Command
@@ -194,25 +207,26 @@ async def dispatch_incident(cmd: c.DispatchIncident, uow: RoutingUnitOfWork) -> 
 
 # ---- intake's events ---------------------------------------------------------------------------------------
 
-def place_incident(event: IncidentReceived, locator: Locator) -> tuple[Located | None, str]:
-    """Where the case is: by coordinates, else by address, else by the reported grid code (DESIGN §6).
+def place_incident(location: Point | None, address: str | None, grid_code: str | None,
+                   locator: Locator) -> tuple[Located | None, str]:
+    """Where a case is: by coordinates, else by address, else by the reported grid code (DESIGN §6).
     The text says which path placed it and why the ones before it did not."""
     misses: list[str] = []
-    if event.location is not None:
-        located = locator.locate(event.location.lon, event.location.lat)
+    if location is not None:
+        located = locator.locate(location.lon, location.lat)
         if located is not None:
             return located, "located by coordinates"
-        misses.append(f"coordinates ({event.location.lon}, {event.location.lat}) are outside every grid")
-    if event.address:
-        located, match = locator.match_address(event.address)
+        misses.append(f"coordinates ({location.lon}, {location.lat}) are outside every grid")
+    if address:
+        located, match = locator.match_address(address)
         if located is not None:
             return located, "; ".join([*misses, f"placed by address ({match.note})"])
-        misses.append(f"address {event.address[:100]!r}: {match.note}")
-    if event.grid_code:
-        located = locator.place(event.grid_code)
+        misses.append(f"address {address[:100]!r}: {match.note}")
+    if grid_code:
+        located = locator.place(grid_code)
         if located is not None:
             return located, "; ".join([*misses, "by the reported grid code"])
-        misses.append(f"grid code {event.grid_code} is not in the registry")
+        misses.append(f"grid code {grid_code} is not in the registry")
     return None, "; ".join(misses) or "no coordinates, address or grid code"
 
 
@@ -225,7 +239,7 @@ async def route_incident(event: IncidentReceived, envelope: Envelope, uow: Routi
         await uow.assignments.record(event.incident_id, event.at, "unroutable", event.grid_code,
                                      f"duplicate of {event.duplicate_of}: follows its master, not routed")
         return
-    located, found_by = place_incident(event, await registry.locator())
+    located, found_by = place_incident(event.location, event.address, event.grid_code, await registry.locator())
     now = uow.clock.now()
     common: dict[str, Any] = {"incident_id": event.incident_id, "at": now, "category": event.category,
                               "urgency": event.urgency}
@@ -234,18 +248,8 @@ async def route_incident(event: IncidentReceived, envelope: Envelope, uow: Routi
         await uow.assignments.record(event.incident_id, now, "unroutable", None, reason)
         uow.emit(IncidentUnroutable(**common, reason=reason), cause=envelope)
         return
-    dedicated = located.grid if located.grid is not None and located.grid.kind == "dedicated" else None
-    if dedicated and not await uow.dedicated_categories.owns(dedicated.dedicated_type, event.category):
-        # A dedicated grid handles only its own categories (a 征地拆迁 dispute in a school is the territory's).
-        located = located.outside_dedicated()
-        found_by += (f"; {event.category} is not for the {dedicated.dedicated_type} grid {dedicated.code}: "
-                     "the territory takes it")
+    located, decision = await _decide(uow, located, found_by, event.category, event.urgency, now)
     place = located.place.code
-    context = await uow.assignments.decision_context(
-        place, located.grid.code if located.grid else None, event.category, event.urgency)
-    rule = with_emergency_co_owner(context.rule, event.urgency)
-    # Who is on duty now, when the owner has to act (an offline report may carry an old reported_at).
-    decision = decide_owner(located, found_by, context.units, context.workers, rule, at=now)
     hierarchy = _hierarchy(place)
     if decision.owner is None:
         await uow.assignments.record(event.incident_id, now, "unroutable", place, decision.reason)
@@ -257,6 +261,22 @@ async def route_incident(event: IncidentReceived, envelope: Envelope, uow: Routi
                               reason=decision.reason), cause=envelope)
 
 
+async def _decide(uow: RoutingUnitOfWork, located: Located, found_by: str, category: str, urgency: str,
+                  now: datetime) -> tuple[Located, Decision]:
+    """Who owns a located case by the rules: the dedicated grid for its own categories (else the territory),
+    the category's rule, the workers on duty now (an offline report may carry an old reported_at)."""
+    dedicated = located.grid if located.grid is not None and located.grid.kind == "dedicated" else None
+    if dedicated and not await uow.dedicated_categories.owns(dedicated.dedicated_type, category):
+        # A dedicated grid handles only its own categories (a 征地拆迁 dispute in a school is the territory's).
+        located = located.outside_dedicated()
+        found_by += (f"; {category} is not for the {dedicated.dedicated_type} grid {dedicated.code}: "
+                     "the territory takes it")
+    context = await uow.assignments.decision_context(
+        located.place.code, located.grid.code if located.grid else None, category, urgency)
+    rule = with_emergency_co_owner(context.rule, urgency)
+    return located, decide_owner(located, found_by, context.units, context.workers, rule, at=now)
+
+
 def with_emergency_co_owner(rule: Rule, urgency: str) -> Rule:
     """Emergencies also go to the district (协办) unless a rule names another co-owner (DOMAIN.md §2 proposal)."""
     if urgency == "emergency" and rule.co_owner is None and rule.owner != "district":
@@ -266,36 +286,30 @@ def with_emergency_co_owner(rule: Rule, urgency: str) -> Rule:
 
 async def reassign_returned(event: IncidentReturned, envelope: Envelope, uow: RoutingUnitOfWork,
                             registry: Registry) -> None:
-    """退单: one level up from the unit that returned it; after two returns the centre decides (终审)."""
-    routed = await uow.assignments.routed(event.incident_id)
-    if routed is None:
-        raise UnknownIncident(event.incident_id)
-    now = uow.clock.now()
-    place = routed.place_code
-    common: dict[str, Any] = {"incident_id": event.incident_id, "at": now, "category": routed.category,
-                              "urgency": routed.urgency, **_hierarchy(place)}
-    level = next_level_up(routed.current_unit_kind or "grid")
-    if event.return_count >= 2 or level is None or place is None:
-        reason = (f"returned {event.return_count} time(s) ({event.reason}): "
-                  "in the command centre's queue for a final dispatch (终审)")
-        await uow.assignments.record(event.incident_id, now, "unroutable", place, reason)
-        uow.emit(IncidentUnroutable(**common, reason=reason), cause=envelope)
-        return
-    located = (await registry.locator()).place(place)
-    if located is None:
-        raise UnknownPlace(place)
-    units = await uow.units.covering(list(ancestors(place).values()))
-    decision = decide_owner(located, f"returned by {routed.current_unit_id} ({event.reason}); escalated",
-                            units, [], Rule(level), escalating=True)
-    if decision.owner is None:
-        await uow.assignments.record(event.incident_id, now, "unroutable", place, decision.reason)
-        uow.emit(IncidentUnroutable(**common, reason=decision.reason), cause=envelope)
-        return
-    # 协办 stay with the case (DOMAIN §4): the co-owners are kept, whoever leads it now.
-    await uow.assignments.record(event.incident_id, now, "reassigned", place, decision.reason, decision.owner,
-                                 routed.co_owners)
-    uow.emit(IncidentReassigned(**common, owner=decision.owner, co_owners=list(routed.co_owners),
-                                previous_unit_id=routed.current_unit_id, reason=decision.reason), cause=envelope)
+    """退单, by its reason (DOMAIN §4): 非本辖区 → placed again by where it is (sideways); 非本单位职责 → the
+    department the category's rule names, else the centre's dispatcher; 信息不全 and 重复 → the centre (to
+    complete it, to merge it); any other reason → one level up. After two returns the centre decides (终审)."""
+    routed = await _routed(uow, event.incident_id)
+    why = f"returned by {routed.current_unit_id} ({event.reason})"
+    if event.return_count >= 2:
+        await _to_the_centre(uow, envelope, routed, f"returned {event.return_count} time(s) ({event.reason}): "
+                             "in the command centre's queue for a final dispatch (终审)")
+    elif event.kind == "not_our_area":
+        await _place_again(uow, envelope, routed, registry, why)
+    elif event.kind == "not_our_duty":
+        await _by_duty(uow, envelope, routed, registry, why)
+    elif event.kind in ("incomplete", "duplicate"):
+        task = "to complete it" if event.kind == "incomplete" else "to merge it with the case it repeats"
+        await _to_the_centre(uow, envelope, routed, f"{why}: in the command centre's queue {task}")
+    else:
+        await _one_level_up(uow, envelope, routed, registry, f"{why}; escalated")
+
+
+async def pass_up(event: IncidentReferred, envelope: Envelope, uow: RoutingUnitOfWork, registry: Registry) -> None:
+    """上报: one level up from the unit that passed it, however many times; not a 退单 (DOMAIN §4)."""
+    routed = await _routed(uow, event.incident_id)
+    await _one_level_up(uow, envelope, routed, registry,
+                        f"referred up by {routed.current_unit_id} (上报: {event.reason})")
 
 
 async def close_case(event: IncidentClosed | IncidentMerged | IncidentRejected, envelope: Envelope,
@@ -307,6 +321,88 @@ async def close_case(event: IncidentClosed | IncidentMerged | IncidentRejected, 
 async def reopen_case(event: IncidentReopened, envelope: Envelope, uow: RoutingUnitOfWork) -> None:
     """重办: the case is open again, with the same owner (DOMAIN §4), and may be dispatched."""
     await uow.assignments.reopen(event.incident_id)
+
+
+async def _routed(uow: RoutingUnitOfWork, incident_id: uuid.UUID) -> RoutedIncident:
+    routed = await uow.assignments.routed(incident_id)
+    if routed is None:
+        raise UnknownIncident(incident_id)
+    return routed
+
+
+async def _one_level_up(uow: RoutingUnitOfWork, envelope: Envelope, routed: RoutedIncident, registry: Registry,
+                        why: str) -> None:
+    level = next_level_up(routed.current_unit_kind or "grid")
+    place = routed.place_code
+    if level is None or place is None:
+        await _to_the_centre(uow, envelope, routed, f"{why}: no level above, in the command centre's queue")
+        return
+    located = (await registry.locator()).place(place)
+    if located is None:
+        raise UnknownPlace(place)
+    units = await uow.units.covering(list(ancestors(place).values()))
+    await _reassign(uow, envelope, routed, decide_owner(located, why, units, [], Rule(level), escalating=True))
+
+
+async def _place_again(uow: RoutingUnitOfWork, envelope: Envelope, routed: RoutedIncident, registry: Registry,
+                       why: str) -> None:
+    """非本辖区: where the report says the case is decides; if that is the returning unit's own area, the centre."""
+    located, found_by = place_incident(routed.location, routed.address, routed.reported_grid_code,
+                                       await registry.locator())
+    if located is None:
+        await _to_the_centre(uow, envelope, routed, f"{why}: {found_by}; in the command centre's queue")
+        return
+    located, decision = await _decide(uow, located, f"{why}; placed again: {found_by}", routed.category,
+                                      routed.urgency, uow.clock.now())
+    if decision.owner is not None and decision.owner.unit_id == routed.current_unit_id:
+        await _to_the_centre(uow, envelope, routed, f"{why}, but the place is its own area: the command centre "
+                             "decides")
+        return
+    await _reassign(uow, envelope, replace(routed, place_code=located.place.code), decision)
+
+
+async def _by_duty(uow: RoutingUnitOfWork, envelope: Envelope, routed: RoutedIncident, registry: Registry,
+                   why: str) -> None:
+    """非本单位职责: the department the category's rule names, when that is not who returned it; else the centre's
+    dispatcher decides whose duty it is."""
+    place = routed.place_code
+    located = (await registry.locator()).place(place) if place else None
+    if located is None:
+        await _to_the_centre(uow, envelope, routed, f"{why}: in the command centre's queue")
+        return
+    context = await uow.assignments.decision_context(place or "", None, routed.category, routed.urgency)
+    if not context.rule.owner.startswith("dept:"):
+        await _to_the_centre(uow, envelope, routed, f"{why}: the rule names no department; the command centre's "
+                             "dispatcher decides")
+        return
+    decision = decide_owner(located, why, context.units, [], Rule(context.rule.owner), escalating=True)
+    if decision.owner is None or decision.owner.unit_id == routed.current_unit_id:
+        await _to_the_centre(uow, envelope, routed, f"{why}: the rule's department is the one that returned it; "
+                             "the command centre's dispatcher decides")
+        return
+    await _reassign(uow, envelope, routed, decision)
+
+
+async def _reassign(uow: RoutingUnitOfWork, envelope: Envelope, routed: RoutedIncident, decision: Decision) -> None:
+    """The case to its new lead owner; its co-owners (协办) stay with it (DOMAIN §4)."""
+    if decision.owner is None:
+        await _to_the_centre(uow, envelope, routed, decision.reason)
+        return
+    now = uow.clock.now()
+    await uow.assignments.record(routed.incident_id, now, "reassigned", routed.place_code, decision.reason,
+                                 decision.owner, routed.co_owners)
+    uow.emit(IncidentReassigned(incident_id=routed.incident_id, at=now, category=routed.category,
+                                urgency=routed.urgency, **_hierarchy(routed.place_code), owner=decision.owner,
+                                co_owners=list(routed.co_owners), previous_unit_id=routed.current_unit_id,
+                                reason=decision.reason), cause=envelope)
+
+
+async def _to_the_centre(uow: RoutingUnitOfWork, envelope: Envelope, routed: RoutedIncident, reason: str) -> None:
+    now = uow.clock.now()
+    await uow.assignments.record(routed.incident_id, now, "unroutable", routed.place_code, reason)
+    uow.emit(IncidentUnroutable(incident_id=routed.incident_id, at=now, category=routed.category,
+                                urgency=routed.urgency, **_hierarchy(routed.place_code), reason=reason),
+             cause=envelope)
 
 
 def _hierarchy(place_code: str | None) -> dict[str, str | None]:
@@ -330,6 +426,7 @@ COMMAND_HANDLERS: dict[type[Command[Any]], Callable[..., Awaitable[Any]]] = {
 EVENT_HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
     IncidentReceived.type: route_incident,
     IncidentReturned.type: reassign_returned,
+    IncidentReferred.type: pass_up,
     IncidentClosed.type: close_case,
     IncidentMerged.type: close_case,
     IncidentRejected.type: close_case,

@@ -205,3 +205,29 @@ async def test_12345s_visit_result_is_taken_from_the_result_callback_on_and_the_
     assert case.status.value == "visited"
     assert [e.type for e in intake.store.published[-3:]] == ["intake.incident.visited", "intake.incident.verified",
                                                              "intake.incident.closed"]
+
+
+async def test_a_return_says_why_from_the_fields_list_and_routing_reads_it():
+    """DOMAIN §4 退单 reasons: 非本单位职责, 非本辖区, 信息不全, 重复 (given, or read from the reason's words)."""
+    intake = FakeIntake()
+    incident = await signed_case(intake)
+    await intake.bus.handle(c.ReturnIncident(incident.id, c.Actor("w1", "gridworker", "g-1", (GRID,)),
+                                             reason="非本辖区，位于邻网格"))
+    returned = intake.store.published[-1]
+    assert returned.type == "intake.incident.returned" and returned.data["kind"] == "not_our_area"
+    assert intake.store.incidents.rows[incident.id].return_count == 1
+
+
+async def test_referring_up_is_not_a_return():
+    """上报: the case waits for the level above; no return is counted (回退率, the two-return limit)."""
+    intake = FakeIntake()
+    incident = await signed_case(intake)
+    case = await intake.bus.handle(c.ReferUp(incident.id, c.Actor("w1", "gridworker", "g-1", (GRID,)),
+                                             reason="需街道协调"))
+    assert case.status.value == "received" and case.return_count == 0
+    assert intake.store.published[-1].type == "intake.incident.referred"
+    assert intake.store.published[-1].data["unit_id"] == "g-1"
+    await handle(intake.bus, IncidentReassigned(incident_id=incident.id, at=NOW, category="city.garbage",
+                                                urgency="normal", grid_code=GRID, owner=SECOND,
+                                                previous_unit_id="g-1", reason="referred up"))
+    assert intake.store.incidents.rows[incident.id].owner["unit_id"] == "community-1"

@@ -50,7 +50,8 @@ async def test_assignment_records_owner_and_grid_and_allows_sign():
     intake = FakeIntake()
     incident = await assigned_case(intake)
     assert incident.status is Status.ASSIGNED and incident.owner["worker_id"] == "w1"
-    assert incident.grid_code == GRID and incident.allowed_actions() == ["sign", "return", "suspend", "merge"]
+    assert incident.grid_code == GRID
+    assert incident.allowed_actions() == ["sign", "return", "refer_up", "suspend", "merge"]
     assert [t.action for t in intake.store.incidents.timeline] == ["received", "assigned"]
 
 
@@ -70,8 +71,8 @@ async def test_signing_twice_is_an_illegal_move_listing_what_is_allowed():
     with pytest.raises(IllegalTransition) as exc:
         await intake.bus.handle(SignIncident(incident.id, WORKER))
     assert exc.value.status_now is Status.IN_PROGRESS and exc.value.status == 409
-    assert exc.value.allowed == ["progress", "return", "request_extension", "decide_extension", "suspend",
-                                 "submit_result", "merge"]
+    assert exc.value.allowed == ["progress", "return", "refer_up", "request_extension", "decide_extension",
+                                 "suspend", "submit_result", "merge"]
     assert len(intake.store.published) == published
 
 

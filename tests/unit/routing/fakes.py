@@ -36,7 +36,7 @@ from services.routing.service_layer.unit_of_work import SOURCE, RoutingUnitOfWor
 from shared.clock import Clock
 from shared.events import parse_event
 from shared.events.envelope import Envelope, Event
-from shared.events.intake import IncidentReceived
+from shared.events.intake import IncidentReceived, Point
 from shared.events.routing import Owner
 from shared.messagebus import MessageBus
 from tests.support import FixedClock
@@ -153,6 +153,9 @@ class RoutedRow:
     current_unit_id: str | None = None
     co_owners: list[Owner] = field(default_factory=list)
     closed_at: datetime | None = None
+    location: Point | None = None
+    address: str | None = None
+    reported_grid_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -179,7 +182,9 @@ class FakeAssignments:
     async def remember(self, event: IncidentReceived) -> bool:
         if event.incident_id in self.incidents:
             return False
-        self.incidents[event.incident_id] = RoutedRow(event.incident_id, event.category, event.urgency)
+        self.incidents[event.incident_id] = RoutedRow(event.incident_id, event.category, event.urgency,
+                                                      location=event.location, address=event.address,
+                                                      reported_grid_code=event.grid_code)
         return True
 
     async def routed(self, incident_id: uuid.UUID) -> RoutedIncident | None:
@@ -188,7 +193,8 @@ class FakeAssignments:
             return None
         unit = self._units.rows.get(row.current_unit_id) if row.current_unit_id else None
         return RoutedIncident(row.incident_id, row.category, row.urgency, row.place_code, row.current_unit_id,
-                              unit.kind if unit else None, tuple(row.co_owners), row.closed_at is not None)
+                              unit.kind if unit else None, tuple(row.co_owners), row.closed_at is not None,
+                              row.location, row.address, row.reported_grid_code)
 
     async def record(self, incident_id: uuid.UUID, at: datetime, kind: AssignmentKind, place_code: str | None,
                      reason: str, owner: Owner | None = None, co_owners: Sequence[Owner] = ()) -> None:

@@ -432,3 +432,71 @@ async def test_what_a_dedicated_grid_handles_is_a_list_per_type_refused_whole_wi
     assert store.dedicated_categories.rows["school"] == {"safety.campus", "dispute.demolition"}
     await handle(bus, received(IN_SCHOOL, category="dispute.demolition"))
     assert store.events()[-1].owner.unit_id == "grid-school"
+
+
+# ---- returns by their reason, and 上报 (DOMAIN §4) ---------------------------------------------------------
+
+def returned_for(case: ev.IncidentReceived, kind: str, unit_id: str, count: int = 1) -> ev.IncidentReturned:
+    return ev.IncidentReturned(incident_id=case.incident_id, at=NOW, reason="退单", unit_id=unit_id,
+                               return_count=count, kind=kind)
+
+
+async def test_a_not_our_area_return_is_placed_again_by_where_the_case_is(bus, store):
+    """非本辖区: sideways, to the unit whose area the report's place lies in."""
+    case = received(IN_WEST)
+    await handle(bus, case)
+    await bus.handle(c.DispatchIncident(case.incident_id, "grid-east", None, "误派", ACTOR))
+    await handle(bus, returned_for(case, "not_our_area", "grid-east"))
+    sideways = store.events()[-1]
+    assert isinstance(sideways, IncidentReassigned)
+    assert (sideways.owner.unit_id, sideways.previous_unit_id) == ("grid-west", "grid-east")
+    assert "placed again" in sideways.reason
+
+
+async def test_a_not_our_area_return_of_a_case_in_the_units_own_area_goes_to_the_centre(bus, store):
+    case = received(IN_WEST)
+    await handle(bus, case)
+    await handle(bus, returned_for(case, "not_our_area", "grid-west"))
+    queued = store.events()[-1]
+    assert isinstance(queued, IncidentUnroutable) and "its own area" in queued.reason
+    assert queued.grid_code == WEST  # it keeps its place in the district's queue
+
+
+async def test_a_not_our_duty_return_goes_to_the_department_the_rule_names_else_to_the_dispatcher(bus, store):
+    """非本单位职责: the category's rule decides whose duty it is; without a department in it, the centre."""
+    await bus.handle(c.PutUnit(Unit("dept-municipal", "department", "姑苏区市政局", (DISTRICT,), "municipal")))
+    await bus.handle(c.PutRules((c.RuleEntry("infra.manhole", "*", "dept:municipal"),)))
+    manhole = received(IN_WEST, category="infra.manhole")
+    await handle(bus, manhole)
+    await bus.handle(c.DispatchIncident(manhole.incident_id, "grid-west", None, "先派网格", ACTOR))
+    await handle(bus, returned_for(manhole, "not_our_duty", "grid-west"))
+    to_department = store.events()[-1]
+    assert isinstance(to_department, IncidentReassigned) and to_department.owner.unit_id == "dept-municipal"
+
+    garbage = received(IN_WEST, category="city.garbage")
+    await handle(bus, garbage)
+    await handle(bus, returned_for(garbage, "not_our_duty", "grid-west"))
+    queued = store.events()[-1]
+    assert isinstance(queued, IncidentUnroutable) and "dispatcher decides" in queued.reason
+
+
+@pytest.mark.parametrize("kind, task", [("incomplete", "to complete it"), ("duplicate", "to merge it")])
+async def test_incomplete_and_duplicate_returns_go_to_the_centre(bus, store, kind, task):
+    case = received(IN_WEST)
+    await handle(bus, case)
+    await handle(bus, returned_for(case, kind, "grid-west"))
+    queued = store.events()[-1]
+    assert isinstance(queued, IncidentUnroutable) and task in queued.reason
+
+
+async def test_referring_up_goes_one_level_up_each_time_with_no_return_limit(bus, store):
+    """上报 is not a 退单: grid → community → street → district, never the centre's 终审 queue."""
+    case = received(IN_WEST)
+    await handle(bus, case)
+    owners = []
+    for _ in range(3):
+        await handle(bus, ev.IncidentReferred(incident_id=case.incident_id, at=NOW, reason="需上级协调"))
+        referred = store.events()[-1]
+        assert isinstance(referred, IncidentReassigned)
+        owners.append(referred.owner.unit_id)
+    assert owners == ["community", "street", "district"]
