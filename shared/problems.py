@@ -77,6 +77,24 @@ def _field_errors(exc: RequestValidationError | ValidationError) -> list[FieldEr
     return errors
 
 
+# Data exceptions a client's text or number can cause, though validation let it through: a NUL character or
+# invalid UTF-8 (22021, 22P05), a string or number past its column (22001, 22003), a date-time out of range
+# (22008). Any other data exception is our own code's doing, and stays a logged 500.
+UNSTORABLE = {"22021": "a text in the request contains a character that cannot be stored (NUL or invalid UTF-8)",
+              "22P05": "a text in the request contains a character that cannot be stored (NUL or invalid UTF-8)",
+              "22001": "a text in the request is too long to be stored",
+              "22003": "a number in the request is out of the range that can be stored",
+              "22008": "a date or time in the request is out of the range that can be stored"}
+
+
+def unstorable_problem(exc: asyncpg.DataError) -> Problem | None:
+    """A 422 for a value the database refused (the transaction rolled back: nothing changed), or None."""
+    detail = UNSTORABLE.get(exc.sqlstate or "")
+    if detail is None:
+        return None
+    return Problem(422, detail, errors=[FieldError(field="body", message=detail, type="unstorable_value")])
+
+
 def domain_problem(exc: DomainError) -> Problem:
     """A domain refusal as the problem it means: its status, detail, field errors and extensions."""
     return Problem(exc.status, exc.detail, title=exc.title, errors=exc.errors, **exc.extensions)
@@ -111,13 +129,11 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(asyncpg.DataError)
     async def _unstorable(request: Request, exc: asyncpg.DataError) -> JSONResponse:
-        # A value that passed validation but Postgres cannot store (a NUL character in a text, a number past the
-        # column's range): bad input, not a bug. The transaction was rolled back, so nothing changed.
+        problem = unstorable_problem(exc)
+        if problem is None:  # a value our own code built wrongly: a bug, not the client's input
+            return await _unexpected(request, exc)
         log.info("unstorable_input", path=request.url.path, sqlstate=exc.sqlstate)
-        detail = ("a text in the request contains a character that cannot be stored (NUL or invalid UTF-8)"
-                  if exc.sqlstate in ("22021", "22P05") else "a value in the request cannot be stored")
-        return problem_response(Problem(422, detail, errors=[FieldError(field="body", message=detail,
-                                                                         type="unstorable_value")]))
+        return problem_response(problem)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

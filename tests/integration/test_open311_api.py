@@ -72,6 +72,10 @@ async def test_writes_need_an_issued_api_key_and_valid_fields(intake):
     xml_error = await intake.post("/open311/v2/requests.xml", data={**FORM, "api_key": "made-up"})
     assert xml_error.status_code == 403
     assert ET.fromstring(xml_error.content).find("error/code").text == "403"
+    nowhere = await intake.post("/open311/v2/requests.json", data={"api_key": "made-up", "service_code": "city.ads"})
+    assert nowhere.status_code == 403  # the key is checked before anything else about the request
+    nul = await intake.post("/open311/v2/requests.xml", data={**FORM, "api_key": key, "description": "垃\x00圾"})
+    assert nul.status_code == 400 and ET.fromstring(nul.content).find("error/code").text == "400"
     assert (await intake.get("/open311/v2/requests.json")).json() == []
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any, Literal
 
+import asyncpg
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -28,7 +29,7 @@ from services.intake.views import list_categories, open311_requests
 from shared.auth import Caller, require_role
 from shared.errors import DomainError
 from shared.events.intake import Point
-from shared.problems import Problem, domain_problem, problems, validation_problem
+from shared.problems import Problem, domain_problem, problems, unstorable_problem, validation_problem
 
 Format = Literal["json", "xml"]
 STATUS_ZH = {Status.RECEIVED: "已受理", Status.ASSIGNED: "已派遣", Status.IN_PROGRESS: "办理中",
@@ -115,6 +116,10 @@ class Open311Route(APIRoute):
                 return error(format_of(request), validation_problem(exc))
             except DomainError as exc:
                 return error(format_of(request), domain_problem(exc))
+            except asyncpg.DataError as exc:  # a value Postgres cannot store (shared/problems.py's own case)
+                if (problem := unstorable_problem(exc)) is None:
+                    raise
+                return error(format_of(request), problem)
             except Problem as exc:
                 if exc.status == 413:  # the body limit is the server's, not the spec's: problem+json as everywhere
                     raise
@@ -177,8 +182,6 @@ def build_open311_router() -> APIRouter:
             body = Open311Request.model_validate({k: v for k, v in form.items() if v != ""})
         except ValidationError as exc:
             raise validation_problem(exc) from exc
-        if (body.lat is None or body.long is None) and not body.address_string:
-            raise Problem(422, "give lat and long, or address_string")
         name = " ".join(p for p in (body.last_name, body.first_name) if p) or None
         cmd = c.ReportIncident(
             source="public", category=body.service_code, urgency="normal",

@@ -18,6 +18,7 @@ from services.intake.domain.duplicates import Candidate, DuplicateLookup, Duplic
 from services.intake.domain.errors import (
     IdempotencyConflict,
     IncidentNotFound,
+    InvalidRequest,
     OrderNotFound,
     SignatureReplayed,
     UnknownApiKey,
@@ -66,6 +67,8 @@ async def submit_public_request(cmd: c.SubmitPublicRequest, uow: IntakeUnitOfWor
     is_dev_key = bool(open311_dev_key) and secrets.compare_digest(cmd.api_key.encode(), open311_dev_key.encode())
     if client is None and not is_dev_key:
         raise UnknownApiKey()
+    if cmd.report.location is None and not cmd.report.address:
+        raise InvalidRequest("give lat and long, or address_string")  # the public say where, or we cannot route
     actor = c.Actor(f"open311:{client or 'dev'}", "public", None, ())
     return await reports.submit(dataclasses.replace(cmd.report, actor=actor))
 

@@ -121,6 +121,13 @@ class ReportUnitOfWork(IntakeUnitOfWork, Protocol):
 
 
 class PgIntakeUnitOfWork(PgUnitOfWork):
+    incidents: IncidentRepository
+    categories: CategoryRepository
+    mapping_rules: MappingRuleRepository
+    signatures: SignatureRepository
+    hotline_events: HotlineEventRepository
+    api_keys: ApiKeyRepository
+
     def __init__(self, pool: asyncpg.Pool, clock: Clock, categories: CategoryCache | None = None) -> None:
         super().__init__(pool, SOURCE, clock)
         self._category_cache = categories or CategoryCache(ttl_seconds=0)

@@ -28,8 +28,7 @@ class InvalidGridFile(Invalid):
 def _feature_error(error: FeatureError) -> FieldError:
     # A file-wide reason (not a FeatureCollection, no features) has no feature to name: index -1.
     field = f"features.{error.index}" if error.index >= 0 else "body"
-    message = f"{error.code}: {error.reason}" if error.code else error.reason
-    return FeatureFieldError(field=field, message=message, type="grid_feature", feature=error.index,
+    return FeatureFieldError(field=field, message=error.reason, type="grid_feature", feature=error.index,
                              code=error.code)
 
 

@@ -148,6 +148,13 @@ class RoutingUnitOfWork(PublishingUnitOfWork, Protocol):
 
 
 class PgRoutingUnitOfWork(PgUnitOfWork):
+    grids: GridRepository
+    units: UnitRepository
+    workers: WorkerRepository
+    rules: RuleRepository
+    dedicated_categories: DedicatedCategoryRepository
+    assignments: AssignmentRepository
+
     def __init__(self, pool: asyncpg.Pool, clock: Clock) -> None:
         super().__init__(pool, SOURCE, clock)
 

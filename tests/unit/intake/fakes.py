@@ -1,12 +1,13 @@
 """In-memory stand-ins for intake's repositories and unit of work (unit tests: no sockets).
 
-`IntakeStore` is the in-memory database of one test; every `FakeIntakeUoW` made on it sees the same
+`IntakeStore` is the in-memory database of one test; every `FakeIntakeUnitOfWork` made on it sees the same
 cases, as the bus makes a fresh unit of work for each command. `FakeIntake` is the bus as bootstrap
 wires it, over such a store. mypy checks this module against the Protocols the handlers are typed with.
 """
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -153,8 +154,17 @@ class IntakeStore:
         self.published: list[Envelope] = []
         self.commits = 0
 
+    def snapshot(self) -> Any:
+        return copy.deepcopy((self.incidents.rows, self.incidents.timeline, self.incidents.keys,
+                              self.mapping_rules.rules, self.signatures.seen, self.hotline_events.applied,
+                              self.api_keys.clients))
 
-class FakeIntakeUoW(FakeUnitOfWork):
+    def restore(self, snapshot: Any) -> None:
+        (self.incidents.rows, self.incidents.timeline, self.incidents.keys, self.mapping_rules.rules,
+         self.signatures.seen, self.hotline_events.applied, self.api_keys.clients) = copy.deepcopy(snapshot)
+
+
+class FakeIntakeUnitOfWork(FakeUnitOfWork):
     """Both kinds of intake unit of work: cases added for a report batch are written at commit, with their keys
     (a case whose key another request holds is left out, with its events), as the report statement does."""
 
@@ -197,6 +207,13 @@ class FakeIntakeUoW(FakeUnitOfWork):
     def _begin(self) -> None:
         super()._begin()
         self._cases, self._claims, self.stored = [], [], set()
+        self._snapshot = self.store.snapshot()
+
+    async def rollback(self) -> None:
+        """As a transaction would: what this unit of work wrote is undone (a handler that forgets to commit
+        leaves the store as it was, so its test fails)."""
+        self.store.restore(self._snapshot)
+        await super().rollback()
 
     async def _write_outbox(self) -> None:
         if self._cases:
@@ -215,7 +232,7 @@ class ReportsOneByOne:
         self.store = store
 
     async def submit(self, report: ReportIncident) -> Incident:
-        [outcome] = await report_incidents([report], FakeIntakeUoW(self.store), DUPLICATES)
+        [outcome] = await report_incidents([report], FakeIntakeUnitOfWork(self.store), DUPLICATES)
         if isinstance(outcome, Exception):
             raise outcome
         return outcome
@@ -226,7 +243,7 @@ class FakeIntake:
 
     def __init__(self) -> None:
         self.store = IntakeStore()
-        self.bus = message_bus(lambda: FakeIntakeUoW(self.store), reports=ReportsOneByOne(self.store),
+        self.bus = message_bus(lambda: FakeIntakeUnitOfWork(self.store), reports=ReportsOneByOne(self.store),
                                duplicates=DUPLICATES, open311_dev_key=DEV_KEY)
 
 
@@ -236,5 +253,5 @@ def report(**overrides: Any) -> ReportIncident:
     return ReportIncident(**{**fields, **overrides})
 
 
-def _conforms(uow: FakeIntakeUoW) -> tuple[IntakeUnitOfWork, ReportUnitOfWork]:
+def _conforms(uow: FakeIntakeUnitOfWork) -> tuple[IntakeUnitOfWork, ReportUnitOfWork]:
     return uow, uow  # mypy: the fake meets the Protocols the handlers are typed against

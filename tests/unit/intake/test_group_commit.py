@@ -10,10 +10,10 @@ from services.intake.domain.errors import IdempotencyConflict, UnknownCategory
 from services.intake.service_layer.group_commit import ReportCommitter
 from services.intake.service_layer.handlers import Outcome, report_incidents
 from shared.events.intake import Point
-from tests.unit.intake.fakes import DUPLICATES, FakeIncidents, FakeIntakeUoW, IntakeStore, report
+from tests.unit.intake.fakes import DUPLICATES, FakeIncidents, FakeIntakeUnitOfWork, IntakeStore, report
 
 
-async def take(reports: list[ReportIncident], uow: FakeIntakeUoW) -> list[Outcome]:
+async def take(reports: list[ReportIncident], uow: FakeIntakeUnitOfWork) -> list[Outcome]:
     return await report_incidents(reports, uow, DUPLICATES)
 
 
@@ -26,7 +26,7 @@ FAR = Point(lon=120.06, lat=31.1)        # ~950 m
 
 
 async def test_a_batch_is_one_commit_and_each_report_gets_its_own_outcome_in_order():
-    uow = FakeIntakeUoW()
+    uow = FakeIntakeUnitOfWork()
     outcomes = await take(
         [report(title="一"), report(category="no.such"), report(title="三", location=FAR)],
         uow)
@@ -37,14 +37,14 @@ async def test_a_batch_is_one_commit_and_each_report_gets_its_own_outcome_in_ord
 
 
 async def test_a_batch_of_refused_reports_commits_nothing():
-    uow = FakeIntakeUoW()
+    uow = FakeIntakeUnitOfWork()
     outcomes = await take([report(category="no.such")], uow)
     assert isinstance(outcomes[0], UnknownCategory)
     assert uow.commits == 0 and uow.published == []
 
 
 async def test_one_key_twice_in_a_batch_makes_one_case_and_another_body_with_it_conflicts():
-    uow = FakeIntakeUoW()
+    uow = FakeIntakeUnitOfWork()
     same = IdempotencyKey("app-1", "k-1", '{"title":"a"}')
     other = IdempotencyKey("app-1", "k-1", '{"title":"b"}')
     first, resend, conflicting = await take(
@@ -55,7 +55,7 @@ async def test_one_key_twice_in_a_batch_makes_one_case_and_another_body_with_it_
 
 
 async def test_a_key_held_before_the_batch_answers_with_the_earlier_case_and_stores_nothing_new():
-    uow = FakeIntakeUoW()
+    uow = FakeIntakeUnitOfWork()
     key = IdempotencyKey("app-1", "k-1", "{}")
     [earlier] = await take([keyed(key)], uow)
     [again, other] = await take([keyed(key), report(location=FAR)], uow)
@@ -65,7 +65,7 @@ async def test_a_key_held_before_the_batch_answers_with_the_earlier_case_and_sto
 
 
 async def test_reports_of_one_batch_are_linked_as_duplicates_as_if_they_came_one_after_the_other():
-    uow = FakeIntakeUoW()
+    uow = FakeIntakeUnitOfWork()
     master, near, far, other = await take(
         [report(), report(location=NEAR), report(location=FAR),
          report(category="safety.gas", location=NEAR)], uow)
@@ -75,7 +75,7 @@ async def test_reports_of_one_batch_are_linked_as_duplicates_as_if_they_came_one
 
 
 async def test_the_committer_takes_the_reports_waiting_together_in_one_transaction():
-    uow = FakeIntakeUoW()
+    uow = FakeIntakeUnitOfWork()
     committer = ReportCommitter(lambda: uow, DUPLICATES, max_batch=64, concurrency=1)
     cases = await asyncio.gather(*[committer.submit(report(title=f"r{n}", location=None))
                                    for n in range(10)])
@@ -85,7 +85,7 @@ async def test_the_committer_takes_the_reports_waiting_together_in_one_transacti
 
 
 async def test_a_batch_is_no_larger_than_its_limit():
-    uow = FakeIntakeUoW()
+    uow = FakeIntakeUnitOfWork()
     committer = ReportCommitter(lambda: uow, DUPLICATES, max_batch=4, concurrency=1)
     await asyncio.gather(*[committer.submit(report(location=None)) for _ in range(10)])
     await committer.close()
@@ -104,7 +104,7 @@ class ExplodingIncidents(FakeIncidents):
 async def test_a_failed_batch_is_taken_again_one_by_one_so_only_the_bad_report_fails():
     store = IntakeStore()
     store.incidents = ExplodingIncidents()
-    uow = FakeIntakeUoW(store)
+    uow = FakeIntakeUnitOfWork(store)
     committer = ReportCommitter(lambda: uow, DUPLICATES, concurrency=1)
     outcomes = await asyncio.gather(*[committer.submit(report(title=title, location=None))
                                       for title in ("good-1", "boom", "good-2")], return_exceptions=True)
@@ -116,14 +116,14 @@ async def test_a_failed_batch_is_taken_again_one_by_one_so_only_the_bad_report_f
 
 
 async def test_a_refused_report_is_answered_with_its_own_error():
-    committer = ReportCommitter(FakeIntakeUoW, DUPLICATES, concurrency=1)
+    committer = ReportCommitter(FakeIntakeUnitOfWork, DUPLICATES, concurrency=1)
     with pytest.raises(UnknownCategory):
         await committer.submit(report(category="no.such"))
     await committer.close()
 
 
 async def test_a_closed_committer_takes_no_more_reports():
-    committer = ReportCommitter(FakeIntakeUoW, DUPLICATES)
+    committer = ReportCommitter(FakeIntakeUnitOfWork, DUPLICATES)
     await committer.close()
     with pytest.raises(RuntimeError):
         await committer.submit(report())

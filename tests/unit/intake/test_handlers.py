@@ -8,6 +8,7 @@ from services.intake.domain import commands as c
 from services.intake.domain.errors import (
     IncidentNotFound,
     InvalidMapping,
+    InvalidRequest,
     NotPermitted,
     OrderNotFound,
     SignatureReplayed,
@@ -102,8 +103,11 @@ async def test_a_public_request_needs_an_issued_api_key():
     incident = await intake.bus.handle(c.SubmitPublicRequest(key, report(source="public")))
     assert intake.store.incidents.rows[incident.id].source == "public"
     assert intake.store.published[-1].data["actor"] == "open311:市民随手拍"
-    dev = await intake.bus.handle(c.SubmitPublicRequest(DEV_KEY, report(source="public", location=None)))
+    dev = await intake.bus.handle(c.SubmitPublicRequest(DEV_KEY, report(source="public", location=None,
+                                                                        address="人民路1号")))
     assert intake.store.published[-1].data["actor"] == "open311:dev" and dev.id in intake.store.incidents.rows
+    with pytest.raises(InvalidRequest):  # a public report says where, or it cannot be routed
+        await intake.bus.handle(c.SubmitPublicRequest(key, report(source="public", location=None)))
 
 
 async def test_an_assignment_for_a_case_intake_never_stored_is_raised_to_be_parked():

@@ -367,7 +367,7 @@ async def test_a_grid_file_is_imported_whole_or_refused_naming_each_feature(bus,
     assert refused.value.status == 422 and refused.value.detail == "2 feature(s) rejected; nothing imported"
     assert [(e["field"], e["type"], e["feature"], e["code"]) for e in errors] == [
         ("features.0", "grid_feature", 0, EAST), ("features.2", "grid_feature", 2, "320508019099004")]
-    assert errors[0]["message"].startswith(f"{EAST}: comprehensive grid overlaps comprehensive grid {WEST}")
+    assert errors[0]["message"].startswith(f"comprehensive grid overlaps comprehensive grid {WEST}")
     assert "unknown parent '320508019099'" in errors[1]["message"]
     assert set(store.grids.rows) == {DISTRICT, STREET, COMMUNITY, WEST} and store.grids.version == 1
 
