@@ -71,17 +71,25 @@ async def open_pool(settings: ServiceSettings) -> asyncpg.Pool:
     return await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
 
 
-async def build_clock(settings: ServiceSettings, store: ClockStore | None = None
-                      ) -> tuple[Clock, list[asyncio.Task[Any]]]:
-    """Real clock, or the shared virtual clock: owned (with `store`) or followed over HTTP."""
+async def build_clock(settings: ServiceSettings, store: ClockStore | None = None,
+                      real_time: Callable[[], float] = time.time) -> tuple[Clock, list[asyncio.Task[Any]]]:
+    """Real clock, or the shared virtual clock: owned (with `store`) or followed over HTTP.
+
+    The owner starts from the stored anchor when there is one, so virtual time goes on where it was, but at
+    the configured `CLOCK_SPEED`: a stored anchor keeps its time, not its speed (a demo after an earlier run
+    at another speed runs at the one it was started with). The re-anchored clock is stored for the others."""
     if settings.clock_mode == "real":
         return RealClock(), []
     if store is not None:
         anchor = await store.load()
+        now = real_time()
         if anchor is None:
-            anchor = ClockAnchor(datetime.now(UTC), time.time(), settings.clock_speed)
+            anchor = ClockAnchor(datetime.fromtimestamp(now, UTC), now, settings.clock_speed)
             await store.save(anchor)
-        owned = VirtualClock(anchor)
+        elif anchor.speed != settings.clock_speed:
+            anchor = ClockAnchor(anchor.at(now), now, settings.clock_speed)
+            await store.save(anchor)
+        owned = VirtualClock(anchor, real_time)
         return owned, [asyncio.create_task(_refresh_from_store(owned, store))]
     follower = VirtualClock(ClockAnchor(datetime.now(UTC), time.time(), settings.clock_speed))
     await _first_sync(follower, settings.clock_url)

@@ -59,7 +59,8 @@ def city_files(kind: str, grids: int, seed: int) -> tuple[Path, Path]:
 
 def unit_contacts(people: Path) -> dict[str, dict]:
     """A contact per street and district of the city (head and 分管领导 with made-up numbers), so 督办
-    reaches the owning street's head at a yellow card and the district's people at red and leader."""
+    reaches the owning street's head at a yellow card and the district's people at red and leader; and the
+    city's leader (keyed by the first 4 digits of its codes), told of 领导督办 beside the district's."""
     units = json.loads(people.read_text(encoding="utf-8"))["units"]
     territorial = [u for u in units if u["kind"] in ("street", "district") and u.get("area")]
     contacts = {}
@@ -70,13 +71,16 @@ def unit_contacts(people: Path) -> dict[str, dict]:
                                      "email": f"leader-{code}@gov.example"},
                           "supervisor": {"name": f"{unit['name']}分管领导", "phone": f"138{i:08d}",
                                          "email": f"supervisor-{code}@gov.example"}}
+    for i, city in enumerate(sorted({code[:4] for code in contacts if len(code) == 6})):
+        contacts[city] = {"name": "市综治中心", "leader": {"name": "分管副市长", "phone": f"136{i:08d}",
+                                                          "email": f"leader-{city}@gov.example"}}
     return contacts
 
 
 async def load_contacts(http: httpx.AsyncClient, contacts: dict[str, dict]) -> None:
     for code, body in contacts.items():
         (await http.put(f"{NOTIFICATIONS}/v1/contacts/{code}", json=body)).raise_for_status()
-    print(f"loaded {len(contacts)} unit contacts (streets and districts) into notifications")
+    print(f"loaded {len(contacts)} unit contacts (streets, districts and the city) into notifications")
 
 
 async def main(count: int, interval: float, points: list[tuple[float, float]], seed: int,
@@ -127,7 +131,8 @@ async def work_cases(http: httpx.AsyncClient, ids: list[str], rng: random.Random
     for incident_id in list(ids):
         case = (await http.get(f"{INTAKE}/v1/incidents/{incident_id}")).json()
         owner = case.get("owner") or {}
-        status, step = case.get("status"), None
+        status = case.get("status")
+        step: dict[str, object] | None = None
         if status in ("visited", "merged", "rejected"):
             ids.remove(incident_id)  # done: no longer watched
             continue
@@ -160,15 +165,27 @@ async def print_ranking(http: httpx.AsyncClient) -> None:
     month = virtual.astimezone(SHANGHAI).strftime("%Y-%m")
     ranking = (await http.get(f"{SUPERVISION}/v1/rankings", params={"month": month, "level": "district"})).json()
     streets = (await http.get(f"{SUPERVISION}/v1/rankings", params={"month": month, "level": "street"})).json()
-    ranked_streets = sum(1 for row in streets.get("units", []) if row["rank"])
-    print(f"── {month} 区红黑榜, live until {ranking['freeze_at'][:10]} "
+    ranked_streets = sum(1 for row in streets.get("units", []) if row.get("rank"))
+    print(f"── {month} 区红黑榜, live until {str(ranking.get('freeze_at') or '')[:10] or '?'} "
           f"({ranked_streets} of {len(streets.get('units', []))} streets ranked so far) ──")
     for row in ranking.get("units", []):
-        rates = row["metrics"]
-        sign, done = rates["timely_sign_rate"], rates["on_time_completion_rate"]
-        print(f"   #{row['rank'] or '-'} {row['name'] or row['key']}: score {row['score']}, {row['cases']} cases, "
-              f"及时签收 {sign['numerator']}/{sign['denominator']}, "
-              f"按期办结 {done['numerator']}/{done['denominator']}, 督办 points {row['escalation_points']}")
+        print("   " + ranking_line(row))
+
+
+def ranking_line(row: dict) -> str:
+    """One unit of the 红黑榜: its name (its code when supervision gives none), "—" for a unit with no measured
+    rate (supervision answers `score: null` for it), and its 及时签收 and 按期办结 as numerator/denominator."""
+    score = row.get("score")
+    metrics = row.get("metrics") or {}
+
+    def fraction(metric: str) -> str:
+        rate = metrics.get(metric) or {}
+        return f"{rate.get('numerator', 0)}/{rate.get('denominator', 0)}"
+
+    return (f"#{row.get('rank') or '-'} {row.get('name') or row.get('key', '?')}: "
+            f"score {'—' if score is None else score}, {row.get('cases', 0)} cases, "
+            f"及时签收 {fraction('timely_sign_rate')}, 按期办结 {fraction('on_time_completion_rate')}, "
+            f"督办 points {row.get('escalation_points', 0)}")
 
 
 async def report_progress(http: httpx.AsyncClient, ids: list[str], seen_sms: set[str]) -> None:

@@ -24,10 +24,11 @@ class NotificationsSettings(ServiceSettings):
     # Chinese SMS go as UCS-2: 70 characters alone, 67 per part; longer texts are cut to this many parts.
     sms_max_segments: int = Field(3, ge=1, le=10)
     # Non-urgent SMS wait this long to gather a burst to one phone into one message, and a phone gets at
-    # most one non-urgent SMS per window (red lights, red-card and leader 督办, emergencies go at once).
+    # most one non-urgent SMS per window (red lights, yellow-card, red-card and leader 督办, emergencies go at once).
     sms_bundle_seconds: float = Field(60.0, ge=0)
-    # Night for everyone's phone (Shanghai time): non-urgent SMS wait until it ends; red lights, red-card and
-    # leader 督办 and emergencies never wait. A subscription's own quiet hours replace it; "" turns it off.
+    # Night for everyone's phone (Shanghai time): non-urgent SMS wait until it ends; red lights, 督办 from the
+    # yellow card up (it fires at the red light) and emergencies never wait. A subscription's own quiet hours
+    # replace it; "" turns it off.
     sms_quiet_hours: str = Field("22:00-07:00", pattern=r"^(([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d)?$")
 
     def quiet_hours(self) -> tuple[str, str] | None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 
 from services.notifications.domain.commands import PutContact
-from services.notifications.domain.contacts import Person
+from services.notifications.domain.contacts import Person, UnitContact
 from services.notifications.domain.delivery import DeliveryPolicy, QuietHours
 from shared.db.migrate import migrate
 from shared.db.pool import create_pool
@@ -56,7 +56,7 @@ async def test_the_grid_worker_hears_of_a_new_case_once_even_when_the_event_come
     [notice] = await deliveries(pool)
     assert (notice["recipient"], notice["address"], notice["urgent"]) == ("worker:w1", "13900000001", True)
     case = str(event.incident_id)[:8]
-    assert notice["body"] == f"【网格督办】新案件{case}（dispute.neighbour，紧急）已派至梅花社区第1网格，请及时签收。"
+    assert notice["body"] == f"【网格督办】新案件{case}（邻里纠纷，紧急）已派至梅花社区第1网格，请及时签收。"
 
 
 async def test_a_normal_case_may_wait_a_bundling_window_and_a_unit_hears_through_its_desk(world):
@@ -93,3 +93,42 @@ async def test_at_night_a_normal_notice_waits_for_morning_and_an_urgent_one_goes
         assert [(r["urgent"], r["next_attempt_at"]) for r in rows] == [(False, morning), (True, night)]
     finally:
         await pool.close()
+
+
+async def test_on_reassignment_the_previous_worker_and_the_co_owners_are_told_once_each(world):
+    """DOMAIN.md §4: 改派 tells the owner the case was taken from (sms.reassigned_away), 协办 units hear at their
+    desks (sms.co_assigned) and the case goes on the alert stream; one delivery per (event, recipient,
+    channel), a replay included."""
+    pool, notifications = world
+    for code, name, phone in (("320508019", "平江街道", "13900000019"), ("320508019044", "梅花社区", "13900000002")):
+        await notifications.handle(PutContact(code, name, liaison=Person("联络员", phone), caller_area=("",)))
+    case = uuid.uuid4()
+    await apply(notifications, assigned(WORKER, case=case))
+    street = Owner(unit_id="street-320508019", unit_name="平江街道", unit_kind="street")
+    moved = IncidentReassigned(incident_id=case, at=NOW, category="dispute.neighbour", urgency="urgent",
+                               grid_code=GRID, owner=street, co_owners=[COMMUNITY], previous_unit_id="grid-1",
+                               reason="退单改派")
+    envelope = await apply(notifications, moved)
+    await apply(notifications, moved, envelope)
+    rows = await pool.fetch("SELECT recipient, body FROM delivery WHERE event_id = $1 ORDER BY seq", envelope.id)
+    ref = str(case)[:8]
+    assert [(r["recipient"], r["body"]) for r in rows] == [
+        ("contact:320508019:liaison", f"【网格督办】新案件{ref}（邻里纠纷，紧急）已派至平江街道，请及时签收。"),
+        ("contact:320508019044:liaison", f"【网格督办】案件{ref}（邻里纠纷，紧急）由平江街道主办，请你单位协办配合。"),
+        ("worker:w1", f"【网格督办】案件{ref}（邻里纠纷）已改派至平江街道，你方不再办理，请停止处置并做好交接。")]
+    alert = await pool.fetchrow("SELECT grid_code, payload FROM alert WHERE event_id = $1", envelope.id)
+    assert alert["grid_code"] == GRID and alert["payload"]["co_owners"][0]["unit_id"] == COMMUNITY.unit_id
+    assert (await pool.fetchrow("SELECT unit_id FROM case_owner WHERE incident_id = $1", case))["unit_id"] == \
+        "street-320508019"
+
+
+async def test_a_city_contact_and_the_new_templates_are_in_the_directory_and_seeded(world):
+    """Contacts keyed by the city's 4-digit code are stored like any unit's; the new texts are seeded."""
+    pool, notifications = world
+    await notifications.handle(PutContact("3205", "苏州市", leader=Person("分管副市长", "13900000105"),
+                                          caller_area=("",)))
+    async with notifications.uow() as uow:
+        found = await uow.contacts.for_units(["3205"])
+    assert found == {"3205": UnitContact("3205", "苏州市", leader=Person("分管副市长", "13900000105"))}
+    seeded = {r["name"] for r in await pool.fetch("SELECT name FROM template")}
+    assert {"sms.reassigned_away", "sms.co_assigned", "sms.urged"} <= seeded

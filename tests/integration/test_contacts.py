@@ -112,3 +112,26 @@ async def test_a_unit_owned_case_sends_its_light_sms_to_the_units_liaison(notifi
                                             previous_light="green"))
     assert await recipients(notifications, incident, "supervision.light.changed") == {
         ("contact:320508019044:liaison", "sms"): "13900000012"}
+
+
+async def test_the_city_is_a_contact_and_hears_of_leader_supervision(notifications):
+    """DOMAIN.md §5 领导督办 reaches the `leader` of district or city: the city's contact is keyed by the first
+    4 digits of the codes (PUT /v1/contacts/3205), for city-wide callers only; yellow-card and higher 督办
+    never wait (they fire at or after the red light)."""
+    city = {"name": "苏州市", "leader": {"name": "分管副市长", "phone": "13900000105"}}
+    assert (await notifications.put("/v1/contacts/3205", json=city, headers=DISTRICT_SUP)).status_code == 403
+    assert (await notifications.put("/v1/contacts/3205", json=city, headers=ADMIN)).status_code == 200
+    assert (await notifications.put("/v1/contacts/320", json=city, headers=ADMIN)).status_code == 422
+    assert (await notifications.get("/v1/contacts/3205", headers=ADMIN)).json()["leader"]["phone"] == "13900000105"
+    for code, body in (("320508019044", COMMUNITY), ("320508", DISTRICT)):
+        await notifications.put(f"/v1/contacts/{code}", json=body, headers=ADMIN)
+    yellow, leader = [await community_owned_case(notifications) for _ in range(2)]
+    await apply(notifications, escalation(yellow, "yellow_card"))
+    await apply(notifications, escalation(leader, "leader"))
+    assert await recipients(notifications, leader) == {("contact:320508019044:leader", "sms"): "13900000112",
+                                                       ("contact:320508:supervisor", "email"): "zhongxin@example.test",
+                                                       ("contact:320508:leader", "sms"): "13900000106",
+                                                       ("contact:3205:leader", "sms"): "13900000105"}
+    rows = (await notifications.get("/v1/deliveries", params={"incident_id": str(yellow)}, headers=ADMIN)).json()
+    [card] = [d for d in rows if d["event_type"] == "supervision.escalation.raised"]
+    assert card["recipient"] == "contact:320508019044:leader" and card["next_attempt_at"] == card["created_at"]

@@ -39,7 +39,7 @@ async def gateway(tmp_path):
 
 def mail(to: str = "zhang@example.test", delivery_id: str | None = None) -> Outgoing:
     return Outgoing(delivery_id or str(uuid.uuid4()), "email", "contact:320508", to,
-                    "案件0f1e2d3c（city.ads）办理已超时，请督促。", "【网格督办】黄牌督办：案件0f1e2d3c")
+                    "案件0f1e2d3c（乱张贴、违规广告）办理已超时，请督促。", "【网格督办】黄牌督办：案件0f1e2d3c")
 
 
 async def test_a_mail_reaches_the_sink_once_in_chinese(gateway):

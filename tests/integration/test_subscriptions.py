@@ -13,6 +13,8 @@ from services.notifications.entrypoints.http import create_app
 from shared.auth import issue_token
 from shared.db.migrate import migrate
 from shared.events.envelope import Envelope
+from shared.events.intake import IncidentUrged
+from shared.events.routing import IncidentAssigned, Owner
 from shared.events.supervision import EscalationRaised
 from shared.settings import DEV_JWT_SECRET
 from tests.support import SERVICE_DIRS, handle, serving
@@ -76,10 +78,15 @@ async def test_escalations_reach_subscribers_of_the_area_and_level_with_quiet_ho
     window = {"from": (local - timedelta(hours=1)).strftime("%H:%M"),
               "to": (local + timedelta(hours=1)).strftime("%H:%M")}  # a quiet window around now
     await notifications.put("/v1/subscriptions/street", headers=ADMIN,
-                            json={**STREET_HEAD, "levels": ["yellow_card"], "quiet_hours": window})
-    await raise_level(notifications, "yellow_card")        # not urgent: held by the street head's quiet hours
-    held = await pool.fetchval("SELECT next_attempt_at - now() FROM delivery WHERE body LIKE '%黄牌督办%'")
+                            json={**STREET_HEAD, "levels": ["reminder", "yellow_card"], "quiet_hours": window})
+    await raise_level(notifications, "reminder")           # not urgent: held by the street head's quiet hours
+    held = await pool.fetchval("SELECT next_attempt_at - now() FROM delivery WHERE body LIKE '%催办%'")
     assert held > timedelta(minutes=1)
+    # 黄牌督办 fires at the red light: quiet hours never hold it (DOMAIN §5, DESIGN §6)
+    await raise_level(notifications, "yellow_card")
+    urgent, wait = await pool.fetchrow(
+        "SELECT urgent, next_attempt_at - now() FROM delivery WHERE body LIKE '%黄牌督办%'")
+    assert urgent and wait <= timedelta(0)
 
 
 async def test_the_stores_subscriber_query_says_what_the_model_says(fresh_database):
@@ -113,3 +120,26 @@ async def test_the_stores_subscriber_query_says_what_the_model_says(fresh_databa
                 assert found == [s.id for s in subscriptions if s.hears_of(event_type, grid)], (event_type, grid)
     finally:
         await pool.close()
+
+
+async def test_an_urge_reaches_the_handler_the_areas_subscribers_and_the_live_stream(notifications):
+    """DOMAIN.md §7 催办: 12345's urge goes by SMS to the case's handler, to subscribers of
+    `intake.incident.urged` whose area covers the case (by the grid routing gave it), and on the alert stream."""
+    desk = {"name": "12345专班", "phone": "13900000500", "role": "supervisor", "area": ["320508"],
+            "event_types": ["intake.incident.urged"], "channels": ["sms", "sse"]}
+    assert (await notifications.put("/v1/subscriptions/urge-desk", json=desk, headers=ADMIN)).status_code == 200
+    await notifications.put("/v1/subscriptions/urge-other", json={**desk, "area": ["310101"]}, headers=ADMIN)
+    container = notifications.app.state.container
+    case, now = uuid.uuid4(), datetime.now(UTC)
+    worker = Owner(unit_id="grid-1", unit_name="网格1", unit_kind="grid", worker_id="w1", worker_name="张伟",
+                   worker_phone="13900000001")
+    await handle(container.bus, IncidentAssigned(incident_id=case, at=now, category="env.noise", urgency="normal",
+                                                 grid_code="320508019044001", owner=worker, reason="rule"))
+    urge = IncidentUrged(incident_id=case, at=now, actor="hotline", note="市民第三次来电")
+    envelope = await handle(container.bus, urge)
+    rows = (await notifications.get("/v1/deliveries", params={"incident_id": str(case)}, headers=ADMIN)).json()
+    urged = {d["recipient"]: d["body"] for d in rows if d["event_type"] == IncidentUrged.type}
+    assert set(urged) == {"worker:w1", "subscription:urge-desk"}
+    assert urged["worker:w1"].startswith(f"【网格督办】催办：案件{str(case)[:8]}（噪声扰民）")
+    alert = await container.pool.fetchrow("SELECT grid_code, payload FROM alert WHERE event_id = $1", envelope.id)
+    assert (alert["grid_code"], alert["payload"]["note"]) == ("320508019044001", "市民第三次来电")

@@ -153,3 +153,45 @@ SELECT name, body, updated_by, updated_at FROM template ORDER BY name;
 INSERT INTO template (name, body, updated_by) VALUES ($1, $2, $3)
 ON CONFLICT (name) DO UPDATE SET body = EXCLUDED.body, updated_by = EXCLUDED.updated_by, updated_at = now()
 RETURNING name, body, updated_by, updated_at;
+
+-- name: hold_case_links
+-- One link (merge, duplicate) at a time until commit: merges are rare, and a case merged into one that is
+-- being merged itself then always finds the chain whole.
+SELECT pg_advisory_xact_lock(hashtext('notifications.case_link'));
+
+-- name: link_case
+INSERT INTO case_link (incident_id, master_id) VALUES ($1, $2)
+ON CONFLICT (incident_id) DO UPDATE SET master_id = EXCLUDED.master_id, linked_at = now();
+
+-- name: root_of_case
+-- The end of the chain of masters from $1 ($1 itself when it follows none); a cycle stops where it closes.
+WITH RECURSIVE chain (incident_id, depth, path) AS (
+    SELECT $1::uuid, 0, ARRAY[$1::uuid]
+    UNION ALL
+    SELECT l.master_id, c.depth + 1, c.path || l.master_id
+      FROM chain c JOIN case_link l ON l.incident_id = c.incident_id
+     WHERE NOT l.master_id = ANY(c.path)
+)
+SELECT incident_id FROM chain ORDER BY depth DESC LIMIT 1;
+
+-- name: hotline_followers
+-- The 12345 orders that take $1's outcome: cases linked to it, directly or through others.
+WITH RECURSIVE follower (incident_id) AS (
+    SELECT incident_id FROM case_link WHERE master_id = $1
+    UNION
+    SELECT l.incident_id FROM follower f JOIN case_link l ON l.master_id = f.incident_id
+)
+SELECT h.incident_id, h.order_no, h.signed_sent
+  FROM follower f JOIN hotline_case h USING (incident_id)
+ WHERE h.incident_id <> $1
+ ORDER BY h.incident_id;
+
+-- name: hold_case_outcome
+-- The case's outcome row, made if missing, locked until commit (the no-op update takes the lock and waits
+-- for anyone holding it), as last committed.
+INSERT INTO case_outcome (incident_id) VALUES ($1)
+ON CONFLICT (incident_id) DO UPDATE SET incident_id = EXCLUDED.incident_id
+RETURNING incident_id, result, closed;
+
+-- name: save_case_outcome
+UPDATE case_outcome SET result = $2, closed = $3 WHERE incident_id = $1;

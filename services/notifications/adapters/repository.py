@@ -15,7 +15,7 @@ from typing import Any
 import asyncpg
 
 from services.notifications.domain.alerts import Alert
-from services.notifications.domain.cases import CaseOwner, HotlineCase
+from services.notifications.domain.cases import CaseOutcomes, CaseOwner, HotlineCase, Outcome
 from services.notifications.domain.contacts import Person, UnitContact
 from services.notifications.domain.delivery import Delivery, QuietHours
 from services.notifications.domain.subscriptions import Subscription
@@ -196,3 +196,50 @@ class HotlineCaseRepository:
 
     async def save(self, case: HotlineCase) -> None:
         await self._conn.execute(QUERIES.save_hotline_case, case.incident_id, case.signed_sent)
+
+
+class CaseLinkRepository:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def hold(self) -> None:
+        await self._conn.execute(QUERIES.hold_case_links)
+
+    async def link(self, incident_id: uuid.UUID, master_id: uuid.UUID) -> None:
+        await self._conn.execute(QUERIES.link_case, incident_id, master_id)
+
+    async def root_of(self, incident_id: uuid.UUID) -> uuid.UUID:
+        root: uuid.UUID = await self._conn.fetchval(QUERIES.root_of_case, incident_id)
+        return root
+
+    async def hotline_followers(self, master_id: uuid.UUID) -> list[HotlineCase]:
+        return [HotlineCase(r["incident_id"], r["order_no"], r["signed_sent"])
+                for r in await self._conn.fetch(QUERIES.hotline_followers, master_id)]
+
+
+class CaseOutcomeRepository:
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def get(self, incident_id: uuid.UUID) -> CaseOutcomes:
+        row = await self._conn.fetchrow(QUERIES.hold_case_outcome, incident_id)
+        return CaseOutcomes(incident_id, _outcome(incident_id, "result", row["result"]),
+                            _outcome(incident_id, "closed", row["closed"]))
+
+    async def save(self, outcomes: CaseOutcomes) -> None:
+        await self._conn.execute(QUERIES.save_case_outcome, outcomes.incident_id, _outcome_json(outcomes.result),
+                                 _outcome_json(outcomes.closed))
+
+
+def _outcome(incident_id: uuid.UUID, callback: str, stored: dict[str, Any] | None) -> Outcome | None:
+    if not stored:
+        return None
+    return Outcome(incident_id, callback, uuid.UUID(stored["event_id"]), stored["event_type"],
+                   datetime.fromisoformat(stored["at"]), stored["data"])
+
+
+def _outcome_json(outcome: Outcome | None) -> dict[str, Any] | None:
+    if outcome is None:
+        return None
+    return {"event_id": str(outcome.event_id), "event_type": outcome.event_type, "at": outcome.at.isoformat(),
+            "data": outcome.data}

@@ -1,8 +1,9 @@
 """Who is told at each 督办 level (DOMAIN.md §5), from the contacts directory. Pure.
 
-Territorial units are keyed by their code (district 6, street 9, community 12, grid 15 digits), so the
-chain above a unit is its code's shorter prefixes; a department is keyed by its unit id and answers to
-the district of the case's grid.
+Territorial units are keyed by their code (city 4, district 6, street 9, community 12, grid 15 digits), so
+the chain above a unit is its code's shorter prefixes; a department is keyed by its unit id and answers to
+the district of the case's grid. The city (市) is keyed by the first 4 digits of its codes (3205): its
+leader hears of 领导督办 beside the district's.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Literal
 
 from services.notifications.domain.areas import covers
 
-CODE_DIGITS = {"district": 6, "street": 9, "community": 12, "grid": 15}
+CODE_DIGITS = {"city": 4, "district": 6, "street": 9, "community": 12, "grid": 15}
+CITY_DIGITS = CODE_DIGITS["city"]
 # The ladder, cumulative: each level tells its own people and everyone of the levels below again.
 LEVEL_ORDER = ("reminder", "yellow_card", "red_card", "leader")
 
@@ -60,9 +62,21 @@ class UnitContact:
 Directory = Mapping[str, UnitContact]  # contacts by unit code
 
 
+def territorial_code(unit_id: str | None) -> str | None:
+    """The code in a territorial unit's id (`street-320508019` → 320508019), if it has one of its level's
+    length; None for departments and anything else."""
+    kind, _, code = (unit_id or "").partition("-")
+    digits = CODE_DIGITS.get(kind)
+    return code if digits is not None and code.isdigit() and len(code) == digits else None
+
+
 def owner_unit_key(unit_kind: str | None, unit_id: str | None, grid_code: str | None) -> str | None:
-    """The directory key of the unit that owns a case: the case's grid code cut to the unit's level for
-    territorial units, the unit id for departments (and for anything routing may add later)."""
+    """The directory key of a unit that owns (or co-owns) a case: a territorial unit's code, from its id
+    when the id carries it, else the case's grid code cut to the unit's level; the unit id for departments
+    (and for anything routing may add later)."""
+    code = territorial_code(unit_id)
+    if code is not None and (unit_kind is None or CODE_DIGITS.get(unit_kind) == len(code)):
+        return code
     digits = CODE_DIGITS.get(unit_kind or "")
     if digits is not None and grid_code and len(grid_code) >= digits:
         return grid_code[:digits]
@@ -77,9 +91,16 @@ def keys_above(unit_key: str, grid_code: str | None) -> list[str]:
 
 
 def district_key(unit_key: str, grid_code: str | None) -> str | None:
-    if unit_key.isdigit():
+    if unit_key.isdigit() and len(unit_key) >= 6:
         return unit_key[:6]
     return grid_code[:6] if grid_code and len(grid_code) >= 6 else None
+
+
+def city_key(unit_key: str, grid_code: str | None) -> str | None:
+    """The city's directory key: the first 4 digits of the unit's code, else of the case's grid code."""
+    if unit_key.isdigit() and len(unit_key) >= CITY_DIGITS:
+        return unit_key[:CITY_DIGITS]
+    return grid_code[:CITY_DIGITS] if grid_code and len(grid_code) >= 6 else None
 
 
 def _person(contact: UnitContact | None, role: Role) -> Person | None:
@@ -97,8 +118,9 @@ def unit_desk(unit_key: str, contacts: Directory) -> Recipient | None:
 
 def escalation_recipients(level: str, unit_key: str | None, grid_code: str | None,
                           contacts: Directory) -> list[Recipient]:
-    """Contacts told of a 督办 at `level`: yellow card the owning unit's head; red card also its 分管领导
-    and the supervisor of the nearest unit above that has one; leader also the district's leader."""
+    """Contacts told of a 督办 at `level` (DOMAIN.md §5's ladder): yellow card the owning unit's head; red card
+    also its 分管领导 and the supervisor of the nearest unit above that has one; leader also the leaders of the
+    district and of the city (`leader` of district or city)."""
     if unit_key is None or level not in LEVEL_ORDER:
         return []
     rank = LEVEL_ORDER.index(level)
@@ -115,6 +137,9 @@ def escalation_recipients(level: str, unit_key: str | None, grid_code: str | Non
         district = district_key(unit_key, grid_code)
         if district:
             wanted.append((district, "leader"))
+        city = city_key(unit_key, grid_code)
+        if city:
+            wanted.append((city, "leader"))
     recipients: list[Recipient] = []
     seen: set[tuple[str | None, str | None]] = set()
     for key, role in wanted:
@@ -130,5 +155,5 @@ def contact_keys_for(unit_key: str | None, grid_code: str | None) -> list[str]:
     if unit_key is None:
         return []
     keys = [unit_key, *keys_above(unit_key, grid_code)]
-    district = district_key(unit_key, grid_code)
-    return list(dict.fromkeys([*keys, *([district] if district else [])]))
+    top = [key for key in (district_key(unit_key, grid_code), city_key(unit_key, grid_code)) if key]
+    return list(dict.fromkeys([*keys, *top]))

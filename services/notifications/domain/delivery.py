@@ -138,7 +138,7 @@ class DeliveryPolicy:
     backoff_base: float = 1.0  # seconds before the first retry (then doubling, with jitter)
 
     def first_try_at(self, now: datetime, urgent: bool, quiet_hours: QuietHours | None) -> datetime:
-        """When a new SMS first goes. Urgent ones (red lights, red-card and leader 督办, emergencies) go at
+        """When a new SMS first goes. Urgent ones (red lights, 督办 from the yellow card up, emergencies) go at
         once. Others wait out quiet hours, and in any case one bundling window, so that a burst of reminders
         to one person goes as one message."""
         if urgent:

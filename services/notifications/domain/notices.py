@@ -9,17 +9,27 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from services.notifications.domain.cases import CaseOwner, Part
 from services.notifications.domain.templates import (
     assignment_summary,
     assignment_values,
+    co_assigned_summary,
     escalation_summary,
     escalation_values,
     light_summary,
     light_values,
+    reassigned_away_summary,
     render,
+    urge_summary,
+    urge_values,
 )
+from shared.events.intake import IncidentUrged
 from shared.events.routing import IncidentAssigned, IncidentReassigned
 from shared.events.supervision import EscalationRaised, LightChanged
+
+# 督办 levels that never wait (DOMAIN.md §5, DESIGN §6: quiet hours spare emergencies and red lights): 黄牌督办
+# fires at the red light, 红牌 and 领导督办 after it. Only 催办 (the yellow light's) may wait for the morning.
+URGENT_LEVELS = frozenset({"yellow_card", "red_card", "leader"})
 
 
 @dataclass(frozen=True)
@@ -61,6 +71,27 @@ def assignment_notice(event: IncidentAssigned | IncidentReassigned) -> Notice:
                   assignment_summary(event.incident_id), urgent=event.urgency != "normal")
 
 
+def co_owner_notice(event: IncidentAssigned | IncidentReassigned) -> Notice:
+    """协办: a co-owner hears which unit leads the case, as soon as the lead owner hears of it."""
+    return Notice("sms.co_assigned", "email.co_assigned_subject",
+                  assignment_values(event.incident_id, event.category, event.urgency, event.owner.unit_name),
+                  co_assigned_summary(event.incident_id), urgent=event.urgency != "normal")
+
+
+def reassigned_away_notice(event: IncidentAssigned | IncidentReassigned) -> Notice:
+    """改派: the owner the case was taken from hears where it went, as soon as the new owner hears of it (so
+    nobody keeps working a case that is no longer theirs)."""
+    return Notice("sms.reassigned_away", "email.reassigned_away_subject",
+                  assignment_values(event.incident_id, event.category, event.urgency, event.owner.unit_name),
+                  reassigned_away_summary(event.incident_id), urgent=event.urgency != "normal")
+
+
+def assignment_notices(event: IncidentAssigned | IncidentReassigned) -> dict[Part, Notice]:
+    """What each party of an assignment is told."""
+    return {"owner": assignment_notice(event), "co_owner": co_owner_notice(event),
+            "previous": reassigned_away_notice(event)}
+
+
 def light_notice(event: LightChanged) -> Notice | None:
     """A yellow or red light to the case's handler; None for a light turning green again (an extension):
     good news the handler already has. Red lights and emergencies go at once."""
@@ -73,9 +104,19 @@ def light_notice(event: LightChanged) -> Notice | None:
 
 
 def escalation_notice(event: EscalationRaised) -> Notice:
-    """督办 to contacts and subscribers. Red-card and leader 督办 and emergencies go at once."""
+    """督办 to contacts and subscribers. Yellow-card (it fires at the red light), red-card and leader 督办 and
+    emergencies go at once; a 催办 may wait out the night and a bundling window."""
     return Notice("sms.escalation", "email.escalation_subject",
                   escalation_values(event.incident_id, event.category, event.phase, event.level, event.due_at,
                                     event.note),
                   escalation_summary(event.incident_id, event.phase, event.level),
-                  urgent=event.level in ("red_card", "leader") or event.urgency == "emergency")
+                  urgent=event.level in URGENT_LEVELS or event.urgency == "emergency")
+
+
+def urge_notice(event: IncidentUrged, owner: CaseOwner | None) -> Notice:
+    """催办 (12345 or the centre pressing for progress, DOMAIN.md §7) to the case's handler and subscribers.
+    Like the ladder's 催办 it may wait out the night, unless the case is an emergency. The event names no
+    category: it is the one routing gave the owner notifications knows of."""
+    return Notice("sms.urged", "email.urged_subject",
+                  urge_values(event.incident_id, owner.category if owner else None, event.note),
+                  urge_summary(event.incident_id), urgent=owner is not None and owner.urgency == "emergency")

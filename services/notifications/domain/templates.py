@@ -16,6 +16,47 @@ from zoneinfo import ZoneInfo
 from services.notifications.domain.errors import TemplateInvalid
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+# The category names people read (DOMAIN.md §3; intake's catalogue, `GET /v1/categories`, holds the same:
+# tests/unit/notifications/test_templates.py keeps the two equal). Messages name a case's category in
+# Chinese, never by its code.
+CATEGORY_ZH = {
+    "city.garbage": "暴露垃圾、道路不洁",
+    "city.vending": "占道经营、流动摊贩",
+    "city.ads": "乱张贴、违规广告",
+    "city.illegal_building": "违法建设",
+    "city.parking": "车辆乱停放",
+    "city.greenery": "绿化损毁",
+    "infra.facility": "道路、路灯等设施损坏",
+    "infra.manhole": "井盖缺失破损",
+    "infra.drainage": "积水、排水不畅",
+    "infra.utility": "水电气热供应",
+    "safety.fire": "消防隐患 (通道堵塞、飞线充电)",
+    "safety.gas": "燃气泄漏隐患",
+    "safety.building": "危房",
+    "safety.workplace": "安全生产隐患",
+    "safety.equipment": "电梯等特种设备",
+    "safety.food": "食品药品安全",
+    "safety.campus": "校园及周边安全",
+    "safety.rental": "出租房屋隐患",
+    "order.public": "治安问题 (非警情)",
+    "dispute.neighbour": "邻里纠纷",
+    "dispute.family": "婚姻家庭纠纷",
+    "dispute.property": "物业纠纷",
+    "dispute.land": "宅基地、山林土地纠纷",
+    "dispute.wages": "劳动争议、欠薪",
+    "dispute.demolition": "征地拆迁纠纷",
+    "dispute.medical": "医患纠纷",
+    "dispute.consumer": "消费纠纷",
+    "env.noise": "噪声扰民",
+    "env.pollution": "废气、污水、油烟",
+    "service.assistance": "困难救助、养老助残",
+    "service.errand": "代办服务",
+    "service.education": "入学教育",
+    "service.transport": "交通出行",
+    "info.sentiment": "社情民意",
+    "emergency.event": "突发事件",
+    "triage.unknown": "待分类",
+}
 PHASE_ZH = {"sign": "签收", "handle": "办理", "verify": "核查"}
 LIGHT_ZH = {"green": "绿灯", "yellow": "黄灯", "red": "红灯"}
 LEVEL_ZH = {"reminder": "催办", "yellow_card": "黄牌督办", "red_card": "红牌督办", "leader": "领导督办"}
@@ -24,6 +65,7 @@ MAX_TEMPLATE_CHARS = 1000
 LIGHT = frozenset({"case", "category", "phase", "light", "due"})
 ESCALATION = frozenset({"case", "category", "phase", "level", "due", "note"})
 ASSIGNMENT = frozenset({"case", "category", "urgency", "unit"})
+URGE = frozenset({"case", "category", "note"})
 URGENCY_ZH = {"normal": "一般", "urgent": "紧急", "emergency": "特急"}
 
 
@@ -49,11 +91,27 @@ TEMPLATES: dict[str, TemplateSpec] = {
         "sms", ESCALATION,
         "【网格督办】{level}：案件{case}（{category}）{phase}时限{due}，请督促责任单位限时办理。{note}",
         "督办 to contacts and subscribers; {note} is 批示：… when the 督办 carries one, else empty"),
+    "sms.reassigned_away": TemplateSpec(
+        "sms", ASSIGNMENT, "【网格督办】案件{case}（{category}）已改派至{unit}，你方不再办理，请停止处置并做好交接。",
+        "改派: to the owner the case was taken from (its grid worker, or its unit's desk); {unit} is the new owner"),
+    "sms.co_assigned": TemplateSpec(
+        "sms", ASSIGNMENT, "【网格督办】案件{case}（{category}，{urgency}）由{unit}主办，请你单位协办配合。",
+        "协办: to each co-owner's desk (or its grid worker) on 派遣 or 改派; {unit} is the lead owner (主办)"),
+    "sms.urged": TemplateSpec(
+        "sms", URGE, "【网格督办】催办：案件{case}（{category}）请加快办理并及时反馈。{note}",
+        "催办 (12345 or the centre pressed for progress) to the case's handler and subscribers; {note} is "
+        "催办意见：… when the 催办 carries one, else empty"),
     "sms.bundle": TemplateSpec(
         "sms", frozenset({"count", "items"}), "【网格督办】您有{count}条提醒：{items}。请及时登录平台处理。",
         "several non-urgent SMS to one person within the bundling window, as one message"),
     "email.assigned_subject": TemplateSpec(
         "email", ASSIGNMENT, "【网格督办】新案件{case}（{urgency}）", "subject of a new-case email"),
+    "email.reassigned_away_subject": TemplateSpec(
+        "email", ASSIGNMENT, "【网格督办】案件{case}已改派至{unit}", "subject of the email to the previous owner"),
+    "email.co_assigned_subject": TemplateSpec(
+        "email", ASSIGNMENT, "【网格督办】协办案件{case}（{urgency}）", "subject of a 协办 email"),
+    "email.urged_subject": TemplateSpec(
+        "email", URGE, "【网格督办】催办：案件{case}", "subject of a 催办 email"),
     "email.light_subject": TemplateSpec(
         "email", LIGHT, "【网格督办】案件{case}{phase}{light}", "subject of a light-change email"),
     "email.escalation_subject": TemplateSpec(
@@ -120,6 +178,13 @@ def case_ref(incident_id: object) -> str:
     return str(incident_id)[:8]
 
 
+def category_name(code: str | None) -> str:
+    """The category as people read it (暴露垃圾、道路不洁), the code itself for one this table lacks."""
+    if not code:
+        return "—"
+    return CATEGORY_ZH.get(code, code)
+
+
 def _due(due_at: datetime) -> str:
     return due_at.astimezone(SHANGHAI).strftime("%m月%d日%H:%M")
 
@@ -137,20 +202,37 @@ def assignment_summary(incident_id: object) -> str:
     return f"新案件{case_ref(incident_id)}"
 
 
+def reassigned_away_summary(incident_id: object) -> str:
+    return f"案件{case_ref(incident_id)}已改派"
+
+
+def co_assigned_summary(incident_id: object) -> str:
+    return f"协办案件{case_ref(incident_id)}"
+
+
+def urge_summary(incident_id: object) -> str:
+    return f"案件{case_ref(incident_id)}催办"
+
+
 def assignment_values(incident_id: object, category: str, urgency: str, unit_name: str) -> dict[str, str]:
-    return {"case": case_ref(incident_id), "category": category, "urgency": URGENCY_ZH.get(urgency, urgency),
-            "unit": unit_name}
+    return {"case": case_ref(incident_id), "category": category_name(category),
+            "urgency": URGENCY_ZH.get(urgency, urgency), "unit": unit_name}
 
 
 def light_values(incident_id: object, category: str, phase: str, light: str, due_at: datetime) -> dict[str, str]:
-    return {"case": case_ref(incident_id), "category": category, "phase": PHASE_ZH[phase],
+    return {"case": case_ref(incident_id), "category": category_name(category), "phase": PHASE_ZH[phase],
             "light": LIGHT_ZH[light], "due": _due(due_at)}
 
 
 def escalation_values(incident_id: object, category: str, phase: str, level: str, due_at: datetime,
                       note: str = "") -> dict[str, str]:
-    return {"case": case_ref(incident_id), "category": category, "phase": PHASE_ZH[phase],
+    return {"case": case_ref(incident_id), "category": category_name(category), "phase": PHASE_ZH[phase],
             "level": LEVEL_ZH[level], "due": _due(due_at), "note": f"批示：{note}" if note else ""}
+
+
+def urge_values(incident_id: object, category: str | None, note: str = "") -> dict[str, str]:
+    return {"case": case_ref(incident_id), "category": category_name(category),
+            "note": f"催办意见：{note}" if note else ""}
 
 
 # SMS length (3GPP TS 23.038/23.040): GSM-7 text fits 160 characters in one SMS, 153 per part of a long

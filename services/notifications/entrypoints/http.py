@@ -38,8 +38,8 @@ NotificationsApp = Annotated[NotificationsContainer, Depends(container_of)]
 Channel = Literal["sms", "email", "webhook", "sse"]
 PHONE = r"^(\+?86)?1[3-9]\d{9}$"
 EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-# Territorial units by code (district 6, street 9, community 12, grid 15 digits); departments by unit id.
-UNIT_CODE = r"^(\d{6}|\d{9}|\d{12}|\d{15}|[A-Za-z][A-Za-z0-9_.:-]{0,99})$"
+# Territorial units by code (city 4, district 6, street 9, community 12, grid 15 digits); departments by unit id.
+UNIT_CODE = r"^(\d{4}|\d{6}|\d{9}|\d{12}|\d{15}|[A-Za-z][A-Za-z0-9_.:-]{0,99})$"
 Level = Literal["reminder", "yellow_card", "red_card", "leader"]
 
 

@@ -14,7 +14,17 @@ import structlog
 
 from services.notifications.domain.alerts import Alert
 from services.notifications.domain.areas import covers
-from services.notifications.domain.cases import HOTLINE_CALLBACKS, CaseOwner, HotlineCase, owning_unit_key
+from services.notifications.domain.cases import (
+    HOTLINE_CALLBACKS,
+    OUTCOME_CALLBACKS,
+    CaseOwner,
+    HotlineCase,
+    Outcome,
+    assignment_parties,
+    owning_unit_key,
+    party_unit_keys,
+    told_of_assignment,
+)
 from services.notifications.domain.commands import (
     DeleteContact,
     DeleteSubscription,
@@ -47,13 +57,20 @@ from services.notifications.domain.errors import (
     UnknownSubscription,
     UnknownTemplate,
 )
-from services.notifications.domain.notices import Message, Notice, assignment_notice, escalation_notice, light_notice
+from services.notifications.domain.notices import (
+    Message,
+    Notice,
+    assignment_notices,
+    escalation_notice,
+    light_notice,
+    urge_notice,
+)
 from services.notifications.domain.subscriptions import GONE_REASON, Subscription, subscription_of, webhook_body
 from services.notifications.domain.templates import TEMPLATES, StoredTemplate, validate
 from services.notifications.service_layer.channels import Channels
 from services.notifications.service_layer.unit_of_work import NotificationsUnitOfWork
 from shared.events.envelope import Envelope
-from shared.events.intake import IncidentEvent, IncidentReceived
+from shared.events.intake import IncidentEvent, IncidentMerged, IncidentReceived, IncidentUrged
 from shared.events.routing import IncidentAssigned, IncidentReassigned
 from shared.events.supervision import EscalationRaised, LightChanged
 from shared.messagebus import Command
@@ -66,17 +83,23 @@ log = structlog.get_logger("notifications")
 async def on_assigned(event: IncidentAssigned | IncidentReassigned, envelope: Envelope, uow: NotificationsUnitOfWork,
                       policy: DeliveryPolicy) -> None:
     """Owners are told of their new case without a subscription (DESIGN §6): the grid worker, or the
-    owning unit's desk from the contacts directory."""
-    owner = CaseOwner.assigned(event)
-    await uow.owners.put(owner)
-    recipient = await _day_to_day_contact(uow, owner, owner.unit_id, owner.grid_code)
-    if recipient is None:
+    owning unit's desk from the contacts directory. So are its co-owners (协办, DOMAIN §4), and on 改派 the
+    owner it was taken from; each person once. A case with co-owners goes on the supervisors' live stream."""
+    now = uow.clock.now()
+    known = await uow.owners.get(event.incident_id)
+    await uow.owners.put(CaseOwner.assigned(event))
+    if event.co_owners:
+        await uow.alerts.add(_alert(envelope, event.incident_id, event.place_code(), now))
+    parties = assignment_parties(event, known)
+    told = told_of_assignment(parties, await uow.contacts.for_units(party_unit_keys(parties)))
+    if not any(part == "owner" for _, part in told):
         log.info("assignment_without_handler_contact", incident_id=str(event.incident_id))
-        return
-    notice = assignment_notice(event)
-    message = await _message(uow, notice)
-    await _add(uow, tell(recipient, _cause(envelope, event.incident_id), message, urgent=notice.urgent,
-                         now=uow.clock.now(), policy=policy))
+    notices = assignment_notices(event)
+    cause = _cause(envelope, event.incident_id)
+    for recipient, part in told:
+        notice = notices[part]
+        message = await _message(uow, notice)
+        await _add(uow, tell(recipient, cause, message, urgent=notice.urgent, now=now, policy=policy))
 
 
 async def on_light_changed(event: LightChanged, envelope: Envelope, uow: NotificationsUnitOfWork,
@@ -120,21 +143,87 @@ async def on_escalation(event: EscalationRaised, envelope: Envelope, uow: Notifi
 
 async def on_case_event(event: IncidentEvent, envelope: Envelope, uow: NotificationsUnitOfWork,
                         hotline_callback_url: str) -> None:
-    """A 12345 order's case moved: queue its callback; the deliverer sends them in order."""
+    """A 12345 order's case moved: queue its callback; the deliverer sends them in order. A case's result and
+    closing also go to every order that follows it (merged into it, or a duplicate linked to it: DOMAIN §4,
+    §7), and are kept for orders that follow it later."""
     if isinstance(event, IncidentReceived):
-        if event.hotline_order_no is None:
-            return
-        await uow.hotline_cases.add(HotlineCase(event.incident_id, event.hotline_order_no))
-    case = await uow.hotline_cases.get(event.incident_id)
-    if case is None:
-        return  # not a 12345 order
+        if event.hotline_order_no is None and event.duplicate_of is None:
+            return  # not a 12345 order, and nothing it could pass on
+        if event.hotline_order_no is not None:
+            await uow.hotline_cases.add(HotlineCase(event.incident_id, event.hotline_order_no))
     callback = HOTLINE_CALLBACKS[envelope.type]
-    if not case.report(callback):
+    case = await uow.hotline_cases.get(event.incident_id)
+    if case is not None and case.report(callback):
+        await uow.hotline_cases.save(case)
+        body = case.callback_body(callback, event.at, envelope.data)
+        await _add(uow, Delivery.webhook(_cause(envelope, event.incident_id), case.recipient, hotline_callback_url,
+                                         body, urgent=True, now=uow.clock.now()))
+    if callback in OUTCOME_CALLBACKS:
+        outcome = Outcome(event.incident_id, callback, envelope.id, envelope.type, event.at, envelope.data)
+        outcomes = await uow.outcomes.get(event.incident_id)  # held: a follower linked now waits, then sees it
+        outcomes.record(outcome)
+        await uow.outcomes.save(outcomes)
+        for order in await uow.case_links.hotline_followers(event.incident_id):
+            await _tell_12345_of(uow, order, outcome, hotline_callback_url)
+    if isinstance(event, IncidentReceived) and event.duplicate_of is not None:
+        await _follow(uow, event.incident_id, event.duplicate_of, hotline_callback_url)
+
+
+async def on_merged(event: IncidentMerged, envelope: Envelope, uow: NotificationsUnitOfWork,
+                    hotline_callback_url: str) -> None:
+    """合并: the merged case follows the case it went into; its 12345 order (and the orders that followed the
+    merged case) get that case's `result` and `closed` (DOMAIN §7), those it had already at once."""
+    await _follow(uow, event.incident_id, event.into, hotline_callback_url)
+
+
+async def _follow(uow: NotificationsUnitOfWork, follower: uuid.UUID, master: uuid.UUID,
+                  hotline_callback_url: str) -> None:
+    """`follower` takes `master`'s outcome from now on; the 12345 orders it brings catch up on what the end of
+    the master's chain has reached already (result, then closed), each callback once per order."""
+    await uow.case_links.hold()
+    await uow.case_links.link(follower, master)
+    outcomes = await uow.outcomes.get(await uow.case_links.root_of(master))
+    missed = outcomes.in_order()
+    if not missed:
         return
-    await uow.hotline_cases.save(case)
-    body = case.callback_body(callback, event.at, envelope.data)
-    await _add(uow, Delivery.webhook(_cause(envelope, event.incident_id), case.recipient, hotline_callback_url, body,
+    own = await uow.hotline_cases.get(follower)
+    orders = [*([own] if own is not None else []), *await uow.case_links.hotline_followers(follower)]
+    for order in orders:
+        for outcome in missed:
+            await _tell_12345_of(uow, order, outcome, hotline_callback_url)
+
+
+async def _tell_12345_of(uow: NotificationsUnitOfWork, order: HotlineCase, outcome: Outcome,
+                         hotline_callback_url: str) -> None:
+    """A master's outcome as the order's own callback: under the order's case (after its earlier callbacks)
+    and the master's event (one per event and order, however often it is queued)."""
+    cause = Cause(outcome.event_id, outcome.event_type, order.incident_id)
+    await _add(uow, Delivery.webhook(cause, order.recipient, hotline_callback_url, order.outcome_body(outcome),
                                      urgent=True, now=uow.clock.now()))
+
+
+async def on_urged(event: IncidentUrged, envelope: Envelope, uow: NotificationsUnitOfWork,
+                   policy: DeliveryPolicy) -> None:
+    """催办 (DOMAIN §7: 12345 presses for progress on an order) raises an alert: on the supervisors' live
+    stream, by SMS to the case's day-to-day handler (grid worker, else the owning unit's desk), and to the
+    subscribers of this event type in the case's area. The event carries no place: the case's is the one
+    routing gave its owner."""
+    now = uow.clock.now()
+    owner = await uow.owners.get(event.incident_id)
+    grid_code = owner.grid_code if owner is not None else None
+    await uow.alerts.add(_alert(envelope, event.incident_id, grid_code, now))
+    notice = urge_notice(event, owner)
+    message = await _message(uow, notice)
+    cause = _cause(envelope, event.incident_id)
+    recipient = await _day_to_day_contact(uow, owner, None, grid_code)
+    if recipient is None:
+        log.info("urge_without_handler_contact", incident_id=str(event.incident_id))
+    else:
+        await _add(uow, tell(recipient, cause, message, urgent=notice.urgent, now=now, policy=policy))
+    for subscription in await uow.subscriptions.for_event(envelope.type, grid_code):
+        for delivery in subscription.deliveries(cause, message, urgent=notice.urgent, now=now, policy=policy,
+                                                webhook_body=webhook_body(subscription.id, envelope)):
+            await _add(uow, delivery)
 
 
 async def _day_to_day_contact(uow: NotificationsUnitOfWork, owner: CaseOwner | None, unit_id: str | None,
@@ -340,4 +429,6 @@ EVENT_HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
     LightChanged.type: on_light_changed,
     EscalationRaised.type: on_escalation,
     **{event_type: on_case_event for event_type in HOTLINE_CALLBACKS},
+    IncidentMerged.type: on_merged,
+    IncidentUrged.type: on_urged,
 }

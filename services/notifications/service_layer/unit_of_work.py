@@ -11,6 +11,8 @@ import asyncpg
 
 from services.notifications.adapters.repository import (
     AlertRepository,
+    CaseLinkRepository,
+    CaseOutcomeRepository,
     CaseOwnerRepository,
     ContactRepository,
     DeliveryRepository,
@@ -20,7 +22,7 @@ from services.notifications.adapters.repository import (
     TemplateRepository,
 )
 from services.notifications.domain.alerts import Alert
-from services.notifications.domain.cases import CaseOwner, HotlineCase
+from services.notifications.domain.cases import CaseOutcomes, CaseOwner, HotlineCase
 from services.notifications.domain.contacts import UnitContact
 from services.notifications.domain.delivery import Delivery
 from services.notifications.domain.subscriptions import Subscription
@@ -132,6 +134,36 @@ class HotlineCases(Protocol):
     async def save(self, case: HotlineCase) -> None: ...
 
 
+class CaseLinks(Protocol):
+    """Which case's outcome each merged or duplicate case takes: the master it follows (chains to their end)."""
+
+    async def hold(self) -> None:
+        """One link at a time until commit (merges are rare): a case merged into one that is being merged
+        itself finds the chain whole."""
+        ...
+
+    async def link(self, incident_id: uuid.UUID, master_id: uuid.UUID) -> None:
+        """`incident_id` follows `master_id` from now on (a merge moves a duplicate's link)."""
+        ...
+
+    async def root_of(self, incident_id: uuid.UUID) -> uuid.UUID:
+        """The end of the chain of masters from this case (the case itself when it follows none)."""
+        ...
+
+    async def hotline_followers(self, master_id: uuid.UUID) -> list[HotlineCase]:
+        """The 12345 orders that follow this case, directly or through cases between."""
+        ...
+
+
+class Outcomes(Protocol):
+    async def get(self, incident_id: uuid.UUID) -> CaseOutcomes:
+        """A case's result and closing so far (none yet: empty), held by this unit of work: its outcome and
+        a new follower's catching up never pass each other."""
+        ...
+
+    async def save(self, outcomes: CaseOutcomes) -> None: ...
+
+
 class NotificationsUnitOfWork(PublishingUnitOfWork, Protocol):
     @property
     def deliveries(self) -> Deliveries: ...
@@ -157,6 +189,12 @@ class NotificationsUnitOfWork(PublishingUnitOfWork, Protocol):
     @property
     def hotline_cases(self) -> HotlineCases: ...
 
+    @property
+    def case_links(self) -> CaseLinks: ...
+
+    @property
+    def outcomes(self) -> Outcomes: ...
+
 
 class PgNotificationsUnitOfWork(PgUnitOfWork):
     deliveries: DeliveryRepository
@@ -167,6 +205,8 @@ class PgNotificationsUnitOfWork(PgUnitOfWork):
     alerts: AlertRepository
     owners: CaseOwnerRepository
     hotline_cases: HotlineCaseRepository
+    case_links: CaseLinkRepository
+    outcomes: CaseOutcomeRepository
 
     def __init__(self, pool: asyncpg.Pool, clock: Clock) -> None:
         super().__init__(pool, SOURCE, clock)
@@ -180,3 +220,5 @@ class PgNotificationsUnitOfWork(PgUnitOfWork):
         self.alerts = AlertRepository(conn)
         self.owners = CaseOwnerRepository(conn)
         self.hotline_cases = HotlineCaseRepository(conn)
+        self.case_links = CaseLinkRepository(conn)
+        self.outcomes = CaseOutcomeRepository(conn)

@@ -10,7 +10,7 @@ from datetime import datetime
 
 from services.notifications.bootstrap import message_bus
 from services.notifications.domain.alerts import Alert
-from services.notifications.domain.cases import CaseOwner, HotlineCase
+from services.notifications.domain.cases import CaseOutcomes, CaseOwner, HotlineCase
 from services.notifications.domain.contacts import UnitContact
 from services.notifications.domain.delivery import Attempt, Delivery, DeliveryPolicy, Outgoing
 from services.notifications.domain.subscriptions import Subscription
@@ -181,6 +181,46 @@ class FakeHotlineCases:
         self.rows[case.incident_id] = dataclasses.replace(case)
 
 
+class FakeCaseLinks:
+    def __init__(self, hotline_cases: FakeHotlineCases) -> None:
+        self.masters: dict[uuid.UUID, uuid.UUID] = {}  # follower → master
+        self.holds = 0
+        self._hotline_cases = hotline_cases
+
+    async def hold(self) -> None:
+        self.holds += 1
+
+    async def link(self, incident_id: uuid.UUID, master_id: uuid.UUID) -> None:
+        self.masters[incident_id] = master_id
+
+    async def root_of(self, incident_id: uuid.UUID) -> uuid.UUID:
+        seen = [incident_id]
+        while (master := self.masters.get(seen[-1])) is not None and master not in seen:
+            seen.append(master)
+        return seen[-1]
+
+    async def hotline_followers(self, master_id: uuid.UUID) -> list[HotlineCase]:
+        found: set[uuid.UUID] = set()
+        frontier = [master_id]
+        while frontier:
+            step = [f for f, m in self.masters.items() if m in frontier and f not in found and f != master_id]
+            found.update(step)
+            frontier = step
+        return [dataclasses.replace(self._hotline_cases.rows[f]) for f in sorted(found, key=str)
+                if f in self._hotline_cases.rows]
+
+
+class FakeOutcomes:
+    def __init__(self) -> None:
+        self.rows: dict[uuid.UUID, CaseOutcomes] = {}
+
+    async def get(self, incident_id: uuid.UUID) -> CaseOutcomes:
+        return dataclasses.replace(self.rows.get(incident_id) or CaseOutcomes(incident_id))
+
+    async def save(self, outcomes: CaseOutcomes) -> None:
+        self.rows[outcomes.incident_id] = dataclasses.replace(outcomes)
+
+
 class NotificationsStore:
     """What a database would hold; every unit of work of one test reads and writes the same."""
 
@@ -194,6 +234,8 @@ class NotificationsStore:
         self.alerts = FakeAlerts()
         self.owners = FakeCaseOwners()
         self.hotline_cases = FakeHotlineCases()
+        self.case_links = FakeCaseLinks(self.hotline_cases)
+        self.outcomes = FakeOutcomes()
         self.published: list[Envelope] = []  # every event committed, in order
 
 
@@ -212,6 +254,8 @@ class FakeNotificationsUnitOfWork(FakeUnitOfWork):
         self.alerts = store.alerts
         self.owners = store.owners
         self.hotline_cases = store.hotline_cases
+        self.case_links = store.case_links
+        self.outcomes = store.outcomes
 
     async def _write_outbox(self) -> None:
         self.store.published.extend(self.pending)

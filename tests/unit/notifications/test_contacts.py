@@ -5,6 +5,7 @@ from services.notifications.domain.contacts import (
     escalation_recipients,
     keys_above,
     owner_unit_key,
+    territorial_code,
     unit_desk,
 )
 
@@ -76,7 +77,7 @@ def test_a_unit_owned_case_reaches_the_liaison_else_the_head():
     assert unit_desk("320508019044", CONTACTS).key == "contact:320508019044:liaison"
     assert unit_desk("320508019", CONTACTS).key == "contact:320508019:leader"
     assert unit_desk("310101", CONTACTS) is None
-    assert contact_keys_for("320508019044", GRID) == ["320508019044", "320508019", "320508"]
+    assert contact_keys_for("320508019044", GRID) == ["320508019044", "320508019", "320508", "3205"]
 
 
 def test_a_post_without_phone_or_email_is_nobody_to_tell():
@@ -90,3 +91,36 @@ def test_a_contact_lies_within_an_area_by_its_code_and_a_department_only_city_wi
     department = UnitContact("dept-municipal-320508", "市政局")
     assert community.lies_within(("320508",)) and not community.lies_within(("310101",))
     assert department.lies_within(("",)) and not department.lies_within(("320508",))
+
+
+def test_leader_supervision_reaches_the_citys_leader_as_well_as_the_districts():
+    """DOMAIN.md §5, 领导督办: "+ `leader` of district or city". The city is keyed by the first 4 digits of
+    the codes (3205); a department's case finds it through the case's grid. Lower levels never reach it."""
+    contacts = {**CONTACTS, "3205": UnitContact("3205", "苏州市", leader=person("分管副市长", "13900000105"),
+                                                supervisor=person("市指挥中心", "13900000205"))}
+    assert [r.key for r in escalation_recipients("leader", "320508019044", GRID, contacts)] == [
+        "contact:320508019044:leader", "contact:320508019:supervisor", "contact:320508:leader",
+        "contact:3205:leader"]
+    assert [r.key for r in escalation_recipients("leader", "dept-municipal-320508", GRID, contacts)][-1] == \
+        "contact:3205:leader"
+    assert "contact:3205:leader" not in keys("red_card", "320508019044")
+    assert all("3205:" not in r.key for r in escalation_recipients("red_card", "320508", GRID, contacts))
+    assert contact_keys_for("dept-municipal-320508", GRID) == ["dept-municipal-320508", "320508", "3205"]
+
+
+def test_a_city_leader_who_is_also_the_districts_hears_once():
+    """One person holding two posts hears once (one delivery per event, recipient and channel: DESIGN §6)."""
+    same = person("区委书记兼副市长", "13900000106")
+    contacts = {**CONTACTS, "3205": UnitContact("3205", "苏州市", leader=same)}
+    assert [r.key for r in escalation_recipients("leader", "320508", GRID, contacts)] == [
+        "contact:320508:leader", "contact:320508:supervisor"]
+
+
+def test_a_territorial_unit_is_keyed_by_the_code_its_id_carries():
+    """Territorial units are keyed by their code (contacts' key rule): a co-owner or previous owner in another
+    street than the case's grid is found by its own code; ids without one fall back to the grid's."""
+    assert territorial_code("street-320508020") == "320508020"
+    assert territorial_code("street-32050802") is None and territorial_code("dept-water") is None
+    assert owner_unit_key("street", "street-320508020", GRID) == "320508020"
+    assert owner_unit_key(None, "community-320508019045", None) == "320508019045"
+    assert owner_unit_key("street", "street-central", GRID) == "320508019"

@@ -30,7 +30,15 @@ from services.notifications.domain.errors import (
 )
 from services.notifications.domain.subscriptions import Subscription
 from shared.events.envelope import Envelope
-from shared.events.intake import IncidentReceived, IncidentSigned
+from shared.events.intake import (
+    IncidentClosed,
+    IncidentMerged,
+    IncidentReceived,
+    IncidentReopened,
+    IncidentResultSubmitted,
+    IncidentSigned,
+    IncidentUrged,
+)
 from shared.events.notifications import DeliveryFailed, DeliverySucceeded
 from shared.events.routing import IncidentAssigned, IncidentReassigned, Owner
 from shared.events.supervision import EscalationRaised, LightChanged
@@ -116,7 +124,7 @@ async def test_the_grid_worker_hears_of_a_new_urgent_case_at_once_and_once(store
                                                                                  "13900000001", True)
     assert notice.next_attempt_at == NOW and store.deliveries.wakes == 1
     case = str(event.incident_id)[:8]
-    assert notice.body == f"【网格督办】新案件{case}（dispute.neighbour，紧急）已派至第7网格，请及时签收。"
+    assert notice.body == f"【网格督办】新案件{case}（邻里纠纷，紧急）已派至第7网格，请及时签收。"
     assert (await store.owners.get(event.incident_id)).worker_phone == "13900000001"
 
 
@@ -195,6 +203,266 @@ async def test_a_case_that_is_not_a_12345_order_gets_no_callback(store, bus):
     await handle(bus, received(case, order_no=None))
     await handle(bus, IncidentSigned(incident_id=case, at=NOW))
     assert store.deliveries.rows == [] and store.hotline_cases.rows == {}
+
+
+# ---- 改派, 协办, 督办 at night, 催办 (issue 14) ------------------------------------------------------------------
+
+STREET_OWNER = Owner(unit_id="street-320508019", unit_name="平江街道", unit_kind="street")
+NIGHT = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # 23:00 in Shanghai: inside the stack's quiet hours
+
+
+async def test_on_reassignment_the_previous_owner_is_told_once_beside_the_new_one(store, bus):
+    """DOMAIN.md §4 改派: the case goes to a new owner; the owner it was taken from (its grid worker) hears
+    where it went (sms.reassigned_away), and one delivery per (event, recipient, channel) holds on a replay."""
+    await directory(store, UnitContact("320508019", "平江街道", liaison=Person("街道联络员", "13900000019")))
+    case = uuid.uuid4()
+    await handle(bus, assigned(WORKER, case=case))
+    event = IncidentReassigned(incident_id=case, at=NOW, category="dispute.neighbour", urgency="urgent",
+                               grid_code=GRID, owner=STREET_OWNER, previous_unit_id=WORKER.unit_id, reason="退单改派")
+    envelope = await handle(bus, event)
+    await handle(bus, event, envelope)  # replayed past the inbox: nobody hears twice, nobody new hears
+    told = {d.recipient: d.body for d in store.deliveries.where(event_id=envelope.id)}
+    ref = str(case)[:8]
+    assert told == {
+        "contact:320508019:liaison": f"【网格督办】新案件{ref}（邻里纠纷，紧急）已派至平江街道，请及时签收。",
+        "worker:w1": f"【网格督办】案件{ref}（邻里纠纷）已改派至平江街道，你方不再办理，请停止处置并做好交接。"}
+    assert all(d.urgent for d in store.deliveries.where(event_id=envelope.id))  # as urgent as the case
+
+
+async def test_the_reassigned_away_text_is_editable_like_the_others(store, bus):
+    """README "message texts, editable": sms.reassigned_away is a template with the assignment placeholders."""
+    await bus.handle(EditTemplate("sms.reassigned_away", "【网格督办】案件{case}已转{unit}办理", by="admin-1"))
+    case = await owned(store, WORKER)
+    await handle(bus, IncidentReassigned(incident_id=case, at=NOW, category="city.ads", urgency="normal",
+                                         grid_code=GRID, owner=STREET_OWNER, previous_unit_id=WORKER.unit_id,
+                                         reason="改派"))
+    [away] = store.deliveries.where(recipient="worker:w1")
+    assert away.body == f"【网格督办】案件{str(case)[:8]}已转平江街道办理" and not away.urgent
+
+
+async def test_co_owners_hear_at_their_desks_and_the_case_goes_on_the_live_stream(store, bus):
+    """DOMAIN.md §4 协办单位: co-owners are told (SMS to their unit's desk) when a case is assigned or reassigned
+    with them, and the assignment goes on the supervisors' alert stream (SSE)."""
+    water = Owner(unit_id="dept-water", unit_name="区水务局", unit_kind="department")
+    await directory(store, UnitContact(COMMUNITY, "平江社区", liaison=Person("联络员", "13900000012")),
+                    UnitContact("dept-water", "区水务局", liaison=Person("水务值班", "13900000130")))
+    event = IncidentAssigned(incident_id=uuid.uuid4(), at=NOW, category="infra.drainage", urgency="normal",
+                             grid_code=GRID, owner=WORKER, co_owners=[water, COMMUNITY_OWNER], reason="rule")
+    envelope = await handle(bus, event)
+    told = {d.recipient: d for d in store.deliveries.rows}
+    assert set(told) == {"worker:w1", "contact:dept-water:liaison", f"contact:{COMMUNITY}:liaison"}
+    ref = str(event.incident_id)[:8]
+    assert told["contact:dept-water:liaison"].body == (
+        f"【网格督办】案件{ref}（积水、排水不畅，一般）由第7网格主办，请你单位协办配合。")
+    assert told["contact:dept-water:liaison"].summary == f"协办案件{ref}"
+    [alert] = store.alerts.rows.values()
+    assert (alert.event_id, alert.grid_code) == (envelope.id, GRID)
+    assert [c["unit_id"] for c in alert.payload["co_owners"]] == ["dept-water", f"community-{COMMUNITY}"]
+    await handle(bus, assigned(WORKER))  # no co-owners: not on the stream
+    assert len(store.alerts.rows) == 1
+
+
+async def test_a_yellow_card_at_night_goes_at_once_while_a_reminder_waits_for_the_morning(store):
+    """DOMAIN.md §5 / DESIGN §6: quiet hours spare emergencies and red lights, and 黄牌督办 fires at the red
+    light: yellow card, red card and leader 督办 go at once; a 催办 waits until 07:00."""
+    store.clock = FixedClock(NIGHT)
+    bus = fake_bus(store, policy=POLICY)
+    await directory(store, UnitContact(COMMUNITY, "平江社区", leader=Person("书记", "13900000112")))
+    await store.subscriptions.put(Subscription(
+        id="centre", name="指挥中心", role="supervisor", area=("320508",), event_types=(ESCALATION,),
+        channels=("sms",), phone="13900000200"))
+    reminder, yellow = await owned(store, COMMUNITY_OWNER), await owned(store, COMMUNITY_OWNER)
+    for case, level in ((reminder, "reminder"), (yellow, "yellow_card")):
+        await handle(bus, EscalationRaised(incident_id=case, at=NIGHT, phase="handle", due_at=NIGHT, due_version=1,
+                                           category="safety.fire", urgency="normal", grid_code=GRID,
+                                           unit_id=f"community-{COMMUNITY}", level=level, previous_level="none"))
+    morning = datetime(2026, 11, 23, 23, 0, tzinfo=UTC)  # 07:00 in Shanghai
+    assert {(d.recipient, d.urgent, d.next_attempt_at) for d in store.deliveries.where(incident_id=reminder)} == {
+        ("subscription:centre", False, morning)}
+    assert {(d.recipient, d.urgent, d.next_attempt_at) for d in store.deliveries.where(incident_id=yellow)} == {
+        (f"contact:{COMMUNITY}:leader", True, NIGHT), ("subscription:centre", True, NIGHT)}
+
+
+async def test_leader_supervision_reaches_the_city_leader_too(store, bus):
+    """DOMAIN.md §5 领导督办: "+ `leader` of district or city": the city's leader is the contact keyed by the
+    city's code, the first 4 digits of the grid code (3205)."""
+    await directory(store, *people(("320508", "leader", "13900000106"), ("3205", "leader", "13900000105")))
+    case = await owned(store, COMMUNITY_OWNER)
+    await handle(bus, escalation(case, "leader"))
+    assert {d.recipient for d in store.deliveries.rows} == {"contact:320508:leader", "contact:3205:leader"}
+    red = await owned(store, COMMUNITY_OWNER)
+    await handle(bus, escalation(red, "red_card"))
+    assert store.deliveries.where(incident_id=red) == []  # a red card reaches neither leader
+
+
+async def test_putting_a_city_contact_needs_a_city_wide_caller(store, bus):
+    """A contact lies within the caller's area by its code: a district's supervisor cannot name the city's
+    leader (DESIGN §5 area rules); a city-wide admin can."""
+    leader = Person("分管副市长", "13900000105")
+    with pytest.raises(OutsideArea):
+        await bus.handle(PutContact("3205", "苏州市", leader=leader, caller_area=("320508",)))
+    await bus.handle(PutContact("3205", "苏州市", leader=leader, caller_area=("",)))
+    assert store.contacts.rows["3205"].leader == leader
+
+
+def urged(case: uuid.UUID, note: str = "市民再次来电催促") -> IncidentUrged:
+    return IncidentUrged(incident_id=case, at=NOW, actor="hotline", note=note)
+
+
+async def test_an_urge_alerts_the_handler_the_live_stream_and_the_areas_subscribers(store, bus):
+    """DOMAIN.md §7 催办 from 12345: SMS to the case's day-to-day handler, an entry on the supervisors' alert
+    stream (in the case's area), and whatever subscribers of `intake.incident.urged` in that area take."""
+    urged_type = IncidentUrged.type
+    await store.subscriptions.put(Subscription(
+        id="hotline-desk", name="12345专班", role="supervisor", area=("320508",), event_types=(urged_type,),
+        channels=("sms", "webhook"), phone="13900000300", webhook_url="http://hooks.example/urge"))
+    await store.subscriptions.put(Subscription(
+        id="elsewhere", name="另一区", role="supervisor", area=("310101",), event_types=(urged_type,),
+        channels=("sms",), phone="13900000301"))
+    case = await owned(store, WORKER)
+    envelope = await handle(bus, urged(case))
+    await handle(bus, urged(case), envelope)  # once, however often it comes
+    told = {(d.recipient, d.channel): d for d in store.deliveries.rows}
+    assert set(told) == {("worker:w1", "sms"), ("subscription:hotline-desk", "sms"),
+                         ("subscription:hotline-desk", "webhook")}
+    text = told["worker:w1", "sms"].body
+    assert text == (f"【网格督办】催办：案件{str(case)[:8]}（乱张贴、违规广告）请加快办理并及时反馈。"
+                    "催办意见：市民再次来电催促")
+    assert json.loads(told["subscription:hotline-desk", "webhook"].body)["type"] == urged_type
+    [alert] = store.alerts.rows.values()
+    assert (alert.event_type, alert.grid_code, alert.payload["note"]) == (urged_type, GRID, "市民再次来电催促")
+
+
+async def test_an_urge_of_a_unit_owned_case_reaches_its_desk_and_of_an_unknown_case_only_the_city(store, bus):
+    """The handler of a unit-owned case is its desk (liaison, else head); a case notifications has no owner
+    for has no place: only city-wide subscribers and callers see its urge."""
+    await directory(store, UnitContact(COMMUNITY, "平江社区", liaison=Person("联络员", "13900000012")))
+    await store.subscriptions.put(Subscription(
+        id="city", name="市12345", role="supervisor", area=("",), event_types=(IncidentUrged.type,),
+        channels=("sms",), phone="13900000400"))
+    case = await owned(store, COMMUNITY_OWNER)
+    await handle(bus, urged(case, note=""))
+    assert {d.recipient for d in store.deliveries.where(incident_id=case)} == {
+        f"contact:{COMMUNITY}:liaison", "subscription:city"}
+    stranger = uuid.uuid4()
+    await handle(bus, urged(stranger))
+    assert {d.recipient for d in store.deliveries.where(incident_id=stranger)} == {"subscription:city"}
+    assert {a.incident_id: a.grid_code for a in store.alerts.rows.values()}[stranger] is None
+
+
+# ---- merged 12345 orders take their master's result and closing (issue 14) ------------------------------------
+
+def result(case: uuid.UUID, at: datetime = NOW, text: str = "已现场处置") -> IncidentResultSubmitted:
+    return IncidentResultSubmitted(incident_id=case, at=at, result=text)
+
+
+def closed(case: uuid.UUID, at: datetime = NOW) -> IncidentClosed:
+    return IncidentClosed(incident_id=case, at=at)
+
+
+def merged(case: uuid.UUID, into: uuid.UUID) -> IncidentMerged:
+    return IncidentMerged(incident_id=case, at=NOW, actor="sup", into=into)
+
+
+def callbacks(store: NotificationsStore, order_no: str) -> list[tuple[str, str | None]]:
+    """The callbacks queued for an order, in queue order: (callback, the master it speaks for)."""
+    bodies = [json.loads(d.body) for d in sorted(store.deliveries.where(recipient=f"12345:{order_no}"),
+                                                 key=lambda d: d.seq)]
+    return [(b["callback"], b["detail"].get("master_incident_id")) for b in bodies]
+
+
+async def test_a_merged_order_gets_its_masters_result_and_closing_each_once(store, bus):
+    """DOMAIN.md §7 / DESIGN §6: every merged 12345 order gets `result` and `closed` when its master does, in
+    order per order, each once (a replayed master event queues nothing new)."""
+    master, order = uuid.uuid4(), uuid.uuid4()
+    await handle(bus, received(master, order_no=None))
+    await handle(bus, received(order, "GD-0008"))
+    await handle(bus, merged(order, master))
+    envelope = await handle(bus, result(master))
+    await handle(bus, result(master), envelope)
+    await handle(bus, closed(master))
+    assert callbacks(store, "GD-0008") == [("accepted", None), ("result", str(master)), ("closed", str(master))]
+    [reply] = store.deliveries.where(recipient="12345:GD-0008", event_id=envelope.id)
+    assert (reply.incident_id, reply.channel, reply.urgent) == (order, "webhook", True)  # in the order's queue
+    assert json.loads(reply.body)["detail"]["result"] == "已现场处置"
+
+
+async def test_an_order_merged_after_its_master_closed_catches_up_in_order(store, bus):
+    """DOMAIN.md §4: merging into a closed case is allowed (intake merges linked duplicates as the master
+    closes, on another partition): the order catches up on the result, then the closing, once each."""
+    master, order = uuid.uuid4(), uuid.uuid4()
+    await handle(bus, received(order, "GD-0010"))
+    await handle(bus, result(master))
+    await handle(bus, closed(master))
+    envelope = await handle(bus, merged(order, master))
+    await handle(bus, merged(order, master), envelope)
+    assert callbacks(store, "GD-0010") == [("accepted", None), ("result", str(master)), ("closed", str(master))]
+    assert store.case_links.holds == 2  # links are made one at a time
+
+
+async def test_a_linked_duplicate_order_hears_the_result_when_the_master_submits_it(store, bus):
+    """DOMAIN.md §4: duplicates mirror the master and are merged when it closes; each linked 12345 order gets
+    its callbacks: the result when the master's is submitted, the closing once, however the merge interleaves."""
+    master, duplicate = uuid.uuid4(), uuid.uuid4()
+    await handle(bus, received(master, "GD-0001"))
+    dup = received(duplicate, "GD-0002").model_copy(update={"duplicate_of": master})
+    await handle(bus, dup)
+    await handle(bus, result(master))
+    assert callbacks(store, "GD-0002") == [("accepted", None), ("result", str(master))]
+    await handle(bus, merged(duplicate, master))  # intake merges it at the master's close...
+    await handle(bus, closed(master))             # ...and the master's closing may come after
+    assert callbacks(store, "GD-0002") == [("accepted", None), ("result", str(master)), ("closed", str(master))]
+    assert callbacks(store, "GD-0001") == [("accepted", None), ("result", None), ("closed", None)]
+
+
+async def test_orders_merged_along_a_chain_take_the_outcome_of_its_end(store, bus):
+    """A case merged into one that is merged itself follows the chain to its end (intake merges a master's
+    linked duplicates into it when the master is merged away), through cases that are not 12345 orders."""
+    top, middle, order = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await handle(bus, received(order, "GD-0011"))
+    await handle(bus, merged(order, middle))
+    await handle(bus, result(top))
+    await handle(bus, merged(middle, top))  # the order catches up through the case between
+    await handle(bus, closed(top))
+    assert callbacks(store, "GD-0011") == [("accepted", None), ("result", str(top)), ("closed", str(top))]
+
+
+async def test_after_reopening_a_late_follower_gets_the_new_result_not_the_old_closing(store, bus):
+    """DOMAIN.md §4 重办: a reopened master is open again; an order merged then catches up on the new result
+    only, and hears the closing when it comes."""
+    master, order = uuid.uuid4(), uuid.uuid4()
+    await handle(bus, received(order, "GD-0012"))
+    await handle(bus, result(master, text="第一次"))
+    await handle(bus, closed(master))
+    assert IncidentReopened.type not in bus.event_handlers  # 重办 itself is not needed: the next result says it
+    await handle(bus, result(master, NOW + timedelta(days=1), text="重办后"))
+    await handle(bus, merged(order, master))
+    bodies = [json.loads(d.body) for d in store.deliveries.where(recipient="12345:GD-0012")]
+    assert [(b["callback"], b["detail"].get("result")) for b in bodies] == [("accepted", None), ("result", "重办后")]
+
+
+async def test_results_of_cases_no_order_follows_queue_no_callback(store, bus):
+    """A case that is not a 12345 order and has no orders following it tells 12345 nothing."""
+    case = uuid.uuid4()
+    await handle(bus, result(case))
+    await handle(bus, closed(case))
+    assert store.deliveries.rows == []
+    assert store.outcomes.rows[case].in_order()[-1].callback == "closed"  # kept for an order merged later
+
+
+async def test_a_merged_orders_callbacks_go_out_one_after_the_other_in_order(store, bus):
+    """DESIGN §6: 12345 callbacks are sent in order per order: the master's result waits behind the order's
+    own `accepted`, even when the provider fails it first."""
+    master, order = uuid.uuid4(), uuid.uuid4()
+    await handle(bus, received(order, "GD-0013"))
+    await handle(bus, merged(order, master))
+    await handle(bus, result(master))
+    await handle(bus, closed(master))
+    webhook = FakeChannel(503)
+    deliverer = fake_bus(store, webhook=webhook, policy=POLICY)
+    for _ in range(4):
+        await deliverer.handle(DeliverDue(batch=10))
+    assert [json.loads(o.body)["callback"] for o in webhook.sent] == ["accepted", "accepted", "result", "closed"]
 
 
 # ---- the deliverer ------------------------------------------------------------------------------------------

@@ -1,12 +1,17 @@
+import re
 from datetime import UTC, datetime
 
 import pytest
 
 from services.notifications.domain.errors import TemplateInvalid
 from services.notifications.domain.templates import (
+    CATEGORY_ZH,
     TEMPLATES,
+    assignment_values,
+    category_name,
     escalation_values,
     fit_sms,
+    light_values,
     render,
     sms_segments,
     validate,
@@ -47,6 +52,7 @@ def test_placeholders_differ_by_template_and_email_subjects_need_no_signature():
 def test_render_fills_the_stored_text_and_falls_back_to_the_default_if_it_went_bad():
     values = escalation_values("0f1e2d3c-aaaa", "city.ads", "handle", "red_card", DUE, "限期整改")
     assert render("sms.escalation", "【督办】{level}{case}{note}", values) == "【督办】红牌督办0f1e2d3c批示：限期整改"
+    assert "（乱张贴、违规广告）" in render("sms.escalation", None, values)
     assert render("sms.escalation", None, values).startswith("【网格督办】红牌督办：案件0f1e2d3c")
     broken = "【督办】{nonsense}"  # written around the API
     assert render("sms.escalation", broken, values) == render("sms.escalation", None, values)
@@ -83,3 +89,27 @@ def test_a_refused_template_blames_the_body_field_in_the_one_errors_shape():
         validate("sms.light_yellow", "案件{case}")
     assert refused.value.status == 422
     assert refused.value.errors == [{"field": "body", "message": refused.value.detail, "type": "template"}]
+
+
+def test_the_category_names_are_intakes_catalogue():
+    """DOMAIN.md §3's table (intake's `GET /v1/categories`, seeded by its migration): one Chinese name per code
+    of shared/categories.py, the same words the public sees in Open311's `service_name`."""
+    from shared.categories import CATEGORY_CODES
+    from tests.support import ROOT
+
+    seeded = dict(re.findall(r"\('([a-z_.]+)', '([^']+)'", (ROOT / "services/intake/migrations/0002_categories.sql")
+                             .read_text(encoding="utf-8")))
+    assert CATEGORY_ZH == seeded
+    assert set(CATEGORY_ZH) == set(CATEGORY_CODES)
+
+
+def test_every_message_names_the_category_in_chinese_never_by_its_code():
+    """Messages are Chinese (DOMAIN.md §3 names): `新案件…（乱张贴、违规广告，特急）`, not `（city.ads，特急）`;
+    a code the table lacks is shown as it is rather than dropped."""
+    assert render("sms.assigned", None, assignment_values("0f1e2d3c", "city.ads", "emergency", "第7网格")) == (
+        "【网格督办】新案件0f1e2d3c（乱张贴、违规广告，特急）已派至第7网格，请及时签收。")
+    assert "（暴露垃圾、道路不洁）" in render("sms.light_red", None,
+                                          light_values("0f1e2d3c", "city.garbage", "sign", "red", DUE))
+    assert render("email.assigned_subject", None, assignment_values("0f1e2d3c", "env.noise", "normal", "x")) == (
+        "【网格督办】新案件0f1e2d3c（一般）")
+    assert category_name("city.future_thing") == "city.future_thing"
