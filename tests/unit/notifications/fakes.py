@@ -3,10 +3,12 @@ work a bus makes, fake channels, and a bus built the way bootstrap builds it."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import itertools
 import uuid
 from datetime import datetime
+from typing import Any
 
 from services.notifications.bootstrap import message_bus
 from services.notifications.domain.alerts import Alert
@@ -238,10 +240,27 @@ class NotificationsStore:
         self.outcomes = FakeOutcomes()
         self.published: list[Envelope] = []  # every event committed, in order
 
+    REPOSITORIES = ("deliveries", "sms_recipients", "subscriptions", "contacts", "templates", "alerts", "owners",
+                    "hotline_cases", "case_links", "outcomes")
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """Every repository's rows, copied (what a rollback goes back to)."""
+        return {name: copy.deepcopy(vars(getattr(self, name)), self._shared()) for name in self.REPOSITORIES}
+
+    def restore(self, snapshot: dict[str, dict[str, Any]]) -> None:
+        for name, rows in snapshot.items():
+            state = vars(getattr(self, name))
+            state.clear()
+            state.update(copy.deepcopy(rows, self._shared()))
+
+    def _shared(self) -> dict[int, Any]:
+        # What repositories refer to rather than own (the clock, a sibling repository): kept, not copied.
+        return {id(self.clock): self.clock, id(self.hotline_cases): self.hotline_cases}
+
 
 class FakeNotificationsUnitOfWork(FakeUnitOfWork):
-    """Writes go straight to the store (no rollback of repositories: tests check that refusals write nothing
-    by what the handler did before refusing); events are published on commit only."""
+    """Writes go straight to the store and are undone on rollback, as a transaction's would be (a handler that
+    forgets to commit leaves the store as it was); events are published on commit only."""
 
     def __init__(self, store: NotificationsStore) -> None:
         super().__init__("/notifications", store.clock)
@@ -256,6 +275,14 @@ class FakeNotificationsUnitOfWork(FakeUnitOfWork):
         self.hotline_cases = store.hotline_cases
         self.case_links = store.case_links
         self.outcomes = store.outcomes
+
+    def _begin(self) -> None:
+        super()._begin()
+        self._snapshot = self.store.snapshot()
+
+    async def rollback(self) -> None:
+        self.store.restore(self._snapshot)
+        await super().rollback()
 
     async def _write_outbox(self) -> None:
         self.store.published.extend(self.pending)
