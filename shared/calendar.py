@@ -2,9 +2,11 @@
 
 Days: an override (admin API) wins; else the State Council schedule as packaged by chinese-calendar
 (holidays and 调休 make-up working days); for a year the package does not know yet (it raises for
-2027 in version 1.11), Monday–Friday, marked provisional. Times are Asia/Shanghai, given and returned
-as aware datetimes. Pure: no I/O. Supervision owns the calendar (its overrides); intake uses the national
-schedule for its own rule of thumb (the 2-working-day return window).
+2027 in version 1.11), the days the law itself gives (全国年节及纪念日放假办法 as amended in 2024, in force
+since 2025: 13 days, the lunar ones from the lunar calendar) on top of the weekends, marked provisional until
+the year's notice is imported. Times are Asia/Shanghai, given and returned as aware datetimes. Pure: no I/O.
+Supervision owns the calendar (its overrides); intake uses the national schedule for its own rule of thumb
+(the 2-working-day return window).
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 import chinese_calendar
+from lunar_python import Lunar, Solar
 
 ZONE = ZoneInfo("Asia/Shanghai")
 Unit = Literal["hours", "working_hours", "working_days"]
+Basis = Literal["imported", "national", "law"]
 DEFAULT_PERIODS: tuple[tuple[time, time], ...] = ((time(8, 30), time(12, 0)), (time(14, 0), time(17, 30)))
 _MAX_DAYS = 3 * 366  # a limit never spans more than this: stop instead of looping forever
 
@@ -41,6 +45,59 @@ def _national_year(year: int) -> frozenset[date] | None:
         return frozenset(d for d in days if chinese_calendar.is_workday(d))
     except NotImplementedError:
         return None
+
+
+# The law's days off (全国年节及纪念日放假办法, 国务院令第795号, in force 2025-01-01), for all citizens:
+# 元旦 1 day, 春节 4 (除夕 and 正月初一–初三), 清明 1 (the solar term's day), 劳动节 2, 端午 1 (五月初五),
+# 中秋 1 (八月十五), 国庆 3: 13 days.
+LAW_HOLIDAYS = ("元旦", "春节", "清明节", "劳动节", "端午节", "中秋节", "国庆节")
+MAKE_UP_SUFFIX = "（补假）"
+
+
+def _lunar(year: int, month: int, day: int) -> date:
+    solar = Lunar.fromYmd(year, month, day).getSolar()
+    return date(solar.getYear(), solar.getMonth(), solar.getDay())
+
+
+def _qingming(year: int) -> date:
+    """The day of the 清明 solar term (April 4, 5 or 6), Beijing time."""
+    for day in range(3, 8):
+        if Solar.fromYmd(year, 4, day).getLunar().getJieQi() == "清明":
+            return date(year, 4, day)
+    raise ValueError(f"no 清明 found in April {year}")  # pragma: no cover - the term always falls there
+
+
+@lru_cache(maxsize=64)
+def statutory_days(year: int) -> dict[date, str]:
+    """The days off the law gives in `year`, by name; what the State Council's yearly notice must contain.
+
+    A statutory day on a Saturday or Sunday (or on another holiday's day, as 中秋 on 国庆) is owed a working
+    day off (补假, the law's article 6): predicted as the first weekday after the holiday that is not off
+    already, as the notices do (清明 2026 fell on a Sunday: Monday off). 调休 (weekends worked to bridge a
+    holiday) is the notice's choice and cannot be predicted: none here."""
+    new_year = _lunar(year, 1, 1)
+    holidays: list[tuple[str, list[date]]] = [
+        ("元旦", [date(year, 1, 1)]),
+        ("春节", [new_year - timedelta(days=1), *(new_year + timedelta(days=n) for n in range(3))]),
+        ("清明节", [_qingming(year)]),
+        ("劳动节", [date(year, 5, 1), date(year, 5, 2)]),
+        ("端午节", [_lunar(year, 5, 5)]),
+        ("中秋节", [_lunar(year, 8, 15)]),
+        ("国庆节", [date(year, 10, n) for n in (1, 2, 3)]),
+    ]
+    off: dict[date, str] = {}
+    owed: list[tuple[str, date]] = []
+    for name, days in sorted(holidays, key=lambda h: h[1][0]):
+        for day in days:
+            if day.weekday() >= 5 or day in off:
+                owed.append((name, max(days)))
+            off.setdefault(day, name)
+    for name, after in owed:
+        day = after + timedelta(days=1)
+        while day.weekday() >= 5 or day in off:
+            day += timedelta(days=1)
+        off[day] = name + MAKE_UP_SUFFIX
+    return dict(sorted(off.items()))
 
 
 class WorkCalendar:
@@ -75,10 +132,19 @@ class WorkCalendar:
         if day in self.overrides:
             return self.overrides[day]
         national = _national_year(day.year)
-        return day.weekday() < 5 if national is None else day in national
+        if national is None:
+            return day.weekday() < 5 and day not in statutory_days(day.year)
+        return day in national
 
     def year_is_provisional(self, year: int) -> bool:
         return year not in self.imported_years and _national_year(year) is None
+
+    def year_basis(self, year: int) -> Basis:
+        """Where the year's days come from: a notice imported here, chinese-calendar's data, or the law
+        (provisional: weekends and the statutory days, no 调休)."""
+        if year in self.imported_years:
+            return "imported"
+        return "law" if _national_year(year) is None else "national"
 
     def is_provisional(self, day: date) -> bool:
         return day not in self.overrides and self.year_is_provisional(day.year)
@@ -89,9 +155,12 @@ class WorkCalendar:
         for n in range((date(year + 1, 1, 1) - first).days):
             day = first + timedelta(n)
             holiday = self.holiday_names.get(day) if not self.is_workday(day) else None
-            if holiday is None and _national_year(year) is not None:
-                on_holiday, name = chinese_calendar.get_holiday_detail(day)
-                holiday = name if on_holiday and name and not self.is_workday(day) else None
+            if holiday is None and not self.is_workday(day):
+                if _national_year(year) is not None:
+                    on_holiday, name = chinese_calendar.get_holiday_detail(day)
+                    holiday = name if on_holiday and name else None
+                elif year not in self.imported_years:
+                    holiday = statutory_days(year).get(day)
             out.append(CalendarDay(day, self.is_workday(day), self.is_provisional(day), holiday))
         return out
 
@@ -164,6 +233,15 @@ class WorkCalendar:
                 if left == 0:
                     return datetime.combine(day, self.periods[-1][1], ZONE).astimezone(UTC)
         raise ValueError(f"no {amount} working days within {_MAX_DAYS} days of {start}")
+
+    def workdays_after(self, start: date, through: date) -> int:
+        """How many working days there are after `start`, up to and including `through`."""
+        return sum(self.is_workday(start + timedelta(n)) for n in range(1, (through - start).days + 1))
+
+    def closes_a_workday(self, moment: datetime) -> bool:
+        """Whether `moment` is the close of business of a working day (where a working_days limit ends)."""
+        local = _local(moment)
+        return self.is_workday(local.date()) and local.time() == self.periods[-1][1]
 
     def elapsed(self, start: datetime, end: datetime, unit: Unit) -> float:
         """How much of `unit` passed between start and end (negative if end is earlier)."""

@@ -20,9 +20,9 @@ async def clocks_of_incident(pool: asyncpg.Pool, incident_id: uuid.UUID) -> list
 
 
 async def board_clocks(pool: asyncpg.Pool, *, light: str | None, grid_prefix: str | None, unit: str | None,
-                       area: tuple[str, ...], limit: int) -> list[PhaseClock]:
+                       area: tuple[str, ...], limit: int, level: str | None = None) -> list[PhaseClock]:
     patterns = [prefix + "%" for prefix in area if prefix.isdigit()]
-    rows = await pool.fetch(QUERIES.board_clocks, light, grid_prefix, unit, "" in area, patterns, limit)
+    rows = await pool.fetch(QUERIES.board_clocks, light, grid_prefix, unit, "" in area, patterns, limit, level)
     return [clock_from_row(r) for r in rows]
 
 

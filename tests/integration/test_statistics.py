@@ -11,9 +11,9 @@ import pytest
 from services.supervision.bootstrap import pg_message_bus
 from services.supervision.config import SupervisionSettings
 from services.supervision.domain.commands import FireDueClocks
-from services.supervision.domain.statistics import freeze_at, month_bounds
+from services.supervision.domain.statistics import freeze_at, month_bounds, score_units
 from services.supervision.entrypoints.http import create_app
-from services.supervision.service_layer.statistics import month_report
+from services.supervision.service_layer.statistics import month_report, quarter_report
 from shared.auth import issue_token
 from shared.calendar import ZONE, WorkCalendar
 from shared.db.migrate import migrate
@@ -210,3 +210,100 @@ async def test_the_stats_and_rankings_api_validates_and_reports(fresh_database):
             assert body["errors"] == [{"field": "query.month", "message": body["detail"], "type": "month"}]
         assert (await client.get(f"/v1/stats?month={this_month}")).status_code == 401
         assert start < now < end
+
+
+GRID_TWO_CODE = "320508001001002"
+GRID_TWO = Owner(unit_id="grid-two", unit_name="二网格", unit_kind="grid", worker_id="w2")
+DISTRICT_UNIT = Owner(unit_id="district-centre", unit_name="区社会治理中心", unit_kind="district")
+OTHER_DISTRICT = {"grid_code": "320509001001001", "community_code": "320509001001", "street_code": "320509001",
+                  "district_code": "320509"}
+
+
+async def test_a_quarter_sums_its_months_names_its_units_and_leaves_the_unmeasured_unscored(facts):
+    """DOMAIN.md §6 (seed 002 ranked quarterly; the 红黑榜 names the units it lists; a zero denominator gives
+    null): Q4's figures are October's and November's numerators and denominators summed; the districts are named
+    from the district unit seen as a co-owner (the other, never an owner or co-owner, stays unnamed); a grid
+    whose only figure is a sign phase it returned before its due has no measured rate: listed, unscored."""
+    pool, clock, calendar = facts
+    on_time, late, returned, elsewhere = (uuid.uuid4() for _ in range(4))
+    october = datetime(2026, 10, 19, 9, 0, tzinfo=ZONE)  # Monday: a normal sign is due Tue 10-20 17:30
+    events = [
+        received(on_time, october),
+        IncidentAssigned(incident_id=on_time, at=october, category="city.garbage", urgency="normal",
+                         owner=GRID_UNIT, co_owners=[DISTRICT_UNIT], reason="test", **AREAS),
+        ev.IncidentSigned(incident_id=on_time, at=october + timedelta(hours=1), actor="w1"),
+        received(late, MON), assigned(late, GRID_UNIT, MON),
+        ev.IncidentSigned(incident_id=late, at=at(4), actor="w1"),
+        # assigned Friday 10-30, returned Monday 11-02 before its sign due: the grid's November has only it.
+        received(returned, datetime(2026, 10, 30, 16, 0, tzinfo=ZONE)),
+        IncidentAssigned(incident_id=returned, at=datetime(2026, 10, 30, 16, 0, tzinfo=ZONE),
+                         category="city.garbage", urgency="normal", owner=GRID_TWO, reason="test",
+                         **{**AREAS, "grid_code": GRID_TWO_CODE}),
+        ev.IncidentReturned(incident_id=returned, at=MON, reason="非本单位职责", return_count=1),
+        received(elsewhere, MON),
+        IncidentAssigned(incident_id=elsewhere, at=MON, category="city.garbage", urgency="normal",
+                         owner=Owner(unit_id="grid-far", unit_name="远网格", unit_kind="grid"), reason="test",
+                         **OTHER_DISTRICT),
+    ]
+    for event in sorted(events, key=lambda e: e.at):
+        clock._now = event.at
+        await feed(pool, clock, calendar, event)
+    clock._now = at(30, 12)
+
+    quarter = await quarter_report(pool, calendar, clock.now(), date(2026, 10, 1), "grid")
+    assert (quarter.label, quarter.months, quarter.frozen) == ("2026-Q4", [date(2026, 10, 1), NOVEMBER], False)
+    assert quarter.freeze_at == freeze_at(date(2026, 12, 1), calendar)
+    months = [await month_report(pool, calendar, clock.now(), m, "grid") for m in quarter.months]
+    assert [rates(m, GRID)[0]["timely_sign_rate"] for m in months] == [(1, 1), (0, 1)]
+    figures, row = rates(quarter, GRID)
+    assert figures["timely_sign_rate"] == (1, 2) and figures["return_rate"] == (0, 2)
+    assert row.cases == sum(rates(m, GRID)[1].cases for m in months) and row.name == "一网格"
+
+    ranked = {r.figures.key: r for r in score_units(months[1].units)}
+    assert ranked[GRID].score is not None
+    assert (ranked[GRID_TWO_CODE].figures.cases, ranked[GRID_TWO_CODE].score, ranked[GRID_TWO_CODE].rank) == (
+        1, None, None)
+    assert ranked[GRID_TWO_CODE].figures.name == "二网格"
+
+    districts = {u.key: u.name for u in (await quarter_report(pool, calendar, clock.now(), date(2026, 10, 1),
+                                                              "district")).units}
+    assert districts == {DISTRICT: "区社会治理中心", "320509": None}
+
+
+async def test_the_rankings_api_takes_a_quarter_instead_of_a_month(fresh_database):
+    """DOMAIN.md §6 (quarterly rankings beside monthly): `quarter=YYYY-Qn` or `month=`, exactly one; the
+    answer names the quarter and its months begun; 解决率's treatment of 部分解决 is in the definitions."""
+    dsn = await fresh_database("statsq")
+    await migrate(dsn, SERVICE_DIRS["supervision"])
+    headers = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'sup', 'supervisor', [DISTRICT])}"}
+    now = datetime.now(UTC)
+    local = now.astimezone(ZONE)
+    this_quarter = f"{local.year}-Q{(local.month - 1) // 3 + 1}"
+    async with serving(create_app(SupervisionSettings(database_url=dsn))) as client:
+        container = client.app.state.container
+        for _ in range(12):
+            case = uuid.uuid4()
+            for event in (received(case, now), assigned(case, GRID_UNIT, now)):
+                await handle(container.bus, event)
+
+        body = (await client.get(f"/v1/rankings?quarter={this_quarter}&level=grid", headers=headers)).json()
+        assert (body["quarter"], body["month"], body["frozen"]) == (this_quarter, None, False)
+        assert f"{local:%Y-%m}" in body["months"] and len(body["months"]) == (local.month - 1) % 3 + 1
+        [unit] = body["units"]
+        assert (unit["key"], unit["name"], unit["rank"], unit["cases"]) == (GRID, "一网格", 1, 12)
+        assert body["red_list"] == [GRID]
+        monthly = (await client.get(f"/v1/rankings?month={local:%Y-%m}&level=grid", headers=headers)).json()
+        assert monthly["quarter"] is None and monthly["units"][0]["score"] == unit["score"]
+
+        stats = (await client.get(f"/v1/stats?quarter={this_quarter}&group_by=grid", headers=headers)).json()
+        assert stats["rows"][0]["metrics"]["return_rate"] == {"numerator": 0, "denominator": 12, "rate": 0.0}
+        assert "partly" in stats["definitions"]["solved_rate"]["numerator"]
+
+        next_year = local.year + 1
+        for query in ("quarter=2026-Q5", f"quarter={this_quarter}&month={local:%Y-%m}", "level=grid",
+                      f"quarter={next_year}-Q1"):
+            response = await client.get(f"/v1/rankings?{query}", headers=headers)
+            assert response.status_code == 422, (query, response.text)
+            assert response.headers["content-type"].startswith("application/problem+json")
+        body = (await client.get(f"/v1/rankings?quarter={next_year}-Q1", headers=headers)).json()
+        assert body["errors"] == [{"field": "query.quarter", "message": body["detail"], "type": "quarter"}]

@@ -148,7 +148,7 @@ async def test_a_year_imported_ends_provisional_and_recounts_running_clocks(supe
     response = await supervision.put("/v1/calendar/2027/schedule", json=schedule, headers=ADMIN)
     assert response.status_code == 200, response.text
     year = (await supervision.get("/v1/calendar/2027")).json()
-    assert year["provisional"] is False
+    assert year["provisional"] is False and year["basis"] == "imported"
     days = {d["date"]: d for d in year["days"]}
     assert days["2027-02-08"]["workday"] is False and days["2027-02-08"]["holiday"] == "春节"
     assert days["2027-02-20"]["workday"] is True and days["2027-02-20"]["provisional"] is False
@@ -163,3 +163,30 @@ async def test_a_year_imported_ends_provisional_and_recounts_running_clocks(supe
     assert (await supervision.put("/v1/calendar/2027/schedule", json=schedule, headers=SUPERVISOR)).status_code == 403
     still = {d["date"]: d for d in (await supervision.get("/v1/calendar/2027")).json()["days"]}
     assert still["2027-02-08"]["workday"] is False  # the refused imports changed nothing
+
+
+async def test_the_board_filters_by_督办_level(supervision):
+    """DOMAIN.md §5 (督办 board: level leader is 挂牌督办, listed until closed): GET /v1/clocks?level= lists the
+    running clocks at that level, inside the caller's area; an unknown level is a 422 problem."""
+    raised, plain = await start_case(supervision), await start_case(supervision)
+    assert (await supervision.post(f"/v1/clocks/{raised}/escalate", json={"level": "red_card"},
+                                   headers=SUPERVISOR)).status_code == 200
+    board = (await supervision.get("/v1/clocks", params={"level": "red_card"}, headers=SUPERVISOR)).json()
+    assert [(c["incident_id"], c["level"]) for c in board] == [(str(raised), "red_card")]
+    none = (await supervision.get("/v1/clocks", params={"level": "none"}, headers=SUPERVISOR)).json()
+    assert [c["incident_id"] for c in none] == [str(plain)]
+    assert (await supervision.get("/v1/clocks", params={"level": "red_card"}, headers=FAR)).json() == []
+    bad = await supervision.get("/v1/clocks", params={"level": "purple"}, headers=SUPERVISOR)
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_a_provisional_year_lists_the_laws_holidays_by_name(supervision):
+    """DOMAIN.md §5: a year the national data does not cover is provisional, its days off the law's (with the
+    weekdays owed for those on a weekend), named; an imported notice replaces them."""
+    year = (await supervision.get("/v1/calendar/2027")).json()
+    assert (year["provisional"], year["basis"]) == (True, "law")
+    days = {d["date"]: d for d in year["days"]}
+    assert days["2027-02-05"] == {"date": "2027-02-05", "workday": False, "provisional": True, "holiday": "春节"}
+    assert days["2027-10-04"]["holiday"] == "国庆节（补假）" and days["2027-10-04"]["workday"] is False
+    assert days["2027-02-11"]["workday"] is True and days["2027-02-11"]["holiday"] is None
+    assert (await supervision.get("/v1/calendar/2026")).json()["basis"] == "national"

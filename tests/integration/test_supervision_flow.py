@@ -16,7 +16,7 @@ from shared.db.migrate import migrate
 from shared.db.pool import create_pool
 from shared.events import intake as ev
 from shared.events.envelope import Envelope
-from shared.events.routing import IncidentAssigned, Owner
+from shared.events.routing import IncidentAssigned, IncidentReassigned, Owner
 from shared.messaging.consumer import EventProcessor, Incoming
 from tests.support import SERVICE_DIRS, FixedClock
 
@@ -120,3 +120,46 @@ async def test_a_case_placed_by_address_at_community_level_is_supervised_in_that
     assert await feed(processor, placed) == "applied"
     [row] = await pool.fetch("SELECT grid_code FROM phase_clock WHERE incident_id = $1", case)
     assert row["grid_code"] == "320508019044"  # a supervisor of the community (or above) sees its clock
+
+
+async def test_a_hotline_case_late_extended_by_12345_and_reassigned_keeps_its_deadline_and_level(supervision):
+    """DOMAIN.md §5 over a real database: signed after its 12345 deadline the handle clock is red at once; a
+    local approval moves nothing, 12345's moves the due and the deadline; a 改派 stops the old owner's clock and
+    gives the new owner a sign clock at the case's 督办 level; the new owner's handle clock is bound by the
+    moved deadline."""
+    pool, clock, processor, _ = supervision
+    case = uuid.uuid4()
+    deadline = T0 + timedelta(hours=2)
+    await feed(processor, ev.IncidentReceived(incident_id=case, at=T0, source="hotline", category="city.garbage",
+                                              urgency="normal", title="垃圾", reported_at=T0,
+                                              hotline_order_no="GD-9", deadline=deadline))
+    await feed(processor, assigned(case))
+    clock.advance(hours=3)
+    await feed(processor, ev.IncidentSigned(incident_id=case, at=clock.now(), actor="w1", unit_id="grid-1"))
+    rows = await clocks(pool, case)
+    assert (rows[-1]["phase"], rows[-1]["due_at"], rows[-1]["light"], rows[-1]["level"]) == (
+        "handle", deadline, "red", "yellow_card")
+
+    for actor in ("sup", "12345"):
+        await feed(processor, ev.ExtensionDecided(incident_id=case, at=clock.now(), actor=actor, approved=True,
+                                                  amount=2, unit="working_days"))
+    moved = WorkCalendar().add(deadline, 2, "working_days")  # Mon 11:00 + 2 wd → Wed 11-25 17:30
+    assert moved == datetime(2026, 11, 25, 17, 30, tzinfo=ZONE)
+    extended = (await clocks(pool, case))[-1]
+    assert (extended["due_at"], extended["due_version"], extended["light"], extended["level"]) == (
+        moved, 2, "green", "yellow_card")
+    assert await pool.fetchval("SELECT deadline FROM supervised_case WHERE incident_id = $1", case) == moved
+
+    again = IncidentReassigned(incident_id=case, at=clock.now(), category="city.garbage", urgency="normal",
+                               grid_code="320508019044001", reason="dispatched",
+                               owner=Owner(unit_id="community-1", unit_name="一社区", unit_kind="community"))
+    await feed(processor, again)
+    rows = await pool.fetch("SELECT phase, stop_reason, level, start_level, unit_id FROM phase_clock"
+                            " WHERE incident_id = $1 ORDER BY id", case)
+    assert [(r["phase"], r["stop_reason"]) for r in rows] == [("sign", "signed"), ("handle", "reassigned"),
+                                                              ("sign", None)]
+    assert (rows[-1]["level"], rows[-1]["start_level"], rows[-1]["unit_id"]) == ("yellow_card", "yellow_card",
+                                                                                  "community-1")
+    await feed(processor, ev.IncidentSigned(incident_id=case, at=clock.now(), actor="c1", unit_id="community-1"))
+    last = (await clocks(pool, case))[-1]
+    assert (last["phase"], last["due_at"], last["level"]) == ("handle", moved, "yellow_card")

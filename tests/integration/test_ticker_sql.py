@@ -113,3 +113,38 @@ async def test_a_clock_is_fired_once_however_many_tickers_run(pool):
     assert len(messages) == 200 and len({m.value for m in messages}) == 200
     # Rendered again (a relay that crashed before marking them sent): the same bytes, so the same event ids.
     assert [m.value for m in again] == [m.value for m in messages]
+
+
+async def test_a_clock_started_at_the_cases_level_fires_the_same_in_sql(pool):
+    """DOMAIN.md §5 (督办 belongs to the case; raised levels are never lowered): a clock that starts at the
+    case's level (its `start_level`) fires, in SQL as in PhaseClock.tick, its own lights and only the levels
+    above the one it carried; what it carried is kept."""
+    expected = {}
+    async with pool.acquire() as conn:
+        clocks = ClockRepository(conn)
+        for level in LEVELS:
+            facts = CaseFacts(uuid.uuid4(), "safety.fire", "urgent", "320508019044001", "grid-1")
+            clock = PhaseClock.start(facts, "sign", POLICY, NOW - timedelta(minutes=150), CALENDAR, cycle=2,
+                                     started_by="reassigned", level=level)
+            await clocks.add(clock)
+            ticked = copy.deepcopy(clock)
+            ticked.tick(NOW)
+            expected[clock.incident_id] = (ticked.light, ticked.level, ticked.next_check_at(),
+                                           [_instants(e.model_dump(mode="json")) for e in ticked.events])
+    assert len(await pg_message_bus(pool, FixedClock(NOW), CALENDAR).handle(FireDueClocks(100))) == len(LEVELS)
+    async with pool.acquire() as conn:
+        published: dict[str, list[dict]] = {}
+        for message in await ClockAlertOutbox().unsent(conn, 1_000):
+            envelope = json.loads(message.value)
+            published.setdefault(envelope["subject"], []).append(_instants(envelope["data"]))
+    for incident_id, (light, level, next_check, events) in expected.items():
+        row = await pool.fetchrow("SELECT light, level, next_check_at, start_level FROM phase_clock"
+                                  " WHERE incident_id = $1", incident_id)
+        assert (row["light"], row["level"], row["next_check_at"]) == (light, level, next_check)
+        assert published.get(str(incident_id), []) == events
+    # 150 minutes into a 2-hour limit: yellow and red; the red card fires only for a clock below it.
+    carried = {row["start_level"]: [e.get("level") or e.get("light") for e in published[str(row["incident_id"])]]
+               for row in await pool.fetch("SELECT incident_id, start_level FROM phase_clock")}
+    assert carried == {"none": ["yellow", "reminder", "red", "yellow_card"],
+                       "reminder": ["yellow", "red", "yellow_card"], "yellow_card": ["yellow", "red"],
+                       "red_card": ["yellow", "red"], "leader": ["yellow", "red"]}

@@ -37,21 +37,37 @@ SELECT * FROM phase_clock
  FOR UPDATE;
 
 -- name: upsert_case
-INSERT INTO supervised_case (incident_id, category, urgency, grid_code, unit_id, deadline)
-VALUES ($1, $2, $3, $4, $5, $6)
+INSERT INTO supervised_case (incident_id, category, urgency, grid_code, unit_id, deadline, hotline)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
 ON CONFLICT (incident_id) DO UPDATE
    SET category = EXCLUDED.category, urgency = EXCLUDED.urgency,
        grid_code = coalesce(EXCLUDED.grid_code, supervised_case.grid_code),
        unit_id = coalesce(EXCLUDED.unit_id, supervised_case.unit_id),
-       deadline = coalesce(EXCLUDED.deadline, supervised_case.deadline), updated_at = now()
-RETURNING incident_id, category, urgency, grid_code, unit_id, signed, deadline, assignment_id;
+       deadline = coalesce(EXCLUDED.deadline, supervised_case.deadline),
+       hotline = supervised_case.hotline OR EXCLUDED.hotline, updated_at = now()
+RETURNING incident_id, category, urgency, grid_code, unit_id, signed, deadline, assignment_id, hotline,
+          signed_unit_id, signed_at, assigned_at, reopened_at;
 
 -- name: get_case
-SELECT incident_id, category, urgency, grid_code, unit_id, signed, deadline, assignment_id
+SELECT incident_id, category, urgency, grid_code, unit_id, signed, deadline, assignment_id, hotline,
+       signed_unit_id, signed_at, assigned_at, reopened_at
   FROM supervised_case WHERE incident_id = $1;
 
 -- name: mark_signed
 UPDATE supervised_case SET signed = $2, updated_at = now() WHERE incident_id = $1;
+
+-- name: record_signature
+UPDATE supervised_case SET signed_unit_id = $2, signed_at = $3, updated_at = now() WHERE incident_id = $1;
+
+-- name: set_deadline
+UPDATE supervised_case SET deadline = $2, updated_at = now() WHERE incident_id = $1;
+
+-- name: case_level
+-- The highest 督办 level the case's clocks reached since $2 (the start of its cycle; all of them when NULL).
+SELECT level FROM phase_clock
+ WHERE incident_id = $1 AND ($2::timestamptz IS NULL OR started_at >= $2)
+ ORDER BY array_position(ARRAY['none', 'reminder', 'yellow_card', 'red_card', 'leader'], level) DESC
+ LIMIT 1;
 
 -- name: running_clock
 SELECT * FROM phase_clock WHERE incident_id = $1 AND phase = $2 AND stopped_at IS NULL FOR UPDATE;
@@ -66,16 +82,17 @@ SELECT coalesce(max(cycle), 0) FROM phase_clock WHERE incident_id = $1 AND phase
 INSERT INTO phase_clock (incident_id, phase, cycle, category, urgency, grid_code, unit_id, started_at,
                          limit_amount, limit_unit, yellow_ratio, due_version, yellow_at, due_at,
                          red_card_at, leader_at, light, level, stopped_at, paused_at, extension_amount,
-                         assignment_id, started_by, stop_reason, due_fixed, next_check_at)
+                         assignment_id, started_by, stop_reason, due_fixed, start_level, counted_from,
+                         next_check_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-        $23, $24, $25, $26)
+        $23, $24, $25, $26, $27, $28)
 RETURNING id;
 
 -- name: update_clock
 UPDATE phase_clock
    SET light = $2, level = $3, stopped_at = $4, next_check_at = $5, due_version = $6,
        yellow_at = $7, due_at = $8, red_card_at = $9, leader_at = $10, paused_at = $11, extension_amount = $12,
-       stop_reason = $13
+       stop_reason = $13, counted_from = $14
  WHERE id = $1;
 
 -- name: fire_due_clocks
@@ -176,28 +193,35 @@ INSERT INTO calendar_override (day, workday, note) VALUES ($1, $2, $3)
 ON CONFLICT (day) DO UPDATE SET workday = EXCLUDED.workday, note = EXCLUDED.note;
 
 -- name: board_clocks
--- Running clocks for dashboards, most urgent first, inside the caller's area.
+-- Running clocks for dashboards (the 督办 board: by level), most urgent first, inside the caller's area.
 SELECT * FROM phase_clock
  WHERE stopped_at IS NULL
    AND ($1::text IS NULL OR light = $1)
    AND ($2::text IS NULL OR grid_code LIKE $2 || '%')
    AND ($3::text IS NULL OR unit_id = $3)
    AND ($4::boolean OR grid_code LIKE ANY ($5::text[]))
+   AND ($7::text IS NULL OR level = $7)
  ORDER BY due_at, id
  LIMIT $6;
 
 -- Statistics facts (DOMAIN.md §6) -----------------------------------------------------------------
 
 -- name: insert_assignment_fact
--- The ownership fact, and the case pointing at it as its current one; returns the fact's id.
+-- The ownership fact, the case pointing at it as its current one, and the names the assignment tells
+-- ($11 kinds, $12 keys, $13 names: one per key); returns the fact's id.
 WITH fact AS (
     INSERT INTO assignment_fact (incident_id, unit_id, unit_name, unit_kind, grid_code, community_code,
                                  street_code, district_code, assigned_at, reassigned)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
     RETURNING id
 ), current AS (
-    UPDATE supervised_case AS c SET assignment_id = fact.id, updated_at = now()
+    UPDATE supervised_case AS c SET assignment_id = fact.id, assigned_at = $9, updated_at = now()
       FROM fact WHERE c.incident_id = $1
+), names AS (
+    INSERT INTO unit_name (kind, key, name, seen_at)
+    SELECT kind, key, name, $9 FROM unnest($11::text[], $12::text[], $13::text[]) AS n(kind, key, name)
+    ON CONFLICT (kind, key) DO UPDATE SET name = EXCLUDED.name, seen_at = EXCLUDED.seen_at
+     WHERE unit_name.name <> EXCLUDED.name AND unit_name.seen_at <= EXCLUDED.seen_at
 )
 SELECT id FROM fact;
 
@@ -219,8 +243,12 @@ INSERT INTO closure_fact (incident_id, assignment_id, closed_at)
 VALUES ($1, (SELECT assignment_id FROM supervised_case WHERE incident_id = $1), $2);
 
 -- name: mark_closure_reopened
-UPDATE closure_fact SET reopened_at = $2
- WHERE id = (SELECT max(id) FROM closure_fact WHERE incident_id = $1) AND reopened_at IS NULL;
+-- 重办: on the closure it undoes, and on the case (its new cycle starts then).
+WITH closure AS (
+    UPDATE closure_fact SET reopened_at = $2
+     WHERE id = (SELECT max(id) FROM closure_fact WHERE incident_id = $1) AND reopened_at IS NULL
+)
+UPDATE supervised_case SET reopened_at = $2, updated_at = now() WHERE incident_id = $1;
 
 -- name: insert_visit_fact
 INSERT INTO visit_fact (incident_id, assignment_id, visited_at, contacted, responded, solved, satisfied)
@@ -301,15 +329,18 @@ SELECT k AS key, count(*) AS denominator, count(*) FILTER (WHERE NOT passed) AS 
  WHERE k IS NOT NULL GROUP BY k;
 
 -- name: stats_cases
--- Cases a unit had in the month (received, or with a phase due), its 督办 points (the highest level a
--- case reached on a phase due in the month: yellow card 0.5, red card 1, leader 2) and a name.
+-- Cases a unit had in the month (received, or with a phase due) and its 督办 points (the highest level a
+-- case reached on a phase due in the month: yellow card 0.5, red card 1, leader 2). A phase that started at
+-- the level the case already had (督办 belongs to the case) scores only a level it raised itself.
 WITH touched AS (
     SELECT stat_key($4, a) AS k, a.incident_id, 0::numeric AS points
       FROM assignment_fact a
      WHERE a.assigned_at >= $1 AND a.assigned_at < $2 AND a.assigned_at <= $3
     UNION ALL
     SELECT stat_key($4, a), c.incident_id,
-           CASE c.level WHEN 'yellow_card' THEN 0.5 WHEN 'red_card' THEN 1 WHEN 'leader' THEN 2 ELSE 0 END
+           CASE WHEN c.level = c.start_level THEN 0
+                ELSE CASE c.level WHEN 'yellow_card' THEN 0.5 WHEN 'red_card' THEN 1 WHEN 'leader' THEN 2 ELSE 0 END
+           END
       FROM phase_clock c JOIN assignment_fact a ON a.id = c.assignment_id
      WHERE c.due_at >= $1 AND c.due_at < $2 AND c.due_at <= $3
 ), per_case AS (
@@ -319,13 +350,10 @@ SELECT k AS key, count(*) AS cases, sum(points)::float8 AS escalation_points
   FROM per_case GROUP BY k;
 
 -- name: stat_names
--- A name for each key ($2): the last name seen of a unit at the grouped level owning a case there.
-SELECT DISTINCT ON (k) k AS key, unit_name AS name
-  FROM (SELECT stat_key($1, a) AS k, a.unit_name, a.id
-          FROM assignment_fact a
-         WHERE unit_kind = CASE WHEN $1 IN ('unit', 'department') THEN unit_kind ELSE $1 END) s
- WHERE k = ANY($2::text[])
- ORDER BY k, id DESC;
+-- A name for each key ($2): the last name seen in an assignment (owner or co-owner) of the unit at the grouped
+-- level whose area the key is, or of the unit itself (departments, units).
+SELECT key, name FROM unit_name
+ WHERE kind = CASE WHEN $1 IN ('unit', 'department') THEN 'unit' ELSE $1 END AND key = ANY($2::text[]);
 
 -- name: frozen_stats
 SELECT frozen_at, rows FROM frozen_stats WHERE month = $1 AND group_by = $2;

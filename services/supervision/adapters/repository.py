@@ -4,6 +4,7 @@ policies, the calendar's days, the virtual clock. What the GET routes read lives
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from services.supervision.domain.alerts import ClockAlert
 from services.supervision.domain.calendar import CalendarRecord
 from services.supervision.domain.errors import NoPolicy
 from services.supervision.domain.model import PhaseClock, Policy, SupervisedCase
-from services.supervision.domain.statistics import UnitFigures
+from services.supervision.domain.statistics import UnitFigures, UnitName
 from shared.clock import ClockAnchor
 from shared.db.queries import Queries
 from shared.events.routing import Owner
@@ -23,7 +24,7 @@ QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
 _CLOCK_FIELDS = ("incident_id", "phase", "cycle", "category", "urgency", "grid_code", "unit_id", "started_at",
                  "limit_amount", "limit_unit", "yellow_ratio", "due_version", "yellow_at", "due_at",
                  "red_card_at", "leader_at", "light", "level", "stopped_at", "paused_at", "extension_amount",
-                 "assignment_id", "started_by", "stop_reason", "due_fixed")
+                 "assignment_id", "started_by", "stop_reason", "due_fixed", "start_level", "counted_from")
 
 
 class ClockRepository:
@@ -46,6 +47,10 @@ class ClockRepository:
     async def next_cycle(self, incident_id: uuid.UUID, phase: str) -> int:
         return int(await self._conn.fetchval(QUERIES.last_cycle, incident_id, phase)) + 1
 
+    async def case_level(self, incident_id: uuid.UUID, since: datetime | None) -> str:
+        level: str | None = await self._conn.fetchval(QUERIES.case_level, incident_id, since)
+        return level or "none"
+
     async def add(self, clock: PhaseClock) -> None:
         values = [getattr(clock, f) for f in _CLOCK_FIELDS]
         clock.id = await self._conn.fetchval(QUERIES.insert_clock, *values, clock.next_check_at())
@@ -54,7 +59,7 @@ class ClockRepository:
         await self._conn.execute(QUERIES.update_clock, clock.id, clock.light, clock.level, clock.stopped_at,
                                  clock.next_check_at(), clock.due_version, clock.yellow_at, clock.due_at,
                                  clock.red_card_at, clock.leader_at, clock.paused_at, clock.extension_amount,
-                                 clock.stop_reason)
+                                 clock.stop_reason, clock.counted_from)
 
     async def fire_due(self, now: datetime, limit: int) -> list[datetime]:
         """Fire the thresholds of up to `limit` due clocks and write their alerts (see `fire_due_clocks`);
@@ -81,10 +86,10 @@ class CaseRepository:
         self._conn = conn
 
     async def upsert(self, incident_id: uuid.UUID, category: str, urgency: str, grid_code: str | None,
-                     unit_id: str | None, deadline: datetime | None = None) -> SupervisedCase:
+                     unit_id: str | None, deadline: datetime | None = None, hotline: bool = False) -> SupervisedCase:
         """The case as now known; a missing grid, unit or deadline keeps what was known before."""
         row = await self._conn.fetchrow(QUERIES.upsert_case, incident_id, category, urgency, grid_code,
-                                        unit_id, deadline)
+                                        unit_id, deadline, hotline)
         return SupervisedCase(**dict(row))
 
     async def get(self, incident_id: uuid.UUID) -> SupervisedCase | None:
@@ -94,13 +99,19 @@ class CaseRepository:
     async def mark_signed(self, incident_id: uuid.UUID, signed: bool) -> None:
         await self._conn.execute(QUERIES.mark_signed, incident_id, signed)
 
+    async def record_signature(self, incident_id: uuid.UUID, unit_id: str | None, at: datetime) -> None:
+        await self._conn.execute(QUERIES.record_signature, incident_id, unit_id, at)
+
+    async def set_deadline(self, incident_id: uuid.UUID, deadline: datetime) -> None:
+        await self._conn.execute(QUERIES.set_deadline, incident_id, deadline)
+
     async def record_assignment(self, incident_id: uuid.UUID, owner: Owner, areas: dict[str, str | None],
-                                at: datetime, reassigned: bool) -> int:
-        """The ownership fact, made the case's current one; returns its id."""
+                                at: datetime, reassigned: bool, names: Sequence[UnitName] = ()) -> int:
+        """The ownership fact, made the case's current one, and the names it told; returns its id."""
         return int(await self._conn.fetchval(
             QUERIES.insert_assignment_fact, incident_id, owner.unit_id, owner.unit_name, owner.unit_kind,
             areas["grid_code"], areas["community_code"], areas["street_code"], areas["district_code"], at,
-            reassigned))
+            reassigned, [n.kind for n in names], [n.key for n in names], [n.name for n in names]))
 
     async def record_return(self, incident_id: uuid.UUID, at: datetime) -> None:
         await self._conn.execute(QUERIES.mark_assignment_returned, incident_id, at)
@@ -163,7 +174,7 @@ class CalendarDayRepository:
 
 
 def clock_from_row(row: asyncpg.Record) -> PhaseClock:
-    return PhaseClock(id=row["id"], **{f: row[f] for f in _CLOCK_FIELDS})
+    return PhaseClock(id=row["id"], **{f: row[f] for f in _CLOCK_FIELDS})  # counted_from NULL: started_at
 
 
 async def stored_calendar(db: asyncpg.Pool | asyncpg.Connection) -> CalendarRecord:

@@ -41,6 +41,20 @@ class MonthNotStarted(InvalidMonth):
     """A month whose figures do not exist yet."""
 
 
+class InvalidQuarter(Invalid):
+    """A quarter for the rankings that is not one (`quarter=YYYY-Qn`), or one not begun yet."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, field="query.quarter", type_="quarter")
+
+
+class InvalidPeriod(Invalid):
+    """The statistics need one period: a month or a quarter, not both, not neither."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, field="query", type_="period")
+
+
 class NotPermitted(Forbidden):
     """The caller's role does not allow it (the same words as `shared.auth.require_role`)."""
 

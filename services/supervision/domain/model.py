@@ -3,17 +3,23 @@ and the 督办 ladder after the due time. Pure: the calendar does the working-ti
 
 Each threshold fires once per due version: the row's light and level are the memory of what fired,
 and they change in the same transaction as the events that announce them.
+
+The 督办 level belongs to the case, not to one phase (DOMAIN.md §5: raised levels are never lowered): a clock
+started for a later phase, after a 改派 or a 返工 starts at the highest level the case reached in its cycle, and
+its ladder fires only the levels above it. A 重办 (reopen) is a new cycle: the closing ended the 督办 ("listed
+until closed"), so its clocks start afresh. The light belongs to the clock: each phase starts green.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 from services.supervision.domain.errors import InvalidPolicy
-from shared.calendar import WorkCalendar
+from shared.calendar import ZONE, WorkCalendar
 from shared.events.supervision import ClockEvent, EscalationRaised, LightChanged
 
 Phase = Literal["sign", "handle", "verify"]
@@ -21,6 +27,7 @@ LimitUnit = Literal["hours", "working_hours", "working_days"]
 LIGHTS = ("green", "yellow", "red")
 LEVELS = ("none", "reminder", "yellow_card", "red_card", "leader")
 PHASES = ("sign", "handle", "verify")
+HOTLINE_ACTOR = "12345"  # who decided, in intake's events, when 12345 itself ruled on its order
 
 # How long after the due time the red card and the leader's 督办 come, by the unit of the limit.
 DEFAULT_LADDER: dict[str, dict[str, tuple[float, LimitUnit]]] = {
@@ -83,13 +90,37 @@ class SupervisedCase:
     grid_code: str | None
     unit_id: str | None
     signed: bool = False
-    deadline: datetime | None = None
+    deadline: datetime | None = None  # a 12345 order's 办理时限 (moved only by 12345's own extensions)
     assignment_id: int | None = None  # the current ownership (its statistics fact)
+    hotline: bool = False  # a 12345 order: only 12345 may give it more time
+    signed_unit_id: str | None = None  # the last signature seen: by which unit, when
+    signed_at: datetime | None = None
+    assigned_at: datetime | None = None  # when the current owner got the case
+    reopened_at: datetime | None = None  # the last 重办: its cycle started then
 
     @property
     def facts(self) -> CaseFacts:
+        """What a clock starts from. The 12345 deadline binds the order's first handling (with its 返工 and 改派);
+        a 重办 is a new cycle on the policy's limits: 12345's own redo comes with terms the event does not carry."""
+        deadline = self.deadline if self.reopened_at is None else None
         return CaseFacts(self.incident_id, self.category, self.urgency, self.grid_code, self.unit_id,
-                         self.deadline, self.assignment_id)
+                         deadline, self.assignment_id)
+
+    @property
+    def answers_to_12345(self) -> bool:
+        """A 12345 order (or a case with its deadline): 12345 itself decides whether it gets more time."""
+        return self.hotline or self.deadline is not None
+
+    def signature_is_current(self, unit_id: str | None, at: datetime) -> bool | None:
+        """Whose signature this is: True for the current owner's (or one that names no unit), False for a
+        former owner's (signed before the current assignment, reported late), None for a later owner's whose
+        assignment supervision has not seen yet (the consumer reads two topics: a 改派 may come after the new
+        owner's signature)."""
+        if unit_id is None or self.unit_id is None or unit_id == self.unit_id:
+            return True
+        if self.assigned_at is not None and at < self.assigned_at:
+            return False
+        return None
 
 
 @dataclass(frozen=True)
@@ -138,19 +169,30 @@ class PhaseClock:
     started_by: str = "assigned"
     stop_reason: str | None = None
     due_fixed: bool = False  # the due time is a 12345 deadline (an instant), not counted working time
+    start_level: str = "none"  # the case's 督办 level when the clock started (what it carried over)
+    counted_from: datetime | None = None  # where its thresholds are counted from: the start, or the last resume
     id: int | None = None
     events: list[ClockEvent] = field(default_factory=list, repr=False)
 
+    def __post_init__(self) -> None:
+        if self.counted_from is None:
+            self.counted_from = self.started_at
+
     @classmethod
     def start(cls, facts: CaseFacts, phase: Phase, policy: Policy, at: datetime, calendar: WorkCalendar,
-              cycle: int, started_by: str = "assigned") -> PhaseClock:
+              cycle: int, started_by: str = "assigned", level: str = "none") -> PhaseClock:
+        """A fresh clock from the policy, at the case's 督办 `level` so far (its ladder fires only above it)."""
         due = calendar.add(at, policy.limit_amount, policy.limit_unit)
         yellow = calendar.point_at_fraction(at, policy.limit_amount, policy.limit_unit, policy.yellow_ratio)
         due_fixed = False
-        if phase == "handle" and facts.deadline is not None and at < facts.deadline < due:
-            # A 12345 order's own deadline binds when it is earlier than the policy's (DOMAIN.md §5).
+        if phase == "handle" and facts.deadline is not None and facts.deadline < due:
+            # A 12345 order's own deadline binds whenever it is earlier than the policy's (DOMAIN.md §5), even
+            # when it has passed already: a case signed after its deadline is red at once, its ladder counted
+            # from the deadline.
             due, due_fixed = facts.deadline, True
-            if policy.limit_unit == "hours":
+            if due <= at:
+                yellow = due
+            elif policy.limit_unit == "hours":
                 yellow = at + (due - at) * policy.yellow_ratio
             else:
                 yellow = calendar.add_working_seconds(
@@ -165,6 +207,7 @@ class PhaseClock:
             due_at=due,
             red_card_at=calendar.add(due, *steps["red_card"]),
             leader_at=calendar.add(due, *steps["leader"]),
+            level=level, start_level=level,
             assignment_id=facts.assignment_id, started_by=started_by, due_fixed=due_fixed,
         )
 
@@ -236,6 +279,7 @@ class PhaseClock:
 
         self.yellow_at, self.due_at = shifted(self.yellow_at), shifted(self.due_at)
         self.red_card_at, self.leader_at = shifted(self.red_card_at), shifted(self.leader_at)
+        self.counted_from = at
         self.due_version += 1
 
     def extend(self, amount: float, unit: str, at: datetime, calendar: WorkCalendar, policy: Policy) -> bool:
@@ -257,35 +301,62 @@ class PhaseClock:
         self.red_card_at = calendar.add(self.due_at, *steps["red_card"])
         self.leader_at = calendar.add(self.due_at, *steps["leader"])
         self.due_version += 1
-        light = "red" if at >= self.due_at else "yellow" if at >= self.yellow_at else "green"
-        if light != self.light:
-            self._change_light(light, at)
+        self._evaluate_light(at, at)
         return True
 
-    def rebase(self, now: datetime, old: WorkCalendar, new: WorkCalendar) -> bool:
-        """The calendar changed (an override, a year's schedule imported): thresholds still ahead keep
-        the working time they had left and are counted again on the new calendar. Time already used is
-        not recounted, thresholds already passed stay where they fired. Returns whether anything moved.
+    def rebase(self, now: datetime, old: WorkCalendar, new: WorkCalendar, policy: Policy) -> bool:
+        """The calendar changed (an override, a year's schedule imported): the thresholds are counted again
+        on the new calendar from where the clock's count runs (its start, or its last resumption), so a day
+        that turns out to be a holiday, or a working day, counts as what it is, even one already past.
 
-        Natural-hour limits do not depend on the calendar; nor does a 12345 deadline (an instant)."""
+        A due at the close of the Nth working day stays at the close of the Nth (次日起算); other thresholds
+        keep the working time they were from the anchor, the yellow point its share of the budget; the 督办
+        ladder is counted from the new due by the policy's steps. A 12345 deadline (an instant) stays;
+        natural-hour limits do not depend on the calendar; what lies before the anchor stays where it fired.
+
+        A moved clock is a new due version whose light is evaluated again, as after an approved extension:
+        back to green (or yellow) when the due moved later; a light the new thresholds raise is the tick's to
+        fire, with its 督办 step, once (the caller ticks the clock). Levels are never lowered. Returns whether
+        anything moved."""
         if not self.running or self.limit_unit == "hours":
             return False
-        anchor = self.paused_at or now
+        anchor = self.counted_from or self.started_at
 
-        def moved(threshold: datetime) -> datetime:
+        def relaid(threshold: datetime) -> datetime:
             if threshold <= anchor:
                 return threshold
             return new.add_working_seconds(anchor, old.working_seconds_between(anchor, threshold))
 
+        if self.due_fixed or self.due_at <= anchor:
+            due = self.due_at
+        elif (self.limit_unit == "working_days" and anchor == self.started_at and old.closes_a_workday(self.due_at)
+              and (days := old.workdays_after(_day(anchor), _day(self.due_at))) > 0):
+            due = new.add(anchor, days, "working_days")
+        else:
+            due = relaid(self.due_at)
+        yellow = self.yellow_at
+        budget = old.working_seconds_between(anchor, self.due_at)
+        if yellow > anchor and budget > 0 and due > anchor:
+            share = old.working_seconds_between(anchor, yellow) / budget
+            yellow = new.add_working_seconds(anchor, share * new.working_seconds_between(anchor, due))
+        steps = policy.steps()
+        red_card = self.red_card_at if self.red_card_at <= anchor else new.add(due, *steps["red_card"])
+        leader = self.leader_at if self.leader_at <= anchor else new.add(due, *steps["leader"])
         before = (self.yellow_at, self.due_at, self.red_card_at, self.leader_at)
-        if not self.due_fixed:
-            self.yellow_at, self.due_at = moved(self.yellow_at), moved(self.due_at)
-        self.red_card_at, self.leader_at = moved(self.red_card_at), moved(self.leader_at)
-        if (self.yellow_at, self.due_at, self.red_card_at, self.leader_at) == before:
+        after = tuple(_kept(was, now_at) for was, now_at in zip(before, (yellow, due, red_card, leader), strict=True))
+        if after == before:
             return False
-        # Thresholds already passed stay, so the light and the level stand; only what is ahead moved.
+        self.yellow_at, self.due_at, self.red_card_at, self.leader_at = after
         self.due_version += 1
+        self._evaluate_light(self.paused_at or now, now, lower_only=True)
         return True
+
+    def _evaluate_light(self, moment: datetime, at: datetime, lower_only: bool = False) -> None:
+        """The light the thresholds give at `moment`, announced at `at` when it differs (only when it is lower,
+        with `lower_only`: a raised light comes from the tick, with its 督办 step)."""
+        light = "red" if moment >= self.due_at else "yellow" if moment >= self.yellow_at else "green"
+        if light != self.light and not (lower_only and _rank(LIGHTS, light) > _rank(LIGHTS, self.light)):
+            self._change_light(light, at)
 
     def _change_light(self, light: str, at: datetime) -> None:
         previous, self.light = self.light, light
@@ -310,3 +381,17 @@ class PhaseClock:
 
 def _rank(order: tuple[str, ...], value: str) -> int:
     return order.index(value)
+
+
+def highest_level(levels: Iterable[str]) -> str:
+    """The highest of these 督办 levels ("none" when there is none)."""
+    return max(levels, key=lambda level: _rank(LEVELS, level), default="none")
+
+
+def _day(moment: datetime) -> date:
+    return moment.astimezone(ZONE).date()
+
+
+def _kept(before: datetime, after: datetime) -> datetime:
+    """A threshold counted again that lands within a millisecond of where it was has not moved (rounding)."""
+    return before if abs((after - before).total_seconds()) < 0.001 else after

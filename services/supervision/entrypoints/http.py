@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from services.supervision.bootstrap import SupervisionContainer, bootstrap
 from services.supervision.config import SupervisionSettings
 from services.supervision.domain import commands as c
+from services.supervision.domain.errors import InvalidPeriod
 from services.supervision.domain.model import PhaseClock, Policy
 from services.supervision.domain.statistics import (
     METRICS,
@@ -23,10 +24,11 @@ from services.supervision.domain.statistics import (
     Rate,
     UnitFigures,
     parse_month,
+    parse_quarter,
     red_and_black,
     score_units,
 )
-from services.supervision.service_layer.statistics import MonthReport, month_report
+from services.supervision.service_layer.statistics import MonthReport, QuarterReport, month_report, quarter_report
 from services.supervision.views import board_clocks, clocks_of_incident, list_policies
 from shared.auth import Caller, Principal, require_role
 from shared.categories import CATEGORY_CODES
@@ -42,6 +44,7 @@ class AdvanceIn(BaseModel):
 
 
 Unit = Literal["hours", "working_hours", "working_days"]
+BoardLevel = Literal["none", "reminder", "yellow_card", "red_card", "leader"]
 
 
 class StepIn(BaseModel):
@@ -131,14 +134,32 @@ def ranked_view(ranked: RankedUnit) -> dict:
     return {"rank": ranked.rank, "score": ranked.score, **figures_view(ranked.figures)}
 
 
-def report_header(report: MonthReport) -> dict:
-    return {"month": f"{report.month:%Y-%m}", "as_of": report.as_of, "frozen": report.frozen,
-            "freeze_at": report.freeze_at}
+def report_header(report: MonthReport | QuarterReport) -> dict:
+    """The period: a month, or a quarter (`month` null) with the months begun so far that it adds up."""
+    period: dict[str, object]
+    if isinstance(report, MonthReport):
+        period = {"month": f"{report.month:%Y-%m}", "quarter": None}
+    else:
+        period = {"month": None, "quarter": report.label, "months": [f"{m:%Y-%m}" for m in report.months]}
+    return {**period, "as_of": report.as_of, "frozen": report.frozen, "freeze_at": report.freeze_at}
 
 
-async def load_report(container: SupervisionContainer, month: str, group_by: str) -> MonthReport:
-    return await month_report(container.pool, container.calendar, container.clock.now(), parse_month(month),
-                              group_by)
+async def load_report(container: SupervisionContainer, month: str | None, quarter: str | None,
+                      group_by: str) -> MonthReport | QuarterReport:
+    if (month is None) == (quarter is None):
+        raise InvalidPeriod("give one period: month=YYYY-MM or quarter=YYYY-Qn")
+    now = container.clock.now()
+    if month is not None:
+        return await month_report(container.pool, container.calendar, now, parse_month(month), group_by)
+    assert quarter is not None
+    return await quarter_report(container.pool, container.calendar, now, parse_quarter(quarter), group_by)
+
+
+MONTH = Query(None, pattern=r"^\d{4}-\d{2}$", description="YYYY-MM (Asia/Shanghai); give month or quarter")
+QUARTER = Query(None, pattern=r"^\d{4}-Q[1-4]$",
+                description="YYYY-Qn, instead of month: the quarter's figures are the sums of its months' "
+                            "numerators and denominators (cases and 督办 points too), live until its last month "
+                            "freezes (close of the following month's 5th working day), then frozen")
 
 
 def actor_of(caller: Principal) -> c.Actor:
@@ -178,14 +199,18 @@ def build_router() -> APIRouter:
                              "started_at": h.started_at, "due_at": h.due_at, "stopped_at": h.stopped_at}
                             for h in visible]}
 
-    @router.get("/clocks")
+    @router.get("/clocks", responses=problems(422))
     async def board(caller: Caller, container: SupervisionApp,
                     light: Literal["green", "yellow", "red"] | None = None,
                     grid_prefix: str | None = Query(None, pattern=r"^\d{1,18}$"),
                     unit: str | None = Query(None, max_length=100),
-                    limit: int = Query(100, ge=1, le=1000)) -> list[dict]:
+                    limit: int = Query(100, ge=1, le=1000),
+                    level: BoardLevel | None = Query(
+                        None, description="督办 level of the running clock (the case's level: it carries over "
+                                          "phases and 改派); level=leader is the 挂牌督办 board")) -> list[dict]:
+        """Running clocks inside the caller's area, most urgent first (boards: by light, by 督办 level)."""
         clocks = await board_clocks(container.pool, light=light, grid_prefix=grid_prefix, unit=unit,
-                                    area=caller.area, limit=limit)
+                                    area=caller.area, limit=limit, level=level)
         now = container.clock.now()
         return [clock_view(clock, now) for clock in clocks]
 
@@ -209,9 +234,13 @@ def build_router() -> APIRouter:
 
     @router.get("/calendar/{year}")
     async def calendar_year(year: int = Path(ge=2000, le=2100), *, container: SupervisionApp) -> dict:
+        """Every date of the year: worked or not, provisional or not, the holiday's name. A year the national
+        data does not cover yet is provisional (basis "law"): weekends and the 13 statutory days (元旦, 春节 with
+        除夕, 清明, 劳动节, 端午, 中秋, 国庆; the lunar ones from the lunar calendar), a statutory day on a
+        weekend owed the next weekday (补假); 调休 cannot be predicted. Importing the year's notice replaces it."""
         calendar = container.calendar
         days = calendar.year_days(year)
-        return {"year": year, "provisional": calendar.year_is_provisional(year),
+        return {"year": year, "provisional": calendar.year_is_provisional(year), "basis": calendar.year_basis(year),
                 "days": [{"date": d.day.isoformat(), "workday": d.workday, "provisional": d.provisional,
                           "holiday": d.holiday} for d in days]}
 
@@ -234,12 +263,15 @@ def build_router() -> APIRouter:
         return {"year": year, "holidays": len(holidays), "workdays": len(body.workdays), "provisional": False,
                 "clocks_recounted": moved}
 
-    @router.get("/stats")
-    async def stats(caller: Caller, container: SupervisionApp,
-                    month: str = Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM (Asia/Shanghai)"),
-                    group_by: GroupBy = "street") -> dict:
-        """Counts and rates per unit for a month, each with numerator and denominator (DOMAIN.md §6)."""
-        report = await load_report(container, month, group_by)
+    @router.get("/stats", responses=problems(422))
+    async def stats(caller: Caller, container: SupervisionApp, month: str | None = MONTH,
+                    quarter: str | None = QUARTER, group_by: GroupBy = "street") -> dict:
+        """Counts and rates per unit for a month (or a quarter: its months summed), each with numerator and
+        denominator (DOMAIN.md §6); `definitions` says what each numerator counts. 解决率 counts solved = yes:
+        a visit answered 部分解决 (partly) is in its denominator, not its numerator. `name` is the last name seen
+        in an assignment (owner or co-owner) of the unit answering for the key; an area whose unit never owned
+        or co-owned a case has none (null)."""
+        report = await load_report(container, month, quarter, group_by)
         territorial = group_by not in ("department", "unit")
         rows = [figures_view(u) for u in report.units
                 if not territorial or "" in caller.area or caller.sees(u.key)]
@@ -247,17 +279,21 @@ def build_router() -> APIRouter:
                 "definitions": {m: {"name": name, "numerator": what} for m, (name, what) in METRICS.items()},
                 "rows": rows}
 
-    @router.get("/rankings")
-    async def rankings(caller: Caller, container: SupervisionApp,
-                       month: str = Query(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM (Asia/Shanghai)"),
+    @router.get("/rankings", responses=problems(422))
+    async def rankings(caller: Caller, container: SupervisionApp, month: str | None = MONTH,
+                       quarter: str | None = QUARTER,
                        level: Literal["grid", "community", "street", "district", "department"] = "street") -> dict:
-        """红黑榜: the level's units by score; fewer than 10 cases are listed without a rank."""
-        report = await load_report(container, month, level)
+        """红黑榜 of a month, or of a quarter (seed 002 ranked quarterly; its figures are its months' numerators and
+        denominators summed, frozen when its last month freezes): the level's units by score; fewer than 10
+        cases are listed without a rank; a unit with no measured rate (every denominator 0) is listed last with
+        score null and no rank, never scored on the level's means alone."""
+        report = await load_report(container, month, quarter, level)
         ranked = score_units(report.units)
         red, black = red_and_black(ranked)
         return {**report_header(report), "level": level,
                 "score": "100 × (0.10 及时签收 + 0.25 按期办结 + 0.10 响应 + 0.30 解决 + 0.25 满意) "
-                         "− 10 × (回退 + 重办 + 返工) − 督办 points (≤ 20); a missing rate takes the level's mean",
+                         "− 10 × (回退 + 重办 + 返工) − 督办 points (≤ 20); a missing rate takes the level's mean; "
+                         "a unit with no measured rate is unscored (null)",
                 "units": [ranked_view(r) for r in ranked],
                 "red_list": [r.figures.key for r in red], "black_list": [r.figures.key for r in black]}
 

@@ -1,7 +1,8 @@
 """Calendar changes: a date overridden, or a whole year's schedule imported; running clocks follow.
 
-The remaining working time of every running clock is kept and counted again on the new calendar
-(PhaseClock.rebase), in the same transaction as the change, so a light never runs on a stale calendar.
+Every running clock counted in working time is counted again on the new calendar (PhaseClock.rebase), in the
+same transaction as the change, so a light never runs on a stale calendar: a due that moved later turns its
+light back (green or yellow), one that moved earlier fires what it now reaches, each once per due version.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time
 
 from services.supervision.domain.calendar import calendar_from
+from services.supervision.domain.model import Policy
 from services.supervision.service_layer.unit_of_work import CalendarDays, SupervisionUnitOfWork
 from shared.calendar import ZONE, WorkCalendar
 
@@ -25,16 +27,27 @@ async def change_calendar(uow: SupervisionUnitOfWork, calendar: WorkCalendar, ea
         old = calendar_from(await uow.calendar_days.record(), calendar)
         await change(uow.calendar_days)
         new = calendar_from(await uow.calendar_days.record(), calendar)
-        now = uow.clock.now()
-        not_before = datetime.combine(earliest, time(), ZONE)
-        after_id = 0
-        while batch := await uow.clocks.running_on_working_time(not_before, after_id, REBASE_BATCH):
-            for clock in batch:
-                if clock.rebase(now, old, new):
-                    await uow.clocks.save(clock)
-                    uow.collect(clock)
-                    moved += 1
-            after_id = batch[-1].id or after_id
+        if old.overrides != new.overrides or old.imported_years != new.imported_years:
+            moved = await _recount(uow, old, new, earliest)
         await uow.commit()
     calendar.replace_days(new.overrides, new.imported_years, new.holiday_names)
+    return moved
+
+
+async def _recount(uow: SupervisionUnitOfWork, old: WorkCalendar, new: WorkCalendar, earliest: date) -> int:
+    now = uow.clock.now()
+    not_before = datetime.combine(earliest, time(), ZONE)
+    policies: dict[tuple[str, str, str], Policy] = {}
+    moved, after_id = 0, 0
+    while batch := await uow.clocks.running_on_working_time(not_before, after_id, REBASE_BATCH):
+        for clock in batch:
+            key = (clock.category, clock.urgency, clock.phase)
+            if key not in policies:
+                policies[key] = await uow.policies.for_phase(*key)
+            if clock.rebase(now, old, new, policies[key]):
+                clock.tick(now)  # a threshold the new calendar brought before now fires, with its 督办 step
+                await uow.clocks.save(clock)
+                uow.collect(clock)
+                moved += 1
+        after_id = batch[-1].id or after_id
     return moved

@@ -22,7 +22,8 @@ from services.supervision.domain.errors import (
     NotPermitted,
     UnknownCase,
 )
-from services.supervision.domain.model import Phase, PhaseClock, SupervisedCase
+from services.supervision.domain.model import HOTLINE_ACTOR, Phase, PhaseClock, SupervisedCase
+from services.supervision.domain.statistics import names_seen
 from services.supervision.service_layer.calendar import change_calendar
 from services.supervision.service_layer.unit_of_work import CalendarDays, SupervisionUnitOfWork
 from shared.calendar import WorkCalendar
@@ -54,13 +55,16 @@ CLOCK_ADVANCERS = ("admin", "supervisor")
 
 async def start_phase(uow: SupervisionUnitOfWork, calendar: WorkCalendar, case: SupervisedCase, phase: Phase,
                       at: datetime, cause: Envelope, started_by: str) -> PhaseClock:
-    """Stop the phase's running clock (if any) and start a fresh one from the policy."""
+    """Stop the phase's running clock (if any) and start a fresh one from the policy, at the case's 督办 level
+    so far (DOMAIN.md §5: never lowered; a 重办 starts a new cycle afresh)."""
     if (running := await uow.clocks.running_in_phase(case.incident_id, phase)) is not None:
         running.stop(at, "restarted" if started_by == "reopened" else started_by)
         await uow.clocks.save(running)
     policy = await uow.policies.for_phase(case.category, case.urgency, phase)
+    level = "none" if started_by == "reopened" else await uow.clocks.case_level(case.incident_id, case.reopened_at)
     clock = PhaseClock.start(case.facts, phase, policy, at, calendar,
-                             cycle=await uow.clocks.next_cycle(case.incident_id, phase), started_by=started_by)
+                             cycle=await uow.clocks.next_cycle(case.incident_id, phase), started_by=started_by,
+                             level=level)
     clock.tick(uow.clock.now())  # an event that arrives late may already be past a threshold
     await uow.clocks.add(clock)
     uow.collect(clock, cause)
@@ -84,29 +88,56 @@ async def known_case(uow: SupervisionUnitOfWork, incident_id: uuid.UUID, detail:
 
 
 async def on_received(event: IncidentReceived, envelope: Envelope, uow: SupervisionUnitOfWork) -> None:
-    await uow.cases.upsert(event.incident_id, event.category, event.urgency, event.grid_code, None, event.deadline)
+    await uow.cases.upsert(event.incident_id, event.category, event.urgency, event.grid_code, None, event.deadline,
+                           hotline=event.hotline_order_no is not None)
 
 
 async def on_assigned(event: IncidentAssigned | IncidentReassigned, envelope: Envelope, uow: SupervisionUnitOfWork,
                       calendar: WorkCalendar) -> None:
+    """派遣 starts the sign clock. 改派 (DOMAIN.md §4–§5) takes the case from its owner at any open state: every
+    running clock of the case stops ("reassigned"), the case is unsigned and the new owner gets a fresh sign
+    clock; the 督办 level stays with the case. When the new owner's signature came first (the consumer reads
+    two topics), the new owner's handle clock starts from that signature instead."""
     case = await uow.cases.upsert(event.incident_id, event.category, event.urgency, event.place_code(),
                                   event.owner.unit_id)
     reassigned = isinstance(event, IncidentReassigned)
     areas = {"grid_code": event.grid_code, "community_code": event.community_code,
              "street_code": event.street_code, "district_code": event.district_code}
     case.assignment_id = await uow.cases.record_assignment(event.incident_id, event.owner, areas, event.at,
-                                                           reassigned)
-    if case.signed and not reassigned:
-        return  # the signature overtook the assignment: the sign phase is already over
-    await start_phase(uow, calendar, case, "sign", event.at, envelope, "reassigned" if reassigned else "assigned")
+                                                           reassigned, names_seen(event.owner, event.co_owners,
+                                                                                  areas))
+    case.assigned_at = event.at
+    if not reassigned:
+        if case.signed:
+            return  # the signature overtook the assignment: the sign phase is already over
+        await start_phase(uow, calendar, case, "sign", event.at, envelope, "assigned")
+        return
+    await stop_phase(uow, event.incident_id, None, event.at, "reassigned")
+    signed_at = case.signed_at
+    if case.signed_unit_id == event.owner.unit_id and signed_at is not None and signed_at >= event.at:
+        await uow.cases.mark_signed(event.incident_id, True)
+        case.signed = True
+        await start_phase(uow, calendar, case, "handle", signed_at, envelope, "signed")
+        return
+    await uow.cases.mark_signed(event.incident_id, False)
+    case.signed = False
+    await start_phase(uow, calendar, case, "sign", event.at, envelope, "reassigned")
 
 
 async def on_signed(event: IncidentSigned, envelope: Envelope, uow: SupervisionUnitOfWork,
                     calendar: WorkCalendar) -> None:
     case = await known_case(uow, event.incident_id,
                             f"signed before supervision saw incident {event.incident_id}; retry later")
+    current = case.signature_is_current(event.unit_id, event.at)
+    if current is False:
+        return  # a former owner's signature, reported after the 改派 that took the case from it
+    if current is None:
+        # A later owner's: its 改派 has not reached supervision yet; kept for it to start the handle clock.
+        await uow.cases.record_signature(event.incident_id, event.unit_id, event.at)
+        return
     if case.signed:
         return  # a second signature of the same phase (a re-published event) must not restart the clock
+    await uow.cases.record_signature(event.incident_id, event.unit_id, event.at)
     await uow.cases.mark_signed(event.incident_id, True)
     await stop_phase(uow, event.incident_id, "sign", event.at, "signed")
     await start_phase(uow, calendar, case, "handle", event.at, envelope, "signed")
@@ -146,10 +177,12 @@ async def on_returned(event: IncidentReturned, envelope: Envelope, uow: Supervis
 
 async def on_reopened(event: IncidentReopened, envelope: Envelope, uow: SupervisionUnitOfWork,
                       calendar: WorkCalendar) -> None:
-    """重办: same owner, fresh sign (then handle) clocks."""
+    """重办: same owner, fresh sign (then handle) clocks: a new cycle, its 督办 level afresh and its limits the
+    policy's (the order's first 12345 deadline no longer binds)."""
     case = await known_case(uow, event.incident_id)
     await uow.cases.mark_signed(event.incident_id, False)
     await uow.cases.record_reopen(event.incident_id, event.at)
+    case.reopened_at = event.at
     await stop_phase(uow, event.incident_id, None, event.at, "reopened")
     await start_phase(uow, calendar, case, "sign", event.at, envelope, "reopened")
 
@@ -177,8 +210,17 @@ async def on_resumed(event: IncidentResumed, envelope: Envelope, uow: Supervisio
 
 async def on_extension_decided(event: ExtensionDecided, envelope: Envelope, uow: SupervisionUnitOfWork,
                                calendar: WorkCalendar) -> None:
+    """延期 (DOMAIN.md §5): approved days are added to the handle due. A 12345 order gets more time only from
+    12345 (its extension_decision, actor "12345"): then its deadline moves with the due, so later handle clocks
+    (返工, 改派) are bound by the new one. A local approval on such a case moves nothing."""
     if not event.approved:
         return
+    case = await uow.cases.get(event.incident_id)
+    if case is not None and case.answers_to_12345:
+        if event.actor != HOTLINE_ACTOR:
+            return  # not 12345's word: its order's time is its own
+        if case.deadline is not None and case.reopened_at is None and event.amount > 0:
+            await uow.cases.set_deadline(event.incident_id, calendar.add(case.deadline, event.amount, event.unit))
     clock = await uow.clocks.running_in_phase(event.incident_id, "handle")
     if clock is None:
         return  # nothing to extend (the phase ended meanwhile)

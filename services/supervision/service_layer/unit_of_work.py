@@ -12,6 +12,7 @@ its own `clock_alert` table (a catch-up writes hundreds of thousands at once), w
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Protocol
 
@@ -26,6 +27,7 @@ from services.supervision.adapters.repository import (
 from services.supervision.domain.alerts import ClockAlert, alerts_of
 from services.supervision.domain.calendar import CalendarRecord
 from services.supervision.domain.model import PhaseClock, Policy, SupervisedCase
+from services.supervision.domain.statistics import UnitName
 from shared.clock import Clock
 from shared.db.unit_of_work import PgTransaction, UnitOfWork
 from shared.events.envelope import Envelope
@@ -46,6 +48,10 @@ class Clocks(Protocol):
 
     async def next_cycle(self, incident_id: uuid.UUID, phase: str) -> int: ...
 
+    async def case_level(self, incident_id: uuid.UUID, since: datetime | None) -> str:
+        """The highest 督办 level the incident's clocks started since `since` reached (all when None)."""
+        ...
+
     async def add(self, clock: PhaseClock) -> None:
         """Store a new clock (it gets its id)."""
         ...
@@ -62,17 +68,27 @@ class Clocks(Protocol):
 
 class Cases(Protocol):
     async def upsert(self, incident_id: uuid.UUID, category: str, urgency: str, grid_code: str | None,
-                     unit_id: str | None, deadline: datetime | None = None) -> SupervisedCase:
-        """The case as now known; a missing grid, unit or deadline keeps what was known before."""
+                     unit_id: str | None, deadline: datetime | None = None, hotline: bool = False) -> SupervisedCase:
+        """The case as now known; a missing grid, unit or deadline keeps what was known before (a 12345 order
+        stays one)."""
         ...
 
     async def get(self, incident_id: uuid.UUID) -> SupervisedCase | None: ...
 
     async def mark_signed(self, incident_id: uuid.UUID, signed: bool) -> None: ...
 
+    async def record_signature(self, incident_id: uuid.UUID, unit_id: str | None, at: datetime) -> None:
+        """The last signature seen: by which unit, when."""
+        ...
+
+    async def set_deadline(self, incident_id: uuid.UUID, deadline: datetime) -> None:
+        """A 12345 deadline that 12345 itself moved (its approved extension)."""
+        ...
+
     async def record_assignment(self, incident_id: uuid.UUID, owner: Owner, areas: dict[str, str | None],
-                                at: datetime, reassigned: bool) -> int:
-        """The ownership fact, made the case's current one; returns its id."""
+                                at: datetime, reassigned: bool, names: Sequence[UnitName] = ()) -> int:
+        """The ownership fact, made the case's current one (and when it was given), and the names the
+        assignment told; returns the fact's id."""
         ...
 
     async def record_return(self, incident_id: uuid.UUID, at: datetime) -> None: ...
@@ -81,7 +97,9 @@ class Cases(Protocol):
 
     async def record_closure(self, incident_id: uuid.UUID, at: datetime) -> None: ...
 
-    async def record_reopen(self, incident_id: uuid.UUID, at: datetime) -> None: ...
+    async def record_reopen(self, incident_id: uuid.UUID, at: datetime) -> None:
+        """重办: on the closure it undoes, and on the case (its new cycle starts at `at`)."""
+        ...
 
     async def record_visit(self, incident_id: uuid.UUID, at: datetime, contacted: str, responded: bool | None,
                            solved: str | None, satisfied: str | None) -> None: ...

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 
 from services.supervision.bootstrap import message_bus
 from services.supervision.domain.alerts import ClockAlert, alerts_of
 from services.supervision.domain.calendar import CalendarRecord
 from services.supervision.domain.errors import NoPolicy
-from services.supervision.domain.model import PhaseClock, Policy, SupervisedCase
+from services.supervision.domain.model import PhaseClock, Policy, SupervisedCase, highest_level
+from services.supervision.domain.statistics import UnitName
 from services.supervision.service_layer.unit_of_work import SupervisionUnitOfWork, alerts_from
 from shared.calendar import WorkCalendar
 from shared.clock import Clock, ClockAnchor
@@ -53,6 +55,10 @@ class FakeClocks:
         return max((c.cycle for c in self.rows.values() if c.incident_id == incident_id and c.phase == phase),
                    default=0) + 1
 
+    async def case_level(self, incident_id: uuid.UUID, since: datetime | None) -> str:
+        return highest_level(c.level for c in self.rows.values()
+                             if c.incident_id == incident_id and (since is None or c.started_at >= since))
+
     async def add(self, clock: PhaseClock) -> None:
         self._last_id += 1
         clock.id = self._last_id
@@ -83,15 +89,17 @@ class FakeCases:
     def __init__(self) -> None:
         self.rows: dict[uuid.UUID, SupervisedCase] = {}
         self.assignments: list[dict[str, object]] = []
+        self.names: dict[tuple[str, str], str] = {}  # (kind, key) → the last name seen
         self.facts: list[tuple[str, uuid.UUID, datetime]] = []  # (kind, case, at): returns, closures, ...
 
     async def upsert(self, incident_id: uuid.UUID, category: str, urgency: str, grid_code: str | None,
-                     unit_id: str | None, deadline: datetime | None = None) -> SupervisedCase:
+                     unit_id: str | None, deadline: datetime | None = None, hotline: bool = False) -> SupervisedCase:
         case = self.rows.get(incident_id) or SupervisedCase(incident_id, category, urgency, None, None)
         case.category, case.urgency = category, urgency
         case.grid_code = grid_code or case.grid_code  # a missing value keeps what was known (as the SQL's coalesce)
         case.unit_id = unit_id or case.unit_id
         case.deadline = deadline or case.deadline
+        case.hotline = case.hotline or hotline
         self.rows[incident_id] = case
         return copy.copy(case)
 
@@ -103,12 +111,22 @@ class FakeCases:
         if incident_id in self.rows:
             self.rows[incident_id].signed = signed
 
+    async def record_signature(self, incident_id: uuid.UUID, unit_id: str | None, at: datetime) -> None:
+        if incident_id in self.rows:
+            self.rows[incident_id].signed_unit_id, self.rows[incident_id].signed_at = unit_id, at
+
+    async def set_deadline(self, incident_id: uuid.UUID, deadline: datetime) -> None:
+        if incident_id in self.rows:
+            self.rows[incident_id].deadline = deadline
+
     async def record_assignment(self, incident_id: uuid.UUID, owner: Owner, areas: dict[str, str | None],
-                                at: datetime, reassigned: bool) -> int:
+                                at: datetime, reassigned: bool, names: Sequence[UnitName] = ()) -> int:
         self.assignments.append({"incident_id": incident_id, "unit_id": owner.unit_id, "at": at,
                                  "reassigned": reassigned, **areas})
         if incident_id in self.rows:
             self.rows[incident_id].assignment_id = len(self.assignments)
+            self.rows[incident_id].assigned_at = at
+        self.names.update({(n.kind, n.key): n.name for n in names})
         return len(self.assignments)
 
     async def record_return(self, incident_id: uuid.UUID, at: datetime) -> None:
@@ -122,6 +140,8 @@ class FakeCases:
 
     async def record_reopen(self, incident_id: uuid.UUID, at: datetime) -> None:
         self.facts.append(("reopened", incident_id, at))
+        if incident_id in self.rows:
+            self.rows[incident_id].reopened_at = at
 
     async def record_visit(self, incident_id: uuid.UUID, at: datetime, contacted: str, responded: bool | None,
                            solved: str | None, satisfied: str | None) -> None:

@@ -6,17 +6,23 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from services.supervision.domain.errors import InvalidMonth
+from services.supervision.domain.errors import InvalidMonth, InvalidQuarter
 from services.supervision.domain.statistics import (
     Rate,
     UnitFigures,
+    add_up,
     freeze_at,
     month_bounds,
+    names_seen,
     parse_month,
+    parse_quarter,
+    quarter_label,
+    quarter_months,
     red_and_black,
     score_units,
 )
 from shared.calendar import ZONE, WorkCalendar
+from shared.events.routing import Owner
 
 GOOD = ("timely_sign_rate", "on_time_completion_rate", "response_rate", "solved_rate", "satisfaction_rate")
 
@@ -90,8 +96,53 @@ def test_the_freeze_is_the_close_of_the_fifth_working_day_of_the_next_month():
     assert freeze_at(date(2026, 9, 1), calendar) == datetime(2026, 10, 13, 17, 30, tzinfo=ZONE)
 
 
-@pytest.mark.parametrize("text", ["2026-13", "2026-1", "26-11", "", "2026/11", "abcd-ef"])
+@pytest.mark.parametrize("text", ["2026-13", "2026-1", "26-11", "", "2026/11", "abcd-ef", "0000-01", "9999-12"])
 def test_a_malformed_month_is_refused(text):
-    with pytest.raises(InvalidMonth, match="YYYY-MM") as refused:
+    with pytest.raises(InvalidMonth, match="YYYY-MM|years") as refused:
         parse_month(text)
     assert refused.value.errors == [{"field": "query.month", "message": refused.value.detail, "type": "month"}]
+
+
+def test_a_unit_with_no_measured_rate_is_listed_unscored_and_unranked():
+    """DOMAIN.md §6 (a zero denominator gives null; a null rate takes the level's mean): a unit whose every
+    denominator is 0 would be scored on the means alone; it is listed last, score null, no rank, and does not
+    move the means of the others."""
+    empty = UnitFigures("quiet", cases=12, rates={m: Rate(0, 0) for m in (*GOOD, "return_rate")})
+    ranked = score_units([unit("a", good=0.6), empty, unit("b", good=1.0), UnitFigures("bare", cases=30)])
+    assert [(r.figures.key, r.rank, r.score) for r in ranked] == [
+        ("b", 1, pytest.approx(100.0)), ("a", 2, pytest.approx(60.0)), ("bare", None, None), ("quiet", None, None)]
+    red, black = red_and_black(ranked)
+    assert [r.figures.key for r in red] == ["b", "a"] and black == []
+
+
+def test_a_quarter_adds_up_its_months_numerators_and_denominators():
+    """DOMAIN.md §6 (seed 002 ranked quarterly): the quarter's rate is the sum of its months' numerators over
+    the sum of their denominators, not a mean of monthly rates; cases and 督办 points add up too."""
+    october = [UnitFigures("s1", "一街道", 4, 1.0, {"solved_rate": Rate(1, 1), "return_rate": Rate(0, 4)})]
+    november = [UnitFigures("s1", None, 6, 0.5, {"solved_rate": Rate(1, 9)}), UnitFigures("s2", "二街道", 1)]
+    s1, s2 = add_up([october, november])
+    assert (s1.key, s1.name, s1.cases, s1.escalation_points) == ("s1", "一街道", 10, 1.5)
+    assert s1.rates == {"solved_rate": Rate(2, 10), "return_rate": Rate(0, 4)}  # 20 %, not (100 % + 11 %) / 2
+    assert (s2.key, s2.name, s2.cases) == ("s2", "二街道", 1)
+
+
+def test_quarters_parse_to_their_first_month():
+    assert parse_quarter("2026-Q4") == date(2026, 10, 1) and parse_quarter("2027-Q1") == date(2027, 1, 1)
+    assert quarter_months(date(2026, 10, 1)) == [date(2026, 10, 1), date(2026, 11, 1), date(2026, 12, 1)]
+    assert quarter_label(date(2026, 7, 1)) == "2026-Q3"
+    for text in ("2026-Q5", "2026-4", "26-Q1", "2026-Q", "0000-Q1", "9999-Q4"):
+        with pytest.raises(InvalidQuarter, match="YYYY-Qn|years") as refused:
+            parse_quarter(text)
+        assert refused.value.errors == [{"field": "query.quarter", "message": refused.value.detail,
+                                         "type": "quarter"}]
+
+
+def test_names_come_from_owners_and_co_owners_at_their_own_level():
+    """DOMAIN.md §6 (红黑榜 names units): assignment events carry codes; a territorial owner or co-owner is the
+    unit of the case's area at its level, so it names that code; a department names only its id."""
+    areas = {"grid_code": "320508001001001", "community_code": "320508001001", "street_code": "320508001",
+             "district_code": "320508"}
+    owner = Owner(unit_id="dept-water", unit_name="区水务局", unit_kind="department")
+    co = Owner(unit_id="s-1", unit_name="平江街道", unit_kind="street")
+    assert {(n.kind, n.key): n.name for n in names_seen(owner, [co], areas)} == {
+        ("unit", "dept-water"): "区水务局", ("unit", "s-1"): "平江街道", ("street", "320508001"): "平江街道"}
