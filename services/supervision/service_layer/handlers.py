@@ -34,6 +34,7 @@ from shared.events.intake import (
     IncidentClosed,
     IncidentMerged,
     IncidentReceived,
+    IncidentReferred,
     IncidentRejected,
     IncidentReopened,
     IncidentResultSubmitted,
@@ -173,6 +174,13 @@ async def on_returned(event: IncidentReturned, envelope: Envelope, uow: Supervis
     await uow.cases.mark_signed(event.incident_id, False)
     await uow.cases.record_return(event.incident_id, event.at)
     await stop_phase(uow, event.incident_id, None, event.at, "returned")
+
+
+async def on_referred(event: IncidentReferred, envelope: Envelope, uow: SupervisionUnitOfWork) -> None:
+    """上报: the owner's clocks stop until the level above is given the case (its reassignment starts the sign
+    clock); not a 退单, so no return is recorded for 回退率 (DOMAIN §4)."""
+    await uow.cases.mark_signed(event.incident_id, False)
+    await stop_phase(uow, event.incident_id, None, event.at, "referred")
 
 
 async def on_reopened(event: IncidentReopened, envelope: Envelope, uow: SupervisionUnitOfWork,
@@ -325,6 +333,7 @@ EVENT_HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
     IncidentMerged.type: on_finished,
     IncidentRejected.type: on_finished,
     IncidentReturned.type: on_returned,
+    IncidentReferred.type: on_referred,
     IncidentReopened.type: on_reopened,
     IncidentSuspended.type: on_suspended,
     IncidentResumed.type: on_resumed,
