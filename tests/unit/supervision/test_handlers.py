@@ -506,8 +506,8 @@ async def test_only_a_virtual_clock_advances_and_only_for_admins_and_supervisors
 
 
 async def test_referring_up_stops_the_clocks_without_counting_a_return(bus, store):
-    """DOMAIN §4 上报: not a 退单 — the owner's clocks stop and no return is recorded; the reassignment restarts them."""
+    """DOMAIN §4 上报: not a 退单: the owner's clocks stop, no return is recorded; its reassignment restarts them."""
     case = await signed_case(bus)
     await handle(bus, ev.IncidentReferred(incident_id=case, at=NOW, reason="需街道协调", unit_id="g-1"))
     assert [k for k in store.clocks.of(case) if k.running] == []
-    assert [f for f in store.cases.facts if f[0] == "return"] == []
+    assert [f for f in store.cases.facts if f[0] == "returned"] == []
