@@ -5,6 +5,7 @@ The roles come from deploy/local/processes.txt, the same list `make up` starts.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -12,15 +13,19 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
 from shared.auth import issue_token
 from shared.settings import DEV_JWT_SECRET
-from tests.support import ADMIN_DSN, KAFKA_BOOTSTRAP, ROOT, dsn_for
+from tests.support import ADMIN_DSN, KAFKA_BOOTSTRAP, ROOT, create_database, drop_database, dsn_for
 
 SERVICES = ("intake", "routing", "supervision", "notifications")
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -122,9 +127,39 @@ class Stack:
                          for p in sorted(self.workdir.glob("*.log")))
 
 
+@asynccontextmanager
+async def running_stack(workdir: Path, topic_prefix: str) -> AsyncIterator[Stack]:
+    """Every role up on private databases (dropped afterwards); the logs are printed if the body fails."""
+    names = new_database_names()
+    databases = {service: await create_database(name) for service, name in names.items()}
+    stack = Stack(workdir, databases, topic_prefix)
+    try:
+        stack.up()
+        yield stack
+    except BaseException:
+        print(stack.logs())
+        raise
+    finally:
+        stack.down()
+        for name in names.values():
+            await drop_database(name)
+
+
+async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 45.0, interval: float = 0.25) -> T:
+    """Poll `probe` until it returns something truthy; fail with what it last saw."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await probe()
+        if last:
+            return last
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met in {timeout}s; last probe: {last!r}")
+
+
 def new_database_names() -> dict[str, str]:
     run = uuid.uuid4().hex[:8]
     return {service: f"e2e_{run}_{service}" for service in SERVICES}
 
 
-__all__ = ["ADMIN_DSN", "Stack", "dsn_for", "new_database_names"]
+__all__ = ["ADMIN_DSN", "Stack", "dsn_for", "eventually", "new_database_names", "running_stack"]

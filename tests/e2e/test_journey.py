@@ -18,7 +18,7 @@ import pytest
 from shared.auth import issue_token
 from shared.settings import DEV_JWT_SECRET
 from shared.signing import sign
-from tests.e2e.stack import Stack
+from tests.e2e.stack import Stack, eventually
 from tests.support import ROOT
 
 SCHOOL_WORKER_PHONE = "13900000099"
@@ -33,18 +33,6 @@ def load_city(stack: Stack) -> None:
 
 def auth(stack: Stack, token: str | None = None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token or stack.admin_token}"}
-
-
-async def eventually(probe, timeout: float = 45.0, interval: float = 0.25):
-    """Poll `probe` (async, returns a truthy value when done) until it succeeds."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met in {timeout}s; last probe: {last!r}")
 
 
 async def report_urgent(http: httpx.AsyncClient, stack: Stack) -> str:

@@ -4,10 +4,9 @@ it expects (`eventually`), never by sleeping a guess."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -16,23 +15,11 @@ import httpx
 from shared.auth import issue_token
 from shared.settings import DEV_JWT_SECRET
 from shared.signing import sign
-from tests.e2e.stack import Stack
+from tests.e2e.stack import Stack, eventually
 
 T = TypeVar("T")
 GRID_1 = "320508019044001"
 IN_GRID_1 = {"lon": 120.612, "lat": 31.31}  # 梅花社区第1网格, outside the school
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 45.0, interval: float = 0.25) -> T:
-    """Poll `probe` until it returns something truthy; fail with what it last saw."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(interval)
-    raise AssertionError(f"condition not met in {timeout}s; last probe: {last!r}")
 
 
 def token(sub: str, role: str, area: list[str], unit: str | None = None) -> dict[str, str]:
