@@ -1,13 +1,15 @@
-"""python -m services.intake api|consume|relay|migrate|dead-letters"""
+"""python -m services.intake api|consume|relay|resumer|migrate|dead-letters"""
 
 from pathlib import Path
 
 from services.intake.bootstrap import NAME, bootstrap
 from services.intake.config import IntakeSettings
 from services.intake.entrypoints.http import create_app
+from services.intake.entrypoints.resumer import run_resumer
 from shared.cli import service_cli
 
-cli = service_cli(NAME, Path(__file__).parent, IntakeSettings, bootstrap, create_app)
+cli = service_cli(NAME, Path(__file__).parent, IntakeSettings, bootstrap, create_app,
+                  workers={"resumer": ("End each 挂起 whose `until` has come (run one or more).", run_resumer)})
 
 if __name__ == "__main__":
     cli()

@@ -25,6 +25,9 @@ class IntakeSettings(ServiceSettings):
     # req/s with 1, 4,000 with 2, 3,400 with 4): the reports arriving during a write make the next one larger.
     report_batch_max: int = Field(64, ge=1, le=1000)
     report_committers: int = Field(1, ge=1, le=64)
+    # The resumer (entrypoints/resumer.py): how often it looks for 挂起 whose `until` has come, and how many per pass.
+    resume_poll_seconds: float = Field(1.0, gt=0, le=300)
+    resume_batch: int = Field(100, ge=1, le=10_000)
 
     def dev_secrets(self) -> list[str]:
         left = super().dev_secrets()

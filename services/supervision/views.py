@@ -60,8 +60,8 @@ async def monthly_figures(pool: asyncpg.Pool, month: date, group_by: str, as_of:
             figures.rates["response_rate"] = Rate(row["responded"], row["asked_response"])
             figures.rates["solved_rate"] = Rate(row["solved"], row["answered"])
             figures.rates["satisfaction_rate"] = Rate(row["satisfied"], row["answered"])
-        for query, metric in ((QUERIES.stats_returns, "return_rate"), (QUERIES.stats_reopens, "reopen_rate"),
-                              (QUERIES.stats_rework, "rework_rate")):
+        for query, metric in ((QUERIES.stats_returns, "return_rate"), (QUERIES.stats_urges, "urge_rate"),
+                              (QUERIES.stats_reopens, "reopen_rate"), (QUERIES.stats_rework, "rework_rate")):
             for row in await conn.fetch(query, *args):
                 unit(row["key"]).rates[metric] = Rate(row["numerator"], row["denominator"])
         for row in await conn.fetch(QUERIES.stat_names, group_by, list(units)):

@@ -17,6 +17,8 @@ Solved = Literal["yes", "partly", "no"]
 Satisfied = Literal["satisfied", "basically", "unsatisfied"]
 # Why an owner hands a case back (退单, DOMAIN §4): routing reassigns by the reason.
 ReturnKind = Literal["not_our_area", "not_our_duty", "incomplete", "duplicate", "other"]
+# 事项性质 of a 12345 order (DOMAIN §3, §7), in English; policies may set limits by it.
+Nature = Literal["consultation", "request", "complaint", "report", "suggestion", "praise"]
 
 
 class Point(BaseModel):
@@ -47,6 +49,7 @@ class IncidentReceived(IncidentEvent):
     duplicate_of: uuid.UUID | None = None
     hotline_order_no: str | None = None
     deadline: datetime | None = None
+    nature: Nature | None = None  # a 12345 order's 事项性质; None for other sources
 
 
 class IncidentSigned(IncidentEvent):
@@ -120,6 +123,7 @@ class IncidentSuspended(IncidentEvent):
 
 class IncidentResumed(IncidentEvent):
     type = "intake.incident.resumed"
+    automatic: bool = False  # the 挂起's `until` came (actor "system"), not a person's resume
 
 
 class IncidentVisited(IncidentEvent):
@@ -154,3 +158,35 @@ class IncidentUrged(IncidentEvent):
 
 
 INTAKE_EVENTS = (*INTAKE_EVENTS, IncidentUrged, IncidentReferred)
+
+
+class SuspensionRequested(IncidentEvent):
+    """The owner asks the centre to 挂起 the case, for a cause outside the unit (DOMAIN §5)."""
+
+    type = "intake.incident.suspension_requested"
+    reason: str
+    until: datetime | None = None
+    unit_id: str | None = None
+
+
+class SuspensionDecided(IncidentEvent):
+    """The centre's answer to a 挂起 request; an approval is followed by `suspended`."""
+
+    type = "intake.incident.suspension_decided"
+    approved: bool
+    reason: str
+    until: datetime | None = None
+    requested_by: str | None = None
+    note: str = ""
+
+
+class IncidentRestored(IncidentEvent):
+    """12345 refused our 退单 (its `return_decision`, approved false): the order we ruled not ours (rejected)
+    comes back to the unit that had it, with a fresh sign clock; with no unit, to the centre's queue."""
+
+    type = "intake.incident.restored"
+    unit_id: str | None = None
+    note: str = ""
+
+
+INTAKE_EVENTS = (*INTAKE_EVENTS, SuspensionRequested, SuspensionDecided, IncidentRestored)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -55,9 +56,17 @@ class IncidentReassigned(AssignmentEvent):
     reason: str
 
 
+# Why a case waits in the command centre's queue: no place or no owner by the rules; returned twice (终审, the
+# centre's dispatch is final); returned as 信息不全 or 重复; or another return the rules cannot settle.
+CentreQueue = Literal["unplaced", "final_dispatch", "to_complete", "to_merge", "dispatch"]
+
+
 class IncidentUnroutable(AssignmentEvent):
+    """The case is in the command centre's queue, for the dispatcher to give it an owner."""
+
     type = "routing.incident.unroutable"
     reason: str
+    queue: CentreQueue = "unplaced"
 
 
 ROUTING_EVENTS: tuple[type[AssignmentEvent], ...] = (IncidentAssigned, IncidentReassigned, IncidentUnroutable)

@@ -144,8 +144,8 @@ async def test_report_to_red_light_to_sms_and_sse(stack: Stack):
         again = await http.post(f"{stack.url('intake')}/v1/incidents/{incident_id}/actions",
                                 headers=auth(stack, worker), json={"action": "sign"})
         assert again.status_code == 409 and again.json()["allowed_actions"] == [
-            "progress", "return", "refer_up", "request_extension", "decide_extension", "suspend", "submit_result",
-            "merge"]
+            "progress", "return", "refer_up", "request_extension", "decide_extension", "request_suspension",
+            "decide_suspension", "suspend", "submit_result", "merge"]
 
 
 async def _clock_is(http, stack, incident_id, **expected):

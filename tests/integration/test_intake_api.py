@@ -292,3 +292,41 @@ async def test_every_business_timestamp_comes_from_the_service_clock_not_the_dat
     row = await pool.fetchrow("SELECT received_at, updated_at FROM incident WHERE id = $1", case.id)
     assert row["received_at"] == datetime(2030, 3, 1, 9, 0, tzinfo=UTC)
     assert row["updated_at"] == row["received_at"] + timedelta(hours=2)
+
+
+async def test_a_suspension_asked_for_granted_and_ended_by_the_resumer_on_the_real_database(intake):
+    """DOMAIN §4–§5 挂起: the owner asks, the centre of the case's area grants, and at `until` the resumer (its
+    SKIP LOCKED query on the partial index) resumes the case once, with `resumed` in the outbox."""
+    from datetime import UTC, datetime, timedelta
+
+    from services.intake.bootstrap import message_bus
+    from services.intake.domain.duplicates import DuplicatePolicy
+    from services.intake.service_layer.unit_of_work import PgIntakeUnitOfWork
+    from tests.support import FixedClock
+
+    incident_id = (await intake.post("/v1/incidents", json=REPORT, headers=WORKER)).json()["id"]
+    await assign(intake, incident_id)
+    actions = f"/v1/incidents/{incident_id}/actions"
+    assert (await intake.post(actions, json={"action": "sign"}, headers=WORKER)).status_code == 200
+    until = datetime.now(UTC) + timedelta(days=1)
+    asked = await intake.post(actions, headers=WORKER, json={"action": "request_suspension", "reason": "待法院判决",
+                                                             "until": until.isoformat()})
+    assert asked.status_code == 200, asked.text
+    case = (await intake.get(f"/v1/incidents/{incident_id}", headers=SUPERVISOR)).json()
+    assert case["pending_suspension"]["reason"] == "待法院判决" and case["status"] == "in_progress"
+    far = await intake.post(actions, headers=OTHER_DISTRICT, json={"action": "decide_suspension", "approved": True})
+    assert far.status_code == 404  # another district's case is as if it did not exist
+    granted = await intake.post(actions, headers=SUPERVISOR, json={"action": "decide_suspension", "approved": True})
+    assert granted.status_code == 200 and granted.json()["status"] == "suspended"
+
+    pool = intake.app.state.container.pool
+    later = FixedClock(until + timedelta(minutes=1))
+    bus = message_bus(lambda: PgIntakeUnitOfWork(pool, later), reports=None, duplicates=DuplicatePolicy())
+    assert await bus.handle(commands.ResumeDueSuspensions()) == 1
+    assert await bus.handle(commands.ResumeDueSuspensions()) == 0
+    case = (await intake.get(f"/v1/incidents/{incident_id}", headers=SUPERVISOR)).json()
+    assert case["status"] == "in_progress" and case["suspended_until"] is None
+    assert [(t["action"], t["actor"]) for t in case["timeline"]][-1] == ("resume", "system")
+    types = [r["type"] for r in await pool.fetch("SELECT payload::json->>'type' AS type FROM outbox ORDER BY id")]
+    assert types[-4:] == ["intake.incident.suspension_requested", "intake.incident.suspension_decided",
+                          "intake.incident.suspended", "intake.incident.resumed"]

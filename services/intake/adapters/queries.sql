@@ -67,8 +67,17 @@ UPDATE incident
    SET status = $2, owner = $3, co_owners = $4, grid_code = $5, return_count = $6, signed_at = $7,
        closed_at = $8, suspended_from = $9, pending_extension = $10, extensions_granted = $11,
        extension_working_days = $12, merged_into = $13, visit = $14,
-       version = version + 1, updated_at = coalesce($16, updated_at)
+       version = version + 1, updated_at = coalesce($16, updated_at),
+       suspended_until = $17, pending_suspension = $18
  WHERE id = $1 AND version = $15;
+
+-- name: incidents_due_to_resume
+-- 挂起 whose `until` has come, locked for this resumer; another's are skipped, not waited for.
+SELECT * FROM incident
+ WHERE status = 'suspended' AND suspended_until <= $1
+ ORDER BY suspended_until
+ LIMIT $2
+   FOR UPDATE SKIP LOCKED;
 
 -- name: insert_timeline_entry
 INSERT INTO timeline_entry (incident_id, at, action, actor, detail) VALUES ($1, $2, $3, $4, $5);

@@ -6,6 +6,7 @@ import json
 import time
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -99,13 +100,17 @@ class IncidentRepository:
         row = await self._conn.fetchrow(QUERIES.get_incident_for_update, incident_id)
         return _to_incident(row) if row else None
 
+    async def due_to_resume(self, now: datetime, limit: int) -> list[Incident]:
+        """Suspended cases whose `until` has come, locked (SKIP LOCKED: another resumer's are left to it)."""
+        return [_to_incident(row) for row in await self._conn.fetch(QUERIES.incidents_due_to_resume, now, limit)]
+
     async def save(self, incident: Incident) -> None:
         i = incident
         status = await self._conn.execute(
             QUERIES.update_incident, i.id, i.status.value, i.owner, i.co_owners, i.grid_code, i.return_count,
             i.signed_at, i.closed_at, i.suspended_from.value if i.suspended_from else None, i.pending_extension,
             i.extensions_granted, i.extension_working_days, i.merged_into, i.visit, i.version,
-            max((e.at for e in i.new_timeline), default=None))
+            max((e.at for e in i.new_timeline), default=None), i.suspended_until, i.pending_suspension)
         if status != "UPDATE 1":
             raise asyncpg.SerializationError(f"incident {i.id} changed concurrently")
         i.version += 1
@@ -203,6 +208,7 @@ def _to_incident(row: asyncpg.Record) -> Incident:
         co_owners=list(row["co_owners"]), return_count=row["return_count"], signed_at=row["signed_at"],
         closed_at=row["closed_at"],
         suspended_from=Status(row["suspended_from"]) if row["suspended_from"] else None,
+        suspended_until=row["suspended_until"], pending_suspension=row["pending_suspension"],
         pending_extension=row["pending_extension"], extensions_granted=row["extensions_granted"],
         extension_working_days=row["extension_working_days"], merged_into=row["merged_into"],
         duplicate_of=row["duplicate_of"], hotline_order_no=row["hotline_order_no"], deadline=row["deadline"],

@@ -131,6 +131,27 @@ class ResumeIncident(CaseCommand):
 
 
 @dataclass(frozen=True)
+class RequestSuspension(CaseCommand):
+    """The owner applies for 挂起 (DOMAIN §5); the centre decides."""
+
+    reason: str = ""
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DecideSuspension(CaseCommand):
+    approved: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ResumeDueSuspensions(Command[int]):
+    """End every 挂起 whose `until` has come (up to `batch` cases); returns how many resumed."""
+
+    batch: int = 100
+
+
+@dataclass(frozen=True)
 class SubmitResult(CaseCommand):
     result: str = ""
 

@@ -69,6 +69,8 @@ RULES: dict[str, Rule] = {
     "refer_up": Rule((S.ASSIGNED, S.IN_PROGRESS), OWNER_ROLES, owner_only=True),
     "request_extension": Rule((S.IN_PROGRESS,), OWNER_ROLES, owner_only=True),
     "decide_extension": Rule((S.IN_PROGRESS,), (*CENTRE_AND_LEADERS, "hotline")),
+    "request_suspension": Rule((S.ASSIGNED, S.IN_PROGRESS), OWNER_ROLES, owner_only=True),
+    "decide_suspension": Rule((S.ASSIGNED, S.IN_PROGRESS), CENTRE_AND_LEADERS),
     "suspend": Rule((S.ASSIGNED, S.IN_PROGRESS), CENTRE_AND_LEADERS),
     "resume": Rule((S.SUSPENDED,), CENTRE_AND_LEADERS),
     "submit_result": Rule((S.IN_PROGRESS,), OWNER_ROLES, owner_only=True),
@@ -79,7 +81,23 @@ RULES: dict[str, Rule] = {
     "reopen": Rule((S.CLOSED, S.VISITED), (*CENTRE_AND_LEADERS, "hotline")),
     "merge": Rule(OPEN_STATES, (*CENTRE, "system")),
     "reject": Rule((S.RECEIVED, S.RETURNED), CENTRE),
+    # 12345's ruling on our 退单 (the `returned` callback goes out when the centre rejects an order).
+    "return_decision": Rule((S.REJECTED,), ("hotline",), hotline_event=True),
 }
+
+
+HOTLINE_ACTOR = c.Actor("12345", "hotline", None, ("",))
+
+
+def _check_suspension(reason: str, until: datetime | None, at: datetime) -> None:
+    if not reason.strip():
+        raise InvalidRequest("挂起 needs a reason (挂账, court, season, funds, citizen unreachable, …)")
+    if until is not None and until <= at:
+        raise InvalidRequest("until must be in the future")
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
 
 
 def actions_allowed_in(status: Status) -> list[str]:
@@ -117,6 +135,8 @@ class Incident:
     signed_at: datetime | None = None
     closed_at: datetime | None = None
     suspended_from: Status | None = None
+    suspended_until: datetime | None = None  # a 挂起 ends by itself then (None: until someone resumes it)
+    pending_suspension: dict[str, Any] | None = None
     pending_extension: dict[str, Any] | None = None
     extensions_granted: int = 0
     extension_working_days: float = 0
@@ -156,7 +176,7 @@ class Incident:
             incident_id=incident.id, at=now, actor=actor, source=cmd.source, category=cmd.category,
             urgency=cmd.urgency, title=cmd.title, location=cmd.location, address=cmd.address,
             grid_code=cmd.grid_code, reported_at=incident.reported_at, duplicate_of=duplicate_of,
-            hotline_order_no=hotline_order_no, deadline=deadline,
+            hotline_order_no=hotline_order_no, deadline=deadline, nature=(hotline or {}).get("nature"),
         ), "received", actor, detail)
         return incident
 
@@ -188,6 +208,7 @@ class Incident:
         if grid_code and not self.grid_code:
             self.grid_code = grid_code
         self.status, self.signed_at, self.suspended_from, self.pending_extension = S.ASSIGNED, None, None, None
+        self.suspended_until, self.pending_suspension = None, None
         detail = {"unit": owner.unit_id, "unit_name": owner.unit_name, "worker": owner.worker_id, "reason": reason}
         if reassigned:
             detail["previous_unit"] = previous
@@ -253,7 +274,7 @@ class Incident:
         if not cmd.reason.strip():
             raise InvalidRequest("上报 needs a reason (what the level above can do that this unit cannot)")
         unit = self._owner_unit
-        self.status, self.signed_at, self.pending_extension = S.RECEIVED, None, None
+        self.status, self.signed_at, self.pending_extension, self.pending_suspension = S.RECEIVED, None, None, None
         self._record(ev.IncidentReferred(incident_id=self.id, at=at, actor=cmd.actor.sub, reason=cmd.reason,
                                            unit_id=unit), "refer_up", cmd.actor.sub,
                      {"reason": cmd.reason, "unit": unit})
@@ -297,23 +318,83 @@ class Incident:
                      "decide_extension", cmd.actor.sub,
                      {"approved": cmd.approved, "amount": amount if cmd.approved else 0, "unit": pending["unit"]})
 
+    def request_suspension(self, cmd: c.RequestSuspension, at: datetime) -> None:
+        """挂起 applied for by the owner, for a cause outside the unit (DOMAIN §5); the centre decides."""
+        self._check("request_suspension", cmd.actor)
+        if self.pending_suspension is not None:
+            raise self._illegal("request_suspension", "a 挂起 request is already pending")
+        _check_suspension(cmd.reason, cmd.until, at)
+        self.pending_suspension = {"reason": cmd.reason, "until": cmd.until.isoformat() if cmd.until else None,
+                                   "requested_by": cmd.actor.sub, "at": at.isoformat()}
+        self._record(ev.SuspensionRequested(incident_id=self.id, at=at, actor=cmd.actor.sub, reason=cmd.reason,
+                                            until=cmd.until, unit_id=self._owner_unit),
+                     "request_suspension", cmd.actor.sub, {"reason": cmd.reason, "until": _iso(cmd.until)})
+
+    def decide_suspension(self, cmd: c.DecideSuspension, at: datetime) -> None:
+        """The centre approves (the case is 挂起 from now, until the date asked) or refuses the request."""
+        self._check("decide_suspension", cmd.actor)
+        pending = self.pending_suspension
+        if pending is None:
+            raise self._illegal("decide_suspension", "no 挂起 request is pending")
+        until = datetime.fromisoformat(pending["until"]) if pending["until"] else None
+        if cmd.approved and until is not None and until <= at:
+            raise self._illegal("decide_suspension", f"the 挂起 asked to last until {pending['until']}, which has "
+                                "passed: refuse it, and the owner may ask again")
+        self.pending_suspension = None
+        self._record(ev.SuspensionDecided(incident_id=self.id, at=at, actor=cmd.actor.sub, approved=cmd.approved,
+                                          reason=pending["reason"], until=until,
+                                          requested_by=pending["requested_by"], note=cmd.note),
+                     "decide_suspension", cmd.actor.sub, {"approved": cmd.approved, "note": cmd.note,
+                                                          "requested_by": pending["requested_by"]})
+        if cmd.approved:
+            self._suspend(cmd.actor.sub, pending["reason"], until, at)
+
     def suspend(self, cmd: c.SuspendIncident, at: datetime) -> None:
+        """挂起 by the centre itself (挂账 has no `until`)."""
         self._check("suspend", cmd.actor)
-        if not cmd.reason.strip():
-            raise InvalidRequest("a suspension needs a reason (挂账, court, season, funds, …)")
-        if cmd.until is not None and cmd.until <= at:
-            raise InvalidRequest("until must be in the future")
-        self.suspended_from, self.status = self.status, S.SUSPENDED
-        self._record(ev.IncidentSuspended(incident_id=self.id, at=at, actor=cmd.actor.sub, reason=cmd.reason,
-                                          until=cmd.until),
-                     "suspend", cmd.actor.sub, {"reason": cmd.reason,
-                                                "until": cmd.until.isoformat() if cmd.until else None})
+        _check_suspension(cmd.reason, cmd.until, at)
+        self.pending_suspension = None  # the owner's request, if any, is settled by this
+        self._suspend(cmd.actor.sub, cmd.reason, cmd.until, at)
+
+    def _suspend(self, actor: str, reason: str, until: datetime | None, at: datetime) -> None:
+        self.suspended_from, self.status, self.suspended_until = self.status, S.SUSPENDED, until
+        self._record(ev.IncidentSuspended(incident_id=self.id, at=at, actor=actor, reason=reason, until=until),
+                     "suspend", actor, {"reason": reason, "until": _iso(until)})
 
     def resume(self, cmd: c.ResumeIncident, at: datetime) -> None:
         self._check("resume", cmd.actor)
-        self.status, self.suspended_from = self.suspended_from or S.IN_PROGRESS, None
-        self._record(ev.IncidentResumed(incident_id=self.id, at=at, actor=cmd.actor.sub), "resume",
-                     cmd.actor.sub, {"status": self.status.value})
+        self._resume(cmd.actor.sub, at, automatic=False)
+
+    def resume_when_due(self, at: datetime) -> bool:
+        """The 挂起 ends by itself once its `until` has come (DOMAIN §4: `until` reached, by the system)."""
+        if self.status is not S.SUSPENDED or self.suspended_until is None or self.suspended_until > at:
+            return False
+        self._resume("system", at, automatic=True)
+        return True
+
+    def _resume(self, actor: str, at: datetime, automatic: bool) -> None:
+        until = self.suspended_until
+        self.status, self.suspended_from, self.suspended_until = self.suspended_from or S.IN_PROGRESS, None, None
+        detail: dict[str, Any] = {"status": self.status.value}
+        if automatic:
+            detail["until"] = _iso(until)
+        self._record(ev.IncidentResumed(incident_id=self.id, at=at, actor=actor, automatic=automatic), "resume",
+                     actor, detail)
+
+    def rule_on_return(self, approved: bool, note: str, at: datetime) -> None:
+        """12345's ruling on our 退单 of its order. Agreed: the order stays ours no more (rejected, its `returned`
+        callback already sent). Refused: the order comes back to the unit that had it, to sign afresh; with no
+        unit, to the centre's queue (received) for the dispatcher."""
+        self._check("return_decision", HOTLINE_ACTOR)
+        if approved:
+            self.new_timeline.append(TimelineEntry(at, "return_decision", HOTLINE_ACTOR.sub,
+                                                   {"approved": True, "note": note}))
+            return
+        unit = self._owner_unit
+        self.status, self.signed_at = (S.ASSIGNED if unit else S.RECEIVED), None
+        self._record(ev.IncidentRestored(incident_id=self.id, at=at, actor=HOTLINE_ACTOR.sub, unit_id=unit,
+                                         note=note),
+                     "return_decision", HOTLINE_ACTOR.sub, {"approved": False, "note": note, "unit": unit})
 
     def submit_result(self, cmd: c.SubmitResult, at: datetime) -> None:
         self._check("submit_result", cmd.actor)

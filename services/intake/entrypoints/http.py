@@ -57,6 +57,10 @@ def to_command(body: Any, incident_id: uuid.UUID, actor: c.Actor) -> c.CaseComma
                                      amount=body.amount if body.amount is not None else body.working_days)
         case s.SuspendIn():
             return c.SuspendIncident(i, a, reason=body.reason, until=body.until)
+        case s.RequestSuspensionIn():
+            return c.RequestSuspension(i, a, reason=body.reason, until=body.until)
+        case s.DecideSuspensionIn():
+            return c.DecideSuspension(i, a, approved=body.approved, note=body.note)
         case s.ResumeIn():
             return c.ResumeIncident(i, a)
         case s.SubmitResultIn():

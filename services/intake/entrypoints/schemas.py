@@ -109,6 +109,23 @@ class SuspendIn(_Action):
 
 
 
+class RequestSuspensionIn(_Action):
+    """The owner applies for 挂起: a cause outside the unit (another authority, a court, the season, funds, the
+    citizen unreachable); `until` resumes it by itself, none for 挂账."""
+
+    action: Literal["request_suspension"]
+    reason: str = Field(min_length=1, max_length=500)
+    until: AwareDatetime | None = None
+
+
+class DecideSuspensionIn(_Action):
+    """The centre (supervisor or leader) approves or refuses the pending 挂起 request."""
+
+    action: Literal["decide_suspension"]
+    approved: bool
+    note: str = Field("", max_length=500)
+
+
 class ResumeIn(_Action):
     action: Literal["resume"]
 
@@ -148,8 +165,9 @@ class RejectIn(_Action):
 
 
 ActionIn = Annotated[
-    SignIn | ProgressIn | ReturnIn | ReferUpIn | RequestExtensionIn | DecideExtensionIn | SuspendIn | ResumeIn
-    | SubmitResultIn | VerifyIn | VisitIn | ReopenIn | MergeIn | RejectIn,
+    SignIn | ProgressIn | ReturnIn | ReferUpIn | RequestExtensionIn | DecideExtensionIn | SuspendIn
+    | RequestSuspensionIn | DecideSuspensionIn | ResumeIn | SubmitResultIn | VerifyIn | VisitIn | ReopenIn
+    | MergeIn | RejectIn,
     Field(discriminator="action"),
 ]
 
@@ -185,6 +203,9 @@ class IncidentOut(BaseModel):
     co_owners: list[dict[str, Any]]
     return_count: int
     pending_extension: dict[str, Any] | None
+    pending_suspension: dict[str, Any] | None = Field(
+        None, description="the owner's 挂起 request awaiting the centre: reason, until, requested_by, at")
+    suspended_until: datetime | None = Field(None, description="a 挂起 resumes by itself at this time")
     extension_working_days: float
     deadline: datetime | None
     visit: dict[str, Any] | None

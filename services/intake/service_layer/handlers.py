@@ -32,7 +32,7 @@ from services.intake.domain.hotline import (
     map_category,
     to_wgs84,
 )
-from services.intake.domain.model import Incident, Status
+from services.intake.domain.model import HOTLINE_ACTOR, Incident, Status
 from services.intake.service_layer.unit_of_work import IntakeUnitOfWork, ReportUnitOfWork
 from shared.calendar import WorkCalendar
 from shared.events.envelope import Envelope
@@ -41,7 +41,7 @@ from shared.events.routing import IncidentAssigned, IncidentReassigned, Incident
 from shared.messagebus import Command
 
 SYSTEM = c.Actor("intake", "system", None, ("",))
-HOTLINE = c.Actor("12345", "hotline", None, ("",))
+HOTLINE = HOTLINE_ACTOR
 
 # What a report comes to: its case (new, or the earlier one its key holds), or the error that refused it.
 Outcome = Incident | UnknownCategory | IdempotencyConflict
@@ -162,6 +162,8 @@ _APPLY: dict[type[c.CaseCommand], Callable[[Incident, Any, datetime], None]] = {
     c.ReportProgress: Incident.progress,
     c.RequestExtension: Incident.request_extension,
     c.DecideExtension: Incident.decide_extension,
+    c.RequestSuspension: Incident.request_suspension,
+    c.DecideSuspension: Incident.decide_suspension,
     c.SuspendIncident: Incident.suspend,
     c.ResumeIncident: Incident.resume,
     c.SubmitResult: Incident.submit_result,
@@ -305,12 +307,27 @@ async def apply_hotline_event(cmd: c.ApplyHotlineEvent, uow: IntakeUnitOfWork) -
                 incident.decide_extension(c.DecideExtension(incident.id, HOTLINE, approved=bool(cmd.approved),
                                                             amount=cmd.amount), now)
             case "return_decision":
-                incident.note("hotline_return_decision", HOTLINE,
-                              {"approved": cmd.approved, "note": cmd.note}, now)
+                incident.rule_on_return(bool(cmd.approved), cmd.note, now)
         await uow.incidents.save(incident)
         uow.collect(incident)
         await uow.commit()
     return incident, True
+
+
+async def resume_due_suspensions(cmd: c.ResumeDueSuspensions, uow: IntakeUnitOfWork) -> int:
+    """挂起 ends by itself at its `until` (DOMAIN §4–§5): each due case resumes to the state it was paused in,
+    on its timeline, and `resumed` tells supervision to restart its clocks. Cases other resumers hold are
+    skipped (SKIP LOCKED), so any number of them may run."""
+    async with uow:
+        now = uow.clock.now()
+        resumed = 0
+        for incident in await uow.incidents.due_to_resume(now, cmd.batch):
+            if incident.resume_when_due(now):
+                await uow.incidents.save(incident)
+                uow.collect(incident)
+                resumed += 1
+        await uow.commit()
+    return resumed
 
 
 async def replace_hotline_mapping(cmd: c.ReplaceHotlineMapping, uow: IntakeUnitOfWork) -> list[MappingRule]:
@@ -339,6 +356,7 @@ COMMAND_HANDLERS: dict[type[Command[Any]], Callable[..., Awaitable[Any]]] = {
     c.AcceptHotlineOrder: accept_hotline_order,
     c.ApplyHotlineEvent: apply_hotline_event,
     c.ReplaceHotlineMapping: replace_hotline_mapping,
+    c.ResumeDueSuspensions: resume_due_suspensions,
     c.RememberHotlineSignature: remember_hotline_signature,
 }
 

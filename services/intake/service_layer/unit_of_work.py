@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, Protocol, Self
 
 import asyncpg
@@ -50,6 +51,10 @@ class Incidents(Protocol):
         ...
 
     async def by_order_no(self, order_no: str) -> Incident | None: ...
+
+    async def due_to_resume(self, now: datetime, limit: int) -> list[Incident]:
+        """Suspended cases whose `until` has come, locked; those another transaction holds are skipped."""
+        ...
 
     async def duplicate_candidates(self, lookups: list[DuplicateLookup]) -> list[list[Candidate]]: ...
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from services.notifications.domain.alerts import CENTRE_ALERTS
 from services.notifications.domain.cases import CaseOwner, Part
 from services.notifications.domain.templates import (
     assignment_summary,
     assignment_values,
+    case_ref,
+    centre_values,
     co_assigned_summary,
     escalation_summary,
     escalation_values,
@@ -20,10 +23,11 @@ from services.notifications.domain.templates import (
     light_values,
     reassigned_away_summary,
     render,
+    suspension_values,
     urge_summary,
     urge_values,
 )
-from shared.events.intake import IncidentUrged
+from shared.events.intake import IncidentRestored, IncidentUrged, SuspensionDecided
 from shared.events.routing import IncidentAssigned, IncidentReassigned
 from shared.events.supervision import EscalationRaised, LightChanged
 
@@ -120,3 +124,30 @@ def urge_notice(event: IncidentUrged, owner: CaseOwner | None) -> Notice:
     return Notice("sms.urged", "email.urged_subject",
                   urge_values(event.incident_id, owner.category if owner else None, event.note),
                   urge_summary(event.incident_id), urgent=owner is not None and owner.urgency == "emergency")
+
+
+def centre_notice(alert: str, incident_id: object, category: str | None, urgency: str | None,
+                  detail: str = "") -> Notice:
+    """A centre alert to its subscribers. An emergency goes at once, night or not; so does a case left with no
+    owner unless it is a normal one; the requests (延期, 挂起) and a second return may wait a bundling window."""
+    what = CENTRE_ALERTS[alert]
+    urgent = urgency == "emergency" or (alert == "centre.unroutable" and urgency == "urgent")
+    return Notice("sms.centre_alert", "email.centre_alert_subject",
+                  centre_values(incident_id, category, urgency, what, detail),
+                  f"案件{case_ref(incident_id)}{what}", urgent=urgent)
+
+
+def suspension_decided_notice(event: SuspensionDecided, owner: CaseOwner | None) -> Notice:
+    """The centre's answer to a 挂起 request, to the unit that asked (DOMAIN §5)."""
+    return Notice("sms.suspension_decided", "email.suspension_decided_subject",
+                  suspension_values(event.incident_id, owner.category if owner else None, event.approved,
+                                    event.until, event.note),
+                  f"案件{case_ref(event.incident_id)}挂起申请{'已批准' if event.approved else '未批准'}",
+                  urgent=False)
+
+
+def restored_notice(event: IncidentRestored, owner: CaseOwner) -> Notice:
+    """12345 refused our 退单: the unit that had the order has it again and signs afresh."""
+    values = assignment_values(event.incident_id, owner.category, owner.urgency, owner.unit_name)
+    return Notice("sms.restored", "email.restored_subject", {**values, "note": event.note},
+                  f"案件{case_ref(event.incident_id)}退单未获12345同意", urgent=owner.urgency != "normal")

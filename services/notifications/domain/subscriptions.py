@@ -81,8 +81,11 @@ class Subscription:
         return True
 
 
-def webhook_body(subscription_id: str, envelope: Envelope) -> str:
-    """What a subscriber's receiver gets: the event as it was on the bus, plus which subscription matched."""
-    return json.dumps({"subscription": subscription_id, "event_id": str(envelope.id), "type": envelope.type,
-                       "subject": envelope.subject, "time": envelope.time.isoformat(), "data": envelope.data},
-                      ensure_ascii=False, default=str)
+def webhook_body(subscription_id: str, envelope: Envelope, alert: str | None = None) -> str:
+    """What a subscriber's receiver gets: the event as it was on the bus, plus which subscription matched (and,
+    for a centre alert, which one: `centre.unroutable`, …)."""
+    body = {"subscription": subscription_id, "event_id": str(envelope.id), "type": envelope.type,
+            "subject": envelope.subject, "time": envelope.time.isoformat(), "data": envelope.data}
+    if alert is not None:
+        body["alert"] = alert
+    return json.dumps(body, ensure_ascii=False, default=str)

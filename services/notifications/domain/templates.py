@@ -66,6 +66,9 @@ LIGHT = frozenset({"case", "category", "phase", "light", "due"})
 ESCALATION = frozenset({"case", "category", "phase", "level", "due", "note"})
 ASSIGNMENT = frozenset({"case", "category", "urgency", "unit"})
 URGE = frozenset({"case", "category", "note"})
+CENTRE = frozenset({"case", "category", "urgency", "what", "detail"})
+SUSPENSION = frozenset({"case", "category", "decision", "until", "note"})
+RESTORED = frozenset({"case", "category", "urgency", "unit", "note"})
 URGENCY_ZH = {"normal": "一般", "urgent": "紧急", "emergency": "特急"}
 
 
@@ -101,6 +104,18 @@ TEMPLATES: dict[str, TemplateSpec] = {
         "sms", URGE, "【网格督办】催办：案件{case}（{category}）请加快办理并及时反馈。{note}",
         "催办 (12345 or the centre pressed for progress) to the case's handler and subscribers; {note} is "
         "催办意见：… when the 催办 carries one, else empty"),
+    "sms.centre_alert": TemplateSpec(
+        "sms", CENTRE, "【网格督办】{what}：案件{case}（{category}，{urgency}）{detail}",
+        "a centre alert (待派遣, 二次退单, 延期申请, 挂起申请, 特急上报, 催办) to its subscribers; {what} names it, "
+        "{detail} is the reason when there is one"),
+    "sms.suspension_decided": TemplateSpec(
+        "sms", SUSPENSION, "【网格督办】案件{case}（{category}）的挂起申请{decision}{until}。{note}",
+        "the centre's answer to a 挂起 request, to the unit that asked; {decision} is 已批准 or 未批准, {until} "
+        "says until when (or is empty)"),
+    "sms.restored": TemplateSpec(
+        "sms", RESTORED,
+        "【网格督办】12345不同意退单：案件{case}（{category}，{urgency}）退回{unit}，请及时签收办理。{note}",
+        "12345 refused our 退单 of its order: the order is back with the unit that had it"),
     "sms.bundle": TemplateSpec(
         "sms", frozenset({"count", "items"}), "【网格督办】您有{count}条提醒：{items}。请及时登录平台处理。",
         "several non-urgent SMS to one person within the bundling window, as one message"),
@@ -112,6 +127,12 @@ TEMPLATES: dict[str, TemplateSpec] = {
         "email", ASSIGNMENT, "【网格督办】协办案件{case}（{urgency}）", "subject of a 协办 email"),
     "email.urged_subject": TemplateSpec(
         "email", URGE, "【网格督办】催办：案件{case}", "subject of a 催办 email"),
+    "email.centre_alert_subject": TemplateSpec(
+        "email", CENTRE, "【网格督办】{what}：案件{case}", "subject of a centre alert email"),
+    "email.suspension_decided_subject": TemplateSpec(
+        "email", SUSPENSION, "【网格督办】案件{case}挂起申请{decision}", "subject of the 挂起 decision email"),
+    "email.restored_subject": TemplateSpec(
+        "email", RESTORED, "【网格督办】12345不同意退单：案件{case}", "subject of the email on a refused 退单"),
     "email.light_subject": TemplateSpec(
         "email", LIGHT, "【网格督办】案件{case}{phase}{light}", "subject of a light-change email"),
     "email.escalation_subject": TemplateSpec(
@@ -228,6 +249,20 @@ def escalation_values(incident_id: object, category: str, phase: str, level: str
                       note: str = "") -> dict[str, str]:
     return {"case": case_ref(incident_id), "category": category_name(category), "phase": PHASE_ZH[phase],
             "level": LEVEL_ZH[level], "due": _due(due_at), "note": f"批示：{note}" if note else ""}
+
+
+def centre_values(incident_id: object, category: str | None, urgency: str | None, what: str,
+                  detail: str = "") -> dict[str, str]:
+    return {"case": case_ref(incident_id), "category": category_name(category),
+            "urgency": URGENCY_ZH.get(urgency or "", urgency or "—"), "what": what,
+            "detail": f"：{detail}" if detail else ""}
+
+
+def suspension_values(incident_id: object, category: str | None, approved: bool, until: datetime | None,
+                      note: str = "") -> dict[str, str]:
+    return {"case": case_ref(incident_id), "category": category_name(category),
+            "decision": "已批准" if approved else "未批准",
+            "until": f"，挂起至{_due(until)}" if approved and until else "", "note": note}
 
 
 def urge_values(incident_id: object, category: str | None, note: str = "") -> dict[str, str]:

@@ -18,6 +18,7 @@ from services.notifications import views
 from services.notifications.bootstrap import NAME, NotificationsContainer, bootstrap
 from services.notifications.config import NotificationsSettings
 from services.notifications.domain import delivery
+from services.notifications.domain.alerts import CENTRE_ALERTS
 from services.notifications.domain.commands import (
     DeleteContact,
     DeleteSubscription,
@@ -57,14 +58,17 @@ class SubscriptionIn(BaseModel):
     webhook_url: AnyHttpUrl | None = None
     role: Literal["supervisor", "leader", "community", "street", "department", "gridworker", "admin"]
     area: list[Annotated[str, Field(pattern=r"^\d{0,18}$")]] = Field(min_length=1, max_length=100)
-    event_types: list[str] = Field(min_length=1, max_length=50)
+    event_types: list[str] = Field(
+        min_length=1, max_length=50,
+        description="bus event types (e.g. supervision.escalation.raised, intake.incident.urged) or the centre's "
+                    "alerts: " + ", ".join(f"{name} ({what})" for name, what in CENTRE_ALERTS.items()))
     levels: list[Level] = Field(default_factory=list)
     channels: list[Channel] = Field(min_length=1, max_length=4)
     quiet_hours: QuietHours | None = None
 
     @model_validator(mode="after")
     def _coherent(self) -> SubscriptionIn:
-        unknown = [t for t in self.event_types if t not in EVENT_MODELS]
+        unknown = [t for t in self.event_types if t not in EVENT_MODELS and t not in CENTRE_ALERTS]
         if unknown:
             raise ValueError(f"unknown event types: {', '.join(unknown)}")
         needs = {"sms": self.phone, "email": self.email, "webhook": self.webhook_url}
@@ -227,7 +231,10 @@ def build_router() -> APIRouter:
         stored = await container.bus.handle(EditTemplate(name, body.body, by=caller.sub))
         return _template_view(name, stored.body, stored.updated_by, stored.updated_at)
 
-    @router.get("/alerts/stream")
+    @router.get("/alerts/stream", description=(
+        "Server-Sent Events for the caller's area, resumable with Last-Event-ID. Event names: "
+        "supervision.light.changed, supervision.escalation.raised, intake.incident.urged, routing.incident.assigned "
+        "(a case with 协办 units) and the centre's alerts " + ", ".join(CENTRE_ALERTS) + "."))
     async def stream(request: Request, caller: Caller, container: NotificationsApp,
                      last_event_id: str | None = Header(None)) -> EventSourceResponse:
         try:

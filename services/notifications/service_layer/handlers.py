@@ -61,8 +61,11 @@ from services.notifications.domain.notices import (
     Message,
     Notice,
     assignment_notices,
+    centre_notice,
     escalation_notice,
     light_notice,
+    restored_notice,
+    suspension_decided_notice,
     urge_notice,
 )
 from services.notifications.domain.subscriptions import GONE_REASON, Subscription, subscription_of, webhook_body
@@ -70,8 +73,17 @@ from services.notifications.domain.templates import TEMPLATES, StoredTemplate, v
 from services.notifications.service_layer.channels import Channels
 from services.notifications.service_layer.unit_of_work import NotificationsUnitOfWork
 from shared.events.envelope import Envelope
-from shared.events.intake import IncidentEvent, IncidentMerged, IncidentReceived, IncidentUrged
-from shared.events.routing import IncidentAssigned, IncidentReassigned
+from shared.events.intake import (
+    ExtensionRequested,
+    IncidentEvent,
+    IncidentMerged,
+    IncidentReceived,
+    IncidentRestored,
+    IncidentUrged,
+    SuspensionDecided,
+    SuspensionRequested,
+)
+from shared.events.routing import IncidentAssigned, IncidentReassigned, IncidentUnroutable
 from shared.events.supervision import EscalationRaised, LightChanged
 from shared.messagebus import Command
 
@@ -88,7 +100,10 @@ async def on_assigned(event: IncidentAssigned | IncidentReassigned, envelope: En
     now = uow.clock.now()
     known = await uow.owners.get(event.incident_id)
     await uow.owners.put(CaseOwner.assigned(event))
-    if event.co_owners:
+    if event.urgency == "emergency" and isinstance(event, IncidentAssigned):
+        await _alert_centre(uow, policy, envelope, "centre.emergency_reported", event.incident_id,
+                            event.place_code(), event.category, event.urgency, event.owner.unit_name)
+    elif event.co_owners:
         await uow.alerts.add(_alert(envelope, event.incident_id, event.place_code(), now))
     parties = assignment_parties(event, known)
     told = told_of_assignment(parties, await uow.contacts.for_units(party_unit_keys(parties)))
@@ -220,10 +235,95 @@ async def on_urged(event: IncidentUrged, envelope: Envelope, uow: NotificationsU
         log.info("urge_without_handler_contact", incident_id=str(event.incident_id))
     else:
         await _add(uow, tell(recipient, cause, message, urgent=notice.urgent, now=now, policy=policy))
-    for subscription in await uow.subscriptions.for_event(envelope.type, grid_code):
-        for delivery in subscription.deliveries(cause, message, urgent=notice.urgent, now=now, policy=policy,
-                                                webhook_body=webhook_body(subscription.id, envelope)):
-            await _add(uow, delivery)
+    await _tell_subscribers(uow, policy, envelope, event.incident_id, (envelope.type, "centre.urged"), grid_code,
+                            notice, message)
+
+
+async def on_unroutable(event: IncidentUnroutable, envelope: Envelope, uow: NotificationsUnitOfWork,
+                        policy: DeliveryPolicy) -> None:
+    """A case waits in the command centre's queue (DOMAIN §4): 待派遣, or 二次退单 for the final dispatch (终审).
+    An emergency no rule could place is also an emergency report."""
+    alert = "centre.second_return" if event.queue == "final_dispatch" else "centre.unroutable"
+    also = ("centre.emergency_reported",) if event.urgency == "emergency" and event.queue == "unplaced" else ()
+    await _alert_centre(uow, policy, envelope, alert, event.incident_id, event.place_code(), event.category,
+                        event.urgency, event.reason, also=also)
+
+
+async def on_request(event: ExtensionRequested | SuspensionRequested, envelope: Envelope,
+                     uow: NotificationsUnitOfWork, policy: DeliveryPolicy) -> None:
+    """延期 and 挂起 requests wait for the centre's decision (DOMAIN §5). The event carries no place: the case's
+    is the one routing gave its owner."""
+    owner = await uow.owners.get(event.incident_id)
+    alert = ("centre.extension_requested" if isinstance(event, ExtensionRequested)
+             else "centre.suspension_requested")
+    await _alert_centre(uow, policy, envelope, alert, event.incident_id, owner.grid_code if owner else None,
+                        owner.category if owner else None, owner.urgency if owner else None, event.reason)
+
+
+async def on_extension_requested(event: ExtensionRequested, envelope: Envelope, uow: NotificationsUnitOfWork,
+                                 policy: DeliveryPolicy, hotline_callback_url: str) -> None:
+    """A 延期 request: the centre's alert, and for a 12345 order its `extension_requested` callback (12345
+    decides it)."""
+    await on_case_event(event, envelope, uow, hotline_callback_url)
+    await on_request(event, envelope, uow, policy)
+
+
+async def on_suspension_decided(event: SuspensionDecided, envelope: Envelope, uow: NotificationsUnitOfWork,
+                                policy: DeliveryPolicy) -> None:
+    """The unit that asked for 挂起 hears the centre's answer (its day-to-day contact: the grid worker, else the
+    unit's desk)."""
+    owner = await uow.owners.get(event.incident_id)
+    recipient = await _day_to_day_contact(uow, owner, None, owner.grid_code if owner else None)
+    if recipient is None:
+        log.info("suspension_decision_without_contact", incident_id=str(event.incident_id))
+        return
+    notice = suspension_decided_notice(event, owner)
+    await _add(uow, tell(recipient, _cause(envelope, event.incident_id), await _message(uow, notice),
+                         urgent=notice.urgent, now=uow.clock.now(), policy=policy))
+
+
+async def on_restored(event: IncidentRestored, envelope: Envelope, uow: NotificationsUnitOfWork,
+                      policy: DeliveryPolicy) -> None:
+    """12345 refused our 退单: the unit that had the order is told it is back (a case with no unit waits in the
+    centre's queue: routing's `unroutable` tells the centre)."""
+    owner = await uow.owners.get(event.incident_id)
+    if event.unit_id is None or owner is None:
+        return
+    recipient = await _day_to_day_contact(uow, owner, event.unit_id, owner.grid_code)
+    if recipient is None:
+        log.info("restored_without_contact", incident_id=str(event.incident_id))
+        return
+    notice = restored_notice(event, owner)
+    await _add(uow, tell(recipient, _cause(envelope, event.incident_id), await _message(uow, notice),
+                         urgent=notice.urgent, now=uow.clock.now(), policy=policy))
+
+
+async def _alert_centre(uow: NotificationsUnitOfWork, policy: DeliveryPolicy, envelope: Envelope, alert: str,
+                        incident_id: uuid.UUID, place: str | None, category: str | None, urgency: str | None,
+                        detail: str = "", also: tuple[str, ...] = ()) -> None:
+    """A centre alert: on the supervisors' live stream under its name (to those whose area covers the place),
+    and to the subscribers of it (or of `also`) in that area."""
+    await uow.alerts.add(Alert(envelope.id, alert, incident_id, place, envelope.data, uow.clock.now()))
+    notice = centre_notice(alert, incident_id, category, urgency, detail)
+    await _tell_subscribers(uow, policy, envelope, incident_id, (alert, *also), place, notice,
+                            await _message(uow, notice), alert=alert)
+
+
+async def _tell_subscribers(uow: NotificationsUnitOfWork, policy: DeliveryPolicy, envelope: Envelope,
+                            incident_id: uuid.UUID, types: tuple[str, ...], place: str | None, notice: Notice,
+                            message: Message, alert: str | None = None) -> None:
+    """Every subscriber in the place's area of any of `types`, once each, on each of its channels."""
+    now = uow.clock.now()
+    cause = _cause(envelope, incident_id)
+    told: set[str] = set()
+    for event_type in types:
+        for subscription in await uow.subscriptions.for_event(event_type, place):
+            if subscription.id in told:
+                continue
+            told.add(subscription.id)
+            for delivery in subscription.deliveries(cause, message, urgent=notice.urgent, now=now, policy=policy,
+                                                    webhook_body=webhook_body(subscription.id, envelope, alert)):
+                await _add(uow, delivery)
 
 
 async def _day_to_day_contact(uow: NotificationsUnitOfWork, owner: CaseOwner | None, unit_id: str | None,
@@ -431,4 +531,9 @@ EVENT_HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
     **{event_type: on_case_event for event_type in HOTLINE_CALLBACKS},
     IncidentMerged.type: on_merged,
     IncidentUrged.type: on_urged,
+    IncidentUnroutable.type: on_unroutable,
+    ExtensionRequested.type: on_extension_requested,  # its 12345 callback (on_case_event) and the centre's alert
+    SuspensionRequested.type: on_request,
+    SuspensionDecided.type: on_suspension_decided,
+    IncidentRestored.type: on_restored,
 }

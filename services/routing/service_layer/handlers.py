@@ -50,10 +50,11 @@ from shared.events.intake import (
     IncidentReferred,
     IncidentRejected,
     IncidentReopened,
+    IncidentRestored,
     IncidentReturned,
     Point,
 )
-from shared.events.routing import IncidentAssigned, IncidentReassigned, IncidentUnroutable, Owner
+from shared.events.routing import CentreQueue, IncidentAssigned, IncidentReassigned, IncidentUnroutable, Owner
 from shared.messagebus import Command
 
 
@@ -293,14 +294,15 @@ async def reassign_returned(event: IncidentReturned, envelope: Envelope, uow: Ro
     why = f"returned by {routed.current_unit_id} ({event.reason})"
     if event.return_count >= 2:
         await _to_the_centre(uow, envelope, routed, f"returned {event.return_count} time(s) ({event.reason}): "
-                             "in the command centre's queue for a final dispatch (终审)")
+                             "in the command centre's queue for a final dispatch (终审)", "final_dispatch")
     elif event.kind == "not_our_area":
         await _place_again(uow, envelope, routed, registry, why)
     elif event.kind == "not_our_duty":
         await _by_duty(uow, envelope, routed, registry, why)
     elif event.kind in ("incomplete", "duplicate"):
         task = "to complete it" if event.kind == "incomplete" else "to merge it with the case it repeats"
-        await _to_the_centre(uow, envelope, routed, f"{why}: in the command centre's queue {task}")
+        await _to_the_centre(uow, envelope, routed, f"{why}: in the command centre's queue {task}",
+                             "to_complete" if event.kind == "incomplete" else "to_merge")
     else:
         await _one_level_up(uow, envelope, routed, registry, f"{why}; escalated")
 
@@ -321,6 +323,16 @@ async def close_case(event: IncidentClosed | IncidentMerged | IncidentRejected, 
 async def reopen_case(event: IncidentReopened, envelope: Envelope, uow: RoutingUnitOfWork) -> None:
     """重办: the case is open again, with the same owner (DOMAIN §4), and may be dispatched."""
     await uow.assignments.reopen(event.incident_id)
+
+
+async def restore_case(event: IncidentRestored, envelope: Envelope, uow: RoutingUnitOfWork) -> None:
+    """12345 refused our 退单: the order is open again with the unit that had it; a case that had none waits in
+    the centre's queue for the dispatcher."""
+    await uow.assignments.reopen(event.incident_id)
+    if event.unit_id is None:
+        routed = await _routed(uow, event.incident_id)
+        await _to_the_centre(uow, envelope, routed, "12345 refused our 退单 (不予立案): the command centre "
+                             "dispatches it")
 
 
 async def _routed(uow: RoutingUnitOfWork, incident_id: uuid.UUID) -> RoutedIncident:
@@ -397,11 +409,12 @@ async def _reassign(uow: RoutingUnitOfWork, envelope: Envelope, routed: RoutedIn
                                 reason=decision.reason), cause=envelope)
 
 
-async def _to_the_centre(uow: RoutingUnitOfWork, envelope: Envelope, routed: RoutedIncident, reason: str) -> None:
+async def _to_the_centre(uow: RoutingUnitOfWork, envelope: Envelope, routed: RoutedIncident, reason: str,
+                         queue: CentreQueue = "dispatch") -> None:
     now = uow.clock.now()
     await uow.assignments.record(routed.incident_id, now, "unroutable", routed.place_code, reason)
     uow.emit(IncidentUnroutable(incident_id=routed.incident_id, at=now, category=routed.category,
-                                urgency=routed.urgency, **_hierarchy(routed.place_code), reason=reason),
+                                urgency=routed.urgency, **_hierarchy(routed.place_code), reason=reason, queue=queue),
              cause=envelope)
 
 
@@ -431,4 +444,5 @@ EVENT_HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
     IncidentMerged.type: close_case,
     IncidentRejected.type: close_case,
     IncidentReopened.type: reopen_case,
+    IncidentRestored.type: restore_case,
 }

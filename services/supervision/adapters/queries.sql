@@ -229,6 +229,10 @@ SELECT id FROM fact;
 UPDATE assignment_fact SET returned_at = $2
  WHERE id = (SELECT assignment_id FROM supervised_case WHERE incident_id = $1) AND returned_at IS NULL;
 
+-- name: record_urge
+UPDATE assignment_fact SET urge_count = urge_count + 1, first_urged_at = coalesce(first_urged_at, $2)
+ WHERE id = (SELECT assignment_id FROM supervised_case WHERE incident_id = $1);
+
 -- name: last_result_clock
 SELECT id FROM phase_clock
  WHERE incident_id = $1 AND phase = 'handle' AND stop_reason = 'result_submitted'
@@ -308,6 +312,14 @@ SELECT k AS key, count(*) AS answered,
 -- 回退率: assignments the unit received in the month that it returned (by $3).
 SELECT k AS key, count(*) AS denominator, count(*) FILTER (WHERE returned) AS numerator
   FROM (SELECT stat_key($4, a) AS k, a.returned_at <= $3 AS returned
+          FROM assignment_fact a
+         WHERE a.assigned_at >= $1 AND a.assigned_at < $2 AND a.assigned_at <= $3) s
+ WHERE k IS NOT NULL GROUP BY k;
+
+-- name: stats_urges
+-- 催办率: assignments the unit received in the month that were urged (by $3).
+SELECT k AS key, count(*) AS denominator, count(*) FILTER (WHERE urged) AS numerator
+  FROM (SELECT stat_key($4, a) AS k, a.first_urged_at <= $3 AS urged
           FROM assignment_fact a
          WHERE a.assigned_at >= $1 AND a.assigned_at < $2 AND a.assigned_at <= $3) s
  WHERE k IS NOT NULL GROUP BY k;

@@ -116,6 +116,9 @@ class CaseRepository:
     async def record_return(self, incident_id: uuid.UUID, at: datetime) -> None:
         await self._conn.execute(QUERIES.mark_assignment_returned, incident_id, at)
 
+    async def record_urge(self, incident_id: uuid.UUID, at: datetime) -> None:
+        await self._conn.execute(QUERIES.record_urge, incident_id, at)
+
     async def record_verification(self, incident_id: uuid.UUID, at: datetime, passed: bool) -> None:
         handle_clock_id = await self._conn.fetchval(QUERIES.last_result_clock, incident_id)
         await self._conn.execute(QUERIES.insert_verification_fact, incident_id, handle_clock_id, at, passed)

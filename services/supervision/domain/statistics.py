@@ -31,6 +31,8 @@ METRICS: dict[str, tuple[str, str]] = {
                               "counts in the denominator, not in the numerator"),
     "satisfaction_rate": ("满意率", "answered visits satisfied or basically satisfied"),
     "return_rate": ("回退率", "assignments received in the month that the unit returned"),
+    "urge_rate": ("催办率", "assignments received in the month that 12345 or the centre urged (催办) at least "
+                            "once; shown, not scored"),
     "reopen_rate": ("重办率", "cases closed in the month that were reopened"),
     "rework_rate": ("返工率", "verifications in the month that failed"),
 }

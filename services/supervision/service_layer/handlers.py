@@ -37,11 +37,13 @@ from shared.events.intake import (
     IncidentReferred,
     IncidentRejected,
     IncidentReopened,
+    IncidentRestored,
     IncidentResultSubmitted,
     IncidentResumed,
     IncidentReturned,
     IncidentSigned,
     IncidentSuspended,
+    IncidentUrged,
     IncidentVerified,
     IncidentVisited,
 )
@@ -195,6 +197,23 @@ async def on_reopened(event: IncidentReopened, envelope: Envelope, uow: Supervis
     await start_phase(uow, calendar, case, "sign", event.at, envelope, "reopened")
 
 
+async def on_restored(event: IncidentRestored, envelope: Envelope, uow: SupervisionUnitOfWork,
+                      calendar: WorkCalendar) -> None:
+    """12345 refused our 退单: the order is back with the unit that had it, which signs afresh (a fresh sign
+    clock; the 督办 level and the 12345 deadline stay with the case). With no unit, its dispatch starts it."""
+    if event.unit_id is None:
+        return
+    case = await known_case(uow, event.incident_id)
+    await uow.cases.mark_signed(event.incident_id, False)
+    case.signed = False
+    await start_phase(uow, calendar, case, "sign", event.at, envelope, "restored")
+
+
+async def on_urged(event: IncidentUrged, envelope: Envelope, uow: SupervisionUnitOfWork) -> None:
+    """催办 counts against the unit that owns the case when it comes (催办次数 in the statistics)."""
+    await uow.cases.record_urge(event.incident_id, event.at)
+
+
 async def on_visited(event: IncidentVisited, envelope: Envelope, uow: SupervisionUnitOfWork) -> None:
     """回访 answers feed 响应率, 解决率 and 满意率 of the unit whose result closed the case."""
     await uow.cases.record_visit(event.incident_id, event.at, event.contacted, event.responded, event.solved,
@@ -335,6 +354,8 @@ EVENT_HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
     IncidentReturned.type: on_returned,
     IncidentReferred.type: on_referred,
     IncidentReopened.type: on_reopened,
+    IncidentRestored.type: on_restored,
+    IncidentUrged.type: on_urged,
     IncidentSuspended.type: on_suspended,
     IncidentResumed.type: on_resumed,
     ExtensionDecided.type: on_extension_decided,

@@ -80,6 +80,11 @@ class FakeIncidents(Incidents):
     async def get(self, incident_id: uuid.UUID) -> Incident | None:
         return self.rows.get(incident_id)
 
+    async def due_to_resume(self, now: datetime, limit: int) -> list[Incident]:
+        due = [i for i in self.rows.values() if i.status == "suspended" and i.suspended_until is not None
+               and i.suspended_until <= now]
+        return sorted(due, key=lambda i: i.suspended_until or now)[:limit]
+
     async def get_many(self, incident_ids: list[uuid.UUID]) -> dict[uuid.UUID, Incident]:
         return {i: self.rows[i] for i in incident_ids if i in self.rows}
 
@@ -168,8 +173,8 @@ class FakeIntakeUnitOfWork(FakeUnitOfWork):
     """Both kinds of intake unit of work: cases added for a report batch are written at commit, with their keys
     (a case whose key another request holds is left out, with its events), as the report statement does."""
 
-    def __init__(self, store: IntakeStore | None = None) -> None:
-        super().__init__("/intake", FixedClock(NOW))
+    def __init__(self, store: IntakeStore | None = None, clock: FixedClock | None = None) -> None:
+        super().__init__("/intake", clock or FixedClock(NOW))
         self.store = store or IntakeStore()
         self.published = self.store.published
         self._cases: list[Incident] = []
@@ -243,7 +248,9 @@ class FakeIntake:
 
     def __init__(self) -> None:
         self.store = IntakeStore()
-        self.bus = message_bus(lambda: FakeIntakeUnitOfWork(self.store), reports=ReportsOneByOne(self.store),
+        self.clock = FixedClock(NOW)  # every unit of work reads it: `advance` moves the service's time
+        self.bus = message_bus(lambda: FakeIntakeUnitOfWork(self.store, self.clock),
+                               reports=ReportsOneByOne(self.store),
                                duplicates=DUPLICATES, open311_dev_key=DEV_KEY)
 
 

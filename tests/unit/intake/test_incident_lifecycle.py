@@ -51,7 +51,8 @@ async def test_assignment_records_owner_and_grid_and_allows_sign():
     incident = await assigned_case(intake)
     assert incident.status is Status.ASSIGNED and incident.owner["worker_id"] == "w1"
     assert incident.grid_code == GRID
-    assert incident.allowed_actions() == ["sign", "return", "refer_up", "suspend", "merge"]
+    assert incident.allowed_actions() == ["sign", "return", "refer_up", "request_suspension", "decide_suspension",
+                                         "suspend", "merge"]
     assert [t.action for t in intake.store.incidents.timeline] == ["received", "assigned"]
 
 
@@ -72,7 +73,7 @@ async def test_signing_twice_is_an_illegal_move_listing_what_is_allowed():
         await intake.bus.handle(SignIncident(incident.id, WORKER))
     assert exc.value.status_now is Status.IN_PROGRESS and exc.value.status == 409
     assert exc.value.allowed == ["progress", "return", "refer_up", "request_extension", "decide_extension",
-                                 "suspend", "submit_result", "merge"]
+                                 "request_suspension", "decide_suspension", "suspend", "submit_result", "merge"]
     assert len(intake.store.published) == published
 
 

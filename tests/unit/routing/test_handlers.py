@@ -117,6 +117,7 @@ async def test_an_incident_placed_nowhere_goes_to_the_centres_queue_and_is_recor
     [unroutable] = store.events()
     assert isinstance(unroutable, IncidentUnroutable)
     assert "outside every grid" in unroutable.reason and "command centre's queue" in unroutable.reason
+    assert unroutable.queue == "unplaced"
     [decision] = store.assignments.of(case.incident_id)
     assert (decision.kind, decision.unit_id, decision.place_code) == ("unroutable", None, None)
 
@@ -158,6 +159,7 @@ async def test_the_second_return_goes_to_the_centre_for_a_final_dispatch(bus, st
     await handle(bus, returned(case, 2))
     unroutable = store.events()[-1]
     assert isinstance(unroutable, IncidentUnroutable) and "终审" in unroutable.reason
+    assert unroutable.queue == "final_dispatch"  # notifications' 二次退单 alert
     assert store.assignments.of(case.incident_id)[-1].kind == "unroutable"
 
 
@@ -480,13 +482,36 @@ async def test_a_not_our_duty_return_goes_to_the_department_the_rule_names_else_
     assert isinstance(queued, IncidentUnroutable) and "dispatcher decides" in queued.reason
 
 
-@pytest.mark.parametrize("kind, task", [("incomplete", "to complete it"), ("duplicate", "to merge it")])
-async def test_incomplete_and_duplicate_returns_go_to_the_centre(bus, store, kind, task):
+@pytest.mark.parametrize("kind, task, queue", [("incomplete", "to complete it", "to_complete"),
+                                               ("duplicate", "to merge it", "to_merge")])
+async def test_incomplete_and_duplicate_returns_go_to_the_centre(bus, store, kind, task, queue):
     case = received(IN_WEST)
     await handle(bus, case)
     await handle(bus, returned_for(case, kind, "grid-west"))
     queued = store.events()[-1]
-    assert isinstance(queued, IncidentUnroutable) and task in queued.reason
+    assert isinstance(queued, IncidentUnroutable) and task in queued.reason and queued.queue == queue
+
+
+async def test_a_12345_order_given_back_is_open_again_with_its_unit_or_in_the_centres_queue(bus, store):
+    """DOMAIN §7: 12345 refused our 退单 (the order we rejected): the unit that had it has it again (intake and
+    supervision take it from there); an order that had no unit waits for the dispatcher."""
+    owned = received(IN_WEST)
+    await handle(bus, owned)
+    await handle(bus, ev.IncidentRejected(incident_id=owned.incident_id, at=NOW, reason="不予立案"))
+    events_before = len(store.events())
+    await handle(bus, ev.IncidentRestored(incident_id=owned.incident_id, at=NOW, actor="12345",
+                                          unit_id="grid-west"))
+    assert len(store.events()) == events_before  # nothing to route: the unit has it
+    assert (await bus.handle(c.DispatchIncident(owned.incident_id, "community", None, "x", ACTOR))).unit_id \
+        == "community"  # open again: it may be dispatched
+
+    lost = received(NOWHERE)
+    await handle(bus, lost)
+    await handle(bus, ev.IncidentRejected(incident_id=lost.incident_id, at=NOW, reason="不予立案"))
+    await handle(bus, ev.IncidentRestored(incident_id=lost.incident_id, at=NOW, actor="12345", unit_id=None))
+    queued = store.events()[-1]
+    assert isinstance(queued, IncidentUnroutable) and queued.incident_id == lost.incident_id
+    assert queued.queue == "dispatch" and "12345" in queued.reason
 
 
 async def test_referring_up_goes_one_level_up_each_time_with_no_return_limit(bus, store):

@@ -132,6 +132,9 @@ class FakeCases:
     async def record_return(self, incident_id: uuid.UUID, at: datetime) -> None:
         self.facts.append(("returned", incident_id, at))
 
+    async def record_urge(self, incident_id: uuid.UUID, at: datetime) -> None:
+        self.facts.append(("urged", incident_id, at))
+
     async def record_verification(self, incident_id: uuid.UUID, at: datetime, passed: bool) -> None:
         self.facts.append(("verified" if passed else "verify_failed", incident_id, at))
 

@@ -511,3 +511,27 @@ async def test_referring_up_stops_the_clocks_without_counting_a_return(bus, stor
     await handle(bus, ev.IncidentReferred(incident_id=case, at=NOW, reason="需街道协调", unit_id="g-1"))
     assert [k for k in store.clocks.of(case) if k.running] == []
     assert [f for f in store.cases.facts if f[0] == "returned"] == []
+
+
+async def test_a_refused_return_of_a_12345_order_gives_its_unit_a_fresh_sign_clock_at_its_level(bus, store, clock):
+    """DOMAIN §7: 12345 refuses our 退单 (the order we ruled not ours): the unit that had it signs afresh; the
+    case's 督办 level stays with it (§5: never lowered)."""
+    case = await assigned_case(bus)
+    clock.advance(days=5)
+    await bus.handle(c.FireDueClocks(100))  # the unsigned case is red by now, 督办 raised
+    [sign] = store.clocks.of(case)
+    level = sign.level
+    assert level != "none"
+    await handle(bus, ev.IncidentRejected(incident_id=case, at=clock.now(), reason="非本单位职责，退回12345"))
+    assert [k for k in store.clocks.of(case) if k.running] == []
+    await handle(bus, ev.IncidentRestored(incident_id=case, at=clock.now(), actor="12345", unit_id=OWNER.unit_id))
+    [fresh] = [k for k in store.clocks.of(case) if k.running]
+    assert (fresh.phase, fresh.started_by, fresh.level) == ("sign", "restored", level)
+    await handle(bus, ev.IncidentRestored(incident_id=uuid.uuid4(), at=clock.now(), actor="12345", unit_id=None))
+
+
+async def test_an_urge_is_counted_on_the_cases_current_assignment(bus, store):
+    """催办率 (issue 14: 催办 counts in statistics)."""
+    case = await signed_case(bus)
+    await handle(bus, ev.IncidentUrged(incident_id=case, at=NOW, actor="12345", note="再次来电"))
+    assert [f for f in store.cases.facts if f[0] == "urged"] == [("urged", case, NOW)]

@@ -1,0 +1,128 @@
+"""What the command centre decides, told from the outside with every role running: a unit asks for 挂起, the
+centre hears of it and grants it until a date, the case resumes by itself then; and 12345 refuses our 退单 of
+its order, which comes back to the unit that had it. Each service's view is checked, and no effect doubles."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from shared.signing import sign
+from tests.scenarios.story import ADMIN, CENTRE, GRID_1, HOTLINE_SECRET, IN_GRID_1, City, eventually, token
+
+WORKER = {"unit": "grid-320508019044001", "worker": "gw-320508019044001", "phone": "13900000001"}
+CENTRE_PHONE = "13900000990"
+ORDER = "GD2026-SCENARIO-0101"
+
+
+def worker() -> dict[str, str]:
+    return token(WORKER["worker"], "gridworker", [GRID_1], unit=WORKER["unit"])
+
+
+async def subscribe_the_centre(city: City) -> None:
+    """The district's command centre takes its alerts by SMS (DESIGN §6: supervisors are told by subscription)."""
+    response = await city.http.put(city.url("notifications", "/v1/subscriptions/district-centre"), headers=ADMIN,
+                                   json={"name": "区指挥中心", "role": "supervisor", "area": [GRID_1[:6]],
+                                         "event_types": ["centre.suspension_requested", "centre.unroutable"],
+                                         "channels": ["sms"], "phone": CENTRE_PHONE})
+    assert response.status_code in (200, 201), response.text
+
+
+async def test_a_suspension_asked_for_granted_until_a_date_and_ended_by_itself(city: City):
+    """DOMAIN §5 挂起: the centre approves it for a cause outside the unit; paused time is not counted, the due
+    moves by it; `until` resumes the case (§4: by the system), on the timeline."""
+    await subscribe_the_centre(city)
+    incident = await city.report(urgency="normal", title="相邻通行纠纷")
+    await city.case_when(incident, status="assigned", owner__worker_id=WORKER["worker"])
+    assert (await city.act(incident, worker(), "sign")).status_code == 200
+    handle = await city.clock_when(incident, phase="handle", running=True)
+    due_before = datetime.fromisoformat(handle["due_at"])
+
+    until = datetime.fromisoformat(await city.now()) + timedelta(days=2)
+    asked = await city.act(incident, worker(), "request_suspension", reason="待法院判决", until=until.isoformat())
+    assert asked.status_code == 200, asked.text
+    await eventually(lambda: _sent(city, incident, "挂起申请待审批"))  # the centre hears of it
+
+    granted = await city.act(incident, CENTRE, "decide_suspension", approved=True, note="同意挂起")
+    assert granted.status_code == 200 and granted.json()["status"] == "suspended", granted.text
+    await city.clock_when(incident, phase="handle", paused=True)
+    await eventually(lambda: _sent(city, incident, "挂起申请已批准"))  # the unit that asked hears
+
+    await city.advance(2 * 86400 + 60)
+    case = await city.case_when(incident, status="in_progress")
+    resumes = [t for t in case["timeline"] if t["action"] == "resume"]
+    assert len(resumes) == 1 and resumes[0]["actor"] == "system"
+    resumed = await city.clock_when(incident, phase="handle", paused=False, running=True)
+    assert datetime.fromisoformat(resumed["due_at"]) > due_before  # the paused days are not counted
+
+    [asked_for] = await _sent(city, incident, "挂起申请待审批") or []
+    [answered] = await _sent(city, incident, "挂起申请已批准") or []
+    assert (asked_for["address"], answered["address"]) == (CENTRE_PHONE, WORKER["phone"])
+    assert [t["action"] for t in case["timeline"]].count("suspend") == 1
+
+
+async def test_12345_refusing_our_return_gives_the_order_back_to_its_unit(city: City):
+    """DOMAIN §7: our 退单 to 12345 is the centre ruling the order not ours (`returned` callback); 12345 rules on
+    it (`return_decision`): refused, the order is ours again, back with the unit that had it, to sign afresh."""
+    mapping = await city.http.put(city.url("intake", "/v1/hotline/category-map"), headers=ADMIN, json={"rules": [
+        {"kind": "name", "value": "邻里纠纷", "category": "dispute.neighbour"}]})
+    assert mapping.status_code == 200, mapping.text
+    now = datetime.fromisoformat(await city.now())
+    accepted = await city.hotline("/v1/hotline/orders", {
+        "order_no": ORDER, "title": "楼道堆物", "content": "邻居楼道堆放杂物", "category": "邻里纠纷",
+        "urgency": "一般", "received_at": now.isoformat(), "nature": "投诉",
+        "lon": IN_GRID_1["lon"], "lat": IN_GRID_1["lat"], "citizen": {"name": "赵先生", "phone": "13812340001"}})
+    assert accepted.status_code == 202, accepted.text
+    incident = accepted.json()["id"]
+    await city.case_when(incident, status="assigned", owner__worker_id=WORKER["worker"])
+    returned = await city.act(incident, worker(), "return", reason="重复")
+    assert returned.status_code == 200, returned.text
+    await city.case_when(incident, status="returned")
+    rejected = await city.act(incident, CENTRE, "reject", reason="属物业服务合同纠纷，退回12345")
+    assert rejected.status_code == 200, rejected.text
+    await eventually(lambda: _callbacks(city, "returned"))
+
+    refused = await city.hotline(f"/v1/hotline/orders/{ORDER}/events", {
+        "event_id": "EV-RET-101", "kind": "return_decision", "approved": False, "note": "属地管理，请继续办理"})
+    assert refused.status_code == 200 and refused.json()["applied"], refused.text
+    again = await _resend(city, f"/v1/hotline/orders/{ORDER}/events", {
+        "event_id": "EV-RET-101", "kind": "return_decision", "approved": False, "note": "属地管理，请继续办理"})
+    assert again.status_code == 200 and not again.json()["applied"]  # a resend changes nothing
+
+    case = await city.case_when(incident, status="assigned", owner__worker_id=WORKER["worker"])
+    assert [t["action"] for t in case["timeline"]].count("return_decision") == 1
+    sign = await city.clock_when(incident, phase="sign", running=True)
+    assert sign["unit_id"] == WORKER["unit"]
+    told = await eventually(lambda: _sent(city, incident, "12345不同意退单"))  # alone, or in a bundled SMS
+    assert len(told) == 1 and told[0]["address"] == WORKER["phone"]
+    assert (await city.act(incident, worker(), "sign")).status_code == 200
+    await city.clock_when(incident, phase="handle", running=True)
+    callbacks = await eventually(lambda: _callbacks(city, "signed"))
+    assert callbacks == ["accepted", "returned", "signed"]
+    assert len(await _sent(city, incident, "12345不同意退单") or []) == 1
+
+
+async def _sent(city: City, incident: str, words: str) -> list[dict[str, Any]] | None:
+    """The case's SMS deliveries whose text says `words`, once sent (the delivery log keeps each one's own text,
+    even when the gateway got it inside a bundle)."""
+    found = [d for d in await city.deliveries(incident)
+             if d["channel"] == "sms" and words in d["body"] and d["status"] == "sent"]
+    return found or None
+
+
+async def _resend(city: City, path: str, body: dict[str, Any]) -> httpx.Response:
+    """12345 sending the same event again: a new request (its own timestamp), so not a replayed signature."""
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    stamp = str(int(time.time()) - 1)
+    return await city.http.post(city.url("intake", path), content=raw, headers={
+        "Content-Type": "application/json", "X-Hotline-Timestamp": stamp,
+        "X-Hotline-Signature": sign(HOTLINE_SECRET, stamp, raw)})
+
+
+async def _callbacks(city: City, last: str) -> list[str] | None:
+    callbacks = await city.callbacks(ORDER)
+    return callbacks if callbacks and callbacks[-1] == last else None
