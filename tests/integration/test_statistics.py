@@ -79,6 +79,8 @@ async def hand_counted_month(pool, clock, calendar) -> None:
         ev.IncidentSigned(incident_id=two, at=at(4), actor="w1"),
         ev.IncidentResultSubmitted(incident_id=two, at=at(5), actor="w1", result="已处理"),
         ev.IncidentVerified(incident_id=two, at=at(6), actor="sup", passed=False),
+        ev.IncidentUrged(incident_id=two, at=at(6, 11), actor="12345", note="市民再次来电"),
+        ev.IncidentUrged(incident_id=two, at=at(6, 15), actor="12345", note="第二次催办"),
         ev.IncidentResultSubmitted(incident_id=two, at=at(9), actor="w1", result="已返工"),
         ev.IncidentVerified(incident_id=two, at=at(10), actor="sup", passed=True),
         ev.IncidentClosed(incident_id=two, at=at(10)),
@@ -92,6 +94,7 @@ async def hand_counted_month(pool, clock, calendar) -> None:
         ev.IncidentSigned(incident_id=three, at=at(3, 9), actor="c1"),
         # 4: a department never signs; a visit nobody answered counts nowhere.
         received(four, MON), assigned(four, DEPARTMENT, MON),
+        ev.IncidentUrged(incident_id=four, at=at(9), actor="12345"),
     ]
     for event in sorted(events, key=lambda e: e.at):  # each arrives when it happens (stable for ties)
         clock._now = event.at
@@ -124,6 +127,7 @@ async def test_every_rate_of_a_hand_counted_month(facts):
         "solved_rate": (1, 2),
         "satisfaction_rate": (1, 2),
         "return_rate": (1, 3),  # three assignments, case 3 returned
+        "urge_rate": (1, 3),  # case 2 urged (twice: one urged assignment)
         "reopen_rate": (1, 2),  # closed 1 and 2, 2 reopened
         "rework_rate": (1, 3),  # three verifications, one failed
     }
@@ -139,6 +143,7 @@ async def test_every_rate_of_a_hand_counted_month(facts):
     department = await month_report(pool, calendar, clock.now(), NOVEMBER, "department")
     figures, row = rates(department, DEPARTMENT.unit_id)
     assert figures["timely_sign_rate"] == (0, 1) and row.escalation_points == 2.0
+    assert figures["urge_rate"] == (1, 1)  # 催办 counts against the unit that had the case
     assert figures.get("on_time_completion_rate") is None  # never signed: no handle phase
     # departments are not territorial: the street's figures leave them out
     street = await month_report(pool, calendar, clock.now(), NOVEMBER, "street")
