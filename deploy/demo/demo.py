@@ -15,7 +15,7 @@ import json
 import random
 import subprocess
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -128,6 +128,7 @@ async def report_one(http: httpx.AsyncClient, rng: random.Random, point: tuple[f
 async def work_cases(http: httpx.AsyncClient, ids: list[str], rng: random.Random) -> None:
     """One round of the city at work: each case may move one step, as its people would."""
     supervisor = {"Authorization": f"Bearer {issue_token(SECRET, 'demo-centre', 'supervisor', [''])}"}
+    now = datetime.fromisoformat((await http.get(SUPERVISION + "/v1/clock")).json()["now"])
     for incident_id in list(ids):
         case = (await http.get(f"{INTAKE}/v1/incidents/{incident_id}")).json()
         owner = case.get("owner") or {}
@@ -136,7 +137,12 @@ async def work_cases(http: httpx.AsyncClient, ids: list[str], rng: random.Random
         if status in ("visited", "merged", "rejected"):
             ids.remove(incident_id)  # done: no longer watched
             continue
-        if status == "assigned" and rng.random() < 0.02:
+        if case.get("pending_suspension") and rng.random() < 0.5:
+            step = {"action": "decide_suspension", "approved": rng.random() < 0.7, "note": "指挥中心审核"}
+        elif status == "in_progress" and rng.random() < 0.02:  # 挂起 asked for; it ends by itself a day later
+            step = {"action": "request_suspension", "reason": "待相关部门鉴定",
+                    "until": (now + timedelta(days=1)).isoformat()}
+        elif status == "assigned" and rng.random() < 0.02:
             step = {"action": "return", "reason": "非本单位职责"}  # 退单: routing gives it one level up
         elif status == "assigned" and rng.random() < 0.3:
             step = {"action": "sign"}
@@ -151,7 +157,7 @@ async def work_cases(http: httpx.AsyncClient, ids: list[str], rng: random.Random
         if step is None:
             continue
         headers = supervisor
-        if step["action"] in ("sign", "return", "submit_result") and owner.get("unit_id"):
+        if step["action"] in ("sign", "return", "submit_result", "request_suspension") and owner.get("unit_id"):
             role = ROLE_OF_KIND.get(owner.get("unit_kind", ""), "gridworker")
             token = issue_token(SECRET, owner.get("worker_id") or owner["unit_id"], role,
                                 [case.get("grid_code") or ""], unit=owner["unit_id"])
