@@ -37,3 +37,16 @@ def test_event_types_follow_the_naming_convention():
         assert service in {"intake", "routing", "supervision", "notifications"}
         # "unroutable" is the one state-like name the contract (DESIGN.md §4) fixes.
         assert verb.endswith("ed") or verb == "unroutable", event_type
+
+
+def test_the_asyncapi_document_is_generated_from_the_models():
+    """DESIGN.md §4: an AsyncAPI document describes the topics; it is rendered from the same models, and the
+    committed copy is regenerated on purpose like the snapshots."""
+    from shared.events.asyncapi import document, render
+
+    path = Path(__file__).parent / "asyncapi.json"
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
+        path.write_text(render(), encoding="utf-8")
+    assert path.read_text(encoding="utf-8") == render(), "the bus changed: regenerate asyncapi.json"
+    described = {m["name"] for m in document()["components"]["messages"].values()}
+    assert described == set(EVENT_MODELS)
