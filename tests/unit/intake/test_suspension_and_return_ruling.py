@@ -51,6 +51,7 @@ async def test_the_owner_applies_for_a_suspension_and_the_centre_approves_it():
 
 
 async def test_a_refused_suspension_leaves_the_case_running_and_the_owner_may_ask_again():
+    """DOMAIN §5 挂起 (approved by the centre): a refusal pauses nothing; the request is settled either way."""
     intake = FakeIntake()
     incident = await signed_case(intake)
     await intake.bus.handle(c.RequestSuspension(incident.id, WORKER, reason="资金未到位"))
@@ -65,6 +66,7 @@ async def test_a_refused_suspension_leaves_the_case_running_and_the_owner_may_as
 
 
 async def test_a_suspension_asked_until_a_time_that_has_passed_cannot_be_approved():
+    """DOMAIN §4 `suspend {reason, until?}`: `until` lies ahead, when asked and when granted."""
     intake = FakeIntake()
     incident = await signed_case(intake)
     with pytest.raises(InvalidRequest, match="future"):
@@ -104,6 +106,7 @@ async def test_a_suspension_without_until_waits_for_a_person():
 
 
 async def test_a_reassignment_drops_the_old_owners_pending_suspension_request():
+    """DOMAIN §4 改派: what the old owner had pending goes with them."""
     intake = FakeIntake()
     incident = await signed_case(intake)
     await intake.bus.handle(c.RequestSuspension(incident.id, WORKER, reason="待法院判决"))
@@ -139,7 +142,8 @@ async def test_12345_refusing_our_return_gives_the_order_back_to_its_unit():
     assert (await intake.bus.handle(c.SignIncident(incident.id, WORKER))).status is Status.IN_PROGRESS
 
 
-async def test_12345_agreeing_to_our_return_ends_the_order_and_a_second_ruling_is_refused():
+async def test_12345_agreeing_to_our_return_ends_the_order():
+    """DOMAIN §7: agreed, the order is not ours: it stays rejected, its `returned` callback already sent."""
     intake = FakeIntake()
     incident = await rejected_hotline_order(intake)
     before = len(intake.store.published)
@@ -151,6 +155,7 @@ async def test_12345_agreeing_to_our_return_ends_the_order_and_a_second_ruling_i
 
 
 async def test_a_return_ruling_on_an_order_we_never_returned_is_an_illegal_move():
+    """DOMAIN §7: 12345 rules only on a 退单 we sent it (the centre's `reject`)."""
     intake = FakeIntake()
     incident, _ = await intake.bus.handle(c.AcceptHotlineOrder(
         order_no=ORDER_NO, title="噪声扰民", content="夜间施工", category="噪声", urgency="一般",
