@@ -29,6 +29,7 @@ class DomainError(Exception):
         self.detail = detail
         self.errors = errors
         self.extensions = extensions
+        self.headers: dict[str, str] | None = None  # response headers the refusal carries (Retry-After, …)
 
 
 class Invalid(DomainError):
@@ -58,6 +59,17 @@ class Forbidden(DomainError):
     """The caller's role, unit or area does not allow it (403)."""
 
     status = 403
+
+
+class TooManyRequests(DomainError):
+    """The caller has used up its share for now (429); `retry_after` says in how many seconds to try again."""
+
+    status = 429
+
+    def __init__(self, detail: str, *, retry_after: int, **extensions: Any) -> None:
+        super().__init__(detail, **extensions)
+        self.retry_after = max(1, retry_after)
+        self.headers = {"Retry-After": str(self.retry_after)}
 
 
 class Unauthorized(DomainError):

@@ -97,7 +97,8 @@ def unstorable_problem(exc: asyncpg.DataError) -> Problem | None:
 
 def domain_problem(exc: DomainError) -> Problem:
     """A domain refusal as the problem it means: its status, detail, field errors and extensions."""
-    return Problem(exc.status, exc.detail, title=exc.title, errors=exc.errors, **exc.extensions)
+    return Problem(exc.status, exc.detail, title=exc.title, errors=exc.errors, headers=exc.headers,
+                   **exc.extensions)
 
 
 def validation_problem(exc: RequestValidationError | ValidationError) -> Problem:

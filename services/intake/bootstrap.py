@@ -26,12 +26,13 @@ class IntakeContainer(ServiceContainer[IntakeSettings, IntakeUnitOfWork]):
 
 
 def message_bus(uow: Callable[[], IntakeUnitOfWork], *, reports: ReportQueue, duplicates: DuplicatePolicy,
-                open311_dev_key: str = "", calendar: WorkCalendar | None = None) -> MessageBus[IntakeUnitOfWork]:
+                open311_dev_key: str = "", open311_per_minute: int = 30,
+                calendar: WorkCalendar | None = None) -> MessageBus[IntakeUnitOfWork]:
     """Intake's bus; unit tests build it with fakes. The calendar is the national schedule, for intake's own rule
     of thumb (the window to return a signed case); supervision owns the overrides that clocks run on."""
     return MessageBus(uow, COMMAND_HANDLERS, EVENT_HANDLERS, dependencies={
         "reports": reports, "duplicates": duplicates, "open311_dev_key": open311_dev_key,
-        "calendar": calendar or WorkCalendar()})
+        "open311_per_minute": open311_per_minute, "calendar": calendar or WorkCalendar()})
 
 
 async def bootstrap(settings: IntakeSettings) -> IntakeContainer:
@@ -42,6 +43,7 @@ async def bootstrap(settings: IntakeSettings) -> IntakeContainer:
     reports = ReportCommitter(lambda: PgReportUnitOfWork(pool, clock, categories), duplicates,
                               max_batch=settings.report_batch_max, concurrency=settings.report_committers)
     bus = message_bus(lambda: PgIntakeUnitOfWork(pool, clock, categories), reports=reports, duplicates=duplicates,
-                      open311_dev_key=settings.open311_dev_key.get_secret_value())
+                      open311_dev_key=settings.open311_dev_key.get_secret_value(),
+                      open311_per_minute=settings.open311_requests_per_minute)
     return IntakeContainer(name=NAME, settings=settings, pool=pool, clock=clock, bus=bus, consumes=[ASSIGNMENTS],
                            tasks=tasks, closers=[reports.close], reports=reports)

@@ -28,6 +28,8 @@ class IntakeSettings(ServiceSettings):
     # The resumer (entrypoints/resumer.py): how often it looks for 挂起 whose `until` has come, and how many per pass.
     resume_poll_seconds: float = Field(1.0, gt=0, le=300)
     resume_batch: int = Field(100, ge=1, le=10_000)
+    # Each Open311 api_key's share: requests a minute (429 with Retry-After beyond it).
+    open311_requests_per_minute: int = Field(30, ge=1, le=100_000)
 
     def dev_secrets(self) -> list[str]:
         left = super().dev_secrets()

@@ -92,6 +92,10 @@ async def test_date_range_is_at_most_ninety_days(intake):
 async def test_expected_datetime_is_the_12345_deadline_while_the_case_is_open(intake):
     with_deadline = await post_order(intake, order(order_no="GD-DUE-1", deadline="2026-11-25T17:30:00+08:00"))
     without = await post_order(intake, order(order_no="GD-DUE-2", lon=121.0))
+    for created in (with_deadline, without):  # 12345 orders are on the public feed once the centre publishes them
+        published = await intake.put(f"/v1/incidents/{created.json()['id']}/publication", json={},
+                                     headers=ADMIN_SUPERVISOR)
+        assert published.status_code == 200, published.text
     [due] = (await intake.get(f"/open311/v2/requests/{with_deadline.json()['id']}.json")).json()
     [open_ended] = (await intake.get(f"/open311/v2/requests/{without.json()['id']}.json")).json()
     assert datetime.fromisoformat(due["expected_datetime"]) == datetime.fromisoformat("2026-11-25T17:30:00+08:00")
@@ -105,3 +109,72 @@ async def test_expected_datetime_is_the_12345_deadline_while_the_case_is_open(in
     assert reject.status_code == 200, reject.text
     [closed] = (await intake.get(f"/open311/v2/requests/{with_deadline.json()['id']}.json")).json()
     assert closed["status"] == "closed" and closed["expected_datetime"] is None
+
+
+async def feed_ids(client) -> set[str]:
+    return {r["service_request_id"] for r in (await client.get("/open311/v2/requests.json")).json()}
+
+
+async def test_the_public_feed_shows_public_reports_and_published_cases_never_confidential_ones(intake):
+    """Issue 15: the public read path shows what the public reported and what the centre published, with the
+    reply meant for the public: never a confidential 12345 order, a reporter or the unit's internal result."""
+    key = await issued_key(intake)
+    public = (await intake.post("/open311/v2/requests.json", data={**FORM, "api_key": key})).json()[0]
+    internal = await post_order(intake, order(order_no="GD-FEED-1"))
+    secret = await post_order(intake, order(order_no="GD-FEED-2", lon=121.0, confidential=True))
+    reported = await intake.post("/v1/incidents", headers=ADMIN_SUPERVISOR, json={
+        "source": "gridworker", "category": "city.garbage", "title": "网格员上报",
+        "description": "张三家门口，电话13812345678", "location": {"lon": 120.6123456, "lat": 31.3123456}})
+    assert await feed_ids(intake) == {public["service_request_id"]}
+
+    refused = await intake.put(f"/v1/incidents/{secret.json()['id']}/publication", json={"reply": "x"},
+                               headers=ADMIN_SUPERVISOR)
+    assert refused.status_code == 422 and "confidential" in refused.json()["detail"]
+    worker = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'w1', 'gridworker', [''])}"}
+    not_theirs = await intake.put(f"/v1/incidents/{internal.json()['id']}/publication", json={}, headers=worker)
+    assert not_theirs.status_code == 403
+    for created in (internal, reported):
+        answer = await intake.put(f"/v1/incidents/{created.json()['id']}/publication",
+                                  json={"reply": "已安排清运"}, headers=ADMIN_SUPERVISOR)
+        assert answer.status_code == 200, answer.text
+    assert await feed_ids(intake) == {public["service_request_id"], internal.json()["id"], reported.json()["id"]}
+
+    [shown] = (await intake.get(f"/open311/v2/requests/{reported.json()['id']}.json")).json()
+    assert shown["description"] == "网格员上报"  # the title, not the reporter's words
+    assert (shown["lat"], shown["long"]) == (31.312, 120.612)  # about 100 m
+    assert shown["status_notes"].endswith("：已安排清运") and shown["media_url"] is None
+    gone = await intake.get(f"/open311/v2/requests/{secret.json()['id']}.json")
+    assert gone.status_code == 404
+
+
+async def test_a_control_character_in_one_description_leaves_the_xml_listing_valid(intake):
+    key = await issued_key(intake)
+    created = await intake.post("/open311/v2/requests.json",
+                                data={**FORM, "api_key": key, "description": "垃圾\x0b桶满了\x01"})
+    assert created.status_code == 201, created.text
+    root = ET.fromstring((await intake.get("/open311/v2/requests.xml")).content)  # would raise on bad XML
+    assert root.find("request/description").text == "垃圾桶满了"
+
+
+async def test_each_api_key_has_its_share_a_minute_then_429_with_retry_after(fresh_database):
+    from services.intake.config import IntakeSettings
+    from services.intake.entrypoints.http import create_app
+    from shared.db.migrate import migrate
+    from tests.support import SERVICE_DIRS, serving
+
+    dsn = await fresh_database("intake")
+    await migrate(dsn, SERVICE_DIRS["intake"])
+    async with serving(create_app(IntakeSettings(database_url=dsn, open311_requests_per_minute=2))) as client:
+        key, other = await issued_key(client), await issued_key(client)
+        for _ in range(2):
+            assert (await client.post("/open311/v2/requests.json", data={**FORM, "api_key": key})).status_code \
+                == 201
+        refused = await client.post("/open311/v2/requests.json", data={**FORM, "api_key": key})
+        assert refused.status_code == 429 and 1 <= int(refused.headers["retry-after"]) <= 60
+        assert refused.json()[0]["code"] == 429
+        xml = await client.post("/open311/v2/requests.xml", data={**FORM, "api_key": key})
+        assert xml.status_code == 429 and ET.fromstring(xml.content).find("error/code").text == "429"
+        assert (await client.post("/open311/v2/requests.json", data={**FORM, "api_key": other})).status_code \
+            == 201  # another key's share is its own
+        stored = await client.get("/open311/v2/requests.json")
+        assert len(stored.json()) == 3  # the refused ones wrote nothing

@@ -68,7 +68,7 @@ UPDATE incident
        closed_at = $8, suspended_from = $9, pending_extension = $10, extensions_granted = $11,
        extension_working_days = $12, merged_into = $13, visit = $14,
        version = version + 1, updated_at = coalesce($16, updated_at),
-       suspended_until = $17, pending_suspension = $18
+       suspended_until = $17, pending_suspension = $18, published_at = $19, public_reply = $20
  WHERE id = $1 AND version = $15;
 
 -- name: incidents_due_to_resume
@@ -163,16 +163,25 @@ SELECT id FROM incident WHERE duplicate_of = $1 ORDER BY received_at, id;
 -- name: open311_client
 SELECT name FROM open311_client WHERE api_key = $1 AND revoked_at IS NULL;
 
+-- name: take_open311_request
+-- One request of the key's share: a new window once the last is a minute old, else one more in it.
+INSERT INTO open311_rate AS r (api_key, window_start, used) VALUES ($1, $2, 1)
+ON CONFLICT (api_key) DO UPDATE
+   SET window_start = CASE WHEN r.window_start <= $2 - interval '1 minute' THEN $2 ELSE r.window_start END,
+       used = CASE WHEN r.window_start <= $2 - interval '1 minute' THEN 1 ELSE r.used + 1 END
+RETURNING window_start, used;
+
 -- name: insert_open311_client
 INSERT INTO open311_client (api_key, name) VALUES ($1, $2);
 
 -- name: open311_requests
-SELECT i.id, i.category, i.status, i.description, i.title, i.address, i.lon, i.lat, i.attachments,
-       i.received_at, i.updated_at, i.owner, i.deadline, c.name_zh,
-       (SELECT t.detail->>'result' FROM timeline_entry t
-         WHERE t.incident_id = i.id AND t.action = 'submit_result' ORDER BY t.id DESC LIMIT 1) AS latest_reply
+-- The public feed: what the public reported, and what the centre published; never a confidential 12345 order.
+SELECT i.id, i.source, i.category, i.status, i.description, i.title, i.address, i.lon, i.lat, i.attachments,
+       i.received_at, i.updated_at, i.owner, i.deadline, c.name_zh, i.public_reply
   FROM incident i JOIN category c ON c.code = i.category
- WHERE ($1::uuid[] IS NULL OR i.id = ANY ($1))
+ WHERE (i.source = 'public' OR i.published_at IS NOT NULL)
+   AND NOT coalesce((i.hotline->>'confidential')::boolean, false)
+   AND ($1::uuid[] IS NULL OR i.id = ANY ($1))
    AND ($2::text[] IS NULL OR i.category = ANY ($2))
    AND ($3::timestamptz IS NULL OR i.received_at >= $3)
    AND ($4::timestamptz IS NULL OR i.received_at < $4)

@@ -110,7 +110,8 @@ class IncidentRepository:
             QUERIES.update_incident, i.id, i.status.value, i.owner, i.co_owners, i.grid_code, i.return_count,
             i.signed_at, i.closed_at, i.suspended_from.value if i.suspended_from else None, i.pending_extension,
             i.extensions_granted, i.extension_working_days, i.merged_into, i.visit, i.version,
-            max((e.at for e in i.new_timeline), default=None), i.suspended_until, i.pending_suspension)
+            max((e.at for e in i.new_timeline), default=None), i.suspended_until, i.pending_suspension,
+            i.published_at, i.public_reply)
         if status != "UPDATE 1":
             raise asyncpg.SerializationError(f"incident {i.id} changed concurrently")
         i.version += 1
@@ -185,6 +186,11 @@ class ApiKeyRepository:
     async def issue(self, api_key: str, client_name: str) -> None:
         await self._conn.execute(QUERIES.insert_open311_client, api_key, client_name)
 
+    async def take_request(self, api_key: str, now: datetime) -> tuple[datetime, int]:
+        """Count one request against the key's one-minute window: (when the window began, requests in it)."""
+        row = await self._conn.fetchrow(QUERIES.take_open311_request, api_key, now)
+        return row["window_start"], row["used"]
+
 
 def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
     """Rows as one list per column: the array parameters of an `unnest` statement."""
@@ -209,6 +215,7 @@ def _to_incident(row: asyncpg.Record) -> Incident:
         closed_at=row["closed_at"],
         suspended_from=Status(row["suspended_from"]) if row["suspended_from"] else None,
         suspended_until=row["suspended_until"], pending_suspension=row["pending_suspension"],
+        published_at=row["published_at"], public_reply=row["public_reply"],
         pending_extension=row["pending_extension"], extensions_granted=row["extensions_granted"],
         extension_working_days=row["extension_working_days"], merged_into=row["merged_into"],
         duplicate_of=row["duplicate_of"], hotline_order_no=row["hotline_order_no"], deadline=row["deadline"],

@@ -131,6 +131,14 @@ class ResumeIncident(CaseCommand):
 
 
 @dataclass(frozen=True)
+class PublishIncident(CaseCommand):
+    """Show the case on the public Open311 feed (a public report is shown anyway), with the reply the public
+    reads (答复); never a confidential 12345 order."""
+
+    reply: str = ""
+
+
+@dataclass(frozen=True)
 class RequestSuspension(CaseCommand):
     """The owner applies for 挂起 (DOMAIN §5); the centre decides."""
 

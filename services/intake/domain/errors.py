@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shared.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unauthorized
+from shared.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, TooManyRequests, Unauthorized
 
 if TYPE_CHECKING:
     from services.intake.domain.model import Status
@@ -85,3 +85,9 @@ class SignatureReplayed(Unauthorized):
 class UnknownApiKey(Forbidden):
     def __init__(self) -> None:
         super().__init__("api_key is not one issued to a public client")
+
+
+class Open311RateLimited(TooManyRequests):
+    def __init__(self, per_minute: int, retry_after: int) -> None:
+        super().__init__(f"this api_key may file {per_minute} requests a minute; try again in {retry_after} s",
+                         retry_after=retry_after)

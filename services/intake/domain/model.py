@@ -59,7 +59,9 @@ class Rule:
     states: tuple[Status, ...]
     roles: tuple[str, ...]
     owner_only: bool = False  # the caller must belong to the lead owner (主办)
-    hotline_event: bool = False  # taken through 12345's events endpoint, not /actions: not listed as allowed
+    # An /actions move, listed as allowed in its states; False for those taken elsewhere (12345's events endpoint,
+    # the publication endpoint), which change no state a client steps through.
+    action: bool = True
 
 
 RULES: dict[str, Rule] = {
@@ -77,12 +79,13 @@ RULES: dict[str, Rule] = {
     "verify": Rule((S.PENDING_VERIFICATION,), ("supervisor", "gridworker")),
     "visit": Rule((S.CLOSED,), (*CENTRE, "hotline")),
     # 12345's own 回访 may come as soon as it has our `result` callback, before our 核查 closes the case (DOMAIN §7).
-    "visit_result": Rule((S.PENDING_VERIFICATION, S.CLOSED), ("hotline",), hotline_event=True),
+    "visit_result": Rule((S.PENDING_VERIFICATION, S.CLOSED), ("hotline",), action=False),
     "reopen": Rule((S.CLOSED, S.VISITED), (*CENTRE_AND_LEADERS, "hotline")),
     "merge": Rule(OPEN_STATES, (*CENTRE, "system")),
     "reject": Rule((S.RECEIVED, S.RETURNED), CENTRE),
     # 12345's ruling on our 退单 (the `returned` callback goes out when the centre rejects an order).
-    "return_decision": Rule((S.REJECTED,), ("hotline",), hotline_event=True),
+    "return_decision": Rule((S.REJECTED,), ("hotline",), action=False),
+    "publish": Rule(tuple(Status), CENTRE, action=False),
 }
 
 
@@ -102,7 +105,7 @@ def _iso(moment: datetime | None) -> str | None:
 
 def actions_allowed_in(status: Status) -> list[str]:
     """The /actions a client may take on a case in this state."""
-    return [name for name, rule in RULES.items() if status in rule.states and not rule.hotline_event]
+    return [name for name, rule in RULES.items() if status in rule.states and rule.action]
 
 
 @dataclass
@@ -146,6 +149,8 @@ class Incident:
     deadline: datetime | None = None
     visit: dict[str, Any] | None = None
     hotline: dict[str, Any] | None = None  # the 12345 order's own fields (nature, channel, confidential, …)
+    published_at: datetime | None = None  # shown on the public Open311 feed from then (public reports always)
+    public_reply: str | None = None  # the 答复 the public reads there; never the unit's internal result
     version: int = 0
     # Recorded by the methods below; the unit of work drains them.
     events: list[ev.IncidentEvent] = field(default_factory=list, repr=False)
@@ -439,6 +444,17 @@ class Incident:
         self.status, self.closed_at, self.signed_at = S.ASSIGNED, None, None  # 重办: same owner, fresh clocks
         self._record(ev.IncidentReopened(incident_id=self.id, at=at, actor=cmd.actor.sub, reason=cmd.reason),
                      "reopen", cmd.actor.sub, {"reason": cmd.reason, "unit": self._owner_unit})
+
+    def publish(self, cmd: c.PublishIncident, at: datetime) -> None:
+        """The centre shows the case on the public feed, with the reply the public reads (DOMAIN §7: status_notes
+        = the Chinese state + the latest public reply). A confidential 12345 order is never shown."""
+        self._check("publish", cmd.actor)
+        if (self.hotline or {}).get("confidential"):
+            raise InvalidRequest("a confidential 12345 order (是否保密) is never published")
+        self.published_at = self.published_at or at
+        if cmd.reply.strip():
+            self.public_reply = cmd.reply.strip()
+        self.new_timeline.append(TimelineEntry(at, "publish", cmd.actor.sub, {"reply": self.public_reply}))
 
     def merge_into(self, cmd: c.MergeIncident, master: Incident, at: datetime) -> None:
         self._check("merge", cmd.actor)

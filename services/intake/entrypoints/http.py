@@ -152,6 +152,14 @@ def build_router() -> APIRouter:
         return s.ActionResult(id=incident.id, status=incident.status.value,
                               allowed_actions=incident.allowed_actions())
 
+    @router.put("/incidents/{incident_id}/publication", responses=problems(403, 404))
+    async def publish(incident_id: uuid.UUID, body: s.PublicationIn, caller: Caller,
+                      container: IntakeApp) -> dict[str, Any]:
+        """Show the case on the public Open311 feed (public reports are shown anyway) with the reply the public
+        reads; the centre's to do (supervisor); a confidential 12345 order is refused (422)."""
+        incident = await container.bus.handle(c.PublishIncident(incident_id, actor_of(caller), reply=body.reply))
+        return {"id": str(incident.id), "published_at": incident.published_at, "reply": incident.public_reply}
+
     return router
 
 

@@ -7,6 +7,7 @@ spec's statuses: 400 for a request it cannot take, 403 for a key it does not kno
 
 from __future__ import annotations
 
+import re
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Coroutine
@@ -65,7 +66,7 @@ SPEC_ERRORS = {"x-errors": "GeoReport v2 error list"}
 ERRORS_SCHEMA = {"type": "array", "items": {"type": "object", "required": ["code", "description"], "properties": {
     "code": {"type": "integer"}, "description": {"type": "string"}}}}
 ERROR_TITLES = {400: "Bad Request: a field is missing or wrong", 403: "Forbidden: api_key not issued",
-                404: "Not Found"}
+                404: "Not Found", 429: "Too Many Requests: the api_key's share a minute is used (see Retry-After)"}
 
 
 def documented(success: int, *refusals: int) -> dict[int | str, dict[str, Any]]:
@@ -78,24 +79,38 @@ def documented(success: int, *refusals: int) -> dict[int | str, dict[str, Any]]:
     return answers
 
 
-def render(items: list[dict[str, Any]], root: str, item: str, fmt: Format, status: int = 200) -> Response:
+# What XML 1.0 cannot carry (C0 controls but tab, newline and return; unpaired surrogates; U+FFFE, U+FFFF): one
+# such character in one public description would make every listing invalid XML.
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return NOT_XML.sub("", str(value))
+
+
+def render(items: list[dict[str, Any]], root: str, item: str, fmt: Format, status: int = 200,
+           headers: dict[str, str] | None = None) -> Response:
     if fmt == "json":
-        return JSONResponse(items, status_code=status)
+        return JSONResponse(items, status_code=status, headers=headers)
     tree = ET.Element(root)
     for entry in items:
         node = ET.SubElement(tree, item)
         for key, value in entry.items():
-            ET.SubElement(node, key).text = "" if value is None else str(value).lower() \
-                if isinstance(value, bool) else str(value)
+            ET.SubElement(node, key).text = xml_text(value)
     body = b'<?xml version="1.0" encoding="utf-8"?>' + ET.tostring(tree, encoding="utf-8")
-    return Response(body, status_code=status, media_type="text/xml; charset=utf-8")
+    return Response(body, status_code=status, media_type="text/xml; charset=utf-8", headers=headers)
 
 
 def error(fmt: Format, problem: Problem) -> Response:
     """The spec's error list (`<errors>` in XML). A request we cannot take is the spec's 400, whatever made it
-    so (a field's validation is our 422 elsewhere)."""
+    so (a field's validation is our 422 elsewhere); a 429 keeps its Retry-After."""
     status = 400 if problem.status == 422 else problem.status
-    return render([{"code": status, "description": problem.detail}], "errors", "error", fmt, status)
+    return render([{"code": status, "description": problem.detail}], "errors", "error", fmt, status,
+                  headers=problem.headers)
 
 
 def format_of(request: Request) -> Format:
@@ -137,16 +152,25 @@ def service_of(category: dict[str, Any]) -> dict[str, Any]:
 
 
 def request_of(row: dict[str, Any]) -> dict[str, Any]:
+    """A case as the public sees it: the state and the reply meant for them, never the unit's result. What the
+    public reported is shown as they reported it (its text, place and photo); a case the centre published
+    from elsewhere shows its title, its address and a point rounded to about 100 m, not its reporter's words
+    or photos."""
     status = Status(row["status"])
     owner = row["owner"] or {}
-    notes = STATUS_ZH[status] + (f"：{row['latest_reply']}" if row["latest_reply"] else "")
-    media = row["attachments"][0] if row["attachments"] else None
+    notes = STATUS_ZH[status] + (f"：{row['public_reply']}" if row["public_reply"] else "")
+    from_public = row["source"] == "public"
+    media = row["attachments"][0] if row["attachments"] and from_public else None
+    lat, lon = row["lat"], row["lon"]
+    if not from_public and lat is not None and lon is not None:
+        lat, lon = round(lat, 3), round(lon, 3)
     return {"service_request_id": str(row["id"]), "status": "closed" if status in CLOSED_FOR_PUBLIC else "open",
             "status_notes": notes, "service_name": row["name_zh"], "service_code": row["category"],
-            "description": row["description"] or row["title"], "agency_responsible": owner.get("unit_name"),
+            "description": (row["description"] or row["title"]) if from_public else row["title"],
+            "agency_responsible": owner.get("unit_name"),
             "service_notice": None, "requested_datetime": row["received_at"].isoformat(),
             "updated_datetime": row["updated_at"].isoformat(), "expected_datetime": _expected(row),
-            "address": row["address"], "address_id": None, "zipcode": None, "lat": row["lat"], "long": row["lon"],
+            "address": row["address"], "address_id": None, "zipcode": None, "lat": lat, "long": lon,
             "media_url": media}
 
 
@@ -173,7 +197,7 @@ def build_open311_router() -> APIRouter:
             return JSONResponse({"service_code": code, "attributes": []})
         return render([{"service_code": code}], "service_definition", "service", fmt)
 
-    @router.post("/requests.{fmt}", status_code=201, responses={**documented(201, 403), **problems(413)},
+    @router.post("/requests.{fmt}", status_code=201, responses={**documented(201, 403, 429), **problems(413)},
                  openapi_extra={**SPEC_ERRORS, "requestBody": {"required": True, "content": {
         "application/x-www-form-urlencoded": {"schema": Open311Request.model_json_schema()}}}})
     async def create_request(request: Request, container: IntakeApp, fmt: Format = Path()) -> Response:

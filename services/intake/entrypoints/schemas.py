@@ -126,6 +126,13 @@ class DecideSuspensionIn(_Action):
     note: str = Field("", max_length=500)
 
 
+class PublicationIn(BaseModel):
+    """The centre shows the case on the public Open311 feed, with the reply the public reads (答复)."""
+
+    model_config = ConfigDict(extra="forbid")
+    reply: str = Field("", max_length=2000)
+
+
 class ResumeIn(_Action):
     action: Literal["resume"]
 

@@ -7,10 +7,11 @@ names: the work calendar, the duplicate policy, the report committer, the Open31
 from __future__ import annotations
 
 import dataclasses
+import math
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
 from services.intake.domain import commands as c
@@ -19,6 +20,7 @@ from services.intake.domain.errors import (
     IdempotencyConflict,
     IncidentNotFound,
     InvalidRequest,
+    Open311RateLimited,
     OrderNotFound,
     SignatureReplayed,
     UnknownApiKey,
@@ -60,13 +62,20 @@ async def report_incident(cmd: c.ReportIncident, reports: ReportQueue) -> Incide
 
 
 async def submit_public_request(cmd: c.SubmitPublicRequest, uow: IntakeUnitOfWork, reports: ReportQueue,
-                                open311_dev_key: str) -> Incident:
-    """An Open311 report, taken once its api_key is one we issued (or the development key, outside production)."""
+                                open311_dev_key: str, open311_per_minute: int) -> Incident:
+    """An Open311 report, taken once its api_key is one we issued (or the development key, outside production),
+    within the key's share of requests a minute (429 with Retry-After beyond it)."""
+    is_dev_key = bool(open311_dev_key) and secrets.compare_digest(cmd.api_key.encode(), open311_dev_key.encode())
     async with uow:
         client = await uow.api_keys.client(cmd.api_key)
-    is_dev_key = bool(open311_dev_key) and secrets.compare_digest(cmd.api_key.encode(), open311_dev_key.encode())
-    if client is None and not is_dev_key:
-        raise UnknownApiKey()
+        if client is None and not is_dev_key:
+            raise UnknownApiKey()
+        now = uow.clock.now()
+        window_start, used = await uow.api_keys.take_request(cmd.api_key, now)
+        await uow.commit()
+    if used > open311_per_minute:
+        wait = window_start + timedelta(minutes=1) - now
+        raise Open311RateLimited(open311_per_minute, math.ceil(wait.total_seconds()))
     if cmd.report.location is None and not cmd.report.address:
         raise InvalidRequest("give lat and long, or address_string")  # the public say where, or we cannot route
     actor = c.Actor(f"open311:{client or 'dev'}", "public", None, ())
@@ -172,6 +181,7 @@ _APPLY: dict[type[c.CaseCommand], Callable[[Incident, Any, datetime], None]] = {
     c.ReopenIncident: Incident.reopen,
     c.RejectIncident: Incident.reject,
     c.ReferUp: Incident.refer_up,
+    c.PublishIncident: Incident.publish,
 }
 
 

@@ -95,6 +95,10 @@ class ApiKeys(Protocol):
 
     async def issue(self, api_key: str, client_name: str) -> None: ...
 
+    async def take_request(self, api_key: str, now: datetime) -> tuple[datetime, int]:
+        """Count one request against the key's one-minute window: (when the window began, requests in it)."""
+        ...
+
 
 class IntakeUnitOfWork(PublishingUnitOfWork, Protocol):
     @property

@@ -138,12 +138,20 @@ class FakeHotlineEvents(HotlineEvents):
 class FakeApiKeys(ApiKeys):
     def __init__(self) -> None:
         self.clients: dict[str, str] = {}
+        self.windows: dict[str, tuple[datetime, int]] = {}
 
     async def client(self, api_key: str) -> str | None:
         return self.clients.get(api_key)
 
     async def issue(self, api_key: str, client_name: str) -> None:
         self.clients[api_key] = client_name
+
+    async def take_request(self, api_key: str, now: datetime) -> tuple[datetime, int]:
+        start, used = self.windows.get(api_key, (now, 0))
+        if start <= now - timedelta(minutes=1):
+            start, used = now, 0
+        self.windows[api_key] = (start, used + 1)
+        return self.windows[api_key]
 
 
 class IntakeStore:
@@ -162,11 +170,12 @@ class IntakeStore:
     def snapshot(self) -> Any:
         return copy.deepcopy((self.incidents.rows, self.incidents.timeline, self.incidents.keys,
                               self.mapping_rules.rules, self.signatures.seen, self.hotline_events.applied,
-                              self.api_keys.clients))
+                              self.api_keys.clients, self.api_keys.windows))
 
     def restore(self, snapshot: Any) -> None:
         (self.incidents.rows, self.incidents.timeline, self.incidents.keys, self.mapping_rules.rules,
-         self.signatures.seen, self.hotline_events.applied, self.api_keys.clients) = copy.deepcopy(snapshot)
+         self.signatures.seen, self.hotline_events.applied, self.api_keys.clients,
+         self.api_keys.windows) = copy.deepcopy(snapshot)
 
 
 class FakeIntakeUnitOfWork(FakeUnitOfWork):
