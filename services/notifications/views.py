@@ -9,12 +9,15 @@ from typing import Any
 import asyncpg
 
 from services.notifications.adapters.repository import QUERIES
+from services.notifications.domain.areas import covers
 
 
 async def deliveries(pool: asyncpg.Pool, incident_id: uuid.UUID | None, channel: str | None, status: str | None,
-                     limit: int) -> list[dict[str, Any]]:
-    """The delivery log, oldest first."""
-    return [dict(r) for r in await pool.fetch(QUERIES.list_deliveries, incident_id, channel, status, limit)]
+                     limit: int, area: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The delivery log inside `area` (by the place of each delivery's case), oldest first."""
+    patterns = [prefix + "%" for prefix in area if prefix.isdigit()]  # area codes are digits
+    return [dict(r) for r in await pool.fetch(QUERIES.list_deliveries, incident_id, channel, status, limit,
+                                              "" in area, patterns)]
 
 
 async def alerts_after(pool: asyncpg.Pool, last_id: int, limit: int = 200) -> list[dict[str, Any]]:
@@ -27,8 +30,11 @@ async def subscription(pool: asyncpg.Pool, sub_id: str) -> dict[str, Any] | None
     return dict(row) if row else None
 
 
-async def subscriptions(pool: asyncpg.Pool) -> list[dict[str, Any]]:
-    return [dict(r) for r in await pool.fetch(QUERIES.list_subscriptions)]
+async def subscriptions(pool: asyncpg.Pool, area: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The subscriptions whose whole area lies inside `area` (a subscription belongs to its area's callers)."""
+    return [dict(r) for r in await pool.fetch(QUERIES.list_subscriptions)
+            if all(covers(area, prefix) for prefix in r["area"])]
+
 
 
 async def contact(pool: asyncpg.Pool, unit_code: str) -> dict[str, Any] | None:

@@ -143,3 +143,28 @@ async def test_an_urge_reaches_the_handler_the_areas_subscribers_and_the_live_st
     assert urged["worker:w1"].startswith(f"【网格督办】催办：案件{str(case)[:8]}（噪声扰民）")
     alert = await container.pool.fetchrow("SELECT grid_code, payload FROM alert WHERE event_id = $1", envelope.id)
     assert (alert["grid_code"], alert["payload"]["note"]) == ("320508019044001", "市民第三次来电")
+
+
+async def test_subscriptions_and_the_delivery_log_are_scoped_to_the_callers_area(notifications):
+    """Issue 15: a supervisor of another district neither lists, reads, overwrites nor deletes a district's
+    subscription, and reads only the deliveries of cases placed in its own area."""
+    other_sup = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'sup9', 'supervisor', ['310101'])}"}
+    worker = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'w1', 'gridworker', [''])}"}
+    assert (await notifications.put("/v1/subscriptions/leader-1", json=LEADER, headers=DISTRICT_SUP)).status_code \
+        == 200
+    assert (await notifications.get("/v1/subscriptions", headers=other_sup)).json() == []
+    assert (await notifications.get("/v1/subscriptions/leader-1", headers=other_sup)).status_code == 404
+    taken = await notifications.put("/v1/subscriptions/leader-1", json=OTHER_DISTRICT, headers=other_sup)
+    assert taken.status_code == 403
+    assert (await notifications.delete("/v1/subscriptions/leader-1", headers=other_sup)).status_code == 404
+    [kept] = (await notifications.get("/v1/subscriptions", headers=DISTRICT_SUP)).json()
+    assert kept["area"] == ["320508"]
+
+    container = notifications.app.state.container
+    owner = Owner(unit_id="grid-1", unit_name="一网格", unit_kind="grid", worker_id="w1", worker_phone="13900000001")
+    await handle(container.bus, IncidentAssigned(incident_id=uuid.uuid4(), at=datetime.now(UTC),
+                                                 category="city.ads", urgency="urgent",
+                                                 grid_code="320508019044001", owner=owner, reason="located"))
+    assert len((await notifications.get("/v1/deliveries", headers=DISTRICT_SUP)).json()) == 1
+    assert (await notifications.get("/v1/deliveries", headers=other_sup)).json() == []
+    assert (await notifications.get("/v1/deliveries", headers=worker)).status_code == 403

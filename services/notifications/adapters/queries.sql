@@ -64,13 +64,16 @@ INSERT INTO sms_recipient (address, last_sent_at) VALUES ($1, $2)
 ON CONFLICT (address) DO UPDATE SET last_sent_at = greatest(sms_recipient.last_sent_at, EXCLUDED.last_sent_at);
 
 -- name: list_deliveries
-SELECT id, event_id, event_type, incident_id, channel, recipient, address, subject, body, status, attempts,
-       last_error, created_at, sent_at, next_attempt_at, bundle_id
-  FROM delivery
- WHERE ($1::uuid IS NULL OR incident_id = $1)
-   AND ($2::text IS NULL OR channel = $2)
-   AND ($3::text IS NULL OR status = $3)
- ORDER BY created_at, id
+-- Inside the caller's area ($5 city-wide, else $6 grid-code patterns): by the place of the case each delivery
+-- tells of (a case notifications knows no owner of has no place: city-wide callers only).
+SELECT d.id, d.event_id, d.event_type, d.incident_id, d.channel, d.recipient, d.address, d.subject, d.body,
+       d.status, d.attempts, d.last_error, d.created_at, d.sent_at, d.next_attempt_at, d.bundle_id
+  FROM delivery d LEFT JOIN case_owner o ON o.incident_id = d.incident_id
+ WHERE ($1::uuid IS NULL OR d.incident_id = $1)
+   AND ($2::text IS NULL OR d.channel = $2)
+   AND ($3::text IS NULL OR d.status = $3)
+   AND ($5 OR o.grid_code LIKE ANY ($6::text[]))
+ ORDER BY d.created_at, d.id
  LIMIT $4;
 
 -- name: alerts_after

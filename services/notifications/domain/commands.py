@@ -32,6 +32,7 @@ class PutSubscription(Command[None]):
 @dataclass(frozen=True)
 class DeleteSubscription(Command[None]):
     sub_id: str
+    caller_area: tuple[str, ...] = ()  # another area's subscription is as if absent
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from services.notifications.bootstrap import NAME, NotificationsContainer, boots
 from services.notifications.config import NotificationsSettings
 from services.notifications.domain import delivery
 from services.notifications.domain.alerts import CENTRE_ALERTS
+from services.notifications.domain.areas import covers
 from services.notifications.domain.commands import (
     DeleteContact,
     DeleteSubscription,
@@ -144,9 +145,8 @@ def build_router() -> APIRouter:
                          channel: Literal["sms", "email", "webhook", "sse"] | None = None,
                          status: Literal["pending", "sent", "failed", "dead"] | None = None,
                          limit: int = Query(100, ge=1, le=1000)) -> list[dict[str, Any]]:
-        if "" not in caller.area and caller.role not in ("admin", "supervisor", "leader"):
-            raise Problem(403, "the delivery log is for the command centre")
-        return await views.deliveries(container.pool, incident_id, channel, status, limit)
+        require_role(caller, "admin", "supervisor", "leader")  # the command centre's log, of its own area
+        return await views.deliveries(container.pool, incident_id, channel, status, limit, caller.area)
 
     @router.put("/subscriptions/{sub_id}", responses=problems(403))
     async def put_sub(sub_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,100}$")], body: SubscriptionIn,
@@ -163,20 +163,20 @@ def build_router() -> APIRouter:
     @router.get("/subscriptions", responses=problems(403))
     async def subs(caller: Caller, container: NotificationsApp) -> list[dict[str, Any]]:
         require_role(caller, "admin", "supervisor")
-        return await views.subscriptions(container.pool)
+        return await views.subscriptions(container.pool, caller.area)
 
     @router.get("/subscriptions/{sub_id}", responses=problems(403, 404))
     async def get_sub(sub_id: str, caller: Caller, container: NotificationsApp) -> dict[str, Any]:
         require_role(caller, "admin", "supervisor")
         found = await views.subscription(container.pool, sub_id)
-        if found is None:
-            raise Problem(404, f"no subscription {sub_id}")
+        if found is None or not all(covers(caller.area, prefix) for prefix in found["area"]):
+            raise Problem(404, f"no subscription {sub_id}")  # another area's is as if absent
         return found
 
     @router.delete("/subscriptions/{sub_id}", status_code=204, responses=problems(403, 404))
     async def delete_sub(sub_id: str, caller: Caller, container: NotificationsApp) -> Response:
         require_role(caller, "admin", "supervisor")
-        await container.bus.handle(DeleteSubscription(sub_id))
+        await container.bus.handle(DeleteSubscription(sub_id, caller_area=caller.area))
         return Response(status_code=204)
 
     @router.put("/contacts/{unit_code}", responses=problems(403))

@@ -475,14 +475,20 @@ async def put_subscription(cmd: PutSubscription, uow: NotificationsUnitOfWork) -
     if not subscription.lies_within(cmd.caller_area):
         raise OutsideArea("a subscription's area must lie inside the caller's")
     async with uow:
+        existing = await uow.subscriptions.get(cmd.sub_id)
+        if existing is not None and not existing.lies_within(cmd.caller_area):
+            # Another area's subscription: as if absent, and its id is not the caller's to take over.
+            raise OutsideArea(f"subscription {cmd.sub_id} belongs to another area; choose another id")
         await uow.subscriptions.put(subscription)
         await uow.commit()
 
 
 async def delete_subscription(cmd: DeleteSubscription, uow: NotificationsUnitOfWork) -> None:
     async with uow:
-        if not await uow.subscriptions.remove(cmd.sub_id):
-            raise UnknownSubscription(cmd.sub_id)
+        existing = await uow.subscriptions.get(cmd.sub_id)
+        if existing is None or not existing.lies_within(cmd.caller_area):
+            raise UnknownSubscription(cmd.sub_id)  # another area's is as if absent
+        await uow.subscriptions.remove(cmd.sub_id)
         await uow.commit()
 
 

@@ -591,10 +591,23 @@ async def test_putting_a_subscription_again_switches_it_back_on_and_deleting_an_
     store.subscriptions.rows["s1"].disable(NOW, "gone")
     await bus.handle(put_subscription(("320508",), ("",)))
     assert store.subscriptions.rows["s1"].disabled_at is None
-    await bus.handle(DeleteSubscription("s1"))
+    await bus.handle(DeleteSubscription("s1", caller_area=("",)))
     with pytest.raises(UnknownSubscription) as absent:
-        await bus.handle(DeleteSubscription("s1"))
+        await bus.handle(DeleteSubscription("s1", caller_area=("",)))
     assert absent.value.status == 404
+
+
+async def test_a_subscription_belongs_to_its_areas_callers(store, bus):
+    """Issue 15: another district's supervisor can neither take over, re-enable nor delete a subscription."""
+    await bus.handle(put_subscription(("320508",), ("320508",)))
+    store.subscriptions.rows["s1"].disable(NOW, "gone")
+    with pytest.raises(OutsideArea):
+        await bus.handle(put_subscription(("310101",), ("310101",)))
+    with pytest.raises(UnknownSubscription):
+        await bus.handle(DeleteSubscription("s1", caller_area=("310101",)))
+    assert store.subscriptions.rows["s1"].area == ("320508",) and store.subscriptions.rows["s1"].disabled_at
+    await bus.handle(DeleteSubscription("s1", caller_area=("320508",)))
+    assert "s1" not in store.subscriptions.rows
 
 
 async def test_contacts_are_kept_inside_the_callers_area(store, bus):
