@@ -362,3 +362,32 @@ async def test_units_workers_rules_and_dispatch_over_http_refuse_what_does_not_f
         history = (await client.get(f"/v1/assignments/{case.incident_id}", headers=admin)).json()
         assert [h["kind"] for h in history["history"]] == ["assigned", "dispatched"]
         assert history["current"]["reason"] == "dispatched by a: 街道牵头"
+
+
+async def test_a_cases_routing_grids_and_rules_are_read_only_inside_the_callers_area(routing):
+    """Issue 15: the assignment history is for the case's area and the units it went to; a grid record for its
+    area and the areas above; the rules for the centre's roles."""
+    from services.routing.config import RoutingSettings
+    from services.routing.entrypoints.http import create_app
+    from shared.auth import issue_token
+    from shared.settings import DEV_JWT_SECRET
+
+    def bearer(sub: str, role: str, area: list[str], unit: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, sub, role, area, unit)}"}
+
+    pool, bus, processor, dsn = routing
+    case = report()
+    await feed(processor, case)
+    path = f"/v1/assignments/{case.incident_id}"
+    async with serving(create_app(RoutingSettings(database_url=dsn))) as client:
+        assert (await client.get(path, headers=bearer("sup", "supervisor", ["320508"]))).status_code == 200
+        assert (await client.get(path, headers=bearer("sup9", "supervisor", ["310101"]))).status_code == 404
+        owner = (await client.get(path, headers=bearer("sup", "supervisor", [""]))).json()["current"]["unit_id"]
+        elsewhere_owner = bearer("w", "gridworker", ["310101001001001"], unit=owner)
+        assert (await client.get(path, headers=elsewhere_owner)).status_code == 200  # the unit it went to
+        worker = bearer("w1", "gridworker", ["320508019044001"])
+        assert (await client.get("/v1/grids/320508019044001", headers=worker)).status_code == 200
+        assert (await client.get("/v1/grids/320508019", headers=worker)).status_code == 200  # its street
+        assert (await client.get("/v1/grids/320508019044002", headers=worker)).status_code == 404
+        assert (await client.get("/v1/rules", headers=worker)).status_code == 403
+        assert (await client.get("/v1/rules", headers=bearer("sup", "supervisor", ["320508"]))).status_code == 200

@@ -145,8 +145,9 @@ def build_router() -> APIRouter:
     @router.get("/grids/{code}", responses=problems(404))
     async def get_grid(code: str, caller: Caller, container: RoutingApp) -> dict:
         row = await grid_row(container.pool, code)
-        if row is None:
-            raise Problem(404, f"no grid {code}")
+        # Inside the caller's area, or one of the areas above it (a grid worker reads its community's record).
+        if row is None or not (caller.sees(code) or any(prefix.startswith(code) for prefix in caller.area)):
+            raise Problem(404, f"no grid {code}")  # elsewhere: as if absent
         return row
 
     @router.get("/locate", responses=problems(404))
@@ -215,8 +216,9 @@ def build_router() -> APIRouter:
         await container.bus.handle(c.DeleteRoster(worker_id))
         return Response(status_code=204)
 
-    @router.get("/rules")
+    @router.get("/rules", responses=problems(403))
     async def rules(caller: Caller, container: RoutingApp) -> list[dict]:
+        require_role(caller, "admin", "supervisor", "leader")
         return await list_rules(container.pool)
 
     @router.put("/rules", responses=problems(403))
@@ -249,12 +251,21 @@ def build_router() -> APIRouter:
     @router.get("/assignments/{incident_id}", responses=problems(404))
     async def assignments(incident_id: uuid.UUID, caller: Caller, container: RoutingApp) -> dict:
         history = await assignment_history(container.pool, incident_id)
-        if not history:
-            raise Problem(404, f"no routing decision for {incident_id} yet")
+        if not history or not _sees_history(caller, history):
+            raise Problem(404, f"no routing decision for {incident_id} yet")  # another area's is as if absent
         current = next((h for h in reversed(history) if h["unit_id"]), None)
         return {"incident_id": str(incident_id), "current": current, "history": history}
 
     return router
+
+
+def _sees_history(caller: Principal, history: list[dict]) -> bool:
+    """A case's routing is for the callers whose area holds its place now, and for the units it was given to (a
+    case not yet placed: city-wide callers only)."""
+    place = next((h["place_code"] for h in reversed(history) if h["place_code"]), None)
+    if caller.sees(place):
+        return True
+    return caller.unit is not None and any(h["unit_id"] == caller.unit for h in history)
 
 
 def actor_of(caller: Principal) -> c.Actor:
