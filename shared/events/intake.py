@@ -19,6 +19,9 @@ Satisfied = Literal["satisfied", "basically", "unsatisfied"]
 ReturnKind = Literal["not_our_area", "not_our_duty", "incomplete", "duplicate", "other"]
 # 事项性质 of a 12345 order (DOMAIN §3, §7), in English; policies may set limits by it.
 Nature = Literal["consultation", "request", "complaint", "report", "suggestion", "praise"]
+# 12345 sends 事项性质 in Chinese (DOMAIN §7); intake's orders and supervision's policies map it to the word above.
+NATURE_NAMES: dict[str, Nature] = {"咨询": "consultation", "求助": "request", "投诉": "complaint", "举报": "report",
+                                   "建议": "suggestion", "表扬": "praise"}
 
 
 class Point(BaseModel):

@@ -9,6 +9,7 @@ from typing import Literal
 from coord_convert.transform import bd2wgs, gcj2wgs
 
 from services.intake.domain.errors import InvalidMapping, MappingProblem
+from shared.events.intake import NATURE_NAMES
 
 TRIAGE = "triage.unknown"
 URGENCY_ORDER = ("normal", "urgent", "emergency")
@@ -16,8 +17,7 @@ HOTLINE_URGENCY = {"一般": "normal", "紧急": "urgent", "特急": "emergency"
                    "normal": "normal", "urgent": "urgent", "emergency": "emergency"}
 CoordSys = Literal["wgs84", "gcj02", "bd09"]
 # 事项性质 (DOMAIN §7): 12345 sends it in Chinese; we keep one English word for each.
-NATURES = {"咨询": "consultation", "求助": "request", "投诉": "complaint", "举报": "report", "建议": "suggestion",
-           "表扬": "praise"}
+NATURES = NATURE_NAMES
 Nature = Literal["consultation", "request", "complaint", "report", "suggestion", "praise",
                  "咨询", "求助", "投诉", "举报", "建议", "表扬"]
 

@@ -6,15 +6,17 @@ INSERT INTO virtual_clock (id, virtual_anchor, real_anchor, speed) VALUES (true,
 ON CONFLICT (id) DO UPDATE SET virtual_anchor = $1, real_anchor = $2, speed = $3;
 
 -- name: find_policy
-SELECT category, urgency, phase, limit_amount, limit_unit, yellow_ratio, ladder
+-- The most specific policy for category $1 and nature $4 (NULL: none, so only '*'): exact category and nature,
+-- exact category with any nature, any category with the nature, then '*'/'*' (domain/model.py lookup_order).
+SELECT category, urgency, phase, nature, limit_amount, limit_unit, yellow_ratio, ladder
   FROM policy
- WHERE urgency = $2 AND phase = $3 AND category IN ($1, '*')
- ORDER BY category = '*'
+ WHERE urgency = $2 AND phase = $3 AND category IN ($1, '*') AND nature IN (coalesce($4::text, '*'), '*')
+ ORDER BY category = '*', nature = '*'
  LIMIT 1;
 
 -- name: list_policies
-SELECT category, urgency, phase, limit_amount, limit_unit, yellow_ratio, ladder, updated_at
-  FROM policy ORDER BY category, urgency, phase;
+SELECT category, urgency, phase, nature, limit_amount, limit_unit, yellow_ratio, ladder, updated_at
+  FROM policy ORDER BY category, urgency, phase, nature;
 
 -- name: calendar_overrides
 SELECT day, workday, note FROM calendar_override;
@@ -37,20 +39,21 @@ SELECT * FROM phase_clock
  FOR UPDATE;
 
 -- name: upsert_case
-INSERT INTO supervised_case (incident_id, category, urgency, grid_code, unit_id, deadline, hotline)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
+INSERT INTO supervised_case (incident_id, category, urgency, grid_code, unit_id, deadline, hotline, nature)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
 ON CONFLICT (incident_id) DO UPDATE
    SET category = EXCLUDED.category, urgency = EXCLUDED.urgency,
        grid_code = coalesce(EXCLUDED.grid_code, supervised_case.grid_code),
        unit_id = coalesce(EXCLUDED.unit_id, supervised_case.unit_id),
        deadline = coalesce(EXCLUDED.deadline, supervised_case.deadline),
-       hotline = supervised_case.hotline OR EXCLUDED.hotline, updated_at = now()
+       hotline = supervised_case.hotline OR EXCLUDED.hotline,
+       nature = coalesce(EXCLUDED.nature, supervised_case.nature), updated_at = now()
 RETURNING incident_id, category, urgency, grid_code, unit_id, signed, deadline, assignment_id, hotline,
-          signed_unit_id, signed_at, assigned_at, reopened_at;
+          signed_unit_id, signed_at, assigned_at, reopened_at, nature;
 
 -- name: get_case
 SELECT incident_id, category, urgency, grid_code, unit_id, signed, deadline, assignment_id, hotline,
-       signed_unit_id, signed_at, assigned_at, reopened_at
+       signed_unit_id, signed_at, assigned_at, reopened_at, nature
   FROM supervised_case WHERE incident_id = $1;
 
 -- name: mark_signed
@@ -83,9 +86,9 @@ INSERT INTO phase_clock (incident_id, phase, cycle, category, urgency, grid_code
                          limit_amount, limit_unit, yellow_ratio, due_version, yellow_at, due_at,
                          red_card_at, leader_at, light, level, stopped_at, paused_at, extension_amount,
                          assignment_id, started_by, stop_reason, due_fixed, start_level, counted_from,
-                         next_check_at)
+                         nature, next_check_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-        $23, $24, $25, $26, $27, $28)
+        $23, $24, $25, $26, $27, $28, $29)
 RETURNING id;
 
 -- name: update_clock
@@ -182,9 +185,9 @@ SELECT min(next_check_at) FROM phase_clock WHERE next_check_at IS NOT NULL;
 SELECT * FROM phase_clock WHERE incident_id = $1 ORDER BY id;
 
 -- name: upsert_policy
-INSERT INTO policy (category, urgency, phase, limit_amount, limit_unit, yellow_ratio, ladder)
-VALUES ($1, $2, $3, $4, $5, $6, $7)
-ON CONFLICT (category, urgency, phase) DO UPDATE
+INSERT INTO policy (category, urgency, phase, limit_amount, limit_unit, yellow_ratio, ladder, nature)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT (category, urgency, phase, nature) DO UPDATE
    SET limit_amount = EXCLUDED.limit_amount, limit_unit = EXCLUDED.limit_unit,
        yellow_ratio = EXCLUDED.yellow_ratio, ladder = EXCLUDED.ladder, updated_at = now();
 

@@ -24,7 +24,8 @@ QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
 _CLOCK_FIELDS = ("incident_id", "phase", "cycle", "category", "urgency", "grid_code", "unit_id", "started_at",
                  "limit_amount", "limit_unit", "yellow_ratio", "due_version", "yellow_at", "due_at",
                  "red_card_at", "leader_at", "light", "level", "stopped_at", "paused_at", "extension_amount",
-                 "assignment_id", "started_by", "stop_reason", "due_fixed", "start_level", "counted_from")
+                 "assignment_id", "started_by", "stop_reason", "due_fixed", "start_level", "counted_from",
+                 "nature")
 
 
 class ClockRepository:
@@ -86,10 +87,11 @@ class CaseRepository:
         self._conn = conn
 
     async def upsert(self, incident_id: uuid.UUID, category: str, urgency: str, grid_code: str | None,
-                     unit_id: str | None, deadline: datetime | None = None, hotline: bool = False) -> SupervisedCase:
-        """The case as now known; a missing grid, unit or deadline keeps what was known before."""
+                     unit_id: str | None, deadline: datetime | None = None, hotline: bool = False,
+                     nature: str | None = None) -> SupervisedCase:
+        """The case as now known; a missing grid, unit, deadline or nature keeps what was known before."""
         row = await self._conn.fetchrow(QUERIES.upsert_case, incident_id, category, urgency, grid_code,
-                                        unit_id, deadline, hotline)
+                                        unit_id, deadline, hotline, nature)
         return SupervisedCase(**dict(row))
 
     async def get(self, incident_id: uuid.UUID) -> SupervisedCase | None:
@@ -136,24 +138,25 @@ class CaseRepository:
 
 
 class PolicyRepository:
-    """Time-limit policies per category, urgency and phase ('*' the default category)."""
+    """Time-limit policies per category, urgency, phase and 事项性质 ('*' the default category or nature)."""
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
 
-    async def for_phase(self, category: str, urgency: str, phase: str) -> Policy:
-        """The category's own policy, else the '*' default."""
-        row = await self._conn.fetchrow(QUERIES.find_policy, category, urgency, phase)
+    async def for_phase(self, category: str, urgency: str, phase: str, nature: str | None = None) -> Policy:
+        """The most specific policy (model.lookup_order, DOMAIN.md §5 and §7): the category's own for the
+        nature, the category's own for any nature, any category's for the nature, the '*' default."""
+        row = await self._conn.fetchrow(QUERIES.find_policy, category, urgency, phase, nature)
         if row is None:
             raise NoPolicy(category, urgency, phase)
         ladder = {k: (float(v[0]), v[1]) for k, v in (row["ladder"] or {}).items()}
         return Policy(row["category"], row["urgency"], row["phase"], row["limit_amount"], row["limit_unit"],
-                      row["yellow_ratio"], ladder)
+                      row["yellow_ratio"], ladder, row["nature"])
 
     async def put(self, policy: Policy) -> None:
         ladder = {step: [amount, unit] for step, (amount, unit) in policy.ladder.items()}
         await self._conn.execute(QUERIES.upsert_policy, policy.category, policy.urgency, policy.phase,
-                                 policy.limit_amount, policy.limit_unit, policy.yellow_ratio, ladder)
+                                 policy.limit_amount, policy.limit_unit, policy.yellow_ratio, ladder, policy.nature)
 
 
 class CalendarDayRepository:

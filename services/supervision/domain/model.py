@@ -20,6 +20,7 @@ from typing import Literal
 
 from services.supervision.domain.errors import InvalidPolicy
 from shared.calendar import ZONE, WorkCalendar
+from shared.events.intake import NATURE_NAMES
 from shared.events.supervision import ClockEvent, EscalationRaised, LightChanged
 
 Phase = Literal["sign", "handle", "verify"]
@@ -28,6 +29,8 @@ LIGHTS = ("green", "yellow", "red")
 LEVELS = ("none", "reminder", "yellow_card", "red_card", "leader")
 PHASES = ("sign", "handle", "verify")
 HOTLINE_ACTOR = "12345"  # who decided, in intake's events, when 12345 itself ruled on its order
+ANY = "*"  # a policy's category or nature that fits any
+NATURES = tuple(NATURE_NAMES.values())  # 事项性质 of a 12345 order (DOMAIN.md §7), in English
 
 # How long after the due time the red card and the leader's 督办 come, by the unit of the limit.
 DEFAULT_LADDER: dict[str, dict[str, tuple[float, LimitUnit]]] = {
@@ -39,6 +42,10 @@ DEFAULT_LADDER: dict[str, dict[str, tuple[float, LimitUnit]]] = {
 
 @dataclass(frozen=True)
 class Policy:
+    """The time limit of a phase (DOMAIN.md §5: defaults per category × urgency × phase), optionally for one
+    事项性质 of a 12345 order (DOMAIN.md §7: a 咨询 may get other limits than a 投诉); '*' = any category or
+    nature. The most specific one applies (`lookup_order`)."""
+
     category: str
     urgency: str
     phase: Phase
@@ -46,12 +53,16 @@ class Policy:
     limit_unit: LimitUnit
     yellow_ratio: float = 0.7
     ladder: dict[str, tuple[float, LimitUnit]] = field(default_factory=dict)
+    nature: str = ANY
 
     def steps(self) -> dict[str, tuple[float, LimitUnit]]:
         return self.ladder or DEFAULT_LADDER[self.limit_unit]
 
     def check(self) -> None:
-        """Yellow comes before red, limits are positive, and the ladder climbs: red card, then leader."""
+        """Yellow comes before red, limits are positive, and the ladder climbs: red card, then leader; the nature
+        is '*' or one of DOMAIN.md §7's."""
+        if self.nature != ANY and self.nature not in NATURES:
+            raise InvalidPolicy(f"unknown nature {self.nature!r}: * or one of {', '.join(NATURES)}")
         if self.limit_amount <= 0:
             raise InvalidPolicy("the limit must be positive")
         if self.limit_unit == "working_days" and self.limit_amount != int(self.limit_amount):
@@ -78,6 +89,15 @@ class CaseFacts:
     unit_id: str | None
     deadline: datetime | None = None
     assignment_id: int | None = None
+    nature: str | None = None  # a 12345 order's 事项性质 (DOMAIN.md §7): its policies may differ
+
+
+def lookup_order(category: str, nature: str | None) -> list[tuple[str, str]]:
+    """The (category, nature) keys a policy is looked up by, the most specific first (DOMAIN.md §5 limits by
+    category, §7 事项性质): the category's own for the nature, the category's own for any nature, any category's
+    for the nature, then the '*' default. A case without a nature looks up only the any-nature policies."""
+    keys = [(category, nature or ANY), (category, ANY), (ANY, nature or ANY), (ANY, ANY)]
+    return list(dict.fromkeys(keys))
 
 
 @dataclass
@@ -97,6 +117,7 @@ class SupervisedCase:
     signed_at: datetime | None = None
     assigned_at: datetime | None = None  # when the current owner got the case
     reopened_at: datetime | None = None  # the last 重办: its cycle started then
+    nature: str | None = None  # a 12345 order's 事项性质 (DOMAIN.md §7); None for other sources
 
     @property
     def facts(self) -> CaseFacts:
@@ -104,7 +125,7 @@ class SupervisedCase:
         a 重办 is a new cycle on the policy's limits: 12345's own redo comes with terms the event does not carry."""
         deadline = self.deadline if self.reopened_at is None else None
         return CaseFacts(self.incident_id, self.category, self.urgency, self.grid_code, self.unit_id,
-                         deadline, self.assignment_id)
+                         deadline, self.assignment_id, self.nature)
 
     @property
     def answers_to_12345(self) -> bool:
@@ -171,6 +192,8 @@ class PhaseClock:
     due_fixed: bool = False  # the due time is a 12345 deadline (an instant), not counted working time
     start_level: str = "none"  # the case's 督办 level when the clock started (what it carried over)
     counted_from: datetime | None = None  # where its thresholds are counted from: the start, or the last resume
+    # The 事项性质 its policy was chosen by (DOMAIN.md §7): an extension or a calendar recount finds the same one.
+    nature: str | None = None
     id: int | None = None
     events: list[ClockEvent] = field(default_factory=list, repr=False)
 
@@ -208,7 +231,7 @@ class PhaseClock:
             red_card_at=calendar.add(due, *steps["red_card"]),
             leader_at=calendar.add(due, *steps["leader"]),
             level=level, start_level=level,
-            assignment_id=facts.assignment_id, started_by=started_by, due_fixed=due_fixed,
+            assignment_id=facts.assignment_id, started_by=started_by, due_fixed=due_fixed, nature=facts.nature,
         )
 
     @property

@@ -16,7 +16,7 @@ from services.supervision.bootstrap import SupervisionContainer, bootstrap
 from services.supervision.config import SupervisionSettings
 from services.supervision.domain import commands as c
 from services.supervision.domain.errors import InvalidPeriod
-from services.supervision.domain.model import PhaseClock, Policy
+from services.supervision.domain.model import ANY, NATURES, PhaseClock, Policy
 from services.supervision.domain.statistics import (
     METRICS,
     GroupBy,
@@ -32,6 +32,7 @@ from services.supervision.service_layer.statistics import MonthReport, QuarterRe
 from services.supervision.views import board_clocks, clocks_of_incident, list_policies
 from shared.auth import Caller, Principal, require_role
 from shared.categories import CATEGORY_CODES
+from shared.events.intake import NATURE_NAMES
 from shared.problems import Problem, problems
 from shared.web import container_of, create_service_app
 
@@ -62,6 +63,10 @@ class PolicyIn(BaseModel):
     limit_unit: Unit
     yellow_ratio: float = Field(0.7, gt=0, lt=1)
     ladder: dict[Literal["red_card", "leader"], StepIn] | None = None
+    nature: str | None = Field(
+        None, description="事项性质 of a 12345 order (DOMAIN.md §7), in English (consultation, request, complaint, "
+                          "report, suggestion, praise) or Chinese (咨询, 求助, 投诉, 举报, 建议, 表扬); * or absent "
+                          "for any", examples=["complaint", "咨询"])
 
     @field_validator("category")
     @classmethod
@@ -69,6 +74,15 @@ class PolicyIn(BaseModel):
         if value != "*" and value not in CATEGORY_CODES:
             raise ValueError(f"unknown category {value!r}")
         return value
+
+    @field_validator("nature")
+    @classmethod
+    def _nature_in_english(cls, value: str | None) -> str:
+        """Kept in English, as the events carry it; absent is '*' (any nature)."""
+        nature = NATURE_NAMES.get(value, value) if value else ANY
+        if nature != ANY and nature not in NATURES:
+            raise ValueError(f"unknown nature {value!r}: * or one of {', '.join((*NATURES, *NATURE_NAMES))}")
+        return nature
 
 
 class OverrideIn(BaseModel):
@@ -169,7 +183,7 @@ def actor_of(caller: Principal) -> c.Actor:
 def policy_of(item: PolicyIn) -> Policy:
     ladder: dict[str, tuple[float, Unit]] = {str(k): (s.amount, s.unit) for k, s in (item.ladder or {}).items()}
     return Policy(item.category, item.urgency, item.phase, item.limit_amount, item.limit_unit, item.yellow_ratio,
-                  ladder)
+                  ladder, item.nature or ANY)
 
 
 def build_router() -> APIRouter:

@@ -37,11 +37,11 @@ async def change_calendar(uow: SupervisionUnitOfWork, calendar: WorkCalendar, ea
 async def _recount(uow: SupervisionUnitOfWork, old: WorkCalendar, new: WorkCalendar, earliest: date) -> int:
     now = uow.clock.now()
     not_before = datetime.combine(earliest, time(), ZONE)
-    policies: dict[tuple[str, str, str], Policy] = {}
+    policies: dict[tuple[str, str, str, str | None], Policy] = {}
     moved, after_id = 0, 0
     while batch := await uow.clocks.running_on_working_time(not_before, after_id, REBASE_BATCH):
         for clock in batch:
-            key = (clock.category, clock.urgency, clock.phase)
+            key = (clock.category, clock.urgency, clock.phase, clock.nature)  # the policy the clock started on
             if key not in policies:
                 policies[key] = await uow.policies.for_phase(*key)
             if clock.rebase(now, old, new, policies[key]):

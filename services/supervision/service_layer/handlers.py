@@ -59,11 +59,12 @@ CLOCK_ADVANCERS = ("admin", "supervisor")
 async def start_phase(uow: SupervisionUnitOfWork, calendar: WorkCalendar, case: SupervisedCase, phase: Phase,
                       at: datetime, cause: Envelope, started_by: str) -> PhaseClock:
     """Stop the phase's running clock (if any) and start a fresh one from the policy, at the case's 督办 level
-    so far (DOMAIN.md §5: never lowered; a 重办 starts a new cycle afresh)."""
+    so far (DOMAIN.md §5: never lowered; a 重办 starts a new cycle afresh). The policy is the most specific for
+    the case's category and, for a 12345 order, its 事项性质 (DOMAIN.md §7); the clock keeps that nature."""
     if (running := await uow.clocks.running_in_phase(case.incident_id, phase)) is not None:
         running.stop(at, "restarted" if started_by == "reopened" else started_by)
         await uow.clocks.save(running)
-    policy = await uow.policies.for_phase(case.category, case.urgency, phase)
+    policy = await uow.policies.for_phase(case.category, case.urgency, phase, case.nature)
     level = "none" if started_by == "reopened" else await uow.clocks.case_level(case.incident_id, case.reopened_at)
     clock = PhaseClock.start(case.facts, phase, policy, at, calendar,
                              cycle=await uow.clocks.next_cycle(case.incident_id, phase), started_by=started_by,
@@ -91,8 +92,10 @@ async def known_case(uow: SupervisionUnitOfWork, incident_id: uuid.UUID, detail:
 
 
 async def on_received(event: IncidentReceived, envelope: Envelope, uow: SupervisionUnitOfWork) -> None:
+    """The case as intake received it; a 12345 order with its deadline (DOMAIN.md §5) and 事项性质 (§7), which
+    its clocks' policies are chosen by."""
     await uow.cases.upsert(event.incident_id, event.category, event.urgency, event.grid_code, None, event.deadline,
-                           hotline=event.hotline_order_no is not None)
+                           hotline=event.hotline_order_no is not None, nature=event.nature)
 
 
 async def on_assigned(event: IncidentAssigned | IncidentReassigned, envelope: Envelope, uow: SupervisionUnitOfWork,
@@ -251,7 +254,7 @@ async def on_extension_decided(event: ExtensionDecided, envelope: Envelope, uow:
     clock = await uow.clocks.running_in_phase(event.incident_id, "handle")
     if clock is None:
         return  # nothing to extend (the phase ended meanwhile)
-    policy = await uow.policies.for_phase(clock.category, clock.urgency, "handle")
+    policy = await uow.policies.for_phase(clock.category, clock.urgency, "handle", clock.nature)  # its ladder
     if clock.extend(event.amount, event.unit, uow.clock.now(), calendar, policy):
         clock.tick(uow.clock.now())
         await uow.clocks.save(clock)

@@ -68,9 +68,10 @@ class Clocks(Protocol):
 
 class Cases(Protocol):
     async def upsert(self, incident_id: uuid.UUID, category: str, urgency: str, grid_code: str | None,
-                     unit_id: str | None, deadline: datetime | None = None, hotline: bool = False) -> SupervisedCase:
-        """The case as now known; a missing grid, unit or deadline keeps what was known before (a 12345 order
-        stays one)."""
+                     unit_id: str | None, deadline: datetime | None = None, hotline: bool = False,
+                     nature: str | None = None) -> SupervisedCase:
+        """The case as now known; a missing grid, unit, deadline or nature (事项性质) keeps what was known before
+        (a 12345 order stays one)."""
         ...
 
     async def get(self, incident_id: uuid.UUID) -> SupervisedCase | None: ...
@@ -110,8 +111,10 @@ class Cases(Protocol):
 
 
 class Policies(Protocol):
-    async def for_phase(self, category: str, urgency: str, phase: str) -> Policy:
-        """The category's own policy, else the '*' default; NoPolicy when neither exists."""
+    async def for_phase(self, category: str, urgency: str, phase: str, nature: str | None = None) -> Policy:
+        """The most specific policy (DOMAIN.md §5 limits, §7 事项性质; model.lookup_order): the category's own for
+        the nature, the category's own for any nature ('*'), any category's for the nature, the '*'/'*' default;
+        without a nature only the any-nature ones. NoPolicy when none exists."""
         ...
 
     async def put(self, policy: Policy) -> None: ...

@@ -16,7 +16,7 @@ from services.supervision.bootstrap import message_bus
 from services.supervision.domain.alerts import ClockAlert, alerts_of
 from services.supervision.domain.calendar import CalendarRecord
 from services.supervision.domain.errors import NoPolicy
-from services.supervision.domain.model import PhaseClock, Policy, SupervisedCase, highest_level
+from services.supervision.domain.model import PhaseClock, Policy, SupervisedCase, highest_level, lookup_order
 from services.supervision.domain.statistics import UnitName
 from services.supervision.service_layer.unit_of_work import SupervisionUnitOfWork, alerts_from
 from shared.calendar import WorkCalendar
@@ -93,13 +93,15 @@ class FakeCases:
         self.facts: list[tuple[str, uuid.UUID, datetime]] = []  # (kind, case, at): returns, closures, ...
 
     async def upsert(self, incident_id: uuid.UUID, category: str, urgency: str, grid_code: str | None,
-                     unit_id: str | None, deadline: datetime | None = None, hotline: bool = False) -> SupervisedCase:
+                     unit_id: str | None, deadline: datetime | None = None, hotline: bool = False,
+                     nature: str | None = None) -> SupervisedCase:
         case = self.rows.get(incident_id) or SupervisedCase(incident_id, category, urgency, None, None)
         case.category, case.urgency = category, urgency
         case.grid_code = grid_code or case.grid_code  # a missing value keeps what was known (as the SQL's coalesce)
         case.unit_id = unit_id or case.unit_id
         case.deadline = deadline or case.deadline
         case.hotline = case.hotline or hotline
+        case.nature = nature or case.nature
         self.rows[incident_id] = case
         return copy.copy(case)
 
@@ -152,19 +154,21 @@ class FakeCases:
 
 
 class FakePolicies:
-    def __init__(self, policies: list[Policy] | None = None) -> None:
-        self.rows: dict[tuple[str, str, str], Policy] = {}
-        for policy in policies or []:
-            self.rows[(policy.category, policy.urgency, policy.phase)] = policy
+    """Keyed as the table: (category, urgency, phase, nature); looked up the most specific first (find_policy)."""
 
-    async def for_phase(self, category: str, urgency: str, phase: str) -> Policy:
-        for key in ((category, urgency, phase), ("*", urgency, phase)):
-            if key in self.rows:
+    def __init__(self, policies: list[Policy] | None = None) -> None:
+        self.rows: dict[tuple[str, str, str, str], Policy] = {}
+        for policy in policies or []:
+            self.rows[(policy.category, policy.urgency, policy.phase, policy.nature)] = policy
+
+    async def for_phase(self, category: str, urgency: str, phase: str, nature: str | None = None) -> Policy:
+        for cat, nat in lookup_order(category, nature):
+            if (key := (cat, urgency, phase, nat)) in self.rows:
                 return self.rows[key]
         raise NoPolicy(category, urgency, phase)
 
     async def put(self, policy: Policy) -> None:
-        self.rows[(policy.category, policy.urgency, policy.phase)] = policy
+        self.rows[(policy.category, policy.urgency, policy.phase, policy.nature)] = policy
 
 
 class FakeCalendarDays:

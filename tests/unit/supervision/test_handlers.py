@@ -398,8 +398,8 @@ GOOD = Policy("city.ads", "urgent", "sign", 1, "hours", ladder={"red_card": (30,
 async def test_policies_are_stored_together(bus, store):
     other = dataclasses.replace(GOOD, phase="handle", limit_amount=4)
     assert await bus.handle(c.PutPolicies((GOOD, other))) == 2
-    assert store.policies.rows[("city.ads", "urgent", "sign")] == GOOD
-    assert store.policies.rows[("city.ads", "urgent", "handle")] == other
+    assert store.policies.rows[("city.ads", "urgent", "sign", "*")] == GOOD
+    assert store.policies.rows[("city.ads", "urgent", "handle", "*")] == other
 
 
 async def test_one_policy_refused_stores_none_and_names_its_place(bus, store):
