@@ -204,6 +204,23 @@ async def test_the_stats_and_rankings_api_validates_and_reports(fresh_database):
         few = (await client.get(f"/v1/rankings?month={this_month}&level=community", headers=headers)).json()
         assert few["units"][0]["cases"] == 15 and few["units"][0]["rank"] == 1
 
+        # Issue 15: figures inside the caller's area; departments for the city (or the unit itself).
+        def bearer(role: str, area: list[str], unit: str | None = None) -> dict[str, str]:
+            return {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'x', role, area, unit)}"}
+
+        elsewhere = bearer("supervisor", ["310101"])
+        assert (await client.get(f"/v1/stats?month={this_month}&group_by=community", headers=elsewhere)
+                ).json()["rows"] == []
+        other_ranking = (await client.get(f"/v1/rankings?month={this_month}&level=grid", headers=elsewhere)).json()
+        assert other_ranking["units"] == [] and other_ranking["red_list"] == []
+        worker = bearer("gridworker", [GRID], unit=GRID_UNIT.unit_id)
+        assert (await client.get(f"/v1/rankings?month={this_month}&level=grid", headers=worker)).status_code == 403
+        units = f"/v1/stats?month={this_month}&group_by=unit"
+        assert (await client.get(units, headers=headers)).json()["rows"] == []  # a district's: no unit rows
+        [own] = (await client.get(units, headers=worker)).json()["rows"]
+        assert own["key"] == GRID_UNIT.unit_id
+        assert len((await client.get(units, headers=bearer("supervisor", [""]))).json()["rows"]) == 2
+
         next_month = (end + timedelta(days=1)).astimezone(ZONE).strftime("%Y-%m")
         for query in ("month=2026-13", "month=26-11", f"month={next_month}", "month=",
                       f"month={this_month}&group_by=x"):

@@ -176,6 +176,14 @@ QUARTER = Query(None, pattern=r"^\d{4}-Q[1-4]$",
                             "freezes (close of the following month's 5th working day), then frozen")
 
 
+def _may_see_figures(caller: Principal, group_by: str, key: str) -> bool:
+    """Territorial figures are keyed by the area's code: the caller's area's. Departments and single units are
+    keyed by unit id, with no place: city-wide callers see them all, a unit its own."""
+    if group_by in ("department", "unit"):
+        return "" in caller.area or key == caller.unit
+    return caller.sees(key)
+
+
 def actor_of(caller: Principal) -> c.Actor:
     return c.Actor(caller.sub, caller.role, caller.area)
 
@@ -286,14 +294,12 @@ def build_router() -> APIRouter:
         in an assignment (owner or co-owner) of the unit answering for the key; an area whose unit never owned
         or co-owned a case has none (null)."""
         report = await load_report(container, month, quarter, group_by)
-        territorial = group_by not in ("department", "unit")
-        rows = [figures_view(u) for u in report.units
-                if not territorial or "" in caller.area or caller.sees(u.key)]
+        rows = [figures_view(u) for u in report.units if _may_see_figures(caller, group_by, u.key)]
         return {**report_header(report), "group_by": group_by,
                 "definitions": {m: {"name": name, "numerator": what} for m, (name, what) in METRICS.items()},
                 "rows": rows}
 
-    @router.get("/rankings", responses=problems(422))
+    @router.get("/rankings", responses=problems(403, 422))
     async def rankings(caller: Caller, container: SupervisionApp, month: str | None = MONTH,
                        quarter: str | None = QUARTER,
                        level: Literal["grid", "community", "street", "district", "department"] = "street") -> dict:
@@ -301,9 +307,13 @@ def build_router() -> APIRouter:
         denominators summed, frozen when its last month freezes): the level's units by score; fewer than 10
         cases are listed without a rank; a unit with no measured rate (every denominator 0) is listed last with
         score null and no rank, never scored on the level's means alone."""
+        require_role(caller, "admin", "supervisor", "leader")
         report = await load_report(container, month, quarter, level)
-        ranked = score_units(report.units)
+        ranked = score_units(report.units)  # ranked across the whole level, then shown inside the caller's area
         red, black = red_and_black(ranked)
+        ranked = [r for r in ranked if _may_see_figures(caller, level, r.figures.key)]
+        red = [r for r in red if _may_see_figures(caller, level, r.figures.key)]
+        black = [r for r in black if _may_see_figures(caller, level, r.figures.key)]
         return {**report_header(report), "level": level,
                 "score": "100 × (0.10 及时签收 + 0.25 按期办结 + 0.10 响应 + 0.30 解决 + 0.25 满意) "
                          "− 10 × (回退 + 重办 + 返工) − 督办 points (≤ 20); a missing rate takes the level's mean; "
