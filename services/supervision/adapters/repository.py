@@ -206,9 +206,15 @@ class PgClockStore:
             await conn.execute("NOTIFY clock_changed")
 
 
-async def store_frozen_figures(pool: asyncpg.Pool, month: date, group_by: str, frozen_at: datetime,
-                               units: list[UnitFigures]) -> None:
-    """A month's figures as of its freeze, stored once (a second writer's are dropped: ON CONFLICT DO NOTHING)."""
-    rows = [{"key": u.key, "name": u.name, "cases": u.cases, "escalation_points": u.escalation_points,
-             "rates": {m: [r.numerator, r.denominator] for m, r in u.rates.items()}} for u in units]
-    await pool.execute(QUERIES.store_frozen_stats, month, group_by, frozen_at, rows)
+class FrozenMonthRepository:
+    """The months whose figures were published (frozen)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def store(self, month: date, group_by: str, frozen_at: datetime, units: Sequence[UnitFigures]) -> None:
+        """A month's figures as of its freeze, stored once (a second writer's are dropped: ON CONFLICT DO
+        NOTHING)."""
+        rows = [{"key": u.key, "name": u.name, "cases": u.cases, "escalation_points": u.escalation_points,
+                 "rates": {m: [r.numerator, r.denominator] for m, r in u.rates.items()}} for u in units]
+        await self._conn.execute(QUERIES.store_frozen_stats, month, group_by, frozen_at, rows)

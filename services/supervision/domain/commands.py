@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Literal
 
 from services.supervision.domain.model import PhaseClock, Policy
+from services.supervision.domain.statistics import UnitFigures
 from shared.messagebus import Command
 
 ManualLevel = Literal["reminder", "yellow_card", "red_card", "leader"]
@@ -77,3 +78,14 @@ class FireDueClocks(Command[list[datetime]]):
     """The ticker's pass: fire the thresholds of up to `batch` due clocks; returns when each was due."""
 
     batch: int
+
+
+@dataclass(frozen=True)
+class FreezeMonth(Command[None]):
+    """Store a month's figures as of its freeze, once: later events (a late 重办, a calendar change) no longer
+    move a published month. A second writer's figures are dropped."""
+
+    month: date
+    group_by: str
+    frozen_at: datetime
+    units: tuple[UnitFigures, ...]

@@ -164,9 +164,11 @@ async def load_report(container: SupervisionContainer, month: str | None, quarte
         raise InvalidPeriod("give one period: month=YYYY-MM or quarter=YYYY-Qn")
     now = container.clock.now()
     if month is not None:
-        return await month_report(container.pool, container.calendar, now, parse_month(month), group_by)
+        return await month_report(container.pool, container.bus, container.calendar, now, parse_month(month),
+                                  group_by)
     assert quarter is not None
-    return await quarter_report(container.pool, container.calendar, now, parse_quarter(quarter), group_by)
+    return await quarter_report(container.pool, container.bus, container.calendar, now, parse_quarter(quarter),
+                                group_by)
 
 
 MONTH = Query(None, pattern=r"^\d{4}-\d{2}$", description="YYYY-MM (Asia/Shanghai); give month or quarter")

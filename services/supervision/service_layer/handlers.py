@@ -325,6 +325,12 @@ async def import_calendar_year(cmd: c.ImportCalendarYear, uow: SupervisionUnitOf
     return await change_calendar(uow, calendar, date(cmd.year, 1, 1), change)
 
 
+async def freeze_month(cmd: c.FreezeMonth, uow: SupervisionUnitOfWork) -> None:
+    async with uow:
+        await uow.frozen_months.store(cmd.month, cmd.group_by, cmd.frozen_at, cmd.units)
+        await uow.commit()
+
+
 async def fire_due_clocks(cmd: c.FireDueClocks, uow: SupervisionUnitOfWork) -> list[datetime]:
     """Fire the thresholds of up to `batch` due clocks and write their alerts, one transaction. The firing
     runs in SQL (`fire_due_clocks`, PhaseClock.tick's rules) so a catch-up of 100,000s of clocks is quick.
@@ -342,6 +348,7 @@ COMMAND_HANDLERS: dict[type[Command[Any]], Callable[..., Awaitable[Any]]] = {
     c.OverrideCalendarDay: override_calendar_day,
     c.ImportCalendarYear: import_calendar_year,
     c.FireDueClocks: fire_due_clocks,
+    c.FreezeMonth: freeze_month,
 }
 
 EVENT_HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 import asyncpg
 
-from services.supervision.adapters.repository import store_frozen_figures
+from services.supervision.domain.commands import FreezeMonth
 from services.supervision.domain.errors import InvalidQuarter, MonthNotStarted
 from services.supervision.domain.statistics import (
     UnitFigures,
@@ -21,6 +22,7 @@ from services.supervision.domain.statistics import (
 )
 from services.supervision.views import frozen_figures, monthly_figures
 from shared.calendar import WorkCalendar
+from shared.messagebus import MessageBus
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,8 @@ class QuarterReport:
         return quarter_label(self.quarter)
 
 
-async def month_report(pool: asyncpg.Pool, calendar: WorkCalendar, now: datetime, month: date,
-                       group_by: str) -> MonthReport:
+async def month_report(pool: asyncpg.Pool, bus: MessageBus[Any], calendar: WorkCalendar, now: datetime,
+                       month: date, group_by: str) -> MonthReport:
     start, _ = month_bounds(month)
     if start > now:
         raise MonthNotStarted(f"{month:%Y-%m} has not started yet")
@@ -62,18 +64,18 @@ async def month_report(pool: asyncpg.Pool, calendar: WorkCalendar, now: datetime
         # The first reader after the freeze stores the figures; later events (a late 重办, a calendar
         # change) no longer move a published month.
         computed = await monthly_figures(pool, month, group_by, freeze)
-        await store_frozen_figures(pool, month, group_by, freeze, computed)
+        await bus.handle(FreezeMonth(month, group_by, freeze, tuple(computed)))
         stored = await frozen_figures(pool, month, group_by) or computed
     return MonthReport(month, group_by, freeze, freeze, True, stored)
 
 
-async def quarter_report(pool: asyncpg.Pool, calendar: WorkCalendar, now: datetime, quarter: date,
-                         group_by: str) -> QuarterReport:
+async def quarter_report(pool: asyncpg.Pool, bus: MessageBus[Any], calendar: WorkCalendar, now: datetime,
+                         quarter: date, group_by: str) -> QuarterReport:
     """The quarter's months begun so far, added up (each month frozen or live as it stands)."""
     months = [m for m in quarter_months(quarter) if month_bounds(m)[0] <= now]
     if not months:
         raise InvalidQuarter(f"{quarter_label(quarter)} has not started yet")
-    reports = [await month_report(pool, calendar, now, month, group_by) for month in months]
+    reports = [await month_report(pool, bus, calendar, now, month, group_by) for month in months]
     frozen = len(reports) == 3 and all(r.frozen for r in reports)
     last_freeze = freeze_at(quarter_months(quarter)[-1], calendar)
     return QuarterReport(quarter, months, group_by, last_freeze if frozen else now, last_freeze, frozen,

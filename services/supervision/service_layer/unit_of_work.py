@@ -22,12 +22,13 @@ from services.supervision.adapters.repository import (
     CalendarDayRepository,
     CaseRepository,
     ClockRepository,
+    FrozenMonthRepository,
     PolicyRepository,
 )
 from services.supervision.domain.alerts import ClockAlert, alerts_of
 from services.supervision.domain.calendar import CalendarRecord
 from services.supervision.domain.model import PhaseClock, Policy, SupervisedCase
-from services.supervision.domain.statistics import UnitName
+from services.supervision.domain.statistics import UnitFigures, UnitName
 from shared.clock import Clock
 from shared.db.unit_of_work import PgTransaction, UnitOfWork
 from shared.events.envelope import Envelope
@@ -129,6 +130,12 @@ class CalendarDays(Protocol):
                            source: str | None) -> None: ...
 
 
+class FrozenMonths(Protocol):
+    async def store(self, month: date, group_by: str, frozen_at: datetime, units: Sequence[UnitFigures]) -> None:
+        """A month's figures as of its freeze; a month stored already keeps its first figures."""
+        ...
+
+
 class SupervisionUnitOfWork(UnitOfWork, Protocol):
     @property
     def clocks(self) -> Clocks: ...
@@ -141,6 +148,9 @@ class SupervisionUnitOfWork(UnitOfWork, Protocol):
 
     @property
     def calendar_days(self) -> CalendarDays: ...
+
+    @property
+    def frozen_months(self) -> FrozenMonths: ...
 
     def collect(self, clock: PhaseClock, cause: Envelope | None = None) -> None:
         """Take the events the clock recorded as alerts, written at commit (caused by `cause`, if given)."""
@@ -155,6 +165,7 @@ class PgSupervisionUnitOfWork(PgTransaction):
     cases: CaseRepository
     policies: PolicyRepository
     calendar_days: CalendarDayRepository
+    frozen_months: FrozenMonthRepository
 
     def __init__(self, pool: asyncpg.Pool, clock: Clock) -> None:
         super().__init__(pool, clock)
@@ -168,6 +179,7 @@ class PgSupervisionUnitOfWork(PgTransaction):
         self.cases = CaseRepository(conn)
         self.policies = PolicyRepository(conn)
         self.calendar_days = CalendarDayRepository(conn)
+        self.frozen_months = FrozenMonthRepository(conn)
 
     def collect(self, clock: PhaseClock, cause: Envelope | None = None) -> None:
         self.alerts.extend(alerts_from(clock, cause))

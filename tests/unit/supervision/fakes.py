@@ -17,7 +17,7 @@ from services.supervision.domain.alerts import ClockAlert, alerts_of
 from services.supervision.domain.calendar import CalendarRecord
 from services.supervision.domain.errors import NoPolicy
 from services.supervision.domain.model import PhaseClock, Policy, SupervisedCase, highest_level, lookup_order
-from services.supervision.domain.statistics import UnitName
+from services.supervision.domain.statistics import UnitFigures, UnitName
 from services.supervision.service_layer.unit_of_work import SupervisionUnitOfWork, alerts_from
 from shared.calendar import WorkCalendar
 from shared.clock import Clock, ClockAnchor
@@ -207,6 +207,14 @@ DEFAULT_POLICIES = [
 ]
 
 
+class FakeFrozenMonths:
+    def __init__(self) -> None:
+        self.rows: dict[tuple[date, str], tuple[datetime, list[UnitFigures]]] = {}
+
+    async def store(self, month: date, group_by: str, frozen_at: datetime, units: Sequence[UnitFigures]) -> None:
+        self.rows.setdefault((month, group_by), (frozen_at, list(units)))
+
+
 class SupervisionStore:
     """Every repository's rows, shared by the units of work of one test."""
 
@@ -215,6 +223,7 @@ class SupervisionStore:
         self.cases = FakeCases()
         self.policies = FakePolicies(DEFAULT_POLICIES if policies is None else policies)
         self.calendar_days = FakeCalendarDays()
+        self.frozen_months = FakeFrozenMonths()
 
     def restore(self, saved: SupervisionStore) -> None:
         self.__dict__.update(saved.__dict__)
@@ -244,6 +253,10 @@ class FakeSupervisionUnitOfWork(FakeTransaction):
     @property
     def calendar_days(self) -> FakeCalendarDays:
         return self.store.calendar_days
+
+    @property
+    def frozen_months(self) -> FakeFrozenMonths:
+        return self.store.frozen_months
 
     def _begin(self) -> None:
         self.alerts = []

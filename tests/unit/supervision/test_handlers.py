@@ -535,3 +535,15 @@ async def test_an_urge_is_counted_on_the_cases_current_assignment(bus, store):
     case = await signed_case(bus)
     await handle(bus, ev.IncidentUrged(incident_id=case, at=NOW, actor="12345", note="再次来电"))
     assert [f for f in store.cases.facts if f[0] == "urged"] == [("urged", case, NOW)]
+
+
+async def test_a_month_is_frozen_once_through_the_bus_and_a_second_freeze_keeps_the_first(bus, store):
+    """DOMAIN §6: a published month's figures no longer move."""
+    from datetime import date
+
+    from services.supervision.domain.statistics import Rate, UnitFigures
+
+    first = UnitFigures("320508", "姑苏区", 3, 0.5, {"return_rate": Rate(1, 3)})
+    await bus.handle(c.FreezeMonth(date(2026, 11, 1), "district", NOW, (first,)))
+    await bus.handle(c.FreezeMonth(date(2026, 11, 1), "district", NOW, (UnitFigures("320508", cases=9),)))
+    assert store.frozen_months.rows[(date(2026, 11, 1), "district")] == (NOW, [first])
