@@ -40,7 +40,7 @@ demo: infra  ## the whole system on a city with live traffic and an accelerated 
 	@$(LOCAL)/services.sh migrate
 	@CLOCK_MODE=virtual CLOCK_SPEED=$${CLOCK_SPEED:-120} $(LOCAL)/services.sh start
 	@$(LOCAL)/services.sh wait
-	@$(PY) -m deploy.demo.demo
+	@ENV=$${ENV:-dev} $(PY) -m deploy.demo.demo
 
 test: infra  ## the whole suite against the real Postgres and Kafka
 	@$(LOCAL)/run-tests.sh tests
@@ -56,7 +56,7 @@ test-e2e: infra
 
 bench: infra  ## benchmarks: JSON + table under bench/results/ (each figure beside its baseline)
 	@$(LOCAL)/setup.sh bench
-	@$(PY) -m bench
+	@ENV=$${ENV:-test} $(PY) -m bench
 
 lint:  ## ruff + mypy
 	@.venv/bin/ruff check shared services tests bench deploy

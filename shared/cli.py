@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,6 +15,7 @@ from typing import Any, TypeVar
 import typer
 import uvicorn
 from fastapi import FastAPI
+from pydantic import ValidationError
 
 from shared.db.migrate import migrate
 from shared.logging import configure_logging
@@ -21,7 +23,7 @@ from shared.messaging.consumer import EventProcessor, run_consumer
 from shared.messaging.kafka import make_consumer, make_producer
 from shared.messaging.outbox import OutboxRelay
 from shared.runtime import ServiceContainer, run_until_stopped
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, refusal_message
 
 S = TypeVar("S", bound=ServiceSettings)
 C = TypeVar("C", bound=ServiceContainer[Any, Any])
@@ -36,9 +38,28 @@ def processor_for(container: ServiceContainer[Any, Any]) -> EventProcessor:
 Worker = tuple[str, Callable[[C, asyncio.Event], Awaitable[None]]]
 
 
+class ServiceCli(typer.Typer):
+    """A service's command line: settings that refuse to start (shared/settings.py) end it with their reasons on
+    stderr and exit status 2, not a traceback (which would also show the input, secrets included)."""
+
+    service_name = ""
+    settings_class: type[ServiceSettings] | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except ValidationError as exc:
+            if not exc.title.endswith("Settings"):
+                raise
+            print(f"{self.service_name}: {refusal_message(exc, self.settings_class)}", file=sys.stderr)
+            sys.exit(2)
+
+
 def service_cli(name: str, service_dir: Path, load_settings: Callable[[], S], bootstrap: Callable[[S], Awaitable[C]],
                 create_app: Callable[[S], FastAPI], workers: dict[str, Worker[C]] | None = None) -> typer.Typer:
-    cli = typer.Typer(help=f"The {name} service: one command per process role.", no_args_is_help=True)
+    cli = ServiceCli(help=f"The {name} service: one command per process role.", no_args_is_help=True)
+    cli.service_name = name
+    cli.settings_class = load_settings if isinstance(load_settings, type) else None
 
     def settings(role: str) -> S:
         s = load_settings()

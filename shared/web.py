@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import structlog
 from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.auth import TokenVerifier
 from shared.health import database_check, health_router, install_request_metrics, kafka_check
 from shared.problems import Problem, document_problems, install_problem_handlers, problem_response
 from shared.runtime import ServiceContainer
@@ -60,6 +62,11 @@ def create_service_app(name: str, title: str, start: Callable[[], Awaitable[Serv
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         container = await start()
         app.state.container = container
+        # Bearer tokens are checked as the settings say (HS256 in dev/test, else the identity provider's JWKS).
+        app.state.token_verifier = verifier = TokenVerifier.from_settings(container.settings)
+        structlog.get_logger("auth").info("token_verification", mode=verifier.mode,
+                                          issuer=verifier.policy.issuer, audience=verifier.policy.audience,
+                                          denylist=str(verifier.denylist.path) if verifier.denylist else None)
         checks = {"database": database_check(container.pool),
                   "kafka": kafka_check(container.settings.kafka_bootstrap)}
         app.state.readiness = checks

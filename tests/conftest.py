@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-os.environ.setdefault("ENV", "test")
+os.environ["ENV"] = "test"  # settings have no default ENV; a shell's own never leaks into the suite
 
 from tests.support import KAFKA_BOOTSTRAP, create_database, drop_database  # noqa: E402
 

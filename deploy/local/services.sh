@@ -8,6 +8,8 @@ run="$root/.run"
 py="$root/.venv/bin/python"
 mkdir -p "$run/pids" "$run/logs"
 cd "$root"
+# The settings have no default ENV (shared/settings.py): this native stack is the development one.
+export ENV="${ENV:-dev}"
 
 roles() { grep -v '^\s*#' "$here/processes.txt" | awk 'NF>=2 {print $1, $2}'; }
 pidfile() { echo "$run/pids/$1-$2.pid"; }

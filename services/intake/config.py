@@ -38,3 +38,6 @@ class IntakeSettings(ServiceSettings):
         if self.open311_dev_key.get_secret_value():
             left.append("INTAKE_OPEN311_DEV_KEY (set it empty)")
         return left
+
+    def signing_secrets(self) -> dict[str, SecretStr]:
+        return {**super().signing_secrets(), "INTAKE_HOTLINE_SECRET": self.hotline_secret}

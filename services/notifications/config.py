@@ -62,3 +62,7 @@ class NotificationsSettings(ServiceSettings):
         if self.webhook_secret.get_secret_value() == DEV_WEBHOOK_SECRET:
             left.append("NOTIFICATIONS_WEBHOOK_SECRET")
         return left
+
+    def signing_secrets(self) -> dict[str, SecretStr]:
+        return {**super().signing_secrets(), "NOTIFICATIONS_HOTLINE_SECRET": self.hotline_secret,
+                "NOTIFICATIONS_WEBHOOK_SECRET": self.webhook_secret}
