@@ -9,7 +9,7 @@ from typing import Any
 import asyncpg
 
 from services.notifications.adapters.repository import QUERIES
-from services.notifications.domain.areas import covers
+from shared.actor import covers
 
 
 async def deliveries(pool: asyncpg.Pool, incident_id: uuid.UUID | None, channel: str | None, status: str | None,

@@ -247,7 +247,7 @@ async def test_a_resend_and_a_report_beside_it_in_one_batch_are_each_answered_ri
     key_headers = {**WORKER, "Idempotency-Key": "offline-queue-0003"}
     far = {**REPORT, "location": {"lon": 120.7, "lat": 31.4}}
     earlier = (await intake.post("/v1/incidents", json=far, headers=key_headers)).json()["id"]
-    actor = c.Actor("w1", "gridworker", "grid-1", (GRID,))
+    actor = c.Actor("w1", "gridworker", (GRID,), "grid-1")
     here = Point(lon=120.61, lat=31.31)
     resend = c.ReportIncident(
         source="gridworker", category="city.garbage", urgency="normal", title="重发", location=here, actor=actor,

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
 from services.intake.domain.hotline import MappingRule
+from shared.actor import Actor
 from shared.events.intake import Contacted, Point, ReturnKind, Satisfied, Solved, Urgency
 from shared.messagebus import Command
 
@@ -16,16 +17,6 @@ if TYPE_CHECKING:  # the commands name their handlers' result; the model imports
     from services.intake.domain.model import Incident  # noqa: F401 - used in the Command["Incident"] strings
 
 LimitUnit = Literal["hours", "working_hours", "working_days"]
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts: the token's subject, role, unit and area (None for system actions)."""
-
-    sub: str
-    role: str
-    unit: str | None = None
-    area: tuple[str, ...] = ("",)
 
 
 @dataclass(frozen=True)

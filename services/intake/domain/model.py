@@ -89,7 +89,7 @@ RULES: dict[str, Rule] = {
 }
 
 
-HOTLINE_ACTOR = c.Actor("12345", "hotline", None, ("",))
+HOTLINE_ACTOR = c.Actor("12345", "hotline", ("",))
 
 
 def _check_suspension(reason: str, until: datetime | None, at: datetime) -> None:
@@ -485,9 +485,7 @@ class Incident:
         return actor.unit is not None and actor.unit == owner.get("unit_id") or actor.sub == owner.get("worker_id")
 
     def _in_area(self, actor: c.Actor) -> bool:
-        if "" in actor.area:
-            return True
-        return self.grid_code is not None and any(self.grid_code.startswith(p) for p in actor.area)
+        return actor.sees(self.grid_code)
 
     def _illegal(self, action: str, reason: str | None = None) -> IllegalTransition:
         return IllegalTransition(action, self.status, actions_allowed_in(self.status), reason)

@@ -34,9 +34,6 @@ REPORT_OPENAPI: dict[str, Any] = {
 }
 
 
-def actor_of(caller: Principal) -> c.Actor:
-    return c.Actor(caller.sub, caller.role, caller.unit, caller.area)
-
 
 def to_command(body: Any, incident_id: uuid.UUID, actor: c.Actor) -> c.CaseCommand:
     """One HTTP action body → the matching command."""
@@ -111,7 +108,7 @@ def build_router() -> APIRouter:
             reporter_name=body.reporter.name if body.reporter else None,
             reporter_phone=body.reporter.phone if body.reporter else None,
             reported_at=body.reported_at, attachments=tuple(str(a) for a in body.attachments),
-            actor=actor_of(caller),
+            actor=caller,
             idempotency_key=c.IdempotencyKey(caller.sub, idempotency_key, body.model_dump_json())
             if idempotency_key else None,
         )
@@ -148,7 +145,7 @@ def build_router() -> APIRouter:
     @router.post("/incidents/{incident_id}/actions", response_model=s.ActionResult,
                  responses=problems(403, 404, 409))
     async def act(incident_id: uuid.UUID, body: s.ActionIn, caller: Caller, container: IntakeApp) -> s.ActionResult:
-        incident = await container.bus.handle(to_command(body, incident_id, actor_of(caller)))
+        incident = await container.bus.handle(to_command(body, incident_id, caller))
         return s.ActionResult(id=incident.id, status=incident.status.value,
                               allowed_actions=incident.allowed_actions())
 
@@ -157,7 +154,7 @@ def build_router() -> APIRouter:
                       container: IntakeApp) -> dict[str, Any]:
         """Show the case on the public Open311 feed (public reports are shown anyway) with the reply the public
         reads; the centre's to do (supervisor); a confidential 12345 order is refused (422)."""
-        incident = await container.bus.handle(c.PublishIncident(incident_id, actor_of(caller), reply=body.reply))
+        incident = await container.bus.handle(c.PublishIncident(incident_id, caller, reply=body.reply))
         return {"id": str(incident.id), "published_at": incident.published_at, "reply": incident.public_reply}
 
     return router

@@ -42,7 +42,7 @@ from shared.events.intake import Point
 from shared.events.routing import IncidentAssigned, IncidentReassigned, IncidentUnroutable
 from shared.messagebus import Command
 
-SYSTEM = c.Actor("intake", "system", None, ("",))
+SYSTEM = c.Actor("intake", "system", ("",))
 HOTLINE = HOTLINE_ACTOR
 
 # What a report comes to: its case (new, or the earlier one its key holds), or the error that refused it.
@@ -78,7 +78,7 @@ async def submit_public_request(cmd: c.SubmitPublicRequest, uow: IntakeUnitOfWor
         raise Open311RateLimited(open311_per_minute, math.ceil(wait.total_seconds()))
     if cmd.report.location is None and not cmd.report.address:
         raise InvalidRequest("give lat and long, or address_string")  # the public say where, or we cannot route
-    actor = c.Actor(f"open311:{client or 'dev'}", "public", None, ())
+    actor = c.Actor(f"open311:{client or 'dev'}", "public", ())
     return await reports.submit(dataclasses.replace(cmd.report, actor=actor))
 
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from services.notifications.domain.areas import covers
+from shared.actor import covers
 
 CODE_DIGITS = {"city": 4, "district": 6, "street": 9, "community": 12, "grid": 15}
 CITY_DIGITS = CODE_DIGITS["city"]

@@ -7,9 +7,9 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.notifications.domain.areas import covers
 from services.notifications.domain.delivery import Cause, Delivery, DeliveryPolicy, QuietHours
 from services.notifications.domain.notices import Message
+from shared.actor import covers
 from shared.events.envelope import Envelope
 
 RECIPIENT_PREFIX = "subscription:"

@@ -19,7 +19,6 @@ from services.notifications.bootstrap import NAME, NotificationsContainer, boots
 from services.notifications.config import NotificationsSettings
 from services.notifications.domain import delivery
 from services.notifications.domain.alerts import CENTRE_ALERTS
-from services.notifications.domain.areas import covers
 from services.notifications.domain.commands import (
     DeleteContact,
     DeleteSubscription,
@@ -30,6 +29,7 @@ from services.notifications.domain.commands import (
 from services.notifications.domain.contacts import Person
 from services.notifications.domain.errors import UnknownTemplate
 from services.notifications.domain.templates import TEMPLATES, sms_segments
+from shared.actor import covers
 from shared.auth import Caller, require_role
 from shared.events import EVENT_MODELS
 from shared.problems import Problem, problems

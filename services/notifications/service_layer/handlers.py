@@ -13,7 +13,6 @@ from typing import Any
 import structlog
 
 from services.notifications.domain.alerts import Alert
-from services.notifications.domain.areas import covers
 from services.notifications.domain.cases import (
     HOTLINE_CALLBACKS,
     OUTCOME_CALLBACKS,
@@ -72,6 +71,7 @@ from services.notifications.domain.subscriptions import GONE_REASON, Subscriptio
 from services.notifications.domain.templates import TEMPLATES, StoredTemplate, validate
 from services.notifications.service_layer.channels import Channels
 from services.notifications.service_layer.unit_of_work import NotificationsUnitOfWork
+from shared.actor import covers
 from shared.events.envelope import Envelope
 from shared.events.intake import (
     ExtensionRequested,

@@ -14,28 +14,9 @@ from typing import Any
 from services.routing.domain.assignment import Unit, Worker
 from services.routing.domain.grid_import import ImportedGrids
 from services.routing.domain.roster import Roster
+from shared.actor import Actor
 from shared.events.routing import Owner
 from shared.messagebus import Command
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts: the token's subject, role and area (grid-code prefixes; "" is the whole city)."""
-
-    sub: str
-    role: str
-    area: tuple[str, ...] = ()
-
-    def sees(self, code: str | None) -> bool:
-        """A code inside the caller's area (a case not yet placed belongs to city-wide callers only)."""
-        if "" in self.area:
-            return True
-        return code is not None and any(code.startswith(prefix) for prefix in self.area)
-
-    def covers(self, unit_area: tuple[str, ...]) -> bool:
-        """A unit works inside the caller's area: every code of the unit's area lies in it. A department
-        covering a whole district answers to that district's callers; a city-wide unit only to the city's."""
-        return "" in self.area or (bool(unit_area) and all(self.sees(code) for code in unit_area))
 
 
 @dataclass(frozen=True)

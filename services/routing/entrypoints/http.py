@@ -245,7 +245,7 @@ def build_router() -> APIRouter:
     async def dispatch(incident_id: uuid.UUID, body: DispatchIn, caller: Caller, container: RoutingApp) -> dict:
         require_role(caller, "supervisor", "leader", "admin")
         owner = await container.bus.handle(c.DispatchIncident(incident_id, body.unit, body.worker, body.reason,
-                                                              actor_of(caller)))
+                                                              caller))
         return {"incident_id": str(incident_id), "owner": owner.model_dump()}
 
     @router.get("/assignments/{incident_id}", responses=problems(404))
@@ -267,9 +267,6 @@ def _sees_history(caller: Principal, history: list[dict]) -> bool:
         return True
     return caller.unit is not None and any(h["unit_id"] == caller.unit for h in history)
 
-
-def actor_of(caller: Principal) -> c.Actor:
-    return c.Actor(caller.sub, caller.role, caller.area)
 
 
 def _hierarchy_body(located: Located) -> dict:

@@ -10,23 +10,10 @@ from typing import Literal
 
 from services.supervision.domain.model import PhaseClock, Policy
 from services.supervision.domain.statistics import UnitFigures
+from shared.actor import Actor
 from shared.messagebus import Command
 
 ManualLevel = Literal["reminder", "yellow_card", "red_card", "leader"]
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who acts: the token's subject, role and area (grid-code prefixes; "" is the whole city)."""
-
-    sub: str
-    role: str
-    area: tuple[str, ...] = ()
-
-    def sees(self, grid_code: str | None) -> bool:
-        if "" in self.area:
-            return True
-        return grid_code is not None and any(grid_code.startswith(prefix) for prefix in self.area)
 
 
 @dataclass(frozen=True)

@@ -186,9 +186,6 @@ def _may_see_figures(caller: Principal, group_by: str, key: str) -> bool:
     return caller.sees(key)
 
 
-def actor_of(caller: Principal) -> c.Actor:
-    return c.Actor(caller.sub, caller.role, caller.area)
-
 
 def policy_of(item: PolicyIn) -> Policy:
     ladder: dict[str, tuple[float, Unit]] = {str(k): (s.amount, s.unit) for k, s in (item.ladder or {}).items()}
@@ -207,7 +204,7 @@ def build_router() -> APIRouter:
     @router.post("/clock/advance", responses=problems(403, 404))
     async def advance(body: AdvanceIn, caller: Caller, container: SupervisionApp) -> dict:
         """Move the virtual clock forward (404 on a real clock; admins and supervisors only)."""
-        await container.bus.handle(c.AdvanceClock(body.seconds, actor_of(caller)))
+        await container.bus.handle(c.AdvanceClock(body.seconds, caller))
         clock = container.clock
         return {"now": clock.now().isoformat(), "mode": clock.mode, "speed": clock.speed}
 
@@ -242,7 +239,7 @@ def build_router() -> APIRouter:
     async def escalate(incident_id: uuid.UUID, body: EscalateIn, caller: Caller,
                        container: SupervisionApp) -> dict:
         require_role(caller, "supervisor", "leader")
-        clock = await container.bus.handle(c.EscalateClock(incident_id, body.level, actor_of(caller), body.note))
+        clock = await container.bus.handle(c.EscalateClock(incident_id, body.level, caller, body.note))
         return clock_view(clock, container.clock.now())
 
     @router.get("/policies")

@@ -128,7 +128,7 @@ async def signed_case(intake: FakeIntake):
     incident = await intake.bus.handle(report())
     await handle(intake.bus, IncidentAssigned(incident_id=incident.id, at=NOW, category="city.garbage",
                                               urgency="normal", grid_code=GRID, owner=FIRST, reason="located"))
-    await intake.bus.handle(c.SignIncident(incident.id, c.Actor("w1", "gridworker", "g-1", (GRID,))))
+    await intake.bus.handle(c.SignIncident(incident.id, c.Actor("w1", "gridworker", (GRID,), "g-1")))
     return incident
 
 
@@ -143,8 +143,8 @@ async def test_a_reassignment_after_signing_gives_the_case_to_its_new_owner_who_
     assert case.status.value == "assigned" and case.owner["unit_id"] == "community-1" and case.signed_at is None
     assert intake.store.incidents.timeline[-1].detail["previous_unit"] == "g-1"
     with pytest.raises(NotPermitted):  # the old owner can no longer act
-        await intake.bus.handle(c.SignIncident(incident.id, c.Actor("w1", "gridworker", "g-1", (GRID,))))
-    signed = await intake.bus.handle(c.SignIncident(incident.id, c.Actor("head", "community", "community-1")))
+        await intake.bus.handle(c.SignIncident(incident.id, c.Actor("w1", "gridworker", (GRID,), "g-1")))
+    signed = await intake.bus.handle(c.SignIncident(incident.id, c.Actor("head", "community", ("",), "community-1")))
     assert signed.status.value == "in_progress"
 
 
@@ -152,9 +152,9 @@ async def test_a_reassignment_of_a_closed_case_changes_nothing():
     """DOMAIN §4: a closed case has no owner to change; routing refuses such a dispatch, a late event is ignored."""
     intake = FakeIntake()
     incident = await signed_case(intake)
-    worker = c.Actor("w1", "gridworker", "g-1", (GRID,))
+    worker = c.Actor("w1", "gridworker", (GRID,), "g-1")
     await intake.bus.handle(c.SubmitResult(incident.id, worker, result="已清理"))
-    await intake.bus.handle(c.VerifyResult(incident.id, c.Actor("sup", "supervisor", None, ("",)), passed=True))
+    await intake.bus.handle(c.VerifyResult(incident.id, c.Actor("sup", "supervisor", ("",)), passed=True))
     await handle(intake.bus, IncidentReassigned(incident_id=incident.id, at=NOW, category="city.garbage",
                                                 urgency="normal", grid_code=GRID, owner=SECOND, reason="late"))
     case = intake.store.incidents.rows[incident.id]
@@ -169,14 +169,14 @@ async def test_a_case_in_the_centres_queue_keeps_the_place_routing_found():
                                                 urgency="normal", district_code="320508", reason="no grid matched"))
     case = intake.store.incidents.rows[incident.id]
     assert case.grid_code == "320508"
-    assert case.visible_to(c.Actor("district-sup", "supervisor", None, ("320508",)))
+    assert case.visible_to(c.Actor("district-sup", "supervisor", ("320508",)))
 
 
 async def hotline_case_in_progress(intake: FakeIntake):
     incident, _ = await intake.bus.handle(order(deadline=NOW + timedelta(days=5)))
     await handle(intake.bus, IncidentAssigned(incident_id=incident.id, at=NOW, category=incident.category,
                                               urgency="normal", grid_code=GRID, owner=FIRST, reason="located"))
-    await intake.bus.handle(c.SignIncident(incident.id, c.Actor("w1", "gridworker", "g-1", (GRID,))))
+    await intake.bus.handle(c.SignIncident(incident.id, c.Actor("w1", "gridworker", (GRID,), "g-1")))
     return incident
 
 
@@ -184,10 +184,10 @@ async def test_a_hotline_cases_extension_is_12345s_to_decide_not_a_local_supervi
     """DOMAIN §5 延期: for a hotline order, 12345 itself must agree to a later deadline."""
     intake = FakeIntake()
     incident = await hotline_case_in_progress(intake)
-    worker = c.Actor("w1", "gridworker", "g-1", (GRID,))
+    worker = c.Actor("w1", "gridworker", (GRID,), "g-1")
     await intake.bus.handle(c.RequestExtension(incident.id, worker, amount=2, reason="需协调物业"))
     with pytest.raises(NotPermitted, match="12345"):
-        await intake.bus.handle(c.DecideExtension(incident.id, c.Actor("sup", "supervisor", None, ("",)),
+        await intake.bus.handle(c.DecideExtension(incident.id, c.Actor("sup", "supervisor", ("",)),
                                                   approved=True))
     _, applied = await intake.bus.handle(c.ApplyHotlineEvent(order_no="GD2026112300001", event_id="ev-ext",
                                                              kind="extension_decision", approved=True, amount=2))
@@ -199,13 +199,13 @@ async def test_12345s_visit_result_is_taken_from_the_result_callback_on_and_the_
     """DOMAIN §7: 12345 calls the citizen back once it has our `result`; our 核查 may close the case after."""
     intake = FakeIntake()
     incident = await hotline_case_in_progress(intake)
-    await intake.bus.handle(c.SubmitResult(incident.id, c.Actor("w1", "gridworker", "g-1", (GRID,)), result="已处理"))
+    await intake.bus.handle(c.SubmitResult(incident.id, c.Actor("w1", "gridworker", (GRID,), "g-1"), result="已处理"))
     _, applied = await intake.bus.handle(c.ApplyHotlineEvent(
         order_no="GD2026112300001", event_id="ev-visit", kind="visit_result", contacted="yes", solved="yes",
         satisfied="basically"))
     case = intake.store.incidents.rows[incident.id]
     assert applied and case.status.value == "pending_verification" and case.visit["satisfied"] == "basically"
-    await intake.bus.handle(c.VerifyResult(incident.id, c.Actor("sup", "supervisor", None, ("",)), passed=True))
+    await intake.bus.handle(c.VerifyResult(incident.id, c.Actor("sup", "supervisor", ("",)), passed=True))
     assert case.status.value == "visited"
     assert [e.type for e in intake.store.published[-3:]] == ["intake.incident.visited", "intake.incident.verified",
                                                              "intake.incident.closed"]
@@ -215,7 +215,7 @@ async def test_a_return_says_why_from_the_fields_list_and_routing_reads_it():
     """DOMAIN §4 退单 reasons: 非本单位职责, 非本辖区, 信息不全, 重复 (given, or read from the reason's words)."""
     intake = FakeIntake()
     incident = await signed_case(intake)
-    await intake.bus.handle(c.ReturnIncident(incident.id, c.Actor("w1", "gridworker", "g-1", (GRID,)),
+    await intake.bus.handle(c.ReturnIncident(incident.id, c.Actor("w1", "gridworker", (GRID,), "g-1"),
                                              reason="非本辖区，位于邻网格"))
     returned = intake.store.published[-1]
     assert returned.type == "intake.incident.returned" and returned.data["kind"] == "not_our_area"
@@ -226,7 +226,7 @@ async def test_referring_up_is_not_a_return():
     """上报: the case waits for the level above; no return is counted (回退率, the two-return limit)."""
     intake = FakeIntake()
     incident = await signed_case(intake)
-    case = await intake.bus.handle(c.ReferUp(incident.id, c.Actor("w1", "gridworker", "g-1", (GRID,)),
+    case = await intake.bus.handle(c.ReferUp(incident.id, c.Actor("w1", "gridworker", (GRID,), "g-1"),
                                              reason="需街道协调"))
     assert case.status.value == "received" and case.return_count == 0
     assert intake.store.published[-1].type == "intake.incident.referred"

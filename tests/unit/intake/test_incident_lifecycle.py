@@ -15,7 +15,7 @@ from tests.unit.intake.fakes import NOW, FakeIntake, report
 GRID = "320508019044001"
 OWNER = Owner(unit_id="g-1", unit_name="一网格", unit_kind="grid", worker_id="w1", worker_name="张三",
               worker_phone="13900000001")
-WORKER = Actor("w1", "gridworker", "g-1")
+WORKER = Actor("w1", "gridworker", ("",), "g-1")
 
 
 async def test_reporting_stores_the_case_and_publishes_received_once():
@@ -81,9 +81,9 @@ async def test_only_the_owner_may_sign():
     intake = FakeIntake()
     incident = await assigned_case(intake)
     with pytest.raises(NotPermitted):
-        await intake.bus.handle(SignIncident(incident.id, Actor("w9", "gridworker", "g-9", ("320508019044",))))
+        await intake.bus.handle(SignIncident(incident.id, Actor("w9", "gridworker", ("320508019044",), "g-9")))
     with pytest.raises(NotPermitted):
-        await intake.bus.handle(SignIncident(incident.id, Actor("boss", "supervisor", "g-1")))
+        await intake.bus.handle(SignIncident(incident.id, Actor("boss", "supervisor", ("",), "g-1")))
     assert incident.status is Status.ASSIGNED
 
 
@@ -136,7 +136,7 @@ async def test_duplicates_are_merged_into_their_master_when_it_closes():
     assert duplicate.duplicate_of == master.id
     await intake.bus.handle(SignIncident(master.id, WORKER))
     await intake.bus.handle(c.SubmitResult(master.id, WORKER, result="已清理"))
-    await intake.bus.handle(c.VerifyResult(master.id, Actor("sup", "supervisor", None, ("",)), passed=True))
+    await intake.bus.handle(c.VerifyResult(master.id, Actor("sup", "supervisor", ("",)), passed=True))
     assert duplicate.status is Status.MERGED and duplicate.merged_into == master.id
     assert [e.type for e in intake.store.published[-3:]] == ["intake.incident.verified", "intake.incident.closed",
                                                     "intake.incident.merged"]

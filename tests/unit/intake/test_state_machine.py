@@ -23,11 +23,11 @@ T0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # Monday 09:00 in Shanghai
 GRID = "320508019044001"
 OWNER = Owner(unit_id="grid-1", unit_name="一网格", unit_kind="grid", worker_id="w1", worker_name="张三",
               worker_phone="13900000001")
-WORKER = c.Actor("w1", "gridworker", "grid-1", (GRID,))
-SUPERVISOR = c.Actor("sup", "supervisor", "centre", ("320508",))
-LEADER = c.Actor("boss", "leader", "district", ("320508",))
-OTHER_GRIDWORKER = c.Actor("w2", "gridworker", "grid-2", (GRID,))  # same grid, not the owner unit
-FAR_SUPERVISOR = c.Actor("sup9", "supervisor", "other", ("310101",))
+WORKER = c.Actor("w1", "gridworker", (GRID,), "grid-1")
+SUPERVISOR = c.Actor("sup", "supervisor", ("320508",), "centre")
+LEADER = c.Actor("boss", "leader", ("320508",), "district")
+OTHER_GRIDWORKER = c.Actor("w2", "gridworker", (GRID,), "grid-2")  # same grid, not the owner unit
+FAR_SUPERVISOR = c.Actor("sup9", "supervisor", ("310101",), "other")
 
 
 def new_case(status_after: str = "assigned") -> Incident:
@@ -86,7 +86,7 @@ def test_the_owner_never_verifies_its_own_result_but_another_grid_worker_of_the_
     assert incident.status is Status.CLOSED
 
 
-@pytest.mark.parametrize("actor", [SUPERVISOR, OTHER_GRIDWORKER, c.Actor("x", "community", "comm-1", ("",))])
+@pytest.mark.parametrize("actor", [SUPERVISOR, OTHER_GRIDWORKER, c.Actor("x", "community", ("",), "comm-1")])
 def test_only_the_owner_unit_signs(actor):
     incident = new_case()
     with pytest.raises(NotPermitted):
@@ -96,7 +96,7 @@ def test_only_the_owner_unit_signs(actor):
 
 def test_a_unit_role_owning_the_case_may_sign():
     incident = new_case()
-    incident.sign(c.SignIncident(incident.id, c.Actor("head", "community", "grid-1", ("320508019044",))), T0)
+    incident.sign(c.SignIncident(incident.id, c.Actor("head", "community", ("320508019044",), "grid-1")), T0)
     assert incident.status is Status.IN_PROGRESS
 
 
@@ -217,7 +217,7 @@ def test_reject_only_before_anyone_works_on_it():
     fresh = Incident.report(c.ReportIncident(source="public", category="city.ads", urgency="normal", title="x"), T0)
     with pytest.raises(NotPermitted):  # not located yet: the city centre's, not a district's
         fresh.reject(c.RejectIncident(fresh.id, SUPERVISOR, reason="恶意举报"), T0)
-    fresh.reject(c.RejectIncident(fresh.id, c.Actor("city", "supervisor", None, ("",)), reason="恶意举报"), T0)
+    fresh.reject(c.RejectIncident(fresh.id, c.Actor("city", "supervisor", ("",)), reason="恶意举报"), T0)
     assert fresh.status is Status.REJECTED
 
 

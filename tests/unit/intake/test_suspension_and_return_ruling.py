@@ -14,8 +14,8 @@ from tests.unit.intake.fakes import NOW, FakeIntake, report
 
 GRID = "320508019044001"
 OWNER = Owner(unit_id="g-1", unit_name="一网格", unit_kind="grid", worker_id="w1")
-WORKER = c.Actor("w1", "gridworker", "g-1", (GRID,))
-CENTRE = c.Actor("sup", "supervisor", None, ("320508",))
+WORKER = c.Actor("w1", "gridworker", (GRID,), "g-1")
+CENTRE = c.Actor("sup", "supervisor", ("320508",))
 ORDER_NO = "GD2026120500001"
 
 
