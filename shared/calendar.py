@@ -113,18 +113,21 @@ class WorkCalendar:
         self.holiday_names = dict(holiday_names or {})
         self.periods = tuple(periods)
         self.day_seconds = sum(_seconds(b) - _seconds(a) for a, b in self.periods)
+        # Which stored version of the days this is (supervision's calendar_state); None: never compared.
+        self.version: int | None = None
 
     def copy(self) -> WorkCalendar:
         return WorkCalendar(self.overrides, self.periods, self.imported_years, self.holiday_names)
 
     def replace_days(self, overrides: Mapping[date, bool], imported_years: Iterable[int],
-                     holiday_names: Mapping[date, str]) -> None:
+                     holiday_names: Mapping[date, str], version: int | None = None) -> None:
         """Take another process's changes in place (every holder of this calendar sees them)."""
         self.overrides.clear()
         self.overrides.update(overrides)
         self.imported_years = set(imported_years)
         self.holiday_names.clear()
         self.holiday_names.update(holiday_names)
+        self.version = version
 
     # Days
 

@@ -57,7 +57,9 @@ async def bootstrap(settings: SupervisionSettings) -> SupervisionContainer:
 
 
 async def _follow_overrides(pool: asyncpg.Pool, calendar: WorkCalendar, every_seconds: float = 30.0) -> None:
-    """Another process (the API) may change a date: new clocks pick it up within half a minute."""
+    """Another process (the API) may change a date: what this process shows (the calendar, statistics' freeze
+    dates) follows within half a minute. Clocks never wait for it: their handlers bring the calendar up to date
+    first (service_layer/calendar.py, refresh_calendar)."""
     while True:
         await asyncio.sleep(every_seconds)
         try:

@@ -163,3 +163,62 @@ async def test_a_hotline_case_late_extended_by_12345_and_reassigned_keeps_its_de
     await feed(processor, ev.IncidentSigned(incident_id=case, at=clock.now(), actor="c1", unit_id="community-1"))
     last = (await clocks(pool, case))[-1]
     assert (last["phase"], last["due_at"], last["level"]) == ("handle", moved, "yellow_card")
+
+
+async def test_a_clock_started_right_after_another_process_changed_the_calendar_counts_on_the_new_days(
+        supervision):
+    """DOMAIN §5 (working days are the calendar's, overrides included): the consumer's calendar is another
+    process's copy; a clock it starts a moment after the API made Tuesday a holiday counts on the new days."""
+    from datetime import date
+
+    from services.supervision.domain.commands import OverrideCalendarDay
+
+    pool, clock, processor, _ = supervision
+    api = pg_message_bus(pool, clock, WorkCalendar())  # the API process, with a calendar of its own
+    case = uuid.uuid4()
+    await feed(processor, received(case))  # the consumer has read its calendar by now
+    await api.handle(OverrideCalendarDay(date(2026, 11, 24), False, "临时休假"))
+    await feed(processor, assigned(case))
+    [sign] = await clocks(pool, case)
+    assert sign["due_at"] == datetime(2026, 11, 25, 17, 30, tzinfo=ZONE)  # Wednesday, not the holiday Tuesday
+
+
+async def test_a_calendar_change_waits_for_a_clock_being_started_and_recounts_it(supervision):
+    """No clock escapes a change: one being started when the change comes is committed first, then counted
+    again on the new days (the change waits for it)."""
+    import asyncio
+    from datetime import date
+
+    from services.supervision.domain.commands import OverrideCalendarDay
+    from services.supervision.service_layer.calendar import refresh_calendar
+    from services.supervision.service_layer.unit_of_work import PgSupervisionUnitOfWork
+    from tests.e2e.stack import eventually
+
+    pool, clock, processor, _ = supervision
+    case = uuid.uuid4()
+    await feed(processor, received(case))
+    starting = PgSupervisionUnitOfWork(pool, clock)
+    async with starting:  # a consumer's transaction that has looked at the calendar and is starting a clock
+        await refresh_calendar(starting, WorkCalendar())
+        api = pg_message_bus(pool, clock, WorkCalendar())
+        change = asyncio.create_task(api.handle(OverrideCalendarDay(date(2026, 11, 24), False, "临时休假")))
+
+        async def change_is_waiting() -> bool:
+            return await pool.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") == 1
+
+        await eventually(change_is_waiting, timeout=10)
+        assert not change.done()
+        await starting.clocks.add(_sign_clock_due_tuesday(case))
+        await starting.commit()
+    assert await change == 1  # the clock committed meanwhile was counted again
+    [sign] = await clocks(pool, case)
+    assert sign["due_at"] == datetime(2026, 11, 25, 17, 30, tzinfo=ZONE)
+
+
+def _sign_clock_due_tuesday(case):
+    from services.supervision.domain.model import CaseFacts, PhaseClock, Policy
+
+    facts = CaseFacts(case, "city.garbage", "normal", "320508019044001", "grid-1")
+    return PhaseClock.start(facts, "sign", Policy("*", "normal", "sign", 1, "working_days"), T0, WorkCalendar(),
+                            cycle=1)

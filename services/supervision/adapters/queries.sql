@@ -18,6 +18,17 @@ SELECT category, urgency, phase, nature, limit_amount, limit_unit, yellow_ratio,
 SELECT category, urgency, phase, nature, limit_amount, limit_unit, yellow_ratio, ladder, updated_at
   FROM policy ORDER BY category, urgency, phase, nature;
 
+-- name: calendar_version_shared
+-- Before a clock starts or moves: no calendar change is under way, and which version is current.
+SELECT pg_advisory_xact_lock_shared(hashtextextended('supervision-calendar', 0)), version FROM calendar_state;
+
+-- name: calendar_change_lock
+-- A calendar change goes alone: clocks being started finish first, and later ones wait for it.
+SELECT pg_advisory_xact_lock(hashtextextended('supervision-calendar', 0));
+
+-- name: calendar_version_bump
+UPDATE calendar_state SET version = version + 1 RETURNING version;
+
 -- name: calendar_overrides
 SELECT day, workday, note FROM calendar_override;
 

@@ -168,6 +168,14 @@ class CalendarDayRepository:
     async def record(self) -> CalendarRecord:
         return await stored_calendar(self._conn)
 
+    async def current_version(self) -> int:
+        row = await self._conn.fetchrow(QUERIES.calendar_version_shared)
+        return int(row["version"])
+
+    async def begin_change(self) -> int:
+        await self._conn.execute(QUERIES.calendar_change_lock)
+        return int(await self._conn.fetchval(QUERIES.calendar_version_bump))
+
     async def set(self, day: date, workday: bool, note: str | None) -> None:
         await self._conn.execute(QUERIES.upsert_calendar_override, day, workday, note)
 

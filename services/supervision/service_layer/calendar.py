@@ -24,14 +24,26 @@ async def change_calendar(uow: SupervisionUnitOfWork, calendar: WorkCalendar, ea
     update this process's calendar. Returns how many clocks moved."""
     moved = 0
     async with uow:
+        version = await uow.calendar_days.begin_change()  # every clock counted on the old days is committed now
         old = calendar_from(await uow.calendar_days.record(), calendar)
         await change(uow.calendar_days)
         new = calendar_from(await uow.calendar_days.record(), calendar)
         if old.overrides != new.overrides or old.imported_years != new.imported_years:
             moved = await _recount(uow, old, new, earliest)
         await uow.commit()
-    calendar.replace_days(new.overrides, new.imported_years, new.holiday_names)
+    calendar.replace_days(new.overrides, new.imported_years, new.holiday_names, version)
     return moved
+
+
+async def refresh_calendar(uow: SupervisionUnitOfWork, calendar: WorkCalendar) -> None:
+    """Bring this process's calendar up to the stored version (another process may have changed a
+    date a moment ago). Called before a handler starts or moves a clock, ahead of any other lock it takes: a
+    calendar change under way is waited for, and one that starts later waits for this transaction, so no clock
+    is ever counted on days its recount does not know of."""
+    version = await uow.calendar_days.current_version()
+    if calendar.version != version:
+        fresh = calendar_from(await uow.calendar_days.record(), calendar)
+        calendar.replace_days(fresh.overrides, fresh.imported_years, fresh.holiday_names, version)
 
 
 async def _recount(uow: SupervisionUnitOfWork, old: WorkCalendar, new: WorkCalendar, earliest: date) -> int:

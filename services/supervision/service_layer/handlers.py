@@ -24,7 +24,7 @@ from services.supervision.domain.errors import (
 )
 from services.supervision.domain.model import HOTLINE_ACTOR, Phase, PhaseClock, SupervisedCase
 from services.supervision.domain.statistics import names_seen
-from services.supervision.service_layer.calendar import change_calendar
+from services.supervision.service_layer.calendar import change_calendar, refresh_calendar
 from services.supervision.service_layer.unit_of_work import CalendarDays, SupervisionUnitOfWork
 from shared.calendar import WorkCalendar
 from shared.clock import Clock, VirtualClock
@@ -104,6 +104,7 @@ async def on_assigned(event: IncidentAssigned | IncidentReassigned, envelope: En
     running clock of the case stops ("reassigned"), the case is unsigned and the new owner gets a fresh sign
     clock; the 督办 level stays with the case. When the new owner's signature came first (the consumer reads
     two topics), the new owner's handle clock starts from that signature instead."""
+    await refresh_calendar(uow, calendar)
     case = await uow.cases.upsert(event.incident_id, event.category, event.urgency, event.place_code(),
                                   event.owner.unit_id)
     reassigned = isinstance(event, IncidentReassigned)
@@ -132,6 +133,7 @@ async def on_assigned(event: IncidentAssigned | IncidentReassigned, envelope: En
 
 async def on_signed(event: IncidentSigned, envelope: Envelope, uow: SupervisionUnitOfWork,
                     calendar: WorkCalendar) -> None:
+    await refresh_calendar(uow, calendar)
     case = await known_case(uow, event.incident_id,
                             f"signed before supervision saw incident {event.incident_id}; retry later")
     current = case.signature_is_current(event.unit_id, event.at)
@@ -151,6 +153,7 @@ async def on_signed(event: IncidentSigned, envelope: Envelope, uow: SupervisionU
 
 async def on_result_submitted(event: IncidentResultSubmitted, envelope: Envelope, uow: SupervisionUnitOfWork,
                               calendar: WorkCalendar) -> None:
+    await refresh_calendar(uow, calendar)
     case = await known_case(uow, event.incident_id)
     await stop_phase(uow, event.incident_id, "handle", event.at, "result_submitted")
     await start_phase(uow, calendar, case, "verify", event.at, envelope, "result_submitted")
@@ -158,6 +161,7 @@ async def on_result_submitted(event: IncidentResultSubmitted, envelope: Envelope
 
 async def on_verified(event: IncidentVerified, envelope: Envelope, uow: SupervisionUnitOfWork,
                       calendar: WorkCalendar) -> None:
+    await refresh_calendar(uow, calendar)
     await uow.cases.record_verification(event.incident_id, event.at, event.passed)
     if event.passed:
         return  # IncidentClosed follows and stops everything
@@ -192,6 +196,7 @@ async def on_reopened(event: IncidentReopened, envelope: Envelope, uow: Supervis
                       calendar: WorkCalendar) -> None:
     """重办: same owner, fresh sign (then handle) clocks: a new cycle, its 督办 level afresh and its limits the
     policy's (the order's first 12345 deadline no longer binds)."""
+    await refresh_calendar(uow, calendar)
     case = await known_case(uow, event.incident_id)
     await uow.cases.mark_signed(event.incident_id, False)
     await uow.cases.record_reopen(event.incident_id, event.at)
@@ -204,6 +209,7 @@ async def on_restored(event: IncidentRestored, envelope: Envelope, uow: Supervis
                       calendar: WorkCalendar) -> None:
     """12345 refused our 退单: the order is back with the unit that had it, which signs afresh (a fresh sign
     clock; the 督办 level and the 12345 deadline stay with the case). With no unit, its dispatch starts it."""
+    await refresh_calendar(uow, calendar)
     if event.unit_id is None:
         return
     case = await known_case(uow, event.incident_id)
@@ -231,6 +237,7 @@ async def on_suspended(event: IncidentSuspended, envelope: Envelope, uow: Superv
 
 async def on_resumed(event: IncidentResumed, envelope: Envelope, uow: SupervisionUnitOfWork,
                      calendar: WorkCalendar) -> None:
+    await refresh_calendar(uow, calendar)
     for clock in await uow.clocks.running(event.incident_id):
         clock.resume(event.at, calendar)
         clock.tick(uow.clock.now())
@@ -243,6 +250,7 @@ async def on_extension_decided(event: ExtensionDecided, envelope: Envelope, uow:
     """延期 (DOMAIN.md §5): approved days are added to the handle due. A 12345 order gets more time only from
     12345 (its extension_decision, actor "12345"): then its deadline moves with the due, so later handle clocks
     (返工, 改派) are bound by the new one. A local approval on such a case moves nothing."""
+    await refresh_calendar(uow, calendar)
     if not event.approved:
         return
     case = await uow.cases.get(event.incident_id)

@@ -124,6 +124,15 @@ class Policies(Protocol):
 class CalendarDays(Protocol):
     async def record(self) -> CalendarRecord: ...
 
+    async def current_version(self) -> int:
+        """The calendar's version, once no change of it is under way (held until the transaction ends, so a
+        change that starts meanwhile waits for this transaction's clocks)."""
+        ...
+
+    async def begin_change(self) -> int:
+        """Wait for the clocks being started to commit, hold off new ones, and bump the version: the new one."""
+        ...
+
     async def set(self, day: date, workday: bool, note: str | None) -> None: ...
 
     async def replace_year(self, year: int, days: dict[date, bool], notes: dict[date, str],

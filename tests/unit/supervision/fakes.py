@@ -176,9 +176,17 @@ class FakeCalendarDays:
         self.overrides: dict[date, bool] = {}
         self.notes: dict[date, str] = {}
         self.imported_years: dict[int, str | None] = {}
+        self.version = 0
 
     async def record(self) -> CalendarRecord:
         return CalendarRecord(dict(self.overrides), dict(self.notes), set(self.imported_years))
+
+    async def current_version(self) -> int:
+        return self.version
+
+    async def begin_change(self) -> int:
+        self.version += 1
+        return self.version
 
     async def set(self, day: date, workday: bool, note: str | None) -> None:
         self.overrides[day] = workday
