@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx
@@ -92,16 +93,32 @@ class City:
                                         json={"seconds": seconds})
         assert response.status_code == 200, response.text
 
+    async def advance_to(self, moment: datetime) -> datetime:
+        """Move the virtual clock to `moment` (it then runs on from there) and wait until every process follows:
+        the other processes re-read supervision's clock every half second (shared/clock.py follow_clock_url,
+        shared/runtime.py), so the stack is in step once a full second has run past `moment`."""
+        now = datetime.fromisoformat(await self.now())
+        assert moment > now, (moment, now)
+        await self.advance((moment - now).total_seconds())
+
+        async def settled() -> datetime | None:
+            later = datetime.fromisoformat(await self.now())
+            return later if later >= moment + timedelta(seconds=1.2) else None
+        return await eventually(settled, interval=0.1)
+
     # ---- what each service shows
 
     async def case(self, incident_id: str) -> dict[str, Any]:
         return await self.get("intake", f"/v1/incidents/{incident_id}")  # type: ignore[no-any-return]
 
     async def case_when(self, incident_id: str, **expected: Any) -> dict[str, Any]:
+        seen: list[dict[str, Any]] = []
+
         async def probe() -> dict[str, Any] | None:
             case = await self.case(incident_id)
+            seen[:] = [case]
             return case if all(_at(case, k) == v for k, v in expected.items()) else None
-        return await eventually(probe)
+        return await _waiting_for(probe, expected, seen)
 
     async def assignments(self, incident_id: str) -> dict[str, Any]:
         return await self.get("routing", f"/v1/assignments/{incident_id}")  # type: ignore[no-any-return]
@@ -111,16 +128,40 @@ class City:
         return response.json() if response.status_code == 200 else None
 
     async def clock_when(self, incident_id: str, **expected: Any) -> dict[str, Any]:
+        seen: list[dict[str, Any] | None] = []
+
         async def probe() -> dict[str, Any] | None:
             clock = await self.clock(incident_id)
+            seen[:] = [clock]
             return clock if clock and all(clock.get(k) == v for k, v in expected.items()) else None
-        return await eventually(probe)
+        return await _waiting_for(probe, expected, seen)
 
     async def deliveries(self, incident_id: str) -> list[dict[str, Any]]:
         return await self.get("notifications", "/v1/deliveries", incident_id=incident_id)  # type: ignore
 
+    async def sent(self, incident_id: str, words: str, channel: str = "sms") -> list[dict[str, Any]]:
+        """The case's deliveries on `channel` whose text says `words`, once sent (the delivery log keeps each
+        one's own text, even when the gateway got it inside a bundle)."""
+        return [d for d in await self.get("notifications", "/v1/deliveries", incident_id=incident_id, channel=channel)
+                if words in d["body"] and d["status"] == "sent"]
+
+    async def sent_when(self, incident_id: str, words: str, count: int = 1) -> list[dict[str, Any]]:
+        """Once at least `count` such deliveries were sent: all of them (assert the exact number yourself)."""
+        async def probe() -> list[dict[str, Any]] | None:
+            found = await self.sent(incident_id, words)
+            return found if len(found) >= count else None
+        return await eventually(probe)
+
     async def sms_to(self, phone: str) -> list[dict[str, Any]]:
         return (await self.http.get(self.stack.url("sms") + "/sms", params={"phone": phone})).json()  # type: ignore
+
+
+async def _waiting_for(probe: Callable[[], Awaitable[T | None]], expected: dict[str, Any], seen: list[Any]) -> T:
+    """`eventually(probe)`, failing with what was expected and the last document seen (not just None)."""
+    try:
+        return await eventually(probe)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; expected {expected}; last seen: {seen[-1] if seen else None!r}") from None
 
 
 def _at(document: dict[str, Any], dotted: str) -> Any:
