@@ -4,13 +4,16 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 LOCAL := deploy/local
 
-.PHONY: help setup infra up down status logs demo test test-unit test-integration test-e2e bench lint clean
+.PHONY: help setup lock infra up down status logs demo test test-unit test-integration test-e2e bench lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
-setup:  ## venv + Python deps, Postgres 15 + PostGIS, Kafka jars (idempotent, quick when done)
+setup:  ## venv from requirements.lock (hash-checked), Postgres 15 + PostGIS, Kafka jars (idempotent, quick when done)
 	@$(LOCAL)/setup.sh all
+
+lock:  ## re-resolve requirements.lock from pyproject.toml (LOCK_ARGS=--upgrade moves every transitive pin)
+	@$(LOCAL)/setup.sh lock $(LOCK_ARGS)
 
 infra: setup  ## start Postgres and Kafka only (what the tests need)
 	@$(LOCAL)/postgres.sh start

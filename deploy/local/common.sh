@@ -7,12 +7,13 @@
 #   PG_CLUSTER             Debian cluster name (default main; another name gives a separate 15/<name> cluster)
 #   KAFKA_PORT             Kafka client listener (default 9092)
 #   KAFKA_CONTROLLER_PORT  Kafka KRaft controller listener (default 9093)
+#   GRID_VENV              the Python venv setup.sh fills (default .venv, the one the Makefile's targets use)
 set -euo pipefail
 LOCAL_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT_DIR="$(cd "$LOCAL_DIR/../.." && pwd)"
 RUN_DIR="$ROOT_DIR/.run"
 CACHE_DIR="${GRID_CACHE_DIR:-$HOME/.cache/grid-incidents}"
-VENV="$ROOT_DIR/.venv"
+VENV="${GRID_VENV:-$ROOT_DIR/.venv}"
 
 KAFKA_VERSION="4.1.1"
 KAFKA_HOME="$CACHE_DIR/kafka-$KAFKA_VERSION"

@@ -1,34 +1,96 @@
 #!/usr/bin/env bash
 # Install what the native stack needs, idempotently and quickly when already done:
-#   setup.sh [python|postgres|kafka|bench|all]     (default: all = postgres, kafka, python)
-#   python    .venv with python3.11; `pip install -e .[dev]` only when pyproject.toml changed
+#   setup.sh [python|postgres|kafka|bench|all|lock]     (default: all = postgres, kafka, python)
+#   python    .venv with python3.11, exactly requirements.lock (hash-checked, wheels only, what it does not
+#             list removed) and the project itself without deps; only when the lock or pyproject.toml changed
 #   postgres  postgresql-15 + postgresql-15-postgis-3 from apt (root needed only when missing)
 #   kafka     Kafka broker jars (deploy/local/kafka/pom.xml) from Maven Central into $GRID_CACHE_DIR
 #   bench     wrk
+#   lock      re-resolve requirements.lock from pyproject.toml (pip-compile in a throwaway venv); extra
+#             arguments go to pip-compile: --upgrade, --upgrade-package NAME
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-setup_python() {
+LOCK_FILE="$ROOT_DIR/requirements.lock"
+PIP_TOOLS_VERSION="7.6.2"
+
+find_python() {
   local py
   py="$(command -v python3.11 || true)"
   [ -n "$py" ] || py="$(command -v python3 || true)"
   [ -n "$py" ] || die "python3.11 is required (not on PATH)"
   "$py" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
     || die "$py is Python $("$py" -c 'import platform; print(platform.python_version())'), 3.11 is required"
+  echo "$py"
+}
+
+setup_python() {
+  local py
+  py="$(find_python)"
+  [ -f "$LOCK_FILE" ] || die "$LOCK_FILE is missing (make lock writes it)"
   if ! "$VENV/bin/python" -c '' 2>/dev/null; then
-    log "creating .venv with $py"
+    log "creating $VENV with $py"
     rm -rf "$VENV"
     "$py" -m venv "$VENV" || die "could not create $VENV (on Debian: apt-get install python3.11-venv)"
   fi
-  local stamp="$VENV/.installed-pyproject" want
-  want="$(sha256_of "$ROOT_DIR/pyproject.toml")"
+  local stamp="$VENV/.installed-lock" want
+  want="$(cat "$ROOT_DIR/pyproject.toml" "$LOCK_FILE" | sha256sum | cut -d' ' -f1)"
   if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-    log "pip install -e '.[dev]' (pyproject.toml changed since the last install)"
+    log "pip install --require-hashes -r requirements.lock, then -e . --no-deps (the lock or pyproject.toml changed)"
     local plog="$VENV/pip-install.log"
-    { "$VENV/bin/python" -m pip install -q --upgrade pip && "$VENV/bin/python" -m pip install -q -e "${ROOT_DIR}[dev]"; } \
-      >"$plog" 2>&1 || { tail -n 30 "$plog" >&2; die "pip install -e '.[dev]' failed (PyPI reachable?); see $plog"; }
+    # Every distribution, transitive ones and the build backend included, comes from the lock with its hash.
+    # The build backend (setuptools, wheel) first, as wheels; then the rest, where the few published only as
+    # source (lunar-python) are built with it, not with an unpinned one fetched on the side (build isolation).
+    local build_deps="$VENV/build-requirements.lock"
+    awk '/^[^ #]/ { keep = ($0 ~ /^(setuptools|wheel)==/) } keep' "$LOCK_FILE" >"$build_deps"
+    { "$VENV/bin/python" -m pip install -q --require-hashes --only-binary :all: --no-deps -r "$build_deps" \
+        && "$VENV/bin/python" -m pip install -q --require-hashes --prefer-binary --no-build-isolation \
+             -r "$LOCK_FILE" \
+        && prune_python \
+        && "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$ROOT_DIR"; } \
+      >"$plog" 2>&1 || { tail -n 30 "$plog" >&2; die "installing requirements.lock failed (PyPI reachable?); see $plog"; }
+    # A pin added to pyproject.toml but not to the lock shows here: the project's requirements unmet.
+    "$VENV/bin/python" -m pip check >>"$plog" 2>&1 \
+      || { tail -n 5 "$plog" >&2; die "requirements.lock does not satisfy pyproject.toml: run 'make lock'"; }
+    rm -f "$VENV/.installed-pyproject"   # the stamp before the lock
     echo "$want" >"$stamp"
   fi
+}
+
+# Uninstall what the lock does not list (a dependency dropped from pyproject.toml), so the venv holds the lock.
+prune_python() {
+  local extra
+  extra="$("$VENV/bin/python" - "$LOCK_FILE" <<'PY'
+import re
+import sys
+from importlib.metadata import distributions
+
+def norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+locked = {norm(m[1]) for m in re.finditer(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", open(sys.argv[1]).read(), re.M)}
+installed = {norm(d.metadata["Name"]) for d in distributions()}
+print(" ".join(sorted(installed - locked - {"pip", "grid-incidents"})))
+PY
+)" || return 1
+  [ -z "$extra" ] || { echo "removing what requirements.lock does not list: $extra"; "$VENV/bin/python" -m pip uninstall -q -y $extra; }
+}
+
+# requirements.lock: runtime, dev and gateway dependencies of pyproject.toml and the build backend, every
+# one pinned with the hashes of all its files on PyPI. Keeps the pins it already has unless told --upgrade.
+lock_python() {
+  local py
+  py="$(find_python)"
+  LOCK_TOOLS="$(mktemp -d)"
+  trap 'rm -rf "$LOCK_TOOLS"' EXIT
+  log "pip-compile $PIP_TOOLS_VERSION in a throwaway venv"
+  "$py" -m venv "$LOCK_TOOLS" && "$LOCK_TOOLS/bin/python" -m pip install -q "pip-tools==$PIP_TOOLS_VERSION" \
+    || die "could not install pip-tools $PIP_TOOLS_VERSION"
+  (cd "$ROOT_DIR" && CUSTOM_COMPILE_COMMAND="make lock" "$LOCK_TOOLS/bin/pip-compile" --quiet --generate-hashes \
+     --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links --build-deps-for editable \
+     --extra dev --extra gateway --output-file requirements.lock "$@" pyproject.toml) \
+    || die "pip-compile failed"
+  log "requirements.lock: $(grep -c '^[A-Za-z]' "$LOCK_FILE") pinned distributions"
 }
 
 setup_postgres() {
@@ -106,5 +168,6 @@ case "${1:-all}" in
   kafka) setup_kafka ;;
   bench) setup_bench ;;
   all) setup_postgres; setup_kafka; setup_python ;;
-  *) die "usage: setup.sh [python|postgres|kafka|bench|all]" ;;
+  lock) shift; lock_python "$@" ;;
+  *) die "usage: setup.sh [python|postgres|kafka|bench|all|lock [pip-compile args]]" ;;
 esac

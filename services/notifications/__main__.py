@@ -4,7 +4,6 @@ from pathlib import Path
 
 import uvicorn
 
-from services.notifications.adapters.local_sms_gateway import create_gateway_app
 from services.notifications.bootstrap import NAME, bootstrap
 from services.notifications.config import NotificationsSettings
 from services.notifications.entrypoints.deliverer import run_deliverer
@@ -20,6 +19,9 @@ cli = service_cli(NAME, Path(__file__).parent, NotificationsSettings, bootstrap,
 @cli.command("sms-gateway")
 def sms_gateway() -> None:
     """Run the local gateway that records SMS, 12345 callbacks and mail (SMTP sink) (development and tests)."""
+    # Imported here: its SMTP sink (aiosmtpd) is the `gateway` extra, which production installs do not have.
+    from services.notifications.adapters.local_sms_gateway import create_gateway_app
+
     settings = NotificationsSettings()
     configure_logging(NAME, "sms-gateway", settings.log_level)
     app = create_gateway_app(Path(settings.sms_gateway_log), settings.hotline_secret.get_secret_value(),

@@ -9,8 +9,8 @@ import time
 
 import asyncpg
 import pytest
-from coord_convert.transform import wgs2bd, wgs2gcj
 
+from services.intake.domain.coordinates import wgs84_to_bd09, wgs84_to_gcj02
 from shared.auth import issue_token
 from shared.settings import DEV_JWT_SECRET
 from shared.signing import sign
@@ -90,7 +90,7 @@ async def test_unknown_category_goes_to_triage_and_urgency_is_the_higher_one(int
 
 
 async def test_gcj02_and_bd09_coordinates_are_stored_as_wgs84(intake):
-    gcj, bd = wgs2gcj(120.61, 31.31), wgs2bd(120.62, 31.32)
+    gcj, bd = wgs84_to_gcj02(120.61, 31.31), wgs84_to_bd09(120.62, 31.32)
     await post_order(intake, order(order_no="GD-GCJ", lon=gcj[0], lat=gcj[1], coord_sys="gcj02"))
     await post_order(intake, order(order_no="GD-BD", lon=bd[0], lat=bd[1], coord_sys="bd09"))
     stored = {r["hotline_order_no"]: (r["lon"], r["lat"]) for r in

@@ -8,8 +8,8 @@ more). The registry keeps WGS84.
 - GCJ-02 → WGS84 has no closed form: a fixed-point iteration on the forward formula, w ← w − (gcj(w) − g),
   converges in a handful of steps (the offset changes by far less than a metre per metre moved); it stops
   when a step is below `_TOLERANCE` degrees (~0.1 mm), so the inverse is exact to sub-millimetre.
-- BD-09 ↔ GCJ-02 is Baidu's published closed form (and its closed inverse, itself approximate by ~1e-6°,
-  a decimetre at most).
+- BD-09 ↔ GCJ-02 is Baidu's published closed form and its closed inverse, the one everybody uses; that
+  inverse is itself approximate, by 2e-6° (a quarter of a metre) at most.
 
 Outside China (`out_of_china`: the usual rectangle, the one coord-convert and eviltransform use), every
 function returns its input unchanged: there WGS84 is what the map SDKs send.

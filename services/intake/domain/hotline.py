@@ -6,8 +6,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
-from coord_convert.transform import bd2wgs, gcj2wgs
-
+from services.intake.domain.coordinates import bd09_to_wgs84, gcj02_to_wgs84
 from services.intake.domain.errors import InvalidMapping, MappingProblem
 from shared.events.intake import NATURE_NAMES
 
@@ -77,7 +76,7 @@ def higher_urgency(a: str, b: str) -> str:
 def to_wgs84(lon: float, lat: float, coord_sys: CoordSys) -> tuple[float, float]:
     """Chinese map SDKs send GCJ-02 (高德, 腾讯) or BD-09 (百度); the registry is WGS84."""
     if coord_sys == "gcj02":
-        lon, lat = gcj2wgs(lon, lat)
+        lon, lat = gcj02_to_wgs84(lon, lat)
     elif coord_sys == "bd09":
-        lon, lat = bd2wgs(lon, lat)
+        lon, lat = bd09_to_wgs84(lon, lat)
     return round(lon, 7), round(lat, 7)
