@@ -71,13 +71,14 @@ async def test_same_key_with_another_body_is_409_and_stores_nothing(intake):
 async def test_lifecycle_over_http_with_roles_areas_and_a_full_timeline(intake):
     incident_id = (await intake.post("/v1/incidents", json=REPORT, headers=WORKER)).json()["id"]
     url = f"/v1/incidents/{incident_id}/actions"
-    assert (await intake.post(url, json={"action": "sign"}, headers=WORKER)).status_code == 404  # not located yet
+    # not located yet: the centre's case, an action elsewhere is refused (DESIGN §5)
+    assert (await intake.post(url, json={"action": "sign"}, headers=WORKER)).status_code == 403
     early = await intake.post(url, json={"action": "sign"}, headers=token("city", "supervisor", [""]))
     assert early.status_code == 409 and early.json()["allowed_actions"] == ["merge", "reject"]
     await assign(intake, incident_id)
 
     assert (await intake.post(url, json={"action": "sign"}, headers=SUPERVISOR)).status_code == 403
-    assert (await intake.post(url, json={"action": "sign"}, headers=OTHER_DISTRICT)).status_code == 404
+    assert (await intake.post(url, json={"action": "sign"}, headers=OTHER_DISTRICT)).status_code == 403
     signed = await intake.post(url, json={"action": "sign"}, headers=WORKER)
     assert signed.status_code == 200 and signed.json()["status"] == "in_progress"
     steps = [
@@ -315,7 +316,7 @@ async def test_a_suspension_asked_for_granted_and_ended_by_the_resumer_on_the_re
     case = (await intake.get(f"/v1/incidents/{incident_id}", headers=SUPERVISOR)).json()
     assert case["pending_suspension"]["reason"] == "待法院判决" and case["status"] == "in_progress"
     far = await intake.post(actions, headers=OTHER_DISTRICT, json={"action": "decide_suspension", "approved": True})
-    assert far.status_code == 404  # another district's case is as if it did not exist
+    assert far.status_code == 403  # an action on another district's case is refused
     granted = await intake.post(actions, headers=SUPERVISOR, json={"action": "decide_suspension", "approved": True})
     assert granted.status_code == 200 and granted.json()["status"] == "suspended"
 

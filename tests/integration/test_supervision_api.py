@@ -97,7 +97,7 @@ async def test_board_filters_by_light_and_area_and_manual_escalation_only_raises
         "type": "about:blank", "title": "Conflict", "status": 409,
         "detail": "督办 is already at red_card; levels are raised, never lowered", "current_level": "red_card"}
     far = await supervision.post(f"/v1/clocks/{case}/escalate", json={"level": "leader"}, headers=FAR)
-    assert far.status_code == 404 and far.json()["detail"] == f"no running clock for incident {case}"
+    assert far.status_code == 403 and far.json()["detail"] == "the case lies outside the caller's area"
     assert (await supervision.post(f"/v1/clocks/{case}/escalate", json={"level": "leader"},
                                    headers=ADMIN)).status_code == 403
 

@@ -83,8 +83,8 @@ async def test_a_case_returned_as_not_our_area_goes_sideways_to_the_grid_where_i
         (CHEN["phone"], "新案件"): 2, (CHEN["phone"], "已改派"): 1, (WANG["phone"], "新案件"): 1,
         (WANG["phone"], "已改派"): 1}
 
-    # no longer 王芳's, nor in her area: as if it did not exist for her (DESIGN §5)
-    assert (await city.act(incident, worker(WANG), "sign")).status_code == 404
+    # no longer 王芳's, nor in her area: refused (DESIGN §5: wrong area → 403)
+    assert (await city.act(incident, worker(WANG), "sign")).status_code == 403
     assert (await city.act(incident, worker(CHEN), "sign")).status_code == 200
     handle = await city.clock_when(incident, phase="handle", running=True)
     assert handle["unit_id"] == CHEN["unit"]

@@ -22,7 +22,7 @@ async def test_a_case_reassigned_after_signing_starts_afresh_with_its_new_owner(
     await city.clock_when(incident, phase="handle", running=True)
 
     elsewhere = await city.dispatch(incident, NEW["unit"], token("sup-x", "supervisor", ["320509"]))
-    assert elsewhere.status_code == 404  # a district supervisor elsewhere does not even see the case
+    assert elsewhere.status_code == 403  # a district supervisor elsewhere may not move it (DESIGN §5)
     moved = await city.dispatch(incident, NEW["unit"], CENTRE, reason="属地调整", worker=NEW["worker"])
     assert moved.status_code == 200, moved.text
 

@@ -20,6 +20,7 @@ from services.intake.domain.errors import (
     IdempotencyConflict,
     IncidentNotFound,
     InvalidRequest,
+    NotPermitted,
     Open311RateLimited,
     OrderNotFound,
     SignatureReplayed,
@@ -235,9 +236,13 @@ async def _merge(cmd: c.MergeIncident, uow: IntakeUnitOfWork, now: datetime) -> 
 
 
 async def _load_visible(uow: IntakeUnitOfWork, incident_id: uuid.UUID, actor: c.Actor) -> Incident:
+    """The case an action is taken on, locked. An action on a case outside the caller's area is refused (403,
+    DESIGN §5: wrong area); only reading one answers as if it did not exist (404)."""
     incident = await uow.incidents.get(incident_id)
-    if incident is None or not incident.visible_to(actor):
-        raise IncidentNotFound(incident_id)  # outside the caller's area: as if it did not exist
+    if incident is None:
+        raise IncidentNotFound(incident_id)
+    if not incident.visible_to(actor):
+        raise NotPermitted("the case lies outside the caller's area")
     return incident
 
 

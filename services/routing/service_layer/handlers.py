@@ -178,8 +178,10 @@ async def dispatch_incident(cmd: c.DispatchIncident, uow: RoutingUnitOfWork) -> 
     (DOMAIN §4), by a caller whose area covers both the case and the unit it goes to; the co-owners stay."""
     async with uow:
         routed = await uow.assignments.routed(cmd.incident_id)
-        if routed is None or not cmd.actor.sees(routed.place_code):
-            raise UnknownIncident(cmd.incident_id)  # outside the caller's area: as if it did not exist
+        if routed is None:
+            raise UnknownIncident(cmd.incident_id)
+        if not cmd.actor.sees(routed.place_code):
+            raise OutsideArea("the case lies outside the caller's area")  # an action elsewhere: 403 (DESIGN §5)
         if routed.closed:
             raise CaseClosed(cmd.incident_id)
         unit = await uow.units.get(cmd.unit_id)

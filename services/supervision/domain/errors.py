@@ -62,6 +62,13 @@ class NotPermitted(Forbidden):
         super().__init__(f"role {role!r} may not do this; allowed: {', '.join(allowed)}")
 
 
+class OutsideArea(Forbidden):
+    """An action on a case outside the caller's area (DESIGN §5: wrong area → 403)."""
+
+    def __init__(self) -> None:
+        super().__init__("the case lies outside the caller's area")
+
+
 class ClockNotVirtual(NotFound):
     """Only the virtual clock (CLOCK_MODE=virtual) can be advanced: on a real one there is nothing to move."""
 

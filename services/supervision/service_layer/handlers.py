@@ -20,6 +20,7 @@ from services.supervision.domain.errors import (
     LevelNotRaised,
     NoRunningClock,
     NotPermitted,
+    OutsideArea,
     UnknownCase,
 )
 from services.supervision.domain.model import HOTLINE_ACTOR, Phase, PhaseClock, SupervisedCase
@@ -288,9 +289,12 @@ async def advance_clock(cmd: c.AdvanceClock, clock: Clock, clock_store: ClockSto
 async def escalate_clock(cmd: c.EscalateClock, uow: SupervisionUnitOfWork) -> PhaseClock:
     """督办 by hand on the incident's running clock that the caller sees: it raises the level, never lowers it."""
     async with uow:
-        clocks = [clock for clock in await uow.clocks.running(cmd.incident_id) if cmd.actor.sees(clock.grid_code)]
-        if not clocks:
+        running = await uow.clocks.running(cmd.incident_id)
+        if not running:
             raise NoRunningClock(cmd.incident_id)
+        clocks = [clock for clock in running if cmd.actor.sees(clock.grid_code)]
+        if not clocks:
+            raise OutsideArea()
         clock = clocks[0]
         if not clock.escalate_by_hand(cmd.level, f"{cmd.actor.sub}: {cmd.note}", uow.clock.now()):
             raise LevelNotRaised(clock.level)

@@ -214,8 +214,9 @@ async def test_a_dispatch_is_for_callers_whose_area_covers_both_the_case_and_the
     case = received(IN_WEST)
     await handle(bus, case)
     other_district = c.Actor("sup-x", "supervisor", ("320509",))
-    with pytest.raises(UnknownIncident):  # a case outside the caller's area is as if it did not exist
+    with pytest.raises(OutsideArea) as elsewhere:  # an action on a case outside the caller's area (DESIGN §5)
         await bus.handle(c.DispatchIncident(case.incident_id, "community", None, "x", other_district))
+    assert elsewhere.value.status == 403
     street_supervisor = c.Actor("sup-street", "supervisor", (STREET,))
     with pytest.raises(OutsideArea) as refused:  # the district's unit works beyond the street
         await bus.handle(c.DispatchIncident(case.incident_id, "district", None, "x", street_supervisor))

@@ -377,13 +377,16 @@ async def test_escalation_is_refused_with_409_at_or_below_the_current_level(bus,
     assert len(store.clocks.alerts) == 1 and store.clocks.of(case)[0].level == "red_card"
 
 
-async def test_escalation_without_a_running_clock_the_caller_sees_is_404(bus, store):
+async def test_escalation_without_a_running_clock_is_404_and_on_another_areas_case_403(bus, store):
+    """DESIGN §5: unknown → 404; wrong area → 403."""
     case = await assigned_case(bus)
-    for incident, actor in ((case, FAR), (uuid.uuid4(), SUPERVISOR)):
-        with pytest.raises(NoRunningClock) as refused:
-            await bus.handle(c.EscalateClock(incident, "leader", actor))
-        assert isinstance(refused.value, NotFound) and refused.value.status == 404
-        assert refused.value.detail == f"no running clock for incident {incident}"
+    unknown = uuid.uuid4()
+    with pytest.raises(NoRunningClock) as refused:
+        await bus.handle(c.EscalateClock(unknown, "leader", SUPERVISOR))
+    assert isinstance(refused.value, NotFound) and refused.value.status == 404
+    assert refused.value.detail == f"no running clock for incident {unknown}"
+    with pytest.raises(Forbidden):
+        await bus.handle(c.EscalateClock(case, "leader", FAR))
     await handle(bus, ev.IncidentClosed(incident_id=case, at=NOW))
     with pytest.raises(NoRunningClock):
         await bus.handle(c.EscalateClock(case, "leader", SUPERVISOR))
