@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
 from fastapi import APIRouter, FastAPI, Request
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.access import Access, install_access
 from shared.auth import TokenVerifier
 from shared.health import database_check, health_router, install_request_metrics, kafka_check
 from shared.problems import Problem, document_problems, install_problem_handlers, problem_response
@@ -19,20 +21,40 @@ from shared.runtime import ServiceContainer
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 
 
-class BodySizeLimit:
-    """Refuse request bodies over a limit with 413 before the application reads them."""
+class BodyTooLarge(StarletteHTTPException):
+    """413, raised from inside `receive` once a streamed body passes its limit. An HTTPException, because
+    FastAPI re-raises those from its body reading (anything else there becomes a 400); the problem handler
+    answers it as problem+json."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"request body larger than {max_bytes} bytes")
+
+
+class BodySizeLimit:
+    """Refuse request bodies over a limit with 413 before the application reads them: by Content-Length when
+    the request declares one (nothing is read), else by counting the bytes as they are received (no more than
+    the limit and one chunk is ever read). It is the outermost layer, so it runs before authentication.
+
+    Every route gets `max_bytes`; a route named in `larger` ((method, path) → bytes) gets its own limit here
+    instead, and must check its caller before it reads the body (`read_body`), so an unauthenticated request
+    never makes the process read more than the default."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: Mapping[tuple[str, str], int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = dict(larger or {})
+
+    def limit_for(self, scope: Scope) -> int:
+        return self.larger.get((scope["method"], scope["path"]), self.max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit_for(scope)
         declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            await self._refuse(scope, receive, send)
+        if declared is not None and (not declared.isdigit() or int(declared) > limit):
+            await problem_response(Problem(413, f"request body larger than {limit} bytes"))(scope, receive, send)
             return
         seen = 0
 
@@ -40,22 +62,38 @@ class BodySizeLimit:
             nonlocal seen
             message = await receive()
             seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
-                raise Problem(413, f"request body larger than {self.max_bytes} bytes")
+            if seen > limit:
+                raise BodyTooLarge(limit)
             return message
 
         await self.app(scope, counting_receive, send)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem_response(Problem(413, f"request body larger than {self.max_bytes} bytes"))
-        await response(scope, receive, send)
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The request's body, read as it streams in and refused (413) as soon as it passes `max_bytes`: for a
+    route with a larger limit than the default (BodySizeLimit's `larger`), called once its caller is checked."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise BodyTooLarge(max_bytes)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise BodyTooLarge(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def create_service_app(name: str, title: str, start: Callable[[], Awaitable[ServiceContainer[Any, Any]]],
-                       routers: list[APIRouter], jwt_secret: str, version: str = "1.0.0",
+                       routers: list[APIRouter], jwt_secret: str, access: Mapping[tuple[str, str], Access],
+                       version: str = "1.0.0",
                        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+                       larger_bodies: Mapping[tuple[str, str], int] | None = None,
                        hand_parsed_bodies: tuple[type[BaseModel], ...] = ()) -> FastAPI:
-    """`start` builds the container when the server starts (so tests can hand in their own).
+    """`start` builds the container when the server starts (so tests can hand in their own). `access` declares
+    who may call each route (shared/access.py): an undeclared route stops the app from being built.
+    `max_body_bytes`: the body limit of every route (1 MB), enforced before authentication; `larger_bodies`:
+    the few routes ((method, path) → bytes) allowed more, each checking its caller before it reads (`read_body`).
     `hand_parsed_bodies`: models of bodies a route parses itself (referenced from its `openapi_extra`)."""
 
     @asynccontextmanager
@@ -79,10 +117,11 @@ def create_service_app(name: str, title: str, start: Callable[[], Awaitable[Serv
     app.state.jwt_secret = jwt_secret
     install_problem_handlers(app)
     install_request_metrics(app, name)
-    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes, larger=larger_bodies)
 
-    app.include_router(health_router(name, lambda: getattr(app.state, "readiness", {})))
-    for router in routers:
+    every_router = [health_router(name, lambda: getattr(app.state, "readiness", {})), *routers]
+    install_access(every_router, access)
+    for router in every_router:
         app.include_router(router)
     _complete_openapi(app, hand_parsed_bodies)
     return app

@@ -14,6 +14,8 @@ class IntakeSettings(ServiceSettings):
 
     database_url: str = "postgresql://intake:intake@127.0.0.1:5432/intake"
     http_port: int = 8001
+    # What 12345 signs its work orders and events to us with (checked in entrypoints/hotline.py). Only this
+    # direction: our callbacks to 12345 are signed with notifications' own NOTIFICATIONS_HOTLINE_CALLBACK_SECRET.
     hotline_secret: SecretStr = SecretStr(DEV_HOTLINE_SECRET)
     # Accepted as an Open311 api_key besides the issued ones; empty disables it. Refused in production.
     open311_dev_key: SecretStr = SecretStr(DEV_OPEN311_KEY)

@@ -23,10 +23,14 @@ def sms_gateway() -> None:
     from services.notifications.adapters.local_sms_gateway import create_gateway_app
 
     settings = NotificationsSettings()
+    if not settings.is_dev:  # it records phone numbers and texts and takes orders to fail: never a deployment's
+        raise SystemExit("the local gateway is for development and tests only (ENV=dev or test), "
+                         f"not ENV={settings.env}")
     configure_logging(NAME, "sms-gateway", settings.log_level)
-    app = create_gateway_app(Path(settings.sms_gateway_log), settings.hotline_secret.get_secret_value(),
-                             smtp_port=settings.smtp_sink_port, smtp_host=settings.sms_gateway_host,
-                             webhook_secret=settings.webhook_secret.get_secret_value())
+    # Its records and controls answer loopback clients only, however it is bound (compose binds 0.0.0.0 so the
+    # other containers can send to it).
+    app = create_gateway_app(Path(settings.sms_gateway_log), settings.hotline_callback_secret.get_secret_value(),
+                             smtp_port=settings.smtp_sink_port, smtp_host=settings.sms_gateway_host)
     uvicorn.run(app, host=settings.sms_gateway_host, port=settings.sms_gateway_port, log_config=None,
                 access_log=False)
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from services.notifications.adapters.egress import Egress, EgressPolicy
 from services.notifications.adapters.email import SmtpEmail
+from services.notifications.adapters.secret_box import SecretBox
 from services.notifications.adapters.sms import HttpSmsGateway
 from services.notifications.adapters.webhook import SignedWebhook
 from services.notifications.config import NotificationsSettings
@@ -41,19 +43,28 @@ def delivery_policy(settings: NotificationsSettings) -> DeliveryPolicy:
                           backoff_base=settings.delivery_backoff_seconds)
 
 
+def webhook_egress(settings: NotificationsSettings) -> Egress:
+    """Where webhooks may go: https only outside dev and test, public addresses only unless allowed."""
+    return Egress(EgressPolicy(require_https=not settings.is_dev, allow_local=settings.allows_local_webhooks(),
+                               networks=settings.webhook_networks()))
+
+
 async def bootstrap(settings: NotificationsSettings) -> NotificationsContainer:
     pool = await open_pool(settings)
     clock, tasks = await build_clock(settings)
-    sms = HttpSmsGateway(settings.sms_url, settings.sms_timeout_seconds)
-    webhook = SignedWebhook(settings.hotline_secret.get_secret_value(), settings.webhook_secret.get_secret_value(),
-                            settings.sms_timeout_seconds)
+    sms = HttpSmsGateway(settings.sms_url, settings.sms_timeout_seconds, max_response_bytes=settings.response_max_bytes)
+    egress = webhook_egress(settings)
+    webhook = SignedWebhook(settings.hotline_callback_secret.get_secret_value(), egress,
+                            deadline_seconds=settings.webhook_timeout_seconds,
+                            max_response_bytes=settings.response_max_bytes)
     email = SmtpEmail(settings.smtp_host, settings.smtp_port, settings.smtp_from, settings.smtp_timeout_seconds,
                       settings.smtp_username,
                       settings.smtp_password.get_secret_value() if settings.smtp_password else None,
                       settings.smtp_starttls)
-    channels = Channels(sms=sms, email=email, webhook=webhook)
+    channels = Channels(sms=sms, email=email, webhook=webhook, webhook_urls=egress)
     policy = delivery_policy(settings)
-    bus = message_bus(lambda: PgNotificationsUnitOfWork(pool, clock), channels=channels, policy=policy,
+    box = SecretBox(settings.subscription_secret_keys())
+    bus = message_bus(lambda: PgNotificationsUnitOfWork(pool, clock, box), channels=channels, policy=policy,
                       hotline_callback_url=settings.hotline_callback_url)
     return NotificationsContainer(name=NAME, settings=settings, pool=pool, clock=clock, bus=bus,
                                   consumes=[INCIDENTS, ASSIGNMENTS, ALERTS], tasks=tasks,

@@ -1,12 +1,17 @@
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+import ipaddress
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
 
-DEV_HOTLINE_SECRET = "hotline-dev-secret"
-DEV_WEBHOOK_SECRET = "webhook-dev-secret"
+# Each direction of the 12345 link has its own secret: intake checks what 12345 sends with INTAKE_HOTLINE_SECRET
+# (dev default `hotline-dev-secret`), we sign our callbacks to 12345 with this one.
+DEV_HOTLINE_CALLBACK_SECRET = "hotline-callback-dev-secret"
+DEV_SUBSCRIPTION_SECRET_KEY = "subscription-secret-key-dev"
 
 
 class NotificationsSettings(ServiceSettings):
@@ -14,12 +19,36 @@ class NotificationsSettings(ServiceSettings):
 
     database_url: str = "postgresql://notifications:notifications@127.0.0.1:5432/notifications"
     http_port: int = 8004
+    # The centre's live alert stream (SSE): one reader of the alert table per process feeds every stream
+    # (entrypoints/alert_fanout.py). Open streams are capped per caller and per process (429 beyond); a hole in
+    # the alert ids (an insert not yet committed) is waited for this long before it is passed.
+    sse_poll_seconds: float = Field(0.25, gt=0, le=10)
+    sse_max_streams_per_caller: int = Field(3, ge=1)
+    sse_max_streams: int = Field(200, ge=1)
+    sse_gap_grace_seconds: float = Field(2.0, ge=0)
     sms_url: str = "http://127.0.0.1:8025/sms"
-    # 12345 status callbacks (signed like the 12345 webhook); the local gateway records them.
+    # 12345 status callbacks (signed like the 12345 webhook); the local gateway records them. https outside dev/test.
     hotline_callback_url: str = "http://127.0.0.1:8025/webhook"
-    hotline_secret: SecretStr = SecretStr(DEV_HOTLINE_SECRET)
-    # Signs webhooks to subscribers (X-Grid-Signature), the same HMAC scheme as 12345's.
-    webhook_secret: SecretStr = SecretStr(DEV_WEBHOOK_SECRET)
+    # What we sign the callbacks to 12345 with (X-Hotline-Signature): never the secret 12345 signs to us with.
+    hotline_callback_secret: SecretStr = SecretStr(DEV_HOTLINE_CALLBACK_SECRET)
+    # Each webhook subscriber signs with its own secret (made at creation, shown once, rotatable), kept in the
+    # subscription table sealed with AES-256-GCM under a key derived from this one (adapters/secret_box.py).
+    subscription_secret_key: SecretStr = SecretStr(DEV_SUBSCRIPTION_SECRET_KEY)
+    # Earlier keys, comma-separated, still tried when opening a sealed secret (while moving to a new key: rotate
+    # each subscriber's secret, which seals it under the new key, then drop the old one from here).
+    subscription_secret_old_keys: SecretStr = SecretStr("")
+    # Where webhooks may go. Outside dev and test: https only, and never to an address that is not public
+    # (loopback, private, link-local, multicast, reserved, cloud metadata), checked when a subscription is put and
+    # again at every send, connecting to the address checked. `webhook_allow_local` lets loopback and private
+    # receivers through (the local gateway, tests, compose's network): on by default in dev and test only, refused
+    # elsewhere. `webhook_allow_networks` (CIDRs, comma-separated) opens chosen private networks in any ENV, e.g.
+    # the government network 12345 sits on; neither ever opens cloud metadata addresses.
+    webhook_allow_local: bool | None = None
+    webhook_allow_networks: str = ""
+    # Every HTTP send (SMS gateway, webhooks) ends within its deadline, whatever the receiver does (connect, send,
+    # answer, trickle), reads at most response_max_bytes of the answer and never follows a redirect.
+    webhook_timeout_seconds: float = Field(5.0, gt=0, le=60)
+    response_max_bytes: int = Field(16_384, ge=0, le=1_048_576)
     sms_timeout_seconds: float = 5.0
     # Chinese SMS go as UCS-2: 70 characters alone, 67 per part; longer texts are cut to this many parts.
     sms_max_segments: int = Field(3, ge=1, le=10)
@@ -55,14 +84,48 @@ class NotificationsSettings(ServiceSettings):
     smtp_sink_port: int = 1025
     sms_gateway_log: str = ".run/sms-gateway.jsonl"
 
+    @field_validator("webhook_allow_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for item in value.split(","):
+            if item.strip():
+                try:
+                    ipaddress.ip_network(item.strip(), strict=False)
+                except ValueError as exc:
+                    raise ValueError(f"NOTIFICATIONS_WEBHOOK_ALLOW_NETWORKS: {item.strip()!r} is not a CIDR network "
+                                     "(e.g. 10.20.0.0/16)") from exc
+        return value
+
+    def allows_local_webhooks(self) -> bool:
+        """Loopback and private webhook receivers: the setting, else on in dev and test only."""
+        return self.is_dev if self.webhook_allow_local is None else self.webhook_allow_local
+
+    def webhook_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(item.strip(), strict=False)
+                     for item in self.webhook_allow_networks.split(",") if item.strip())
+
+    def subscription_secret_keys(self) -> list[str]:
+        """The key that seals subscribers' secrets, then the older ones still read."""
+        old = [k.strip() for k in self.subscription_secret_old_keys.get_secret_value().split(",") if k.strip()]
+        return [self.subscription_secret_key.get_secret_value(), *old]
+
     def dev_secrets(self) -> list[str]:
         left = super().dev_secrets()
-        if self.hotline_secret.get_secret_value() == DEV_HOTLINE_SECRET:
-            left.append("NOTIFICATIONS_HOTLINE_SECRET")
-        if self.webhook_secret.get_secret_value() == DEV_WEBHOOK_SECRET:
-            left.append("NOTIFICATIONS_WEBHOOK_SECRET")
+        if self.hotline_callback_secret.get_secret_value() == DEV_HOTLINE_CALLBACK_SECRET:
+            left.append("NOTIFICATIONS_HOTLINE_CALLBACK_SECRET")
+        if self.subscription_secret_key.get_secret_value() == DEV_SUBSCRIPTION_SECRET_KEY:
+            left.append("NOTIFICATIONS_SUBSCRIPTION_SECRET_KEY")
         return left
 
     def signing_secrets(self) -> dict[str, SecretStr]:
-        return {**super().signing_secrets(), "NOTIFICATIONS_HOTLINE_SECRET": self.hotline_secret,
-                "NOTIFICATIONS_WEBHOOK_SECRET": self.webhook_secret}
+        return {**super().signing_secrets(), "NOTIFICATIONS_HOTLINE_CALLBACK_SECRET": self.hotline_callback_secret,
+                "NOTIFICATIONS_SUBSCRIPTION_SECRET_KEY": self.subscription_secret_key}
+
+    def refusals(self) -> list[str]:
+        reasons = super().refusals()
+        if self.webhook_allow_local:
+            reasons.append("NOTIFICATIONS_WEBHOOK_ALLOW_LOCAL lets webhooks reach loopback and private addresses: "
+                           "dev and test only (open a chosen network with NOTIFICATIONS_WEBHOOK_ALLOW_NETWORKS)")
+        if urlsplit(self.hotline_callback_url).scheme != "https":
+            reasons.append("NOTIFICATIONS_HOTLINE_CALLBACK_URL must be an https URL outside dev and test")
+        return reasons

@@ -263,7 +263,8 @@ async def test_a_12345_order_gets_its_signed_callbacks_in_order(stack: Stack):
                        "category": "邻里纠纷", "urgency": "紧急", "lon": 120.612, "lat": 31.31,
                        "received_at": "2026-11-23T09:00:00+08:00"}, ensure_ascii=False).encode()
     ts = str(int(time.time()))
-    headers = {"X-Hotline-Timestamp": ts, "X-Hotline-Signature": sign("hotline-dev-secret", ts, body),
+    headers = {"X-Hotline-Timestamp": ts,
+               "X-Hotline-Signature": sign("hotline-dev-secret", "POST", "/v1/hotline/orders", ts, body),
                "Content-Type": "application/json"}
     worker = issue_token(DEV_JWT_SECRET, GRID_1_WORKER["id"], "gridworker", ["320508019044001"],
                          unit=GRID_1_WORKER["unit"])

@@ -10,6 +10,7 @@ from datetime import datetime
 
 import asyncpg
 
+from services.notifications.adapters.secret_box import SecretBox
 from services.notifications.bootstrap import message_bus
 from services.notifications.domain.commands import DeliverDue
 from services.notifications.domain.delivery import ChannelName, Delivery, DeliveryPolicy
@@ -22,8 +23,11 @@ from tests.unit.notifications.fakes import channels
 HOTLINE_CALLBACK_URL = "http://12345.example/cb"
 
 
+SECRET_BOX = SecretBox(["subscription-secret-key-for-tests"])
+
+
 def units_of_work(pool: asyncpg.Pool, clock: Clock) -> Callable[[], NotificationsUnitOfWork]:
-    return lambda: PgNotificationsUnitOfWork(pool, clock)
+    return lambda: PgNotificationsUnitOfWork(pool, clock, SECRET_BOX)
 
 
 def bus(uow: Callable[[], NotificationsUnitOfWork], policy: DeliveryPolicy | None = None, *,

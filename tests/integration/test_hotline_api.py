@@ -8,6 +8,7 @@ import json
 import time
 
 import asyncpg
+import httpx
 import pytest
 
 from services.intake.domain.coordinates import wgs84_to_bd09, wgs84_to_gcj02
@@ -26,9 +27,11 @@ def order(**fields) -> dict:
             "nature": "complaint", "channel": "phone", **fields}
 
 
-def signed(body: bytes, secret: str = HOTLINE_SECRET, timestamp: int | None = None) -> dict[str, str]:
+def signed(body: bytes, secret: str = HOTLINE_SECRET, timestamp: int | None = None,
+           path: str = "/v1/hotline/orders", method: str = "POST") -> dict[str, str]:
+    """12345's headers (shared/signing.py): HMAC over method, path, timestamp and body."""
     ts = str(timestamp if timestamp is not None else int(time.time()))
-    return {"X-Hotline-Timestamp": ts, "X-Hotline-Signature": sign(secret, ts, body),
+    return {"X-Hotline-Timestamp": ts, "X-Hotline-Signature": sign(secret, method, path, ts, body),
             "Content-Type": "application/json"}
 
 
@@ -126,8 +129,56 @@ async def test_invalid_orders_are_422_after_the_signature_check(intake):
 
 async def post_event(client, order_no: str, body: dict, age: int = 0):
     raw = json.dumps(body, ensure_ascii=False).encode()
-    return await client.post(f"/v1/hotline/orders/{order_no}/events", content=raw,
-                             headers=signed(raw, timestamp=int(time.time()) - age))
+    path = f"/v1/hotline/orders/{order_no}/events"
+    return await client.post(path, content=raw, headers=signed(raw, timestamp=int(time.time()) - age, path=path))
+
+
+async def test_the_signature_covers_the_path_so_an_event_cannot_be_moved_to_another_order(intake):
+    """Issue 15: the order number in the path is signed; a signature made for one order's event is no good for
+    another's, nor for the orders endpoint, nor for another method."""
+    for order_no in ("GD-A", "GD-B"):
+        assert (await post_order(intake, order(order_no=order_no))).status_code == 202
+    raw = json.dumps({"event_id": "EV-MOVE", "kind": "urge", "note": "催办"}, ensure_ascii=False).encode()
+    headers = signed(raw, path="/v1/hotline/orders/GD-A/events")
+    moved = await intake.post("/v1/hotline/orders/GD-B/events", content=raw, headers=headers)
+    assert moved.status_code == 401 and moved.headers["content-type"] == "application/problem+json"
+    as_order = await intake.post("/v1/hotline/orders", content=raw, headers=signed(raw, path="/v1/hotline/orders/"
+                                                                                            "GD-A/events"))
+    assert as_order.status_code == 401
+    other_method = await intake.post("/v1/hotline/orders/GD-A/events", content=raw,
+                                     headers=signed(raw, path="/v1/hotline/orders/GD-A/events", method="PUT"))
+    assert other_method.status_code == 401
+    types = [r["t"] for r in await rows(intake.dsn, "SELECT payload::jsonb->>'type' AS t FROM outbox")]
+    assert "intake.incident.urged" not in types
+    right = await intake.post("/v1/hotline/orders/GD-A/events", content=raw, headers=headers)
+    assert right.status_code == 200 and right.json()["applied"] is True
+
+
+async def test_the_path_is_signed_percent_encoded_as_it_goes_on_the_request_line(intake):
+    raw = json.dumps({"event_id": "EV-ENC", "kind": "urge"}, ensure_ascii=False).encode()
+    url = httpx.URL("http://service/v1/hotline/orders/GD 苏 1/events")
+    assert url.raw_path == b"/v1/hotline/orders/GD%20%E8%8B%8F%201/events"
+    response = await intake.post(url, content=raw, headers=signed(raw, path=url.raw_path.decode()))
+    assert response.status_code == 404, response.text  # signed right; no such order
+    decoded = await intake.post(url, content=raw, headers=signed(raw, path="/v1/hotline/orders/GD 苏 1/events"))
+    assert decoded.status_code == 401
+
+
+@pytest.mark.parametrize("timestamp", ["1" * 5000, "9" * 13, "１７９５４２００００", "1795420000.5", "-1", "0x6b", " ",
+                                       "1e9"])
+async def test_a_malformed_timestamp_is_401_never_500(intake, timestamp):
+    raw = json.dumps(order(), ensure_ascii=False).encode()
+    signature = sign(HOTLINE_SECRET, "POST", "/v1/hotline/orders", timestamp, raw) if timestamp.isascii() else "0" * 64
+    headers = {"X-Hotline-Timestamp": timestamp.encode(), "Content-Type": "application/json",
+               "X-Hotline-Signature": signature}
+    response = await intake.post("/v1/hotline/orders", content=raw, headers=headers)
+    assert response.status_code == 401, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    for bad in ("0" * 5000, "签名", ""):
+        response = await intake.post("/v1/hotline/orders", content=raw, headers={
+            **headers, "X-Hotline-Timestamp": str(int(time.time())), "X-Hotline-Signature": bad.encode()})
+        assert response.status_code == 401
+    assert await rows(intake.dsn, "SELECT 1 FROM incident") == []
 
 
 async def test_hotline_events_urge_and_visit_are_applied_once(intake):

@@ -21,6 +21,8 @@ from tests.support import handle
 GRID = "320508019044001"
 REPORT = {"source": "gridworker", "category": "city.garbage", "title": "小区门口垃圾堆积",
           "location": {"lon": 120.61, "lat": 31.31}}
+# A caller bound to an area names the grid of its report (intake cannot place a bare point in an area).
+WORKER_REPORT = {**REPORT, "grid_code": GRID}
 
 
 def token(sub: str, role: str, area: list[str], unit: str | None = None) -> dict[str, str]:
@@ -52,7 +54,7 @@ async def assign(client, incident_id: str) -> None:
 
 async def test_concurrent_requests_with_one_idempotency_key_make_exactly_one_case(intake):
     headers = {**WORKER, "Idempotency-Key": "offline-queue-0001"}
-    responses = await asyncio.gather(*[intake.post("/v1/incidents", json=REPORT, headers=headers)
+    responses = await asyncio.gather(*[intake.post("/v1/incidents", json=WORKER_REPORT, headers=headers)
                                        for _ in range(8)])
     assert {r.status_code for r in responses} == {202}
     assert len({r.json()["id"] for r in responses}) == 1
@@ -62,14 +64,14 @@ async def test_concurrent_requests_with_one_idempotency_key_make_exactly_one_cas
 
 async def test_same_key_with_another_body_is_409_and_stores_nothing(intake):
     headers = {**WORKER, "Idempotency-Key": "k-2"}
-    assert (await intake.post("/v1/incidents", json=REPORT, headers=headers)).status_code == 202
-    other = await intake.post("/v1/incidents", json={**REPORT, "title": "另一件事"}, headers=headers)
+    assert (await intake.post("/v1/incidents", json=WORKER_REPORT, headers=headers)).status_code == 202
+    other = await intake.post("/v1/incidents", json={**WORKER_REPORT, "title": "另一件事"}, headers=headers)
     assert other.status_code == 409 and other.headers["content-type"] == "application/problem+json"
     assert await count(intake.dsn, "SELECT count(*) FROM incident") == 1
 
 
 async def test_lifecycle_over_http_with_roles_areas_and_a_full_timeline(intake):
-    incident_id = (await intake.post("/v1/incidents", json=REPORT, headers=WORKER)).json()["id"]
+    incident_id = (await intake.post("/v1/incidents", json=REPORT, headers=ADMIN)).json()["id"]
     url = f"/v1/incidents/{incident_id}/actions"
     # not located yet: the centre's case, an action elsewhere is refused (DESIGN §5)
     assert (await intake.post(url, json={"action": "sign"}, headers=WORKER)).status_code == 403
@@ -113,7 +115,7 @@ async def test_lifecycle_over_http_with_roles_areas_and_a_full_timeline(intake):
     ({"action": "sign", "extra": 1}, 422),
 ])
 async def test_bad_action_bodies_are_422_and_change_nothing(intake, body, status):
-    incident_id = (await intake.post("/v1/incidents", json=REPORT, headers=WORKER)).json()["id"]
+    incident_id = (await intake.post("/v1/incidents", json=WORKER_REPORT, headers=WORKER)).json()["id"]
     await assign(intake, incident_id)
     response = await intake.post(f"/v1/incidents/{incident_id}/actions", json=body, headers=WORKER)
     assert response.status_code == status and response.json()["status"] == status
@@ -137,6 +139,34 @@ async def test_a_gridworker_reports_only_inside_its_own_area(intake):
     inside = await intake.post("/v1/incidents", json={**REPORT, "grid_code": GRID}, headers=WORKER)
     assert inside.status_code == 202
     assert await count(intake.dsn, "SELECT count(*) FROM incident") == 1
+
+
+@pytest.mark.parametrize("role", ["supervisor", "leader", "community", "street", "department"])
+async def test_every_caller_bound_to_an_area_reports_only_inside_it(intake, role):
+    """Issue 15: only grid workers were checked; a supervisor of 姑苏区 could report in 黄浦区."""
+    caller = token(f"{role}-a", role, ["320508"])
+    elsewhere = await intake.post("/v1/incidents", json={**REPORT, "grid_code": "310101001001001"}, headers=caller)
+    assert elsewhere.status_code == 403 and elsewhere.headers["content-type"] == "application/problem+json"
+    assert "outside the caller's area" in elsewhere.json()["detail"]
+    unplaced = await intake.post("/v1/incidents", json=REPORT, headers=caller)  # a bare point: cannot be checked
+    assert unplaced.status_code == 422 and unplaced.json()["errors"][0]["field"] == "grid_code"
+    assert await count(intake.dsn, "SELECT count(*) FROM incident") == 0
+    inside = await intake.post("/v1/incidents", json={**REPORT, "grid_code": GRID}, headers=caller)
+    assert inside.status_code == 202
+    anywhere = await intake.post("/v1/incidents", json={**REPORT, "grid_code": "310101001001001"},
+                                 headers=token("city", role, [""]))
+    assert anywhere.status_code == 202  # a city-wide caller reports anywhere, with a point alone too
+    assert (await intake.post("/v1/incidents", json=REPORT, headers=token("city", role, [""]))).status_code == 202
+
+
+@pytest.mark.parametrize("source, door", [("hotline", "/v1/hotline/orders"), ("public", "Open311")])
+async def test_a_report_cannot_claim_to_come_from_12345_or_the_public(intake, source, door):
+    """Issue 15: a report could say `source: hotline` (or public) and pass for a 12345 order."""
+    response = await intake.post("/v1/incidents", json={**REPORT, "source": source}, headers=ADMIN)
+    assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["errors"][0]["field"] == "source" and door in problem["detail"]
+    assert await count(intake.dsn, "SELECT count(*) FROM incident") == 0
 
 
 async def test_categories_are_served_from_the_seed_table(intake):
@@ -179,7 +209,7 @@ async def test_search_filters_and_pages_by_keyset_inside_the_callers_area(intake
 
 async def test_concurrent_reports_are_committed_together_each_with_its_timeline_and_outbox_row(intake):
     responses = await asyncio.gather(*[
-        intake.post("/v1/incidents", headers=WORKER, json={**REPORT, "title": f"并发{n}",
+        intake.post("/v1/incidents", headers=WORKER, json={**WORKER_REPORT, "title": f"并发{n}",
                                                            "location": {"lon": 120.5 + n / 100, "lat": 31.31}})
         for n in range(40)])
     assert {r.status_code for r in responses} == {202}
@@ -194,7 +224,7 @@ async def test_concurrent_reports_are_committed_together_each_with_its_timeline_
 
 async def test_concurrent_requests_with_one_key_and_different_bodies_make_one_case_and_409s(intake):
     headers = {**WORKER, "Idempotency-Key": "offline-queue-0002"}
-    bodies = [REPORT, {**REPORT, "title": "另一件事"}] * 4
+    bodies = [WORKER_REPORT, {**WORKER_REPORT, "title": "另一件事"}] * 4
     responses = await asyncio.gather(*[intake.post("/v1/incidents", json=b, headers=headers) for b in bodies])
     accepted = [r for r in responses if r.status_code == 202]
     assert {r.status_code for r in responses} == {202, 409}
@@ -205,10 +235,10 @@ async def test_concurrent_requests_with_one_key_and_different_bodies_make_one_ca
 @pytest.mark.parametrize("headers, content, status", [
     ({}, json.dumps(REPORT), 401),
     ({**WORKER}, "{not json", 422),
-    ({**WORKER}, json.dumps({**REPORT, "urgency": "whenever"}), 422),
-    ({**WORKER}, json.dumps({**REPORT, "category": "no.such"}), 422),
-    ({**WORKER, "Idempotency-Key": "k" * 201}, json.dumps(REPORT), 422),
-    ({**WORKER}, json.dumps({**REPORT, "description": "楼道\u0000堆物"}), 422),  # Postgres cannot store a NUL
+    ({**WORKER}, json.dumps({**WORKER_REPORT, "urgency": "whenever"}), 422),
+    ({**WORKER}, json.dumps({**WORKER_REPORT, "category": "no.such"}), 422),
+    ({**WORKER, "Idempotency-Key": "k" * 201}, json.dumps(WORKER_REPORT), 422),
+    ({**WORKER}, json.dumps({**WORKER_REPORT, "description": "楼道\u0000堆物"}), 422),  # Postgres cannot store a NUL
 ])
 async def test_bad_reports_are_problems_and_store_nothing(intake, headers, content, status):
     response = await intake.post("/v1/incidents", content=content,
@@ -246,7 +276,7 @@ async def test_a_resend_and_a_report_beside_it_in_one_batch_are_each_answered_ri
     the link fails the batch's statement. Taken again one by one, A answers with the earlier case and B is new."""
     c = commands
     key_headers = {**WORKER, "Idempotency-Key": "offline-queue-0003"}
-    far = {**REPORT, "location": {"lon": 120.7, "lat": 31.4}}
+    far = {**WORKER_REPORT, "location": {"lon": 120.7, "lat": 31.4}}
     earlier = (await intake.post("/v1/incidents", json=far, headers=key_headers)).json()["id"]
     actor = c.Actor("w1", "gridworker", (GRID,), "grid-1")
     here = Point(lon=120.61, lat=31.31)
@@ -305,7 +335,7 @@ async def test_a_suspension_asked_for_granted_and_ended_by_the_resumer_on_the_re
     from services.intake.service_layer.unit_of_work import PgIntakeUnitOfWork
     from tests.support import FixedClock
 
-    incident_id = (await intake.post("/v1/incidents", json=REPORT, headers=WORKER)).json()["id"]
+    incident_id = (await intake.post("/v1/incidents", json=WORKER_REPORT, headers=WORKER)).json()["id"]
     await assign(intake, incident_id)
     actions = f"/v1/incidents/{incident_id}/actions"
     assert (await intake.post(actions, json={"action": "sign"}, headers=WORKER)).status_code == 200

@@ -156,7 +156,7 @@ async def test_subscriptions_and_the_delivery_log_are_scoped_to_the_callers_area
     assert (await notifications.get("/v1/subscriptions/leader-1", headers=other_sup)).status_code == 404
     taken = await notifications.put("/v1/subscriptions/leader-1", json=OTHER_DISTRICT, headers=other_sup)
     assert taken.status_code == 403
-    assert (await notifications.delete("/v1/subscriptions/leader-1", headers=other_sup)).status_code == 404
+    assert (await notifications.delete("/v1/subscriptions/leader-1", headers=other_sup)).status_code == 403
     [kept] = (await notifications.get("/v1/subscriptions", headers=DISTRICT_SUP)).json()
     assert kept["area"] == ["320508"]
 

@@ -73,12 +73,13 @@ class City:
                                     json={"unit": unit, "worker": worker, "reason": reason})
 
     async def hotline(self, path: str, body: dict[str, Any]) -> httpx.Response:
-        """What 12345 sends us: a signed POST (DESIGN §6)."""
+        """What 12345 sends us: a signed POST (DESIGN §6; the signature covers method, path, time and body)."""
         raw = json.dumps(body, ensure_ascii=False).encode()
         stamp = str(int(time.time()))
-        return await self.http.post(self.url("intake", path), content=raw, headers={
+        url = httpx.URL(self.url("intake", path))
+        return await self.http.post(url, content=raw, headers={
             "Content-Type": "application/json", "X-Hotline-Timestamp": stamp,
-            "X-Hotline-Signature": sign(HOTLINE_SECRET, stamp, raw)})
+            "X-Hotline-Signature": sign(HOTLINE_SECRET, "POST", url.raw_path, stamp, raw)})
 
     async def callbacks(self, order_no: str) -> list[str]:
         """The status callbacks 12345 received for an order, in the order they came."""

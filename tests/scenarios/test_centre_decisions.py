@@ -118,9 +118,10 @@ async def _resend(city: City, path: str, body: dict[str, Any]) -> httpx.Response
     """12345 sending the same event again: a new request (its own timestamp), so not a replayed signature."""
     raw = json.dumps(body, ensure_ascii=False).encode()
     stamp = str(int(time.time()) - 1)
-    return await city.http.post(city.url("intake", path), content=raw, headers={
+    url = httpx.URL(city.url("intake", path))
+    return await city.http.post(url, content=raw, headers={
         "Content-Type": "application/json", "X-Hotline-Timestamp": stamp,
-        "X-Hotline-Signature": sign(HOTLINE_SECRET, stamp, raw)})
+        "X-Hotline-Signature": sign(HOTLINE_SECRET, "POST", url.raw_path, stamp, raw)})
 
 
 async def _callbacks(city: City, last: str) -> list[str] | None:

@@ -16,18 +16,21 @@ from services.intake.entrypoints.schemas import HotlineAccepted, HotlineEventIn,
 from services.intake.views import hotline_mapping
 from shared.auth import Caller, require_role
 from shared.problems import Problem, problems, validation_problem
-from shared.signing import SignatureCheck, SignatureError
+from shared.signing import SignatureCheck, SignatureError, request_target
 
 M = TypeVar("M", bound=BaseModel)
 
 
 async def verified_body(request: Request, container: IntakeApp) -> bytes:
-    """The raw body, once its signature is right, fresh and not seen before (401 otherwise)."""
+    """The raw body, once its signature is right for this method, path and body, fresh and not seen before (401
+    otherwise; a malformed header is a 401 too, never a 500). The secret is INTAKE_HOTLINE_SECRET: what 12345 signs
+    with towards us, never the one we sign our callbacks to it with (notifications' own)."""
     body = await request.body()
     check = SignatureCheck(container.settings.hotline_secret.get_secret_value())
     signature = request.headers.get("x-hotline-signature")
     try:
-        check.verify(request.headers.get("x-hotline-timestamp"), signature, body, time.time())
+        check.verify(request.method, request_target(request.scope), request.headers.get("x-hotline-timestamp"),
+                     signature, body, time.time())
     except SignatureError as exc:
         raise Problem(401, str(exc), title="Bad signature") from exc
     await container.bus.handle(c.RememberHotlineSignature(str(signature).lower()))

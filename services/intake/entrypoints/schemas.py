@@ -31,9 +31,17 @@ class Reporter(BaseModel):
     phone: Annotated[str, Field(pattern=PHONE_PATTERN)] | None = None
 
 
+# Who may open a case through POST /v1/incidents, and where the others come in: a 12345 order only from the hotline
+# platform (signed), a citizen's request only through Open311.
+OTHER_DOORS = {"hotline": "a 12345 order comes in only from the hotline platform, signed, at POST /v1/hotline/orders",
+               "public": "a citizen's request comes in only through Open311 (POST /open311/v2/requests.json)"}
+
+
 class IncidentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    source: Literal["gridworker", "hotline", "public", "patrol", "supervisor", "sensor"]
+    source: Literal["gridworker", "patrol", "supervisor", "sensor"] = Field(
+        description="who saw it; hotline orders and the public's requests have doors of their own "
+                    "(POST /v1/hotline/orders, Open311)")
     category: str = Field(min_length=1, max_length=64)
     title: str = Field(min_length=1, max_length=200)
     description: str = Field("", max_length=4000)
@@ -45,6 +53,12 @@ class IncidentIn(BaseModel):
     reported_at: AwareDatetime | None = Field(None, description="with offset; past for offline reports")
     attachments: list[AnyHttpUrl] = Field(default_factory=list, max_length=20)
 
+    @field_validator("source", mode="before")
+    @classmethod
+    def _not_another_door(cls, value: Any) -> Any:
+        if isinstance(value, str) and value in OTHER_DOORS:
+            raise ValueError(f"source {value!r} is not taken here: {OTHER_DOORS[value]}")
+        return value
 
 
 class _Action(BaseModel):

@@ -4,9 +4,14 @@ an SMTP sink (`/mail` shows what it received).
 It records what it receives instead of texting or mailing anyone.
 
 It honours `Idempotency-Key` (and, for mail, `Message-ID`) the way real providers do (same key → the
-first answer again, recorded once), checks webhook signatures like 12345 would, keeps its log in a
-JSON-lines file so a restart forgets nothing, and can be told to fail (`POST /control`) so tests can
-watch retries.
+first answer again, recorded once), checks webhook signatures like 12345 would (the callback secret for
+`/webhook`; for `/hooks/{name}` the subscriber's own secret, registered with `POST /control
+{"hook_secrets": {name: secret}}`: a hook with none refuses everything), keeps its log in a JSON-lines file
+so a restart forgets nothing, and can be told to fail (`POST /control`) so tests can watch retries.
+
+Development and tests only: `python -m services.notifications sms-gateway` refuses to start outside them. What
+it records and its controls (`POST /control`, `GET /sms`, `/webhook`, `/hooks/{name}`, `/mail`) answer only to
+clients on this machine (loopback), however it is bound; from anywhere else they are 403.
 """
 
 from __future__ import annotations
@@ -24,11 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from fastapi import FastAPI, Header, Request
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.signing import SignatureCheck, SignatureError
+from shared.settings import is_loopback
+from shared.signing import SignatureCheck, SignatureError, request_target
 
 
 class SmsIn(BaseModel):
@@ -43,6 +49,8 @@ class ControlIn(BaseModel):
     mail_fail_next: int = Field(0, ge=0, description="answer this many mails with SMTP `mail_code`")
     mail_code: int = Field(451, ge=400, le=599, description="4xx: try again later; 5xx: refused for good")
     gone: list[str] = Field(default_factory=list, description="hooks that answer 410 Gone from now on")
+    hook_secrets: dict[str, str] = Field(default_factory=dict, description=(
+        "each hook's signing secret (the subscription's, from its PUT or rotation): its posts are checked with it"))
 
 
 class GatewayLog:
@@ -96,11 +104,22 @@ class MailSink:
         return "250 2.0.0 OK"
 
 
+def from_this_machine(request: Request) -> None:
+    """The gateway's records and controls are for whoever runs it on this machine: 403 to anyone else."""
+    client = request.client.host if request.client else ""
+    if not is_loopback(client):
+        raise HTTPException(403, "the local gateway's records and controls answer on this machine only")
+
+
 def create_gateway_app(log_path: Path, hotline_secret: str | None = None, smtp_port: int | None = None,
-                       smtp_host: str = "127.0.0.1", webhook_secret: str | None = None) -> FastAPI:
+                       smtp_host: str = "127.0.0.1", hook_secrets: dict[str, str] | None = None) -> FastAPI:
+    """`hotline_secret`: the secret 12345's callbacks are signed with (notifications' callback secret); None
+    checks nothing. `hook_secrets`: the subscribers' secrets by hook name (more with `POST /control`)."""
     log = GatewayLog(log_path)
     failures = {"left": 0, "status": 500, "mail_left": 0, "mail_code": 451}
     gone: set[str] = set()
+    secrets_of_hooks: dict[str, str] = dict(hook_secrets or {})
+    local_only = [Depends(from_this_machine)]
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -140,7 +159,8 @@ def create_gateway_app(log_path: Path, hotline_secret: str | None = None, smtp_p
         raw = await request.body()
         if secret is not None:
             try:
-                SignatureCheck(secret).verify(request.headers.get(f"{header_prefix}-timestamp"),
+                SignatureCheck(secret).verify(request.method, request_target(request.scope),
+                                              request.headers.get(f"{header_prefix}-timestamp"),
                                               request.headers.get(f"{header_prefix}-signature"), raw, time.time())
             except SignatureError as exc:
                 return JSONResponse({"error": str(exc)}, status_code=401)
@@ -167,33 +187,37 @@ def create_gateway_app(log_path: Path, hotline_secret: str | None = None, smtp_p
 
     @app.post("/hooks/{name}")
     async def hook(name: str, request: Request, idempotency_key: str | None = Header(None)) -> JSONResponse:
-        return await take_signed_post(request, idempotency_key, webhook_secret, "x-grid",
+        if name not in secrets_of_hooks:
+            return JSONResponse({"error": f"no secret registered for hook {name} (POST /control "
+                                          '{"hook_secrets": {...}})'}, status_code=401)
+        return await take_signed_post(request, idempotency_key, secrets_of_hooks[name], "x-grid",
                                       {"kind": "hook", "hook": name}, gone=name in gone)
 
-    @app.get("/hooks/{name}")
+    @app.get("/hooks/{name}", dependencies=local_only)
     async def hook_received(name: str) -> list[dict]:
         return [h for h in log.records["hook"] if h["hook"] == name]
 
-    @app.get("/webhook")
+    @app.get("/webhook", dependencies=local_only)
     async def webhooks_received(order_no: str | None = None) -> list[dict]:
         return [w for w in webhooks if order_no is None or w["body"].get("order_no") == order_no]
 
-    @app.get("/sms")
+    @app.get("/sms", dependencies=local_only)
     async def received(phone: str | None = None, contains: str | None = None) -> list[dict]:
         return [m for m in messages if (phone is None or m["phone"] == phone)
                 and (contains is None or contains in m["text"])]
 
-    @app.get("/mail")
+    @app.get("/mail", dependencies=local_only)
     async def mail_received(to: str | None = None, contains: str | None = None) -> list[dict]:
         return [m for m in mails if (to is None or to in m["to"])
                 and (contains is None or contains in m["subject"] + m["text"])]
 
-    @app.post("/control")
+    @app.post("/control", dependencies=local_only)
     async def control(body: ControlIn) -> dict:
         failures.update(left=body.fail_next, status=body.status, mail_left=body.mail_fail_next,
                         mail_code=body.mail_code)
         gone.update(body.gone)
-        return {**failures, "gone": sorted(gone)}
+        secrets_of_hooks.update(body.hook_secrets)
+        return {**failures, "gone": sorted(gone), "hooks_with_secrets": sorted(secrets_of_hooks)}
 
     @app.get("/health")
     async def health(request: Request) -> dict:

@@ -103,17 +103,30 @@ ON CONFLICT (id) DO UPDATE
        disabled_at = NULL, disabled_reason = NULL;
 
 -- name: get_subscription
-SELECT * FROM subscription WHERE id = $1;
+-- Never the sealed secret: it leaves the table only through subscription_secrets, for signing.
+SELECT id, name, phone, email, webhook_url, role, area, event_types, levels, channels, quiet_hours, updated_at,
+       disabled_at, disabled_reason, secret_created_at, secret_sealed IS NOT NULL AS has_secret
+  FROM subscription WHERE id = $1;
 
 -- name: list_subscriptions
-SELECT * FROM subscription ORDER BY id;
+SELECT id, name, phone, email, webhook_url, role, area, event_types, levels, channels, quiet_hours, updated_at,
+       disabled_at, disabled_reason, secret_created_at, secret_sealed IS NOT NULL AS has_secret
+  FROM subscription ORDER BY id;
+
+-- name: set_subscription_secret
+UPDATE subscription SET secret_sealed = $2, secret_created_at = $3 WHERE id = $1 RETURNING id;
+
+-- name: subscription_secrets
+SELECT id, secret_sealed FROM subscription WHERE id = ANY($1::text[]) AND secret_sealed IS NOT NULL;
 
 -- name: delete_subscription
 DELETE FROM subscription WHERE id = $1 RETURNING id;
 
 -- name: subscribers_for
 -- Subscriptions to this event type whose area covers the grid (NULL grid: only city-wide ones).
-SELECT * FROM subscription
+SELECT id, name, phone, email, webhook_url, role, area, event_types, levels, channels, quiet_hours, updated_at,
+       disabled_at, disabled_reason, secret_created_at, secret_sealed IS NOT NULL AS has_secret
+  FROM subscription
  WHERE event_types @> ARRAY[$1::text] AND disabled_at IS NULL
    AND EXISTS (SELECT 1 FROM unnest(area) AS prefix WHERE coalesce($2, '') LIKE prefix || '%'
                                                       AND ($2 IS NOT NULL OR prefix = ''))

@@ -14,6 +14,7 @@ from typing import Any
 
 import asyncpg
 
+from services.notifications.adapters.secret_box import SecretBox
 from services.notifications.domain.alerts import Alert
 from services.notifications.domain.cases import CaseOutcomes, CaseOwner, HotlineCase, Outcome
 from services.notifications.domain.contacts import Person, UnitContact
@@ -76,8 +77,11 @@ class SmsRecipientRepository:
 
 
 class SubscriptionRepository:
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    """Subscriptions; their signing secrets go in and out through `box` (sealed in the table: secret_box.py)."""
+
+    def __init__(self, conn: asyncpg.Connection, box: SecretBox) -> None:
         self._conn = conn
+        self._box = box
 
     async def get(self, sub_id: str) -> Subscription | None:
         row = await self._conn.fetchrow(QUERIES.get_subscription, sub_id)
@@ -97,6 +101,18 @@ class SubscriptionRepository:
     async def save_disabled(self, s: Subscription) -> None:
         await self._conn.execute(QUERIES.disable_subscription, s.id, s.disabled_at, s.disabled_reason)
 
+    async def set_secret(self, sub_id: str, secret: str, at: datetime) -> bool:
+        return await self._conn.fetchval(QUERIES.set_subscription_secret, sub_id, self._box.seal(sub_id, secret),
+                                         at) is not None
+
+    async def secrets(self, sub_ids: list[str]) -> dict[str, str]:
+        found = {}
+        for row in await self._conn.fetch(QUERIES.subscription_secrets, sub_ids):
+            secret = self._box.open(row["id"], bytes(row["secret_sealed"]))
+            if secret is not None:  # sealed under a key no longer configured: as if it had none (rotate it)
+                found[row["id"]] = secret
+        return found
+
 
 def subscription_of_row(row: asyncpg.Record) -> Subscription:
     quiet = row["quiet_hours"]
@@ -105,7 +121,8 @@ def subscription_of_row(row: asyncpg.Record) -> Subscription:
                         levels=tuple(row["levels"]), phone=row["phone"], email=row["email"],
                         webhook_url=row["webhook_url"],
                         quiet_hours=QuietHours(quiet["from"], quiet["to"]) if quiet else None,
-                        disabled_at=row["disabled_at"], disabled_reason=row["disabled_reason"])
+                        disabled_at=row["disabled_at"], disabled_reason=row["disabled_reason"],
+                        has_secret=row["has_secret"])
 
 
 class ContactRepository:

@@ -12,8 +12,10 @@ from shared.messagebus import Command
 
 
 @dataclass(frozen=True)
-class PutSubscription(Command[None]):
-    """Create or replace a subscription (switching it on again if a 410 had switched it off)."""
+class PutSubscription(Command[str | None]):
+    """Create or replace a subscription (switching it on again if a 410 had switched it off). Returns its new
+    webhook signing secret when it got one (at creation, or a subscription from before secrets were per
+    subscriber), else None: a secret is shown once."""
 
     sub_id: str
     name: str
@@ -27,6 +29,14 @@ class PutSubscription(Command[None]):
     webhook_url: str | None = None
     quiet_hours: QuietHours | None = None
     caller_area: tuple[str, ...] = ()  # the subscription's area must lie inside it
+
+
+@dataclass(frozen=True)
+class RotateSubscriptionSecret(Command[str]):
+    """A new webhook signing secret for the subscription, replacing its old one at once; returns it (shown once)."""
+
+    sub_id: str
+    caller_area: tuple[str, ...] = ()  # another area's subscription is not the caller's to touch
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,8 @@ MAX_BUNDLE = 50  # SMS folded into one message at most; more wait for the next w
 
 @dataclass(frozen=True)
 class Outgoing:
-    """One delivery as a channel sees it; `id` travels as the idempotency key (or email Message-ID)."""
+    """One delivery as a channel sees it; `id` travels as the idempotency key (or email Message-ID). A
+    subscriber's webhook carries the subscriber's own signing secret (never stored with the delivery)."""
 
     id: str
     channel: str
@@ -41,6 +42,7 @@ class Outgoing:
     address: str
     body: str
     subject: str | None = None
+    secret: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,9 @@ class Attempt:
     """The result of one try: the provider's success or HTTP status, or None when it gave none.
 
     Providers that do not speak HTTP (SMTP) report success as their 2xx reply and a failure as None,
-    `permanent` when trying again cannot help (SMTP 5xx), not when it may (SMTP 4xx, no answer).
+    `permanent` when trying again cannot help (SMTP 5xx, a webhook address the egress policy refuses), not
+    when it may (SMTP 4xx, no answer, a name that does not resolve right now). `error` is always our own
+    short reason, never the receiver's text.
     """
 
     status_code: int | None
@@ -66,8 +70,9 @@ class Attempt:
 
 
 def judge(attempt: Attempt, attempts_so_far: int, max_attempts: int) -> Outcome:
-    """2xx → sent; 410 → gone (the receiver asks never to be called again); other 4xx (the request
-    itself is wrong) or a permanent refusal → dead at once; 5xx/timeout → retry until the cap."""
+    """2xx → sent; 410 → gone (the receiver asks never to be called again); a 3xx (redirects are not
+    followed: the URL is wrong), other 4xx (the request itself is wrong) or a permanent refusal → dead at
+    once; 5xx/timeout → retry until the cap."""
     code = attempt.status_code
     if attempt.succeeded:
         return "sent"
@@ -75,7 +80,7 @@ def judge(attempt: Attempt, attempts_so_far: int, max_attempts: int) -> Outcome:
         return "dead"
     if attempt.gone:
         return "gone"
-    if code is not None and 400 <= code < 500 and code not in (408, 429):
+    if code is not None and 300 <= code < 500 and code not in (408, 429):
         return "dead"
     return "dead" if attempts_so_far >= max_attempts else "retry"
 

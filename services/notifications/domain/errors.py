@@ -31,3 +31,11 @@ class UnknownContact(NotFound):
 
 class OutsideArea(Forbidden):
     """A subscription or contact the caller's area does not cover."""
+
+
+class WebhookUrlRefused(Invalid):
+    """A webhook URL webhooks may not go to: not https outside dev and test, or a host that is not public
+    (loopback, private, link-local, metadata, ...)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"webhook_url refused: {reason}", field="webhook_url", type_="webhook_url")

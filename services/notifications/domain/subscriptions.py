@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -37,6 +38,7 @@ class Subscription:
     quiet_hours: QuietHours | None = None  # replaces the stack's night for its SMS
     disabled_at: datetime | None = None
     disabled_reason: str | None = None
+    has_secret: bool = False  # its own webhook signing secret (kept sealed by the store, never on this object)
 
     @property
     def recipient(self) -> str:
@@ -79,6 +81,11 @@ class Subscription:
             return False
         self.disabled_at, self.disabled_reason = at, reason
         return True
+
+
+def new_secret() -> str:
+    """A subscriber's webhook signing secret: 32 random bytes, URL-safe (43 characters)."""
+    return secrets.token_urlsafe(32)
 
 
 def webhook_body(subscription_id: str, envelope: Envelope, alert: str | None = None) -> str:

@@ -3,14 +3,11 @@ contacts directory and the message templates. Writes go through the bus as comma
 
 from __future__ import annotations
 
-import asyncio
-import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Response
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 from sse_starlette.sse import EventSourceResponse
 
@@ -25,10 +22,13 @@ from services.notifications.domain.commands import (
     EditTemplate,
     PutContact,
     PutSubscription,
+    RotateSubscriptionSecret,
 )
 from services.notifications.domain.contacts import Person
 from services.notifications.domain.errors import UnknownTemplate
 from services.notifications.domain.templates import TEMPLATES, sms_segments
+from services.notifications.entrypoints.access import ACCESS
+from services.notifications.entrypoints.alert_fanout import AlertFanout, AlertStreamResponse
 from shared.actor import covers
 from shared.auth import Caller, require_role
 from shared.events import EVENT_MODELS
@@ -137,7 +137,8 @@ def _person(given: PersonIn | None) -> Person | None:
     return given.person() if given is not None else None
 
 
-def build_router() -> APIRouter:
+def build_router(fanout: AlertFanout | None = None) -> APIRouter:
+    fanout = fanout or AlertFanout()
     router = APIRouter(prefix="/v1", tags=["notifications"])
 
     @router.get("/deliveries", responses=problems(403))
@@ -148,17 +149,29 @@ def build_router() -> APIRouter:
         require_role(caller, "admin", "supervisor", "leader")  # the command centre's log, of its own area
         return await views.deliveries(container.pool, incident_id, channel, status, limit, caller.area)
 
-    @router.put("/subscriptions/{sub_id}", responses=problems(403))
+    @router.put("/subscriptions/{sub_id}", responses=problems(403, 422), description=(
+        "Create or replace a subscription. A webhook_url must be https outside dev and test and reach only public "
+        "addresses (422 otherwise; checked again at every send). A new subscription gets its own webhook signing "
+        "secret (X-Grid-Signature), returned as `secret` in this response only: keep it, it is never shown again "
+        "(rotate it with POST /v1/subscriptions/{sub_id}/secret)."))
     async def put_sub(sub_id: Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,100}$")], body: SubscriptionIn,
                       caller: Caller, container: NotificationsApp) -> dict[str, Any]:
         require_role(caller, "admin", "supervisor")
         quiet = body.quiet_hours
-        await container.bus.handle(PutSubscription(
+        secret = await container.bus.handle(PutSubscription(
             sub_id=sub_id, name=body.name, role=body.role, area=tuple(body.area), event_types=tuple(body.event_types),
             channels=tuple(body.channels), levels=tuple(body.levels), phone=body.phone, email=body.email,
             webhook_url=str(body.webhook_url) if body.webhook_url else None,
             quiet_hours=delivery.QuietHours(quiet.start, quiet.end) if quiet else None, caller_area=caller.area))
-        return {"id": sub_id, **body.model_dump(mode="json", by_alias=True)}
+        shown = {"secret": secret} if secret is not None else {}
+        return {"id": sub_id, **body.model_dump(mode="json", by_alias=True), **shown}
+
+    @router.post("/subscriptions/{sub_id}/secret", responses=problems(403, 404), description=(
+        "A new webhook signing secret for the subscription, replacing the old one at once; returned this once."))
+    async def rotate_sub_secret(sub_id: str, caller: Caller, container: NotificationsApp) -> dict[str, str]:
+        require_role(caller, "admin", "supervisor")
+        secret = await container.bus.handle(RotateSubscriptionSecret(sub_id, caller_area=caller.area))
+        return {"id": sub_id, "secret": secret}
 
     @router.get("/subscriptions", responses=problems(403))
     async def subs(caller: Caller, container: NotificationsApp) -> list[dict[str, Any]]:
@@ -231,32 +244,22 @@ def build_router() -> APIRouter:
         stored = await container.bus.handle(EditTemplate(name, body.body, by=caller.sub))
         return _template_view(name, stored.body, stored.updated_by, stored.updated_at)
 
-    @router.get("/alerts/stream", description=(
-        "Server-Sent Events for the caller's area, resumable with Last-Event-ID. Event names: "
-        "supervision.light.changed, supervision.escalation.raised, intake.incident.urged, routing.incident.assigned "
-        "(a case with 协办 units) and the centre's alerts " + ", ".join(CENTRE_ALERTS) + "."))
-    async def stream(request: Request, caller: Caller, container: NotificationsApp,
+    @router.get("/alerts/stream", responses=problems(403, 429), description=(
+        "Server-Sent Events for the caller's area, resumable with Last-Event-ID; the centre's roles only (admin, "
+        "supervisor, leader), at most NOTIFICATIONS_SSE_MAX_STREAMS_PER_CALLER streams per caller (429 with "
+        "Retry-After beyond). Event names: supervision.light.changed, supervision.escalation.raised, "
+        "intake.incident.urged, routing.incident.assigned (a case with 协办 units) and the centre's alerts "
+        + ", ".join(CENTRE_ALERTS) + "."))
+    async def stream(caller: Caller, container: NotificationsApp,
                      last_event_id: str | None = Header(None)) -> EventSourceResponse:
-        try:
-            start_after = int(last_event_id) if last_event_id else 0
-        except ValueError as exc:
-            raise Problem(422, "Last-Event-ID must be an alert id (an integer)") from exc
-
-        async def events() -> AsyncIterator[dict[str, str]]:
-            last = start_after
-            while not await request.is_disconnected():
-                rows = await views.alerts_after(container.pool, last)
-                for row in rows:
-                    last = row["id"]
-                    if caller.sees(row["grid_code"]) or "" in caller.area:
-                        yield {"id": str(row["id"]), "event": row["event_type"],
-                               "data": json.dumps({"incident_id": str(row["incident_id"]),
-                                                   "grid_code": row["grid_code"], **row["payload"]},
-                                                  ensure_ascii=False, default=str)}
-                if not rows:
-                    await asyncio.sleep(0.25)
-
-        return EventSourceResponse(events(), ping=15)
+        require_role(caller, "admin", "supervisor", "leader")
+        if last_event_id and not (last_event_id.isascii() and last_event_id.isdigit() and len(last_event_id) <= 18):
+            raise Problem(422, "Last-Event-ID must be an alert id (an integer)",
+                          errors=[{"field": "last-event-id", "message": "not an alert id", "type": "int_parsing"}])
+        fanout.bind(container.pool)
+        # Served from the process's one fan-out: the missed alerts from the database, then the live ones.
+        subscription = await fanout.subscribe(caller.sub, caller.area, int(last_event_id or 0))
+        return AlertStreamResponse(subscription, ping=15)
 
     return router
 
@@ -265,8 +268,16 @@ def create_app(settings: NotificationsSettings | None = None,
                container: NotificationsContainer | None = None) -> FastAPI:
     settings = settings or NotificationsSettings()
 
-    async def start() -> NotificationsContainer:
-        return container or await bootstrap(settings)
+    fanout = AlertFanout(poll_seconds=settings.sse_poll_seconds, gap_grace_seconds=settings.sse_gap_grace_seconds,
+                         max_per_caller=settings.sse_max_streams_per_caller, max_streams=settings.sse_max_streams)
 
-    return create_service_app(NAME, "Notifications: telling people", start, [build_router()],
-                              jwt_secret=settings.auth_jwt_secret.get_secret_value())
+    async def start() -> NotificationsContainer:
+        started = container or await bootstrap(settings)
+        fanout.bind(started.pool)
+        started.closers.insert(0, fanout.close)  # the streams end before the pool closes
+        return started
+
+    app = create_service_app(NAME, "Notifications: telling people", start, [build_router(fanout)],
+                             jwt_secret=settings.auth_jwt_secret.get_secret_value(), access=ACCESS)
+    app.state.alert_fanout = fanout
+    return app

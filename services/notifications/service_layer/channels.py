@@ -14,13 +14,22 @@ class Channel(Protocol):
         ...
 
 
+class WebhookUrls(Protocol):
+    async def refusal(self, url: str) -> str | None:
+        """Why a webhook may not go to this URL (scheme, or an address that is not public: adapters/egress.py);
+        None when it may. The webhook channel asks again at every send."""
+        ...
+
+
 @dataclass(frozen=True)
 class Channels:
-    """SMS through an HTTP gateway, email over SMTP, signed webhooks (12345 and subscribers)."""
+    """SMS through an HTTP gateway, email over SMTP, signed webhooks (12345 and subscribers), and where webhooks
+    may go (asked when a subscription is put)."""
 
     sms: Channel
     email: Channel
     webhook: Channel
+    webhook_urls: WebhookUrls
 
     def __getitem__(self, name: ChannelName) -> Channel:
         return {"sms": self.sms, "email": self.email, "webhook": self.webhook}[name]

@@ -5,6 +5,7 @@ live in domain/."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -31,6 +32,7 @@ from services.notifications.domain.commands import (
     EditTemplate,
     PutContact,
     PutSubscription,
+    RotateSubscriptionSecret,
 )
 from services.notifications.domain.contacts import (
     Recipient,
@@ -55,6 +57,7 @@ from services.notifications.domain.errors import (
     UnknownContact,
     UnknownSubscription,
     UnknownTemplate,
+    WebhookUrlRefused,
 )
 from services.notifications.domain.notices import (
     Message,
@@ -67,7 +70,13 @@ from services.notifications.domain.notices import (
     suspension_decided_notice,
     urge_notice,
 )
-from services.notifications.domain.subscriptions import GONE_REASON, Subscription, subscription_of, webhook_body
+from services.notifications.domain.subscriptions import (
+    GONE_REASON,
+    Subscription,
+    new_secret,
+    subscription_of,
+    webhook_body,
+)
 from services.notifications.domain.templates import TEMPLATES, StoredTemplate, validate
 from services.notifications.service_layer.channels import Channels
 from services.notifications.service_layer.unit_of_work import NotificationsUnitOfWork
@@ -400,11 +409,20 @@ async def _ready(uow: NotificationsUnitOfWork, due: list[Delivery], now: datetim
 
 
 async def _outgoing(uow: NotificationsUnitOfWork, sends: list[Send], policy: DeliveryPolicy) -> list[Outgoing]:
-    """What each send gives its provider (a bundle's text from the `sms.bundle` template)."""
+    """What each send gives its provider (a bundle's text from the `sms.bundle` template); a subscriber's webhook
+    carries that subscriber's signing secret (none when it has none: the channel refuses to send it unsigned)."""
     bundle_template = None
     if any(send.is_bundle for send in sends):
         bundle_template = await _stored_text(uow, "sms.bundle")
-    return [send.outgoing(policy, bundle_template) for send in sends]
+    outgoing = [send.outgoing(policy, bundle_template) for send in sends]
+    subscribers = {sub_id for out in outgoing if out.channel == "webhook"
+                   and (sub_id := subscription_of(out.recipient)) is not None}
+    if not subscribers:
+        return outgoing
+    secrets = await uow.subscriptions.secrets(sorted(subscribers))
+    return [dataclasses.replace(out, secret=secrets.get(sub_id))
+            if out.channel == "webhook" and (sub_id := subscription_of(out.recipient)) is not None else out
+            for out in outgoing]
 
 
 async def _send_all(channels: Channels, sends: list[Send], outgoing: list[Outgoing], concurrency: int
@@ -467,27 +485,52 @@ async def _receiver_gone(uow: NotificationsUnitOfWork, recipient: str, now: date
 
 # ---- the directory, subscriptions and templates -------------------------------------------------------------
 
-async def put_subscription(cmd: PutSubscription, uow: NotificationsUnitOfWork) -> None:
+async def put_subscription(cmd: PutSubscription, uow: NotificationsUnitOfWork, channels: Channels) -> str | None:
+    """Create or replace a subscription. A webhook URL must be one webhooks may go to (asked again at each send).
+    A new subscription gets its own signing secret, returned this once (None when it had one already)."""
     subscription = Subscription(id=cmd.sub_id, name=cmd.name, role=cmd.role, area=cmd.area,
                                 event_types=cmd.event_types, channels=cmd.channels, levels=cmd.levels,
                                 phone=cmd.phone, email=cmd.email, webhook_url=cmd.webhook_url,
                                 quiet_hours=cmd.quiet_hours)
     if not subscription.lies_within(cmd.caller_area):
         raise OutsideArea("a subscription's area must lie inside the caller's")
+    if cmd.webhook_url and (refusal := await channels.webhook_urls.refusal(cmd.webhook_url)):
+        raise WebhookUrlRefused(refusal)
     async with uow:
         existing = await uow.subscriptions.get(cmd.sub_id)
         if existing is not None and not existing.lies_within(cmd.caller_area):
             # Another area's subscription: as if absent, and its id is not the caller's to take over.
             raise OutsideArea(f"subscription {cmd.sub_id} belongs to another area; choose another id")
         await uow.subscriptions.put(subscription)
+        secret = None
+        if existing is None or not existing.has_secret:
+            secret = new_secret()
+            await uow.subscriptions.set_secret(cmd.sub_id, secret, uow.clock.now())
         await uow.commit()
+    return secret
+
+
+async def rotate_subscription_secret(cmd: RotateSubscriptionSecret, uow: NotificationsUnitOfWork) -> str:
+    """A new signing secret replaces the old one at once (webhooks still waiting are signed with the new one)."""
+    async with uow:
+        existing = await uow.subscriptions.get(cmd.sub_id)
+        if existing is None:
+            raise UnknownSubscription(cmd.sub_id)
+        if not existing.lies_within(cmd.caller_area):
+            raise OutsideArea(f"subscription {cmd.sub_id} belongs to another area")  # a write elsewhere: 403
+        secret = new_secret()
+        await uow.subscriptions.set_secret(cmd.sub_id, secret, uow.clock.now())
+        await uow.commit()
+    return secret
 
 
 async def delete_subscription(cmd: DeleteSubscription, uow: NotificationsUnitOfWork) -> None:
     async with uow:
         existing = await uow.subscriptions.get(cmd.sub_id)
-        if existing is None or not existing.lies_within(cmd.caller_area):
-            raise UnknownSubscription(cmd.sub_id)  # another area's is as if absent
+        if existing is None:
+            raise UnknownSubscription(cmd.sub_id)
+        if not existing.lies_within(cmd.caller_area):
+            raise OutsideArea(f"subscription {cmd.sub_id} belongs to another area")  # a write elsewhere: 403
         await uow.subscriptions.remove(cmd.sub_id)
         await uow.commit()
 
@@ -503,7 +546,7 @@ async def put_contact(cmd: PutContact, uow: NotificationsUnitOfWork) -> None:
 
 async def delete_contact(cmd: DeleteContact, uow: NotificationsUnitOfWork) -> None:
     if not covers(cmd.caller_area, cmd.unit_code):
-        raise UnknownContact(cmd.unit_code)  # outside one's area is as if absent
+        raise OutsideArea("the unit lies outside the caller's area")  # a write elsewhere: 403
     async with uow:
         if not await uow.contacts.remove(cmd.unit_code):
             raise UnknownContact(cmd.unit_code)
@@ -522,6 +565,7 @@ async def edit_template(cmd: EditTemplate, uow: NotificationsUnitOfWork) -> Stor
 
 COMMAND_HANDLERS: dict[type[Command[Any]], Callable[..., Awaitable[Any]]] = {
     PutSubscription: put_subscription,
+    RotateSubscriptionSecret: rotate_subscription_secret,
     DeleteSubscription: delete_subscription,
     PutContact: put_contact,
     DeleteContact: delete_contact,

@@ -21,6 +21,7 @@ from services.notifications.adapters.repository import (
     SubscriptionRepository,
     TemplateRepository,
 )
+from services.notifications.adapters.secret_box import SecretBox
 from services.notifications.domain.alerts import Alert
 from services.notifications.domain.cases import CaseOutcomes, CaseOwner, HotlineCase
 from services.notifications.domain.contacts import UnitContact
@@ -85,6 +86,15 @@ class Subscriptions(Protocol):
 
     async def save_disabled(self, subscription: Subscription) -> None:
         """Record that the service switched it off (when, why)."""
+        ...
+
+    async def set_secret(self, sub_id: str, secret: str, at: datetime) -> bool:
+        """Give the subscription a new webhook signing secret (kept sealed); False when there is no such
+        subscription."""
+        ...
+
+    async def secrets(self, sub_ids: list[str]) -> dict[str, str]:
+        """The signing secrets of these subscriptions, by id (one without a readable secret is left out)."""
         ...
 
 
@@ -208,13 +218,14 @@ class PgNotificationsUnitOfWork(PgUnitOfWork):
     case_links: CaseLinkRepository
     outcomes: CaseOutcomeRepository
 
-    def __init__(self, pool: asyncpg.Pool, clock: Clock) -> None:
+    def __init__(self, pool: asyncpg.Pool, clock: Clock, secret_box: SecretBox) -> None:
         super().__init__(pool, SOURCE, clock)
+        self._secret_box = secret_box
 
     def attach(self, conn: asyncpg.Connection) -> None:
         self.deliveries = DeliveryRepository(conn)
         self.sms_recipients = SmsRecipientRepository(conn)
-        self.subscriptions = SubscriptionRepository(conn)
+        self.subscriptions = SubscriptionRepository(conn, self._secret_box)
         self.contacts = ContactRepository(conn)
         self.templates = TemplateRepository(conn)
         self.alerts = AlertRepository(conn)

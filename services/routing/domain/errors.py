@@ -32,6 +32,16 @@ def _feature_error(error: FeatureError) -> FieldError:
                              code=error.code)
 
 
+class GridImportTooLarge(Invalid):
+    """A grid file past a cap of the import (features or vertices): refused before any feature is checked."""
+
+    def __init__(self, cap: str, limit: int) -> None:
+        setting = f"ROUTING_GRID_IMPORT_MAX_{cap.upper()}"
+        super().__init__(f"the file has more than {limit:,} {cap} (the import's cap, {setting}); split it by "
+                         "district", field="features" if cap == "features" else "body", type_="grid_import_cap",
+                         cap=cap, limit=limit)
+
+
 class RosterRefused(Invalid):
     """A roster that cannot be right; `errors` name every wrong field and why."""
 

@@ -11,6 +11,7 @@ and micro grids lie inside comprehensive ones by design and are not checked agai
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,8 @@ DEFAULT_OVERLAP_TOLERANCE_M2 = 100.0
 # A 0.5 m sliver along a 20 m wall: the same allowance at a building's scale.
 MICRO_OVERLAP_TOLERANCE_M2 = 10.0
 METRES_PER_DEGREE = 111_320.0
+# As PUT /v1/dedicated-types/{dedicated_type} takes it: the registry's types and the category lists must match.
+DEDICATED_TYPE = re.compile(r"[a-z][a-z_]{0,39}")
 
 
 @dataclass(frozen=True)
@@ -160,13 +163,46 @@ def _overlaps(layer: str, mine: list[GridFeature], registered: list[tuple[str, B
     return errors
 
 
+def exceeded_cap(collection: Any, max_features: int, max_vertices: int) -> tuple[str, int] | None:
+    """The cap a decoded grid file passes ("features" or "vertices", and its limit), or None. Vertices are the
+    positions of every ring of every feature's geometry, counted whatever their shape (a malformed geometry is
+    refused later, feature by feature); the count stops as soon as it passes the cap."""
+    if not isinstance(collection, dict) or not isinstance(features := collection.get("features"), list):
+        return None
+    if len(features) > max_features:
+        return "features", max_features
+    vertices = 0
+    for feature in features:
+        geometry = feature.get("geometry") if isinstance(feature, dict) else None
+        stack = [geometry.get("coordinates")] if isinstance(geometry, dict) else []
+        while stack:  # iterative: a deeply nested array costs no recursion
+            node = stack.pop()
+            if not isinstance(node, list):
+                continue
+            if node and not isinstance(node[0], list):  # a position [lon, lat]
+                vertices += 1
+                if vertices > max_vertices:
+                    return "vertices", max_vertices
+            else:
+                stack.extend(node)
+    return None
+
+
 def _parse_one(index: int, feature: Any) -> GridFeature | FeatureError:
     if not isinstance(feature, dict) or feature.get("type") != "Feature":
         return FeatureError(index, None, "not a GeoJSON Feature")
-    props = feature.get("properties") or {}
+    props = feature.get("properties")
+    if props is None:
+        props = {}
+    if not isinstance(props, dict):
+        return FeatureError(index, None, "properties must be an object")
     code = props.get("code")
     if not isinstance(code, str):
         return FeatureError(index, None, "properties.code must be a string (codes keep leading zeros)")
+    # Every property of the wrong JSON type is named here (a list is not even hashable: `in` would raise).
+    for field in ("level", "kind", "parent_code", "name", "dedicated_type"):
+        if props.get(field) is not None and not isinstance(props[field], str):
+            return FeatureError(index, code, f"properties.{field} must be a string, not {_json_type(props[field])}")
     level = props.get("level")
     if level not in LEVEL_LENGTH:
         return FeatureError(index, code, f"properties.level must be one of {', '.join(LEVEL_LENGTH)}")
@@ -175,8 +211,10 @@ def _parse_one(index: int, feature: Any) -> GridFeature | FeatureError:
     if kind not in KINDS:
         return FeatureError(index, code, f"properties.kind must be one of {', '.join(sorted(KINDS))}")
     parent = props.get("parent_code")
-    if parent is not None and not isinstance(parent, str):
-        return FeatureError(index, code, "properties.parent_code must be a string")
+    dedicated_type = props.get("dedicated_type") or None
+    if dedicated_type is not None and not DEDICATED_TYPE.fullmatch(dedicated_type):
+        return FeatureError(index, code, "properties.dedicated_type must be lower-case letters and _ "
+                                         "(school, hospital, …), at most 40")
     if reason := check_code(code, level, parent):
         return FeatureError(index, code, reason)
     name = props.get("name")
@@ -186,7 +224,14 @@ def _parse_one(index: int, feature: Any) -> GridFeature | FeatureError:
     if isinstance(geometry, str):
         return FeatureError(index, code, geometry)
     return GridFeature(code=code, name=name.strip(), level=level, kind=kind, parent_code=parent or None,
-                       dedicated_type=props.get("dedicated_type"), geometry=geometry, index=index)
+                       dedicated_type=dedicated_type, geometry=geometry, index=index)
+
+
+def _json_type(value: Any) -> str:
+    """A value's JSON type, as the file's author wrote it."""
+    if isinstance(value, bool):
+        return "a boolean"
+    return {int: "a number", float: "a number", list: "an array", dict: "an object"}.get(type(value), "a value")
 
 
 def _geometry(raw: Any) -> MultiPolygon | str:

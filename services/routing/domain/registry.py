@@ -13,7 +13,7 @@ def ancestors(code: str) -> dict[str, str]:
 
 def check_code(code: str, level: str, parent_code: str | None) -> str | None:
     """The reason a code is wrong for its level and parent, or None when it is right."""
-    if not code.isdigit():
+    if not (code.isascii() and code.isdigit()):
         return f"code {code!r} must be digits only"
     if len(code) != LEVEL_LENGTH[level]:
         return f"a {level} code has {LEVEL_LENGTH[level]} digits, {code!r} has {len(code)}"

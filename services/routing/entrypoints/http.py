@@ -5,6 +5,7 @@ Domain refusals become problems in the one handler `create_service_app` installs
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import uuid
@@ -17,8 +18,11 @@ from services.routing.bootstrap import RoutingContainer, bootstrap
 from services.routing.config import RoutingSettings
 from services.routing.domain import commands as c
 from services.routing.domain.assignment import Unit
+from services.routing.domain.errors import GridImportTooLarge
+from services.routing.domain.grid_import import exceeded_cap
 from services.routing.domain.locator import GridInfo, Located
 from services.routing.domain.roster import MAX_PERIODS, MAX_WEEKLY_SHIFTS, roster_as_dict
+from services.routing.entrypoints.access import ACCESS
 from services.routing.views import (
     assignment_history,
     browse_grids,
@@ -30,11 +34,13 @@ from services.routing.views import (
 )
 from shared.auth import Caller, Principal, require_role
 from shared.problems import Problem, problems
-from shared.web import container_of, create_service_app
+from shared.web import container_of, create_service_app, read_body
 
 RoutingApp = Annotated[RoutingContainer, Depends(container_of)]
-MAX_IMPORT_BYTES = 200 * 1024 * 1024
-# The import's body is parsed by hand (a GeoJSON file of any size, checked feature by feature): document it.
+# The one route allowed a body past the 1 MB default (ROUTING_GRID_IMPORT_MAX_BYTES), read only once the caller is
+# known to be an admin.
+GRID_IMPORT = ("POST", "/v1/grids/import")
+# The import's body is parsed by hand (a GeoJSON file of many MB, checked feature by feature): document it.
 GEOJSON_BODY: dict[str, Any] = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
     "type": "object", "description": "a GeoJSON FeatureCollection of grids (properties: code, name, level, kind, "
                                      "parent_code, dedicated_type)"}}}}}
@@ -103,15 +109,18 @@ class DispatchIn(BaseModel):
 def build_router() -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["routing"])
 
-    @router.post("/grids/import", responses=problems(403), openapi_extra=GEOJSON_BODY)
+    @router.post("/grids/import", responses=problems(403, 413), openapi_extra=GEOJSON_BODY)
     async def import_grids(request: Request, caller: Caller, container: RoutingApp) -> dict:
-        """Import a GeoJSON grid file: all of it, or nothing (422 naming every rejected feature)."""
-        require_role(caller, "admin")
-        raw = await request.body()
-        try:
-            collection = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise Problem(422, f"body is not JSON: {exc}") from exc
+        """Import a GeoJSON grid file: all of it, or nothing (422 naming every rejected feature). The file may
+        be larger than other bodies, up to ROUTING_GRID_IMPORT_MAX_BYTES, with caps on its features and
+        vertices (422 naming the cap); it is read once the caller is known to be an admin, and decoded and
+        checked off the event loop."""
+        require_role(caller, "admin")  # before a byte of the body is read
+        settings = container.settings
+        raw = await read_body(request, settings.grid_import_max_bytes)
+        collection = await asyncio.to_thread(_decode_grid_file, raw, settings.grid_import_max_features,
+                                             settings.grid_import_max_vertices)
+        del raw
         imported = await container.bus.handle(c.ImportGrids(collection))
         return {"imported": imported.imported, "registry_version": imported.registry_version}
 
@@ -135,10 +144,8 @@ def build_router() -> APIRouter:
     async def export(code: str, caller: Caller, container: RoutingApp,
                      level: Literal["district", "street", "community", "grid", "micro"] | None = None) -> Response:
         """The grid (district, street, …) and everything under it as GeoJSON; `level` keeps one level."""
-        if await grid_row(container.pool, code) is None:
-            raise Problem(404, f"no grid {code}")
-        if not caller.sees(code):
-            raise Problem(403, "the grid is outside the caller's area")
+        if await grid_row(container.pool, code) is None or not caller.sees(code):
+            raise Problem(404, f"no grid {code}")  # another area's is as if absent
         collection = await grid_geojson(container.pool, code, level)
         return Response(json.dumps(collection, ensure_ascii=False), media_type="application/geo+json")
 
@@ -200,11 +207,9 @@ def build_router() -> APIRouter:
     async def get_roster(worker_id: str, caller: Caller, container: RoutingApp) -> dict:
         """The roster (null: the on_duty switch alone decides) and whether the worker is on duty now."""
         found = await worker_row(container.pool, worker_id)
-        if found is None:
-            raise Problem(404, f"no worker {worker_id!r}")
-        worker, updated_at = found
-        if worker.grid_codes and not any(caller.sees(code) for code in worker.grid_codes):
-            raise Problem(403, "the worker's grids are outside the caller's area")
+        worker, updated_at = found if found is not None else (None, None)
+        if worker is None or (worker.grid_codes and not any(caller.sees(code) for code in worker.grid_codes)):
+            raise Problem(404, f"no worker {worker_id!r}")  # another area's worker is as if absent
         now = container.clock.now()
         return {"worker_id": worker_id, "on_duty": worker.on_duty,
                 "roster": roster_as_dict(worker.roster) if worker.roster else None, "updated_at": updated_at,
@@ -269,6 +274,19 @@ def _sees_history(caller: Principal, history: list[dict]) -> bool:
 
 
 
+def _decode_grid_file(raw: bytes, max_features: int, max_vertices: int) -> Any:
+    """The grid file's JSON, within the import's caps (run in a worker thread: a city's file is MBs of JSON)."""
+    try:
+        collection = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise Problem(422, f"body is not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise Problem(422, "body is not a GeoJSON file: its arrays are nested too deep") from exc
+    if cap := exceeded_cap(collection, max_features, max_vertices):
+        raise GridImportTooLarge(*cap)
+    return collection
+
+
 def _hierarchy_body(located: Located) -> dict:
     def pick(g: GridInfo | None) -> dict[str, str] | None:
         return {"code": g.code, "name": g.name} if g else None
@@ -285,4 +303,5 @@ def create_app(settings: RoutingSettings | None = None, container: RoutingContai
         return container or await bootstrap(settings)
 
     return create_service_app("routing", "Routing: who owns a case", start, [build_router()],
-                              jwt_secret=settings.auth_jwt_secret.get_secret_value(), max_body_bytes=MAX_IMPORT_BYTES)
+                              jwt_secret=settings.auth_jwt_secret.get_secret_value(), access=ACCESS,
+                              larger_bodies={GRID_IMPORT: settings.grid_import_max_bytes})

@@ -7,6 +7,7 @@ names: the in-memory registry (`registry`), the overlap tolerance of grid import
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -72,10 +73,12 @@ async def import_grids(cmd: c.ImportGrids, uow: RoutingUnitOfWork, overlap_toler
     async with uow:
         # One import at a time: two files checked against the same registry could overlap each other.
         await uow.grids.lock_registry()
-        grids, errors = parse_features(cmd.collection, await uow.grids.codes())
+        # The shapes are built and compared in a worker thread: a city's file takes seconds of CPU, which would
+        # otherwise stall every other request of the process.
+        grids, errors = await asyncio.to_thread(parse_features, cmd.collection, await uow.grids.codes())
         bounds = tiling_bounds(grids)
         registered = await uow.grids.tiling_within(bounds, [g.code for g in grids]) if bounds else []
-        errors += overlapping_grids(grids, registered, overlap_tolerance_m2)
+        errors += await asyncio.to_thread(overlapping_grids, grids, registered, overlap_tolerance_m2)
         if errors:
             raise InvalidGridFile(sorted(errors, key=lambda e: e.index))
         version = await uow.grids.put(grids)

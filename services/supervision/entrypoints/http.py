@@ -28,6 +28,7 @@ from services.supervision.domain.statistics import (
     red_and_black,
     score_units,
 )
+from services.supervision.entrypoints.access import ACCESS
 from services.supervision.service_layer.statistics import MonthReport, QuarterReport, month_report, quarter_report
 from services.supervision.views import board_clocks, clocks_of_incident, list_policies
 from shared.auth import Caller, Principal, require_role
@@ -331,4 +332,4 @@ def create_app(settings: SupervisionSettings | None = None,
         return container or await bootstrap(settings)
 
     return create_service_app("supervision", "Supervision: clocks, lights, 督办", start, [build_router()],
-                              jwt_secret=settings.auth_jwt_secret.get_secret_value())
+                              jwt_secret=settings.auth_jwt_secret.get_secret_value(), access=ACCESS)

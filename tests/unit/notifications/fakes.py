@@ -17,7 +17,7 @@ from services.notifications.domain.contacts import UnitContact
 from services.notifications.domain.delivery import Attempt, Delivery, DeliveryPolicy, Outgoing
 from services.notifications.domain.subscriptions import Subscription
 from services.notifications.domain.templates import StoredTemplate
-from services.notifications.service_layer.channels import Channel, Channels
+from services.notifications.service_layer.channels import Channel, Channels, WebhookUrls
 from services.notifications.service_layer.unit_of_work import NotificationsUnitOfWork
 from shared.clock import Clock
 from shared.events.envelope import Envelope
@@ -99,15 +99,26 @@ class FakeSmsRecipients:
 class FakeSubscriptions:
     def __init__(self) -> None:
         self.rows: dict[str, Subscription] = {}
+        self.secret_of: dict[str, str] = {}  # the store keeps them sealed; here in the clear
 
     async def get(self, sub_id: str) -> Subscription | None:
         found = self.rows.get(sub_id)
-        return dataclasses.replace(found) if found else None
+        return dataclasses.replace(found, has_secret=sub_id in self.secret_of) if found else None
 
     async def put(self, subscription: Subscription) -> None:
         self.rows[subscription.id] = dataclasses.replace(subscription, disabled_at=None, disabled_reason=None)
 
+    async def set_secret(self, sub_id: str, secret: str, at: datetime) -> bool:
+        if sub_id not in self.rows:
+            return False
+        self.secret_of[sub_id] = secret
+        return True
+
+    async def secrets(self, sub_ids: list[str]) -> dict[str, str]:
+        return {sub_id: self.secret_of[sub_id] for sub_id in sub_ids if sub_id in self.secret_of}
+
     async def remove(self, sub_id: str) -> bool:
+        self.secret_of.pop(sub_id, None)
         return self.rows.pop(sub_id, None) is not None
 
     async def for_event(self, event_type: str, grid_code: str | None) -> list[Subscription]:
@@ -311,15 +322,31 @@ class UnusedChannel:
         raise AssertionError(f"nothing was to go by {delivery.channel}: {delivery.body[:40]}")
 
 
-def channels(sms: Channel | None = None, email: Channel | None = None, webhook: Channel | None = None) -> Channels:
-    return Channels(sms=sms or UnusedChannel(), email=email or UnusedChannel(), webhook=webhook or UnusedChannel())
+class FakeWebhookUrls:
+    """Where webhooks may go, as a test says: every URL but those it refuses (by URL, with the reason)."""
+
+    def __init__(self, refused: dict[str, str] | None = None) -> None:
+        self.refused = dict(refused or {})
+        self.asked: list[str] = []
+
+    async def refusal(self, url: str) -> str | None:
+        self.asked.append(url)
+        return self.refused.get(url)
+
+
+def channels(sms: Channel | None = None, email: Channel | None = None, webhook: Channel | None = None,
+             webhook_urls: WebhookUrls | None = None) -> Channels:
+    return Channels(sms=sms or UnusedChannel(), email=email or UnusedChannel(), webhook=webhook or UnusedChannel(),
+                    webhook_urls=webhook_urls or FakeWebhookUrls())
 
 
 def fake_bus(store: NotificationsStore, *, sms: Channel | None = None, email: Channel | None = None,
              webhook: Channel | None = None, policy: DeliveryPolicy | None = None,
-             hotline_callback_url: str = "http://12345.example/cb") -> MessageBus[NotificationsUnitOfWork]:
+             hotline_callback_url: str = "http://12345.example/cb", webhook_urls: WebhookUrls | None = None
+             ) -> MessageBus[NotificationsUnitOfWork]:
     """The bus bootstrap builds, over the store."""
-    return message_bus(lambda: FakeNotificationsUnitOfWork(store), channels=channels(sms, email, webhook),
+    return message_bus(lambda: FakeNotificationsUnitOfWork(store),
+                       channels=channels(sms, email, webhook, webhook_urls),
                        policy=policy or DeliveryPolicy(), hotline_callback_url=hotline_callback_url)
 
 

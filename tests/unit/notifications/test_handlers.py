@@ -603,7 +603,7 @@ async def test_a_subscription_belongs_to_its_areas_callers(store, bus):
     store.subscriptions.rows["s1"].disable(NOW, "gone")
     with pytest.raises(OutsideArea):
         await bus.handle(put_subscription(("310101",), ("310101",)))
-    with pytest.raises(UnknownSubscription):
+    with pytest.raises(OutsideArea):  # a write outside one's area: 403, not as if absent
         await bus.handle(DeleteSubscription("s1", caller_area=("310101",)))
     assert store.subscriptions.rows["s1"].area == ("320508",) and store.subscriptions.rows["s1"].disabled_at
     await bus.handle(DeleteSubscription("s1", caller_area=("320508",)))
@@ -619,8 +619,9 @@ async def test_contacts_are_kept_inside_the_callers_area(store, bus):
     assert store.contacts.rows == {}
     await bus.handle(PutContact(COMMUNITY, "社区", liaison=desk, caller_area=("320508",)))
     assert store.contacts.rows[COMMUNITY].liaison == desk
-    with pytest.raises(UnknownContact):  # outside one's area is as if absent
+    with pytest.raises(OutsideArea):  # a write outside one's area: 403
         await bus.handle(DeleteContact(COMMUNITY, caller_area=("310101",)))
+    assert COMMUNITY in store.contacts.rows
     await bus.handle(DeleteContact(COMMUNITY, caller_area=("320508",)))
     with pytest.raises(UnknownContact):
         await bus.handle(DeleteContact(COMMUNITY, caller_area=("320508",)))

@@ -138,3 +138,28 @@ def test_a_micro_grid_overlapping_one_in_the_registry_is_refused_but_a_comprehen
     assert error.code == "320508019044001002" and "320508019044001001 already in the registry" in error.reason
     # The same shape registered as a comprehensive grid is another layer: no quarrel with a micro grid.
     assert overlapping_grids(grids[3:], [("320508019044009", "comprehensive", wall)]) == []
+
+
+def test_the_caps_count_features_and_every_ring_position_whatever_the_shape():
+    from services.routing.domain.grid_import import exceeded_cap
+
+    holed = {"type": "Polygon", "coordinates": [SQUARE, SQUARE[:4] + [SQUARE[0]]]}           # 5 + 5
+    multi = {"type": "MultiPolygon", "coordinates": [[SQUARE], [SQUARE]]}                     # 5 + 5
+    file = collection({"type": "Feature", "geometry": holed}, {"type": "Feature", "geometry": multi},
+                      {"type": "Feature", "geometry": {"coordinates": "junk"}}, "not a feature")
+    assert exceeded_cap(file, max_features=4, max_vertices=20) is None
+    assert exceeded_cap(file, max_features=3, max_vertices=20) == ("features", 3)
+    assert exceeded_cap(file, max_features=4, max_vertices=19) == ("vertices", 19)
+    assert exceeded_cap([1, 2], max_features=1, max_vertices=1) is None  # not a collection: the import says so
+
+
+def test_a_property_of_the_wrong_json_type_is_named_never_raised():
+    for props, message in (({"dedicated_type": 5}, "properties.dedicated_type must be a string, not a number"),
+                           ({"level": ["grid"]}, "properties.level must be a string, not an array"),
+                           ({"kind": {}}, "properties.kind must be a string, not an object")):
+        item = feature("320508019044001", "grid", "320508019044", SQUARE)
+        item["properties"].update(props)
+        _, errors = parse_features(collection(item), known_codes={"320508019044"})
+        assert [e.reason for e in errors] == [message]
+    _, errors = parse_features(collection({"type": "Feature", "properties": [1], "geometry": None}), set())
+    assert errors[0].reason == "properties must be an object"

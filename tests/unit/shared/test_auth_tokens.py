@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi import APIRouter, FastAPI
 
+from shared.access import EVERYONE, Access
 from shared.auth import (
     Caller,
     DenyList,
@@ -273,7 +274,8 @@ async def test_the_app_takes_its_verifier_from_the_settings(idp, denylist):
     async def me(caller: Caller) -> dict[str, str]:
         return {"sub": caller.sub}
 
-    app = create_service_app("test", "test", start, [router], jwt_secret=settings.auth_jwt_secret.get_secret_value())
+    app = create_service_app("test", "test", start, [router], jwt_secret=settings.auth_jwt_secret.get_secret_value(),
+                             access={("GET", "/me"): Access(EVERYONE, "caller")})
     async with app.router.lifespan_context(app):
         assert app.state.token_verifier.mode == "jwks"
         assert (await get_me(app, idp.token("k1"))).status_code == 200

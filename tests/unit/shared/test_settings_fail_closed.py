@@ -27,7 +27,8 @@ def production(monkeypatch, tmp_path):
         "ENV": "production", "AUTH_JWKS_URL": "https://idp.example.org/realms/grid/protocol/openid-connect/certs",
         "AUTH_JWT_ISSUER": "https://idp.example.org/realms/grid", "AUTH_JTI_DENYLIST_FILE": str(denylist),
         "INTAKE_HOTLINE_SECRET": STRONG, "INTAKE_OPEN311_DEV_KEY": "",
-        "NOTIFICATIONS_HOTLINE_SECRET": STRONG, "NOTIFICATIONS_WEBHOOK_SECRET": STRONG,
+        "NOTIFICATIONS_HOTLINE_CALLBACK_SECRET": STRONG, "NOTIFICATIONS_SUBSCRIPTION_SECRET_KEY": STRONG,
+        "NOTIFICATIONS_HOTLINE_CALLBACK_URL": "https://12345.example.gov.cn/callbacks",
     }.items():
         monkeypatch.setenv(name, value)
     for name in ("AUTH_JWT_SECRET", "CLOCK_MODE"):
@@ -65,7 +66,8 @@ def test_dev_and_test_keep_their_defaults(monkeypatch):
 
 def test_an_empty_signing_secret_is_refused_everywhere():
     assert "INTAKE_HOTLINE_SECRET" in refusal(IntakeSettings, hotline_secret="")
-    assert "NOTIFICATIONS_WEBHOOK_SECRET" in refusal(NotificationsSettings, webhook_secret="")
+    assert "NOTIFICATIONS_HOTLINE_CALLBACK_SECRET" in refusal(NotificationsSettings, hotline_callback_secret="")
+    assert "NOTIFICATIONS_SUBSCRIPTION_SECRET_KEY" in refusal(NotificationsSettings, subscription_secret_key="")
 
 
 def test_production_with_the_identity_provider_and_real_secrets_starts(production):
@@ -92,15 +94,17 @@ def test_production_refuses_development_secrets(production):
     message = refusal(IntakeSettings)
     assert "still the published development secrets: AUTH_JWT_SECRET, INTAKE_HOTLINE_SECRET, INTAKE_OPEN311_DEV_KEY" \
         in message
-    production.delenv("NOTIFICATIONS_WEBHOOK_SECRET")
-    assert "NOTIFICATIONS_WEBHOOK_SECRET" in refusal(NotificationsSettings)
+    production.delenv("NOTIFICATIONS_SUBSCRIPTION_SECRET_KEY")
+    production.delenv("NOTIFICATIONS_HOTLINE_CALLBACK_SECRET")
+    assert "NOTIFICATIONS_HOTLINE_CALLBACK_SECRET, NOTIFICATIONS_SUBSCRIPTION_SECRET_KEY" in \
+        refusal(NotificationsSettings)
 
 
 def test_production_refuses_short_secrets_and_any_hs256_secret(production):
     production.setenv("INTAKE_HOTLINE_SECRET", "too-short-a-secret")
     assert "INTAKE_HOTLINE_SECRET is 18 bytes; at least 32" in refusal(IntakeSettings)
-    production.setenv("NOTIFICATIONS_HOTLINE_SECRET", "x" * 31)
-    assert "NOTIFICATIONS_HOTLINE_SECRET is 31 bytes" in refusal(NotificationsSettings)
+    production.setenv("NOTIFICATIONS_HOTLINE_CALLBACK_SECRET", "x" * 31)
+    assert "NOTIFICATIONS_HOTLINE_CALLBACK_SECRET is 31 bytes" in refusal(NotificationsSettings)
     production.setenv("AUTH_JWT_SECRET", "a-long-and-random-secret-of-more-than-32-bytes")
     message = refusal(RoutingSettings)
     assert "AUTH_JWT_SECRET is set, but HS256 tokens" in message and "unset it" in message
@@ -155,11 +159,33 @@ def test_a_service_started_without_env_exits_with_the_reason(monkeypatch, capsys
 def test_a_service_started_in_production_with_a_dev_secret_exits_with_the_reasons(production, capsys):
     from services.notifications.__main__ import cli
 
-    production.setenv("NOTIFICATIONS_WEBHOOK_SECRET", "webhook-dev-secret")
+    production.setenv("NOTIFICATIONS_HOTLINE_CALLBACK_SECRET", "hotline-callback-dev-secret")
     with pytest.raises(SystemExit) as exc:
         cli(["sms-gateway"])  # a command that reads its settings itself is covered too
     assert exc.value.code == 2
-    assert "NOTIFICATIONS_WEBHOOK_SECRET" in capsys.readouterr().err
+    assert "NOTIFICATIONS_HOTLINE_CALLBACK_SECRET" in capsys.readouterr().err
+
+
+def test_the_local_gateway_refuses_to_start_outside_dev_and_test(production):
+    from services.notifications.__main__ import cli
+
+    with pytest.raises(SystemExit) as exc:
+        cli(["sms-gateway"])  # production settings that are fine in themselves: still not a gateway's place
+    assert "development and tests only" in str(exc.value.code)
+
+
+def test_webhooks_to_local_addresses_are_for_dev_and_test_and_https_is_required_elsewhere(production, monkeypatch):
+    assert not NotificationsSettings().allows_local_webhooks()
+    assert "NOTIFICATIONS_WEBHOOK_ALLOW_LOCAL" in refusal(NotificationsSettings, webhook_allow_local=True)
+    assert "NOTIFICATIONS_HOTLINE_CALLBACK_URL must be an https URL" in refusal(
+        NotificationsSettings, hotline_callback_url="http://12345.example.gov.cn/callbacks")
+    assert "not a CIDR network" in refusal(NotificationsSettings, webhook_allow_networks="10.20.0.0/16,intranet")
+    assert [str(n) for n in NotificationsSettings(webhook_allow_networks="10.20.0.0/16").webhook_networks()] == \
+        ["10.20.0.0/16"]
+    for env in ("dev", "test"):
+        monkeypatch.setenv("ENV", env)
+        assert NotificationsSettings().allows_local_webhooks()
+        assert not NotificationsSettings(webhook_allow_local=False).allows_local_webhooks()
 
 
 # ---- docker compose: secrets from a git-ignored .env, never a development default -------------------------------
@@ -183,7 +209,8 @@ def example_values() -> dict[str, str]:
 
 
 def test_compose_hard_codes_no_development_secret_and_reads_env_from_dotenv():
-    for dev_value in (DEV_JWT_SECRET, "hotline-dev-secret", "webhook-dev-secret", "open311-dev-key",
+    for dev_value in (DEV_JWT_SECRET, "hotline-dev-secret", "hotline-callback-dev-secret",
+                      "subscription-secret-key-dev", "open311-dev-key",
                       "intake:intake@", "POSTGRES_PASSWORD: postgres"):
         assert dev_value not in COMPOSE_TEXT
     compose = yaml.safe_load(COMPOSE_TEXT)
@@ -201,6 +228,6 @@ def test_the_compose_env_example_names_settings_the_services_read():
         assert name in aliases or name in prefixed or (name.endswith("_PASSWORD") and f"${{{name}:?" in COMPOSE_TEXT), \
             name
     assert values["ENV"] == "dev"
-    for name in ("INTAKE_HOTLINE_SECRET", "NOTIFICATIONS_HOTLINE_SECRET", "NOTIFICATIONS_WEBHOOK_SECRET",
-                 "AUTH_JWT_SECRET", "POSTGRES_PASSWORD", "INTAKE_DB_PASSWORD"):
+    for name in ("INTAKE_HOTLINE_SECRET", "NOTIFICATIONS_HOTLINE_CALLBACK_SECRET",
+                 "NOTIFICATIONS_SUBSCRIPTION_SECRET_KEY", "AUTH_JWT_SECRET", "POSTGRES_PASSWORD", "INTAKE_DB_PASSWORD"):
         assert values[name] == "", f"the example gives {name} a value: a published secret"

@@ -1,0 +1,61 @@
+"""The local gateway (issue 15): its records and controls answer this machine only; it checks 12345 callbacks with
+the callback secret and each hook with the subscriber's own secret, over method, path, time and body."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import pytest
+
+from services.notifications.adapters.local_sms_gateway import create_gateway_app
+from shared.signing import sign
+
+
+@pytest.fixture
+def app(tmp_path):
+    return create_gateway_app(tmp_path / "gw.jsonl", hotline_secret="callback-secret")
+
+
+def client(app, host: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app, client=(host, 40000)), base_url="http://gw")
+
+
+def signed(secret: str, path: str, body: bytes, prefix: str = "X-Hotline") -> dict[str, str]:
+    ts = str(int(time.time()))
+    return {f"{prefix}-Timestamp": ts, f"{prefix}-Signature": sign(secret, "POST", path, ts, body),
+            "Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize("method, path", [("GET", "/sms"), ("GET", "/webhook"), ("GET", "/mail"),
+                                          ("GET", "/hooks/ops"), ("POST", "/control")])
+async def test_records_and_controls_answer_loopback_clients_only(app, method, path):
+    async with client(app, "203.0.113.5") as outsider, client(app, "::1") as local:
+        kwargs = {"json": {"fail_next": 5}} if method == "POST" else {}
+        assert (await outsider.request(method, path, **kwargs)).status_code == 403
+        assert (await local.request(method, path, **kwargs)).status_code == 200
+
+
+async def test_it_still_takes_messages_from_the_network_it_listens_on(app):
+    async with client(app, "172.18.0.4") as notifications:   # another container, in compose
+        sent = await notifications.post("/sms", json={"phone": "13900000001", "text": "黄灯"})
+        assert sent.status_code == 201
+
+
+async def test_callbacks_and_hooks_are_checked_with_their_own_secrets_over_the_path(app):
+    body = json.dumps({"order_no": "GD-1", "callback": "signed"}).encode()
+    async with client(app, "127.0.0.1") as http:
+        assert (await http.post("/webhook", content=body, headers=signed("callback-secret", "/webhook", body))
+                ).status_code == 201
+        wrong_path = signed("callback-secret", "/hooks/ops", body)
+        assert (await http.post("/webhook", content=body, headers=wrong_path)).status_code == 401
+        inbound = signed("hotline-dev-secret", "/webhook", body)  # 12345's secret towards us: not this one
+        assert (await http.post("/webhook", content=body, headers=inbound)).status_code == 401
+
+        hook = signed("ops-secret", "/hooks/ops", body, "X-Grid")
+        assert (await http.post("/hooks/ops", content=body, headers=hook)).status_code == 401  # none registered
+        await http.post("/control", json={"hook_secrets": {"ops": "ops-secret", "board": "board-secret"}})
+        assert (await http.post("/hooks/ops", content=body, headers=hook)).status_code == 201
+        as_board = signed("ops-secret", "/hooks/board", body, "X-Grid")
+        assert (await http.post("/hooks/board", content=body, headers=as_board)).status_code == 401
