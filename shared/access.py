@@ -3,30 +3,32 @@
 A service lists its routes in `entrypoints/access.py` (`ACCESS`, keyed by method and path as the OpenAPI document
 names them). `install_access` makes the declaration the rule, not a comment:
 - a route that is not declared makes the app refuse to start;
-- the role check runs before the body is parsed: a caller of the wrong role gets 403 whatever it sent, and no
-  token gets 401 (the caller dependency's own answer);
+- the token and the role are checked before the body is read: no token is 401 and a caller of the wrong role
+  403, whatever it sent (even a body that is not JSON);
 - the declaration is published in the OpenAPI document as `x-access`.
 The scope (what a caller of the right role may touch: its area's cases, grids, figures, subscriptions) is the
-handlers' to enforce; `tests/integration/test_authorization_matrix.py` calls every route as every kind of caller
+handlers' to enforce; `tests/e2e/test_authorization_matrix.py` calls every route as every kind of caller
 against resources of their own area and another, and checks it against these declarations.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends
-from fastapi.dependencies.utils import get_dependant, get_parameterless_sub_dependant
+from fastapi import APIRouter
 from fastapi.routing import APIRoute, request_response
+from starlette.requests import Request
+from starlette.responses import Response
 
-from shared.auth import ROLES, Caller
+from shared.auth import ROLES, current_principal
 from shared.problems import Problem, problems
 
 # public: no token (health, Open311's public side); signed: 12345's HMAC, no token; caller: any signed-in caller,
 # nothing area-bound; case: one case (or a list of cases) of the caller's area; area: a grid, unit, contact,
-# subscription or figure keyed by an area code; city: the whole city's configuration.
+# subscription or figure keyed by an area code; city: the whole city's configuration (changed by city-wide callers
+# only: a district's admin reads it, the city's writes it).
 Scope = Literal["public", "signed", "caller", "case", "area", "city"]
 # read: a single resource (another area's is 404); list: filtered to the caller's area; write: an action or a
 # change (another area's is 403).
@@ -69,14 +71,27 @@ OPERATIONS: dict[tuple[str, str], Access] = {("GET", "/health"): public(), ("GET
                                              ("GET", "/metrics"): public()}
 
 
-def _role_check(access: Access) -> Any:
+def _guarded(handler: Callable[[Request], Awaitable[Response]], access: Access) -> Callable[[Request], Any]:
+    """The route's handler behind its caller check: the token and the role are looked at before FastAPI reads or
+    decodes the body (a body that is not even JSON is the caller's 401 or 403, not a 422 for anyone)."""
     allowed = access.roles
+    citywide = access.scope == "city" and access.kind == "write"
 
-    async def check(caller: Caller) -> None:
+    async def guarded(request: Request) -> Response:
+        caller = await current_principal(request)  # kept on the request: the endpoint's Caller reuses it
         if caller.role not in allowed:
             raise Problem(403, f"role {caller.role!r} may not do this; allowed: {', '.join(allowed)}")
+        if citywide and "" not in caller.area:
+            raise Problem(403, "this changes the whole city's configuration: a city-wide caller only")
+        return await handler(request)
 
-    return check
+    return guarded
+
+
+def _guarding(build: Callable[[], Callable[[Request], Any]], access: Access) -> Callable[[], Callable[[Request], Any]]:
+    def build_guarded() -> Callable[[Request], Any]:
+        return _guarded(build(), access)
+    return build_guarded
 
 
 def install_access(routers: list[APIRouter], table: Mapping[tuple[str, str], Access]) -> None:
@@ -94,12 +109,12 @@ def install_access(routers: list[APIRouter], table: Mapping[tuple[str, str], Acc
     for route in routes:
         [access] = {declared[(m, route.path)] for m in route.methods or () if m != "HEAD"}
         route.openapi_extra = {**(route.openapi_extra or {}), "x-access": access.document()}
-        if access.needs_token and set(access.roles) != set(ROLES):
-            route.responses = {**problems(403), **route.responses}
-            # As APIRoute.__init__ builds it: route-level dependencies run before the body is read.
-            route.dependencies.insert(0, Depends(_role_check(access)))
-            route.dependant = get_dependant(path=route.path_format, call=route.endpoint)
-            for depends in route.dependencies[::-1]:
-                route.dependant.dependencies.insert(
-                    0, get_parameterless_sub_dependant(depends=depends, path=route.path_format))
+        if access.needs_token:
+            # Every token route checks its caller here, even one open to all roles: a declaration that says
+            # "a token" must not be contradicted by an endpoint that forgot to ask for one.
+            if set(access.roles) != set(ROLES):
+                route.responses = {**problems(403), **route.responses}
+            # Each place FastAPI builds the route's handler from (the route itself, and every router that includes
+            # it) gets it behind the check.
+            route.get_route_handler = _guarding(route.get_route_handler, access)  # type: ignore[method-assign]
             route.app = request_response(route.get_route_handler())

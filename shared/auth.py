@@ -364,6 +364,9 @@ async def current_principal(request: Request) -> Principal:
     The verifier comes from the service's settings (`app.state.token_verifier`, set when the app starts by
     `create_service_app`); before that, an HS256 one for `app.state.jwt_secret` with the default policy.
     """
+    known: Principal | None = getattr(request.state, "principal", None)
+    if known is not None:  # checked once per request (shared/access.py checks it before the body is read)
+        return known
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -375,7 +378,8 @@ async def current_principal(request: Request) -> Principal:
             raise Problem(401, "token verification is not configured", reason="not_configured",
                           headers={"WWW-Authenticate": "Bearer"})
         verifier = hs256_verifier(secret)
-    return await verifier.verify_async(token.strip())
+    request.state.principal = await verifier.verify_async(token.strip())
+    return request.state.principal
 
 
 # Declared as a security scheme so the OpenAPI document shows which routes need a token (and that they may

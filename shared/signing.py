@@ -68,6 +68,9 @@ def _well_formed(signature: str) -> bool:
 class SignatureCheck:
     secret: str
     window_seconds: int = WINDOW_SECONDS
+    # While a secret is rotated, the sender may still sign with the one before it for a while: it is accepted too
+    # (empty: none). Set it to the old secret, switch the sender, then clear it.
+    previous: str = ""
 
     def verify(self, method: str, target: str | bytes, timestamp: str | None, signature: str | None, body: bytes,
                now_unix: float) -> None:
@@ -80,6 +83,10 @@ class SignatureCheck:
             raise SignatureError(f"the signature must be {SIGNATURE_HEX_DIGITS} hex digits (HMAC-SHA256)")
         if abs(now_unix - moment) > self.window_seconds:
             raise SignatureError(f"timestamp outside the {self.window_seconds} s window")
-        expected = sign(self.secret, method, target, timestamp, body)
-        if not hmac.compare_digest(expected.encode(), signature.lower().encode()):
+        given = signature.lower().encode()
+        secrets = [self.secret, self.previous] if self.previous else [self.secret]
+        # Every secret is compared, so the time taken does not tell which one matched.
+        matches = [hmac.compare_digest(sign(secret, method, target, timestamp, body).encode(), given)
+                   for secret in secrets]
+        if not any(matches):
             raise SignatureError("signature does not match")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -35,17 +36,25 @@ class BodySizeLimit:
     the request declares one (nothing is read), else by counting the bytes as they are received (no more than
     the limit and one chunk is ever read). It is the outermost layer, so it runs before authentication.
 
-    Every route gets `max_bytes`; a route named in `larger` ((method, path) → bytes) gets its own limit here
-    instead, and must check its caller before it reads the body (`read_body`), so an unauthenticated request
-    never makes the process read more than the default."""
+    Every route gets `max_bytes`; a route named in `larger` ((method, path) → bytes; the path as the route names
+    it, parameters included: `/v1/incidents/{incident_id}/attachments`) gets its own limit here instead, and must
+    check its caller before it reads the body (`read_body`), so an unauthenticated request never makes the process
+    read more than the default."""
 
     def __init__(self, app: ASGIApp, max_bytes: int, larger: Mapping[tuple[str, str], int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
-        self.larger = dict(larger or {})
+        self.larger = {key: limit for key, limit in (larger or {}).items() if "{" not in key[1]}
+        self.templated = [(method, _path_pattern(path), limit) for (method, path), limit in (larger or {}).items()
+                          if "{" in path]
 
     def limit_for(self, scope: Scope) -> int:
-        return self.larger.get((scope["method"], scope["path"]), self.max_bytes)
+        method, path = scope["method"], scope["path"]
+        exact = self.larger.get((method, path))
+        if exact is not None:
+            return exact
+        return next((limit for m, pattern, limit in self.templated if m == method and pattern.fullmatch(path)),
+                    self.max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -67,6 +76,11 @@ class BodySizeLimit:
             return message
 
         await self.app(scope, counting_receive, send)
+
+
+def _path_pattern(path: str) -> re.Pattern[str]:
+    """A route's path with `{parameters}` as a pattern of the paths it serves (a parameter is one segment)."""
+    return re.compile(re.sub(r"\\\{[^\\/]+\\\}", "[^/]+", re.escape(path)))
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import os
 import random
 import subprocess
 import sys
@@ -31,6 +32,8 @@ SECRET = ServiceSettings().auth_jwt_secret.get_secret_value()
 ROLE_OF_KIND = {"grid": "gridworker", "community": "community", "street": "street", "district": "street",
                 "department": "department"}
 INTAKE, ROUTING, SUPERVISION, NOTIFICATIONS = (f"http://127.0.0.1:{p}" for p in (8001, 8002, 8003, 8004))
+# The console behind nginx (deploy/local/nginx.sh; `make demo` starts it and passes its URL).
+CONSOLE = os.environ.get("CONSOLE_URL", "http://127.0.0.1:8080").rstrip("/")
 SMS = "http://127.0.0.1:8025"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Mostly grid-owned categories (their handler gets the SMS), with urgencies that light up within minutes.
@@ -83,8 +86,18 @@ async def load_contacts(http: httpx.AsyncClient, contacts: dict[str, dict]) -> N
     print(f"loaded {len(contacts)} unit contacts (streets, districts and the city) into notifications")
 
 
+def console_sign_in(district: dict) -> str:
+    """Where to watch: the console's URL, and a district supervisor's sign-in that works (the development picker,
+    or a link carrying a dev token in its fragment, which the console takes and removes from the address bar)."""
+    code, name = district["code"], district.get("name", "")
+    token = issue_token(SECRET, "demo-supervisor", "supervisor", [code])
+    return (f"console (map of lights, live alerts): {CONSOLE}/\n"
+            f"  sign in: 开发环境登录 → 角色 督办员（指挥中心）, 辖区代码 {code} ({name}); or open directly:\n"
+            f"  {CONSOLE}/#access_token={token}\n")
+
+
 async def main(count: int, interval: float, points: list[tuple[float, float]], seed: int,
-               contacts: dict[str, dict]) -> None:
+               contacts: dict[str, dict], district: dict | None = None) -> None:
     token = issue_token(SECRET, "demo", "admin", [""])
     headers = {"Authorization": f"Bearer {token}"}
     rng = random.Random(seed)
@@ -98,6 +111,8 @@ async def main(count: int, interval: float, points: list[tuple[float, float]], s
         seen_sms.update(message["message_id"] for message in (await http.get(SMS + "/sms")).json())
         if seen_sms:
             print(f"({len(seen_sms)} SMS of earlier runs are in the gateway's record; only new ones are shown)")
+        if district is not None:
+            print(console_sign_in(district))
         print(f"open: {INTAKE}/docs  {SUPERVISION}/docs  live alerts: curl -N -H 'Authorization: Bearer "
               f"{token}' {NOTIFICATIONS}/v1/alerts/stream\n")
         ids: list[str] = []
@@ -221,7 +236,10 @@ if __name__ == "__main__":
     try:
         grids_file, people_file = city_files(args.city, args.grids, args.seed)
         load_city(grids_file, people_file)
-        points = sample_points(json.loads(grids_file.read_text(encoding="utf-8")), 5000, args.seed)
-        asyncio.run(main(args.count, args.interval, points, args.seed, unit_contacts(people_file)))
+        city = json.loads(grids_file.read_text(encoding="utf-8"))
+        points = sample_points(city, 5000, args.seed)
+        districts = [f["properties"] for f in city["features"] if f["properties"].get("level") == "district"]
+        asyncio.run(main(args.count, args.interval, points, args.seed, unit_contacts(people_file),
+                         districts[0] if districts else None))
     except KeyboardInterrupt:
         print("\ndemo stopped; the stack is still up (`make down` stops it)")

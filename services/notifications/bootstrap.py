@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from services.notifications.adapters.egress import Egress, EgressPolicy
 from services.notifications.adapters.email import SmtpEmail
 from services.notifications.adapters.secret_box import SecretBox
 from services.notifications.adapters.sms import HttpSmsGateway
@@ -15,6 +14,7 @@ from services.notifications.domain.delivery import DeliveryPolicy, QuietHours
 from services.notifications.service_layer.channels import Channels
 from services.notifications.service_layer.handlers import COMMAND_HANDLERS, EVENT_HANDLERS
 from services.notifications.service_layer.unit_of_work import NotificationsUnitOfWork, PgNotificationsUnitOfWork
+from shared.egress import Egress, EgressPolicy
 from shared.messagebus import MessageBus
 from shared.messaging.topics import ALERTS, ASSIGNMENTS, INCIDENTS
 from shared.runtime import ServiceContainer, build_clock, open_pool

@@ -42,8 +42,10 @@ async def contact(pool: asyncpg.Pool, unit_code: str) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
-async def contacts(pool: asyncpg.Pool, prefix: str, limit: int) -> list[dict[str, Any]]:
-    return [dict(r) for r in await pool.fetch(QUERIES.list_contacts, prefix, limit)]
+async def contacts(pool: asyncpg.Pool, prefix: str, limit: int, area: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The contacts under `prefix` inside `area` (a tuple of code prefixes; "" in it: the whole city)."""
+    inside = None if "" in area else list(area)
+    return [dict(r) for r in await pool.fetch(QUERIES.list_contacts, prefix, limit, inside)]
 
 
 async def templates(pool: asyncpg.Pool) -> dict[str, dict[str, Any]]:

@@ -14,11 +14,14 @@ import asyncpg
 
 from services.routing.adapters.repository import QUERIES, worker_from_row
 from services.routing.domain.assignment import Worker
+from shared.actor import Actor
 
 
-async def browse_grids(pool: asyncpg.Pool, *, parent: str | None, level: str | None, prefix: str | None,
-                       limit: int) -> list[dict[str, Any]]:
-    return [dict(r) for r in await pool.fetch(QUERIES.browse_grids, parent, level, prefix, limit)]
+async def browse_grids(pool: asyncpg.Pool, *, parent: str | None, level: str | None,
+                       area: tuple[str, ...] | None, limit: int) -> list[dict[str, Any]]:
+    """The registry's grids under `parent` and at `level`, those inside `area` only (None: the whole city)."""
+    rows = await pool.fetch(QUERIES.browse_grids, parent, level, list(area) if area is not None else None, limit)
+    return [dict(r) for r in rows]
 
 
 async def grid_geojson(pool: asyncpg.Pool, code: str, level: str | None) -> dict[str, Any]:
@@ -30,6 +33,15 @@ async def grid_geojson(pool: asyncpg.Pool, code: str, level: str | None) -> dict
 async def grid_row(pool: asyncpg.Pool, code: str) -> dict[str, Any] | None:
     row = await pool.fetchrow(QUERIES.get_grid, code)
     return dict(row) if row else None
+
+
+async def dispatchable_units(pool: asyncpg.Pool, *, caller: Actor, kind: str | None, under: str | None,
+                             limit: int) -> list[dict[str, Any]]:
+    """The units a caller may dispatch a case to (改派): those working inside its area (Actor.covers, as the
+    dispatch itself checks), of a kind, with a code under `under`; the levels from the top, then by id."""
+    patterns = None if "" in caller.area else [prefix + "%" for prefix in caller.area if prefix.isdigit()]
+    rows = await pool.fetch(QUERIES.list_units, patterns, kind, under)
+    return [{**dict(r), "area": list(r["area"])} for r in rows if caller.covers(r["area"])][:limit]
 
 
 async def list_rules(pool: asyncpg.Pool) -> list[dict[str, Any]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -19,10 +20,14 @@ async def clocks_of_incident(pool: asyncpg.Pool, incident_id: uuid.UUID) -> list
     return [clock_from_row(r) for r in await pool.fetch(QUERIES.clocks_of_incident, incident_id)]
 
 
-async def board_clocks(pool: asyncpg.Pool, *, light: str | None, grid_prefix: str | None, unit: str | None,
-                       area: tuple[str, ...], limit: int, level: str | None = None) -> list[PhaseClock]:
+async def board_clocks(pool: asyncpg.Pool, *, light: Sequence[str] | None, grid_prefix: str | None,
+                       unit: str | None, area: tuple[str, ...], limit: int, level: Sequence[str] | None = None,
+                       category: str | None = None, phase: str | None = None) -> list[PhaseClock]:
+    """Running clocks inside `area`, most urgent first: any of `light`, any of `level` (None: any), a category
+    code or its group, a phase."""
     patterns = [prefix + "%" for prefix in area if prefix.isdigit()]
-    rows = await pool.fetch(QUERIES.board_clocks, light, grid_prefix, unit, "" in area, patterns, limit, level)
+    rows = await pool.fetch(QUERIES.board_clocks, list(light) if light else None, grid_prefix, unit, "" in area,
+                            patterns, limit, list(level) if level else None, category, phase)
     return [clock_from_row(r) for r in rows]
 
 

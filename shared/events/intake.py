@@ -63,16 +63,19 @@ class IncidentSigned(IncidentEvent):
 class IncidentProgressed(IncidentEvent):
     type = "intake.incident.progressed"
     note: str = ""
+    attachments: list[uuid.UUID] = []  # photos of the work so far, among the case's (intake.incident.attached)
 
 
 class IncidentResultSubmitted(IncidentEvent):
     type = "intake.incident.result_submitted"
     result: str = ""
+    attachments: list[uuid.UUID] = []  # the 处置 photos the result points to, among the case's attachments
 
 
 class IncidentVerified(IncidentEvent):
     type = "intake.incident.verified"
     passed: bool
+    attachments: list[uuid.UUID] = []  # the 核查 photos, among the case's attachments
 
 
 class IncidentClosed(IncidentEvent):
@@ -193,3 +196,34 @@ class IncidentRestored(IncidentEvent):
 
 
 INTAKE_EVENTS = (*INTAKE_EVENTS, SuspensionRequested, SuspensionDecided, IncidentRestored)
+
+
+class GeoTag(BaseModel):
+    """Where a photo's own GPS put it (WGS84 as the camera recorded it), from its EXIF."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    lon: float
+    lat: float
+    altitude_m: float | None = None
+
+
+class IncidentAttached(IncidentEvent):
+    """A photo or document was stored with the case: an upload, or a 12345 order's or an Open311 request's URL
+    fetched. Its id and metadata only, never its bytes: the bytes are served by intake to callers who may read
+    the case (GET /v1/incidents/{id}/attachments/{attachment_id})."""
+
+    type = "intake.incident.attached"
+    attachment_id: uuid.UUID
+    origin: Literal["upload", "hotline", "open311"]
+    media_type: Literal["image/jpeg", "image/png", "image/webp", "application/pdf"]
+    filename: str | None = None
+    size_bytes: int  # as served (a photo re-encoded without its EXIF)
+    sha256: str  # of the file as received
+    width: int | None = None
+    height: int | None = None
+    captured_at: datetime | None = None  # EXIF capture time (a photo's own say, for 核查)
+    gps: GeoTag | None = None
+    has_thumbnail: bool = False
+
+
+INTAKE_EVENTS = (*INTAKE_EVENTS, IncidentAttached)

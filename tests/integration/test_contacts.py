@@ -135,3 +135,13 @@ async def test_the_city_is_a_contact_and_hears_of_leader_supervision(notificatio
     rows = (await notifications.get("/v1/deliveries", params={"incident_id": str(yellow)}, headers=ADMIN)).json()
     [card] = [d for d in rows if d["event_type"] == "supervision.escalation.raised"]
     assert card["recipient"] == "contact:320508019044:leader" and card["next_attempt_at"] == card["created_at"]
+
+
+async def test_an_areas_page_of_contacts_is_never_cut_short_by_other_areas(notifications):
+    """The area filter runs before the limit: another district's contacts sorting first do not use up the page."""
+    for code in ("310101", "310104", "320508"):
+        assert (await notifications.put(f"/v1/contacts/{code}", json=DISTRICT, headers=ADMIN)).status_code == 200
+    page = (await notifications.get("/v1/contacts", params={"limit": 1}, headers=DISTRICT_SUP)).json()
+    assert [c["unit_code"] for c in page] == ["320508"]
+    everything = (await notifications.get("/v1/contacts", params={"limit": 2}, headers=ADMIN)).json()
+    assert [c["unit_code"] for c in everything] == ["310101", "310104"]

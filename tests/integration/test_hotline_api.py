@@ -11,11 +11,15 @@ import asyncpg
 import httpx
 import pytest
 
+from services.intake.config import IntakeSettings
 from services.intake.domain.coordinates import wgs84_to_bd09, wgs84_to_gcj02
+from services.intake.entrypoints.http import create_app
 from shared.auth import issue_token
+from shared.db.migrate import migrate
 from shared.settings import DEV_JWT_SECRET
 from shared.signing import sign
 from tests.integration.conftest import HOTLINE_SECRET
+from tests.support import SERVICE_DIRS, serving
 
 CITY = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'city', 'supervisor', [''])}"}
 
@@ -252,3 +256,19 @@ async def test_concurrent_replacements_leave_one_whole_mapping(intake):
     assert {r.status_code for r in responses} == {200}
     final = (await intake.get("/v1/hotline/category-map", headers=CITY)).json()["rules"]
     assert len(final) in (1, 4)
+
+
+async def test_while_the_secret_is_rotated_12345_may_sign_with_either(fresh_database):
+    """INTAKE_HOTLINE_SECRET_PREVIOUS (SECURITY.md): the old secret is accepted beside the new one, no other."""
+    dsn = await fresh_database("intake_rotation")
+    await migrate(dsn, SERVICE_DIRS["intake"])
+    settings = IntakeSettings(database_url=dsn, hotline_secret="hotline-new-secret-after-rotation",
+                              hotline_secret_previous=HOTLINE_SECRET)
+    async with serving(create_app(settings)) as client:
+        assert (await post_order(client, order(order_no="GD-OLD"))).status_code == 202
+        assert (await post_order(client, order(order_no="GD-NEW"), secret="hotline-new-secret-after-rotation")
+                ).status_code == 202
+        refused = await post_order(client, order(order_no="GD-ELSE"), secret="neither-of-them")
+        assert refused.status_code == 401
+    assert [r["order_no"] for r in await rows(dsn, "SELECT hotline_order_no AS order_no FROM incident ORDER BY 1")] \
+        == ["GD-NEW", "GD-OLD"]

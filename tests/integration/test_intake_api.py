@@ -361,3 +361,85 @@ async def test_a_suspension_asked_for_granted_and_ended_by_the_resumer_on_the_re
     types = [r["type"] for r in await pool.fetch("SELECT payload::json->>'type' AS type FROM outbox ORDER BY id")]
     assert types[-4:] == ["intake.incident.suspension_requested", "intake.incident.suspension_decided",
                           "intake.incident.suspended", "intake.incident.resumed"]
+
+
+async def test_the_centres_queues_list_what_waits_for_it_inside_the_callers_area(intake):
+    """Issue 16 (the centre's queues): `queue=centre` lists the open cases routing handed to the centre that no one
+    has taken since, each with its queue, why and since when (a kind alone with queue=final_dispatch …); a case
+    dispatched leaves it; `queue=extension|suspension` lists the owners' requests awaiting the centre's decision;
+    all inside the caller's area (a case with no place: the city's only)."""
+    from shared.events.routing import IncidentUnroutable
+
+    container = intake.app.state.container
+
+    async def report(grid: str | None, title: str) -> str:
+        body = {**REPORT, "title": title, **({"grid_code": grid} if grid else {})}
+        return str((await intake.post("/v1/incidents", json=body, headers=ADMIN)).json()["id"])
+
+    async def to_the_centre(incident_id: str, queue: str, grid: str | None, reason: str) -> None:
+        await handle(container.bus, IncidentUnroutable(
+            incident_id=uuid.UUID(incident_id), at=container.clock.now(), category="city.garbage", urgency="normal",
+            grid_code=grid, reason=reason, queue=queue))
+
+    unplaced = await report(None, "无处安放")
+    await to_the_centre(unplaced, "unplaced", None, "nothing matched the registry")
+    twice = await report(GRID, "二次退单")
+    await assign(intake, twice)
+    for _ in range(2):
+        returned = await intake.post(f"/v1/incidents/{twice}/actions", headers=WORKER,
+                                     json={"action": "return", "reason": "非本单位职责"})
+        assert returned.status_code == 200, returned.text
+        if _ == 0:
+            await assign(intake, twice)
+    await to_the_centre(twice, "final_dispatch", GRID, "returned 2 time(s): 终审")
+    elsewhere = await report("310101001001001", "外区待派")
+    await to_the_centre(elsewhere, "dispatch", "310101001001001", "no owner")
+    taken = await report(GRID, "已派走")
+    await to_the_centre(taken, "unplaced", GRID, "no owner on duty")
+    await assign(intake, taken)  # the dispatcher gave it an owner: out of the queue
+    waiting = await report(GRID, "还没路由")  # routing has not decided yet: not the centre's
+
+    async def titles(headers: dict[str, str], **params: str) -> list[str]:
+        response = await intake.get("/v1/incidents", params=params, headers=headers)
+        assert response.status_code == 200, response.text
+        return [item["title"] for item in response.json()["items"]]
+
+    assert await titles(ADMIN, queue="centre") == ["外区待派", "二次退单", "无处安放"]
+    assert await titles(SUPERVISOR, queue="centre") == ["二次退单"]  # its district's only; no unplaced case
+    assert await titles(OTHER_DISTRICT, queue="centre") == ["外区待派"]
+    assert await titles(ADMIN, queue="final_dispatch") == ["二次退单"]
+    assert await titles(ADMIN, queue="unplaced") == ["无处安放"]
+    [item] = (await intake.get("/v1/incidents", params={"queue": "final_dispatch"}, headers=ADMIN)).json()["items"]
+    assert item["queue"]["kind"] == "final_dispatch" and "终审" in item["queue"]["reason"]
+    assert item["queue"]["since"] and item["status"] == "returned"
+    assert waiting not in [i["id"] for i in (await intake.get("/v1/incidents", params={"queue": "centre"},
+                                                             headers=ADMIN)).json()["items"]]
+
+    asking = await report(GRID, "申请延期")
+    await assign(intake, asking)
+    actions = f"/v1/incidents/{asking}/actions"
+    assert (await intake.post(actions, json={"action": "sign"}, headers=WORKER)).status_code == 200
+    asked = await intake.post(actions, headers=WORKER, json={"action": "request_extension", "amount": 3,
+                                                             "unit": "working_days", "reason": "等待配件"})
+    assert asked.status_code == 200, asked.text
+    suspending = await report(GRID, "申请挂起")
+    await assign(intake, suspending)
+    asked = await intake.post(f"/v1/incidents/{suspending}/actions", headers=WORKER,
+                              json={"action": "request_suspension", "reason": "待法院判决"})
+    assert asked.status_code == 200, asked.text
+
+    [extension] = (await intake.get("/v1/incidents", params={"queue": "extension"}, headers=SUPERVISOR)).json()[
+        "items"]
+    assert extension["title"] == "申请延期" and extension["pending_extension"]["reason"] == "等待配件"
+    assert extension["queue"] is None
+    assert await titles(SUPERVISOR, queue="suspension") == ["申请挂起"]
+    assert await titles(OTHER_DISTRICT, queue="extension") == []
+    decided = await intake.post(actions, headers=SUPERVISOR, json={"action": "decide_extension", "approved": False})
+    assert decided.status_code == 200, decided.text
+    assert await titles(SUPERVISOR, queue="extension") == []
+    # The plain list shows a pending request too.
+    assert any(i["pending_suspension"] for i in (await intake.get("/v1/incidents", headers=SUPERVISOR)).json()[
+        "items"])
+    for bad in ({"queue": "lost"}, {"queue": "centre", "status": "received"}):
+        response = await intake.get("/v1/incidents", params=bad, headers=ADMIN)
+        assert response.status_code == 422, bad

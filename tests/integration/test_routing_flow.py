@@ -125,7 +125,7 @@ async def test_browse_export_and_locate_over_http(routing):
         mine = (await client.get("/v1/grids", params={"level": "grid"}, headers=community)).json()
         assert {g["code"][:12] for g in mine} == {"320508019044"}
         other = await client.get("/v1/grids", params={"parent": "320508019045"}, headers=community)
-        assert other.status_code == 403
+        assert other.status_code == 200 and other.json() == []  # a list is filtered to the caller's area
         export = await client.get("/v1/grids/320508019044/geojson", headers=admin)
         assert export.headers["content-type"] == "application/geo+json"
         features = export.json()["features"]
@@ -282,6 +282,13 @@ async def test_rosters_are_kept_validated_over_http_and_decide_who_is_on_duty(ro
         kept = (await client.get(worker, headers=admin)).json()
         assert kept["roster"] == {"weekly": night["weekly"], "periods": []}   # the refused puts changed nothing
         assert (await client.get(worker, headers=elsewhere)).status_code == 404   # a read elsewhere: as if absent
+        # A worker placed in no grid (a department's) belongs to no area: the city and the worker see it.
+        assert (await client.put("/v1/workers/dept-w1", headers=admin,
+                                 json={"name": "水务巡查员", "phone": "13900000777"})).status_code == 200
+        assert (await client.get("/v1/workers/dept-w1/roster", headers=elsewhere)).status_code == 404
+        assert (await client.get("/v1/workers/dept-w1/roster", headers=admin)).status_code == 200
+        themself = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'dept-w1', 'department', ['320508'])}"}
+        assert (await client.get("/v1/workers/dept-w1/roster", headers=themself)).status_code == 200
 
         case = report("city.ads")  # in grid 320508019044001, at 09:00: its worker is off by the roster
         await feed(processor, case)
@@ -391,3 +398,39 @@ async def test_a_cases_routing_grids_and_rules_are_read_only_inside_the_callers_
         assert (await client.get("/v1/grids/320508019044002", headers=worker)).status_code == 404
         assert (await client.get("/v1/rules", headers=worker)).status_code == 403
         assert (await client.get("/v1/rules", headers=bearer("sup", "supervisor", ["320508"]))).status_code == 200
+
+
+async def test_the_units_a_supervisor_may_dispatch_to_are_those_inside_its_area(routing):
+    """Issue 16 (the case page's 改派): GET /v1/units lists the units working inside the caller's area, every code
+    of their area in it (Actor.covers, what the dispatch checks): a community's supervisor gets its community and
+    grids, not the street or the district above; a kind and a code narrow it; the centre's roles only."""
+    from services.routing.config import RoutingSettings
+    from services.routing.entrypoints.http import create_app
+    from shared.auth import issue_token
+    from shared.settings import DEV_JWT_SECRET
+
+    def bearer(role: str, area: list[str]) -> dict[str, str]:
+        return {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'x', role, area)}"}
+
+    _, _, _, dsn = routing
+    async with serving(create_app(RoutingSettings(database_url=dsn))) as client:
+        async def ids(headers: dict[str, str], **params: str) -> list[str]:
+            response = await client.get("/v1/units", params=params, headers=headers)
+            assert response.status_code == 200, response.text
+            return [u["id"] for u in response.json()]
+
+        meihua = bearer("supervisor", ["320508019044"])
+        assert await ids(meihua) == ["community-320508019044", *(f"grid-320508019044{n}" for n in
+                                                                 ("001", "002", "003", "004", "801"))]
+        district = await ids(bearer("leader", ["320508"]))
+        assert district[:2] == ["district-320508", "street-320508019"] and "dept-municipal-320508" in district
+        assert await ids(bearer("supervisor", ["320508"]), kind="community") == [
+            "community-320508019044", "community-320508019045"]
+        assert await ids(bearer("supervisor", ["320508"]), under="320508019045", kind="grid") == [
+            f"grid-320508019045{n}" for n in ("001", "002", "003", "004")]
+        assert await ids(meihua, under="320508019045") == []
+        assert await ids(bearer("supervisor", ["310101"])) == []
+        [first] = (await client.get("/v1/units", params={"limit": 1}, headers=meihua)).json()
+        assert first == {"id": "community-320508019044", "kind": "community", "name": "梅花社区居委会",
+                         "area": ["320508019044"], "department": None}
+        assert (await client.get("/v1/units", headers=bearer("gridworker", ["320508019044001"]))).status_code == 403

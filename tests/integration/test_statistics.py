@@ -3,15 +3,18 @@ hand-counted month; live until the freeze, then stored; the HTTP API's validatio
 
 from __future__ import annotations
 
+import io
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
+import openpyxl
 import pytest
 
 from services.supervision.bootstrap import pg_message_bus
 from services.supervision.config import SupervisionSettings
 from services.supervision.domain.commands import FireDueClocks
 from services.supervision.domain.statistics import freeze_at, month_bounds, score_units
+from services.supervision.entrypoints.export import XLSX_MEDIA_TYPE
 from services.supervision.entrypoints.http import create_app
 from services.supervision.service_layer.statistics import month_report, quarter_report
 from shared.auth import issue_token
@@ -339,3 +342,49 @@ async def test_the_rankings_api_takes_a_quarter_instead_of_a_month(fresh_databas
             assert response.headers["content-type"].startswith("application/problem+json")
         body = (await client.get(f"/v1/rankings?quarter={next_year}-Q1", headers=headers)).json()
         assert body["errors"] == [{"field": "query.quarter", "message": body["detail"], "type": "quarter"}]
+
+
+async def test_the_rankings_and_the_statistics_download_as_xlsx_and_csv(fresh_database):
+    """Issue 16: `format=xlsx|csv` (or an Accept header) answers the same figures as a file: the XLSX opens with
+    openpyxl, Chinese headers, the unit's row with its counts as numbers and its rates as percentages; the CSV
+    has a BOM; the caller's area still bounds what is in it, and a refusal is still a problem."""
+    dsn = await fresh_database("statsfile")
+    await migrate(dsn, SERVICE_DIRS["supervision"])
+    headers = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'sup', 'supervisor', [DISTRICT])}"}
+    elsewhere = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'sup', 'supervisor', ['310101'])}"}
+    now = datetime.now(UTC)
+    this_month = now.astimezone(ZONE).strftime("%Y-%m")
+    async with serving(create_app(SupervisionSettings(database_url=dsn))) as client:
+        container = client.app.state.container
+        for _ in range(11):
+            case = uuid.uuid4()
+            for event in (received(case, now), assigned(case, GRID_UNIT, now)):
+                await handle(container.bus, event)
+
+        response = await client.get("/v1/rankings", params={"month": this_month, "level": "grid", "format": "xlsx"},
+                                    headers=headers)
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == XLSX_MEDIA_TYPE
+        assert f'filename="rankings-{this_month}-grid.xlsx"' in response.headers["content-disposition"]
+        sheet = openpyxl.load_workbook(io.BytesIO(response.content)).worksheets[0]
+        header, row = list(sheet.iter_rows(values_only=True))
+        assert header[:6] == ("名次", "榜单", "单位代码", "单位名称", "得分", "案件数")
+        assert row[:4] == (1, "红榜", GRID, "一网格") and row[5] == 11
+        returns = header.index("回退率")
+        assert row[returns:returns + 3] == (0, 0, 11)
+        assert sheet.cell(row=2, column=returns + 1).number_format == "0.00%"
+
+        accepted = await client.get("/v1/stats", params={"month": this_month, "group_by": "grid"},
+                                    headers={**headers, "Accept": "text/csv"})
+        assert accepted.status_code == 200 and accepted.headers["content-type"].startswith("text/csv")
+        lines = accepted.content.decode("utf-8-sig").splitlines()
+        assert lines[0].startswith("单位代码,单位名称,案件数") and lines[1].startswith(f"{GRID},一网格,11,")
+
+        other = await client.get("/v1/stats", params={"month": this_month, "group_by": "grid", "format": "csv"},
+                                 headers=elsewhere)
+        assert other.content.decode("utf-8-sig").splitlines()[1:] == []  # another district's: the headers only
+        refused = await client.get("/v1/rankings", params={"month": "2026-13", "format": "xlsx"}, headers=headers)
+        assert refused.status_code == 422
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        bad = await client.get("/v1/rankings", params={"month": this_month, "format": "pdf"}, headers=headers)
+        assert bad.status_code == 422

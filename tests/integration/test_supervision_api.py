@@ -33,13 +33,14 @@ async def supervision(fresh_database):
         yield client
 
 
-async def start_case(client, grid="320508019044001", urgency="urgent") -> uuid.UUID:
+async def start_case(client, grid="320508019044001", urgency="urgent", category="city.ads",
+                     unit="grid-1") -> uuid.UUID:
     container = client.app.state.container
     case = uuid.uuid4()
-    for event in (ev.IncidentReceived(incident_id=case, at=T0, source="gridworker", category="city.ads",
+    for event in (ev.IncidentReceived(incident_id=case, at=T0, source="gridworker", category=category,
                                       urgency=urgency, title="x", reported_at=T0),
-                  IncidentAssigned(incident_id=case, at=T0, category="city.ads", urgency=urgency, grid_code=grid,
-                                   owner=Owner(unit_id="grid-1", unit_name="一网格", unit_kind="grid"),
+                  IncidentAssigned(incident_id=case, at=T0, category=category, urgency=urgency, grid_code=grid,
+                                   owner=Owner(unit_id=unit, unit_name="一网格", unit_kind="grid"),
                                    reason="located")):
         await handle(container.bus, event)
     return case
@@ -191,3 +192,45 @@ async def test_a_provisional_year_lists_the_laws_holidays_by_name(supervision):
     assert days["2027-10-04"]["holiday"] == "国庆节（补假）" and days["2027-10-04"]["workday"] is False
     assert days["2027-02-11"]["workday"] is True and days["2027-02-11"]["holiday"] is None
     assert (await supervision.get("/v1/calendar/2026")).json()["basis"] == "national"
+
+
+async def test_the_boards_filter_by_category_phase_unit_and_several_lights_or_levels(supervision):
+    """Issue 16's boards: GET /v1/clocks takes a category (a code, or its group), a phase, a unit, and any of
+    several lights or 督办 levels (the parameter repeated); each clock says the working time left to its due."""
+    ads, noise = await start_case(supervision), await start_case(supervision, category="env.noise", unit="grid-2")
+    dispute = await start_case(supervision, category="dispute.neighbour", unit="grid-2")
+    await start_case(supervision, grid="310101001001001", category="env.noise")  # another district's
+
+    async def board(**params) -> list[str]:
+        response = await supervision.get("/v1/clocks", params=params, headers=SUPERVISOR)
+        assert response.status_code == 200, response.text
+        return sorted(c["incident_id"] for c in response.json())
+
+    assert await board(category="env.noise") == [str(noise)]
+    assert await board(category="dispute") == [str(dispute)]  # the group: every dispute.*
+    assert await board(category="dispute.family") == []
+    assert await board(unit="grid-2") == sorted([str(noise), str(dispute)])
+    assert await board(phase="sign") == sorted(str(c) for c in (ads, noise, dispute))
+    assert await board(phase="handle") == []
+    assert await board(light=["green", "red"]) == sorted(str(c) for c in (ads, noise, dispute))
+    assert await board(light=["yellow", "red"]) == []
+    for case, level in ((ads, "reminder"), (noise, "leader")):
+        raised = await supervision.post(f"/v1/clocks/{case}/escalate", json={"level": level}, headers=SUPERVISOR)
+        assert raised.status_code == 200, raised.text
+    assert await board(level=["reminder", "yellow_card", "red_card", "leader"]) == sorted([str(ads), str(noise)])
+    assert await board(level=["leader"], category="env") == [str(noise)]
+    for bad in ({"phase": "close"}, {"category": "DROP TABLE"}, {"light": ["green", "blue"]}):
+        response = await supervision.get("/v1/clocks", params=bad, headers=SUPERVISOR)
+        assert response.status_code == 422, bad
+
+    [clock] = (await supervision.get("/v1/clocks", params={"category": "dispute"}, headers=SUPERVISOR)).json()
+    calendar = supervision.app.state.container.calendar
+    now = supervision.app.state.container.clock.now()
+    due = datetime.fromisoformat(clock["due_at"])
+    expected = calendar.working_seconds_between(now, due)
+    # An urgent sign limit is natural hours (2 h): its working time left depends on the hour it is read at.
+    assert clock["counts_in"] == "natural_time" and clock["limit"] == {"amount": 2.0, "unit": "hours"}
+    assert abs(clock["remaining_working_seconds"] - expected) < 5
+    assert clock["working_day_seconds"] == 7 * 3600 and clock["counting"] is True
+    single = (await supervision.get(f"/v1/clocks/{dispute}", headers=SUPERVISOR)).json()
+    assert {"remaining_working_seconds", "counts_in", "counting"} <= set(single)

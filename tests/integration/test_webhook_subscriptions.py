@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from services.notifications.adapters.egress import Egress, EgressPolicy
 from services.notifications.adapters.local_sms_gateway import create_gateway_app
 from services.notifications.adapters.webhook import SignedWebhook
 from services.notifications.bootstrap import message_bus
@@ -26,6 +25,7 @@ from services.notifications.entrypoints.http import create_app
 from shared.auth import issue_token
 from shared.db.migrate import migrate
 from shared.db.pool import create_pool
+from shared.egress import Egress, EgressPolicy
 from shared.events.envelope import Envelope
 from shared.events.supervision import EscalationRaised
 from shared.settings import DEV_JWT_SECRET

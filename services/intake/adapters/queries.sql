@@ -6,8 +6,8 @@ SELECT code, name_zh, name_en, default_owner, default_urgency FROM category ORDE
 -- atomically with or without a transaction around it. Keys ($1..$4) are claimed in the order given (sorted by
 -- the caller, so two statements with common keys never deadlock); a case whose key an earlier request holds is
 -- left out with its timeline and outbox rows. Cases: $5..$25 (one array per column; jsonb as text); timeline:
--- $26..$30; outbox rows: $31..$34 (shared/messaging/outbox.py columns), whose relay is woken on $35.
--- Returns the ids of the cases stored.
+-- $26..$30; outbox rows: $31..$34 (shared/messaging/outbox.py columns), whose relay is woken on $35; attachments
+-- to fetch (a 12345 order's or an Open311 request's URLs): $36..$41. Returns the ids of the cases stored.
 WITH claimed AS (
     INSERT INTO idempotency_key (scope, key, fingerprint, incident_id)
     SELECT scope, key, fingerprint, incident_id
@@ -48,8 +48,17 @@ new_outbox AS (
      WHERE key::uuid IN (SELECT id FROM new_incident)
      ORDER BY n
     RETURNING 1),
+new_attachment AS (
+    INSERT INTO attachment (id, incident_id, origin, status, source_url, filename, created_at, created_by,
+                            next_attempt_at)
+    SELECT id, incident_id, origin, 'pending', source_url, filename, created_at, origin, created_at
+      FROM unnest($36::uuid[], $37::uuid[], $38::text[], $39::text[], $40::text[], $41::timestamptz[])
+           AS a(id, incident_id, origin, source_url, filename, created_at)
+     WHERE incident_id IN (SELECT id FROM new_incident)
+    RETURNING 1),
 woken AS (SELECT pg_notify($35, '') FROM (SELECT 1 FROM new_outbox LIMIT 1) AS any_row)
-SELECT array(SELECT id FROM new_incident) AS created, (SELECT count(*) FROM woken) AS woken;
+SELECT array(SELECT id FROM new_incident) AS created, (SELECT count(*) FROM woken) AS woken,
+       (SELECT count(*) FROM new_attachment) AS attachments;
 
 -- name: get_incidents
 SELECT * FROM incident WHERE id = ANY ($1::uuid[]);
@@ -89,6 +98,16 @@ SELECT at, action, actor, detail FROM timeline_entry WHERE incident_id = $1 ORDE
 SELECT scope, key, fingerprint, incident_id
   FROM idempotency_key JOIN unnest($1::text[], $2::text[]) AS k(scope, key) USING (scope, key);
 
+-- name: get_action_key
+-- Who holds an action's Idempotency-Key (scope, key): its fingerprint, its case and the first answer.
+SELECT fingerprint, incident_id, answer FROM action_idempotency WHERE scope = $1 AND key = $2;
+
+-- name: hold_action_key
+-- Claim an action's key; no row returned when another request holds it already.
+INSERT INTO action_idempotency (scope, key, fingerprint, incident_id, answer) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (scope, key) DO NOTHING
+RETURNING true;
+
 -- name: lock_hotline_order
 SELECT pg_advisory_xact_lock(hashtextextended('hotline-order:' || $1, 0));
 
@@ -123,7 +142,7 @@ ON CONFLICT (event_id) DO NOTHING RETURNING 1;
 -- name: search_incidents
 -- Keyset pagination, newest first: the cursor is the (received_at, id) of the last row returned.
 SELECT id, source, category, urgency, title, status, grid_code, received_at, owner, hotline_order_no,
-       duplicate_of, merged_into
+       duplicate_of, merged_into, pending_extension, pending_suspension
   FROM incident
  WHERE ($1::text IS NULL OR status = $1)
    AND ($2::text IS NULL OR category = $2)
@@ -134,6 +153,51 @@ SELECT id, source, category, urgency, title, status, grid_code, received_at, own
    AND ($8::timestamptz IS NULL OR (received_at, id) < ($8, $9::uuid))
  ORDER BY received_at DESC, id DESC
  LIMIT $10;
+
+-- name: centre_queue_incidents
+-- The command centre's queue (issue 16): open cases routing handed to the centre (IncidentUnroutable) that no one
+-- has taken since: received or returned, their last routing step an `unroutable` entry (or 12345 refusing our
+-- return of an order that had no unit: back to the dispatcher). $1 null for every kind, else one (unplaced,
+-- final_dispatch, to_complete, to_merge, dispatch; an entry from before the kind was kept says 终审 for a final
+-- dispatch). Then as search_incidents: $2 category, $3 grid prefix, $4 city-wide, $5 area patterns, $6/$7 the
+-- cursor, $8 the limit; newest first.
+SELECT id, source, category, urgency, title, status, grid_code, received_at, owner, hotline_order_no, duplicate_of,
+       merged_into, pending_extension, pending_suspension, queued_at, queue_reason, queue
+  FROM (SELECT i.*, q.at AS queued_at, coalesce(q.detail->>'reason', q.detail->>'note') AS queue_reason,
+               CASE WHEN q.detail ? 'queue' THEN q.detail->>'queue'
+                    WHEN q.action = 'return_decision' THEN 'dispatch'
+                    WHEN q.detail->>'reason' LIKE '%终审%' THEN 'final_dispatch'
+                    WHEN i.grid_code IS NULL THEN 'unplaced' ELSE 'dispatch' END AS queue
+          FROM incident i
+         CROSS JOIN LATERAL (
+               SELECT t.action, t.at, t.detail FROM timeline_entry t
+                WHERE t.incident_id = i.id
+                  AND t.action IN ('unroutable', 'assigned', 'reassigned', 'return', 'refer_up', 'return_decision')
+                ORDER BY t.id DESC LIMIT 1) q
+         WHERE i.status IN ('received', 'returned')
+           AND (q.action = 'unroutable' OR (q.action = 'return_decision' AND i.status = 'received'))
+           AND ($2::text IS NULL OR i.category = $2)
+           AND ($3::text IS NULL OR i.grid_code LIKE $3 || '%')
+           AND ($4::boolean OR i.grid_code LIKE ANY ($5::text[]))
+           AND ($6::timestamptz IS NULL OR (i.received_at, i.id) < ($6, $7::uuid))) AS queued
+ WHERE ($1::text IS NULL OR queue = $1)
+ ORDER BY received_at DESC, id DESC
+ LIMIT $8;
+
+-- name: pending_incidents
+-- Requests awaiting the centre's decision (issue 16): $1 'extension' (延期, in progress) or 'suspension' (挂起,
+-- assigned or in progress); then as centre_queue_incidents ($2…$8), newest first.
+SELECT id, source, category, urgency, title, status, grid_code, received_at, owner, hotline_order_no,
+       duplicate_of, merged_into, pending_extension, pending_suspension
+  FROM incident
+ WHERE CASE WHEN $1::text = 'extension' THEN status = 'in_progress' AND pending_extension IS NOT NULL
+            ELSE status IN ('assigned', 'in_progress') AND pending_suspension IS NOT NULL END
+   AND ($2::text IS NULL OR category = $2)
+   AND ($3::text IS NULL OR grid_code LIKE $3 || '%')
+   AND ($4::boolean OR grid_code LIKE ANY ($5::text[]))
+   AND ($6::timestamptz IS NULL OR (received_at, id) < ($6, $7::uuid))
+ ORDER BY received_at DESC, id DESC
+ LIMIT $8;
 
 -- name: duplicate_candidates
 -- For each lookup n (category, since, lon, lat, half-widths of a box): open, non-duplicate cases of the
@@ -188,3 +252,51 @@ SELECT i.id, i.source, i.category, i.status, i.description, i.title, i.address, 
    AND ($5::text[] IS NULL OR i.status = ANY ($5))
  ORDER BY i.received_at DESC, i.id DESC
  LIMIT $6;
+
+-- ---- attachments (adapters/repository.py AttachmentRepository) ----
+
+-- name: insert_attachment
+-- An upload, stored. A key another upload holds leaves it out (no row returned): that upload is the answer.
+INSERT INTO attachment (id, incident_id, origin, status, created_at, created_by, filename, source_url, media_type,
+                        size_bytes, sha256, width, height, captured_at, gps_lon, gps_lat, gps_altitude_m, camera,
+                        has_thumbnail, stored_at, error, attempts, next_attempt_at, idempotency_scope,
+                        idempotency_key, fingerprint)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23,
+        $24, $25, $26)
+ON CONFLICT (idempotency_scope, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+RETURNING id;
+
+-- name: update_attachment
+UPDATE attachment
+   SET status = $2, media_type = $3, size_bytes = $4, sha256 = $5, width = $6, height = $7, captured_at = $8,
+       gps_lon = $9, gps_lat = $10, gps_altitude_m = $11, camera = $12, has_thumbnail = $13, stored_at = $14,
+       error = $15, attempts = $16, next_attempt_at = $17
+ WHERE id = $1;
+
+-- name: attachment_by_key
+SELECT * FROM attachment WHERE idempotency_scope = $1 AND idempotency_key = $2;
+
+-- name: attachments_of_case
+SELECT * FROM attachment WHERE incident_id = $1 ORDER BY created_at, id;
+
+-- name: attachment_of_case
+SELECT * FROM attachment WHERE incident_id = $1 AND id = $2;
+
+-- name: attachments_held
+-- The places a case's attachments take: stored ones and those still to fetch (a failed fetch takes none).
+SELECT count(*) FROM attachment WHERE incident_id = $1 AND status <> 'failed';
+
+-- name: stored_attachment_ids
+SELECT id FROM attachment WHERE incident_id = $1 AND status = 'stored';
+
+-- name: claim_due_attachments
+-- Fetches that are due, locked for this fetcher until its transaction ends; another's are skipped, not waited for.
+SELECT * FROM attachment
+ WHERE status = 'pending' AND next_attempt_at <= $1
+ ORDER BY next_attempt_at
+ LIMIT $2
+   FOR UPDATE SKIP LOCKED;
+
+-- name: incident_visibility
+-- What deciding whether a caller may see a case needs (views.py `visible_to`).
+SELECT id, grid_code, owner, co_owners, status FROM incident WHERE id = $1;

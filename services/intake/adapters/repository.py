@@ -12,6 +12,7 @@ from typing import Any
 
 import asyncpg
 
+from services.intake.domain.attachments import Attachment, AttachmentStatus, GeoTag, MediaType, UploadKey
 from services.intake.domain.duplicates import Candidate, DuplicateLookup
 from services.intake.domain.hotline import MappingRule
 from services.intake.domain.model import Incident, Status
@@ -49,6 +50,16 @@ class IncidentRepository:
         rows = await self._conn.fetch(QUERIES.get_idempotency_keys, *_columns(sorted(keys), 2))
         return {(r["scope"], r["key"]): (r["fingerprint"], r["incident_id"]) for r in rows}
 
+    async def action_key(self, scope: str, key: str) -> tuple[str, uuid.UUID, dict[str, Any]] | None:
+        """Who holds an action's Idempotency-Key: (fingerprint of the request, its case, the first answer)."""
+        row = await self._conn.fetchrow(QUERIES.get_action_key, scope, key)
+        return (row["fingerprint"], row["incident_id"], row["answer"]) if row else None
+
+    async def hold_action_key(self, scope: str, key: str, fingerprint: str, incident_id: uuid.UUID,
+                              answer: dict[str, Any]) -> bool:
+        """Claim an action's key with its answer; False when another request holds it already."""
+        return bool(await self._conn.fetchval(QUERIES.hold_action_key, scope, key, fingerprint, incident_id, answer))
+
     async def by_order_no(self, order_no: str) -> Incident | None:
         """The case of a 12345 order; holds a per-order lock so concurrent resends queue up."""
         await self._conn.execute(QUERIES.lock_hotline_order, order_no)
@@ -82,13 +93,16 @@ class IncidentRepository:
                  i.grid_code, _json(i.reporter), _json(i.attachments), i.reported_at, i.received_at, i.status.value,
                  _json(i.owner), _json(i.co_owners), i.duplicate_of, i.hotline_order_no, i.deadline, _json(i.hotline))
                 for i in incidents]
+        fetches = [(a.id, a.incident_id, a.origin, a.source_url, a.filename, a.created_at)
+                   for i in incidents for a in i.new_attachments]
         created = await self._conn.fetchval(
             QUERIES.insert_cases, *_columns(sorted(claims), 4), *_columns(rows, 21), *_columns(entries, 5),
-            *outbox.columns(list(envelopes)), outbox.NOTIFY_CHANNEL)
+            *outbox.columns(list(envelopes)), outbox.NOTIFY_CHANNEL, *_columns(fetches, 6))
         for i in incidents:
             if i.id in created:
                 i.version = 1
                 i.new_timeline = []
+                i.new_attachments = []
         return set(created)
 
     async def get_many(self, incident_ids: list[uuid.UUID]) -> dict[uuid.UUID, Incident]:
@@ -122,6 +136,64 @@ class IncidentRepository:
             await self._conn.executemany(QUERIES.insert_timeline_entry, [
                 (incident.id, e.at, e.action, e.actor, e.detail) for e in incident.new_timeline])
             incident.new_timeline = []
+
+
+class AttachmentRepository:
+    """The record of each attachment (its bytes are in the object store: adapters/attachment_store.py)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def add(self, attachment: Attachment) -> bool:
+        """Insert an upload; False when its Idempotency-Key is already held (that upload is the answer)."""
+        a, key = attachment, attachment.upload_key
+        return await self._conn.fetchval(
+            QUERIES.insert_attachment, a.id, a.incident_id, a.origin, a.status.value, a.created_at, a.created_by,
+            a.filename, a.source_url, *_stored_columns(a), a.next_attempt_at, key.scope if key else None,
+            key.key if key else None, key.fingerprint if key else None) is not None
+
+    async def save(self, attachment: Attachment) -> None:
+        a = attachment
+        await self._conn.execute(QUERIES.update_attachment, a.id, a.status.value, *_stored_columns(a),
+                                 a.next_attempt_at)
+
+    async def by_key(self, scope: str, key: str) -> Attachment | None:
+        row = await self._conn.fetchrow(QUERIES.attachment_by_key, scope, key)
+        return to_attachment(row) if row else None
+
+    async def held(self, incident_id: uuid.UUID) -> int:
+        return await self._conn.fetchval(QUERIES.attachments_held, incident_id)
+
+    async def stored_ids(self, incident_id: uuid.UUID) -> set[uuid.UUID]:
+        return {r["id"] for r in await self._conn.fetch(QUERIES.stored_attachment_ids, incident_id)}
+
+    async def claim_due(self, now: datetime, limit: int) -> list[Attachment]:
+        """Pending fetches that are due, locked until this transaction ends (SKIP LOCKED: another fetcher's are
+        left to it)."""
+        return [to_attachment(r) for r in await self._conn.fetch(QUERIES.claim_due_attachments, now, limit)]
+
+
+def _stored_columns(a: Attachment) -> tuple[Any, ...]:
+    """media_type … has_thumbnail, then stored_at, error, attempts: the columns a store or a failure sets."""
+    gps = a.gps
+    return (a.media_type.value if a.media_type else None, a.size_bytes, a.sha256, a.width, a.height, a.captured_at,
+            gps.lon if gps else None, gps.lat if gps else None, gps.altitude_m if gps else None, a.camera,
+            a.has_thumbnail, a.stored_at, a.error, a.attempts)
+
+
+def to_attachment(row: asyncpg.Record | dict[str, Any]) -> Attachment:
+    gps = GeoTag(lon=row["gps_lon"], lat=row["gps_lat"], altitude_m=row["gps_altitude_m"]) \
+        if row["gps_lon"] is not None and row["gps_lat"] is not None else None
+    key = UploadKey(row["idempotency_scope"], row["idempotency_key"], row["fingerprint"]) \
+        if row["idempotency_key"] is not None else None
+    return Attachment(
+        id=row["id"], incident_id=row["incident_id"], origin=row["origin"], status=AttachmentStatus(row["status"]),
+        created_at=row["created_at"], created_by=row["created_by"], filename=row["filename"],
+        source_url=row["source_url"], media_type=MediaType(row["media_type"]) if row["media_type"] else None,
+        size_bytes=row["size_bytes"], sha256=row["sha256"], width=row["width"], height=row["height"],
+        captured_at=row["captured_at"], gps=gps, camera=row["camera"], has_thumbnail=row["has_thumbnail"],
+        stored_at=row["stored_at"], error=row["error"], attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"], upload_key=key)
 
 
 class CategoryRepository:

@@ -14,6 +14,7 @@ from shared.events.intake import Contacted, Point, ReturnKind, Satisfied, Solved
 from shared.messagebus import Command
 
 if TYPE_CHECKING:  # the commands name their handlers' result; the model imports the commands
+    from services.intake.domain.attachments import Attachment  # noqa: F401 - used in the Command[...] strings
     from services.intake.domain.model import Incident  # noqa: F401 - used in the Command["Incident"] strings
 
 LimitUnit = Literal["hours", "working_hours", "working_days"]
@@ -75,6 +76,26 @@ class CaseCommand(Command["Incident"]):
 
 
 @dataclass(frozen=True)
+class ActionAnswer:
+    """What an action with an Idempotency-Key was answered: the case's state after it, and whether this request
+    only replayed the answer of an earlier one with the same key (the action was not taken again)."""
+
+    incident_id: uuid.UUID
+    status: str
+    allowed_actions: tuple[str, ...]
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class ActOnce(Command[ActionAnswer]):
+    """A lifecycle action sent with the caller's Idempotency-Key (an offline queue resending until it hears an
+    answer): taken once; a resend with the same key and request gets the first answer again."""
+
+    action: CaseCommand
+    key: IdempotencyKey
+
+
+@dataclass(frozen=True)
 class SignIncident(CaseCommand):
     pass
 
@@ -82,6 +103,7 @@ class SignIncident(CaseCommand):
 @dataclass(frozen=True)
 class ReportProgress(CaseCommand):
     note: str = ""
+    attachments: tuple[uuid.UUID, ...] = ()  # stored attachments of the case the note points to
 
 
 @dataclass(frozen=True)
@@ -153,12 +175,34 @@ class ResumeDueSuspensions(Command[int]):
 @dataclass(frozen=True)
 class SubmitResult(CaseCommand):
     result: str = ""
+    attachments: tuple[uuid.UUID, ...] = ()  # the 处置 photos, uploaded to the case first
 
 
 @dataclass(frozen=True)
 class VerifyResult(CaseCommand):
     passed: bool = False
     note: str = ""
+    attachments: tuple[uuid.UUID, ...] = ()  # the 核查 photos
+
+
+@dataclass(frozen=True)
+class AttachFile(Command["tuple[Attachment, bool]"]):
+    """A file uploaded to a case (its bytes as received); returns the attachment and whether this request stored
+    it (False: an earlier request with the same Idempotency-Key and the same file did)."""
+
+    incident_id: uuid.UUID
+    actor: Actor
+    data: bytes = field(repr=False)
+    filename: str | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class FetchAttachments(Command[int]):
+    """Fetch up to `batch` attachments whose URL is due (a 12345 order's, an Open311 request's); returns how many
+    were tried (stored, failed, or put back for a later attempt)."""
+
+    batch: int = 10
 
 
 @dataclass(frozen=True)

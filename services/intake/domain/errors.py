@@ -6,7 +6,16 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from shared.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, TooManyRequests, Unauthorized
+from shared.errors import (
+    Conflict,
+    DomainError,
+    FieldError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+)
 
 if TYPE_CHECKING:
     from services.intake.domain.model import Status
@@ -91,3 +100,42 @@ class Open311RateLimited(TooManyRequests):
     def __init__(self, per_minute: int, retry_after: int) -> None:
         super().__init__(f"this api_key may file {per_minute} requests a minute; try again in {retry_after} s",
                          retry_after=retry_after)
+
+
+# ---- attachments (domain/attachments.py) ----
+
+
+class UnsupportedMedia(DomainError):
+    """A file of a type we do not take, judged by its content (415)."""
+
+    status = 415
+    title = "Unsupported Media Type"
+
+
+class AttachmentTooLarge(DomainError):
+    status = 413
+    title = "Content Too Large"
+
+    def __init__(self, size: int, max_bytes: int) -> None:
+        super().__init__(f"the file is {size:,} bytes; at most {max_bytes:,} are taken per file",
+                         max_bytes=max_bytes)
+
+
+class TooManyAttachments(Conflict):
+    title = "Too many attachments"
+
+    def __init__(self, max_per_case: int) -> None:
+        super().__init__(f"the case already holds {max_per_case} attachments, the most it may",
+                         max_per_case=max_per_case)
+
+
+class UnreadableFile(Invalid):
+    """A file whose first bytes say one type and whose rest cannot be read as it (or an image too large to open)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, field="file", type_="unreadable_file")
+
+
+class AttachmentNotFound(NotFound):
+    def __init__(self, attachment_id: uuid.UUID, what: str = "attachment") -> None:
+        super().__init__(f"no {what} {attachment_id} on this case")

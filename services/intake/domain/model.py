@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from services.intake.domain import commands as c
+from services.intake.domain.attachments import FETCHED_SOURCES, Attachment
 from services.intake.domain.errors import IllegalTransition, InvalidRequest, NotPermitted
 from shared.calendar import WorkCalendar
 from shared.events import intake as ev
@@ -86,7 +87,11 @@ RULES: dict[str, Rule] = {
     # 12345's ruling on our 退单 (the `returned` callback goes out when the centre rejects an order).
     "return_decision": Rule((S.REJECTED,), ("hotline",), action=False),
     "publish": Rule(tuple(Status), CENTRE, action=False),
+    # Photos and documents (POST /v1/incidents/{id}/attachments), while the case is open: its owners (主办 and
+    # 协办: the 处置 photos) and, inside their area, grid workers (the reporter's photos, 核查's) and the centre.
+    "attach": Rule(OPEN_STATES, (*OWNER_ROLES, *CENTRE_AND_LEADERS), action=False),
 }
+ATTACH_IN_AREA = ("gridworker", *CENTRE_AND_LEADERS)  # who attaches to a case of their area without owning it
 
 
 HOTLINE_ACTOR = c.Actor("12345", "hotline", ("",))
@@ -101,6 +106,11 @@ def _check_suspension(reason: str, until: datetime | None, at: datetime) -> None
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment else None
+
+
+def _with_attachments(detail: dict[str, Any], attachments: tuple[uuid.UUID, ...]) -> dict[str, Any]:
+    """A timeline entry's detail, naming the attachments the action points to (a 办结's photos), if any."""
+    return {**detail, "attachments": [str(a) for a in attachments]} if attachments else detail
 
 
 def actions_allowed_in(status: Status) -> list[str]:
@@ -155,6 +165,7 @@ class Incident:
     # Recorded by the methods below; the unit of work drains them.
     events: list[ev.IncidentEvent] = field(default_factory=list, repr=False)
     new_timeline: list[TimelineEntry] = field(default_factory=list, repr=False)
+    new_attachments: list[Attachment] = field(default_factory=list, repr=False)  # URLs to fetch, with a new case
 
     # Creation and routing
 
@@ -183,6 +194,10 @@ class Incident:
             grid_code=cmd.grid_code, reported_at=incident.reported_at, duplicate_of=duplicate_of,
             hotline_order_no=hotline_order_no, deadline=deadline, nature=(hotline or {}).get("nature"),
         ), "received", actor, detail)
+        origin = FETCHED_SOURCES.get(cmd.source)
+        if origin is not None:  # a 12345 order's or an Open311 request's files: fetched in the background
+            incident.new_attachments = [Attachment.to_fetch(incident.id, origin, url, now)
+                                        for url in dict.fromkeys(cmd.attachments)]
         return incident
 
     @property
@@ -231,12 +246,13 @@ class Incident:
         """A timeline entry with no state change (for example 12345's ruling on a return)."""
         self.new_timeline.append(TimelineEntry(at, action, actor.sub, detail))
 
-    def record_unroutable(self, reason: str, at: datetime, place_code: str | None = None) -> None:
-        """In the command centre's queue. A case placed in a district (or finer) keeps that place, so the
-        district's supervisors see it in their fallback queue (DESIGN §6)."""
+    def record_unroutable(self, reason: str, at: datetime, place_code: str | None = None,
+                          queue: str = "unplaced") -> None:
+        """In the command centre's queue (`queue`: why, IncidentUnroutable's). A case placed in a district (or
+        finer) keeps that place, so the district's supervisors see it in their fallback queue (DESIGN §6)."""
         if place_code and not self.grid_code:
             self.grid_code = place_code
-        self.new_timeline.append(TimelineEntry(at, "unroutable", "routing", {"reason": reason}))
+        self.new_timeline.append(TimelineEntry(at, "unroutable", "routing", {"reason": reason, "queue": queue}))
 
     # Lifecycle actions (each checks RULES first)
 
@@ -248,8 +264,9 @@ class Incident:
 
     def progress(self, cmd: c.ReportProgress, at: datetime) -> None:
         self._check("progress", cmd.actor)
-        self._record(ev.IncidentProgressed(incident_id=self.id, at=at, actor=cmd.actor.sub, note=cmd.note),
-                     "progress", cmd.actor.sub, {"note": cmd.note})
+        self._record(ev.IncidentProgressed(incident_id=self.id, at=at, actor=cmd.actor.sub, note=cmd.note,
+                                           attachments=list(cmd.attachments)),
+                     "progress", cmd.actor.sub, _with_attachments({"note": cmd.note}, cmd.attachments))
 
     def return_case(self, cmd: c.ReturnIncident, at: datetime, calendar: WorkCalendar) -> None:
         self._check("return", cmd.actor)
@@ -406,15 +423,18 @@ class Incident:
         if not cmd.result.strip():
             raise InvalidRequest("submit_result needs the result (办结反馈)")
         self.status = S.PENDING_VERIFICATION
-        self._record(ev.IncidentResultSubmitted(incident_id=self.id, at=at, actor=cmd.actor.sub, result=cmd.result),
-                     "submit_result", cmd.actor.sub, {"result": cmd.result})
+        self._record(ev.IncidentResultSubmitted(incident_id=self.id, at=at, actor=cmd.actor.sub, result=cmd.result,
+                                                attachments=list(cmd.attachments)),
+                     "submit_result", cmd.actor.sub, _with_attachments({"result": cmd.result}, cmd.attachments))
 
     def verify(self, cmd: c.VerifyResult, at: datetime) -> None:
         self._check("verify", cmd.actor)
         if cmd.actor.role == "gridworker" and (self._is_owner(cmd.actor) or not self._in_area(cmd.actor)):
             raise NotPermitted("a grid worker verifies only cases of their own grid that another unit handled")
-        self._record(ev.IncidentVerified(incident_id=self.id, at=at, actor=cmd.actor.sub, passed=cmd.passed),
-                     "verify", cmd.actor.sub, {"passed": cmd.passed, "note": cmd.note})
+        self._record(ev.IncidentVerified(incident_id=self.id, at=at, actor=cmd.actor.sub, passed=cmd.passed,
+                                         attachments=list(cmd.attachments)),
+                     "verify", cmd.actor.sub,
+                     _with_attachments({"passed": cmd.passed, "note": cmd.note}, cmd.attachments))
         if cmd.passed:
             self.status, self.closed_at = S.CLOSED, at
             self._record(ev.IncidentClosed(incident_id=self.id, at=at, actor=cmd.actor.sub), "close",
@@ -474,7 +494,44 @@ class Incident:
         self._record(ev.IncidentRejected(incident_id=self.id, at=at, actor=cmd.actor.sub, reason=cmd.reason),
                      "reject", cmd.actor.sub, {"reason": cmd.reason})
 
+    # Attachments (domain/attachments.py: what is taken, the caps, a photo's metadata)
+
+    def check_attach(self, actor: c.Actor) -> None:
+        """May this caller attach a file now (RULES["attach"])? Its owners (主办 or 协办) may; so may grid workers
+        and the centre inside their area."""
+        rule = RULES["attach"]
+        if self.status not in rule.states:
+            raise self._illegal("attach", f"files are attached to open cases; this one is {self.status.value}")
+        if actor.role not in rule.roles:
+            raise NotPermitted(f"role {actor.role!r} may not attach files; allowed: {', '.join(rule.roles)}")
+        if self._is_owner(actor) or self._is_co_owner(actor):
+            return
+        if actor.role in ATTACH_IN_AREA and self._in_area(actor):
+            return
+        raise NotPermitted("only the case's owners, and grid workers and the centre of its area, attach files")
+
+    def attach(self, attachment: Attachment, actor: str | None, at: datetime) -> None:
+        """A stored file joins the case: on its timeline, and published (its id and metadata, never its bytes)."""
+        if attachment.media_type is None or attachment.sha256 is None or attachment.size_bytes is None:
+            raise ValueError("only a stored attachment joins a case")  # a bug of the caller
+        gps = attachment.gps
+        self._record(ev.IncidentAttached(
+            incident_id=self.id, at=at, actor=actor, attachment_id=attachment.id, origin=attachment.origin,
+            media_type=attachment.media_type.value, filename=attachment.filename, size_bytes=attachment.size_bytes,
+            sha256=attachment.sha256, width=attachment.width, height=attachment.height,
+            captured_at=attachment.captured_at, has_thumbnail=attachment.has_thumbnail,
+            gps=ev.GeoTag(lon=gps.lon, lat=gps.lat, altitude_m=gps.altitude_m) if gps else None,
+        ), "attach", actor, attachment.describe())
+
+    def attachment_failed(self, attachment: Attachment, at: datetime) -> None:
+        """A file the case came with could not be fetched: kept on the timeline, with the reason."""
+        self.new_timeline.append(TimelineEntry(at, "attach_failed", attachment.origin, {
+            **attachment.describe(), "url": attachment.source_url, "error": attachment.error}))
+
     # Rules
+
+    def _is_co_owner(self, actor: c.Actor) -> bool:
+        return actor.unit is not None and any(actor.unit == o.get("unit_id") for o in self.co_owners)
 
     @property
     def _owner_unit(self) -> str | None:

@@ -3,7 +3,7 @@
 from shared.access import CENTRE, EVERYONE, Access, public, signed
 
 ACCESS: dict[tuple[str, str], Access] = {
-    ("GET", "/v1/categories"): Access(EVERYONE, "caller"),
+    ("GET", "/v1/categories"): public(),  # the taxonomy, as Open311's services list shows it
     # A report lies in the caller's area (a grid worker's in its grids).
     ("POST", "/v1/incidents"): Access(EVERYONE, "case", "write"),
     ("GET", "/v1/incidents"): Access(EVERYONE, "case", "list"),
@@ -11,6 +11,13 @@ ACCESS: dict[tuple[str, str], Access] = {
     # Which role may take which action from which state is the case's own rule table (domain/model.py RULES).
     ("POST", "/v1/incidents/{incident_id}/actions"): Access(EVERYONE, "case", "write"),
     ("PUT", "/v1/incidents/{incident_id}/publication"): Access(("supervisor",), "case", "write"),
+    # Photos and PDFs: attached by the case's owners, and by grid workers and the centre of its area (the case's
+    # own rule, domain/model.py RULES["attach"]); read by whoever may read the case.
+    ("POST", "/v1/incidents/{incident_id}/attachments"): Access(
+        ("gridworker", "department", "community", "street", "supervisor", "leader"), "case", "write"),
+    ("GET", "/v1/incidents/{incident_id}/attachments"): Access(EVERYONE, "case", "read"),
+    ("GET", "/v1/incidents/{incident_id}/attachments/{attachment_id}"): Access(EVERYONE, "case", "read"),
+    ("GET", "/v1/incidents/{incident_id}/attachments/{attachment_id}/thumbnail"): Access(EVERYONE, "case", "read"),
     ("POST", "/v1/hotline/orders"): signed(),
     ("POST", "/v1/hotline/orders/{order_no}/events"): signed(),
     ("GET", "/v1/hotline/category-map"): Access(CENTRE, "city"),

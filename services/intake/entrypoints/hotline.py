@@ -24,9 +24,12 @@ M = TypeVar("M", bound=BaseModel)
 async def verified_body(request: Request, container: IntakeApp) -> bytes:
     """The raw body, once its signature is right for this method, path and body, fresh and not seen before (401
     otherwise; a malformed header is a 401 too, never a 500). The secret is INTAKE_HOTLINE_SECRET: what 12345 signs
-    with towards us, never the one we sign our callbacks to it with (notifications' own)."""
+    with towards us, never the one we sign our callbacks to it with (notifications' own); during a rotation,
+    INTAKE_HOTLINE_SECRET_PREVIOUS as well."""
     body = await request.body()
-    check = SignatureCheck(container.settings.hotline_secret.get_secret_value())
+    settings = container.settings
+    check = SignatureCheck(settings.hotline_secret.get_secret_value(),
+                           previous=settings.hotline_secret_previous.get_secret_value())
     signature = request.headers.get("x-hotline-signature")
     try:
         check.verify(request.method, request_target(request.scope), request.headers.get("x-hotline-timestamp"),

@@ -15,21 +15,20 @@ from services.intake.domain import commands as c
 from services.intake.domain.model import Status, actions_allowed_in
 from services.intake.entrypoints import schemas as s
 from services.intake.entrypoints.access import ACCESS
+from services.intake.entrypoints.attachments import PATH as ATTACHMENTS
+from services.intake.entrypoints.attachments import build_attachments_router, upload_limit
 from services.intake.entrypoints.deps import IntakeApp
 from services.intake.entrypoints.hotline import build_hotline_router
 from services.intake.entrypoints.open311 import build_open311_admin_router, build_open311_router
-from services.intake.views import incident_view, list_categories, search_incidents
+from services.intake.views import incident_view, list_categories, queued_incidents, search_incidents, visible_to
 from shared.auth import Caller, Principal, current_principal
 from shared.events.intake import Point
 from shared.problems import Problem, problems, validation_problem
 from shared.web import create_service_app
 
-MAX_IDEMPOTENCY_KEY = 200
 YOUNG_GENERATION_THRESHOLD = 7000
 REPORT_OPENAPI: dict[str, Any] = {
-    "parameters": [{"name": "idempotency-key", "in": "header", "required": False,
-                    "schema": {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY, "title": "Idempotency-Key"},
-                    "description": "same key + same body: the first answer again; another body: 409"}],
+    "parameters": [s.IDEMPOTENCY_HEADER],
     "requestBody": {"required": True, "content": {"application/json": {
         "schema": {"$ref": "#/components/schemas/IncidentIn"}}}},
 }
@@ -43,7 +42,7 @@ def to_command(body: Any, incident_id: uuid.UUID, actor: c.Actor) -> c.CaseComma
         case s.SignIn():
             return c.SignIncident(i, a)
         case s.ProgressIn():
-            return c.ReportProgress(i, a, note=body.note)
+            return c.ReportProgress(i, a, note=body.note, attachments=tuple(body.attachments))
         case s.ReturnIn():
             return c.ReturnIncident(i, a, reason=body.reason, kind=body.kind)
         case s.ReferUpIn():
@@ -62,9 +61,9 @@ def to_command(body: Any, incident_id: uuid.UUID, actor: c.Actor) -> c.CaseComma
         case s.ResumeIn():
             return c.ResumeIncident(i, a)
         case s.SubmitResultIn():
-            return c.SubmitResult(i, a, result=body.result)
+            return c.SubmitResult(i, a, result=body.result, attachments=tuple(body.attachments))
         case s.VerifyIn():
-            return c.VerifyResult(i, a, passed=body.passed, note=body.note)
+            return c.VerifyResult(i, a, passed=body.passed, note=body.note, attachments=tuple(body.attachments))
         case s.VisitIn():
             return c.RecordVisit(i, a, contacted=body.contacted, responded=body.responded,
                                  solved=body.solved, satisfied=body.satisfied)
@@ -95,10 +94,7 @@ def build_router() -> APIRouter:
             body = s.IncidentIn.model_validate_json(raw)
         except ValidationError as exc:
             raise validation_problem(exc) from exc
-        idempotency_key = request.headers.get("idempotency-key")
-        if idempotency_key is not None and len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
-            raise Problem(422, f"Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY} characters",
-                          errors=[{"field": "idempotency-key", "message": "too long", "type": "string_too_long"}])
+        idempotency_key = s.idempotency_key(request.headers)
         _check_report_area(caller, body)
         cmd = c.ReportIncident(
             source=body.source, category=body.category, urgency=body.urgency, title=body.title,
@@ -124,11 +120,20 @@ def build_router() -> APIRouter:
                      grid_prefix: str | None = Query(None, pattern=r"^\d{1,18}$"),
                      since: AwareDatetime | None = None, until: AwareDatetime | None = None,
                      limit: int = Query(50, ge=1, le=500),
-                     cursor: str | None = Query(None, max_length=200)) -> s.IncidentPage:
-        items = await search_incidents(
-            container.pool, status=status.value if status else None, category=category, grid_prefix=grid_prefix,
-            since=since, until=until, area=caller.area, after=s.decode_cursor(cursor) if cursor else None,
-            limit=limit)
+                     cursor: str | None = Query(None, max_length=200),
+                     queue: s.QueueName | None = Query(None, description=s.QUEUE_DESCRIPTION)) -> s.IncidentPage:
+        after = s.decode_cursor(cursor) if cursor else None
+        if queue is not None:
+            if status is not None or since is not None or until is not None:
+                raise Problem(422, "queue= lists a queue as it stands: give no status, since or until with it",
+                              errors=[{"field": "query.queue", "message": "not with status, since or until",
+                                       "type": "queue"}])
+            items = await queued_incidents(container.pool, queue=queue, category=category, grid_prefix=grid_prefix,
+                                           area=caller.area, after=after, limit=limit)
+        else:
+            items = await search_incidents(
+                container.pool, status=status.value if status else None, category=category,
+                grid_prefix=grid_prefix, since=since, until=until, area=caller.area, after=after, limit=limit)
         last = items[-1] if len(items) == limit else None
         return s.IncidentPage(items=items, next_cursor=s.encode_cursor(last["received_at"], last["id"])
                               if last else None)
@@ -136,18 +141,30 @@ def build_router() -> APIRouter:
     @router.get("/incidents/{incident_id}", response_model=s.IncidentOut, responses=problems(404))
     async def get_incident(incident_id: uuid.UUID, caller: Caller, container: IntakeApp) -> s.IncidentOut:
         view = await incident_view(container.pool, incident_id)
-        if view is None or not _visible(caller, view):
+        if view is None or not visible_to(caller, view):
             raise Problem(404, f"no incident {incident_id}")
         if (view["hotline"] or {}).get("confidential") and caller.role not in ("supervisor", "leader", "admin"):
             view["reporter"] = None  # 是否保密: the citizen is shown to no one outside the centre
         return s.IncidentOut(**view, allowed_actions=actions_allowed_in(Status(view["status"])))
 
     @router.post("/incidents/{incident_id}/actions", response_model=s.ActionResult,
-                 responses=problems(403, 404, 409))
-    async def act(incident_id: uuid.UUID, body: s.ActionIn, caller: Caller, container: IntakeApp) -> s.ActionResult:
-        incident = await container.bus.handle(to_command(body, incident_id, caller))
-        return s.ActionResult(id=incident.id, status=incident.status.value,
-                              allowed_actions=incident.allowed_actions())
+                 openapi_extra={"parameters": [s.IDEMPOTENCY_HEADER]}, responses=problems(403, 404, 409))
+    async def act(incident_id: uuid.UUID, body: s.ActionIn, caller: Caller, container: IntakeApp,
+                  request: Request, response: Response) -> s.ActionResult:
+        """Take an action on the case. With an Idempotency-Key (a phone resending its offline queue), it is taken
+        once: a resend with the same key and body answers what the first was answered (`Idempotent-Replayed`)."""
+        command = to_command(body, incident_id, caller)
+        key = s.idempotency_key(request.headers)
+        if key is None:
+            incident = await container.bus.handle(command)
+            return s.ActionResult(id=incident.id, status=incident.status.value,
+                                  allowed_actions=incident.allowed_actions())
+        answer = await container.bus.handle(c.ActOnce(command, c.IdempotencyKey(
+            caller.sub, key, f"{incident_id} {body.model_dump_json()}")))
+        if answer.replayed:
+            response.headers["Idempotent-Replayed"] = "true"
+        return s.ActionResult(id=answer.incident_id, status=answer.status,
+                              allowed_actions=list(answer.allowed_actions))
 
     @router.put("/incidents/{incident_id}/publication", responses=problems(403, 404))
     async def publish(incident_id: uuid.UUID, body: s.PublicationIn, caller: Caller,
@@ -174,14 +191,6 @@ def _check_report_area(caller: Principal, body: s.IncidentIn) -> None:
         raise Problem(403, f"grid {body.grid_code} is outside the caller's area: a report lies inside it")
 
 
-def _visible(caller: Principal, view: dict) -> bool:
-    owner = view.get("owner") or {}
-    if caller.unit and caller.unit == owner.get("unit_id"):
-        return True
-    # Cases not yet located belong to the centre: only city-wide callers see them.
-    return caller.sees(view["grid_code"]) if view["grid_code"] else "" in caller.area
-
-
 def create_app(settings: IntakeSettings | None = None, container: IntakeContainer | None = None) -> FastAPI:
     settings = settings or IntakeSettings()
 
@@ -196,7 +205,9 @@ def create_app(settings: IntakeSettings | None = None, container: IntakeContaine
         gc.set_threshold(YOUNG_GENERATION_THRESHOLD, *gc.get_threshold()[1:])
         return started
 
-    routers = [build_router(), build_hotline_router(), build_open311_router(), build_open311_admin_router()]
+    routers = [build_router(), build_attachments_router(), build_hotline_router(), build_open311_router(),
+               build_open311_admin_router()]
     return create_service_app("intake", "Intake: the case record", start, routers,
                               jwt_secret=settings.auth_jwt_secret.get_secret_value(),
+                              larger_bodies={("POST", ATTACHMENTS): upload_limit(settings.attachments_max_bytes)},
                               hand_parsed_bodies=(s.IncidentIn, s.HotlineOrderIn, s.HotlineEventIn), access=ACCESS)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from services.intake.domain.attachments import Attachment
 from services.intake.domain.hotline import NATURES, Nature
 from shared.events.intake import Contacted, ReturnKind, Satisfied, Solved, Urgency
 from shared.problems import Problem
@@ -17,6 +19,20 @@ from shared.problems import Problem
 CHINA_LON = (73.0, 135.5)
 CHINA_LAT = (3.0, 54.0)
 PHONE_PATTERN = r"^(\+?86[- ]?)?(1[3-9]\d{9}|0\d{2,3}-?\d{7,8}|12345)$"
+MAX_IDEMPOTENCY_KEY = 200
+IDEMPOTENCY_HEADER: dict[str, Any] = {
+    "name": "idempotency-key", "in": "header", "required": False,
+    "schema": {"type": "string", "maxLength": MAX_IDEMPOTENCY_KEY, "title": "Idempotency-Key"},
+    "description": "same key + same body: the first answer again; another body: 409"}
+
+
+def idempotency_key(headers: Mapping[str, str]) -> str | None:
+    """The request's Idempotency-Key (DESIGN §5), at most MAX_IDEMPOTENCY_KEY characters (422 beyond)."""
+    key = headers.get("idempotency-key")
+    if key is not None and len(key) > MAX_IDEMPOTENCY_KEY:
+        raise Problem(422, f"Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY} characters",
+                      errors=[{"field": "idempotency-key", "message": "too long", "type": "string_too_long"}])
+    return key
 
 
 class Location(BaseModel):
@@ -69,9 +85,16 @@ class SignIn(_Action):
     action: Literal["sign"]
 
 
+# An action may point to photos uploaded to the case first (POST /v1/incidents/{id}/attachments): a 办结 with its
+# 处置 photos, progress with its own, a 核查 with the verifier's.
+AttachmentIds = Annotated[list[uuid.UUID], Field(default_factory=list, max_length=20,
+                                                  description="ids of stored attachments of this case")]
+
+
 class ProgressIn(_Action):
     action: Literal["progress"]
     note: str = Field("", max_length=2000)
+    attachments: AttachmentIds
 
 
 class ReturnIn(_Action):
@@ -154,12 +177,14 @@ class ResumeIn(_Action):
 class SubmitResultIn(_Action):
     action: Literal["submit_result"]
     result: str = Field(min_length=1, max_length=4000)
+    attachments: AttachmentIds
 
 
 class VerifyIn(_Action):
     action: Literal["verify"]
     passed: bool
     note: str = Field("", max_length=2000)
+    attachments: AttachmentIds
 
 
 class VisitIn(_Action):
@@ -237,6 +262,52 @@ class IncidentOut(BaseModel):
     merged_into: uuid.UUID | None
     allowed_actions: list[str]
     timeline: list[dict[str, Any]]
+
+
+class GeoTagOut(BaseModel):
+    lon: float
+    lat: float
+    altitude_m: float | None = None
+
+
+class AttachmentOut(BaseModel):
+    """An attachment's record. The bytes are at `href` (and a JPEG thumbnail at `thumbnail_href`) once stored; a
+    photo is served re-encoded without its EXIF, whose capture time and GPS are given here instead (for 核查)."""
+
+    id: uuid.UUID
+    incident_id: uuid.UUID
+    status: Literal["pending", "stored", "failed"] = Field(
+        description="pending: a 12345 or Open311 URL still to fetch; failed: see error")
+    origin: Literal["upload", "hotline", "open311"]
+    media_type: str | None
+    filename: str | None
+    size_bytes: int | None = Field(description="as served")
+    sha256: str | None = Field(description="of the file as received")
+    width: int | None
+    height: int | None
+    captured_at: datetime | None = Field(description="the photo's EXIF capture time")
+    gps: GeoTagOut | None = Field(description="the photo's EXIF GPS fix (WGS84 as the camera recorded it)")
+    camera: str | None
+    has_thumbnail: bool
+    created_at: datetime
+    created_by: str | None
+    stored_at: datetime | None
+    error: str | None = Field(description="why a fetch failed")
+    attempts: int
+    href: str | None
+    thumbnail_href: str | None
+
+
+def attachment_out(a: Attachment) -> AttachmentOut:
+    href = f"/v1/incidents/{a.incident_id}/attachments/{a.id}" if a.status == "stored" else None
+    return AttachmentOut(
+        id=a.id, incident_id=a.incident_id, status=a.status.value, origin=a.origin,
+        media_type=a.media_type.value if a.media_type else None, filename=a.filename, size_bytes=a.size_bytes,
+        sha256=a.sha256, width=a.width, height=a.height, captured_at=a.captured_at,
+        gps=GeoTagOut(lon=a.gps.lon, lat=a.gps.lat, altitude_m=a.gps.altitude_m) if a.gps else None,
+        camera=a.camera, has_thumbnail=a.has_thumbnail, created_at=a.created_at, created_by=a.created_by,
+        stored_at=a.stored_at, error=a.error, attempts=a.attempts, href=href,
+        thumbnail_href=f"{href}/thumbnail" if href and a.has_thumbnail else None)
 
 
 class Citizen(BaseModel):
@@ -325,6 +396,25 @@ class HotlineAccepted(BaseModel):
     urgency: str
 
 
+QueueName = Literal["centre", "unplaced", "final_dispatch", "to_complete", "to_merge", "dispatch", "extension",
+                    "suspension"]
+QUEUE_DESCRIPTION = (
+    "the command centre's queues (issue 16), inside the caller's area: `centre`, every open case routing handed to "
+    "the centre that no one has taken since, or one kind of them (`unplaced`: no place or owner by the rules; "
+    "`final_dispatch`: returned twice, 终审; `to_complete`: 信息不全; `to_merge`: 重复; `dispatch`: another return "
+    "or 上报 the rules cannot settle), each with its `queue`; `extension` or `suspension`: an owner's 延期 or 挂起 "
+    "request awaiting the centre's decision. Not with status, since or until.")
+
+
+class CentreQueueOut(BaseModel):
+    kind: Literal["unplaced", "final_dispatch", "to_complete", "to_merge", "dispatch"] = Field(
+        description="unplaced: no place or no owner by the rules; final_dispatch: returned twice (终审); "
+                    "to_complete: returned as 信息不全; to_merge: returned as 重复; dispatch: another return or "
+                    "上报 the rules cannot settle")
+    reason: str | None
+    since: datetime
+
+
 class IncidentSummary(BaseModel):
     id: uuid.UUID
     source: str
@@ -338,6 +428,12 @@ class IncidentSummary(BaseModel):
     hotline_order_no: str | None
     duplicate_of: uuid.UUID | None
     merged_into: uuid.UUID | None
+    pending_extension: dict[str, Any] | None = Field(None, description="the owner's extension request awaiting "
+                                                                       "a decision: amount, unit, reason, at")
+    pending_suspension: dict[str, Any] | None = Field(None, description="the owner's 挂起 request awaiting the "
+                                                                        "centre: reason, until, requested_by, at")
+    queue: CentreQueueOut | None = Field(None, description="with queue=centre (or one of its kinds): which of the "
+                                                           "centre's queues the case waits in, why, since when")
 
 
 class IncidentPage(BaseModel):

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
 from services.intake.domain import commands as c
+from services.intake.domain.attachments import check_references
 from services.intake.domain.duplicates import Candidate, DuplicateLookup, DuplicatePolicy, nearest_master
 from services.intake.domain.errors import (
     IdempotencyConflict,
@@ -189,20 +190,51 @@ _APPLY: dict[type[c.CaseCommand], Callable[[Incident, Any, datetime], None]] = {
 async def perform(cmd: c.CaseCommand, uow: IntakeUnitOfWork, calendar: WorkCalendar) -> Incident:
     """Apply one lifecycle action: load (locked), let the case decide, save state, timeline and events."""
     async with uow:
-        now = uow.clock.now()
-        if isinstance(cmd, c.MergeIncident):
-            incident = await _merge(cmd, uow, now)
-        else:
-            incident = await _load_visible(uow, cmd.incident_id, cmd.actor)
-            if isinstance(cmd, c.ReturnIncident):
-                incident.return_case(cmd, now, calendar)
-            else:
-                _APPLY[type(cmd)](incident, cmd, now)
-        await uow.incidents.save(incident)
-        uow.collect(incident)
-        if incident.status in (Status.CLOSED, Status.MERGED):
-            await _merge_linked_duplicates(uow, incident, now)
+        incident = await _apply(cmd, uow, calendar)
         await uow.commit()
+    return incident
+
+
+async def perform_once(cmd: c.ActOnce, uow: IntakeUnitOfWork, calendar: WorkCalendar) -> c.ActionAnswer:
+    """Apply an action sent with an Idempotency-Key once. The case (both, for a merge) is locked first, so a resend
+    arriving while the first request is in flight waits for it and then finds its key: same fingerprint, the
+    first answer again and nothing applied; another request's, 409. A refused action holds no key (its resend is
+    refused again, or taken if the case has moved meanwhile)."""
+    action, key = cmd.action, cmd.key
+    async with uow:
+        for incident_id in sorted({action.incident_id, getattr(action, "into", action.incident_id)}, key=str):
+            await _load_visible(uow, incident_id, action.actor)  # lock in id order, as a merge does: no deadlock
+        held = await uow.incidents.action_key(key.scope, key.key)
+        if held is not None:
+            fingerprint, _, answer = held
+            if fingerprint != key.fingerprint:
+                raise IdempotencyConflict(key.key)
+            return c.ActionAnswer(action.incident_id, answer["status"], tuple(answer["allowed_actions"]),
+                                  replayed=True)
+        incident = await _apply(action, uow, calendar)
+        answer = {"status": incident.status.value, "allowed_actions": incident.allowed_actions()}
+        if not await uow.incidents.hold_action_key(key.scope, key.key, key.fingerprint, incident.id, answer):
+            raise IdempotencyConflict(key.key)  # the key went to a request on another case meanwhile
+        await uow.commit()
+    return c.ActionAnswer(incident.id, incident.status.value, tuple(incident.allowed_actions()))
+
+
+async def _apply(cmd: c.CaseCommand, uow: IntakeUnitOfWork, calendar: WorkCalendar) -> Incident:
+    now = uow.clock.now()
+    if isinstance(cmd, c.MergeIncident):
+        incident = await _merge(cmd, uow, now)
+    else:
+        incident = await _load_visible(uow, cmd.incident_id, cmd.actor)
+        if isinstance(cmd, c.ReturnIncident):
+            incident.return_case(cmd, now, calendar)
+        else:
+            _APPLY[type(cmd)](incident, cmd, now)
+        if referenced := getattr(cmd, "attachments", ()):  # a 办结 (or progress, 核查) with its photos
+            check_references(referenced, await uow.attachments.stored_ids(incident.id))
+    await uow.incidents.save(incident)
+    uow.collect(incident)
+    if incident.status in (Status.CLOSED, Status.MERGED):
+        await _merge_linked_duplicates(uow, incident, now)
     return incident
 
 
@@ -263,7 +295,7 @@ async def record_unroutable(event: IncidentUnroutable, envelope: Envelope, uow: 
     incident = await uow.incidents.get(event.incident_id)
     if incident is None:
         raise IncidentNotFound(event.incident_id)
-    incident.record_unroutable(event.reason, event.at, event.place_code())
+    incident.record_unroutable(event.reason, event.at, event.place_code(), event.queue)
     await uow.incidents.save(incident)
 
 
@@ -368,6 +400,7 @@ COMMAND_HANDLERS: dict[type[Command[Any]], Callable[..., Awaitable[Any]]] = {
     c.SubmitPublicRequest: submit_public_request,
     c.IssueOpen311Key: issue_open311_key,
     **{kind: perform for kind in (*_APPLY, c.ReturnIncident, c.MergeIncident)},
+    c.ActOnce: perform_once,
     c.AcceptHotlineOrder: accept_hotline_order,
     c.ApplyHotlineEvent: apply_hotline_event,
     c.ReplaceHotlineMapping: replace_hotline_mapping,

@@ -1,9 +1,9 @@
 """Intake's unit of work: the Protocol its handlers are typed against, and its Postgres implementations.
 
 Repositories are named in the plural for what they hold: `incidents` (cases, their timelines and the
-idempotency keys that created them), `categories`, `mapping_rules` (12345's categories → ours),
-`signatures` (12345 requests seen, against replays), `hotline_events` (12345's events applied) and
-`api_keys` (Open311 clients).
+idempotency keys that created them), `attachments` (the record of each case's files; their bytes are in the
+object store), `categories`, `mapping_rules` (12345's categories → ours), `signatures` (12345 requests seen,
+against replays), `hotline_events` (12345's events applied) and `api_keys` (Open311 clients).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import asyncpg
 
 from services.intake.adapters.repository import (
     ApiKeyRepository,
+    AttachmentRepository,
     CategoryCache,
     CategoryRepository,
     HotlineEventRepository,
@@ -24,6 +25,7 @@ from services.intake.adapters.repository import (
     MappingRuleRepository,
     SignatureRepository,
 )
+from services.intake.domain.attachments import Attachment
 from services.intake.domain.duplicates import Candidate, DuplicateLookup
 from services.intake.domain.hotline import MappingRule
 from services.intake.domain.model import Incident
@@ -62,6 +64,35 @@ class Incidents(Protocol):
 
     async def idempotency_holders(self, keys: list[tuple[str, str]]
                                   ) -> dict[tuple[str, str], tuple[str, uuid.UUID]]: ...
+
+    async def action_key(self, scope: str, key: str) -> tuple[str, uuid.UUID, dict[str, Any]] | None:
+        """Who holds an action's Idempotency-Key: (fingerprint of the request, its case, the first answer)."""
+        ...
+
+    async def hold_action_key(self, scope: str, key: str, fingerprint: str, incident_id: uuid.UUID,
+                              answer: dict[str, Any]) -> bool:
+        """Claim an action's key with its answer; False when another request holds it already."""
+        ...
+
+
+class Attachments(Protocol):
+    async def add(self, attachment: Attachment) -> bool:
+        """Insert an upload; False when its Idempotency-Key is already held (that upload is the answer)."""
+        ...
+
+    async def save(self, attachment: Attachment) -> None: ...
+
+    async def by_key(self, scope: str, key: str) -> Attachment | None: ...
+
+    async def held(self, incident_id: uuid.UUID) -> int:
+        """The places the case's attachments take (stored, and still to fetch)."""
+        ...
+
+    async def stored_ids(self, incident_id: uuid.UUID) -> set[uuid.UUID]: ...
+
+    async def claim_due(self, now: datetime, limit: int) -> list[Attachment]:
+        """Pending fetches that are due, locked until the unit of work ends; others' are skipped."""
+        ...
 
 
 class Categories(Protocol):
@@ -105,6 +136,9 @@ class IntakeUnitOfWork(PublishingUnitOfWork, Protocol):
     def incidents(self) -> Incidents: ...
 
     @property
+    def attachments(self) -> Attachments: ...
+
+    @property
     def categories(self) -> Categories: ...
 
     @property
@@ -131,6 +165,7 @@ class ReportUnitOfWork(IntakeUnitOfWork, Protocol):
 
 class PgIntakeUnitOfWork(PgUnitOfWork):
     incidents: IncidentRepository
+    attachments: AttachmentRepository
     categories: CategoryRepository
     mapping_rules: MappingRuleRepository
     signatures: SignatureRepository
@@ -143,6 +178,7 @@ class PgIntakeUnitOfWork(PgUnitOfWork):
 
     def attach(self, conn: asyncpg.Connection) -> None:
         self.incidents = IncidentRepository(conn)
+        self.attachments = AttachmentRepository(conn)
         self.categories = CategoryRepository(conn, self._category_cache)
         self.mapping_rules = MappingRuleRepository(conn)
         self.signatures = SignatureRepository(conn)

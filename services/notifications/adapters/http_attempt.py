@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 
-from services.notifications.adapters.egress import RefusedConnection
 from services.notifications.domain.delivery import Attempt
+from shared.egress import RefusedConnection
 
 DEFAULT_MAX_BYTES = 16_384
 

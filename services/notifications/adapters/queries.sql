@@ -151,7 +151,11 @@ ON CONFLICT (unit_code) DO UPDATE
 SELECT * FROM contact WHERE unit_code = $1;
 
 -- name: list_contacts
-SELECT * FROM contact WHERE unit_code LIKE $1 || '%' ORDER BY unit_code LIMIT $2;
+-- $3: the caller's area codes (NULL: the whole city), filtered before the limit so a page is never short.
+SELECT * FROM contact
+ WHERE unit_code LIKE $1 || '%'
+   AND ($3::text[] IS NULL OR unit_code LIKE ANY (SELECT prefix || '%' FROM unnest($3::text[]) AS prefix))
+ ORDER BY unit_code LIMIT $2;
 
 -- name: delete_contact
 DELETE FROM contact WHERE unit_code = $1 RETURNING unit_code;

@@ -5,7 +5,7 @@ target, timestamp and body), with the delivery id as `Idempotency-Key`.
 way the hotline signs to us with a secret of its own; each subscriber gets its own secret (the delivery brings it,
 service_layer/handlers.py) under X-Grid-Timestamp/-Signature, so no subscriber can sign as us to another.
 
-Before every send the URL is checked again (adapters/egress.py: https outside dev and test, a public address), and
+Before every send the URL is checked again (shared/egress.py: https outside dev and test, a public address), and
 the transport connects only to an address it checked; no redirect is followed, the whole exchange has one deadline
 and at most `max_response_bytes` of the answer is read (adapters/http_attempt.py).
 """
@@ -17,10 +17,10 @@ import time
 
 import httpx
 
-from services.notifications.adapters.egress import Egress, EgressRefused, GuardedTransport
 from services.notifications.adapters.http_attempt import DEFAULT_MAX_BYTES, post
 from services.notifications.domain.cases import HOTLINE_RECIPIENT_PREFIX
 from services.notifications.domain.delivery import Attempt, Outgoing
+from shared.egress import Egress, EgressRefused, GuardedTransport
 from shared.signing import sign
 
 

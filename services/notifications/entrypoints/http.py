@@ -206,7 +206,7 @@ def build_router(fanout: AlertFanout | None = None) -> APIRouter:
                             prefix: Annotated[str, Query(pattern=r"^[A-Za-z0-9_.:-]{0,100}$")] = "",
                             limit: int = Query(500, ge=1, le=5000)) -> list[dict[str, Any]]:
         require_role(caller, "admin", "supervisor", "leader")
-        return [c for c in await views.contacts(container.pool, prefix, limit) if caller.sees(c["unit_code"])]
+        return await views.contacts(container.pool, prefix, limit, tuple(caller.area))
 
     @router.get("/contacts/{unit_code}", responses=problems(403, 404))
     async def unit_contact(unit_code: Annotated[str, Path(pattern=UNIT_CODE)], caller: Caller,

@@ -16,7 +16,7 @@ class Channel(Protocol):
 
 class WebhookUrls(Protocol):
     async def refusal(self, url: str) -> str | None:
-        """Why a webhook may not go to this URL (scheme, or an address that is not public: adapters/egress.py);
+        """Why a webhook may not go to this URL (scheme, or an address that is not public: shared/egress.py);
         None when it may. The webhook channel asks again at every send."""
         ...
 

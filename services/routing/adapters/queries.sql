@@ -93,6 +93,15 @@ SELECT
 SELECT at, kind, unit_id, worker_id, grid_code, place_code, reason FROM assignment WHERE incident_id = $1
  ORDER BY id;
 
+-- name: list_units
+-- Units with a code of their area inside $1's patterns (null: the whole city; the exact rule, every code inside
+-- the caller's area, is Actor.covers'), of kind $2, with a code under $3; the levels from the top, then by id.
+SELECT id, kind, name, area, department FROM unit
+ WHERE ($1::text[] IS NULL OR EXISTS (SELECT 1 FROM unnest(area) AS a(code) WHERE a.code LIKE ANY ($1::text[])))
+   AND ($2::text IS NULL OR kind = $2)
+   AND ($3::text IS NULL OR EXISTS (SELECT 1 FROM unnest(area) AS a(code) WHERE a.code LIKE $3 || '%'))
+ ORDER BY array_position(ARRAY['district', 'street', 'community', 'grid', 'department'], kind), id;
+
 -- name: list_rules
 SELECT category, urgency, owner, co_owner, updated_at FROM routing_rule ORDER BY category, urgency;
 
@@ -128,10 +137,11 @@ ON CONFLICT (worker_id) DO UPDATE
 DELETE FROM worker_roster WHERE worker_id = $1;
 
 -- name: browse_grids
+-- $3: the caller's area codes (NULL: the whole city); a grid lies in the area when one of them is its prefix.
 SELECT code, name, level, kind, parent_code, dedicated_type FROM grid
  WHERE ($1::text IS NULL OR parent_code = $1)
    AND ($2::text IS NULL OR level = $2)
-   AND ($3::text IS NULL OR code LIKE $3 || '%')
+   AND ($3::text[] IS NULL OR code LIKE ANY (SELECT prefix || '%' FROM unnest($3::text[]) AS prefix))
  ORDER BY code
  LIMIT $4;
 

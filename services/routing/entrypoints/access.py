@@ -10,6 +10,7 @@ ACCESS: dict[tuple[str, str], Access] = {
     ("GET", "/v1/grids/{code}/geojson"): Access(EVERYONE, "area", "read"),
     ("GET", "/v1/grids/{code}"): Access(EVERYONE, "area", "read"),
     ("GET", "/v1/locate"): Access(EVERYONE, "caller"),
+    ("GET", "/v1/units"): Access(CENTRE, "area", "list"),  # whom the centre may dispatch to (改派)
     ("PUT", "/v1/units/{unit_id}"): Access(ADMIN, "city", "write"),
     ("PUT", "/v1/workers/{worker_id}"): Access(ADMIN, "city", "write"),
     ("PUT", "/v1/workers/{worker_id}/roster"): Access(ADMIN, "city", "write"),

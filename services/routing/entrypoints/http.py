@@ -27,6 +27,7 @@ from services.routing.views import (
     assignment_history,
     browse_grids,
     dedicated_categories,
+    dispatchable_units,
     grid_geojson,
     grid_row,
     list_rules,
@@ -124,21 +125,15 @@ def build_router() -> APIRouter:
         imported = await container.bus.handle(c.ImportGrids(collection))
         return {"imported": imported.imported, "registry_version": imported.registry_version}
 
-    @router.get("/grids", responses=problems(403))
+    @router.get("/grids")
     async def grids(caller: Caller, container: RoutingApp,
                     parent: str | None = Query(None, pattern=r"^\d{6,15}$"),
                     level: Literal["district", "street", "community", "grid", "micro"] | None = None,
                     limit: int = Query(1000, ge=1, le=20000)) -> list[dict]:
-        """Browse the registry by parent and level (inside the caller's area)."""
-        if "" in caller.area:
-            prefix = None
-        elif parent is not None and caller.sees(parent):
-            prefix = parent
-        elif parent is None and len(caller.area) == 1:
-            prefix = caller.area[0]
-        else:
-            raise Problem(403, "browse inside the caller's area: name a parent there")
-        return await browse_grids(container.pool, parent=parent, level=level, prefix=prefix, limit=limit)
+        """Browse the registry by parent and level: the grids inside the caller's area (a list is filtered, never
+        refused: a parent elsewhere lists nothing)."""
+        area = None if "" in caller.area else tuple(caller.area)
+        return await browse_grids(container.pool, parent=parent, level=level, area=area, limit=limit)
 
     @router.get("/grids/{code}/geojson", responses=problems(403, 404))
     async def export(code: str, caller: Caller, container: RoutingApp,
@@ -181,6 +176,16 @@ def build_router() -> APIRouter:
             raise Problem(404, f"({lon}, {lat}) is outside every grid")
         return _hierarchy_body(located)
 
+    @router.get("/units")
+    async def units(caller: Caller, container: RoutingApp,
+                    kind: Literal["grid", "community", "street", "district", "department"] | None = None,
+                    under: str | None = Query(None, pattern=r"^\d{1,18}$",
+                                              description="units with a code of their area under this one"),
+                    limit: int = Query(1000, ge=1, le=5000)) -> list[dict]:
+        """The units the caller may dispatch a case to (改派): those working inside its area, every code of their
+        area in it (a city-wide unit: the city's callers only); the levels from the top, then by id."""
+        return await dispatchable_units(container.pool, caller=caller, kind=kind, under=under, limit=limit)
+
     @router.put("/units/{unit_id}", responses=problems(403))
     async def put_unit(unit_id: str, body: UnitIn, caller: Caller, container: RoutingApp) -> dict:
         require_role(caller, "admin")
@@ -208,8 +213,11 @@ def build_router() -> APIRouter:
         """The roster (null: the on_duty switch alone decides) and whether the worker is on duty now."""
         found = await worker_row(container.pool, worker_id)
         worker, updated_at = found if found is not None else (None, None)
-        if worker is None or (worker.grid_codes and not any(caller.sees(code) for code in worker.grid_codes)):
-            raise Problem(404, f"no worker {worker_id!r}")  # another area's worker is as if absent
+        # Another area's worker is as if absent; one placed in no grid (a department's) belongs to no area: the
+        # city's callers and the worker alone see it.
+        if worker is None or not (caller.sub == worker_id or any(caller.sees(code) for code in worker.grid_codes)
+                                  or "" in caller.area):
+            raise Problem(404, f"no worker {worker_id!r}")
         now = container.clock.now()
         return {"worker_id": worker_id, "on_duty": worker.on_duty,
                 "roster": roster_as_dict(worker.roster) if worker.roster else None, "updated_at": updated_at,

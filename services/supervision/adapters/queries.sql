@@ -208,13 +208,17 @@ ON CONFLICT (day) DO UPDATE SET workday = EXCLUDED.workday, note = EXCLUDED.note
 
 -- name: board_clocks
 -- Running clocks for dashboards (the 督办 board: by level), most urgent first, inside the caller's area.
+-- $1 lights and $7 levels: any of them (null: any); $8 a category code or its group (`dispute`: dispute.*);
+-- $9 a phase.
 SELECT * FROM phase_clock
  WHERE stopped_at IS NULL
-   AND ($1::text IS NULL OR light = $1)
+   AND ($1::text[] IS NULL OR light = ANY ($1::text[]))
    AND ($2::text IS NULL OR grid_code LIKE $2 || '%')
    AND ($3::text IS NULL OR unit_id = $3)
    AND ($4::boolean OR grid_code LIKE ANY ($5::text[]))
-   AND ($7::text IS NULL OR level = $7)
+   AND ($7::text[] IS NULL OR level = ANY ($7::text[]))
+   AND ($8::text IS NULL OR category = $8 OR category LIKE $8 || '.%')
+   AND ($9::text IS NULL OR phase = $9)
  ORDER BY due_at, id
  LIMIT $6;
 

@@ -401,6 +401,24 @@ class PhaseClock:
     def remaining_seconds(self, now: datetime) -> float:
         return (self.due_at - now).total_seconds()
 
+    @property
+    def counts_in(self) -> str:
+        """How the phase's time runs: natural hours (7×24) for an `hours` limit, else working time."""
+        return "natural_time" if self.limit_unit == "hours" else "working_time"
+
+    def remaining_working_seconds(self, now: datetime, calendar: WorkCalendar) -> float:
+        """Working time left until due (negative once overdue), counted by the calendar; a paused clock (挂起)
+        keeps what it had left at the pause."""
+        moment = min(now, self.paused_at) if self.paused_at is not None else now
+        return calendar.working_seconds_between(moment, self.due_at)
+
+    def counting(self, now: datetime, calendar: WorkCalendar) -> bool:
+        """Whether its time is running down at `now`: running, not paused, and, for a working-time limit, inside
+        a working period."""
+        if not self.running or self.paused_at is not None:
+            return False
+        return self.limit_unit == "hours" or calendar.working_seconds_between(now, now + timedelta(seconds=1)) > 0
+
 
 def _rank(order: tuple[str, ...], value: str) -> int:
     return order.index(value)

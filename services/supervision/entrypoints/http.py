@@ -9,7 +9,8 @@ import uuid
 from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.supervision.bootstrap import SupervisionContainer, bootstrap
@@ -28,10 +29,20 @@ from services.supervision.domain.statistics import (
     red_and_black,
     score_units,
 )
-from services.supervision.entrypoints.access import ACCESS
+from services.supervision.entrypoints.access import ACCESS, DEV_ACCESS
+from services.supervision.entrypoints.dev import build_dev_router, dev_sign_in_enabled
+from services.supervision.entrypoints.export import (
+    FILE_RESPONSES,
+    ExportFormat,
+    file_response,
+    rankings_table,
+    stats_table,
+    wanted_format,
+)
 from services.supervision.service_layer.statistics import MonthReport, QuarterReport, month_report, quarter_report
 from services.supervision.views import board_clocks, clocks_of_incident, list_policies
 from shared.auth import Caller, Principal, require_role
+from shared.calendar import WorkCalendar
 from shared.categories import CATEGORY_CODES
 from shared.events.intake import NATURE_NAMES
 from shared.problems import Problem, problems
@@ -123,7 +134,10 @@ class EscalateIn(BaseModel):
     note: str = Field("", max_length=2000, description="领导批示")
 
 
-def clock_view(clock: PhaseClock, now: datetime) -> dict:
+def clock_view(clock: PhaseClock, now: datetime, calendar: WorkCalendar) -> dict:
+    """A clock as the boards and the case page read it. `remaining_seconds` is natural time to due;
+    `remaining_working_seconds` the working time (the calendar's, pauses kept out), what a countdown shows for a
+    limit in working time (`counts_in`); `counting` says whether it runs down right now."""
     return {"incident_id": str(clock.incident_id), "phase": clock.phase, "light": clock.light,
             "started_at": clock.started_at, "yellow_at": clock.yellow_at, "due_at": clock.due_at,
             "paused": clock.paused_at is not None,
@@ -131,6 +145,10 @@ def clock_view(clock: PhaseClock, now: datetime) -> dict:
             "extension": {"amount": clock.extension_amount, "unit": clock.limit_unit},
             "due_version": clock.due_version, "level": clock.level,
             "remaining_seconds": round(clock.remaining_seconds(now), 3), "running": clock.running,
+            "remaining_working_seconds": round(clock.remaining_working_seconds(now, calendar), 3),
+            "counts_in": clock.counts_in, "counting": clock.counting(now, calendar),
+            "working_day_seconds": calendar.day_seconds, "limit": {"amount": clock.limit_amount,
+                                                                   "unit": clock.limit_unit},
             "grid_code": clock.grid_code, "unit_id": clock.unit_id, "category": clock.category,
             "urgency": clock.urgency}
 
@@ -179,6 +197,10 @@ QUARTER = Query(None, pattern=r"^\d{4}-Q[1-4]$",
                             "freezes (close of the following month's 5th working day), then frozen")
 
 
+EXPORT = Query(None, alias="format", description="csv or xlsx: the same table as a file to download (Chinese "
+                                                 "headers; in XLSX numbers as numbers, rates as percentages)")
+
+
 def _may_see_figures(caller: Principal, group_by: str, key: str) -> bool:
     """Territorial figures are keyed by the area's code: the caller's area's. Departments and single units are
     keyed by unit id, with no place: city-wide callers see them all, a unit its own."""
@@ -216,32 +238,39 @@ def build_router() -> APIRouter:
         if not visible:
             raise Problem(404, f"no clock for incident {incident_id}")
         current = next((clock for clock in reversed(visible) if clock.running), visible[-1])
-        return {**clock_view(current, container.clock.now()),
+        return {**clock_view(current, container.clock.now(), container.calendar),
                 "history": [{"phase": h.phase, "cycle": h.cycle, "light": h.light, "level": h.level,
                              "started_at": h.started_at, "due_at": h.due_at, "stopped_at": h.stopped_at}
                             for h in visible]}
 
     @router.get("/clocks", responses=problems(422))
     async def board(caller: Caller, container: SupervisionApp,
-                    light: Literal["green", "yellow", "red"] | None = None,
+                    light: list[Literal["green", "yellow", "red"]] | None = Query(
+                        None, description="any of these lights (repeat: light=yellow&light=red)"),
                     grid_prefix: str | None = Query(None, pattern=r"^\d{1,18}$"),
                     unit: str | None = Query(None, max_length=100),
                     limit: int = Query(100, ge=1, le=1000),
-                    level: BoardLevel | None = Query(
+                    level: list[BoardLevel] | None = Query(
                         None, description="督办 level of the running clock (the case's level: it carries over "
-                                          "phases and 改派); level=leader is the 挂牌督办 board")) -> list[dict]:
-        """Running clocks inside the caller's area, most urgent first (boards: by light, by 督办 level)."""
+                                          "phases and 改派), any of these (repeat the parameter); level=leader is "
+                                          "the 挂牌督办 board"),
+                    category: str | None = Query(None, pattern=r"^[a-z_]+(\.[a-z_]+)?$", max_length=64,
+                                                 description="a category code (dispute.neighbour), or its group "
+                                                             "(dispute: every dispute.*)"),
+                    phase: Literal["sign", "handle", "verify"] | None = None) -> list[dict]:
+        """Running clocks inside the caller's area, most urgent first (boards: by light, by 督办 level; filtered
+        by place, unit, category and phase)."""
         clocks = await board_clocks(container.pool, light=light, grid_prefix=grid_prefix, unit=unit,
-                                    area=caller.area, limit=limit, level=level)
+                                    area=caller.area, limit=limit, level=level, category=category, phase=phase)
         now = container.clock.now()
-        return [clock_view(clock, now) for clock in clocks]
+        return [clock_view(clock, now, container.calendar) for clock in clocks]
 
     @router.post("/clocks/{incident_id}/escalate", responses=problems(403, 404, 409))
     async def escalate(incident_id: uuid.UUID, body: EscalateIn, caller: Caller,
                        container: SupervisionApp) -> dict:
         require_role(caller, "supervisor", "leader")
         clock = await container.bus.handle(c.EscalateClock(incident_id, body.level, caller, body.note))
-        return clock_view(clock, container.clock.now())
+        return clock_view(clock, container.clock.now(), container.calendar)
 
     @router.get("/policies")
     async def policies(caller: Caller, container: SupervisionApp) -> list[dict]:
@@ -285,9 +314,10 @@ def build_router() -> APIRouter:
         return {"year": year, "holidays": len(holidays), "workdays": len(body.workdays), "provisional": False,
                 "clocks_recounted": moved}
 
-    @router.get("/stats", responses=problems(422))
+    @router.get("/stats", response_model=None, responses={**FILE_RESPONSES, **problems(422)})
     async def stats(caller: Caller, container: SupervisionApp, month: str | None = MONTH,
-                    quarter: str | None = QUARTER, group_by: GroupBy = "street") -> dict:
+                    quarter: str | None = QUARTER, group_by: GroupBy = "street",
+                    fmt: ExportFormat | None = EXPORT, accept: str | None = Header(None)) -> dict | Response:
         """Counts and rates per unit for a month (or a quarter: its months summed), each with numerator and
         denominator (DOMAIN.md §6); `definitions` says what each numerator counts. 解决率 counts solved = yes:
         a visit answered 部分解决 (partly) is in its denominator, not its numerator. `name` is the last name seen
@@ -295,14 +325,17 @@ def build_router() -> APIRouter:
         or co-owned a case has none (null)."""
         report = await load_report(container, month, quarter, group_by)
         rows = [figures_view(u) for u in report.units if _may_see_figures(caller, group_by, u.key)]
-        return {**report_header(report), "group_by": group_by,
+        body = {**report_header(report), "group_by": group_by,
                 "definitions": {m: {"name": name, "numerator": what} for m, (name, what) in METRICS.items()},
                 "rows": rows}
+        wanted = wanted_format(fmt, accept)
+        return file_response(stats_table(body), wanted) if wanted else body
 
-    @router.get("/rankings", responses=problems(403, 422))
+    @router.get("/rankings", response_model=None, responses={**FILE_RESPONSES, **problems(403, 422)})
     async def rankings(caller: Caller, container: SupervisionApp, month: str | None = MONTH,
                        quarter: str | None = QUARTER,
-                       level: Literal["grid", "community", "street", "district", "department"] = "street") -> dict:
+                       level: Literal["grid", "community", "street", "district", "department"] = "street",
+                       fmt: ExportFormat | None = EXPORT, accept: str | None = Header(None)) -> dict | Response:
         """红黑榜 of a month, or of a quarter (seed 002 ranked quarterly; its figures are its months' numerators and
         denominators summed, frozen when its last month freezes): the level's units by score; fewer than 10
         cases are listed without a rank; a unit with no measured rate (every denominator 0) is listed last with
@@ -314,12 +347,14 @@ def build_router() -> APIRouter:
         ranked = [r for r in ranked if _may_see_figures(caller, level, r.figures.key)]
         red = [r for r in red if _may_see_figures(caller, level, r.figures.key)]
         black = [r for r in black if _may_see_figures(caller, level, r.figures.key)]
-        return {**report_header(report), "level": level,
+        body = {**report_header(report), "level": level,
                 "score": "100 × (0.10 及时签收 + 0.25 按期办结 + 0.10 响应 + 0.30 解决 + 0.25 满意) "
                          "− 10 × (回退 + 重办 + 返工) − 督办 points (≤ 20); a missing rate takes the level's mean; "
                          "a unit with no measured rate is unscored (null)",
                 "units": [ranked_view(r) for r in ranked],
                 "red_list": [r.figures.key for r in red], "black_list": [r.figures.key for r in black]}
+        wanted = wanted_format(fmt, accept)
+        return file_response(rankings_table(body), wanted) if wanted else body
 
     return router
 
@@ -331,5 +366,8 @@ def create_app(settings: SupervisionSettings | None = None,
     async def start() -> SupervisionContainer:
         return container or await bootstrap(settings)
 
-    return create_service_app("supervision", "Supervision: clocks, lights, 督办", start, [build_router()],
-                              jwt_secret=settings.auth_jwt_secret.get_secret_value(), access=ACCESS)
+    routers, access = [build_router()], ACCESS
+    if dev_sign_in_enabled(settings):  # elsewhere the route does not exist at all (404, not in the OpenAPI)
+        routers, access = [*routers, build_dev_router(settings)], {**ACCESS, **DEV_ACCESS}
+    return create_service_app("supervision", "Supervision: clocks, lights, 督办", start, routers,
+                              jwt_secret=settings.auth_jwt_secret.get_secret_value(), access=access)

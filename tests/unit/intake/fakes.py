@@ -13,14 +13,24 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from services.intake.adapters.images import PillowProcessor
 from services.intake.bootstrap import message_bus
+from services.intake.domain.attachments import Attachment, AttachmentPolicy, AttachmentStatus
 from services.intake.domain.commands import ReportIncident
 from services.intake.domain.duplicates import Candidate, DuplicateLookup, DuplicatePolicy
 from services.intake.domain.hotline import MappingRule
 from services.intake.domain.model import Incident, TimelineEntry
+from services.intake.service_layer.attachments import (
+    AttachmentServices,
+    BlobMissing,
+    BlobStore,
+    FetchFailed,
+    UrlFetcher,
+)
 from services.intake.service_layer.handlers import report_incidents
 from services.intake.service_layer.unit_of_work import (
     ApiKeys,
+    Attachments,
     Categories,
     Claim,
     HotlineEvents,
@@ -40,15 +50,58 @@ DUPLICATES = DuplicatePolicy(radius_m=50, window=timedelta(hours=24))
 DEV_KEY = "open311-unit-key"
 
 
-class FakeIncidents(Incidents):
+class FakeAttachments(Attachments):
     def __init__(self) -> None:
+        self.rows: dict[uuid.UUID, Attachment] = {}
+
+    async def add(self, attachment: Attachment) -> bool:
+        key = attachment.upload_key
+        if key is not None and await self.by_key(key.scope, key.key) is not None:
+            return False
+        self.rows[attachment.id] = copy.deepcopy(attachment)
+        return True
+
+    async def save(self, attachment: Attachment) -> None:
+        self.rows[attachment.id] = copy.deepcopy(attachment)
+
+    async def by_key(self, scope: str, key: str) -> Attachment | None:
+        return next((copy.deepcopy(a) for a in self.rows.values()
+                     if a.upload_key and (a.upload_key.scope, a.upload_key.key) == (scope, key)), None)
+
+    async def held(self, incident_id: uuid.UUID) -> int:
+        return sum(1 for a in self.rows.values() if a.incident_id == incident_id and a.counts)
+
+    async def stored_ids(self, incident_id: uuid.UUID) -> set[uuid.UUID]:
+        return {a.id for a in self.rows.values()
+                if a.incident_id == incident_id and a.status is AttachmentStatus.STORED}
+
+    async def claim_due(self, now: datetime, limit: int) -> list[Attachment]:
+        due = [a for a in self.rows.values() if a.status is AttachmentStatus.PENDING
+               and a.next_attempt_at is not None and a.next_attempt_at <= now]
+        return [copy.deepcopy(a) for a in sorted(due, key=lambda a: (a.next_attempt_at or now, str(a.id)))[:limit]]
+
+
+class FakeIncidents(Incidents):
+    def __init__(self, attachments: FakeAttachments | None = None) -> None:
         self.rows: dict[uuid.UUID, Incident] = {}
         self.timeline: list[TimelineEntry] = []
         self.keys: dict[tuple[str, str], tuple[str, uuid.UUID]] = {}
+        self.action_keys: dict[tuple[str, str], tuple[str, uuid.UUID, dict[str, Any]]] = {}
+        self.attachments = attachments or FakeAttachments()  # where a new case's URLs to fetch are written
 
     async def idempotency_holders(self, keys: list[tuple[str, str]]
                                   ) -> dict[tuple[str, str], tuple[str, uuid.UUID]]:
         return {k: self.keys[k] for k in keys if k in self.keys}
+
+    async def action_key(self, scope: str, key: str) -> tuple[str, uuid.UUID, dict[str, Any]] | None:
+        return self.action_keys.get((scope, key))
+
+    async def hold_action_key(self, scope: str, key: str, fingerprint: str, incident_id: uuid.UUID,
+                              answer: dict[str, Any]) -> bool:
+        if (scope, key) in self.action_keys:
+            return False
+        self.action_keys[(scope, key)] = (fingerprint, incident_id, answer)
+        return True
 
     async def duplicate_candidates(self, lookups: list[DuplicateLookup]) -> list[list[Candidate]]:
         return [[Candidate(i.id, i.location.lon, i.location.lat) for i in self.rows.values()
@@ -71,7 +124,9 @@ class FakeIncidents(Incidents):
         for incident in stored:
             self.rows[incident.id] = incident
             self.timeline += incident.new_timeline
-            incident.new_timeline = []
+            for attachment in incident.new_attachments:
+                self.attachments.rows[attachment.id] = attachment
+            incident.new_timeline, incident.new_attachments = [], []
         return {i.id for i in stored}
 
     async def by_order_no(self, order_no: str) -> Incident | None:
@@ -154,11 +209,59 @@ class FakeApiKeys(ApiKeys):
         return self.windows[api_key]
 
 
+class FakeBlobStore(BlobStore):
+    """The object store in memory (outside every transaction, like the real one)."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, tuple[bytes, str]] = {}
+
+    async def put(self, key: str, data: bytes, media_type: str) -> None:
+        self.objects[key] = (data, media_type)
+
+    async def get(self, key: str) -> bytes:
+        if key not in self.objects:
+            raise BlobMissing(key)
+        return self.objects[key][0]
+
+    async def delete(self, keys: Sequence[str]) -> None:
+        for key in keys:
+            self.objects.pop(key, None)
+
+
+class FakeFetcher(UrlFetcher):
+    """URLs answered from a table: bytes, or the FetchFailed they raise."""
+
+    def __init__(self) -> None:
+        self.answers: dict[str, bytes | FetchFailed] = {}
+        self.fetched: list[str] = []
+
+    async def fetch(self, url: str, max_bytes: int) -> bytes:
+        self.fetched.append(url)
+        answer = self.answers.get(url, FetchFailed("HTTP 404", permanent=True))
+        if isinstance(answer, FetchFailed):
+            raise answer
+        if len(answer) > max_bytes:
+            raise FetchFailed("too large", permanent=True)
+        return answer
+
+    async def close(self) -> None:
+        pass
+
+
+POLICY = AttachmentPolicy(max_bytes=256 * 1024, max_per_case=3, max_pixels=4_000_000)
+
+
+def attachment_services(policy: AttachmentPolicy = POLICY) -> AttachmentServices:
+    return AttachmentServices(policy=policy, store=FakeBlobStore(), processor=PillowProcessor(),
+                              fetcher=FakeFetcher(), fetch_max_attempts=3, fetch_backoff=timedelta(minutes=1))
+
+
 class IntakeStore:
     """One test's database: what every unit of work made on it reads and writes."""
 
     def __init__(self) -> None:
-        self.incidents = FakeIncidents()
+        self.attachments = FakeAttachments()
+        self.incidents = FakeIncidents(self.attachments)
         self.categories = FakeCategories()
         self.mapping_rules = FakeMappingRules()
         self.signatures = FakeSignatures()
@@ -170,12 +273,13 @@ class IntakeStore:
     def snapshot(self) -> Any:
         return copy.deepcopy((self.incidents.rows, self.incidents.timeline, self.incidents.keys,
                               self.mapping_rules.rules, self.signatures.seen, self.hotline_events.applied,
-                              self.api_keys.clients, self.api_keys.windows))
+                              self.api_keys.clients, self.api_keys.windows, self.attachments.rows,
+                              self.incidents.action_keys))
 
     def restore(self, snapshot: Any) -> None:
         (self.incidents.rows, self.incidents.timeline, self.incidents.keys, self.mapping_rules.rules,
          self.signatures.seen, self.hotline_events.applied, self.api_keys.clients,
-         self.api_keys.windows) = copy.deepcopy(snapshot)
+         self.api_keys.windows, self.attachments.rows, self.incidents.action_keys) = copy.deepcopy(snapshot)
 
 
 class FakeIntakeUnitOfWork(FakeUnitOfWork):
@@ -193,6 +297,10 @@ class FakeIntakeUnitOfWork(FakeUnitOfWork):
     @property
     def incidents(self) -> FakeIncidents:
         return self.store.incidents
+
+    @property
+    def attachments(self) -> FakeAttachments:
+        return self.store.attachments
 
     @property
     def categories(self) -> FakeCategories:
@@ -253,14 +361,26 @@ class ReportsOneByOne:
 
 
 class FakeIntake:
-    """Intake's bus as bootstrap wires it, over one in-memory store."""
+    """Intake's bus as bootstrap wires it, over one in-memory store (and an in-memory object store, a URL table
+    for fetches and the real Pillow processing: no sockets)."""
 
-    def __init__(self) -> None:
+    def __init__(self, policy: AttachmentPolicy = POLICY) -> None:
         self.store = IntakeStore()
         self.clock = FixedClock(NOW)  # every unit of work reads it: `advance` moves the service's time
+        self.files = attachment_services(policy)
         self.bus = message_bus(lambda: FakeIntakeUnitOfWork(self.store, self.clock),
-                               reports=ReportsOneByOne(self.store),
+                               reports=ReportsOneByOne(self.store), files=self.files,
                                duplicates=DUPLICATES, open311_dev_key=DEV_KEY)
+
+    @property
+    def blobs(self) -> FakeBlobStore:
+        assert isinstance(self.files.store, FakeBlobStore)
+        return self.files.store
+
+    @property
+    def fetcher(self) -> FakeFetcher:
+        assert isinstance(self.files.fetcher, FakeFetcher)
+        return self.files.fetcher
 
 
 def report(**overrides: Any) -> ReportIncident:

@@ -54,7 +54,7 @@ def test_the_rule_table_covers_every_action_of_the_design():
     assert set(RULES) == {"sign", "progress", "return", "request_extension", "decide_extension", "suspend",
                           "resume", "submit_result", "verify", "visit", "reopen", "merge", "reject",
                           "visit_result", "refer_up", "request_suspension", "decide_suspension", "return_decision",
-                          "publish"}
+                          "publish", "attach"}
 
 
 def test_happy_path_to_visited_publishes_each_step():

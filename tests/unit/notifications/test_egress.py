@@ -8,7 +8,7 @@ import ipaddress
 import httpcore
 import pytest
 
-from services.notifications.adapters.egress import (
+from shared.egress import (
     Egress,
     EgressPolicy,
     EgressRefused,

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 
 import httpx
 
-from services.notifications.adapters.egress import EgressRefused, RefusedConnection
 from services.notifications.adapters.http_attempt import post
 from services.notifications.domain.delivery import judge
+from shared.egress import EgressRefused, RefusedConnection
 
 
 class Endless(httpx.AsyncByteStream):

@@ -69,3 +69,14 @@ def test_known_vector_computed_with_openssl():
     # printf 'POST\n/v1/hotline/orders\n1795420000\n{}' | openssl dgst -sha256 -hmac hotline-dev-secret
     assert sign("hotline-dev-secret", "POST", "/v1/hotline/orders", "1795420000", b"{}") == \
         "a8c8641e2e72b56b45e6fe8e36f3bdd6214d29e4f320e60867244a7c0619e4be"
+
+
+def test_during_a_rotation_the_previous_secret_is_accepted_too_and_nothing_else():
+    ts = str(NOW - 10)
+    rotating = SignatureCheck("the-new-secret", previous=SECRET)
+    rotating.verify("POST", PATH, ts, sign(SECRET, "POST", PATH, ts, BODY), BODY, NOW)
+    rotating.verify("POST", PATH, ts, sign("the-new-secret", "POST", PATH, ts, BODY), BODY, NOW)
+    with pytest.raises(SignatureError):
+        rotating.verify("POST", PATH, ts, sign("a-third-secret", "POST", PATH, ts, BODY), BODY, NOW)
+    with pytest.raises(SignatureError):  # rotated: the old one is refused once it is cleared
+        SignatureCheck("the-new-secret").verify("POST", PATH, ts, sign(SECRET, "POST", PATH, ts, BODY), BODY, NOW)

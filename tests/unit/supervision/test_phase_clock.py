@@ -284,3 +284,25 @@ def test_a_12345_deadline_is_an_instant_and_stays():
     assert clock.due_at == deadline and clock.due_fixed
     clock.rebase(START, CAL, off(date(2026, 11, 25)), HANDLE)
     assert clock.due_at == deadline
+
+
+def test_the_working_time_left_is_counted_by_the_calendar_and_stops_at_a_pause():
+    """The case page's countdown (issue 16): a 2-working-day handle limit started Monday 09:00 is due Wednesday
+    17:30 (次日起算); on Monday at 11:00 the working time left is the rest of Monday (1 h + 3.5 h) and two whole
+    working days; at lunch it does not run down; overdue it is negative; paused (挂起), it keeps what it had."""
+    clock = PhaseClock.start(FACTS, "handle", Policy("*", "normal", "handle", 2, "working_days"), START, CAL, cycle=1)
+    assert clock.due_at == datetime(2026, 11, 25, 17, 30, tzinfo=ZONE)
+    assert clock.counts_in == "working_time"
+    eleven = START + timedelta(hours=2)
+    assert clock.remaining_working_seconds(eleven, CAL) == (1 + 3.5) * 3600 + 2 * CAL.day_seconds
+    assert clock.counting(eleven, CAL) is True
+    lunch = datetime(2026, 11, 23, 12, 30, tzinfo=ZONE)
+    assert clock.counting(lunch, CAL) is False
+    assert clock.remaining_working_seconds(lunch, CAL) == 3.5 * 3600 + 2 * CAL.day_seconds
+    late = datetime(2026, 11, 26, 9, 30, tzinfo=ZONE)  # Thursday: an hour of working time overdue
+    assert clock.remaining_working_seconds(late, CAL) == -3600
+    clock.pause(eleven)
+    assert clock.counting(late, CAL) is False
+    assert clock.remaining_working_seconds(late, CAL) == (1 + 3.5) * 3600 + 2 * CAL.day_seconds
+    hours = urgent_sign_clock()
+    assert hours.counts_in == "natural_time" and hours.counting(lunch, CAL) is True

@@ -1,11 +1,13 @@
-"""Where outgoing webhooks may go (issue 15: SSRF through webhook URLs), and the HTTP transport that holds to it.
+"""Where outgoing HTTP may go (issue 15: SSRF through URLs that callers give us), and the transport that holds to it.
 
-A webhook URL (a subscriber's, or the 12345 callback URL) is checked when a subscription is put and again at every
-send: https only outside dev and test; the host resolved with the system resolver, so that numeric forms such as
-`2130706433`, `0x7f000001` or `127.1` read as a connection would read them; and refused when any address it resolves
-to is not public: loopback, private, link-local, multicast, unspecified, reserved, or a cloud metadata service
-(`169.254.169.254`, `fd00:ec2::254`, Alibaba Cloud's `100.100.100.200`, ...). An IPv6 address carrying an IPv4 one
-(`::ffff:127.0.0.1`, NAT64, 6to4, Teredo) is judged by the IPv4 it carries.
+Used by every service that calls a URL someone else chose: notifications' webhooks (a subscriber's receiver, the
+12345 callback URL) and intake's attachment fetches (a 12345 order's attachment URLs, an Open311 `media_url`).
+
+A URL is checked before it is called: https only where the policy says so; the host resolved with the system
+resolver, so that numeric forms such as `2130706433`, `0x7f000001` or `127.1` read as a connection would read them;
+and refused when any address it resolves to is not public: loopback, private, link-local, multicast, unspecified,
+reserved, or a cloud metadata service (`169.254.169.254`, `fd00:ec2::254`, Alibaba Cloud's `100.100.100.200`, ...).
+An IPv6 address carrying an IPv4 one (`::ffff:127.0.0.1`, NAT64, 6to4, Teredo) is judged by the IPv4 it carries.
 
 `EgressPolicy.allow_local` lets loopback and private receivers through (dev and test: the local gateway, tests,
 compose's network); `networks` opens chosen private networks in any ENV (a city's government network). Neither opens
@@ -13,8 +15,8 @@ link-local or metadata addresses.
 
 The transport (`GuardedTransport`) resolves and checks again when it opens a connection and connects to the address
 it checked, so a name that resolved to a public address a moment ago and to an internal one now (DNS rebinding) is
-refused; it never goes through a proxy from the environment and never follows a redirect. TLS still verifies the
-certificate against the host name.
+refused; it never goes through a proxy from the environment, and its clients never follow a redirect. TLS still
+verifies the certificate against the host name.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
 
 
 def address_refusal(ip: Address, *, allow_local: bool = False, networks: Iterable[Network] = ()) -> str | None:
-    """Why a webhook may not connect to this address (None: it may)."""
+    """Why a call may not connect to this address (None: it may)."""
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.scope_id:
             return "scoped IPv6 address"
@@ -112,7 +114,7 @@ async def system_resolve(host: str, port: int) -> list[str]:
 
 @dataclass(frozen=True)
 class EgressPolicy:
-    """What webhooks may reach (NOTIFICATIONS_WEBHOOK_* in config.py)."""
+    """What outgoing calls may reach (each service's settings: NOTIFICATIONS_WEBHOOK_*, INTAKE_ATTACHMENTS_FETCH_*)."""
 
     require_https: bool = True
     allow_local: bool = False
@@ -136,7 +138,7 @@ class Egress:
         if parsed.scheme not in ("http", "https"):
             return "only http and https URLs are called"
         if self.policy.require_https and parsed.scheme != "https":
-            return "webhooks go to https URLs only"
+            return "only https URLs are called"
         if not parsed.host:
             return "the URL has no host"
         return None
@@ -167,7 +169,7 @@ class Egress:
         return found
 
     async def check(self, url: str) -> None:
-        """EgressRefused unless a webhook may go to this URL now."""
+        """EgressRefused unless a call may go to this URL now."""
         why = self.url_refusal(url)
         if why is not None:
             raise EgressRefused(why)
@@ -175,7 +177,7 @@ class Egress:
         await self.addresses(parsed.raw_host.decode("ascii"), parsed.port or (443 if parsed.scheme == "https" else 80))
 
     async def refusal(self, url: str) -> str | None:
-        """Why a webhook may not go to this URL (None: it may); service_layer/channels.py's `WebhookUrls`."""
+        """Why a call may not go to this URL (None: it may); notifications' `WebhookUrls`."""
         try:
             await self.check(url)
         except EgressRefused as exc:
@@ -215,7 +217,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
 
     async def connect_unix_socket(self, path: str, timeout: float | None = None,
                                   socket_options: Iterable[Any] | None = None) -> httpcore.AsyncNetworkStream:
-        raise RefusedConnection(EgressRefused("webhooks do not go to unix sockets"))
+        raise RefusedConnection(EgressRefused("no call goes to a unix socket"))
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
