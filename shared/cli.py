@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import typer
 import uvicorn
+from aiokafka import AIOKafkaProducer
 from fastapi import FastAPI
 from pydantic import ValidationError
 
@@ -22,6 +23,7 @@ from shared.logging import configure_logging
 from shared.messaging.consumer import EventProcessor, run_consumer
 from shared.messaging.kafka import make_consumer, make_producer
 from shared.messaging.outbox import OutboxRelay
+from shared.resilience import KAFKA, Stopped, close_quietly, ride_out, watch_kafka
 from shared.runtime import ServiceContainer, run_until_stopped
 from shared.settings import ServiceSettings, refusal_message
 
@@ -32,6 +34,22 @@ C = TypeVar("C", bound=ServiceContainer[Any, Any])
 def processor_for(container: ServiceContainer[Any, Any]) -> EventProcessor:
     return EventProcessor(container.name, container.bus.event_handlers, container.uow, container.pool,
                           max_attempts=container.settings.consumer_max_attempts)
+
+
+async def started_producer(bootstrap: str, stop: asyncio.Event) -> AIOKafkaProducer:
+    """A started producer, once the broker answers (a fresh client per attempt: a failed start leaves one
+    half-built)."""
+
+    async def start() -> AIOKafkaProducer:
+        producer = make_producer(bootstrap)
+        try:
+            await producer.start()
+        except BaseException:
+            await close_quietly(producer.stop)
+            raise
+        return producer
+
+    return await ride_out(start, stop=stop, default=KAFKA)
 
 
 # A long-running role beyond api/consume/relay: (help text, loop over the service's container until `stop`).
@@ -71,9 +89,15 @@ def service_cli(name: str, service_dir: Path, load_settings: Callable[[], S], bo
         s = settings(role)
 
         async def work(stop: asyncio.Event) -> None:
-            container = await bootstrap(s)
+            # Postgres (or Kafka) away at start or at any time after: the role waits for it, it never exits.
+            try:
+                container = await ride_out(lambda: bootstrap(s), stop=stop)
+            except Stopped:
+                return
             try:
                 await body(container, stop)
+            except Stopped:
+                pass
             finally:
                 await container.close()
 
@@ -112,9 +136,13 @@ def service_cli(name: str, service_dir: Path, load_settings: Callable[[], S], bo
             s = container.settings
             # A private topic prefix (tests, benchmarks) gets its own group: stacks sharing one broker then
             # never rebalance each other.
-            consumer = make_consumer(s.kafka_bootstrap, s.topic_prefix + name,
-                                     [s.topic_prefix + t for t in container.consumes])
-            await run_consumer(consumer, processor_for(container), stop)
+            watching = asyncio.create_task(watch_kafka(s.kafka_bootstrap, stop))
+            try:
+                await run_consumer(lambda: make_consumer(s.kafka_bootstrap, s.topic_prefix + name,
+                                                         [s.topic_prefix + t for t in container.consumes]),
+                                   processor_for(container), stop)
+            finally:
+                watching.cancel()
 
         run_role("consume", loop)
 
@@ -124,13 +152,16 @@ def service_cli(name: str, service_dir: Path, load_settings: Callable[[], S], bo
 
         async def loop(container: C, stop: asyncio.Event) -> None:
             s = container.settings
-            producer = make_producer(s.kafka_bootstrap)
-            await producer.start()
+            watching = asyncio.create_task(watch_kafka(s.kafka_bootstrap, stop))
             try:
-                await OutboxRelay(container.pool, producer, service=name, topic_prefix=s.topic_prefix,
-                                  poll_seconds=s.outbox_poll_seconds, table=container.outbox).run(stop)
+                producer = await started_producer(s.kafka_bootstrap, stop)
+                try:
+                    await OutboxRelay(container.pool, producer, service=name, topic_prefix=s.topic_prefix,
+                                      poll_seconds=s.outbox_poll_seconds, table=container.outbox).run(stop)
+                finally:
+                    await producer.stop()
             finally:
-                await producer.stop()
+                watching.cancel()
 
         run_role("relay", loop)
 

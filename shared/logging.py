@@ -11,6 +11,8 @@ from typing import Any
 
 import structlog
 
+from shared.resilience import quiet_library_retries
+
 # Mainland mobile numbers (optionally +86): 139****1111.
 _MOBILE = re.compile(r"(?<!\d)(\+?86[- ]?)?(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
 # Landlines with their area code (0512-65231234, (010)12345678, 051265231234): 0512-****1234. Area codes start
@@ -76,9 +78,10 @@ def configure_logging(service: str, role: str, level: str = "INFO") -> None:
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(service=service, role=role)
-    # Quiet chatty libraries; their warnings still pass.
+    # Quiet chatty libraries; their warnings still pass, but not one per retry while a dependency is away.
     for noisy in ("aiokafka", "kafka", "uvicorn.access", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    quiet_library_retries()
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:

@@ -19,6 +19,7 @@ from shared.db.pool import create_pool
 from shared.db.unit_of_work import UnitOfWork
 from shared.messagebus import MessageBus
 from shared.messaging.outbox import EnvelopeOutbox, OutboxTable
+from shared.resilience import RideOut
 from shared.settings import ServiceSettings
 
 log = structlog.get_logger("runtime")
@@ -97,14 +98,23 @@ async def build_clock(settings: ServiceSettings, store: ClockStore | None = None
 
 
 async def _refresh_from_store(clock: VirtualClock, store: ClockStore, interval: float = 0.2) -> None:
-    # Another process (the API) may have advanced the clock: pick the anchor up quickly.
+    # Another process (the API) may have advanced the clock: pick the anchor up quickly. Postgres away: keep the
+    # last anchor and wait for it (one line per outage, shared/resilience.py).
+    rider = RideOut()
     while True:
         await asyncio.sleep(interval)
         try:
-            if (anchor := await store.load()) is not None:
-                clock.set_anchor(anchor)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            anchor = await store.load()
+        except Exception as exc:
+            if await rider.failed(exc):
+                continue
+            if not isinstance(exc, OSError | asyncpg.PostgresError | asyncpg.InterfaceError):
+                raise
             log.warning("clock_refresh_failed", error=str(exc))
+            continue
+        rider.succeeded()
+        if anchor is not None:
+            clock.set_anchor(anchor)
 
 
 async def _first_sync(clock: VirtualClock, url: str, attempts: int = 60) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 import structlog
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -17,9 +20,11 @@ from shared.access import Access, install_access
 from shared.auth import TokenVerifier
 from shared.health import database_check, health_router, install_request_metrics, kafka_check
 from shared.problems import Problem, document_problems, install_problem_handlers, problem_response
+from shared.resilience import POSTGRES, POSTGRES_AWAY, PROCESS_OUTAGES, RETRY_AFTER_SECONDS, RideOut, unavailable
 from shared.runtime import ServiceContainer
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
+log = structlog.get_logger("web")
 
 
 class BodyTooLarge(StarletteHTTPException):
@@ -98,6 +103,71 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     return b"".join(chunks)
 
 
+# ---- The database away: 503 with Retry-After, never a 500 -----------------------------------------------------
+
+PROBES = frozenset({"/health", "/ready", "/metrics"})
+
+
+def unavailable_problem() -> Problem:
+    return Problem(503, "the service's database is unavailable for a moment; retry after the time given",
+                   headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+async def _not_started() -> None:
+    raise ServiceStarting("waiting for the database to start the service")
+
+
+class ServiceStarting(Exception):
+    """Readiness while the container is not built yet."""
+
+
+class UntilStarted:
+    """While the process waits for its database to start (it was away at start), every request but the probes
+    gets 503 with Retry-After: nothing else could be answered without the container."""
+
+    def __init__(self, app: ASGIApp, state: Any) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and getattr(self.state, "starting", False) and scope["path"] not in PROBES:
+            await problem_response(unavailable_problem())(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def install_unavailable_handlers(app: FastAPI) -> None:
+    """The database restarting, recovering ("the database system is starting up"), refusing or dropping
+    connections: 503 problem+json with Retry-After, one log line per outage (and one when it ends, from a probe
+    of the pool with backoff), never a 500 nor a stack trace. Any other error of these classes (a file not
+    found is an OSError too) goes to the unexpected-error handler as before."""
+
+    async def handler(request: Request, exc: Exception) -> Response:
+        if unavailable(exc) != POSTGRES:
+            response = app.exception_handlers[Exception](request, exc)
+            return await response if inspect.isawaitable(response) else response
+        PROCESS_OUTAGES[POSTGRES].failed(exc)
+        container = getattr(request.app.state, "container", None)
+        watch = getattr(request.app.state, "database_watch", None)
+        if container is not None and (watch is None or watch.done()):
+            request.app.state.database_watch = asyncio.create_task(_watch_database(container.pool))
+        return problem_response(unavailable_problem())
+
+    for cls in (*POSTGRES_AWAY, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError):
+        app.add_exception_handler(cls, handler)
+
+
+async def _watch_database(pool: asyncpg.Pool) -> None:
+    """Probe the pool (backoff) until the database answers again, then close the outage (its log line)."""
+
+    async def probe() -> None:
+        async with pool.acquire(timeout=2) as conn:
+            await conn.fetchval("SELECT 1")
+
+    await RideOut().call(probe)
+    PROCESS_OUTAGES[POSTGRES].ok()
+
+
 def create_service_app(name: str, title: str, start: Callable[[], Awaitable[ServiceContainer[Any, Any]]],
                        routers: list[APIRouter], jwt_secret: str, access: Mapping[tuple[str, str], Access],
                        version: str = "1.0.0",
@@ -110,9 +180,7 @@ def create_service_app(name: str, title: str, start: Callable[[], Awaitable[Serv
     the few routes ((method, path) → bytes) allowed more, each checking its caller before it reads (`read_body`).
     `hand_parsed_bodies`: models of bodies a route parses itself (referenced from its `openapi_extra`)."""
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        container = await start()
+    def started(container: ServiceContainer[Any, Any]) -> None:
         app.state.container = container
         # Bearer tokens are checked as the settings say (HS256 in dev/test, else the identity provider's JWKS).
         app.state.token_verifier = verifier = TokenVerifier.from_settings(container.settings)
@@ -122,15 +190,50 @@ def create_service_app(name: str, title: str, start: Callable[[], Awaitable[Serv
         checks = {"database": database_check(container.pool),
                   "kafka": kafka_check(container.settings.kafka_bootstrap)}
         app.state.readiness = checks
+        app.state.starting = False
+
+    async def keep_starting(first_failure: Exception) -> None:
+        """The database was away when the process started: serve the probes (not ready) and 503 meanwhile, and
+        start as soon as it is back."""
+        rider = RideOut()
+        await rider.failed(first_failure)
+        while True:
+            try:
+                container = await rider.call(start)
+            except Exception as exc:  # noqa: BLE001 - e.g. a database not migrated yet: say so, keep trying
+                log.error("start_failed", error_type=type(exc).__name__, error=str(exc)[:300])
+                await rider.pause(rider.backoff.cap)
+                continue
+            started(container)
+            return
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        starting: asyncio.Task[None] | None = None
+        try:
+            started(await start())
+        except Exception as exc:
+            if unavailable(exc) is None:
+                raise
+            app.state.starting = True
+            app.state.readiness = {"database": _not_started}
+            starting = asyncio.create_task(keep_starting(exc))
         try:
             yield
         finally:
-            await container.close()
+            for task in (starting, getattr(app.state, "database_watch", None)):
+                if task is not None:
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
+            if (container := getattr(app.state, "container", None)) is not None:
+                await container.close()
 
     app = FastAPI(title=title, version=version, lifespan=lifespan)
     app.state.jwt_secret = jwt_secret
     install_problem_handlers(app)
+    install_unavailable_handlers(app)
     install_request_metrics(app, name)
+    app.add_middleware(UntilStarted, state=app.state)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes, larger=larger_bodies)
 
     every_router = [health_router(name, lambda: getattr(app.state, "readiness", {})), *routers]

@@ -21,6 +21,7 @@ import asyncpg
 from shared.clock import Clock
 from shared.events.envelope import Envelope, Event
 from shared.messaging import inbox, outbox
+from shared.resilience import connection_gone
 
 
 class UnitOfWork(Protocol):
@@ -91,8 +92,17 @@ class PgTransaction(abc.ABC):
         self.committed = False
         self._begin()
         self.conn = await self._pool.acquire()
-        self._tx = self.conn.transaction()
-        await self._tx.start()
+        try:
+            self._tx = self.conn.transaction()
+            await self._tx.start()
+        except BaseException as exc:
+            # The connection died between the pool and BEGIN (a database restart): give it back, or the pool,
+            # one connection short each time, would run dry. Closed first unless the server refused the BEGIN
+            # itself: a connection the client lost track of (asyncpg's InternalClientError) is not reused.
+            if not isinstance(exc, asyncpg.PostgresError) and not connection_gone(self.conn):
+                self.conn.terminate()
+            await self._pool.release(self.conn)
+            raise
         self.attach(self.conn)
         return self
 

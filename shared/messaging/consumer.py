@@ -6,7 +6,7 @@ partitions of one poll are applied side by side (one connection each); a case's 
 
 A handler error is retried a bounded number of times and then the event is parked in `dead_letter`
 with the error, so one poison event never stops the partition. Infrastructure errors (database or
-broker unreachable) are not the event's fault: the loop waits and retries without parking.
+broker unreachable) are not the event's fault: the loop waits them out (shared/resilience.py) without parking.
 """
 
 from __future__ import annotations
@@ -26,15 +26,14 @@ from shared.db.unit_of_work import UnitOfWork
 from shared.events import Envelope, parse_event
 from shared.messagebus import EventHandler
 from shared.messaging import inbox
+from shared.resilience import KAFKA, RideOut, Stopped, close_quietly, ride_out
 
 log = structlog.get_logger("consumer")
 # Records of one partition applied per transaction: one commit (one WAL flush) for many events.
 TRANSACTION_BATCH = 100
 
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    OSError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError,
-    asyncpg.ConnectionDoesNotExistError, asyncpg.SerializationError, asyncpg.DeadlockDetectedError,
-)
+# Two transactions in each other's way: not the event's fault either; retried at once, never counted.
+CONFLICTS: tuple[type[BaseException], ...] = (asyncpg.SerializationError, asyncpg.DeadlockDetectedError)
 
 
 @dataclass(frozen=True)
@@ -62,6 +61,11 @@ class EventProcessor:
         self.backoff = backoff_seconds
         self.applied = 0
         self.parked = 0
+        # Set by the loop that runs it: ends a wait for the database when the role stops (raises Stopped).
+        self.stop: asyncio.Event | None = None
+
+    def _rider(self) -> RideOut:
+        return RideOut(stop=self.stop)
 
     async def process(self, record: Incoming) -> str:
         """Returns 'applied', 'duplicate', 'ignored' or 'parked'."""
@@ -74,21 +78,28 @@ class EventProcessor:
         if handler is None:
             return "ignored"  # another consumer's business
         attempt = 0
+        rider = self._rider()
         while True:
             attempt += 1
             try:
-                return await self._apply_once(handler, envelope)
-            except TRANSIENT_ERRORS as exc:
-                attempt -= 1  # not the event's fault: wait for the infrastructure, don't count it
-                log.warning("consumer_transient_error", consumer=self.name, error=str(exc))
-                await asyncio.sleep(min(5.0, self.backoff * 10))
+                outcome = await self._apply_once(handler, envelope)
+            except CONFLICTS as exc:
+                attempt -= 1
+                log.info("consumer_conflict_retry", consumer=self.name, error=str(exc))
+                await asyncio.sleep(self.backoff)
             except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then parked
+                if await rider.failed(exc):
+                    attempt -= 1  # the database is away, not the event's fault: wait for it, don't count it
+                    continue
                 log.warning("consumer_handler_error", consumer=self.name, event_id=str(envelope.id),
                             event_type=envelope.type, attempt=attempt, error=repr(exc))
                 if attempt >= self.max_attempts:
                     await self._park(record, envelope, repr(exc), attempts=attempt)
                     return "parked"
                 await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
+            else:
+                rider.succeeded()
+                return outcome
 
     async def process_many(self, records: list[Incoming]) -> list[str]:
         """Apply a partition's records in order in ONE transaction (one commit, one WAL flush, for the lot).
@@ -96,24 +107,34 @@ class EventProcessor:
         which retries, waits out the infrastructure or parks, exactly as if there were no batch."""
         if len(records) < 2:
             return [await self.process(record) for record in records]
+        rider = self._rider()
+        while True:
+            try:
+                outcomes = await self._apply_batch(records)
+            except Exception as exc:  # noqa: BLE001 - nothing was committed
+                if await rider.failed(exc):
+                    continue  # the database is away: the same batch again once it is back
+                log.info("consumer_batch_fallback", consumer=self.name, records=len(records),
+                         error=repr(exc)[:200])
+                return [await self.process(record) for record in records]  # sort it out record by record
+            rider.succeeded()
+            self.applied += outcomes.count("applied")
+            return outcomes
+
+    async def _apply_batch(self, records: list[Incoming]) -> list[str]:
         outcomes: list[str] = []
-        try:
-            async with self.uow_factory() as uow:
-                for record in records:
-                    envelope = Envelope.model_validate_json(record.value)
-                    handler = self.handlers.get(envelope.type)
-                    if handler is None:
-                        outcomes.append("ignored")
-                    elif not await uow.first_delivery(self.name, envelope.id):
-                        outcomes.append("duplicate")
-                    else:
-                        await handler(parse_event(envelope), envelope, uow)
-                        outcomes.append("applied")
-                await uow.commit()
-        except Exception as exc:  # noqa: BLE001 - nothing was committed: sort it out record by record
-            log.info("consumer_batch_fallback", consumer=self.name, records=len(records), error=repr(exc)[:200])
-            return [await self.process(record) for record in records]
-        self.applied += outcomes.count("applied")
+        async with self.uow_factory() as uow:
+            for record in records:
+                envelope = Envelope.model_validate_json(record.value)
+                handler = self.handlers.get(envelope.type)
+                if handler is None:
+                    outcomes.append("ignored")
+                elif not await uow.first_delivery(self.name, envelope.id):
+                    outcomes.append("duplicate")
+                else:
+                    await handler(parse_event(envelope), envelope, uow)
+                    outcomes.append("applied")
+            await uow.commit()
         return outcomes
 
     async def _apply_once(self, handler: EventHandler, envelope: Envelope) -> str:
@@ -130,13 +151,18 @@ class EventProcessor:
         self.parked += 1
         log.error("event_parked", consumer=self.name, topic=record.topic, partition=record.partition,
                   offset=record.offset, error=error[:500])
-        if self.pool is None:
+        pool = self.pool
+        if pool is None:
             return
-        async with self.pool.acquire() as conn:
-            await inbox.park(conn, consumer=self.name, topic=record.topic, partition=record.partition,
-                             offset=record.offset, event_id=envelope.id if envelope else None,
-                             event_type=envelope.type if envelope else None, key=record.key,
-                             payload=record.value, error=error, attempts=attempts)
+
+        async def park() -> None:
+            async with pool.acquire() as conn:
+                await inbox.park(conn, consumer=self.name, topic=record.topic, partition=record.partition,
+                                 offset=record.offset, event_id=envelope.id if envelope else None,
+                                 event_type=envelope.type if envelope else None, key=record.key,
+                                 payload=record.value, error=error, attempts=attempts)
+
+        await self._rider().call(park)
 
     async def replay_parked(self, dead_letter_id: int | None = None) -> list[tuple[int, str]]:
         """Run parked events through the handlers again; returns (dead letter id, outcome) pairs."""
@@ -163,23 +189,49 @@ class EventProcessor:
         return outcomes
 
 
-async def run_consumer(consumer: AIOKafkaConsumer, processor: EventProcessor, stop: asyncio.Event) -> None:
-    """Poll, apply each record in order, commit each partition's offset after its records are applied."""
-    await consumer.start()
+async def run_consumer(consumer: AIOKafkaConsumer | Callable[[], AIOKafkaConsumer], processor: EventProcessor,
+                       stop: asyncio.Event) -> None:
+    """Poll, apply each record in order, commit each partition's offset after its records are applied.
+
+    `consumer`: the client, or what makes one (then a fresh one per start attempt). A broker or database that is
+    away, at start or later, is waited for until `stop`; the loop never ends because of it."""
+    processor.stop = stop
+
+    async def start() -> AIOKafkaConsumer:
+        client = consumer if isinstance(consumer, AIOKafkaConsumer) else consumer()
+        try:
+            await client.start()
+        except BaseException:
+            if client is not consumer:
+                await close_quietly(client.stop)
+            raise
+        return client
+
+    try:
+        client = await ride_out(start, stop=stop, default=KAFKA)
+    except Stopped:
+        if isinstance(consumer, AIOKafkaConsumer):
+            await close_quietly(consumer.stop)
+        return
     log.info("consumer_started", consumer=processor.name)
+    rider = RideOut(stop=stop, default=KAFKA)
     try:
         while not stop.is_set():
             try:
-                batch = await consumer.getmany(timeout_ms=500, max_records=500)
+                batch = await client.getmany(timeout_ms=500, max_records=500)
             except KafkaError as exc:
-                log.warning("consumer_poll_failed", error=str(exc))
-                await asyncio.sleep(1)
+                if not await rider.failed(exc):
+                    log.warning("consumer_poll_failed", error=str(exc))
+                    await asyncio.sleep(1)
                 continue
+            rider.succeeded()
             # Partitions are independent (a case's events share one): apply them side by side, each in order.
-            await asyncio.gather(*(_apply_partition(consumer, processor, tp, records)
+            await asyncio.gather(*(_apply_partition(client, processor, tp, records)
                                    for tp, records in batch.items()))
+    except Stopped:
+        pass  # stopped while the database was away: the uncommitted records come again (the inbox dedupes)
     finally:
-        await consumer.stop()
+        await client.stop()
 
 
 async def _apply_partition(consumer: AIOKafkaConsumer, processor: EventProcessor, tp: TopicPartition,

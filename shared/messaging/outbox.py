@@ -12,6 +12,7 @@ events in another shape and render them at publish time by giving the relay its 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import time
 import uuid
@@ -24,6 +25,7 @@ from aiokafka import AIOKafkaProducer
 
 from shared.events.envelope import Envelope
 from shared.messaging.topics import topic_for_event_type
+from shared.resilience import RideOut, Stopped, close_quietly, connection_gone
 
 NOTIFY_CHANNEL = "outbox"
 PURGE_EVERY_SECONDS = 600
@@ -108,16 +110,28 @@ class OutboxRelay:
         self.published = 0
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Lead (or stand by) until `stop`. Postgres or Kafka away, at any moment, is waited out with backoff
+        (shared/resilience.py), never a reason to end: a lost lock connection frees the lock, and whoever takes it
+        next starts from the unsent rows (a batch sent but not marked goes again; consumers' inboxes dedupe)."""
+        rider = RideOut(stop=stop)
         while not stop.is_set():
             try:
-                await self._lead(stop)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("relay_connection_lost", error=str(exc))
+                await self._lead(stop, rider)
+            except Stopped:
+                return
+            except Exception as exc:
+                if await rider.failed(exc):
+                    continue
+                if not isinstance(exc, asyncpg.PostgresError):
+                    raise
+                # A statement the database refused (not an outage): say so each time, and try again.
+                log.error("relay_statement_failed", error_type=type(exc).__name__, error=str(exc)[:300])
                 await _wait(stop, self._poll * 2)
 
-    async def _lead(self, stop: asyncio.Event) -> None:
+    async def _lead(self, stop: asyncio.Event, rider: RideOut) -> None:
         async with self._pool.acquire() as lock_conn:
             if not await lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", self._lock_key):
+                rider.succeeded()
                 await _wait(stop, self._poll * 4)  # another relay leads; stand by
                 return
             log.info("relay_leading")
@@ -126,19 +140,23 @@ class OutboxRelay:
             def hint(*_: object) -> None:
                 wake.set()
 
-            await lock_conn.add_listener(NOTIFY_CHANNEL, hint)
             try:
+                await lock_conn.add_listener(NOTIFY_CHANNEL, hint)
                 purged_at = 0.0
                 while not stop.is_set():
-                    if await self.publish_batch() == 0:
+                    published = await self.publish_batch()
+                    rider.succeeded()
+                    if published == 0:
                         if time.monotonic() - purged_at > PURGE_EVERY_SECONDS:
                             await self._table.purge_sent(self._pool, 24)  # an idle moment: keep it small
                             purged_at = time.monotonic()
                         await _wait(wake, self._poll, also=stop)
                         wake.clear()
             finally:
-                await lock_conn.remove_listener(NOTIFY_CHANNEL, hint)
-                await lock_conn.execute("SELECT pg_advisory_unlock($1)", self._lock_key)
+                if not connection_gone(lock_conn):  # a lost connection took its listener and its lock with it
+                    await close_quietly(functools.partial(lock_conn.remove_listener, NOTIFY_CHANNEL, hint))
+                    await close_quietly(functools.partial(lock_conn.execute, "SELECT pg_advisory_unlock($1)",
+                                                          self._lock_key))
 
     async def publish_batch(self) -> int:
         """Publish up to one batch of unsent rows in order; returns how many messages were sent."""

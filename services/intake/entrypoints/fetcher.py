@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import asyncpg
 import structlog
 
 from services.intake.bootstrap import IntakeContainer
 from services.intake.domain.commands import FetchAttachments
+from shared.resilience import RideOut, Stopped
 
 log = structlog.get_logger("fetcher")
 
@@ -28,12 +28,12 @@ async def run_fetcher(container: IntakeContainer, stop: asyncio.Event) -> None:
 
 async def _fetch_loop(container: IntakeContainer, stop: asyncio.Event) -> None:
     fetch = FetchAttachments(batch=10)
+    rider = RideOut(stop=stop)  # Postgres away is waited out with backoff (shared/resilience.py), never an exit
     while not stop.is_set():
         try:
-            tried = await container.bus.handle(fetch)
-        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
-            log.warning("fetcher_db_unavailable", error=str(exc))
-            tried = 0
+            tried = await rider.call(lambda: container.bus.handle(fetch))
+        except Stopped:
+            return
         if tried:
             log.info("attachments_fetched", tried=tried)
         if tried < fetch.batch:

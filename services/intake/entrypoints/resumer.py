@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-import asyncpg
 import structlog
 
 from services.intake.bootstrap import IntakeContainer
 from services.intake.domain.commands import ResumeDueSuspensions
+from shared.resilience import RideOut, Stopped
 
 log = structlog.get_logger("resumer")
 
@@ -23,12 +23,12 @@ async def run_resumer(container: IntakeContainer, stop: asyncio.Event) -> None:
     settings = container.settings
     resume = ResumeDueSuspensions(batch=settings.resume_batch)
     log.info("resumer_started", poll_seconds=settings.resume_poll_seconds)
+    rider = RideOut(stop=stop)  # Postgres away is waited out with backoff (shared/resilience.py), never an exit
     while not stop.is_set():
         try:
-            resumed = await container.bus.handle(resume)
-        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
-            log.warning("resumer_db_unavailable", error=str(exc))
-            resumed = 0
+            resumed = await rider.call(lambda: container.bus.handle(resume))
+        except Stopped:
+            return
         if resumed:
             log.info("suspensions_ended", count=resumed)
         if resumed < resume.batch:

@@ -35,6 +35,7 @@ from starlette.types import Receive, Scope, Send
 from services.notifications import views
 from shared.actor import covers
 from shared.errors import TooManyRequests
+from shared.resilience import RideOut
 
 log = structlog.get_logger("alert_fanout")
 
@@ -222,6 +223,7 @@ class AlertFanout:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        rider = RideOut()  # the database away: one line per outage, backoff (shared/resilience.py)
         while True:
             if not self._subscriptions:  # nobody listens: no reads (streams opening later catch up themselves)
                 self._wake.clear()
@@ -233,9 +235,11 @@ class AlertFanout:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the stream must outlive a database hiccup
-                log.warning("alert_fanout_read_failed", error=str(exc))
-                await asyncio.sleep(max(1.0, self.poll_seconds))
+                if not await rider.failed(exc):
+                    log.warning("alert_fanout_read_failed", error=str(exc))
+                    await asyncio.sleep(max(1.0, self.poll_seconds))
                 continue
+            rider.succeeded()
             if not (handed and len(rows) == self.page):  # a full page handed out: read on at once
                 await asyncio.sleep(self.poll_seconds)
 

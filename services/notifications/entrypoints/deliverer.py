@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import asyncio
 
-import asyncpg
 import structlog
 
 from services.notifications.bootstrap import NotificationsContainer
 from services.notifications.domain.commands import DeliverDue
+from shared.resilience import RideOut, Stopped, first_of, listen
 
 log = structlog.get_logger("deliverer")
 WAKE_CHANNEL = "delivery"
@@ -21,6 +21,8 @@ WAKE_CHANNEL = "delivery"
 async def run_deliverer(container: NotificationsContainer, stop: asyncio.Event,
                         idle_seconds: float = 0.2) -> None:
     """Deliver until `stop`: a pass through the bus, then (unless the batch was full) wait for a hint or the poll.
+    Postgres away (a restart, its recovery, a dropped connection) is waited out with backoff, in the passes and in
+    the LISTEN (shared/resilience.py): the deliverer never ends because of it.
     (Typed by what it uses, so shared/cli.py's workers can take it.)"""
     s = container.settings
     deliver = DeliverDue(batch=s.deliver_batch, concurrency=s.deliver_concurrency)
@@ -29,30 +31,17 @@ async def run_deliverer(container: NotificationsContainer, stop: asyncio.Event,
     def hint(*_: object) -> None:
         wake.set()
 
-    listener = await container.pool.acquire()
-    await listener.add_listener(WAKE_CHANNEL, hint)
+    listening = asyncio.create_task(listen(container.pool, WAKE_CHANNEL, hint, stop))
+    rider = RideOut(stop=stop)
     log.info("deliverer_started")
     try:
         while not stop.is_set():
             wake.clear()
-            try:
-                sent = await container.bus.handle(deliver)
-            except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
-                log.warning("deliverer_db_unavailable", error=str(exc))
-                sent = 0
+            sent = await rider.call(lambda: container.bus.handle(deliver))
             if sent < s.deliver_batch:
-                await _first_of(wake, stop, idle_seconds)
+                await first_of(wake, stop, timeout=idle_seconds)
+    except Stopped:
+        pass
     finally:
-        try:
-            await listener.remove_listener(WAKE_CHANNEL, hint)
-        finally:
-            await container.pool.release(listener)
-
-
-async def _first_of(wake: asyncio.Event, stop: asyncio.Event, timeout: float) -> None:
-    waiters = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stop.wait())]
-    try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)

@@ -16,6 +16,7 @@ from prometheus_client import Histogram
 from services.supervision.bootstrap import SupervisionContainer
 from services.supervision.domain.commands import FireDueClocks
 from services.supervision.views import next_due_at
+from shared.resilience import RideOut, Stopped, listen
 
 log = structlog.get_logger("ticker")
 LAG = Histogram("supervision_threshold_lag_seconds",
@@ -25,52 +26,51 @@ LAG = Histogram("supervision_threshold_lag_seconds",
 
 async def run_ticker(container: SupervisionContainer, stop: asyncio.Event,
                      observe: Callable[[list[float]], None] | None = None) -> None:
-    """`observe` receives the lags of each committed pass (the benchmark listens; production has LAG)."""
+    """`observe` receives the lags of each committed pass (the benchmark listens; production has LAG).
+
+    Postgres away (a restart, its recovery, a dropped connection) is waited out with backoff, in each pass and
+    in the LISTEN (shared/resilience.py): the ticker never ends because of it."""
     wakes = [asyncio.Event() for _ in range(max(1, container.settings.ticker_sessions))]
-    listen_conn = await container.pool.acquire()
 
     def hint(*_: object) -> None:
         for wake in wakes:
             wake.set()
 
-    await listen_conn.add_listener("clock_changed", hint)
+    listening = asyncio.create_task(listen(container.pool, "clock_changed", hint, stop))
     log.info("ticker_started", sessions=len(wakes))
     try:
         await asyncio.gather(*(_passes(container, stop, wake, observe) for wake in wakes))
     finally:
-        await listen_conn.remove_listener("clock_changed", hint)
-        await container.pool.release(listen_conn)
+        listening.cancel()
+        await asyncio.gather(listening, return_exceptions=True)
 
 
 async def _passes(container: SupervisionContainer, stop: asyncio.Event, wake: asyncio.Event,
                   observe: Callable[[list[float]], None] | None) -> None:
     settings = container.settings
     clock = container.clock
-    while not stop.is_set():
-        try:
-            due_times = await container.bus.handle(FireDueClocks(settings.ticker_batch))
-        except (OSError, ConnectionError) as exc:
-            log.warning("ticker_db_unavailable", error=str(exc))
-            due_times = []
-            await asyncio.sleep(1)
-        if due_times:
-            committed = clock.now()
-            lags = [(committed - due).total_seconds() for due in due_times]
-            for lag in lags:
-                LAG.observe(lag)
-            if observe is not None:
-                observe(lags)
-        if len(due_times) < settings.ticker_batch:
-            await _sleep_until_due(container, wake, settings.ticker_idle_seconds)
+    rider = RideOut(stop=stop)
+    try:
+        while not stop.is_set():
+            due_times = await rider.call(lambda: container.bus.handle(FireDueClocks(settings.ticker_batch)))
+            if due_times:
+                committed = clock.now()
+                lags = [(committed - due).total_seconds() for due in due_times]
+                for lag in lags:
+                    LAG.observe(lag)
+                if observe is not None:
+                    observe(lags)
+            if len(due_times) < settings.ticker_batch:
+                await _sleep_until_due(container, wake, settings.ticker_idle_seconds, rider)
+    except Stopped:
+        return
 
 
-async def _sleep_until_due(container: SupervisionContainer, wake: asyncio.Event, at_most: float) -> None:
+async def _sleep_until_due(container: SupervisionContainer, wake: asyncio.Event, at_most: float,
+                           rider: RideOut) -> None:
     clock = container.clock
     timeout = at_most
-    try:
-        upcoming = await next_due_at(container.pool)
-    except (OSError, ConnectionError):
-        upcoming = None
+    upcoming = await rider.call(lambda: next_due_at(container.pool))
     if upcoming is not None and clock.speed > 0:
         timeout = min(at_most, max(0.0, (upcoming - clock.now()).total_seconds() / clock.speed))
     try:
