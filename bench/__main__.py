@@ -6,6 +6,7 @@ import argparse
 
 from bench import (
     intake_accept,
+    map_first_paint,
     notifications_delivery,
     routing_e2e,
     routing_locate,
@@ -16,7 +17,7 @@ from bench.common import report
 
 BENCHMARKS = {"intake": intake_accept.run, "routing": routing_locate.run, "routing-e2e": routing_e2e.run,
               "supervision": supervision_ticker.run, "notifications": notifications_delivery.run,
-              "stack": stack_e2e.run}
+              "stack": stack_e2e.run, "map": map_first_paint.run}
 
 
 def main() -> None:

@@ -115,6 +115,9 @@ class WorkCalendar:
         self.day_seconds = sum(_seconds(b) - _seconds(a) for a, b in self.periods)
         # Which stored version of the days this is (supervision's calendar_state); None: never compared.
         self.version: int | None = None
+        # Per year, how many working days there are before each of its days (and in all): counts whole days
+        # between two moments without walking them. Dropped whenever the days change (replace_days).
+        self._workdays_before: dict[int, list[int]] = {}
 
     def copy(self) -> WorkCalendar:
         return WorkCalendar(self.overrides, self.periods, self.imported_years, self.holiday_names)
@@ -128,6 +131,7 @@ class WorkCalendar:
         self.holiday_names.clear()
         self.holiday_names.update(holiday_names)
         self.version = version
+        self._workdays_before.clear()
 
     # Days
 
@@ -178,14 +182,41 @@ class WorkCalendar:
         start, end = _local(start), _local(end)
         if end < start:
             return -self.working_seconds_between(end, start)
+        first, last = start.date(), end.date()
+        total = self._worked_within(first, start, end)
+        if last == first:
+            return total
+        # The days between the two are worked whole or not at all: a working day's periods add up to day_seconds
+        # (Asia/Shanghai keeps no summer time). Counted, not walked: a clock overdue for months is read on every
+        # board.
+        if (last - first).days > 1:
+            total += self.day_seconds * self._workdays_from(first + timedelta(1), last - timedelta(1))
+        return total + self._worked_within(last, start, end)
+
+    def _workdays_from(self, first: date, last: date) -> int:
+        """How many working days there are from `first` through `last`."""
+        total = 0
+        for year in range(first.year, last.year + 1):
+            before = self._workdays_before.get(year)
+            if before is None:
+                january = date(year, 1, 1)
+                before = [0]
+                for n in range((date(year + 1, 1, 1) - january).days):
+                    before.append(before[-1] + self.is_workday(january + timedelta(n)))
+                self._workdays_before[year] = before
+            january = date(year, 1, 1)
+            lo = (max(first, january) - january).days
+            hi = (min(last, date(year, 12, 31)) - january).days
+            total += before[hi + 1] - before[lo]
+        return total
+
+    def _worked_within(self, day: date, start: datetime, end: datetime) -> float:
+        """The working time of `day` that lies between start and end."""
         total = 0.0
-        day = start.date()
-        while day <= end.date():
-            for a, b in self._windows(day):
-                lo, hi = max(a, start), min(b, end)
-                if hi > lo:
-                    total += (hi - lo).total_seconds()
-            day += timedelta(1)
+        for a, b in self._windows(day):
+            lo, hi = max(a, start), min(b, end)
+            if hi > lo:
+                total += (hi - lo).total_seconds()
         return total
 
     def add_working_seconds(self, start: datetime, seconds: float) -> datetime:

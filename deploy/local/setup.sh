@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Install what the native stack needs, idempotently and quickly when already done:
-#   setup.sh [python|postgres|kafka|bench|all|lock]     (default: all = postgres, kafka, python)
+#   setup.sh [python|postgres|kafka|bench|web|browser|all|lock]     (default: all = postgres, kafka, python, web)
 #   python    .venv with python3.11, exactly requirements.lock (hash-checked, wheels only, what it does not
 #             list removed) and the project itself without deps; only when the lock or pyproject.toml changed
 #   postgres  postgresql-15 + postgresql-15-postgis-3 from apt (root needed only when missing)
 #   kafka     Kafka broker jars (deploy/local/kafka/pom.xml) from Maven Central into $GRID_CACHE_DIR
 #   bench     wrk
+#   web       nginx from apt; Node.js + npm (apt, when missing); the console's packages (npm ci, from
+#             services/web/package-lock.json) when the lock changed; its build (services/web/dist) when a source changed
+#   browser   chromium and fonts-noto-cjk from apt (tests/browser: Playwright drives /usr/bin/chromium)
 #   lock      re-resolve requirements.lock from pyproject.toml (pip-compile in a throwaway venv); extra
 #             arguments go to pip-compile: --upgrade, --upgrade-package NAME
 # shellcheck source=common.sh
@@ -162,12 +165,60 @@ setup_bench() {
   command -v wrk >/dev/null || apt_install wrk
 }
 
+WEB_DIR="$ROOT_DIR/services/web"
+
+# A digest of every file the console's build reads (sources, entry pages, static files, configs, the lock).
+web_sources_digest() {
+  (cd "$WEB_DIR" && find src public index.html worker vite.config.ts tsconfig.json package.json package-lock.json \
+     -type f -print0 2>/dev/null | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)
+}
+
+setup_web() {
+  local missing=()
+  [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || missing+=(nginx)
+  command -v npm >/dev/null || missing+=(nodejs npm)
+  [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
+  local major; major="$(node -p 'process.versions.node.split(".")[0]')"
+  [ "$major" -ge 18 ] 2>/dev/null || die "the console's build (Vite 6) needs Node.js 18 or later; node is $(node --version)"
+  local want stamp="$WEB_DIR/node_modules/.grid-installed"
+  want="$(cat "$WEB_DIR/package.json" "$WEB_DIR/package-lock.json" | sha256sum | cut -d' ' -f1)"
+  mkdir -p "$RUN_DIR"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    log "npm ci in services/web (its package-lock.json changed)"
+    (cd "$WEB_DIR" && npm ci --no-audit --no-fund --loglevel=error >"$RUN_DIR/web-npm-ci.log" 2>&1) \
+      || { tail -n 30 "$RUN_DIR/web-npm-ci.log" >&2; die "npm ci failed (npm registry reachable?); see .run/web-npm-ci.log"; }
+    echo "$want" >"$stamp"
+  fi
+  build_web
+}
+
+# vite build into services/web/dist when a source changed since the last build (the digest is kept in dist/).
+build_web() {
+  local want stamp="$WEB_DIR/dist/.grid-build"
+  want="$(web_sources_digest)"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ] || [ ! -f "$WEB_DIR/dist/index.html" ]; then
+    log "building the console (services/web → services/web/dist)"
+    (cd "$WEB_DIR" && npm run --silent build >"$RUN_DIR/web-build.log" 2>&1) \
+      || { tail -n 40 "$RUN_DIR/web-build.log" >&2; die "the console's build failed; see .run/web-build.log"; }
+    echo "$want" >"$stamp"
+  fi
+}
+
+setup_browser() {
+  local missing=()
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  dpkg -s fonts-noto-cjk >/dev/null 2>&1 || missing+=(fonts-noto-cjk)
+  [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
+}
+
 case "${1:-all}" in
   python) setup_python ;;
   postgres) setup_postgres ;;
   kafka) setup_kafka ;;
   bench) setup_bench ;;
-  all) setup_postgres; setup_kafka; setup_python ;;
+  web) setup_web ;;
+  browser) setup_browser ;;
+  all) setup_postgres; setup_kafka; setup_python; setup_web ;;
   lock) shift; lock_python "$@" ;;
-  *) die "usage: setup.sh [python|postgres|kafka|bench|all|lock [pip-compile args]]" ;;
+  *) die "usage: setup.sh [python|postgres|kafka|bench|web|browser|all|lock [pip-compile args]]" ;;
 esac

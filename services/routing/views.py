@@ -7,6 +7,7 @@ process's in-memory locator instead (the container's `registry`).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,10 +25,22 @@ async def browse_grids(pool: asyncpg.Pool, *, parent: str | None, level: str | N
     return [dict(r) for r in rows]
 
 
-async def grid_geojson(pool: asyncpg.Pool, code: str, level: str | None) -> dict[str, Any]:
-    """The grid and everything under it (its code is their prefix) as one FeatureCollection."""
-    collection: dict[str, Any] = await pool.fetchval(QUERIES.grid_geojson, code, level)
+async def grid_geojson(pool: asyncpg.Pool, code: str, level: str | Sequence[str] | None, *, simplify: float = 0.0,
+                       precision: int = 7, bbox: tuple[float, float, float, float] | None = None) -> str:
+    """The grid and everything under it (its code is their prefix) as one FeatureCollection, in JSON text: at these
+    levels (None: all), touching `bbox` (west, south, east, north; None: anywhere), outlines simplified by
+    `simplify` degrees and written with `precision` decimals. Districts, streets and communities carry `grids`: how
+    many grids lie in them."""
+    levels = [level] if isinstance(level, str) else list(level) if level is not None else None
+    box = bbox or (None, None, None, None)
+    collection: str = await pool.fetchval(QUERIES.grid_geojson, code, levels, simplify, precision, *box)
     return collection
+
+
+async def registry_version(pool: asyncpg.Pool) -> int:
+    """Bumped by every grid import: what an exported outline's ETag is made of."""
+    version: int = await pool.fetchval(QUERIES.registry_version)
+    return version
 
 
 async def grid_row(pool: asyncpg.Pool, code: str) -> dict[str, Any] | None:

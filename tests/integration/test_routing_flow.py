@@ -147,6 +147,72 @@ async def test_browse_export_and_locate_over_http(routing):
         assert (await client.get("/v1/locate", params={"lon": 120.6}, headers=admin)).status_code == 422
 
 
+async def test_the_geojson_export_gives_a_map_what_its_view_needs_inside_the_callers_area(routing):
+    """Issue 16, item 6: levels, a bounding box, simplified outlines with fewer decimals, grid counts on the areas,
+    and an ETag that holds until the registry changes; another area's grid stays as if absent."""
+    from services.routing.config import RoutingSettings
+    from services.routing.entrypoints.http import create_app
+    from shared.auth import issue_token
+    from shared.settings import DEV_JWT_SECRET
+
+    def bearer(role: str, area: list[str]) -> dict[str, str]:
+        return {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'm', role, area)}"}
+
+    def codes(response) -> list[str]:
+        assert response.status_code == 200, response.text
+        return [f["properties"]["code"] for f in response.json()["features"]]
+
+    pool, bus, processor, dsn = routing
+    admin, district = bearer("admin", [""]), bearer("supervisor", ["320508"])
+    meihua = bearer("community", ["320508019044"])
+    async with serving(create_app(RoutingSettings(database_url=dsn))) as client:
+        export = "/v1/grids/320508/geojson"
+        # Levels (repeated) and the grid count of every district, street and community.
+        areas = (await client.get(export, params={"level": ["street", "community"]}, headers=district)).json()
+        assert {f["properties"]["code"]: f["properties"]["grids"] for f in areas["features"]} == {
+            "320508019": 9, "320508019044": 5, "320508019045": 4}  # 梅花's 4 grids and its school
+        assert "grids" not in (await client.get(export, params={"level": "grid"}, headers=district)).json()[
+            "features"][0]["properties"]
+        # A bounding box (west,south,east,north): the grids touching it, through the GiST index.
+        box = {"level": "grid", "bbox": "120.601,31.301,120.612,31.31"}
+        assert codes(await client.get(export, params=box, headers=district)) == ["320508019044001", "320508019044801"]
+        assert codes(await client.get(export, params={**box, "bbox": "0,0,1,1"}, headers=district)) == []
+        # Fewer decimals; simplified outlines stay valid MultiPolygons, however coarse the tolerance.
+        light = (await client.get(export, params={"level": "grid", "precision": 3, "simplify": 0.01},
+                                  headers=district)).json()["features"]
+        assert len(light) == 9 and all(f["geometry"]["type"] == "MultiPolygon" for f in light)
+        points = [xy for f in light for polygon in f["geometry"]["coordinates"] for ring in polygon for xy in ring]
+        assert all(round(v, 3) == v for xy in points for v in xy) and len(points) >= 9 * 4
+        for refused in ({"bbox": "120.7,31.3,120.6,31.4"}, {"bbox": "120.6,31.3,120.7"}, {"bbox": "0,95,1,96"},
+                        {"precision": 9}, {"simplify": 1}, {"simplify": -0.1}, {"level": "block"}):
+            answer = await client.get(export, params=refused, headers=district)
+            assert answer.status_code == 422, (refused, answer.text)
+            assert answer.headers["content-type"] == "application/problem+json"
+
+        # Inside the caller's area only: another area's grid is as if absent, whatever the box; its own export
+        # never reaches past it, even with a box covering the neighbour.
+        everywhere = {"bbox": "120.5,31.2,120.7,31.4"}
+        assert (await client.get("/v1/grids/320508019045/geojson", params=everywhere,
+                                 headers=meihua)).status_code == 404
+        assert (await client.get(export, params=everywhere, headers=meihua)).status_code == 404
+        mine = codes(await client.get("/v1/grids/320508019044/geojson", params=everywhere, headers=meihua))
+        assert mine and all(code.startswith("320508019044") for code in mine)
+
+        # Revalidation: the same query keeps its ETag (304, no body) until an import changes the registry.
+        first = await client.get(export, params=box, headers=district)
+        tag = first.headers["etag"]
+        assert tag.startswith('W/"') and first.headers["cache-control"] == "private, no-cache"
+        again = await client.get(export, params=box, headers={**district, "If-None-Match": tag})
+        assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == tag
+        other = await client.get(export, params={**box, "precision": 5}, headers={**district, "If-None-Match": tag})
+        assert other.status_code == 200 and other.headers["etag"] != tag
+        elsewhere = await client.get("/v1/grids/320508019045/geojson", headers={**meihua, "If-None-Match": "*"})
+        assert elsewhere.status_code == 404  # the area is checked before the cache
+        await bus.handle(c.ImportGrids(json.loads((ROOT / "deploy/demo/small-city.geojson").read_text())))
+        changed = await client.get(export, params=box, headers={**admin, "If-None-Match": tag})
+        assert changed.status_code == 200 and changed.headers["etag"] != tag
+
+
 def _grid_feature(code: str, ring: list[list[float]], kind: str = "comprehensive") -> dict:
     return {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
             "properties": {"code": code, "name": f"网格{code[-3:]}", "level": "grid", "kind": kind,

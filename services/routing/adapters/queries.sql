@@ -146,17 +146,36 @@ SELECT code, name, level, kind, parent_code, dedicated_type FROM grid
  LIMIT $4;
 
 -- name: grid_geojson
--- The grid and everything under it (its code is their prefix), as one FeatureCollection.
+-- The grid and everything under it (its code is their prefix), as one FeatureCollection: only the levels $2 (NULL:
+-- all), only what touches the box $5..$8 (west, south, east, north; NULL: anywhere; the GiST index), each outline
+-- simplified by $3 degrees (ST_SimplifyPreserveTopology: never invalid, never empty; 0: as stored) and written
+-- with $4 decimals. A district, street or community says how many grids lie in it (`grids`), so a map can choose
+-- between drawing them and drawing it. As text: served as Postgres wrote it (no decoding and encoding on the way).
+WITH chosen AS (
+    SELECT code, name, level, kind, parent_code, dedicated_type, geom FROM grid
+     WHERE code LIKE $1 || '%' AND ($2::text[] IS NULL OR level = ANY ($2::text[]))
+       AND ($5::float8 IS NULL OR geom && ST_MakeEnvelope($5, $6, $7, $8, 4326))
+), counted AS MATERIALIZED (
+    SELECT left(code, 12) AS community, count(*) AS grids FROM grid
+     WHERE code LIKE $1 || '%' AND level IN ('grid', 'micro')
+       AND EXISTS (SELECT 1 FROM chosen WHERE level IN ('district', 'street', 'community'))
+     GROUP BY 1
+)
 SELECT json_build_object(
          'type', 'FeatureCollection',
          'features', coalesce(json_agg(json_build_object(
              'type', 'Feature',
-             'geometry', ST_AsGeoJSON(geom, 7)::json,
-             'properties', json_build_object('code', code, 'name', name, 'level', level, 'kind', kind,
-                                             'parent_code', parent_code, 'dedicated_type', dedicated_type))
-           ORDER BY length(code), code), '[]'::json))
-  FROM grid
- WHERE code LIKE $1 || '%' AND ($2::text IS NULL OR level = $2);
+             'geometry', ST_AsGeoJSON(CASE WHEN $3 > 0 THEN ST_Multi(ST_SimplifyPreserveTopology(geom, $3))
+                                           ELSE geom END, $4)::json,
+             'properties', CASE WHEN level IN ('district', 'street', 'community') THEN
+                 json_build_object('code', code, 'name', name, 'level', level, 'kind', kind,
+                                   'parent_code', parent_code, 'dedicated_type', dedicated_type,
+                                   'grids', (SELECT coalesce(sum(grids), 0) FROM counted
+                                              WHERE left(community, length(code)) = code))
+               ELSE json_build_object('code', code, 'name', name, 'level', level, 'kind', kind,
+                                      'parent_code', parent_code, 'dedicated_type', dedicated_type) END)
+           ORDER BY length(code), code), '[]'::json))::text
+  FROM chosen;
 
 -- name: dedicated_owns
 SELECT EXISTS (SELECT 1 FROM dedicated_category WHERE dedicated_type = $1 AND category = $2);

@@ -6,12 +6,13 @@ Domain refusals become problems in the one handler `create_service_app` installs
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import math
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.routing.bootstrap import RoutingContainer, bootstrap
@@ -31,6 +32,7 @@ from services.routing.views import (
     grid_geojson,
     grid_row,
     list_rules,
+    registry_version,
     worker_row,
 )
 from shared.auth import Caller, Principal, require_role
@@ -38,6 +40,10 @@ from shared.problems import Problem, problems
 from shared.web import container_of, create_service_app, read_body
 
 RoutingApp = Annotated[RoutingContainer, Depends(container_of)]
+GridLevel = Literal["district", "street", "community", "grid", "micro"]
+_NUMBER = r"-?\d{1,3}(\.\d{1,12})?"
+BBOX_PATTERN = rf"^{_NUMBER},{_NUMBER},{_NUMBER},{_NUMBER}$"
+MAX_SIMPLIFY = 0.01  # degrees (about 1 km): coarser would blur a district into a few lines
 # The one route allowed a body past the 1 MB default (ROUTING_GRID_IMPORT_MAX_BYTES), read only once the caller is
 # known to be an admin.
 GRID_IMPORT = ("POST", "/v1/grids/import")
@@ -135,14 +141,36 @@ def build_router() -> APIRouter:
         area = None if "" in caller.area else tuple(caller.area)
         return await browse_grids(container.pool, parent=parent, level=level, area=area, limit=limit)
 
-    @router.get("/grids/{code}/geojson", responses=problems(403, 404))
+    @router.get("/grids/{code}/geojson", responses=problems(403, 404, 422))
     async def export(code: str, caller: Caller, container: RoutingApp,
-                     level: Literal["district", "street", "community", "grid", "micro"] | None = None) -> Response:
-        """The grid (district, street, …) and everything under it as GeoJSON; `level` keeps one level."""
+                     level: Annotated[list[GridLevel] | None, Query(
+                         description="keep these levels (repeat it: level=street&level=community); default: all")
+                     ] = None,
+                     bbox: Annotated[str | None, Query(
+                         pattern=BBOX_PATTERN, description="west,south,east,north in degrees (WGS 84): only the "
+                                                           "grids touching this box")] = None,
+                     simplify: Annotated[float, Query(
+                         ge=0, le=MAX_SIMPLIFY, description="simplify each outline by this tolerance in degrees "
+                                                            "(topology kept: never invalid, never empty); 0: as "
+                                                            "stored")] = 0.0,
+                     precision: Annotated[int, Query(ge=3, le=7, description="decimals of each coordinate")] = 7,
+                     if_none_match: Annotated[str | None, Header()] = None) -> Response:
+        """The grid (district, street, …) and everything under it as GeoJSON, cut to what a map's view needs:
+        `level` keeps those levels, `bbox` what touches the view, `simplify` and `precision` make outlines
+        lighter. A district, street or community carries `grids`, the number of grids in it. Revalidated by its
+        ETag (the registry's version and the query): 304 while no import changed the registry."""
         if await grid_row(container.pool, code) is None or not caller.sees(code):
             raise Problem(404, f"no grid {code}")  # another area's is as if absent
-        collection = await grid_geojson(container.pool, code, level)
-        return Response(json.dumps(collection, ensure_ascii=False), media_type="application/geo+json")
+        box = _bbox(bbox)
+        version = await registry_version(container.pool)
+        tag = hashlib.sha256(json.dumps([version, code, sorted(set(level or [])), box, simplify, precision])
+                             .encode()).hexdigest()[:24]
+        headers = {"ETag": f'W/"{tag}"', "Cache-Control": "private, no-cache"}
+        if if_none_match and any(t.strip().removeprefix("W/").strip('"') in (tag, "*")
+                                 for t in if_none_match.split(",")):
+            return Response(status_code=304, headers=headers)
+        collection = await grid_geojson(container.pool, code, level, simplify=simplify, precision=precision, bbox=box)
+        return Response(collection, media_type="application/geo+json", headers=headers)
 
     @router.get("/grids/{code}", responses=problems(404))
     async def get_grid(code: str, caller: Caller, container: RoutingApp) -> dict:
@@ -280,6 +308,17 @@ def _sees_history(caller: Principal, history: list[dict]) -> bool:
         return True
     return caller.unit is not None and any(h["unit_id"] == caller.unit for h in history)
 
+
+
+def _bbox(text: str | None) -> tuple[float, float, float, float] | None:
+    """`west,south,east,north` in degrees, each inside its range and west < east, south < north; else 422."""
+    if text is None:
+        return None
+    west, south, east, north = (float(part) for part in text.split(","))
+    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+        raise Problem(422, "bbox is west,south,east,north in degrees, west < east and south < north",
+                      errors=[{"field": "query.bbox", "message": "not a box on the globe", "type": "value_error"}])
+    return west, south, east, north
 
 
 def _decode_grid_file(raw: bytes, max_features: int, max_vertices: int) -> Any:

@@ -202,3 +202,27 @@ def test_year_listing_names_holidays_and_marks_provisional_years():
     future = CAL.year_days(2027)
     # 261 weekdays, less the 13 weekdays the law's days and their 补假 take
     assert all(d.provisional for d in future) and sum(d.workday for d in future) == 248
+
+
+def test_working_time_over_months_counts_each_day_and_follows_a_change_of_the_days():
+    """The days between two moments are counted whole (a cached count per year, issue 16's boards read it for every
+    clock): across Spring Festival 2026 and into the provisional 2027, the same as adding their windows one by one;
+    a change of the days (replace_days) is counted at once."""
+    cal = WorkCalendar()
+
+    def walked(start: datetime, end: datetime) -> float:
+        total, day = 0.0, start.date()
+        while day <= end.date():
+            for a, b in cal._windows(day):
+                lo, hi = max(a, start), min(b, end)
+                total += max(0.0, (hi - lo).total_seconds())
+            day = date.fromordinal(day.toordinal() + 1)
+        return total
+
+    start, end = datetime(2026, 1, 30, 15, 0, tzinfo=ZONE), datetime(2027, 3, 2, 9, 15, tzinfo=ZONE)
+    assert cal.working_seconds_between(start, end) == walked(start, end)
+    assert cal.working_seconds_between(end, start) == -walked(start, end)
+    week = (datetime(2026, 3, 2, 8, 0, tzinfo=ZONE), datetime(2026, 3, 7, 8, 0, tzinfo=ZONE))  # Monday to Saturday
+    assert cal.working_seconds_between(*week) == 5 * cal.day_seconds
+    cal.replace_days({date(2026, 3, 4): False}, [], {})
+    assert cal.working_seconds_between(*week) == 4 * cal.day_seconds == walked(*week)
