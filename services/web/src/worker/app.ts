@@ -243,8 +243,8 @@ export class WorkerApp {
       [`${BASE}/report`, h("a", { href: `${BASE}/report`, class: "w-tab" }, h("span", { class: "w-tab-label" }, W.report))],
       [`${BASE}/queue`, queueLink],
     ];
-    const header = h(
-      "header",
+    const bar = h(
+      "div",
       { class: "w-top" },
       h("a", { class: "w-brand", href: `${BASE}/` }, W.appName),
       status,
@@ -268,7 +268,8 @@ export class WorkerApp {
       ),
     );
     const nav = h("nav", { class: "w-tabs", "aria-label": "网格员导航" }, ...tabs.map(([, link]) => link));
-    replace(this.root, header, offlineNote, main, nav);
+    const header = h("header", { class: "w-header" }, bar, offlineNote);
+    replace(this.root, header, main, nav);
     return {
       main,
       update: () => {
