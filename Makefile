@@ -19,7 +19,7 @@ infra: setup  ## start Postgres and Kafka only (what the tests need)
 	@$(LOCAL)/postgres.sh start
 	@$(LOCAL)/kafka.sh start
 
-up: infra  ## start everything: Postgres, Kafka, topics, migrations, every service role, nginx :8080; wait for /ready
+up: infra  ## start everything: Postgres, Kafka, topics, migrations, every service role (under supervisord), nginx :8080; wait for /ready
 	@$(LOCAL)/services.sh migrate
 	@$(LOCAL)/services.sh start
 	@$(LOCAL)/services.sh wait
@@ -33,7 +33,7 @@ down:  ## stop nginx, the services, Kafka and Postgres
 	@$(LOCAL)/kafka.sh stop || true
 	@$(LOCAL)/postgres.sh stop || true
 
-status:  ## what is running
+status:  ## what is running (each role: supervisorctl status)
 	@$(LOCAL)/postgres.sh status || true
 	@$(LOCAL)/kafka.sh status || true
 	@$(LOCAL)/services.sh status || true

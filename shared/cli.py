@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -125,8 +126,18 @@ def service_cli(name: str, service_dir: Path, load_settings: Callable[[], S], bo
         s = settings("api")
         # With several workers each process imports the app itself (from the same environment).
         app: Any = create_app(s) if s.http_workers == 1 else f"services.{name}.entrypoints.http:create_app"
-        uvicorn.run(app, factory=s.http_workers > 1, workers=s.http_workers, host=s.http_host, port=s.http_port,
-                    log_config=None, access_log=False, loop="uvloop", http="httptools", timeout_graceful_shutdown=5)
+        options: dict[str, Any] = dict(host=s.http_host, port=s.http_port, log_config=None, access_log=False,
+                                       loop="uvloop", http="httptools", timeout_graceful_shutdown=5)
+        if s.http_reuse_port and s.http_workers == 1:
+            # A replica: its own socket on the shared port, so any one of them can die and the others still answer.
+            sock = socket.socket(socket.AF_INET6 if ":" in s.http_host else socket.AF_INET, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((s.http_host, s.http_port))
+            sock.set_inheritable(True)
+            uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[sock])
+            return
+        uvicorn.run(app, factory=s.http_workers > 1, workers=s.http_workers, **options)
 
     @cli.command()
     def consume() -> None:

@@ -91,6 +91,10 @@ class ServiceSettings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     http_workers: int = Field(1, ge=1, le=32)
+    # Several API processes on one port (SO_REUSEPORT; the kernel spreads connections among them), each supervised
+    # and killed alone: the replicas of deploy/local/processes.txt. Off by default, so a second stack started by
+    # mistake on a taken port fails instead of sharing it.
+    http_reuse_port: bool = False
     consumer_max_attempts: int = 3
     outbox_poll_seconds: float = 0.5
 

@@ -39,13 +39,22 @@ def roles() -> list[tuple[str, str]]:
     return [tuple(line.split()[:2]) for line in lines if line.strip() and not line.startswith("#")]
 
 
+def replicas_wanted() -> int:
+    """E2E_REPLICAS=N runs N processes of every role (the local SMS gateway excepted); default 1."""
+    return int(os.environ.get("E2E_REPLICAS", "1"))
+
+
 class Stack:
-    def __init__(self, workdir: Path, databases: dict[str, str], topic_prefix: str) -> None:
+    def __init__(self, workdir: Path, databases: dict[str, str], topic_prefix: str,
+                 replicas: int | None = None) -> None:
         self.workdir = workdir
         self.databases = databases
         self.topic_prefix = topic_prefix
+        self.replicas = replicas or replicas_wanted()
         self.ports = {name: free_port() for name in (*SERVICES, "sms", "smtp")}
+        # The first replica of each role (the one kill/restart act on); the others in `extra`.
         self.processes: dict[tuple[str, str], subprocess.Popen] = {}
+        self.extra: list[subprocess.Popen] = []
         self.admin_token = issue_token(DEV_JWT_SECRET, "e2e-admin", "admin", [""])
 
     def url(self, service: str) -> str:
@@ -69,13 +78,20 @@ class Stack:
         for service in SERVICES:
             env[f"{service.upper()}_DATABASE_URL"] = self.databases[service]
             env[f"{service.upper()}_HTTP_PORT"] = str(self.ports[service])
+            if self.replicas > 1:
+                env[f"{service.upper()}_HTTP_REUSE_PORT"] = "true"  # the API's replicas share its port
         return env
 
-    def start(self, service: str, role: str) -> None:
-        log = (self.workdir / f"{service}-{role}.log").open("ab")
-        self.processes[(service, role)] = subprocess.Popen(
+    def start(self, service: str, role: str, replica: int = 0) -> None:
+        name = f"{service}-{role}" + (f"-{replica}" if replica else "")
+        log = (self.workdir / f"{name}.log").open("ab")
+        process = subprocess.Popen(
             [sys.executable, "-m", f"services.{service}", role], cwd=ROOT, env=self.env(),
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        if replica:
+            self.extra.append(process)
+        else:
+            self.processes[(service, role)] = process
 
     def kill(self, service: str, role: str, sig: int = signal.SIGKILL) -> None:
         process = self.processes.pop((service, role))
@@ -94,7 +110,8 @@ class Stack:
         for service in SERVICES:
             self.run(service, "migrate")
         for service, role in roles():
-            self.start(service, role)
+            for replica in range(1 if role == "sms-gateway" else self.replicas):
+                self.start(service, role, replica)
             if (service, role) == ("supervision", "api"):
                 self.wait_ready(["supervision"])
         self.wait_ready(list(SERVICES))
@@ -113,14 +130,16 @@ class Stack:
                 time.sleep(0.2)
 
     def down(self) -> None:
-        for process in self.processes.values():
+        every = [*self.processes.values(), *self.extra]
+        for process in every:
             process.send_signal(signal.SIGTERM)
-        for process in self.processes.values():
+        for process in every:
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
         self.processes.clear()
+        self.extra.clear()
 
     def logs(self) -> str:
         return "\n".join(f"==> {p.name}\n{p.read_text(errors='replace')[-3000:]}"
