@@ -161,11 +161,11 @@ export class LightMap {
       this.complete = true;
       if (!this.areas.size) this.fit();
       this.show("grid");
+      await this.drawnMark();
     } else {
       await this.update();
     }
     this.map.on("moveend", this.moved);
-    await painted();
     return this.drawn;
   }
 
@@ -467,7 +467,7 @@ export class LightMap {
         "data-light": light,
         title: area ? `${this.nameOf(code) ?? code}：${label} ${count} 件` : null,
       },
-      lightIcon(light),
+      iconOf(light),
       h("span", {}, area ? String(count) : count > 1 ? `${label}×${count}` : label),
     );
     // No size: the CSS sizes the marker and centres it on the grid (Leaflet's default would be 12 × 12 px).
@@ -497,6 +497,13 @@ export class LightMap {
       area ? h("div", { class: "hint" }, `${LEVEL_WORDS[area.feature.properties.level] ?? ""}内 ${area.grids} 个网格，点击放大查看`) : null,
     );
   }
+}
+
+/** A light's icon for a marker: a copy of one made once (hundreds of markers on a city). */
+const icons = new Map<GridLight, SVGSVGElement>();
+function iconOf(light: GridLight): SVGSVGElement {
+  if (!icons.has(light)) icons.set(light, lightIcon(light));
+  return icons.get(light)!.cloneNode(true) as SVGSVGElement;
 }
 
 const LIGHT_ORDER: Record<GridLight, number> = { none: 0, green: 1, yellow: 2, red: 3 };

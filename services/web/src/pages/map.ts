@@ -101,6 +101,16 @@ export default async function mapPage(root: HTMLElement, ctx: PageContext): Prom
   const gridsAtMost = Number(ctx.query.get("grids_at_most")) || undefined; // e.g. ?grids_at_most=300 on a slow machine
   const categories = new Map<string, string>();
   let lightMap: LightMap | null = null;
+  // What the first paint needs, asked for at once (the requests run while Leaflet sets up the map): the area's
+  // codes and their districts, streets and communities (everything with ?draw=all), and the running clocks.
+  const readClocks = (): Promise<Clock[][]> =>
+    Promise.all(
+      (["red", "yellow", "green"] as Light[]).map((light) => supervision.clocks(app.api, { light, limit: 1000 }, signal)),
+    );
+  const first = areaCodes(ctx).then(async (codes) => ({ codes, ...(await exports(ctx, codes, drawAll ? {} : AREAS)) }));
+  let firstClocks: Promise<Clock[][]> | null = readClocks();
+  first.catch(() => undefined); // awaited below; not an unhandled rejection meanwhile
+  firstClocks.catch(() => undefined);
 
   const feed = new AlertFeed({
     grid: (code) => lightMap?.nameOf(code) ?? null,
@@ -152,9 +162,8 @@ export default async function mapPage(root: HTMLElement, ctx: PageContext): Prom
   let again = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const readLights = async (): Promise<void> => {
-    const lists = await Promise.all(
-      (["red", "yellow", "green"] as Light[]).map((light) => supervision.clocks(app.api, { light, limit: 1000 }, signal)),
-    );
+    const lists = await (firstClocks ?? readClocks());
+    firstClocks = null;
     if (!lightMap || signal.aborted) return;
     const { states, unplaced } = gridStates(lists.flat());
     lightMap.setStates(states);
@@ -222,15 +231,19 @@ export default async function mapPage(root: HTMLElement, ctx: PageContext): Prom
 
   // ---- first paint: what the view needs of the area's grids (all of them with ?draw=all), then their lights
   try {
-    const codes = await areaCodes(ctx);
-    const { collections, missing } = await exports(ctx, codes, drawAll ? {} : AREAS);
+    const { codes, collections, missing } = await first;
     if (signal.aborted) return () => undefined;
     const found = codes.filter((code) => !missing.includes(code));
     const drawn = drawAll ? await lightMap.showAll(collections) : await lightMap.start(found, collections);
     if (signal.aborted || !lightMap) return () => undefined;
     performance.mark("grids-drawn", { detail: drawn });
-    if (!lightMap.hasEveryGrid) {
-      // Names of the grids not drawn yet, for the list beside the map and the feed (after the first paint).
+    if (missing.length) {
+      root.querySelector(".page-head")?.append(h("p", { class: "notice" }, `未找到辖区 ${missing.join("、")} 的网格边界。`));
+    }
+    await refresh();
+    performance.mark("lights-drawn");
+    if (lightMap && !lightMap.hasEveryGrid) {
+      // Names of the grids not drawn yet, for the list beside the map and the feed (after the lights).
       void routing
         .grids(app.api, { level: "grid", limit: 20000 })
         .then((rows) => {
@@ -239,11 +252,6 @@ export default async function mapPage(root: HTMLElement, ctx: PageContext): Prom
         })
         .catch(() => undefined);
     }
-    if (missing.length) {
-      root.querySelector(".page-head")?.append(h("p", { class: "notice" }, `未找到辖区 ${missing.join("、")} 的网格边界。`));
-    }
-    await refresh();
-    performance.mark("lights-drawn");
     mapElement.dataset.ready = "true";
   } catch (error) {
     replace(summary, `${T.loadFailed}：${error instanceof Error ? error.message : String(error)}`);
