@@ -31,10 +31,20 @@ SECRET = ServiceSettings().auth_jwt_secret.get_secret_value()
 # The role an owning unit acts with (intake's OWNER_ROLES); district-level owners act like streets.
 ROLE_OF_KIND = {"grid": "gridworker", "community": "community", "street": "street", "district": "street",
                 "department": "department"}
-INTAKE, ROUTING, SUPERVISION, NOTIFICATIONS = (f"http://127.0.0.1:{p}" for p in (8001, 8002, 8003, 8004))
+
+
+def local_url(port_variable: str, default: int) -> str:
+    """A service of the local stack, on the port its role was started with (the same variables
+    deploy/local/processes.txt names; the ports `make up` uses by default)."""
+    return f"http://127.0.0.1:{int(os.environ.get(port_variable) or default)}"
+
+
+INTAKE, ROUTING, SUPERVISION, NOTIFICATIONS = (
+    local_url(f"{service}_HTTP_PORT", port)
+    for service, port in (("INTAKE", 8001), ("ROUTING", 8002), ("SUPERVISION", 8003), ("NOTIFICATIONS", 8004)))
+SMS = local_url("NOTIFICATIONS_SMS_GATEWAY_PORT", 8025)
 # The console behind nginx (deploy/local/nginx.sh; `make demo` starts it and passes its URL).
 CONSOLE = os.environ.get("CONSOLE_URL", "http://127.0.0.1:8080").rstrip("/")
-SMS = "http://127.0.0.1:8025"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # Mostly grid-owned categories (their handler gets the SMS), with urgencies that light up within minutes.
 CATEGORIES = [("dispute.neighbour", "urgent", "楼上漏水邻里纠纷"), ("city.ads", "urgent", "电线杆乱张贴小广告"),
@@ -80,6 +90,17 @@ def unit_contacts(people: Path) -> dict[str, dict]:
     return contacts
 
 
+def traffic_points(city: dict, featured: dict | None, seed: int) -> list[tuple[float, float]]:
+    """Where incidents happen: every other one in the district the console's sign-in shows (so the supervisor
+    watching it sees the map move), the rest anywhere in the city."""
+    anywhere = sample_points(city, 5000, seed)
+    if featured is None:
+        return anywhere
+    inside = {"features": [f for f in city["features"]
+                           if str(f["properties"].get("code") or "").startswith(featured["code"])]}
+    return [point for pair in zip(sample_points(inside, 2500, seed), anywhere[:2500], strict=True) for point in pair]
+
+
 async def load_contacts(http: httpx.AsyncClient, contacts: dict[str, dict]) -> None:
     for code, body in contacts.items():
         (await http.put(f"{NOTIFICATIONS}/v1/contacts/{code}", json=body)).raise_for_status()
@@ -116,17 +137,27 @@ async def main(count: int, interval: float, points: list[tuple[float, float]], s
         print(f"open: {INTAKE}/docs  {SUPERVISION}/docs  live alerts: curl -N -H 'Authorization: Bearer "
               f"{token}' {NOTIFICATIONS}/v1/alerts/stream\n")
         ids: list[str] = []
+        outage = False
         for i in itertools.count():
-            if i < count or i % 3 == 0:  # a burst, then a steady trickle of live traffic
-                ids.append(await report_one(http, rng, points[i % len(points)]))
             if i == count:
                 print("\nthe city works its cases; lights, SMS and the 红黑榜 follow (Ctrl-C to stop)…")
+            try:
+                if i < count or i % 3 == 0:  # a burst, then a steady trickle of live traffic
+                    ids.append(await report_one(http, rng, points[i % len(points)]))
+                if i % 3 == 2:
+                    await work_cases(http, ids, rng)
+                    await report_progress(http, ids, seen_sms)
+                if i % 60 == 59:
+                    await print_ranking(http)
+                if outage:
+                    print("the stack answers again; the demo goes on")
+                outage = False
+            except httpx.HTTPError as error:  # a role restarting, or `make down` in another terminal
+                if not outage:
+                    print(f"the stack does not answer ({error.__class__.__name__}: {error}); retrying each second"
+                          " (`make status` shows what runs)")
+                outage = True
             await asyncio.sleep(interval if i < count else 1.0)
-            if i % 3 == 2:
-                await work_cases(http, ids, rng)
-                await report_progress(http, ids, seen_sms)
-            if i % 60 == 59:
-                await print_ranking(http)
 
 
 async def report_one(http: httpx.AsyncClient, rng: random.Random, point: tuple[float, float]) -> str:
@@ -237,9 +268,9 @@ if __name__ == "__main__":
         grids_file, people_file = city_files(args.city, args.grids, args.seed)
         load_city(grids_file, people_file)
         city = json.loads(grids_file.read_text(encoding="utf-8"))
-        points = sample_points(city, 5000, args.seed)
         districts = [f["properties"] for f in city["features"] if f["properties"].get("level") == "district"]
-        asyncio.run(main(args.count, args.interval, points, args.seed, unit_contacts(people_file),
-                         districts[0] if districts else None))
+        featured = districts[0] if districts else None
+        points = traffic_points(city, featured, args.seed)
+        asyncio.run(main(args.count, args.interval, points, args.seed, unit_contacts(people_file), featured))
     except KeyboardInterrupt:
         print("\ndemo stopped; the stack is still up (`make down` stops it)")
