@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 LOCAL := deploy/local
 
-.PHONY: help setup lock infra up down status logs demo test test-unit test-integration test-e2e test-browser bench lint clean
+.PHONY: help setup lock infra up down status logs demo test test-unit test-integration test-e2e test-browser bench chaos lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -71,6 +71,11 @@ bench: infra  ## benchmarks: JSON + table under bench/results/ (each figure besi
 	@$(LOCAL)/setup.sh bench
 	@$(LOCAL)/setup.sh browser
 	@ENV=$${ENV:-test} $(PY) -m bench
+
+INCIDENTS ?= 3000
+FAULTS ?= 30
+chaos: setup  ## chaos soak on a private Postgres :55432 and broker :59092: INCIDENTS reports while FAULTS kill -9/restarts hit every role, the broker and Postgres; invariants + recovery table (bench/results/chaos-*.json)
+	@ENV=$${ENV:-test} $(PY) -m bench chaos --incidents $(INCIDENTS) --faults $(FAULTS) $(CHAOS_ARGS)
 
 lint:  ## ruff + mypy, and tsc on the console (services/web, once make setup installed its packages)
 	@.venv/bin/ruff check shared services tests bench deploy

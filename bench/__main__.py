@@ -1,8 +1,13 @@
-"""`python -m bench [name ...]`: run the benchmarks (all by default); JSON under bench/results/ and a table."""
+"""`python -m bench [name ...]`: run the benchmarks (all by default); JSON under bench/results/ and a table.
+
+`python -m bench chaos [options]` is the chaos soak instead (bench/chaos.py; `--help` for its options): not a
+benchmark of the set, it runs on private Postgres and Kafka and checks invariants rather than measuring a figure.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from bench import (
     intake_accept,
@@ -21,6 +26,10 @@ BENCHMARKS = {"intake": intake_accept.run, "routing": routing_locate.run, "routi
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["chaos"]:
+        from bench import chaos
+
+        sys.exit(chaos.main(sys.argv[2:]))
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("names", nargs="*", choices=[*BENCHMARKS, []], help="benchmarks to run (default: all)")
     parser.add_argument("--seconds", type=int, default=15, help="measured seconds per load run")

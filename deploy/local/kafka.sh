@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # The native Kafka broker: kafka.sh start|stop|status|logs [--no-follow]
 # Apache Kafka 4 in KRaft mode, one node (broker + controller), jars from Maven Central (setup.sh kafka).
-#   start   format .run/kafka/data on first use, start the broker, wait until it answers (60 s); no-op if running
+#   start   format $KAFKA_DIR/data on first use, start the broker, wait until it answers (60 s); no-op if running
 #   stop    SIGTERM, up to 20 s for a clean shutdown, then SIGKILL
 #   status  exit 1 unless a broker answers on KAFKA_PORT
-#   logs    tail -F the broker log (.run/kafka/logs/server.log); --no-follow prints the last 100 lines
-# Honours KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), KAFKA_HEAP_OPTS (-Xms256m -Xmx512m), GRID_CACHE_DIR.
+#   logs    tail -F the broker log ($KAFKA_DIR/logs/server.log); --no-follow prints the last 100 lines
+# Honours KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), KAFKA_HEAP_OPTS (-Xms256m -Xmx512m), GRID_CACHE_DIR,
+# KAFKA_DIR (.run/kafka: the broker's data, logs, pid and properties; another directory and other ports give a
+# second broker beside the first, e.g. the chaos soak's private one in .run/chaos/kafka).
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-KDIR="$RUN_DIR/kafka"
+KDIR="${KAFKA_DIR:-$RUN_DIR/kafka}"
+[[ "$KDIR" == /* ]] || KDIR="$ROOT_DIR/$KDIR"   # relative: to the checkout
 PID_FILE="$KDIR/kafka.pid"
 PROPS="$KDIR/server.properties"
 OUT_FILE="$KDIR/kafka.out"

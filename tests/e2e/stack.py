@@ -36,7 +36,8 @@ def free_port() -> int:
 
 def roles() -> list[tuple[str, str]]:
     lines = (ROOT / "deploy/local/processes.txt").read_text().splitlines()
-    return [tuple(line.split()[:2]) for line in lines if line.strip() and not line.startswith("#")]
+    return [(fields[0], fields[1]) for fields in (line.split() for line in lines)
+            if fields and not fields[0].startswith("#")]
 
 
 def replicas_wanted() -> int:
@@ -46,11 +47,16 @@ def replicas_wanted() -> int:
 
 class Stack:
     def __init__(self, workdir: Path, databases: dict[str, str], topic_prefix: str,
-                 replicas: int | None = None) -> None:
+                 replicas: int | None = None, kafka_bootstrap: str | None = None,
+                 extra_env: dict[str, str] | None = None) -> None:
+        """`kafka_bootstrap`: another broker than the suite's (the chaos soak's private one); `extra_env`: more
+        settings for every role (applied last)."""
         self.workdir = workdir
         self.databases = databases
         self.topic_prefix = topic_prefix
         self.replicas = replicas or replicas_wanted()
+        self.kafka_bootstrap = kafka_bootstrap or KAFKA_BOOTSTRAP
+        self.extra_env = dict(extra_env or {})
         self.ports = {name: free_port() for name in (*SERVICES, "sms", "smtp")}
         # The first replica of each role (the one kill/restart act on); the others in `extra`.
         self.processes: dict[tuple[str, str], subprocess.Popen] = {}
@@ -63,7 +69,7 @@ class Stack:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.endswith(("_DATABASE_URL", "_HTTP_PORT"))}
         env.update({
-            "ENV": "test", "KAFKA_BOOTSTRAP": KAFKA_BOOTSTRAP, "KAFKA_TOPIC_PREFIX": self.topic_prefix,
+            "ENV": "test", "KAFKA_BOOTSTRAP": self.kafka_bootstrap, "KAFKA_TOPIC_PREFIX": self.topic_prefix,
             "CLOCK_MODE": "virtual", "CLOCK_SPEED": "1", "CLOCK_URL": self.url("supervision") + "/v1/clock",
             "NOTIFICATIONS_SMS_URL": self.url("sms") + "/sms",
             "NOTIFICATIONS_HOTLINE_CALLBACK_URL": self.url("sms") + "/webhook",
@@ -80,14 +86,17 @@ class Stack:
             env[f"{service.upper()}_HTTP_PORT"] = str(self.ports[service])
             if self.replicas > 1:
                 env[f"{service.upper()}_HTTP_REUSE_PORT"] = "true"  # the API's replicas share its port
+        env.update(self.extra_env)
         return env
 
+    def log_path(self, service: str, role: str, replica: int = 0) -> Path:
+        return self.workdir / (f"{service}-{role}" + (f"-{replica}" if replica else "") + ".log")
+
     def start(self, service: str, role: str, replica: int = 0) -> None:
-        name = f"{service}-{role}" + (f"-{replica}" if replica else "")
-        log = (self.workdir / f"{name}.log").open("ab")
-        process = subprocess.Popen(
-            [sys.executable, "-m", f"services.{service}", role], cwd=ROOT, env=self.env(),
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        with self.log_path(service, role, replica).open("ab") as log:  # the child keeps its own descriptor
+            process = subprocess.Popen(
+                [sys.executable, "-m", f"services.{service}", role], cwd=ROOT, env=self.env(),
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         if replica:
             self.extra.append(process)
         else:
