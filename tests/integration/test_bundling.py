@@ -174,9 +174,12 @@ async def test_a_crash_after_the_provider_took_a_bundle_loses_no_newcomer_and_re
         await deliver_due(uow, gateway, 10)  # the provider has it; we recorded nothing
     assert [r["status"] for r in await pool.fetch("SELECT status FROM delivery")] == ["pending"] * 2
 
-    late = await new_case(uow, clock)  # a newcomer arrives before the retry, and joins its bundle
+    late = await new_case(uow, clock)  # a newcomer arrives before the retry: it waits for the next message
     await light(uow, clock, late)
     clock.advance(seconds=60)
+    await drain(uow, gateway)
+    assert len(gateway.delivered) == 1  # the retry: the same bundle under the same key, nothing new
+    clock.advance(seconds=60)  # the phone's next window
     await drain(uow, gateway)
     assert len(gateway.delivered) == 2  # a new message: the newcomer is not swallowed as a duplicate
     assert str(late)[:8] in list(gateway.delivered.values())[-1]
@@ -189,3 +192,63 @@ async def test_a_crash_after_the_provider_took_a_bundle_loses_no_newcomer_and_re
         await deliver_due(uow, gateway, 10)
     await drain(uow, gateway)  # the same bundle again: the same key, the provider sends nothing new
     assert len(gateway.delivered) == 3
+
+
+class TimingOutGateway(DedupingGateway):
+    """A provider that takes the message while our side sees no answer (a timeout: tried again later)."""
+
+    async def send(self, delivery: Outgoing) -> Attempt:
+        self.sent.append(delivery)
+        self.delivered.setdefault(delivery.id, delivery.body)
+        if self.crash_after_send:
+            self.crash_after_send = False
+            return Attempt(None, "timeout")
+        return Attempt(201, None)
+
+
+def messages_with(gateway: DedupingGateway, case: uuid.UUID) -> int:
+    """How many messages the provider sent to the phone that tell of this case (once is right)."""
+    return sum(f"案件{str(case)[:8]}" in body for body in gateway.delivered.values())
+
+
+async def test_a_bundle_taken_before_a_crash_goes_again_as_it_was_and_a_newcomer_waits_for_the_next(world):
+    pool, clock, uow = world
+    first, second = await lit_cases(uow, clock, 2)
+    clock.advance(seconds=60)
+    gateway = DedupingGateway()
+    gateway.crash_after_send = True
+    with pytest.raises(ConnectionResetError):
+        await deliver_due(uow, gateway, 10)  # the provider has sent both; we recorded nothing
+    [taken] = gateway.delivered
+
+    late = await new_case(uow, clock)  # a newcomer becomes due before the retry
+    await light(uow, clock, late)
+    clock.advance(seconds=60)
+    await drain(uow, gateway)
+    clock.advance(seconds=60)  # the phone's next window
+    await drain(uow, gateway)
+
+    assert [messages_with(gateway, case) for case in (first, second, late)] == [1, 1, 1]
+    assert list(gateway.delivered)[0] == taken  # the retry went under the key the provider had
+    assert [r["status"] for r in await pool.fetch("SELECT status FROM delivery")] == ["sent"] * 3
+
+
+async def test_a_lone_sms_whose_answer_timed_out_goes_again_alone_under_its_key(world):
+    pool, clock, uow = world
+    [first] = await lit_cases(uow, clock, 1)
+    clock.advance(seconds=60)
+    gateway = TimingOutGateway()
+    gateway.crash_after_send = True
+    await deliver_due(uow, gateway, 10)  # taken, but we saw no answer: pending for a retry
+    [taken] = gateway.delivered
+
+    late = await new_case(uow, clock)
+    await light(uow, clock, late)
+    clock.advance(seconds=60)  # the retry and the newcomer are both due
+    await drain(uow, gateway)
+    clock.advance(seconds=60)
+    await drain(uow, gateway)
+
+    assert [messages_with(gateway, case) for case in (first, late)] == [1, 1]
+    assert [m.id for m in gateway.sent[:2]] == [taken, taken]
+    assert [r["status"] for r in await pool.fetch("SELECT status FROM delivery")] == ["sent"] * 2

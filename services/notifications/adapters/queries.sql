@@ -28,16 +28,44 @@ ON CONFLICT (event_id) DO NOTHING;
 
 -- name: claim_due_deliveries
 -- A webhook delivery waits until the earlier ones of its case to the same receiver are done: 12345 (and
--- any subscriber) hears of each case in order.
+-- any subscriber) hears of each case in order. A send's members other than its lead go with the lead
+-- (claim_send_members); with bundling on ($3), a non-urgent SMS goes only in a send formed before
+-- (claim_sms_to_bundle, form_send).
 SELECT * FROM delivery d
  WHERE d.status = 'pending' AND d.next_attempt_at <= $2
    AND NOT (d.channel = 'webhook' AND EXISTS (
         SELECT 1 FROM delivery e
          WHERE e.incident_id = d.incident_id AND e.recipient = d.recipient AND e.channel = 'webhook'
            AND e.status = 'pending' AND e.seq < d.seq))
+   AND (d.send_id IS NULL OR d.send_id = d.id)
+   AND NOT ($3 AND d.channel = 'sms' AND NOT d.urgent AND d.send_id IS NULL)
  ORDER BY d.next_attempt_at, d.seq
  LIMIT $1
  FOR UPDATE SKIP LOCKED;
+
+-- name: claim_sms_to_bundle
+-- Non-urgent SMS due and in no send yet, to phones with no send still waiting for its answer or its retry
+-- (what comes to a phone meanwhile goes in its next send).
+SELECT * FROM delivery d
+ WHERE d.channel = 'sms' AND d.status = 'pending' AND NOT d.urgent AND d.send_id IS NULL
+   AND d.next_attempt_at <= $2
+   AND NOT EXISTS (
+        SELECT 1 FROM delivery s
+         WHERE s.channel = 'sms' AND s.address = d.address AND s.status = 'pending' AND s.send_id IS NOT NULL)
+ ORDER BY d.next_attempt_at, d.seq
+ LIMIT $1
+ FOR UPDATE SKIP LOCKED;
+
+-- name: form_send
+UPDATE delivery SET send_id = $2 WHERE id = ANY($1::uuid[]);
+
+-- name: claim_send_members
+-- The rest of the send whose lead this deliverer holds. Waits rather than skips: they are claimed only through
+-- their lead, and anyone else's lock on them (a claim's stale look) is brief.
+SELECT * FROM delivery
+ WHERE send_id = $1 AND id <> $1 AND status = 'pending'
+ ORDER BY seq
+ FOR UPDATE;
 
 -- name: mark_delivery
 UPDATE delivery
@@ -45,9 +73,10 @@ UPDATE delivery
  WHERE id = $1;
 
 -- name: claim_sms_siblings
--- Other non-urgent SMS to the same phone that fall in the bundling window: they go in one message.
+-- Other non-urgent SMS to the same phone, in no send yet, that fall in the bundling window: they go in one
+-- message.
 SELECT * FROM delivery
- WHERE channel = 'sms' AND address = $1 AND status = 'pending' AND NOT urgent
+ WHERE channel = 'sms' AND address = $1 AND status = 'pending' AND NOT urgent AND send_id IS NULL
    AND id <> ALL($2::uuid[]) AND next_attempt_at <= $3
  ORDER BY seq
  LIMIT $4

@@ -41,8 +41,17 @@ class DeliveryRepository:
             await self._conn.execute(QUERIES.wake_deliverers)  # delivered at commit; repeats fold into one
         return written
 
-    async def claim_due(self, limit: int, now: datetime) -> list[Delivery]:
-        return [_delivery(r) for r in await self._conn.fetch(QUERIES.claim_due_deliveries, limit, now)]
+    async def claim_due(self, limit: int, now: datetime, bundling: bool) -> list[Delivery]:
+        return [_delivery(r) for r in await self._conn.fetch(QUERIES.claim_due_deliveries, limit, now, bundling)]
+
+    async def claim_sms_to_bundle(self, limit: int, now: datetime) -> list[Delivery]:
+        return [_delivery(r) for r in await self._conn.fetch(QUERIES.claim_sms_to_bundle, limit, now)]
+
+    async def form_send(self, deliveries: list[Delivery], send_id: uuid.UUID) -> None:
+        await self._conn.execute(QUERIES.form_send, [d.id for d in deliveries], send_id)
+
+    async def claim_send_members(self, lead: Delivery) -> list[Delivery]:
+        return [_delivery(r) for r in await self._conn.fetch(QUERIES.claim_send_members, lead.id)]
 
     async def claim_sms_siblings(self, phone: str, claimed: list[uuid.UUID], until: datetime, limit: int
                                  ) -> list[Delivery]:

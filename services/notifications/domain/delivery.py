@@ -151,6 +151,10 @@ class DeliveryPolicy:
         release = quiet_hours.release(now) if quiet_hours else None
         return max(release or now, now + timedelta(seconds=self.bundle_seconds))
 
+    @property
+    def bundling(self) -> bool:
+        return self.bundle_seconds > 0
+
     def bundle_until(self, now: datetime) -> datetime:
         """A bundle going now takes in the SMS to its phone due within one window from now."""
         return now + timedelta(seconds=self.bundle_seconds)
@@ -197,6 +201,9 @@ class Delivery:
     last_error: str | None = None
     sent_at: datetime | None = None
     bundle_id: uuid.UUID | None = None  # the lead delivery of the bundle that carried it
+    # The send a bundling SMS goes in (its lead's id; a lone one's own), fixed before its first try: every retry
+    # is then the same message under the same key (the provider may have taken a try we never heard back from).
+    send_id: uuid.UUID | None = None
     seq: int = 0  # the order deliveries were made in (numbered by the store)
     events: list[DeliveryEvent] = field(default_factory=list, compare=False, repr=False)
 
@@ -234,7 +241,7 @@ class Delivery:
 
     def bundles(self, policy: DeliveryPolicy) -> bool:
         """A non-urgent SMS goes together with the others to its phone in the bundling window."""
-        return self.channel == "sms" and not self.urgent and policy.bundle_seconds > 0
+        return self.channel == "sms" and not self.urgent and policy.bundling
 
     def outgoing(self) -> Outgoing:
         return Outgoing(str(self.id), self.channel, self.recipient, self.address, self.body, self.subject)
@@ -295,9 +302,9 @@ def tell(recipient: Recipient, cause: Cause, message: Message, *, urgent: bool, 
 # ---- what goes to a provider at once ----------------------------------------------------------------------
 
 def bundle_key(delivery_ids: Iterable[object]) -> str:
-    """The idempotency key of a bundled SMS: its members', so the same bundle retried (after a crash
-    between the provider's answer and our commit) is the same message to the provider, while a bundle a
-    newer SMS joined is a new message: the newcomer is never dropped as a duplicate of the old one."""
+    """The idempotency key of a bundled SMS: its members'. They are fixed before its first try
+    (`Delivery.send_id`), so a retry (after a crash or a timeout, when the provider may have taken it already)
+    is the same message under the same key, and the provider sends it once."""
     return str(uuid.uuid5(BUNDLE_NAMESPACE, ",".join(sorted(str(i) for i in delivery_ids))))
 
 
@@ -324,9 +331,6 @@ class Send:
     def lane(self) -> tuple[str, str]:
         """A receiver's sends go one after the other, in order (one person's SMS arrive as written)."""
         return self.lead.channel, self.lead.recipient
-
-    def bundles(self, policy: DeliveryPolicy) -> bool:
-        return self.lead.bundles(policy)
 
     def join(self, siblings: list[Delivery]) -> None:
         """Other SMS to the same phone in the bundling window go in this message; the oldest leads, so a

@@ -374,11 +374,14 @@ async def deliver_due(cmd: DeliverDue, uow: NotificationsUnitOfWork, channels: C
 
     The rows stay locked while sending, so no other deliverer sends them too; a crash after the
     provider accepted but before the commit leaves them pending, and the retry carries the same key.
-    Non-urgent SMS to one phone go together as one bundled message, at most one per bundling window.
+    Non-urgent SMS to one phone go together as one bundled message, at most one per bundling window; which SMS
+    go in it is committed before it is sent (`_form_sends`), so that its retry is the same message.
     Up to `concurrency` sends are under way at once; one receiver's go one after the other, in order.
     """
+    if policy.bundling:
+        await _form_sends(uow, cmd.batch, policy)
     async with uow:
-        due = await uow.deliveries.claim_due(cmd.batch, uow.clock.now())
+        due = await uow.deliveries.claim_due(cmd.batch, uow.clock.now(), policy.bundling)
         sends = await _ready(uow, due, uow.clock.now(), policy)
         outgoing = await _outgoing(uow, sends, policy)
         attempts = await _send_all(channels, sends, outgoing, cmd.concurrency)
@@ -390,22 +393,48 @@ async def deliver_due(cmd: DeliverDue, uow: NotificationsUnitOfWork, channels: C
     return len(due)
 
 
+async def _form_sends(uow: NotificationsUnitOfWork, limit: int, policy: DeliveryPolicy) -> None:
+    """Non-urgent SMS due become sends, one per phone, taking in the other SMS to it in the bundling window
+    (unless the phone's rate limit holds them: postponed). Committed in a transaction of its own, before anything
+    is sent: should the provider take a send and we never hear or record it (a crash, a timeout), its retry must
+    carry exactly the same SMS under the same key. Chosen afresh, it would carry the ones the phone has already
+    under a new key, and the provider would send them again."""
+    async with uow:
+        now = uow.clock.now()
+        due = await uow.deliveries.claim_sms_to_bundle(limit, now)
+        if not due:
+            return
+        claimed = [delivery.id for delivery in due]
+        for send in sends_of(due, policy):
+            if await _rate_limited(uow, send, now, policy):
+                continue
+            send.join(await uow.deliveries.claim_sms_siblings(send.lead.address, claimed, policy.bundle_until(now),
+                                                              MAX_BUNDLE))
+            await uow.deliveries.form_send(send.deliveries, send.lead.id)
+        await uow.commit()
+
+
 async def _ready(uow: NotificationsUnitOfWork, due: list[Delivery], now: datetime, policy: DeliveryPolicy
                  ) -> list[Send]:
-    """The claimed deliveries as sends; a bundle waits for its phone's rate limit (postponed), else takes in
-    the other SMS to the phone that fall in the bundling window."""
-    claimed = [delivery.id for delivery in due]
+    """The claimed deliveries as sends; a formed send (claimed by its lead) goes with all its members, unless its
+    phone's rate limit holds it (postponed, still formed)."""
     ready = []
-    for send in sends_of(due, policy):
-        if send.bundles(policy):
-            phone = send.lead.address
-            wait = policy.rate_limited_until(await uow.sms_recipients.last_sms_at(phone), now)
-            if wait is not None:
-                await uow.deliveries.postpone(send.deliveries, wait)
+    for delivery in due:
+        send = Send([delivery])
+        if delivery.send_id is not None:
+            send.join(await uow.deliveries.claim_send_members(delivery))
+            if await _rate_limited(uow, send, now, policy):
                 continue
-            send.join(await uow.deliveries.claim_sms_siblings(phone, claimed, policy.bundle_until(now), MAX_BUNDLE))
         ready.append(send)
     return ready
+
+
+async def _rate_limited(uow: NotificationsUnitOfWork, send: Send, now: datetime, policy: DeliveryPolicy) -> bool:
+    """A phone gets one non-urgent SMS per bundling window: a send to it too soon is postponed."""
+    wait = policy.rate_limited_until(await uow.sms_recipients.last_sms_at(send.lead.address), now)
+    if wait is not None:
+        await uow.deliveries.postpone(send.deliveries, wait)
+    return wait is not None
 
 
 async def _outgoing(uow: NotificationsUnitOfWork, sends: list[Send], policy: DeliveryPolicy) -> list[Outgoing]:

@@ -40,14 +40,29 @@ class Deliveries(Protocol):
         channel. One due at once wakes the deliverers when the unit of work commits."""
         ...
 
-    async def claim_due(self, limit: int, now: datetime) -> list[Delivery]:
+    async def claim_due(self, limit: int, now: datetime, bundling: bool) -> list[Delivery]:
         """Pending deliveries whose time has come, in order, held by this unit of work (other deliverers skip
-        them). A webhook waits while an earlier one of its case to the same receiver is pending."""
+        them). A webhook waits while an earlier one of its case to the same receiver is pending. Of a send
+        (`Delivery.send_id`), only its lead; with `bundling`, no non-urgent SMS in no send yet."""
+        ...
+
+    async def claim_sms_to_bundle(self, limit: int, now: datetime) -> list[Delivery]:
+        """Pending non-urgent SMS due and in no send yet, in order, held; none to a phone that has a send still
+        pending (answer or retry to come)."""
+        ...
+
+    async def form_send(self, deliveries: list[Delivery], send_id: uuid.UUID) -> None:
+        """Record that these go in the send `send_id` (its lead's id), from now on and on every retry."""
+        ...
+
+    async def claim_send_members(self, lead: Delivery) -> list[Delivery]:
+        """The other pending members of the send `lead` leads, oldest first, held."""
         ...
 
     async def claim_sms_siblings(self, phone: str, claimed: list[uuid.UUID], until: datetime, limit: int
                                  ) -> list[Delivery]:
-        """Other pending non-urgent SMS to `phone` due by `until` (not among `claimed`), oldest first, held."""
+        """Other pending non-urgent SMS to `phone` in no send yet, due by `until` (not among `claimed`), oldest
+        first, held."""
         ...
 
     async def postpone(self, deliveries: list[Delivery], until: datetime) -> None: ...

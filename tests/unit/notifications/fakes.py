@@ -47,11 +47,30 @@ class FakeDeliveries:
             self.wakes += 1
         return True
 
-    async def claim_due(self, limit: int, now: datetime) -> list[Delivery]:
+    async def claim_due(self, limit: int, now: datetime, bundling: bool) -> list[Delivery]:
         due = [d for d in self.rows if d.status == "pending" and d.next_attempt_at <= now
-               and not (d.channel == "webhook" and self._earlier_webhook_pending(d))]
+               and not (d.channel == "webhook" and self._earlier_webhook_pending(d))
+               and d.send_id in (None, d.id) and not (bundling and self._to_bundle(d))]
         due.sort(key=lambda d: (d.next_attempt_at, d.seq))
         return [_copy(d) for d in due[:limit]]
+
+    async def claim_sms_to_bundle(self, limit: int, now: datetime) -> list[Delivery]:
+        in_flight = {d.address for d in self.rows if d.channel == "sms" and d.status == "pending" and d.send_id}
+        due = [d for d in self.rows if self._to_bundle(d) and d.status == "pending" and d.next_attempt_at <= now
+               and d.address not in in_flight]
+        due.sort(key=lambda d: (d.next_attempt_at, d.seq))
+        return [_copy(d) for d in due[:limit]]
+
+    async def form_send(self, deliveries: list[Delivery], send_id: uuid.UUID) -> None:
+        for d in deliveries:
+            self._row(d.id).send_id = send_id
+
+    async def claim_send_members(self, lead: Delivery) -> list[Delivery]:
+        return [_copy(d) for d in self.rows if d.send_id == lead.id and d.id != lead.id and d.status == "pending"]
+
+    @staticmethod
+    def _to_bundle(d: Delivery) -> bool:
+        return d.channel == "sms" and not d.urgent and d.send_id is None
 
     def _earlier_webhook_pending(self, d: Delivery) -> bool:
         return any(e.incident_id == d.incident_id and e.recipient == d.recipient and e.channel == "webhook"
@@ -60,7 +79,7 @@ class FakeDeliveries:
     async def claim_sms_siblings(self, phone: str, claimed: list[uuid.UUID], until: datetime, limit: int
                                  ) -> list[Delivery]:
         found = [d for d in self.rows if d.channel == "sms" and d.address == phone and d.status == "pending"
-                 and not d.urgent and d.id not in claimed and d.next_attempt_at <= until]
+                 and not d.urgent and d.send_id is None and d.id not in claimed and d.next_attempt_at <= until]
         return [_copy(d) for d in sorted(found, key=lambda d: d.seq)[:limit]]
 
     async def postpone(self, deliveries: list[Delivery], until: datetime) -> None:

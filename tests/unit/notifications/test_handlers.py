@@ -559,6 +559,23 @@ async def test_a_burst_to_one_phone_goes_as_one_bundle_and_the_next_waits_for_th
         seconds=60)  # rate-limited: postponed to a window after the bundle
 
 
+async def test_a_bundle_whose_answer_timed_out_goes_again_as_it_was_and_a_newcomer_waits_its_turn(store):
+    first, second = [await pending(store, urgent=False) for _ in range(2)]
+    sms = FakeChannel(None)  # the provider may have taken it: we never heard
+    bus = fake_bus(store, sms=sms, policy=POLICY)
+    await bus.handle(DeliverDue(batch=10))
+    late = await pending(store, urgent=False)  # due when the retry is
+    store.clock.advance(seconds=60)
+    await bus.handle(DeliverDue(batch=10))
+    assert [m.id for m in sms.sent] == [sms.sent[0].id] * 2  # the same members under the same key
+    assert [d.id for d in store.deliveries.where(send_id=first.id, status="sent")] == [first.id, second.id]
+    await bus.handle(DeliverDue(batch=10))
+    assert store.deliveries.where(id=late.id)[0].next_attempt_at == NOW + timedelta(seconds=120)  # next window
+    store.clock.advance(seconds=60)
+    await bus.handle(DeliverDue(batch=10))
+    assert len(sms.sent) == 3 and sms.sent[-1].id == str(late.id)  # alone, under its own key
+
+
 async def test_webhooks_of_a_case_to_one_receiver_go_in_order(store):
     case = uuid.uuid4()
     for body in ("accepted", "signed"):
