@@ -317,11 +317,19 @@ async def _post_all(http: httpx.AsyncClient, stack: Stack, points: list, rate: f
         if rate:
             await asyncio.sleep(max(0.0, started + n / rate - time.time()))
         category, title = rng.choice(CATEGORIES)
+        body = {"source": "gridworker", "category": category, "urgency": "urgent", "title": title,
+                "location": {"lon": point[0], "lat": point[1]}}
+        key = str(uuid.uuid4())  # a retry after a dropped keep-alive connection is the same report, not a new one
         async with gate:
             at = time.time()
-            response = await http.post(stack.url("intake") + "/v1/incidents", json={
-                "source": "gridworker", "category": category, "urgency": "urgent", "title": title,
-                "location": {"lon": point[0], "lat": point[1]}})
+            for attempt in range(3):
+                try:
+                    response = await http.post(stack.url("intake") + "/v1/incidents", json=body,
+                                               headers={"Idempotency-Key": key})
+                    break
+                except httpx.TransportError:
+                    if attempt == 2:
+                        raise
         if response.status_code == 202:
             sent[response.json()["id"][:8]] = at
 

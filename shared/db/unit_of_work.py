@@ -40,6 +40,12 @@ class UnitOfWork(Protocol):
         """Record an incoming event id; False when this consumer already applied it."""
         ...
 
+    async def first_deliveries(self, consumer: str, event_ids: list[uuid.UUID], subjects: list[str]
+                               ) -> set[uuid.UUID]:
+        """Lock the batch's cases (`subjects`, in one global order) and record its event ids at once; the ids
+        this consumer had not applied yet."""
+        ...
+
 
 class HasEvents(Protocol):
     """An aggregate that records the events of its changes, for the unit of work to collect."""
@@ -138,6 +144,10 @@ class PgTransaction(abc.ABC):
 
     async def first_delivery(self, consumer: str, event_id: uuid.UUID) -> bool:
         return await inbox.record(self.conn, consumer, event_id)
+
+    async def first_deliveries(self, consumer: str, event_ids: list[uuid.UUID], subjects: list[str]
+                               ) -> set[uuid.UUID]:
+        return await inbox.record_many(self.conn, consumer, event_ids, subjects)
 
 
 class PgUnitOfWork(PgTransaction):

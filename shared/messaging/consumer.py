@@ -123,15 +123,19 @@ class EventProcessor:
 
     async def _apply_batch(self, records: list[Incoming]) -> list[str]:
         outcomes: list[str] = []
+        envelopes = [Envelope.model_validate_json(record.value) for record in records]
         async with self.uow_factory() as uow:
-            for record in records:
-                envelope = Envelope.model_validate_json(record.value)
+            # The batch's cases locked and its inbox rows written in one statement (not a round trip per event).
+            handled = [e for e in envelopes if e.type in self.handlers]
+            fresh = await uow.first_deliveries(self.name, [e.id for e in handled], [e.subject for e in handled])
+            for envelope in envelopes:
                 handler = self.handlers.get(envelope.type)
                 if handler is None:
                     outcomes.append("ignored")
-                elif not await uow.first_delivery(self.name, envelope.id):
+                elif envelope.id not in fresh:
                     outcomes.append("duplicate")
                 else:
+                    fresh.discard(envelope.id)  # a second copy later in the same batch is a duplicate
                     await handler(parse_event(envelope), envelope, uow)
                     outcomes.append("applied")
             await uow.commit()

@@ -173,6 +173,10 @@ async def test_a_batch_is_one_transaction_and_a_poison_record_sends_it_one_by_on
     rows = await pool.fetch("SELECT event_id, tx FROM applied")
     assert [r["event_id"] for r in rows] == [env.id for env in envelopes]  # in order, once each
     assert len({r["tx"] for r in rows}) == 1  # one transaction (one commit) for the batch
+    # A later batch: what an earlier batch applied is a duplicate, the rest is applied.
+    later = Envelope.wrap(received(), source="/intake", time=NOW)
+    assert await processor.process_many([record_of(envelopes[0], 6), record_of(later, 7)]) == ["duplicate", "applied"]
+    assert await pool.fetchval("DELETE FROM applied WHERE event_id = $1 RETURNING 1", later.id) == 1
 
     more = [received() for _ in range(3)]
     poisoned = counting_processor(pool, fail_on={more[1].incident_id})
@@ -180,6 +184,42 @@ async def test_a_batch_is_one_transaction_and_a_poison_record_sends_it_one_by_on
     assert await poisoned.process_many(batch) == ["applied", "parked", "applied"]
     assert await pool.fetchval("SELECT count(*) FROM applied") == 5 + 2
     assert await pool.fetchval("SELECT count(*) FROM dead_letter") == 1
+
+
+async def test_batches_of_two_partitions_lock_their_cases_in_one_order_and_never_deadlock(pool):
+    """A consumer applies its partitions side by side, and two topics' partitions carry events of the same cases
+    in different orders. Batch A holds case X (its handler paused on X's event); batch B, with Y's event before
+    X's, waits at its start for the cases' lock rather than taking Y: A then takes Y without a deadlock."""
+    await pool.execute("CREATE TABLE case_row (incident_id uuid PRIMARY KEY, events int NOT NULL)")
+    x, y = uuid.uuid4(), uuid.uuid4()
+    a_holds_x, release_a = asyncio.Event(), asyncio.Event()
+
+    async def apply(event, envelope, uow):
+        await uow.conn.execute("INSERT INTO case_row VALUES ($1, 1) ON CONFLICT (incident_id) "
+                               "DO UPDATE SET events = case_row.events + 1", event.incident_id)
+        if envelope.source == "/a" and event.incident_id == x:
+            a_holds_x.set()
+            await release_a.wait()
+
+    processor = EventProcessor("locks", {IncidentReceived.type: apply},
+                               lambda: PgUnitOfWork(pool, "/test", FixedClock(NOW)), pool,
+                               max_attempts=1, backoff_seconds=0.01)
+    batch_a = [record_of(Envelope.wrap(received(i), source="/a", time=NOW), n) for n, i in enumerate((x, y))]
+    batch_b = [record_of(Envelope.wrap(received(i), source="/b", time=NOW), n) for n, i in enumerate((y, x))]
+    a = asyncio.create_task(processor.process_many(batch_a))
+    await asyncio.wait_for(a_holds_x.wait(), 10)
+    b = asyncio.create_task(processor.process_many(batch_b))
+
+    async def b_waits_for_the_case_lock() -> bool:
+        return await pool.fetchval("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted") == 1
+
+    async with asyncio.timeout(10):
+        while not await b_waits_for_the_case_lock():
+            await asyncio.sleep(0.02)
+    release_a.set()
+    assert await asyncio.wait_for(asyncio.gather(a, b), 20) == [["applied", "applied"], ["applied", "applied"]]
+    assert await pool.fetchval("SELECT sum(events) FROM case_row") == 4
+    assert await pool.fetchval("SELECT count(*) FROM dead_letter") == 0
 
 
 async def test_garbage_bytes_are_parked_not_looped(pool):

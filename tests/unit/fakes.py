@@ -52,6 +52,10 @@ class FakeTransaction:
         self.seen.add((consumer, event_id))
         return True
 
+    async def first_deliveries(self, consumer: str, event_ids: list[uuid.UUID], subjects: list[str]
+                               ) -> set[uuid.UUID]:
+        return {event_id for event_id in event_ids if await self.first_delivery(consumer, event_id)}
+
 
 class FakeUnitOfWork(FakeTransaction):
     """Publishes envelopes: `published` holds every committed one, in order."""

@@ -236,8 +236,14 @@ WITH fact AS (
     UPDATE supervised_case AS c SET assignment_id = fact.id, assigned_at = $9, updated_at = now()
       FROM fact WHERE c.incident_id = $1
 ), names AS (
+    -- Only names that are new or changed: ON CONFLICT DO UPDATE locks the row even when its WHERE says no, and a
+    -- street's or district's row is shared by every case in it, so locking unchanged names made the consumer's
+    -- side-by-side partitions wait on each other and deadlock. The rare write goes in key order.
     INSERT INTO unit_name (kind, key, name, seen_at)
-    SELECT kind, key, name, $9 FROM unnest($11::text[], $12::text[], $13::text[]) AS n(kind, key, name)
+    SELECT n.kind, n.key, n.name, $9 FROM unnest($11::text[], $12::text[], $13::text[]) AS n(kind, key, name)
+     WHERE NOT EXISTS (SELECT 1 FROM unit_name AS u
+                        WHERE u.kind = n.kind AND u.key = n.key AND (u.name = n.name OR u.seen_at > $9))
+     ORDER BY n.kind, n.key
     ON CONFLICT (kind, key) DO UPDATE SET name = EXCLUDED.name, seen_at = EXCLUDED.seen_at
      WHERE unit_name.name <> EXCLUDED.name AND unit_name.seen_at <= EXCLUDED.seen_at
 )
