@@ -6,6 +6,7 @@ Each role is its own process so that any of them can be scaled, killed and resta
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import socket
 import sys
@@ -14,10 +15,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
-import uvicorn
 import uvloop
 from aiokafka import AIOKafkaProducer
-from fastapi import FastAPI
 from pydantic import ValidationError
 
 from shared.db.migrate import migrate
@@ -75,8 +74,16 @@ class ServiceCli(typer.Typer):
             sys.exit(2)
 
 
+def import_string(path: str) -> Any:
+    """`module:attribute`, imported."""
+    module, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
 def service_cli(name: str, service_dir: Path, load_settings: Callable[[], S], bootstrap: Callable[[S], Awaitable[C]],
-                create_app: Callable[[S], FastAPI], workers: dict[str, Worker[C]] | None = None) -> typer.Typer:
+                workers: dict[str, Worker[C]] | None = None) -> typer.Typer:
+    """The service's roles. Its HTTP app (services.<name>.entrypoints.http:create_app) is imported by the `api`
+    role only: FastAPI, the routes and their models are some 20 MiB of every worker process otherwise."""
     cli = ServiceCli(help=f"The {name} service: one command per process role.", no_args_is_help=True)
     cli.service_name = name
     cli.settings_class = load_settings if isinstance(load_settings, type) else None
@@ -127,8 +134,11 @@ def service_cli(name: str, service_dir: Path, load_settings: Callable[[], S], bo
     def api() -> None:
         """Serve the HTTP API."""
         s = settings("api")
+        import uvicorn
+
+        factory = f"services.{name}.entrypoints.http:create_app"
         # With several workers each process imports the app itself (from the same environment).
-        app: Any = create_app(s) if s.http_workers == 1 else f"services.{name}.entrypoints.http:create_app"
+        app: Any = import_string(factory)(s) if s.http_workers == 1 else factory
         options: dict[str, Any] = dict(host=s.http_host, port=s.http_port, log_config=None, access_log=False,
                                        loop="uvloop", http="httptools", timeout_graceful_shutdown=5)
         if s.http_reuse_port and s.http_workers == 1:

@@ -2,16 +2,13 @@
 
 from pathlib import Path
 
-import uvicorn
-
 from services.notifications.bootstrap import NAME, bootstrap
 from services.notifications.config import NotificationsSettings
 from services.notifications.entrypoints.deliverer import run_deliverer
-from services.notifications.entrypoints.http import create_app
 from shared.cli import service_cli
 from shared.logging import configure_logging
 
-cli = service_cli(NAME, Path(__file__).parent, NotificationsSettings, bootstrap, create_app,
+cli = service_cli(NAME, Path(__file__).parent, NotificationsSettings, bootstrap,
                   workers={"deliver": ("Send pending deliveries (retries with backoff; one send per delivery).",
                                        run_deliverer)})
 
@@ -20,6 +17,8 @@ cli = service_cli(NAME, Path(__file__).parent, NotificationsSettings, bootstrap,
 def sms_gateway() -> None:
     """Run the local gateway that records SMS, 12345 callbacks and mail (SMTP sink) (development and tests)."""
     # Imported here: its SMTP sink (aiosmtpd) is the `gateway` extra, which production installs do not have.
+    import uvicorn
+
     from services.notifications.adapters.local_sms_gateway import create_gateway_app
 
     settings = NotificationsSettings()

@@ -14,11 +14,10 @@ from services.routing.domain.assignment import Unit, Worker
 from services.routing.domain.commands import ImportGrids, LoadDirectory
 from services.routing.domain.errors import InvalidGridFile
 from services.routing.domain.roster import roster_from_dict
-from services.routing.entrypoints.http import create_app
 from shared.cli import service_cli
 from shared.errors import DomainError
 
-cli = service_cli(NAME, Path(__file__).parent, RoutingSettings, bootstrap, create_app)
+cli = service_cli(NAME, Path(__file__).parent, RoutingSettings, bootstrap)
 
 
 @cli.command("load-city")
