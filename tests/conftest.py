@@ -10,7 +10,16 @@ import pytest
 
 os.environ["ENV"] = "test"  # settings have no default ENV; a shell's own never leaks into the suite
 
+from tests.infra import provide  # noqa: E402
+
+# Containers where a Docker engine answers, else deploy/local's servers; before any module reads the addresses.
+INFRASTRUCTURE = provide()
+
 from tests.support import KAFKA_BOOTSTRAP, create_database, drop_database  # noqa: E402
+
+
+def pytest_report_header() -> str:
+    return INFRASTRUCTURE.header()
 
 
 @pytest.fixture
