@@ -68,7 +68,10 @@ async def running_demo(stack: Stack, console_url: str, output: Path) -> AsyncIte
     with output.open("wb") as out:
         demo = subprocess.Popen(
             [sys.executable, "-m", "deploy.demo.demo", "--city", "small", "--count", "10", "--interval", "0.3"],
-            cwd=ROOT, env={**stack.env(), "CONSOLE_URL": console_url}, stdout=out, stderr=subprocess.STDOUT)
+            cwd=ROOT, env={**stack.env(), "CONSOLE_URL": console_url}, stdout=out, stderr=subprocess.STDOUT,
+            # A suite started in the background (`.ci/run &`, nohup) inherits SIGINT ignored, and so would the demo:
+            # give it the terminal's Ctrl-C back, as a person running `make demo` has it.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         yield demo
     except BaseException:
@@ -81,6 +84,7 @@ async def running_demo(stack: Stack, console_url: str, output: Path) -> AsyncIte
                 demo.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 demo.kill()
+                demo.wait()
 
 
 async def test_make_demo_opens_onto_the_console_with_the_city_moving(browser, tmp_path):

@@ -72,10 +72,12 @@ class City:
         return await self.http.post(self.url("routing", f"/v1/assignments/{incident_id}/dispatch"), headers=headers,
                                     json={"unit": unit, "worker": worker, "reason": reason})
 
-    async def hotline(self, path: str, body: dict[str, Any]) -> httpx.Response:
-        """What 12345 sends us: a signed POST (DESIGN §6; the signature covers method, path, time and body)."""
+    async def hotline(self, path: str, body: dict[str, Any], *, at: int | None = None) -> httpx.Response:
+        """What 12345 sends us: a signed POST (DESIGN §6; the signature covers method, path, time and body).
+        `at` is the request's timestamp (now by default): a resend with its own timestamp is a new request,
+        not a replayed signature."""
         raw = json.dumps(body, ensure_ascii=False).encode()
-        stamp = str(int(time.time()))
+        stamp = str(int(time.time()) if at is None else at)
         url = httpx.URL(self.url("intake", path))
         return await self.http.post(url, content=raw, headers={
             "Content-Type": "application/json", "X-Hotline-Timestamp": stamp,
