@@ -52,9 +52,11 @@ demo: infra  ## the whole system on a city with live traffic and an accelerated 
 
 test: infra  ## the whole suite against the real Postgres and Kafka (browser tests in Debian's chromium included)
 	@$(LOCAL)/setup.sh browser
+	@$(LOCAL)/setup.sh k8s
 	@$(LOCAL)/run-tests.sh tests
 
 test-unit: setup  ## unit and contract tests only (no sockets)
+	@$(LOCAL)/setup.sh k8s
 	@$(LOCAL)/run-tests.sh tests/unit tests/contract
 
 test-integration: infra

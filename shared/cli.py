@@ -19,6 +19,7 @@ import uvloop
 from aiokafka import AIOKafkaProducer
 from pydantic import ValidationError
 
+from shared import metrics
 from shared.db.migrate import migrate
 from shared.logging import configure_logging
 from shared.messaging.consumer import EventProcessor, run_consumer
@@ -27,6 +28,7 @@ from shared.messaging.outbox import OutboxRelay
 from shared.resilience import KAFKA, Stopped, close_quietly, ride_out, watch_kafka
 from shared.runtime import ServiceContainer, run_until_stopped
 from shared.settings import ServiceSettings, refusal_message
+from shared.tracing import configure_tracing
 
 S = TypeVar("S", bound=ServiceSettings)
 C = TypeVar("C", bound=ServiceContainer[Any, Any])
@@ -96,6 +98,8 @@ def service_cli(name: str, service_dir: Path, load_settings: Callable[[], S], bo
     def run_role(role: str, body: Callable[[C, asyncio.Event], Awaitable[None]]) -> None:
         """Build the container, run the role's loop until SIGTERM/SIGINT, close everything."""
         s = settings(role)
+        configure_tracing(name, role)  # off (nothing imported) unless OTEL_EXPORTER_OTLP_ENDPOINT is set
+        metrics.serve_metrics(s.metrics_port, s.http_host)  # off unless <SERVICE>_METRICS_PORT is set
 
         async def work(stop: asyncio.Event) -> None:
             # Postgres (or Kafka) away at start or at any time after: the role waits for it, it never exits.
@@ -134,6 +138,7 @@ def service_cli(name: str, service_dir: Path, load_settings: Callable[[], S], bo
     def api() -> None:
         """Serve the HTTP API."""
         s = settings("api")
+        configure_tracing(name, "api")  # the app instruments itself (shared/web.py), in each worker process too
         import uvicorn
 
         factory = f"services.{name}.entrypoints.http:create_app"
@@ -161,12 +166,17 @@ def service_cli(name: str, service_dir: Path, load_settings: Callable[[], S], bo
             # A private topic prefix (tests, benchmarks) gets its own group: stacks sharing one broker then
             # never rebalance each other.
             watching = asyncio.create_task(watch_kafka(s.kafka_bootstrap, stop))
+            clients = metrics.WatchedClients()  # lag and dead letters, while metrics are served
+            sampling = asyncio.create_task(metrics.sample_consumer(name, container.pool, clients, stop)
+                                           if metrics.SERVING else asyncio.sleep(0))
             try:
-                await run_consumer(lambda: make_consumer(s.kafka_bootstrap, s.topic_prefix + name,
-                                                         [s.topic_prefix + t for t in container.consumes]),
+                topics = [s.topic_prefix + t for t in container.consumes]
+                await run_consumer(lambda: clients.track(make_consumer(s.kafka_bootstrap, s.topic_prefix + name,
+                                                                       topics)),
                                    processor_for(container), stop)
             finally:
                 watching.cancel()
+                sampling.cancel()
 
         run_role("consume", loop)
 
@@ -177,6 +187,9 @@ def service_cli(name: str, service_dir: Path, load_settings: Callable[[], S], bo
         async def loop(container: C, stop: asyncio.Event) -> None:
             s = container.settings
             watching = asyncio.create_task(watch_kafka(s.kafka_bootstrap, stop))
+            # The oldest unsent row's age, while metrics are served (its own task: it grows while Kafka is away).
+            sampling = asyncio.create_task(metrics.sample_outbox(name, container.pool, container.outbox, stop)
+                                           if metrics.SERVING else asyncio.sleep(0))
             try:
                 producer = await started_producer(s.kafka_bootstrap, stop)
                 try:
@@ -186,6 +199,7 @@ def service_cli(name: str, service_dir: Path, load_settings: Callable[[], S], bo
                     await producer.stop()
             finally:
                 watching.cancel()
+                sampling.cancel()
 
         run_role("relay", loop)
 

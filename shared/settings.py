@@ -95,6 +95,11 @@ class ServiceSettings(BaseSettings):
     # and killed alone: the replicas of deploy/local/processes.txt. Off by default, so a second stack started by
     # mistake on a taken port fails instead of sharing it.
     http_reuse_port: bool = False
+    # The worker roles (consume, relay, ticker, deliver, ...) serve no HTTP: with a port here each serves its Prometheus
+    # metrics on HTTP_HOST:METRICS_PORT/metrics (shared/metrics.py). 0 (the default): not served. One process per
+    # pod, every worker pod on the same port; on one machine, each role its own port. The api role ignores it (its
+    # metrics are on its HTTP port).
+    metrics_port: int = Field(0, ge=0, le=65535)
     consumer_max_attempts: int = 3
     outbox_poll_seconds: float = 0.5
 

@@ -22,6 +22,7 @@ from shared.health import database_check, health_router, install_request_metrics
 from shared.problems import Problem, document_problems, install_problem_handlers, problem_response
 from shared.resilience import POSTGRES, POSTGRES_AWAY, PROCESS_OUTAGES, RETRY_AFTER_SECONDS, RideOut, unavailable
 from shared.runtime import ServiceContainer
+from shared.tracing import instrument_app
 
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 log = structlog.get_logger("web")
@@ -228,7 +229,10 @@ def create_service_app(name: str, title: str, start: Callable[[], Awaitable[Serv
             if (container := getattr(app.state, "container", None)) is not None:
                 await container.close()
 
-    app = FastAPI(title=title, version=version, lifespan=lifespan)
+    # Traces come from the official FastAPI instrumentation when tracing is on (shared/tracing.py); FastAPI's own
+    # native telemetry would add a second server span per request to the same provider.
+    app = FastAPI(title=title, version=version, lifespan=lifespan,
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.jwt_secret = jwt_secret
     install_problem_handlers(app)
     install_unavailable_handlers(app)
@@ -241,6 +245,7 @@ def create_service_app(name: str, title: str, start: Callable[[], Awaitable[Serv
     for router in every_router:
         app.include_router(router)
     _complete_openapi(app, hand_parsed_bodies)
+    instrument_app(app, name)
     return app
 
 

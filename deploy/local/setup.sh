@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what the native stack needs, idempotently and quickly when already done:
-#   setup.sh [python|postgres|kafka|bench|web|browser|all|lock]     (default: all = postgres, kafka, python, web)
+#   setup.sh [python|postgres|kafka|bench|web|browser|k8s|all|lock]     (default: all = postgres, kafka, python, web)
 #   python    .venv with python3.11, exactly requirements.lock (hash-checked, wheels only, what it does not
 #             list removed) and the project itself without deps; only when the lock or pyproject.toml changed
 #   postgres  postgresql-15 + postgresql-15-postgis-3 from apt (root needed only when missing)
@@ -9,6 +9,9 @@
 #   web       nginx from apt; Node.js + npm (apt, when missing); the console's packages (npm ci, from
 #             services/web/package-lock.json) when the lock changed; its build (services/web/dist) when a source changed
 #   browser   chromium and fonts-noto-cjk from apt (tests/browser: Playwright drives /usr/bin/chromium)
+#   k8s       kustomize $KUSTOMIZE_VERSION (deploy/k8s; tests/unit/test_k8s_manifests.py renders it), built with
+#             `go install` from the Go module proxy into $GRID_CACHE_DIR/kustomize-$KUSTOMIZE_VERSION/ (Go >= 1.26
+#             needed; 30 s to 2.5 min the first time, mostly downloads; nothing after)
 #   lock      re-resolve requirements.lock from pyproject.toml (pip-compile in a throwaway venv); extra
 #             arguments go to pip-compile: --upgrade, --upgrade-package NAME
 # shellcheck source=common.sh
@@ -204,6 +207,31 @@ build_web() {
   fi
 }
 
+# kustomize, the one renderer of deploy/k8s: the release's own module, compiled by `go install` (checksums from the
+# Go checksum database), into the cache dir shared by every checkout. v5.8.2 is the newest whose go.mod accepts this
+# machine's Go (1.26); v5.8.3 asks for 1.27.
+KUSTOMIZE_VERSION="v5.8.2"
+KUSTOMIZE_DIR="$CACHE_DIR/kustomize-$KUSTOMIZE_VERSION"
+
+setup_k8s() {
+  [ -x "$KUSTOMIZE_DIR/kustomize" ] && return 0
+  command -v go >/dev/null || die "kustomize is built with Go (1.26 or later), which is not on PATH"
+  log "go install sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION into $KUSTOMIZE_DIR"
+  mkdir -p "$CACHE_DIR"
+  local tmp="$CACHE_DIR/kustomize.tmp.$$"
+  rm -rf "$tmp"
+  if ! GOBIN="$tmp" GOTOOLCHAIN=local GOFLAGS=-buildvcs=false \
+         go install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION" >"$CACHE_DIR/kustomize-install.log" 2>&1; then
+    rm -rf "$tmp"
+    tail -n 20 "$CACHE_DIR/kustomize-install.log" >&2
+    die "go install of kustomize $KUSTOMIZE_VERSION failed (Go module proxy reachable? Go >= 1.26?)"
+  fi
+  "$tmp/kustomize" version | grep -qx "$KUSTOMIZE_VERSION" || { rm -rf "$tmp"; die "the built kustomize is not $KUSTOMIZE_VERSION"; }
+  rm -rf "$KUSTOMIZE_DIR"
+  mv "$tmp" "$KUSTOMIZE_DIR"
+  log "kustomize $KUSTOMIZE_VERSION ready: $KUSTOMIZE_DIR/kustomize"
+}
+
 setup_browser() {
   local missing=()
   [ -x /usr/bin/chromium ] || missing+=(chromium)
@@ -218,7 +246,8 @@ case "${1:-all}" in
   bench) setup_bench ;;
   web) setup_web ;;
   browser) setup_browser ;;
+  k8s) setup_k8s ;;
   all) setup_postgres; setup_kafka; setup_python; setup_web ;;
   lock) shift; lock_python "$@" ;;
-  *) die "usage: setup.sh [python|postgres|kafka|bench|web|browser|all|lock [pip-compile args]]" ;;
+  *) die "usage: setup.sh [python|postgres|kafka|bench|web|browser|k8s|all|lock [pip-compile args]]" ;;
 esac

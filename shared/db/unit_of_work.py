@@ -18,6 +18,7 @@ from typing import Any, Protocol, Self
 
 import asyncpg
 
+from shared import tracing
 from shared.clock import Clock
 from shared.events.envelope import Envelope, Event
 from shared.messaging import inbox, outbox
@@ -74,7 +75,10 @@ class Envelopes:
         self.pending: list[Envelope] = []
 
     def emit(self, event: Event, cause: Envelope | None = None) -> Envelope:
-        envelope = Envelope.wrap(event, source=self.source, time=self.clock.now(), cause=cause)
+        # The span it is emitted in (a request's, a consumer's) goes with it: the CloudEvents tracing extension.
+        traceparent, tracestate = tracing.current_traceparent() if tracing.ENABLED else (None, None)
+        envelope = Envelope.wrap(event, source=self.source, time=self.clock.now(), cause=cause,
+                                 traceparent=traceparent, tracestate=tracestate)
         self.pending.append(envelope)
         return envelope
 

@@ -2,15 +2,20 @@
 
 The envelope `id` is the idempotency key downstream; `subject` (the incident id) is the Kafka key, so
 one case's events stay in order on one partition.
+
+`traceparent`/`tracestate`: the CloudEvents distributed-tracing extension, the W3C trace context the event was
+emitted in (shared/tracing.py); present only while tracing is on, and left out of the JSON when absent.
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+TRACEPARENT_PATTERN = r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
 
 
 class Event(BaseModel):
@@ -37,10 +42,20 @@ class Envelope(BaseModel):
     data: dict[str, Any]
     correlationid: str | None = None
     causationid: str | None = None
+    # The CloudEvents distributed-tracing extension (W3C Trace Context); absent while tracing is off.
+    # Left out when absent (never null): the schema says what it is when present.
+    traceparent: Annotated[str | None, WithJsonSchema({
+        "type": "string", "pattern": TRACEPARENT_PATTERN,
+        "description": "CloudEvents distributed tracing: the W3C traceparent of the span the event was emitted in"})
+    ] = Field(default=None, exclude_if=lambda value: value is None)
+    tracestate: Annotated[str | None, WithJsonSchema({
+        "type": "string", "description": "CloudEvents distributed tracing: the W3C tracestate going with it"})
+    ] = Field(default=None, exclude_if=lambda value: value is None)
 
     @classmethod
     def wrap(cls, event: Event, *, source: str, time: datetime, cause: Envelope | None = None,
-             event_id: uuid.UUID | None = None) -> Envelope:
+             event_id: uuid.UUID | None = None, traceparent: str | None = None,
+             tracestate: str | None = None) -> Envelope:
         event_id = event_id or uuid.uuid4()
         correlationid, causationid = cause.lineage() if cause else (str(event_id), None)
         # The event was validated when it was built and the rest is ours: construct without validating again
@@ -56,6 +71,8 @@ class Envelope(BaseModel):
             data=event.model_dump(mode="json"),
             correlationid=correlationid,
             causationid=causationid,
+            traceparent=traceparent,
+            tracestate=tracestate,
         )
 
     def lineage(self) -> tuple[str, str]:

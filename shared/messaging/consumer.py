@@ -7,6 +7,9 @@ partitions of one poll are applied side by side (one connection each); a case's 
 A handler error is retried a bounded number of times and then the event is parked in `dead_letter`
 with the error, so one poison event never stops the partition. Infrastructure errors (database or
 broker unreachable) are not the event's fault: the loop waits them out (shared/resilience.py) without parking.
+
+While tracing is on (shared/tracing.py), each event is applied in a span whose parent is its envelope's
+`traceparent`, one per event also within a batch.
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from pydantic import ValidationError
 
+from shared import tracing
 from shared.db.unit_of_work import UnitOfWork
 from shared.events import Envelope, parse_event
 from shared.messagebus import EventHandler
 from shared.messaging import inbox
+from shared.metrics import count_events
 from shared.resilience import KAFKA, RideOut, Stopped, close_quietly, ride_out
 
 log = structlog.get_logger("consumer")
@@ -136,12 +141,17 @@ class EventProcessor:
                     outcomes.append("duplicate")
                 else:
                     fresh.discard(envelope.id)  # a second copy later in the same batch is a duplicate
-                    await handler(parse_event(envelope), envelope, uow)
+                    with tracing.event_span(self.name, envelope):  # each event in the trace it came in
+                        await handler(parse_event(envelope), envelope, uow)
                     outcomes.append("applied")
             await uow.commit()
         return outcomes
 
     async def _apply_once(self, handler: EventHandler, envelope: Envelope) -> str:
+        with tracing.event_span(self.name, envelope):
+            return await self._apply_once_traced(handler, envelope)
+
+    async def _apply_once_traced(self, handler: EventHandler, envelope: Envelope) -> str:
         async with self.uow_factory() as uow:
             if not await uow.first_delivery(self.name, envelope.id):
                 return "duplicate"
@@ -244,7 +254,7 @@ async def _apply_partition(consumer: AIOKafkaConsumer, processor: EventProcessor
                          rec.value.decode("utf-8", errors="replace") if rec.value else "")
                 for rec in records]
     for start in range(0, len(incoming), TRANSACTION_BATCH):
-        await processor.process_many(incoming[start:start + TRANSACTION_BATCH])
+        count_events(processor.name, await processor.process_many(incoming[start:start + TRANSACTION_BATCH]))
     await _commit(consumer, tp, records[-1].offset + 1)
 
 

@@ -23,6 +23,7 @@ import asyncpg
 import structlog
 from aiokafka import AIOKafkaProducer
 
+from shared import tracing
 from shared.events.envelope import Envelope
 from shared.messaging.topics import topic_for_event_type
 from shared.resilience import RideOut, Stopped, close_quietly, connection_gone
@@ -74,6 +75,9 @@ class OutboxTable(Protocol):
     async def purge_sent(self, pool: asyncpg.Pool, older_than_hours: int) -> int:
         """Delete rows sent longer ago than that; returns how many."""
 
+    async def oldest_unsent_age(self, conn: asyncpg.Connection) -> float | None:
+        """Seconds since the oldest unsent row was written (None: nothing waits); one indexed lookup."""
+
 
 class EnvelopeOutbox:
     """The `outbox` table of rendered CloudEvents envelopes (written by `write`)."""
@@ -90,6 +94,12 @@ class EnvelopeOutbox:
         result = await pool.execute(
             "DELETE FROM outbox WHERE sent_at < now() - make_interval(hours => $1)", older_than_hours)
         return int(result.split()[-1])
+
+    async def oldest_unsent_age(self, conn: asyncpg.Connection) -> float | None:
+        age: float | None = await conn.fetchval(
+            "SELECT extract(epoch FROM now() - created_at)::float8 FROM outbox WHERE sent_at IS NULL "
+            "ORDER BY id LIMIT 1")
+        return age
 
 
 def leader_lock_key(service: str) -> int:
@@ -164,11 +174,23 @@ class OutboxRelay:
             messages = await self._table.unsent(conn, self._batch)
             if not messages:
                 return 0
-            deliveries = [await self._producer.send(self._prefix + m.topic, m.value, key=m.key) for m in messages]
+            if tracing.ENABLED:
+                deliveries = [await self._send_traced(m) for m in messages]
+            else:
+                deliveries = [await self._producer.send(self._prefix + m.topic, m.value, key=m.key)
+                              for m in messages]
             await asyncio.gather(*deliveries)  # acks=all: every message is on the broker before its row is marked
             await self._table.mark_sent(conn, sorted({m.row_id for m in messages}))
         self.published += len(messages)
         return len(messages)
+
+    async def _send_traced(self, message: OutgoingMessage) -> asyncio.Future[object]:
+        """Publish one record within its event's trace (the aiokafka instrumentation's send span and its headers
+        join it): the rendered envelope's `traceparent`, where it has one."""
+        with tracing.within(tracing.outbox_traceparent(message.value.decode())):
+            future: asyncio.Future[object] = await self._producer.send(self._prefix + message.topic, message.value,
+                                                                        key=message.key)
+        return future
 
 
 async def purge_sent(pool: asyncpg.Pool, older_than_hours: int = 24) -> int:

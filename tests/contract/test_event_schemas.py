@@ -47,6 +47,23 @@ def test_the_asyncapi_document_is_generated_from_the_models():
     path = Path(__file__).parent / "asyncapi.json"
     if os.environ.get("UPDATE_SNAPSHOTS") == "1":
         path.write_text(render(), encoding="utf-8")
-    assert path.read_text(encoding="utf-8") == render(), "the bus changed: regenerate asyncapi.json"
+    assert path.read_text(encoding="utf-8") == render(), (
+        "the bus changed (an event model, a topic or a consumer's handlers): regenerate the document with "
+        "`.venv/bin/python -m shared.events.asyncapi > tests/contract/asyncapi.json` "
+        "(or `UPDATE_SNAPSHOTS=1 make test-unit`) and review the diff")
     described = {m["name"] for m in document()["components"]["messages"].values()}
     assert described == set(EVENT_MODELS)
+
+
+def test_the_asyncapi_document_is_valid_asyncapi_3():
+    """Checked against the specification's own JSON Schema (asyncapi/spec-json-schemas, Apache-2.0, commit 7dd3990,
+    schemas/3.0.0-without-$id.json, committed as asyncapi-3.0.0.schema.json): bindings, operations and servers
+    included."""
+    import jsonschema_rs
+
+    from shared.events.asyncapi import document
+
+    schema = json.loads((Path(__file__).parent / "asyncapi-3.0.0.schema.json").read_text(encoding="utf-8"))
+    errors = [f"{'/'.join(map(str, e.instance_path))}: {e.message[:200]}"
+              for e in jsonschema_rs.Draft7Validator(schema).iter_errors(document())]
+    assert not errors, "\n".join(errors[:10])

@@ -270,3 +270,91 @@ async def test_sent_rows_older_than_a_day_are_purged_and_unsent_ones_kept(pool):
     assert await purge_sent(pool) == 1
     assert await pool.fetchval("SELECT count(*) FROM outbox") == 2
     assert await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 1
+
+
+async def test_the_metrics_samplers_read_outbox_age_dead_letters_and_lag(pool, topic_prefix):
+    """What shared/metrics.py reports while a role serves metrics: the oldest unsent row's age (one indexed query),
+    the unreplayed dead letters, and a consumer's lag per partition (highwater - position)."""
+    from aiokafka import TopicPartition
+
+    from shared import metrics
+    from shared.messaging.outbox import EnvelopeOutbox
+
+    assert await metrics.note_outbox_age(pool, EnvelopeOutbox(), "intake") == 0.0
+    await write_events(pool, [received() for _ in range(2)])
+    await pool.execute("UPDATE outbox SET created_at = now() - interval '90 seconds' "
+                       "WHERE id = (SELECT min(id) FROM outbox)")
+    age = await metrics.note_outbox_age(pool, EnvelopeOutbox(), "intake")
+    assert 89 < age < 120
+    assert metrics.OUTBOX_AGE.labels("intake")._value.get() == age
+    await pool.execute("UPDATE outbox SET sent_at = now()")
+    assert await metrics.note_outbox_age(pool, EnvelopeOutbox(), "intake") == 0.0
+
+    bad = received()
+    parked = counting_processor(pool, fail_on={bad.incident_id})
+    parked.backoff = 0.0
+    assert await parked.process(record_of(Envelope.wrap(bad, source="/intake", time=NOW))) == "parked"
+    assert await metrics.count_dead_letters(pool, "counter") == 1
+    await counting_processor(pool).replay_parked()
+    assert await metrics.count_dead_letters(pool, "counter") == 0
+
+    topic = topic_prefix + INCIDENTS
+    one_case = uuid.uuid4()  # one key: one partition
+    raw = AIOKafkaProducer(bootstrap_servers=KAFKA_BOOTSTRAP)
+    await raw.start()
+    try:
+        for _ in range(5):
+            sent = await raw.send_and_wait(topic, Envelope.wrap(received(one_case), source="/intake",
+                                                                time=NOW).to_bytes(), key=str(one_case).encode())
+    finally:
+        await raw.stop()
+    client = AIOKafkaConsumer(topic, bootstrap_servers=KAFKA_BOOTSTRAP, group_id=f"g-{uuid.uuid4().hex[:6]}",
+                              enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=2)
+    await client.start()
+    lag = metrics.ConsumerLag("lag-test")
+    try:
+        taken = 0
+        while taken < 2:
+            taken += sum(len(r) for r in (await client.getmany(timeout_ms=1000, max_records=2 - taken)).values())
+        await lag.note(client)
+        tp = TopicPartition(topic, sent.partition)
+        assert metrics.CONSUMER_LAG.labels("lag-test", topic, str(sent.partition))._value.get() == \
+            client.highwater(tp) - await client.position(tp) == 3
+        assert tp in lag.reported
+    finally:
+        await client.stop()
+    lag.forget()
+    assert not any(s.labels.get("consumer") == "lag-test" for m in metrics.CONSUMER_LAG.collect() for s in m.samples)
+
+
+def test_a_worker_role_serves_its_metrics_over_http(monkeypatch):
+    """<SERVICE>_METRICS_PORT: what Prometheus scrapes from a role without an HTTP server of its own."""
+    import socket
+    import urllib.request
+
+    from prometheus_client import start_http_server
+
+    from shared import metrics
+
+    monkeypatch.setattr(metrics, "SERVING", False)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    servers = []
+
+    def start(port: int, addr: str) -> None:
+        servers.append(start_http_server(port, addr=addr))
+
+    assert metrics.serve_metrics(port, "127.0.0.1", start=start) and metrics.SERVING
+    httpd, _ = servers[0]
+    try:
+        metrics.count_events("scraped", ["applied"])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            body = response.read().decode()
+        # A second role on the same port: logged, not fatal.
+        assert metrics.serve_metrics(port, "127.0.0.1") is False
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert 'consumer_events_total{consumer="scraped",outcome="applied"} 1.0' in body
+    assert "# TYPE outbox_oldest_unsent_age_seconds gauge" in body

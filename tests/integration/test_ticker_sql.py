@@ -148,3 +148,33 @@ async def test_a_clock_started_at_the_cases_level_fires_the_same_in_sql(pool):
     assert carried == {"none": ["yellow", "reminder", "red", "yellow_card"],
                        "reminder": ["yellow", "red", "yellow_card"], "yellow_card": ["yellow", "red"],
                        "red_card": ["yellow", "red"], "leader": ["yellow", "red"]}
+
+
+async def test_the_metrics_queries_count_lights_per_district_overdue_and_unsent_alerts(pool):
+    """The supervision API's gauges (entrypoints/metrics.py) and the relay's outbox age, on the real schema."""
+    from prometheus_client import REGISTRY
+
+    from services.supervision.entrypoints.metrics import ClockMetrics
+    from services.supervision.views import next_due_at
+
+    async with pool.acquire() as conn:
+        assert await ClockAlertOutbox().oldest_unsent_age(conn) is None
+        clocks = ClockRepository(conn)
+        for age, liveness in ((timedelta(minutes=150), "running"), (timedelta(minutes=150), "stopped"),
+                              (timedelta(minutes=30), "running")):
+            clock = a_clock("green", "none", age, liveness)
+            await clocks.add(clock)
+    bus = pg_message_bus(pool, FixedClock(NOW), CALENDAR)
+    await bus.handle(FireDueClocks(10_000))  # the running 150-minute-old one turns red, writes its alert
+    async with pool.acquire() as conn:
+        age = await ClockAlertOutbox().oldest_unsent_age(conn)
+    assert age is not None and 0 <= age < 60
+
+    await ClockMetrics(pool, FixedClock(NOW + timedelta(hours=2))).refresh()
+    district = {"district": "320508"}
+    assert REGISTRY.get_sample_value("supervision_clocks_running", {**district, "light": "red"}) == 1
+    assert REGISTRY.get_sample_value("supervision_clocks_running", {**district, "light": "green"}) == 1
+    due = await next_due_at(pool)  # the next threshold of any clock, which the ticker (not run since) has not fired
+    assert due is not None and due < NOW + timedelta(hours=2)
+    assert REGISTRY.get_sample_value("supervision_ticker_overdue_seconds") == \
+        (NOW + timedelta(hours=2) - due).total_seconds()

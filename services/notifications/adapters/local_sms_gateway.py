@@ -140,7 +140,8 @@ def create_gateway_app(log_path: Path, hotline_secret: str | None = None, smtp_p
     messages, webhooks, mails = log.records["sms"], log.records["webhook"], log.records["mail"]
 
     @app.post("/sms")
-    async def send(body: SmsIn, idempotency_key: str | None = Header(None)) -> JSONResponse:
+    async def send(body: SmsIn, idempotency_key: str | None = Header(None),
+                   traceparent: str | None = Header(None)) -> JSONResponse:
         if failures["left"] > 0:
             failures["left"] -= 1
             return JSONResponse({"error": "injected failure"}, status_code=failures["status"])
@@ -149,6 +150,8 @@ def create_gateway_app(log_path: Path, hotline_secret: str | None = None, smtp_p
             return JSONResponse({**log.by_key[key], "duplicate": True})
         record = {"kind": "sms", "message_id": str(uuid.uuid4()), "idempotency_key": key, "phone": body.phone,
                   "text": body.text, "received_at": datetime.now(UTC).isoformat()}
+        if traceparent:  # the sender's trace (tracing on: shared/tracing.py), as a real provider would log it
+            record["traceparent"] = traceparent
         log.keep(record)
         return JSONResponse(record, status_code=201)
 
@@ -178,6 +181,8 @@ def create_gateway_app(log_path: Path, hotline_secret: str | None = None, smtp_p
             return JSONResponse({**log.by_key[key], "duplicate": True})
         record = {**record, "message_id": str(uuid.uuid4()), "idempotency_key": key, "body": body,
                   "received_at": datetime.now(UTC).isoformat()}
+        if traceparent := request.headers.get("traceparent"):
+            record["traceparent"] = traceparent
         log.keep(record)
         return JSONResponse(record, status_code=201)
 

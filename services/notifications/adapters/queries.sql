@@ -14,8 +14,8 @@ SELECT * FROM case_owner WHERE incident_id = $1;
 -- name: insert_delivery
 -- Times come from the service clock, so held and retried deliveries follow a virtual clock too.
 INSERT INTO delivery (id, event_id, event_type, incident_id, channel, recipient, address, body, urgent,
-                      status, created_at, next_attempt_at, subject, summary, fallback_email, full_text)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                      status, created_at, next_attempt_at, subject, summary, fallback_email, full_text, traceparent)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
 ON CONFLICT (event_id, recipient, channel) DO NOTHING;
 
 -- name: wake_deliverers

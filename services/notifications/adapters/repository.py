@@ -21,6 +21,7 @@ from services.notifications.domain.contacts import Person, UnitContact
 from services.notifications.domain.delivery import Delivery, QuietHours
 from services.notifications.domain.subscriptions import Subscription
 from services.notifications.domain.templates import StoredTemplate
+from shared import tracing
 from shared.db.queries import Queries
 
 QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
@@ -32,10 +33,12 @@ class DeliveryRepository:
         self._conn = conn
 
     async def add(self, d: Delivery) -> bool:
+        # Made while an event is applied: it keeps that event's trace (tracing on), for its send to join.
+        traceparent = d.traceparent or (tracing.current_traceparent()[0] if tracing.ENABLED else None)
         status = await self._conn.execute(QUERIES.insert_delivery, d.id, d.event_id, d.event_type, d.incident_id,
                                           d.channel, d.recipient, d.address, d.body, d.urgent, d.status,
                                           d.created_at, d.next_attempt_at, d.subject, d.summary, d.fallback_email,
-                                          d.full_text)
+                                          d.full_text, traceparent)
         written: bool = status.endswith("1")
         if written and d.due_at_once:
             await self._conn.execute(QUERIES.wake_deliverers)  # delivered at commit; repeats fold into one

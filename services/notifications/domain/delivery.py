@@ -205,6 +205,8 @@ class Delivery:
     # is then the same message under the same key (the provider may have taken a try we never heard back from).
     send_id: uuid.UUID | None = None
     seq: int = 0  # the order deliveries were made in (numbered by the store)
+    # The trace of the event that made it (W3C traceparent; set by the store while tracing is on): its send joins it.
+    traceparent: str | None = field(default=None, compare=False, repr=False)
     events: list[DeliveryEvent] = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
@@ -283,7 +285,7 @@ class Delivery:
         return Delivery(event_id=self.event_id, event_type=self.event_type, incident_id=self.incident_id,
                         channel="email", recipient=self.recipient, address=self.fallback_email,
                         body=self.full_text or self.body, subject=subject, urgent=self.urgent, created_at=now,
-                        next_attempt_at=now)
+                        next_attempt_at=now, traceparent=self.traceparent)
 
 
 def tell(recipient: Recipient, cause: Cause, message: Message, *, urgent: bool, now: datetime,

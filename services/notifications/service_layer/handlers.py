@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
+from prometheus_client import Counter
 
 from services.notifications.domain.alerts import Alert
 from services.notifications.domain.cases import (
@@ -80,6 +81,7 @@ from services.notifications.domain.subscriptions import (
 from services.notifications.domain.templates import TEMPLATES, StoredTemplate, validate
 from services.notifications.service_layer.channels import Channels
 from services.notifications.service_layer.unit_of_work import NotificationsUnitOfWork
+from shared import tracing
 from shared.actor import covers
 from shared.events.envelope import Envelope
 from shared.events.intake import (
@@ -97,6 +99,9 @@ from shared.events.supervision import EscalationRaised, LightChanged
 from shared.messagebus import Command
 
 log = structlog.get_logger("notifications")
+# Each delivery's try, counted when committed: sent, retry (pending again), dead (gave up), gone (410).
+DELIVERIES = Counter("notifications_deliveries_total", "Deliveries tried, by channel and outcome "
+                     "(sent, retry, dead, gone)", ["channel", "outcome"])
 
 
 # ---- events from the other services -------------------------------------------------------------------------
@@ -385,11 +390,14 @@ async def deliver_due(cmd: DeliverDue, uow: NotificationsUnitOfWork, channels: C
         sends = await _ready(uow, due, uow.clock.now(), policy)
         outgoing = await _outgoing(uow, sends, policy)
         attempts = await _send_all(channels, sends, outgoing, cmd.concurrency)
+        outcomes: list[tuple[str, str]] = []
         for send, attempt in zip(sends, attempts, strict=True):
             if attempt is None:
                 continue  # its receiver answered 410 earlier in this batch; the row is dead already
-            await _record(uow, send, attempt, policy)
+            outcomes += await _record(uow, send, attempt, policy)
         await uow.commit()
+    for channel, outcome in outcomes:  # counted once they are committed
+        DELIVERIES.labels(channel, outcome).inc()
     return len(due)
 
 
@@ -467,7 +475,7 @@ async def _send_all(channels: Channels, sends: list[Send], outgoing: list[Outgoi
     async def lane(indexes: list[int]) -> None:
         for n in indexes:
             async with gate:
-                attempts[n] = attempt = await channels[sends[n].lead.channel].send(outgoing[n])
+                attempts[n] = attempt = await _send_one(channels, sends[n], outgoing[n])
             if sends[n].ends_lane(attempt):
                 return
 
@@ -483,11 +491,32 @@ async def _send_all(channels: Channels, sends: list[Send], outgoing: list[Outgoi
     return attempts
 
 
-async def _record(uow: NotificationsUnitOfWork, send: Send, attempt: Attempt, policy: DeliveryPolicy) -> None:
+async def _send_one(channels: Channels, send: Send, outgoing: Outgoing) -> Attempt:
+    """One send to its provider; while tracing is on, in the trace of the event that made its delivery (the
+    provider gets it as a `traceparent` header)."""
+    channel = channels[send.lead.channel]
+    if not tracing.ENABLED:
+        return await channel.send(outgoing)
+    with tracing.delivery_span(send.lead.channel, [d.traceparent for d in send.deliveries],
+                               {"grid.delivery_id": outgoing.id, "grid.recipient": send.lead.recipient,
+                                "grid.incident_id": str(send.lead.incident_id or ""),
+                                "grid.deliveries": len(send.deliveries)}) as span:
+        attempt = await channel.send(outgoing)
+        if span is not None:
+            span.set_attribute("grid.attempt.succeeded", attempt.succeeded)
+            if attempt.status_code is not None:
+                span.set_attribute("http.response.status_code", attempt.status_code)
+        return attempt
+
+
+async def _record(uow: NotificationsUnitOfWork, send: Send, attempt: Attempt, policy: DeliveryPolicy
+                  ) -> list[tuple[str, str]]:
     """The outcome of one send for each delivery it carried (a bundle's share it); a dead SMS falls back to
-    email; a 410 switches a subscription off."""
+    email; a 410 switches a subscription off. Returns (channel, outcome) per delivery."""
     now = uow.clock.now()
+    outcomes: list[tuple[str, str]] = []
     for delivery, outcome in send.record(attempt, now, policy):
+        outcomes.append((delivery.channel, outcome))
         if outcome == "gone":
             await _receiver_gone(uow, delivery.recipient, now)
         await uow.deliveries.save(delivery)
@@ -497,6 +526,7 @@ async def _record(uow: NotificationsUnitOfWork, send: Send, attempt: Attempt, po
             await uow.deliveries.add(delivery.email_instead(now, subject))
     if send.reached_phone(attempt):
         await uow.sms_recipients.sms_sent(send.lead.address, now)
+    return outcomes
 
 
 async def _receiver_gone(uow: NotificationsUnitOfWork, recipient: str, now: datetime) -> None:

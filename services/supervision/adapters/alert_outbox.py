@@ -2,6 +2,9 @@
 
 Each event's id derives from its alert's id and its place in the alert, so a batch published again after
 a relay crash carries the same ids and consumers' inboxes drop the doubles.
+
+The rows keep no trace context (no `traceparent`): a light change or 督办 step is the ticker's doing, not a
+request's, so each begins a trace of its own at its consumers, with the case on every span (shared/tracing.py).
 """
 
 from __future__ import annotations
@@ -35,6 +38,10 @@ class ClockAlertOutbox:
     async def purge_sent(self, pool: asyncpg.Pool, older_than_hours: int) -> int:
         result = await pool.execute(QUERIES.purge_sent_clock_alerts, older_than_hours)
         return int(result.split()[-1])
+
+    async def oldest_unsent_age(self, conn: asyncpg.Connection) -> float | None:
+        age: float | None = await conn.fetchval(QUERIES.oldest_unsent_clock_alert_age)
+        return age
 
 
 def render(row: asyncpg.Record) -> list[Envelope]:

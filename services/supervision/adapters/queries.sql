@@ -189,6 +189,10 @@ UPDATE clock_alert SET sent_at = now() WHERE id = ANY($1::bigint[]);
 -- name: purge_sent_clock_alerts
 DELETE FROM clock_alert WHERE sent_at < now() - make_interval(hours => $1);
 
+-- name: oldest_unsent_clock_alert_age
+-- Seconds since the oldest unsent alert was written (the relay's metric; clock_alert_unsent serves it).
+SELECT extract(epoch FROM now() - created_at)::float8 FROM clock_alert WHERE sent_at IS NULL ORDER BY id LIMIT 1;
+
 -- name: next_due_at
 SELECT min(next_check_at) FROM phase_clock WHERE next_check_at IS NOT NULL;
 
@@ -397,3 +401,9 @@ SELECT frozen_at, rows FROM frozen_stats WHERE month = $1 AND group_by = $2;
 -- name: store_frozen_stats
 INSERT INTO frozen_stats (month, group_by, frozen_at, rows) VALUES ($1, $2, $3, $4)
 ON CONFLICT (month, group_by) DO NOTHING;
+
+-- name: running_clocks_by_district
+-- Running clocks per district (the grid code's first 6 digits; '' without a grid) and light: the API's metric,
+-- refreshed every half minute (phase_clock_one_running holds exactly the running clocks).
+SELECT coalesce(left(grid_code, 6), '') AS district, light, count(*) AS clocks
+  FROM phase_clock WHERE stopped_at IS NULL GROUP BY 1, 2;

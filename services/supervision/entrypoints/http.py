@@ -5,6 +5,7 @@ become problems in the one handler `create_service_app` installs."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import date, datetime, timedelta
 from typing import Annotated, Literal
@@ -39,6 +40,7 @@ from services.supervision.entrypoints.export import (
     stats_table,
     wanted_format,
 )
+from services.supervision.entrypoints.metrics import ClockMetrics
 from services.supervision.service_layer.statistics import MonthReport, QuarterReport, month_report, quarter_report
 from services.supervision.views import board_clocks, clocks_of_incident, list_policies
 from shared.auth import Caller, Principal, require_role
@@ -364,7 +366,12 @@ def create_app(settings: SupervisionSettings | None = None,
     settings = settings or SupervisionSettings()
 
     async def start() -> SupervisionContainer:
-        return container or await bootstrap(settings)
+        if container is not None:
+            return container
+        started = await bootstrap(settings)
+        # Red lights per district and the ticker's delay, for /metrics (entrypoints/metrics.py).
+        started.tasks.append(asyncio.create_task(ClockMetrics(started.pool, started.clock).run()))
+        return started
 
     routers, access = [build_router()], ACCESS
     if dev_sign_in_enabled(settings):  # elsewhere the route does not exist at all (404, not in the OpenAPI)

@@ -492,6 +492,17 @@ async def test_a_delivery_the_provider_takes_is_sent_and_announced(store):
     assert store.sms_recipients.last["13900000001"] == NOW
 
 
+@pytest.mark.parametrize("status, outcome", [(201, "sent"), (503, "retry"), (400, "dead")])
+async def test_each_try_is_counted_by_channel_and_outcome_once_committed(store, status, outcome):
+    from prometheus_client import REGISTRY
+
+    labels = {"channel": "sms", "outcome": outcome}
+    before = REGISTRY.get_sample_value("notifications_deliveries_total", labels) or 0
+    await pending(store)
+    await fake_bus(store, sms=FakeChannel(status), policy=POLICY).handle(DeliverDue(batch=10))
+    assert REGISTRY.get_sample_value("notifications_deliveries_total", labels) == before + 1
+
+
 async def test_a_failed_try_waits_for_its_retry_and_goes_again(store):
     await pending(store)
     sms = FakeChannel(503)
