@@ -10,7 +10,8 @@
 #   wait     until each named service (default: all four) answers /ready, or fail naming the laggards
 #   ctl      any supervisorctl command: ctl tail -f intake-api, ctl restart routing-consume, ctl pid intake-api
 # Honours GRID_RUN_DIR (default .run: config and socket in supervisor/, logs in logs/<service>-<role>.log), the
-# <SERVICE>_HTTP_PORT variables, READY_TIMEOUT (60 s).
+# <SERVICE>_HTTP_PORT variables, READY_TIMEOUT (60 s), GRID_METRICS_BASE_PORT (9400: each worker role's
+# /metrics from there on, listed in $run/supervisor/prometheus-workers.yml; 0: off).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -20,6 +21,7 @@ conf="$run/supervisor/supervisord.conf"
 cd "$root"
 # The settings have no default ENV (shared/settings.py): this native stack is the development one.
 export ENV="${ENV:-dev}"
+export GRID_METRICS_BASE_PORT="${GRID_METRICS_BASE_PORT:-9400}"
 
 ctl() { "$root/.venv/bin/supervisorctl" -c "$conf" "$@"; }
 # supervisord answers on its socket (not a pid file: it is the one that knows what runs).

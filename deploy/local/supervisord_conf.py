@@ -8,10 +8,16 @@ settings come from this process's environment (ENV, CLOCK_MODE, CLOCK_SPEED, KAF
 PASSED): written into each program's `environment`, so `supervisorctl update` after a change of them restarts the
 roles with the new values. Everything else (PATH, HOME, ...) the roles inherit from supervisord. deploy/local/
 services.sh drives it; nothing here starts anything.
+
+Metrics: with GRID_METRICS_BASE_PORT set (services.sh: 9400 unless told otherwise; 0 turns it off) each worker role
+gets its own `<SERVICE>_METRICS_PORT` (shared/metrics.py): the n-th worker role of processes.txt a block of ten
+from base + 10·n, one port per replica. RUN_DIR/supervisor/prometheus-workers.yml lists them for Prometheus'
+file_sd (deploy/observability/prometheus/prometheus.yml reads it).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
@@ -32,6 +38,7 @@ PASSED = re.compile(r"^(ENV|LOG_LEVEL|KAFKA_\w+|CLOCK_\w+|AUTH_\w+|OTEL_\w+|PYTH
 STARTSECS = 3
 STARTRETRIES = 20
 STOPWAITSECS = 10
+METRICS_BLOCK = 10  # ports per worker role: its replicas' (a count above this takes no metrics port)
 
 
 @dataclass(frozen=True)
@@ -80,15 +87,39 @@ def quote(value: str) -> str | None:
     return None
 
 
+def metrics_ports(roles: list[Role], base: int) -> dict[str, list[int]]:
+    """Each worker role's metrics ports, one per replica (empty when base is 0). A role with its own HTTP port
+    serves /metrics there."""
+    if not base:
+        return {}
+    if base % METRICS_BLOCK or not 1024 <= base <= 65535 - METRICS_BLOCK * len(roles):
+        raise ValueError(f"GRID_METRICS_BASE_PORT={base}: want a multiple of {METRICS_BLOCK} from 1024, with room "
+                         f"for {len(roles)} blocks of {METRICS_BLOCK} below 65536 (or 0: off)")
+    workers = [role for role in roles if not role.port_variable]
+    return {role.name: [base + METRICS_BLOCK * n + replica for replica in range(min(role.count, METRICS_BLOCK))]
+            for n, role in enumerate(workers)}
+
+
+def prometheus_targets(roles: list[Role], base: int, host: str = "127.0.0.1") -> str:
+    """A file_sd document: every worker process's metrics address, labelled with its service and role."""
+    ports = metrics_ports(roles, base)
+    groups = [{"targets": [f"{host}:{port}" for port in ports[role.name]],
+               "labels": {"service": role.service, "role": role.role}}
+              for role in roles if ports.get(role.name)]
+    return json.dumps(groups, indent=2) + "\n"  # JSON is YAML; Prometheus reads either
+
+
 def render(run_dir: Path, env: dict[str, str], roles: list[Role] | None = None,
            python: str | None = None) -> str:
+    roles = roles if roles is not None else read_roles()
+    ports = metrics_ports(roles, int(env.get("GRID_METRICS_BASE_PORT") or 0))
     run_dir = run_dir.resolve()
     state, logs = run_dir / "supervisor", run_dir / "logs"
     python = python or str(ROOT / ".venv/bin/python")
     pairs = []
     for name, value in sorted(env.items()):
-        if not PASSED.match(name):
-            continue
+        if not PASSED.match(name) or (ports and name.endswith("_METRICS_PORT")):
+            continue  # (a worker's metrics port is its own, below)
         if (quoted := quote(value)) is None:
             # Left to the environment supervisord inherits (a change to it then needs `services.sh stop` first).
             print(f"supervisord_conf: {name} holds both quote marks, a newline or an edge quote: inherited, not "
@@ -107,7 +138,7 @@ def render(run_dir: Path, env: dict[str, str], roles: list[Role] | None = None,
         # Many open log files and sockets per role; the default 1024 is enough, 4096 leaves room for replicas.
         "minfds=4096", "",
     ]
-    for role in roles if roles is not None else read_roles():
+    for role in roles:
         lines += [
             f"[program:{role.name}]",
             f"command={python} -m services.{role.service} {role.role}",
@@ -128,6 +159,11 @@ def render(run_dir: Path, env: dict[str, str], roles: list[Role] | None = None,
         if role.count > 1 and role.port_variable:
             # The API's replicas share its port (SO_REUSEPORT, shared/cli.py).
             own = ",".join(filter(None, [passed, f"{role.service.upper()}_HTTP_REUSE_PORT=\"true\""]))
+        if role.name in ports and role.count <= METRICS_BLOCK:
+            first = ports[role.name][0]
+            # supervisord cannot add, but it can spell: first is a multiple of ten, so its tens then the replica.
+            port = f"{first // 10}%(process_num)d" if role.count > 1 else str(first)
+            own = ",".join(filter(None, [own, f"{role.service.upper()}_METRICS_PORT=\"{port}\""]))
         if own:
             lines.append(f"environment={own}")
         lines.append("")
@@ -144,6 +180,8 @@ def write(run_dir: Path, env: dict[str, str]) -> Path:
         tmp.write_text(text)
         tmp.chmod(0o600)  # it holds the roles' settings, secrets included
         tmp.replace(conf)
+    targets = conf.parent / "prometheus-workers.yml"
+    targets.write_text(prometheus_targets(read_roles(), int(env.get("GRID_METRICS_BASE_PORT") or 0)))
     return conf
 
 

@@ -15,6 +15,7 @@ from services.notifications.config import NotificationsSettings
 from services.routing.config import RoutingSettings
 from services.supervision.config import SupervisionSettings
 from shared.settings import ServiceSettings
+from shared.tracing import ENDPOINT_VARIABLES as TRACING_ENDPOINTS
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -142,5 +143,6 @@ def test_the_env_example_holds_no_secret_and_every_variable_compose_requires():
 
 def test_every_name_in_the_env_example_is_read_by_a_service_or_by_compose():
     read = set().union(*(env_names(settings_class) for settings_class in SETTINGS.values())) | compose_variables()
+    read |= set(TRACING_ENDPOINTS)  # read by shared/tracing.py and the OpenTelemetry SDK, not a settings class
     unknown = sorted(set(example_settings()) - read)
     assert not unknown, f"deploy/compose.env.example names {unknown}, which neither a service nor compose reads"

@@ -125,7 +125,14 @@ def test_the_same_ports_everywhere(overlay):
         app = deployment["spec"]["template"]["spec"]["containers"][0]
         ports = {p["containerPort"] for p in app.get("ports", [])}
         if not role.port_variable:
-            assert not ports, f"{role.name} serves nothing (processes.txt gives it no port) but declares {ports}"
+            # A worker serves only its metrics, on the port its service's settings give every worker pod.
+            metrics_port = int(settings_of(deployment)[f"{role.service.upper()}_METRICS_PORT"]["configMap"])
+            assert [(p["name"], p["containerPort"]) for p in app.get("ports", [])] == [("metrics", metrics_port)], \
+                f"{role.name} serves nothing but its metrics (processes.txt gives it no port); it declares {ports}"
+            annotations = deployment["spec"]["template"]["metadata"].get("annotations", {})
+            assert annotations.get("prometheus.io/port") == str(metrics_port), role.name
+            compose_env = COMPOSE["services"][compose_name(role)]["environment"]
+            assert int(compose_env[f"{role.service.upper()}_METRICS_PORT"]) == metrics_port, role.name
             continue
         port = default_port(role)
         assert port in ports, f"{role.name}: container ports {ports}, the settings' default {port}"

@@ -1,5 +1,6 @@
 """deploy/local/supervisord_conf.py: supervisord's config from processes.txt, read back with supervisor's own parser."""
 
+import json
 from configparser import RawConfigParser
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import pytest
 from supervisor.datatypes import dict_of_key_value_pairs
 from supervisor.options import ServerOptions
 
-from deploy.local.supervisord_conf import Role, read_roles, render
+from deploy.local.supervisord_conf import Role, prometheus_targets, read_roles, render
 
 
 def test_every_role_of_processes_txt_is_one_program_restarted_with_backoff(tmp_path):
@@ -63,3 +64,34 @@ def test_a_count_gives_that_many_processes_with_a_log_each(tmp_path):
     processes.write_text("intake consume two\n")
     with pytest.raises(ValueError, match="count like x2"):
         read_roles(Path(processes))
+
+
+def test_every_worker_process_gets_a_metrics_port_of_its_own_and_prometheus_is_told_them(tmp_path):
+    roles = [Role("intake", "api", "INTAKE_HTTP_PORT", 2), Role("intake", "consume", None, 2),
+             Role("intake", "relay"), Role("supervision", "ticker", None, 3)]
+    conf = tmp_path / "supervisord.conf"
+    conf.write_text(render(tmp_path, {"ENV": "dev", "GRID_METRICS_BASE_PORT": "9400", "INTAKE_METRICS_PORT": "1"},
+                           roles=roles))
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "supervisor").mkdir()
+    options = ServerOptions()
+    options.realize(["-c", str(conf)])  # supervisord's own reading: %(process_num)d expanded per process
+    ports = {}
+    for group in options.process_group_configs:
+        for process in group.process_configs:
+            environment = process.environment or {}
+            port = next((v for k, v in environment.items() if k.endswith("_METRICS_PORT")), None)
+            ports[process.name] = port
+    assert ports == {"intake-api-0": None, "intake-api-1": None,  # the APIs serve /metrics on their HTTP port
+                     "intake-consume-0": "9400", "intake-consume-1": "9401", "intake-relay": "9410",
+                     "supervision-ticker-0": "9420", "supervision-ticker-1": "9421", "supervision-ticker-2": "9422"}
+    targets = json.loads(prometheus_targets(roles, 9400))
+    assert {(t["labels"]["role"], target) for t in targets for target in t["targets"]} == {
+        ("consume", "127.0.0.1:9400"), ("consume", "127.0.0.1:9401"), ("relay", "127.0.0.1:9410"),
+        ("ticker", "127.0.0.1:9420"), ("ticker", "127.0.0.1:9421"), ("ticker", "127.0.0.1:9422")}
+    # Off: no port is given, and one the operator set passes through as any setting.
+    off = render(tmp_path, {"ENV": "dev", "GRID_METRICS_BASE_PORT": "0", "INTAKE_METRICS_PORT": "9999"},
+                 roles=[Role("intake", "relay")])
+    assert 'INTAKE_METRICS_PORT="9999"' in off and prometheus_targets(roles, 0) == "[]\n"
+    with pytest.raises(ValueError, match="multiple of 10"):
+        render(tmp_path, {"GRID_METRICS_BASE_PORT": "9405"}, roles=roles)
