@@ -6,8 +6,8 @@ SDK is even imported, the API stays the no-op it is by default, and every helper
 module flag `ENABLED`. When set, `configure_tracing` (called once per process by shared/cli.py, and by the HTTP
 app of each uvicorn worker) installs a provider (resource: service.name = the service, `grid.role` = the role)
 with a batching OTLP/HTTP exporter (the standard OTEL_* variables apply: OTEL_BSP_SCHEDULE_DELAY, headers,
-timeouts...), and the official instrumentations of asyncpg, httpx and aiokafka; FastAPI's is applied to each app
-(`instrument_app`).
+timeouts...), and the official instrumentations of asyncpg, httpx, aiohttp's client and aiokafka; FastAPI's is
+applied to each app (`instrument_app`).
 
 How the context travels:
 - an event's envelope carries the span context it was emitted in, as the CloudEvents distributed-tracing
@@ -19,8 +19,8 @@ How the context travels:
 - the consumer applies each event in a span whose parent is the envelope's context (`event_span`), per event,
   also within a batch;
 - a notifications delivery keeps the context of the event that made it (the `traceparent` column), and the
-  deliverer sends it in a span of that trace (`delivery_span`); the httpx instrumentation passes it on to the SMS
-  gateway or 12345 as a `traceparent` header.
+  deliverer sends it in a span of that trace (`delivery_span`); the aiohttp (SMS) and httpx (webhooks, 12345)
+  instrumentations pass it on as a `traceparent` header.
 
 Supervision's clock alerts (light changes, 督办) are rendered by its relay from narrow rows that keep no context:
 a change the ticker makes starts a trace of its own at the consumers (it is not caused by a request); the case
@@ -73,6 +73,7 @@ def configure_tracing(service: str, role: str) -> bool:
         return ENABLED
     from opentelemetry import trace
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
     from opentelemetry.instrumentation.aiokafka import AIOKafkaInstrumentor
     from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
@@ -88,6 +89,7 @@ def configure_tracing(service: str, role: str) -> bool:
     trace.set_tracer_provider(provider)  # flushed and shut down at exit (shutdown_on_exit)
     AsyncPGInstrumentor().instrument(tracer_provider=provider)
     HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+    AioHttpClientInstrumentor().instrument(tracer_provider=provider)  # the SMS channel's client
     AIOKafkaInstrumentor().instrument(tracer_provider=provider)
     _tracer = provider.get_tracer("grid")
     _propagator = TraceContextTextMapPropagator()
