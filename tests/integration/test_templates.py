@@ -99,3 +99,23 @@ async def test_the_next_message_uses_the_edited_text_cut_to_the_segment_limit(no
                                                  previous_level="reminder", note="请立即整改" * 40))
     escalation = [b for b in await sms_bodies(notifications, incident) if "黄牌督办" in b]
     assert len(escalation) == 1 and len(sms_segments(escalation[0])) == 2 and escalation[0].endswith("…")
+
+
+async def test_a_unit_of_work_reads_each_text_once_and_sees_its_own_edit(notifications):
+    """A consumer's batch reads each template once (TemplateRepository's memo); an edit in the same unit of work
+    is what it reads next, and the next unit of work reads afresh what another committed."""
+    from services.notifications.domain.templates import StoredTemplate
+
+    container = notifications.app.state.container
+    pool, uow = container.pool, container.bus.uow()
+    async with uow:
+        first = await uow.templates.texts(["sms.assigned", "no.such.template"])
+        assert set(first) == {"sms.assigned"}
+        async with pool.acquire() as other:  # an edit committed elsewhere meanwhile: not seen in this batch
+            await other.execute("UPDATE template SET body = '别处改的' WHERE name = 'sms.assigned'")
+        assert await uow.templates.texts(["sms.assigned"]) == first
+        await uow.templates.put(StoredTemplate("sms.assigned", "本批改的{case_no}", "admin-1"))
+        assert await uow.templates.texts(["sms.assigned"]) == {"sms.assigned": "本批改的{case_no}"}
+        await uow.rollback()
+    async with uow:
+        assert await uow.templates.texts(["sms.assigned"]) == {"sms.assigned": "别处改的"}

@@ -22,6 +22,7 @@ ON CONFLICT (event_id, recipient, channel) DO NOTHING;
 SELECT pg_notify('delivery', '');
 
 -- name: insert_alert
+-- The live streams find it by polling while someone listens (entrypoints/alert_fanout.py): no NOTIFY.
 INSERT INTO alert (event_id, event_type, incident_id, grid_code, payload, created_at)
 VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (event_id) DO NOTHING;

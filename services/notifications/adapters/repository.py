@@ -173,14 +173,23 @@ def _person_json(person: Person | None) -> dict[str, str] | None:
 
 
 class TemplateRepository:
+    """Stored texts, each read once per unit of work: a consumer's batch renders many notices from the same few
+    templates (one query per event was a tenth of its CPU). A batch renders with the texts as of its first read,
+    as if it had run a moment earlier than an edit committed meanwhile."""
+
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
+        self._read: dict[str, str | None] = {}
 
     async def texts(self, names: list[str]) -> dict[str, str]:
-        return {r["name"]: r["body"] for r in await self._conn.fetch(QUERIES.templates_in, names)}
+        if unread := [name for name in names if name not in self._read]:
+            found = {r["name"]: r["body"] for r in await self._conn.fetch(QUERIES.templates_in, unread)}
+            self._read |= {name: found.get(name) for name in unread}
+        return {name: text for name in names if (text := self._read[name]) is not None}
 
     async def put(self, template: StoredTemplate) -> StoredTemplate:
         row = await self._conn.fetchrow(QUERIES.put_template, template.name, template.body, template.updated_by)
+        self._read.pop(template.name, None)
         return StoredTemplate(row["name"], row["body"], row["updated_by"], row["updated_at"])
 
 
@@ -191,7 +200,6 @@ class AlertRepository:
     async def add(self, a: Alert) -> None:
         await self._conn.execute(QUERIES.insert_alert, a.event_id, a.event_type, a.incident_id, a.grid_code,
                                  a.payload, a.created_at)
-        await self._conn.execute("NOTIFY alert")
 
 
 class CaseOwnerRepository:
