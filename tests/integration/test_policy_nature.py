@@ -48,31 +48,32 @@ async def test_find_policy_takes_the_most_specific_one(database):
     pool = await create_pool(database, 1, 1)  # its connections know jsonb (the ladder)
     try:
         conn = await pool.acquire()
-        policies = PolicyRepository(conn)
+        policies = PolicyRepository(conn)  # lookups each in a repository of their own, as each unit of work has
         for policy in specific:
             await policies.put(policy)
         for expected in specific:
-            found = await policies.for_phase(CATEGORY, "normal", "handle", "complaint")
+            found = await PolicyRepository(conn).for_phase(CATEGORY, "normal", "handle", "complaint")
             assert (found.category, found.nature, found.limit_amount) == (
                 expected.category, expected.nature, expected.limit_amount)
             await conn.execute("DELETE FROM policy WHERE category = $1 AND urgency = 'normal' AND phase = 'handle'"
                                " AND nature = $2", expected.category, expected.nature)
-        seeded = await policies.for_phase(CATEGORY, "normal", "handle", "complaint")
+        seeded = await PolicyRepository(conn).for_phase(CATEGORY, "normal", "handle", "complaint")
         assert (seeded.category, seeded.nature, seeded.limit_amount) == ("*", "*", 5)
 
         for policy in specific:
             await policies.put(policy)
-        no_nature = await policies.for_phase(CATEGORY, "normal", "handle")  # not a 12345 order: any-nature only
+        # Not a 12345 order: any-nature only.
+        no_nature = await PolicyRepository(conn).for_phase(CATEGORY, "normal", "handle")
         assert (no_nature.category, no_nature.nature) == (CATEGORY, "*")
-        other_nature = await policies.for_phase("city.ads", "normal", "handle", "consultation")
+        other_nature = await PolicyRepository(conn).for_phase("city.ads", "normal", "handle", "consultation")
         assert (other_nature.category, other_nature.nature) == ("*", "*")
         # Keyed with the nature: putting the complaint one again replaces it, the others stay.
         await policies.put(Policy("*", "normal", "handle", 6, "working_days", nature="complaint"))
-        assert (await policies.for_phase("city.ads", "normal", "handle", "complaint")).limit_amount == 6
+        assert (await PolicyRepository(conn).for_phase("city.ads", "normal", "handle", "complaint")).limit_amount == 6
         assert await conn.fetchval("SELECT count(*) FROM policy WHERE urgency = 'normal' AND phase = 'handle'") == 4
         await conn.execute("DELETE FROM policy WHERE urgency = 'normal' AND phase = 'handle' AND nature = '*'")
         with pytest.raises(NoPolicy):
-            await policies.for_phase("city.ads", "normal", "handle", "consultation")
+            await PolicyRepository(conn).for_phase("city.ads", "normal", "handle", "consultation")
         await pool.release(conn)
     finally:
         await pool.close()
@@ -141,3 +142,22 @@ async def test_the_policies_api_takes_english_or_chinese_natures(database):
         assert refused.headers["content-type"].startswith("application/problem+json")
         [error] = refused.json()["errors"]
         assert error["field"] == "0.nature" and "unknown nature '闲聊'" in error["message"]
+
+
+async def test_a_unit_of_work_looks_each_policy_up_once_and_sees_its_own_edit(database):
+    """PolicyRepository's memo: within one unit of work a lookup is made once (an edit committed meanwhile
+    elsewhere is for the next one); an edit made in the same unit of work is what it finds next."""
+    pool = await create_pool(database, 2, 2)
+    try:
+        async with pool.acquire() as conn, pool.acquire() as other:
+            policies = PolicyRepository(conn)
+            before = await policies.for_phase(CATEGORY, "urgent", "sign")
+            await other.execute("UPDATE policy SET limit_amount = limit_amount + 7 WHERE urgency = 'urgent'"
+                                " AND phase = 'sign'")
+            assert await policies.for_phase(CATEGORY, "urgent", "sign") == before
+            assert (await PolicyRepository(conn).for_phase(CATEGORY, "urgent", "sign")).limit_amount == \
+                before.limit_amount + 7
+            await policies.put(Policy(CATEGORY, "urgent", "sign", 1, "hours"))
+            assert (await policies.for_phase(CATEGORY, "urgent", "sign")).limit_amount == 1
+    finally:
+        await pool.close()
