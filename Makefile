@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 LOCAL := deploy/local
 
-.PHONY: help setup lock infra up down status logs demo test test-unit test-integration test-e2e test-browser bench chaos lint clean
+.PHONY: help setup lock infra up down status logs demo test test-unit test-integration test-e2e test-browser bench bench-history chaos lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -73,6 +73,10 @@ bench: infra  ## benchmarks: JSON + table under bench/results/ (each figure besi
 	@$(LOCAL)/setup.sh bench
 	@$(LOCAL)/setup.sh browser
 	@ENV=$${ENV:-test} $(PY) -m bench
+
+bench-history: infra  ## the city's-year bench alone (bench/README.md): ~10 min with its databases cached, ~40 min to build them first
+	@$(LOCAL)/setup.sh bench
+	@ENV=$${ENV:-test} $(PY) -m bench history
 
 INCIDENTS ?= 3000
 FAULTS ?= 30

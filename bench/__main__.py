@@ -10,6 +10,7 @@ import argparse
 import sys
 
 from bench import (
+    history,
     intake_accept,
     map_first_paint,
     notifications_delivery,
@@ -22,7 +23,7 @@ from bench.common import report
 
 BENCHMARKS = {"intake": intake_accept.run, "routing": routing_locate.run, "routing-e2e": routing_e2e.run,
               "supervision": supervision_ticker.run, "notifications": notifications_delivery.run,
-              "stack": stack_e2e.run, "map": map_first_paint.run}
+              "stack": stack_e2e.run, "map": map_first_paint.run, "history": history.run}
 
 
 def main() -> None:

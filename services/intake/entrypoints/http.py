@@ -121,19 +121,24 @@ def build_router() -> APIRouter:
                      since: AwareDatetime | None = None, until: AwareDatetime | None = None,
                      limit: int = Query(50, ge=1, le=500),
                      cursor: str | None = Query(None, max_length=200),
-                     queue: s.QueueName | None = Query(None, description=s.QUEUE_DESCRIPTION)) -> s.IncidentPage:
+                     queue: s.QueueName | None = Query(None, description=s.QUEUE_DESCRIPTION),
+                     q: str | None = Query(None, min_length=1, max_length=100,
+                                           description="text inside the title, description or address (a "
+                                                       "substring, any case; three characters or more use the "
+                                                       "index), or a whole 12345 order number")) -> s.IncidentPage:
         after = s.decode_cursor(cursor) if cursor else None
         if queue is not None:
-            if status is not None or since is not None or until is not None:
-                raise Problem(422, "queue= lists a queue as it stands: give no status, since or until with it",
-                              errors=[{"field": "query.queue", "message": "not with status, since or until",
+            if status is not None or since is not None or until is not None or q is not None:
+                raise Problem(422, "queue= lists a queue as it stands: give no status, since, until or q with it",
+                              errors=[{"field": "query.queue", "message": "not with status, since, until or q",
                                        "type": "queue"}])
             items = await queued_incidents(container.pool, queue=queue, category=category, grid_prefix=grid_prefix,
                                            area=caller.area, after=after, limit=limit)
         else:
             items = await search_incidents(
                 container.pool, status=status.value if status else None, category=category,
-                grid_prefix=grid_prefix, since=since, until=until, area=caller.area, after=after, limit=limit)
+                grid_prefix=grid_prefix, since=since, until=until, area=caller.area, after=after, limit=limit,
+                text=q, now=container.clock.now())
         last = items[-1] if len(items) == limit else None
         return s.IncidentPage(items=items, next_cursor=s.encode_cursor(last["received_at"], last["id"])
                               if last else None)

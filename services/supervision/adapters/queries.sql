@@ -289,14 +289,23 @@ VALUES ($1, (SELECT assignment_id FROM closure_fact WHERE incident_id = $1 ORDER
 
 -- Monthly figures: $1 month start, $2 next month's start, $3 as of (now, or the freeze), $4 group_by.
 -- A phase counts in the month its due time falls in; ends that come after $3 are not yet known.
+--
+-- Cost stays the month's as history grows (issue 18; bench/history.py): facts are found by their month's index
+-- (phase_clock_due_month, migration 0011, and the *_month indexes of 0003), and the assignment each fact is
+-- credited to is joined from the assignments made since 14 days before the month (a hash of recent rows, found by
+-- assignment_fact_month) instead of the whole table; the rare fact whose assignment is older (a case that waited
+-- weeks: 挂起, 延期) looks its assignment up by id. Same rows, same keys as a plain join on assignment_id.
 
 -- name: stats_sign
 -- 及时签收率: sign phases due in the month, minus those ended (returned, merged, rejected, given to
 -- another unit) before their due time; signed on time over the rest.
 SELECT k AS key, count(*) FILTER (WHERE on_time) AS numerator, count(*) AS denominator
-  FROM (SELECT stat_key($4, a) AS k,
+  FROM (SELECT CASE WHEN a.id IS NOT NULL THEN stat_key($4, a)
+                    ELSE (SELECT stat_key($4, o) FROM assignment_fact o WHERE o.id = c.assignment_id) END AS k,
                c.stop_reason = 'signed' AND c.stopped_at <= c.due_at AND c.stopped_at <= $3 AS on_time
-          FROM phase_clock c JOIN assignment_fact a ON a.id = c.assignment_id
+          FROM phase_clock c
+          LEFT JOIN assignment_fact a ON a.id = c.assignment_id
+                AND a.assigned_at >= $1::timestamptz - interval '14 days' AND a.assigned_at < $2
          WHERE c.phase = 'sign' AND c.due_at >= $1 AND c.due_at < $2 AND c.due_at <= $3
            AND NOT (c.stopped_at IS NOT NULL AND c.stopped_at < c.due_at
                     AND c.stop_reason IS DISTINCT FROM 'signed')) s
@@ -308,14 +317,17 @@ SELECT k AS key, count(*) FILTER (WHERE on_time) AS numerator, count(*) AS denom
 SELECT k AS key, count(*) AS denominator,
        count(*) FILTER (WHERE on_time) AS on_time,
        count(*) FILTER (WHERE closed) AS closed
-  FROM (SELECT stat_key($4, a) AS k,
+  FROM (SELECT CASE WHEN a.id IS NOT NULL THEN stat_key($4, a)
+                    ELSE (SELECT stat_key($4, o) FROM assignment_fact o WHERE o.id = c.assignment_id) END AS k,
                c.stop_reason = 'result_submitted' AND c.stopped_at <= c.due_at AND EXISTS (
                    SELECT 1 FROM verification_fact v
                     WHERE v.handle_clock_id = c.id AND v.passed AND v.verified_at <= $3) AS on_time,
                EXISTS (SELECT 1 FROM closure_fact f
                         WHERE f.incident_id = c.incident_id AND f.closed_at >= c.started_at
                           AND f.closed_at <= $3) AS closed
-          FROM phase_clock c JOIN assignment_fact a ON a.id = c.assignment_id
+          FROM phase_clock c
+          LEFT JOIN assignment_fact a ON a.id = c.assignment_id
+                AND a.assigned_at >= $1::timestamptz - interval '14 days' AND a.assigned_at < $2
          WHERE c.phase = 'handle' AND c.started_by = 'signed'
            AND c.due_at >= $1 AND c.due_at < $2 AND c.due_at <= $3
            AND NOT (c.stopped_at IS NOT NULL AND c.stopped_at < c.due_at
@@ -330,8 +342,12 @@ SELECT k AS key, count(*) AS answered,
        count(*) FILTER (WHERE responded) AS responded,
        count(*) FILTER (WHERE solved = 'yes') AS solved,
        count(*) FILTER (WHERE satisfied IN ('satisfied', 'basically')) AS satisfied
-  FROM (SELECT stat_key($4, a) AS k, v.responded, v.solved, v.satisfied
-          FROM visit_fact v JOIN assignment_fact a ON a.id = v.assignment_id
+  FROM (SELECT CASE WHEN a.id IS NOT NULL THEN stat_key($4, a)
+                    ELSE (SELECT stat_key($4, o) FROM assignment_fact o WHERE o.id = v.assignment_id) END AS k,
+               v.responded, v.solved, v.satisfied
+          FROM visit_fact v
+          LEFT JOIN assignment_fact a ON a.id = v.assignment_id
+                AND a.assigned_at >= $1::timestamptz - interval '14 days' AND a.assigned_at < $2
          WHERE v.visited_at >= $1 AND v.visited_at < $2 AND v.visited_at <= $3
            AND v.contacted = 'yes') s
  WHERE k IS NOT NULL GROUP BY k;
@@ -355,16 +371,24 @@ SELECT k AS key, count(*) AS denominator, count(*) FILTER (WHERE urged) AS numer
 -- name: stats_reopens
 -- 重办率: cases the unit closed in the month that were reopened (by $3).
 SELECT k AS key, count(*) AS denominator, count(*) FILTER (WHERE reopened) AS numerator
-  FROM (SELECT stat_key($4, a) AS k, f.reopened_at <= $3 AS reopened
-          FROM closure_fact f JOIN assignment_fact a ON a.id = f.assignment_id
+  FROM (SELECT CASE WHEN a.id IS NOT NULL THEN stat_key($4, a)
+                    ELSE (SELECT stat_key($4, o) FROM assignment_fact o WHERE o.id = f.assignment_id) END AS k,
+               f.reopened_at <= $3 AS reopened
+          FROM closure_fact f
+          LEFT JOIN assignment_fact a ON a.id = f.assignment_id
+                AND a.assigned_at >= $1::timestamptz - interval '14 days' AND a.assigned_at < $2
          WHERE f.closed_at >= $1 AND f.closed_at < $2 AND f.closed_at <= $3) s
  WHERE k IS NOT NULL GROUP BY k;
 
 -- name: stats_rework
 -- 返工率: verifications in the month of the unit's results that failed.
 SELECT k AS key, count(*) AS denominator, count(*) FILTER (WHERE NOT passed) AS numerator
-  FROM (SELECT stat_key($4, a) AS k, v.passed
-          FROM verification_fact v JOIN assignment_fact a ON a.id = v.assignment_id
+  FROM (SELECT CASE WHEN a.id IS NOT NULL THEN stat_key($4, a)
+                    ELSE (SELECT stat_key($4, o) FROM assignment_fact o WHERE o.id = v.assignment_id) END AS k,
+               v.passed
+          FROM verification_fact v
+          LEFT JOIN assignment_fact a ON a.id = v.assignment_id
+                AND a.assigned_at >= $1::timestamptz - interval '14 days' AND a.assigned_at < $2
          WHERE v.verified_at >= $1 AND v.verified_at < $2 AND v.verified_at <= $3) s
  WHERE k IS NOT NULL GROUP BY k;
 
@@ -377,11 +401,14 @@ WITH touched AS (
       FROM assignment_fact a
      WHERE a.assigned_at >= $1 AND a.assigned_at < $2 AND a.assigned_at <= $3
     UNION ALL
-    SELECT stat_key($4, a), c.incident_id,
+    SELECT CASE WHEN a.id IS NOT NULL THEN stat_key($4, a)
+                ELSE (SELECT stat_key($4, o) FROM assignment_fact o WHERE o.id = c.assignment_id) END, c.incident_id,
            CASE WHEN c.level = c.start_level THEN 0
                 ELSE CASE c.level WHEN 'yellow_card' THEN 0.5 WHEN 'red_card' THEN 1 WHEN 'leader' THEN 2 ELSE 0 END
            END
-      FROM phase_clock c JOIN assignment_fact a ON a.id = c.assignment_id
+      FROM phase_clock c
+      LEFT JOIN assignment_fact a ON a.id = c.assignment_id
+            AND a.assigned_at >= $1::timestamptz - interval '14 days' AND a.assigned_at < $2
      WHERE c.due_at >= $1 AND c.due_at < $2 AND c.due_at <= $3
 ), per_case AS (
     SELECT k, incident_id, max(points) AS points FROM touched WHERE k IS NOT NULL GROUP BY k, incident_id
