@@ -21,6 +21,7 @@ from shapely.geometry import Point, shape
 from services.notifications.domain.delivery import bundle_key
 from tests.e2e import test_journey as journey
 from tests.e2e.stack import SERVICES, Stack, eventually, roles, running_stack
+from tests.e2e.test_journey import _show_logs_on_failure  # noqa: F401  (autouse: the roles' logs of a failed test)
 from tests.support import KAFKA_BOOTSTRAP, ROOT
 
 pytestmark = pytest.mark.e2e
