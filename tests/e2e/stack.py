@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -28,10 +29,27 @@ SERVICES = ("intake", "routing", "supervision", "notifications")
 T = TypeVar("T")
 
 
+# Listening ports for a stack's roles, chosen below the kernel's ephemeral range (32768-60999 here): a port the
+# kernel picked for us (bind to 0) lies in that range, and between our check and the role's bind an outgoing
+# connection of any process may be given it (seen: "address already in use" for an API). Below the range only
+# another listener can take one, and the check sees those.
+LISTEN_PORTS = (20000, 32000)
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    for _ in range(1000):
+        port = random.randrange(*LISTEN_PORTS)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port in {LISTEN_PORTS}")
 
 
 def roles() -> list[tuple[str, str]]:
