@@ -7,7 +7,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 import httpx
 
 from tests import throwaway
+from tests.e2e.stack import free_port  # noqa: F401  (below the ephemeral range: no race with outgoing connections)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -50,10 +50,6 @@ async def create_database(prefix: str) -> tuple[str, str]:
 drop_database = throwaway.drop_database
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:

@@ -87,6 +87,11 @@ def quote(value: str) -> str | None:
     return None
 
 
+def metrics_base(env: dict[str, str]) -> int:
+    """GRID_METRICS_BASE_PORT (unset or empty: 0, off)."""
+    return int(env.get("GRID_METRICS_BASE_PORT") or 0)
+
+
 def metrics_ports(roles: list[Role], base: int) -> dict[str, list[int]]:
     """Each worker role's metrics ports, one per replica (empty when base is 0). A role with its own HTTP port
     serves /metrics there."""
@@ -112,7 +117,7 @@ def prometheus_targets(roles: list[Role], base: int, host: str = "127.0.0.1") ->
 def render(run_dir: Path, env: dict[str, str], roles: list[Role] | None = None,
            python: str | None = None) -> str:
     roles = roles if roles is not None else read_roles()
-    ports = metrics_ports(roles, int(env.get("GRID_METRICS_BASE_PORT") or 0))
+    ports = metrics_ports(roles, metrics_base(env))
     run_dir = run_dir.resolve()
     state, logs = run_dir / "supervisor", run_dir / "logs"
     python = python or str(ROOT / ".venv/bin/python")
@@ -174,14 +179,15 @@ def write(run_dir: Path, env: dict[str, str]) -> Path:
     conf = run_dir / "supervisor" / "supervisord.conf"
     conf.parent.mkdir(parents=True, exist_ok=True)
     (run_dir / "logs").mkdir(parents=True, exist_ok=True)
-    text = render(run_dir, env)
+    roles = read_roles()
+    text = render(run_dir, env, roles)
     if not conf.exists() or conf.read_text() != text:
         tmp = conf.with_suffix(".tmp")
         tmp.write_text(text)
         tmp.chmod(0o600)  # it holds the roles' settings, secrets included
         tmp.replace(conf)
     targets = conf.parent / "prometheus-workers.yml"
-    targets.write_text(prometheus_targets(read_roles(), int(env.get("GRID_METRICS_BASE_PORT") or 0)))
+    targets.write_text(prometheus_targets(roles, metrics_base(env)))
     return conf
 
 

@@ -20,8 +20,8 @@ from playwright.async_api import expect
 
 from shared.messaging.topics import ALL_TOPICS, ensure_topics
 from tests.browser.console import CHROMIUM, build_console, screenshot, web_origin
-from tests.e2e.stack import Stack, eventually, new_database_names
-from tests.support import KAFKA_BOOTSTRAP, ROOT, create_database, delete_topics, drop_database
+from tests.e2e.stack import Stack, eventually, running_stack
+from tests.support import KAFKA_BOOTSTRAP, ROOT, delete_topics
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -35,30 +35,15 @@ def tail(output: Path, chars: int | None = 3000) -> str:
     return text if chars is None else text[-chars:]
 
 
-class DemoStack(Stack):
-    """The platform as `make demo` starts it: the virtual clock at the demo's speed."""
-
-    def env(self) -> dict[str, str]:
-        return {**super().env(), "CLOCK_SPEED": DEMO_SPEED}
-
-
 @asynccontextmanager
-async def demo_stack(workdir: Path) -> AsyncIterator[DemoStack]:
+async def demo_stack(workdir: Path) -> AsyncIterator[Stack]:
+    """The platform as `make demo` starts it (the virtual clock at the demo's speed), on its own topics."""
     prefix = f"d{uuid.uuid4().hex[:10]}."
     await ensure_topics(KAFKA_BOOTSTRAP, prefix)
-    names = new_database_names()
-    databases = {service: await create_database(name) for service, name in names.items()}
-    stack = DemoStack(workdir, databases, prefix)
     try:
-        stack.up()
-        yield stack
-    except BaseException:
-        print(stack.logs())
-        raise
+        async with running_stack(workdir, prefix, extra_env={"CLOCK_SPEED": DEMO_SPEED}) as stack:
+            yield stack
     finally:
-        stack.down()
-        for name in names.values():
-            await drop_database(name)
         await delete_topics(KAFKA_BOOTSTRAP, [prefix + t for t in ALL_TOPICS])
 
 

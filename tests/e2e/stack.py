@@ -174,11 +174,13 @@ class Stack:
 
 
 @asynccontextmanager
-async def running_stack(workdir: Path, topic_prefix: str) -> AsyncIterator[Stack]:
-    """Every role up on private databases (dropped afterwards); the logs are printed if the body fails."""
+async def running_stack(workdir: Path, topic_prefix: str,
+                        extra_env: dict[str, str] | None = None) -> AsyncIterator[Stack]:
+    """Every role up on private databases (dropped afterwards); the logs are printed if the body fails.
+    `extra_env`: more settings for every role (Stack's)."""
     names = new_database_names()
     databases = {service: await create_database(name) for service, name in names.items()}
-    stack = Stack(workdir, databases, topic_prefix)
+    stack = Stack(workdir, databases, topic_prefix, extra_env=extra_env)
     try:
         stack.up()
         yield stack

@@ -23,9 +23,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from shared.signing import sign
-from tests.e2e.stack import SERVICES, Stack, eventually, new_database_names
+from tests.e2e.stack import SERVICES, Stack, eventually, running_stack
 from tests.e2e.test_journey import GRID_1_WORKER, load_city, report_urgent, sms_to
-from tests.support import create_database, drop_database
 
 pytestmark = pytest.mark.e2e
 
@@ -114,23 +113,12 @@ def receiver() -> Iterator[OtlpReceiver]:
 
 @pytest.fixture
 async def stack(tmp_path, topic_prefix, receiver: OtlpReceiver) -> AsyncIterator[Stack]:
-    names = new_database_names()
-    databases = {service: await create_database(name) for service, name in names.items()}
-    stack = Stack(tmp_path, databases, topic_prefix, extra_env={
+    async with running_stack(tmp_path, topic_prefix, extra_env={
         "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
         "OTEL_BSP_SCHEDULE_DELAY": "100",  # ms: spans leave each process a tenth of a second after they end
         "OTEL_EXPORTER_OTLP_TIMEOUT": "5",
-    })
-    try:
-        stack.up()
+    }) as stack:
         yield stack
-    except BaseException:
-        print(stack.logs())
-        raise
-    finally:
-        stack.down()
-        for name in names.values():
-            await drop_database(name)
 
 
 SERVER, PRODUCER, CONSUMER = 2, 4, 5  # OTLP's Span.SpanKind

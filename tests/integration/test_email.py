@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -18,16 +17,11 @@ from shared.db.migrate import migrate
 from shared.events.envelope import Envelope
 from shared.events.supervision import EscalationRaised
 from shared.settings import DEV_JWT_SECRET
+from tests.e2e.stack import free_port
 from tests.integration.notifications_bus import deliver_due
 from tests.support import SERVICE_DIRS, handle, serving
 
 ADMIN = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'admin', 'admin', [''])}"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
