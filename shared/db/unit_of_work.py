@@ -76,7 +76,7 @@ class Envelopes:
 
     def emit(self, event: Event, cause: Envelope | None = None) -> Envelope:
         # The span it is emitted in (a request's, a consumer's) goes with it: the CloudEvents tracing extension.
-        traceparent, tracestate = tracing.current_traceparent() if tracing.ENABLED else (None, None)
+        traceparent, tracestate = tracing.current_traceparent()  # (None, None) while tracing is off
         envelope = Envelope.wrap(event, source=self.source, time=self.clock.now(), cause=cause,
                                  traceparent=traceparent, tracestate=tracestate)
         self.pending.append(envelope)
