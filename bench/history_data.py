@@ -92,7 +92,7 @@ CATEGORY_SLOTS = 1_024
 
 # Tables each service's load writes, in the order they are filled (children after parents).
 TABLES = {
-    "intake": ("incident", "timeline_entry", "inbox"),
+    "intake": ("incident", "incident_text", "timeline_entry", "inbox"),
     "routing": ("routed_incident", "assignment", "inbox"),
     "supervision": ("supervised_case", "assignment_fact", "phase_clock", "verification_fact", "closure_fact",
                     "visit_fact", "clock_alert", "inbox"),
@@ -432,7 +432,11 @@ SELECT id, source, category, urgency, title, description, lon, lat,
                                                               'channel', 'phone', 'confidential', confidential) END,
        CASE WHEN published AND t_close <= {now} THEN t_close + interval '1 day' END,
        CASE WHEN published AND t_close <= {now} THEN '已处理完毕，感谢您的反映' END
-  FROM (SELECT *, {status} AS status FROM bench_gen.cases) AS c""", f"""
+  FROM (SELECT *, {status} AS status FROM bench_gen.cases) AS c""", """
+INSERT INTO incident_text (incident_id, received_at, body)
+SELECT id, received_at,
+       title || ' ' || description || ' ' || coalesce(CASE WHEN source IN ('hotline', 'public') THEN address END, '')
+  FROM bench_gen.cases""", f"""
 INSERT INTO timeline_entry (incident_id, at, action, actor, detail)
 SELECT c.id, e.at, e.action, e.actor, e.detail
   FROM bench_gen.cases c

@@ -104,9 +104,12 @@ async def _search(conn: asyncpg.Connection, since: datetime | None, until: datet
     status, category, grid_prefix, city_wide, patterns, order_no = args
 
     async def fetch(lower: datetime | None, upper: datetime | None, count: int) -> list[dict[str, Any]]:
-        rows = await conn.fetch(QUERIES.search_incidents, status, category, grid_prefix, lower, upper, city_wide,
-                                patterns, after[0] if after else None, after[1] if after else None, count,
-                                contains, order_no)
+        args = (status, category, grid_prefix, lower, upper, city_wide, patterns, after[0] if after else None,
+                after[1] if after else None, count)
+        if contains is None:
+            rows = await conn.fetch(QUERIES.search_incidents, *args)
+        else:
+            rows = await conn.fetch(QUERIES.search_incidents_by_text, *args, contains, order_no)
         return [dict(r) for r in rows]
 
     if contains is None or now is None:

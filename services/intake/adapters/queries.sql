@@ -7,7 +7,8 @@ SELECT code, name_zh, name_en, default_owner, default_urgency FROM category ORDE
 -- the caller, so two statements with common keys never deadlock); a case whose key an earlier request holds is
 -- left out with its timeline and outbox rows. Cases: $5..$25 (one array per column; jsonb as text); timeline:
 -- $26..$30; outbox rows: $31..$34 (shared/messaging/outbox.py columns), whose relay is woken on $35; attachments
--- to fetch (a 12345 order's or an Open311 request's URLs): $36..$41. Returns the ids of the cases stored.
+-- to fetch (a 12345 order's or an Open311 request's URLs): $36..$41. Each case's searchable text goes to
+-- incident_text (migration 0015). Returns the ids of the cases stored.
 WITH claimed AS (
     INSERT INTO idempotency_key (scope, key, fingerprint, incident_id)
     SELECT scope, key, fingerprint, incident_id
@@ -31,7 +32,9 @@ new_incident AS (
                 attachments, reported_at, received_at, status, owner, co_owners, duplicate_of, hotline_order_no,
                 deadline, hotline)
      WHERE n.id IN (SELECT incident_id FROM claimed) OR NOT n.id = ANY ($4::uuid[])
-    RETURNING id),
+    RETURNING id, received_at, title || ' ' || description || ' ' || coalesce(address, '') AS body),
+new_text AS (
+    INSERT INTO incident_text (incident_id, received_at, body) SELECT id, received_at, body FROM new_incident),
 new_timeline AS (
     INSERT INTO timeline_entry (incident_id, at, action, actor, detail)
     SELECT incident_id, at, action, actor, detail::jsonb
@@ -70,15 +73,26 @@ SELECT * FROM incident WHERE id = $1 FOR UPDATE;
 SELECT * FROM incident WHERE id = $1;
 
 -- name: update_incident
--- updated_at is the time of the change on the service clock ($16: its last timeline entry), never the database's
--- now(): under the virtual clock the two differ by months.
-UPDATE incident
-   SET status = $2, owner = $3, co_owners = $4, grid_code = $5, return_count = $6, signed_at = $7,
-       closed_at = $8, suspended_from = $9, pending_extension = $10, extensions_granted = $11,
-       extension_working_days = $12, merged_into = $13, visit = $14,
-       version = version + 1, updated_at = coalesce($16, updated_at),
-       suspended_until = $17, pending_suspension = $18, published_at = $19, public_reply = $20
- WHERE id = $1 AND version = $15;
+-- The case's changed fields and the timeline entries of the change ($21..$24, in order), in one statement: the
+-- entries are written only when the case was (its version still $15). updated_at is the time of the change on the
+-- service clock ($16: its last timeline entry), never the database's now(): under the virtual clock the two differ
+-- by months. Returns 1 when the case was updated.
+WITH updated AS (
+    UPDATE incident
+       SET status = $2, owner = $3, co_owners = $4, grid_code = $5, return_count = $6, signed_at = $7,
+           closed_at = $8, suspended_from = $9, pending_extension = $10, extensions_granted = $11,
+           extension_working_days = $12, merged_into = $13, visit = $14,
+           version = version + 1, updated_at = coalesce($16, updated_at),
+           suspended_until = $17, pending_suspension = $18, published_at = $19, public_reply = $20
+     WHERE id = $1 AND version = $15
+    RETURNING id),
+timeline AS (
+    INSERT INTO timeline_entry (incident_id, at, action, actor, detail)
+    SELECT updated.id, t.at, t.action, t.actor, t.detail::jsonb
+      FROM updated, unnest($21::timestamptz[], $22::text[], $23::text[], $24::text[]) WITH ORDINALITY
+           AS t(at, action, actor, detail, n)
+     ORDER BY t.n)
+SELECT count(*) FROM updated;
 
 -- name: incidents_due_to_resume
 -- 挂起 whose `until` has come, locked for this resumer; another's are skipped, not waited for.
@@ -87,9 +101,6 @@ SELECT * FROM incident
  ORDER BY suspended_until
  LIMIT $2
    FOR UPDATE SKIP LOCKED;
-
--- name: insert_timeline_entry
-INSERT INTO timeline_entry (incident_id, at, action, actor, detail) VALUES ($1, $2, $3, $4, $5);
 
 -- name: get_timeline
 SELECT at, action, actor, detail FROM timeline_entry WHERE incident_id = $1 ORDER BY id;
@@ -140,10 +151,7 @@ INSERT INTO hotline_event (event_id, order_no, kind, payload) VALUES ($1, $2, $3
 ON CONFLICT (event_id) DO NOTHING RETURNING 1;
 
 -- name: search_incidents
--- Keyset pagination, newest first: the cursor is the (received_at, id) of the last row returned. $11: a LIKE
--- pattern over the searchable text, spelled as the trigram index incident_text (migration 0014) is built on, or
--- $12 the whole 12345 order number (its unique index; in the trigram index its digits made every number's
--- trigrams common: each lookup read posting lists as long as the hotline's history).
+-- Keyset pagination, newest first: the cursor is the (received_at, id) of the last row returned.
 -- A street's, community's or grid's code ($3 of 9, 12 or 15 digits) is matched as incident_street_received,
 -- incident_community_received and incident_grid_received (0014) are keyed, so its newest cases are read first
 -- instead of every case it ever had being sorted (a street's year: ~30,000); a district's (a fifth of the city)
@@ -159,9 +167,32 @@ SELECT id, source, category, urgency, title, status, grid_code, received_at, own
    AND ($5::timestamptz IS NULL OR received_at < $5)
    AND ($6::boolean OR grid_code LIKE ANY ($7::text[]))
    AND ($8::timestamptz IS NULL OR (received_at, id) < ($8, $9::uuid))
-   AND ($11::text IS NULL OR (title || ' ' || description || ' ' || coalesce(address, '')) ILIKE $11
-                          OR hotline_order_no = $12)
  ORDER BY received_at DESC, id DESC
+ LIMIT $10;
+
+-- name: search_incidents_by_text
+-- search_incidents, of the cases whose text holds $11 (a LIKE pattern over incident_text's body, migration 0015)
+-- or whose 12345 order number is $12 whole (found through its unique index: in the trigram index its digits made
+-- every number's trigrams common, each lookup reading posting lists as long as the hotline's history). Both
+-- conditions are on incident_text, so the planner may read either side first: a rare text's few cases off the
+-- trigram index (or-ed with the order number's case by key), or the newest cases of the area until the page is
+-- full, each looked up in incident_text by its key. The window ($4, $5) is asked of incident_text too, so cases
+-- outside it found through the trigram index are left there before being joined.
+SELECT i.id, i.source, i.category, i.urgency, i.title, i.status, i.grid_code, i.received_at, i.owner,
+       i.hotline_order_no, i.duplicate_of, i.merged_into, i.pending_extension, i.pending_suspension
+  FROM incident i JOIN incident_text t ON t.incident_id = i.id
+ WHERE (t.body ILIKE $11 OR t.incident_id = (SELECT id FROM incident WHERE hotline_order_no = $12))
+   AND ($1::text IS NULL OR i.status = $1)
+   AND ($2::text IS NULL OR i.category = $2)
+   AND ($3::text IS NULL OR CASE length($3) WHEN 9 THEN left(i.grid_code, 9) = $3
+                                            WHEN 12 THEN left(i.grid_code, 12) = $3
+                                            WHEN 15 THEN left(i.grid_code, 15) = $3
+                                            ELSE i.grid_code LIKE $3 || '%' END)
+   AND ($4::timestamptz IS NULL OR (i.received_at >= $4 AND t.received_at >= $4))
+   AND ($5::timestamptz IS NULL OR (i.received_at < $5 AND t.received_at < $5))
+   AND ($6::boolean OR i.grid_code LIKE ANY ($7::text[]))
+   AND ($8::timestamptz IS NULL OR (i.received_at, i.id) < ($8, $9::uuid))
+ ORDER BY i.received_at DESC, i.id DESC
  LIMIT $10;
 
 -- name: centre_queue_incidents

@@ -119,23 +119,20 @@ class IncidentRepository:
         return [_to_incident(row) for row in await self._conn.fetch(QUERIES.incidents_due_to_resume, now, limit)]
 
     async def save(self, incident: Incident) -> None:
+        """The case's changes and their timeline entries, in one statement; a case changed by someone else since
+        it was read is a SerializationError (the caller's unit of work retries or answers 409)."""
         i = incident
-        status = await self._conn.execute(
+        entries = [(e.at, e.action, e.actor, _json(e.detail)) for e in i.new_timeline]
+        updated = await self._conn.fetchval(
             QUERIES.update_incident, i.id, i.status.value, i.owner, i.co_owners, i.grid_code, i.return_count,
             i.signed_at, i.closed_at, i.suspended_from.value if i.suspended_from else None, i.pending_extension,
             i.extensions_granted, i.extension_working_days, i.merged_into, i.visit, i.version,
             max((e.at for e in i.new_timeline), default=None), i.suspended_until, i.pending_suspension,
-            i.published_at, i.public_reply)
-        if status != "UPDATE 1":
+            i.published_at, i.public_reply, *_columns(entries, 4))
+        if updated != 1:
             raise asyncpg.SerializationError(f"incident {i.id} changed concurrently")
         i.version += 1
-        await self._write_timeline(i)
-
-    async def _write_timeline(self, incident: Incident) -> None:
-        if incident.new_timeline:
-            await self._conn.executemany(QUERIES.insert_timeline_entry, [
-                (incident.id, e.at, e.action, e.actor, e.detail) for e in incident.new_timeline])
-            incident.new_timeline = []
+        i.new_timeline = []
 
 
 class AttachmentRepository:
