@@ -243,10 +243,12 @@ WITH fact AS (
     -- Only names that are new or changed: ON CONFLICT DO UPDATE locks the row even when its WHERE says no, and a
     -- street's or district's row is shared by every case in it, so locking unchanged names made the consumer's
     -- side-by-side partitions wait on each other and deadlock. The rare write goes in key order.
+    -- Each name is looked up by its key (a correlated subquery: as NOT EXISTS the planner joined the few names to
+    -- the whole table, reading every name ever seen for each assignment).
     INSERT INTO unit_name (kind, key, name, seen_at)
     SELECT n.kind, n.key, n.name, $9 FROM unnest($11::text[], $12::text[], $13::text[]) AS n(kind, key, name)
-     WHERE NOT EXISTS (SELECT 1 FROM unit_name AS u
-                        WHERE u.kind = n.kind AND u.key = n.key AND (u.name = n.name OR u.seen_at > $9))
+     WHERE (SELECT u.name = n.name OR u.seen_at > $9 FROM unit_name AS u WHERE u.kind = n.kind AND u.key = n.key)
+           IS NOT TRUE
      ORDER BY n.kind, n.key
     ON CONFLICT (kind, key) DO UPDATE SET name = EXCLUDED.name, seen_at = EXCLUDED.seen_at
      WHERE unit_name.name <> EXCLUDED.name AND unit_name.seen_at <= EXCLUDED.seen_at
