@@ -1,25 +1,34 @@
--- name: upsert_owner
-INSERT INTO case_owner (incident_id, unit_id, unit_name, worker_id, worker_name, worker_phone, grid_code,
-                        category, urgency, unit_kind)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-ON CONFLICT (incident_id) DO UPDATE
-   SET unit_id = EXCLUDED.unit_id, unit_name = EXCLUDED.unit_name, unit_kind = EXCLUDED.unit_kind,
-       worker_id = EXCLUDED.worker_id,
-       worker_name = EXCLUDED.worker_name, worker_phone = EXCLUDED.worker_phone,
-       grid_code = EXCLUDED.grid_code, updated_at = now();
+-- name: replace_owner
+-- The case's owner from now on; returns the one it replaces (the statement's snapshot is from before the upsert),
+-- no row for a case not seen before. A reassignment changes who owns the case, not what the case is.
+WITH previous AS (SELECT * FROM case_owner WHERE incident_id = $1),
+upserted AS (
+    INSERT INTO case_owner (incident_id, unit_id, unit_name, worker_id, worker_name, worker_phone, grid_code,
+                            category, urgency, unit_kind)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+    ON CONFLICT (incident_id) DO UPDATE
+       SET unit_id = EXCLUDED.unit_id, unit_name = EXCLUDED.unit_name, unit_kind = EXCLUDED.unit_kind,
+           worker_id = EXCLUDED.worker_id,
+           worker_name = EXCLUDED.worker_name, worker_phone = EXCLUDED.worker_phone,
+           grid_code = EXCLUDED.grid_code, updated_at = now())
+SELECT * FROM previous;
 
 -- name: get_owner
 SELECT * FROM case_owner WHERE incident_id = $1;
 
 -- name: insert_delivery
--- Times come from the service clock, so held and retried deliveries follow a virtual clock too.
-INSERT INTO delivery (id, event_id, event_type, incident_id, channel, recipient, address, body, urgent,
-                      status, created_at, next_attempt_at, subject, summary, fallback_email, full_text, traceparent)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-ON CONFLICT (event_id, recipient, channel) DO NOTHING;
-
--- name: wake_deliverers
-SELECT pg_notify('delivery', '');
+-- Times come from the service clock, so held and retried deliveries follow a virtual clock too. A delivery due at
+-- once ($18) wakes the deliverers, at commit (repeats in one transaction fold into one notification). Returns
+-- whether it was written (not a repeat of one made before).
+WITH written AS (
+    INSERT INTO delivery (id, event_id, event_type, incident_id, channel, recipient, address, body, urgent,
+                          status, created_at, next_attempt_at, subject, summary, fallback_email, full_text,
+                          traceparent)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+    ON CONFLICT (event_id, recipient, channel) DO NOTHING
+    RETURNING 1),
+woken AS (SELECT pg_notify('delivery', '') FROM written WHERE $18::boolean)
+SELECT (SELECT count(*) FROM written) = 1 AS written, (SELECT count(*) FROM woken) AS woken;
 
 -- name: insert_alert
 -- The live streams find it by polling while someone listens (entrypoints/alert_fanout.py): no NOTIFY.
@@ -68,10 +77,14 @@ SELECT * FROM delivery
  ORDER BY seq
  FOR UPDATE;
 
--- name: mark_delivery
-UPDATE delivery
-   SET status = $2, attempts = $3, last_error = $4, sent_at = $5, next_attempt_at = $6, bundle_id = $7
- WHERE id = $1;
+-- name: mark_deliveries
+-- The outcome of each one's try, one array per column.
+UPDATE delivery AS d
+   SET status = o.status, attempts = o.attempts, last_error = o.last_error, sent_at = o.sent_at,
+       next_attempt_at = o.next_attempt_at, bundle_id = o.bundle_id
+  FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::uuid[])
+       AS o(id, status, attempts, last_error, sent_at, next_attempt_at, bundle_id)
+ WHERE d.id = o.id;
 
 -- name: claim_sms_siblings
 -- Other non-urgent SMS to the same phone, in no send yet, that fall in the bundling window: they go in one
@@ -90,7 +103,9 @@ UPDATE delivery SET next_attempt_at = $2 WHERE id = ANY($1::uuid[]);
 SELECT last_sent_at FROM sms_recipient WHERE address = $1;
 
 -- name: sms_sent
-INSERT INTO sms_recipient (address, last_sent_at) VALUES ($1, $2)
+-- The phones in order, so two deliverers' statements never lock the same rows in opposite orders.
+INSERT INTO sms_recipient (address, last_sent_at)
+SELECT DISTINCT address, $2::timestamptz FROM unnest($1::text[]) AS address ORDER BY address
 ON CONFLICT (address) DO UPDATE SET last_sent_at = greatest(sms_recipient.last_sent_at, EXCLUDED.last_sent_at);
 
 -- name: list_deliveries

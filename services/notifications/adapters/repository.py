@@ -7,6 +7,7 @@ services/notifications/views.py.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, fields
 from datetime import datetime
 from pathlib import Path
@@ -35,13 +36,11 @@ class DeliveryRepository:
     async def add(self, d: Delivery) -> bool:
         # Made while an event is applied: it keeps that event's trace (tracing on), for its send to join.
         traceparent = d.traceparent or (tracing.current_traceparent()[0] if tracing.ENABLED else None)
-        status = await self._conn.execute(QUERIES.insert_delivery, d.id, d.event_id, d.event_type, d.incident_id,
-                                          d.channel, d.recipient, d.address, d.body, d.urgent, d.status,
-                                          d.created_at, d.next_attempt_at, d.subject, d.summary, d.fallback_email,
-                                          d.full_text, traceparent)
-        written: bool = status.endswith("1")
-        if written and d.due_at_once:
-            await self._conn.execute(QUERIES.wake_deliverers)  # delivered at commit; repeats fold into one
+        row = await self._conn.fetchrow(QUERIES.insert_delivery, d.id, d.event_id, d.event_type, d.incident_id,
+                                        d.channel, d.recipient, d.address, d.body, d.urgent, d.status, d.created_at,
+                                        d.next_attempt_at, d.subject, d.summary, d.fallback_email, d.full_text,
+                                        traceparent, d.due_at_once)
+        written: bool = row["written"]
         return written
 
     async def claim_due(self, limit: int, now: datetime, bundling: bool) -> list[Delivery]:
@@ -64,9 +63,11 @@ class DeliveryRepository:
     async def postpone(self, deliveries: list[Delivery], until: datetime) -> None:
         await self._conn.execute(QUERIES.postpone_deliveries, [d.id for d in deliveries], until)
 
-    async def save(self, d: Delivery) -> None:
-        await self._conn.execute(QUERIES.mark_delivery, d.id, d.status, d.attempts, d.last_error, d.sent_at,
-                                 d.next_attempt_at, d.bundle_id)
+    async def save(self, deliveries: Sequence[Delivery]) -> None:
+        if deliveries:
+            await self._conn.execute(QUERIES.mark_deliveries, *(list(column) for column in zip(*(
+                (d.id, d.status, d.attempts, d.last_error, d.sent_at, d.next_attempt_at, d.bundle_id)
+                for d in deliveries), strict=True)))
 
     async def drop_pending_webhooks(self, recipient: str, reason: str) -> None:
         await self._conn.execute(QUERIES.drop_pending_webhooks, recipient, reason)
@@ -84,8 +85,9 @@ class SmsRecipientRepository:
         last: datetime | None = await self._conn.fetchval(QUERIES.last_sms_at, phone)
         return last
 
-    async def sms_sent(self, phone: str, at: datetime) -> None:
-        await self._conn.execute(QUERIES.sms_sent, phone, at)
+    async def sms_sent(self, phones: Sequence[str], at: datetime) -> None:
+        if phones:
+            await self._conn.execute(QUERIES.sms_sent, list(phones), at)
 
 
 class SubscriptionRepository:
@@ -208,16 +210,20 @@ class CaseOwnerRepository:
 
     async def get(self, incident_id: uuid.UUID) -> CaseOwner | None:
         row = await self._conn.fetchrow(QUERIES.get_owner, incident_id)
-        if row is None:
-            return None
-        return CaseOwner(incident_id=row["incident_id"], unit_id=row["unit_id"], unit_name=row["unit_name"],
-                         unit_kind=row["unit_kind"], category=row["category"], urgency=row["urgency"],
-                         grid_code=row["grid_code"], worker_id=row["worker_id"], worker_name=row["worker_name"],
-                         worker_phone=row["worker_phone"])
+        return _owner(row) if row else None
 
-    async def put(self, o: CaseOwner) -> None:
-        await self._conn.execute(QUERIES.upsert_owner, o.incident_id, o.unit_id, o.unit_name, o.worker_id,
-                                 o.worker_name, o.worker_phone, o.grid_code, o.category, o.urgency, o.unit_kind)
+    async def replace(self, o: CaseOwner) -> CaseOwner | None:
+        row = await self._conn.fetchrow(QUERIES.replace_owner, o.incident_id, o.unit_id, o.unit_name, o.worker_id,
+                                        o.worker_name, o.worker_phone, o.grid_code, o.category, o.urgency,
+                                        o.unit_kind)
+        return _owner(row) if row else None
+
+
+def _owner(row: asyncpg.Record) -> CaseOwner:
+    return CaseOwner(incident_id=row["incident_id"], unit_id=row["unit_id"], unit_name=row["unit_name"],
+                     unit_kind=row["unit_kind"], category=row["category"], urgency=row["urgency"],
+                     grid_code=row["grid_code"], worker_id=row["worker_id"], worker_name=row["worker_name"],
+                     worker_phone=row["worker_phone"])
 
 
 class HotlineCaseRepository:

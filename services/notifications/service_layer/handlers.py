@@ -112,8 +112,7 @@ async def on_assigned(event: IncidentAssigned | IncidentReassigned, envelope: En
     owning unit's desk from the contacts directory. So are its co-owners (协办, DOMAIN §4), and on 改派 the
     owner it was taken from; each person once. A case with co-owners goes on the supervisors' live stream."""
     now = uow.clock.now()
-    known = await uow.owners.get(event.incident_id)
-    await uow.owners.put(CaseOwner.assigned(event))
+    known = await uow.owners.replace(CaseOwner.assigned(event))
     if event.urgency == "emergency" and isinstance(event, IncidentAssigned):
         await _alert_centre(uow, policy, envelope, "centre.emergency_reported", event.incident_id,
                             event.place_code(), event.category, event.urgency, event.owner.unit_name)
@@ -391,10 +390,18 @@ async def deliver_due(cmd: DeliverDue, uow: NotificationsUnitOfWork, channels: C
         outgoing = await _outgoing(uow, sends, policy)
         attempts = await _send_all(channels, sends, outgoing, cmd.concurrency)
         outcomes: list[tuple[str, str]] = []
+        tried: list[Delivery] = []
+        phones_reached: list[str] = []
         for send, attempt in zip(sends, attempts, strict=True):
             if attempt is None:
                 continue  # its receiver answered 410 earlier in this batch; the row is dead already
             outcomes += await _record(uow, send, attempt, policy)
+            tried += send.deliveries
+            if send.reached_phone(attempt):
+                phones_reached.append(send.lead.address)
+        # The batch's outcomes in one statement, its phones' last SMS in another (not two per send).
+        await uow.deliveries.save(tried)
+        await uow.sms_recipients.sms_sent(phones_reached, uow.clock.now())
         await uow.commit()
     for channel, outcome in outcomes:  # counted once they are committed
         DELIVERIES.labels(channel, outcome).inc()
@@ -511,21 +518,19 @@ async def _send_one(channels: Channels, send: Send, outgoing: Outgoing) -> Attem
 
 async def _record(uow: NotificationsUnitOfWork, send: Send, attempt: Attempt, policy: DeliveryPolicy
                   ) -> list[tuple[str, str]]:
-    """The outcome of one send for each delivery it carried (a bundle's share it); a dead SMS falls back to
-    email; a 410 switches a subscription off. Returns (channel, outcome) per delivery."""
+    """The outcome of one send for each delivery it carried (a bundle's share it), stored by the caller with the
+    batch's; a dead SMS falls back to email; a 410 switches a subscription off. Returns (channel, outcome) per
+    delivery."""
     now = uow.clock.now()
     outcomes: list[tuple[str, str]] = []
     for delivery, outcome in send.record(attempt, now, policy):
         outcomes.append((delivery.channel, outcome))
         if outcome == "gone":
             await _receiver_gone(uow, delivery.recipient, now)
-        await uow.deliveries.save(delivery)
         uow.collect(delivery)
         if delivery.falls_back_to_email:
             subject = await _stored_text(uow, "email.fallback_subject")
             await uow.deliveries.add(delivery.email_instead(now, subject))
-    if send.reached_phone(attempt):
-        await uow.sms_recipients.sms_sent(send.lead.address, now)
     return outcomes
 
 

@@ -4,6 +4,7 @@ Postgres implementation and the unit tests' fakes both meet, and the Postgres im
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -67,8 +68,8 @@ class Deliveries(Protocol):
 
     async def postpone(self, deliveries: list[Delivery], until: datetime) -> None: ...
 
-    async def save(self, delivery: Delivery) -> None:
-        """Record the outcome of a try (status, attempts, error, times, bundle)."""
+    async def save(self, deliveries: Sequence[Delivery]) -> None:
+        """Record the outcome of each one's try (status, attempts, error, times, bundle)."""
         ...
 
     async def drop_pending_webhooks(self, recipient: str, reason: str) -> None:
@@ -81,7 +82,7 @@ class SmsRecipients(Protocol):
 
     async def last_sms_at(self, phone: str) -> datetime | None: ...
 
-    async def sms_sent(self, phone: str, at: datetime) -> None: ...
+    async def sms_sent(self, phones: Sequence[str], at: datetime) -> None: ...
 
 
 class Subscriptions(Protocol):
@@ -144,7 +145,10 @@ class Alerts(Protocol):
 class CaseOwners(Protocol):
     async def get(self, incident_id: uuid.UUID) -> CaseOwner | None: ...
 
-    async def put(self, owner: CaseOwner) -> None: ...
+    async def replace(self, owner: CaseOwner) -> CaseOwner | None:
+        """The case's owner from now on (a reassignment keeps the case's category and urgency); returns the
+        owner it replaces, None for a case not seen before."""
+        ...
 
 
 class HotlineCases(Protocol):

@@ -76,21 +76,25 @@ UPDATE supervised_case SET signed_unit_id = $2, signed_at = $3, updated_at = now
 -- name: set_deadline
 UPDATE supervised_case SET deadline = $2, updated_at = now() WHERE incident_id = $1;
 
--- name: case_level
--- The highest 督办 level the case's clocks reached since $2 (the start of its cycle; all of them when NULL).
-SELECT level FROM phase_clock
- WHERE incident_id = $1 AND ($2::timestamptz IS NULL OR started_at >= $2)
- ORDER BY array_position(ARRAY['none', 'reminder', 'yellow_card', 'red_card', 'leader'], level) DESC
- LIMIT 1;
-
 -- name: running_clock
 SELECT * FROM phase_clock WHERE incident_id = $1 AND phase = $2 AND stopped_at IS NULL FOR UPDATE;
 
 -- name: running_clocks
 SELECT * FROM phase_clock WHERE incident_id = $1 AND stopped_at IS NULL FOR UPDATE;
 
--- name: last_cycle
-SELECT coalesce(max(cycle), 0) FROM phase_clock WHERE incident_id = $1 AND phase = $2;
+-- name: phase_history
+-- What starting a phase's clock reads, in one round trip: the phase's running clock (locked; its columns NULL when
+-- none runs), the phase's last cycle, and the highest 督办 level the case's clocks reached since $3 (the start of its
+-- cycle; all of them when NULL).
+SELECT (SELECT coalesce(max(cycle), 0) FROM phase_clock WHERE incident_id = $1 AND phase = $2) AS last_cycle,
+       (SELECT level FROM phase_clock
+         WHERE incident_id = $1 AND ($3::timestamptz IS NULL OR started_at >= $3)
+         ORDER BY array_position(ARRAY['none', 'reminder', 'yellow_card', 'red_card', 'leader'], level) DESC
+         LIMIT 1) AS case_level,
+       running.*
+  FROM (SELECT 1) AS one
+  LEFT JOIN LATERAL (SELECT * FROM phase_clock WHERE incident_id = $1 AND phase = $2 AND stopped_at IS NULL
+                        FOR UPDATE) AS running ON true;
 
 -- name: insert_clock
 INSERT INTO phase_clock (incident_id, phase, cycle, category, urgency, grid_code, unit_id, started_at,

@@ -13,7 +13,7 @@ import asyncpg
 from services.supervision.domain.alerts import ClockAlert
 from services.supervision.domain.calendar import CalendarRecord
 from services.supervision.domain.errors import NoPolicy
-from services.supervision.domain.model import PhaseClock, Policy, SupervisedCase
+from services.supervision.domain.model import PhaseClock, PhaseHistory, Policy, SupervisedCase
 from services.supervision.domain.statistics import UnitFigures, UnitName
 from shared.clock import ClockAnchor
 from shared.db.queries import Queries
@@ -45,12 +45,10 @@ class ClockRepository:
         rows = await self._conn.fetch(QUERIES.running_working_time_clocks, not_before, after_id, limit)
         return [clock_from_row(r) for r in rows]
 
-    async def next_cycle(self, incident_id: uuid.UUID, phase: str) -> int:
-        return int(await self._conn.fetchval(QUERIES.last_cycle, incident_id, phase)) + 1
-
-    async def case_level(self, incident_id: uuid.UUID, since: datetime | None) -> str:
-        level: str | None = await self._conn.fetchval(QUERIES.case_level, incident_id, since)
-        return level or "none"
+    async def phase_history(self, incident_id: uuid.UUID, phase: str, since: datetime | None) -> PhaseHistory:
+        row = await self._conn.fetchrow(QUERIES.phase_history, incident_id, phase, since)
+        return PhaseHistory(running=clock_from_row(row) if row["id"] is not None else None,
+                            last_cycle=int(row["last_cycle"]), level=row["case_level"] or "none")
 
     async def add(self, clock: PhaseClock) -> None:
         values = [getattr(clock, f) for f in _CLOCK_FIELDS]

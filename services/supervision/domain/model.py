@@ -420,6 +420,15 @@ class PhaseClock:
         return self.limit_unit == "hours" or calendar.working_seconds_between(now, now + timedelta(seconds=1)) > 0
 
 
+@dataclass(frozen=True)
+class PhaseHistory:
+    """What starting a phase's clock needs to know of the case's clocks so far."""
+
+    running: PhaseClock | None   # the phase's running clock, if any (locked by whoever read it)
+    last_cycle: int              # the phase's highest cycle so far (0 when it never ran)
+    level: str                   # the highest 督办 level the case's clocks reached in the asked span
+
+
 def _rank(order: tuple[str, ...], value: str) -> int:
     return order.index(value)
 

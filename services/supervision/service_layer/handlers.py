@@ -62,14 +62,13 @@ async def start_phase(uow: SupervisionUnitOfWork, calendar: WorkCalendar, case: 
     """Stop the phase's running clock (if any) and start a fresh one from the policy, at the case's 督办 level
     so far (DOMAIN.md §5: never lowered; a 重办 starts a new cycle afresh). The policy is the most specific for
     the case's category and, for a 12345 order, its 事项性质 (DOMAIN.md §7); the clock keeps that nature."""
-    if (running := await uow.clocks.running_in_phase(case.incident_id, phase)) is not None:
+    history = await uow.clocks.phase_history(case.incident_id, phase, case.reopened_at)
+    if (running := history.running) is not None:
         running.stop(at, "restarted" if started_by == "reopened" else started_by)
         await uow.clocks.save(running)
     policy = await uow.policies.for_phase(case.category, case.urgency, phase, case.nature)
-    level = "none" if started_by == "reopened" else await uow.clocks.case_level(case.incident_id, case.reopened_at)
-    clock = PhaseClock.start(case.facts, phase, policy, at, calendar,
-                             cycle=await uow.clocks.next_cycle(case.incident_id, phase), started_by=started_by,
-                             level=level)
+    clock = PhaseClock.start(case.facts, phase, policy, at, calendar, cycle=history.last_cycle + 1,
+                             started_by=started_by, level="none" if started_by == "reopened" else history.level)
     clock.tick(uow.clock.now())  # an event that arrives late may already be past a threshold
     await uow.clocks.add(clock)
     uow.collect(clock, cause)

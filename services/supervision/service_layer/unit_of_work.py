@@ -27,7 +27,7 @@ from services.supervision.adapters.repository import (
 )
 from services.supervision.domain.alerts import ClockAlert, alerts_of
 from services.supervision.domain.calendar import CalendarRecord
-from services.supervision.domain.model import PhaseClock, Policy, SupervisedCase
+from services.supervision.domain.model import PhaseClock, PhaseHistory, Policy, SupervisedCase
 from services.supervision.domain.statistics import UnitFigures, UnitName
 from shared.clock import Clock
 from shared.db.unit_of_work import PgTransaction, UnitOfWork
@@ -47,10 +47,9 @@ class Clocks(Protocol):
         before `not_before`: those a calendar change may move."""
         ...
 
-    async def next_cycle(self, incident_id: uuid.UUID, phase: str) -> int: ...
-
-    async def case_level(self, incident_id: uuid.UUID, since: datetime | None) -> str:
-        """The highest 督办 level the incident's clocks started since `since` reached (all when None)."""
+    async def phase_history(self, incident_id: uuid.UUID, phase: str, since: datetime | None) -> PhaseHistory:
+        """The phase's running clock (locked) and last cycle, and the highest 督办 level the incident's clocks
+        started since `since` reached (all when None): what starting the phase's clock reads, at once."""
         ...
 
     async def add(self, clock: PhaseClock) -> None:

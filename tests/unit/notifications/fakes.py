@@ -7,6 +7,7 @@ import copy
 import dataclasses
 import itertools
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -86,10 +87,12 @@ class FakeDeliveries:
         for d in deliveries:
             self._row(d.id).next_attempt_at = until
 
-    async def save(self, delivery: Delivery) -> None:
-        row = self._row(delivery.id)
-        row.status, row.attempts, row.last_error = delivery.status, delivery.attempts, delivery.last_error
-        row.sent_at, row.next_attempt_at, row.bundle_id = delivery.sent_at, delivery.next_attempt_at, delivery.bundle_id
+    async def save(self, deliveries: Sequence[Delivery]) -> None:
+        for delivery in deliveries:
+            row = self._row(delivery.id)
+            row.status, row.attempts, row.last_error = delivery.status, delivery.attempts, delivery.last_error
+            row.sent_at, row.next_attempt_at = delivery.sent_at, delivery.next_attempt_at
+            row.bundle_id = delivery.bundle_id
 
     async def drop_pending_webhooks(self, recipient: str, reason: str) -> None:
         for d in self.rows:
@@ -111,8 +114,9 @@ class FakeSmsRecipients:
     async def last_sms_at(self, phone: str) -> datetime | None:
         return self.last.get(phone)
 
-    async def sms_sent(self, phone: str, at: datetime) -> None:
-        self.last[phone] = max(at, self.last.get(phone, at))
+    async def sms_sent(self, phones: Sequence[str], at: datetime) -> None:
+        for phone in phones:
+            self.last[phone] = max(at, self.last.get(phone, at))
 
 
 class FakeSubscriptions:
@@ -191,11 +195,12 @@ class FakeCaseOwners:
     async def get(self, incident_id: uuid.UUID) -> CaseOwner | None:
         return self.rows.get(incident_id)
 
-    async def put(self, owner: CaseOwner) -> None:
+    async def replace(self, owner: CaseOwner) -> CaseOwner | None:
         known = self.rows.get(owner.incident_id)
         # as the store does: a reassignment changes who owns it, not what the case is
         self.rows[owner.incident_id] = owner if known is None else dataclasses.replace(
             owner, category=known.category, urgency=known.urgency)
+        return known
 
 
 class FakeHotlineCases:

@@ -106,7 +106,7 @@ async def directory(store: NotificationsStore, *contacts: UnitContact) -> None:
 async def owned(store: NotificationsStore, owner: Owner) -> uuid.UUID:
     """A case routing assigned earlier (its notice is not what these tests are about)."""
     case = uuid.uuid4()
-    await store.owners.put(CaseOwner(incident_id=case, unit_id=owner.unit_id, unit_name=owner.unit_name,
+    await store.owners.replace(CaseOwner(incident_id=case, unit_id=owner.unit_id, unit_name=owner.unit_name,
                                      unit_kind=owner.unit_kind, category="city.ads", urgency="normal", grid_code=GRID,
                                      worker_id=owner.worker_id, worker_name=owner.worker_name,
                                      worker_phone=owner.worker_phone))

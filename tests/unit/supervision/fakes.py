@@ -16,7 +16,14 @@ from services.supervision.bootstrap import message_bus
 from services.supervision.domain.alerts import ClockAlert, alerts_of
 from services.supervision.domain.calendar import CalendarRecord
 from services.supervision.domain.errors import NoPolicy
-from services.supervision.domain.model import PhaseClock, Policy, SupervisedCase, highest_level, lookup_order
+from services.supervision.domain.model import (
+    PhaseClock,
+    PhaseHistory,
+    Policy,
+    SupervisedCase,
+    highest_level,
+    lookup_order,
+)
 from services.supervision.domain.statistics import UnitFigures, UnitName
 from services.supervision.service_layer.unit_of_work import SupervisionUnitOfWork, alerts_from
 from shared.calendar import WorkCalendar
@@ -51,13 +58,12 @@ class FakeClocks:
                  if i > after_id and c.running and c.limit_unit != "hours" and c.leader_at >= not_before]
         return found[:limit]
 
-    async def next_cycle(self, incident_id: uuid.UUID, phase: str) -> int:
-        return max((c.cycle for c in self.rows.values() if c.incident_id == incident_id and c.phase == phase),
-                   default=0) + 1
-
-    async def case_level(self, incident_id: uuid.UUID, since: datetime | None) -> str:
-        return highest_level(c.level for c in self.rows.values()
-                             if c.incident_id == incident_id and (since is None or c.started_at >= since))
+    async def phase_history(self, incident_id: uuid.UUID, phase: str, since: datetime | None) -> PhaseHistory:
+        return PhaseHistory(
+            running=await self.running_in_phase(incident_id, phase),
+            last_cycle=max((c.cycle for c in self.of(incident_id) if c.phase == phase), default=0),
+            level=highest_level(c.level for c in self.rows.values()
+                                if c.incident_id == incident_id and (since is None or c.started_at >= since)))
 
     async def add(self, clock: PhaseClock) -> None:
         self._last_id += 1
