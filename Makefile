@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PY := .venv/bin/python
 LOCAL := deploy/local
 
-.PHONY: help setup lock infra up down status logs demo test test-unit test-integration test-e2e test-browser bench bench-history chaos lint clean
+.PHONY: help setup lock infra up down status logs demo test test-unit test-integration test-e2e test-browser bench bench-history bench-soak chaos lint clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -77,6 +77,11 @@ bench: infra  ## benchmarks: JSON + table under bench/results/ (each figure besi
 bench-history: infra  ## the city's-year bench alone (bench/README.md): ~10 min with its databases cached, ~40 min to build them first
 	@$(LOCAL)/setup.sh bench
 	@ENV=$${ENV:-test} $(PY) -m bench history
+
+SOAK_MINUTES ?= 30
+bench-soak: infra  ## memory soak (bench/README.md): idle memory per role, then SOAK_MINUTES at full load with every role's RSS sampled (a few minutes more for setup)
+	@$(LOCAL)/setup.sh bench
+	@ENV=$${ENV:-test} $(PY) -m bench soak --minutes $(SOAK_MINUTES)
 
 INCIDENTS ?= 3000
 FAULTS ?= 30

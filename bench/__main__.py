@@ -1,5 +1,8 @@
 """`python -m bench [name ...]`: run the benchmarks (all by default); JSON under bench/results/ and a table.
 
+`python -m bench soak [--minutes 30]` is the memory soak (bench/soak.py; `make bench-soak`): not in the default set,
+it holds the machine for its minutes plus a few of setup.
+
 `python -m bench chaos [options]` is the chaos soak instead (bench/chaos.py; `--help` for its options): not a
 benchmark of the set, it runs on private Postgres and Kafka and checks invariants rather than measuring a figure.
 """
@@ -31,6 +34,10 @@ def main() -> None:
         from bench import chaos
 
         sys.exit(chaos.main(sys.argv[2:]))
+    if sys.argv[1:2] == ["soak"]:
+        from bench import soak
+
+        sys.exit(soak.main(sys.argv[2:]))
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("names", nargs="*", choices=[*BENCHMARKS, []], help="benchmarks to run (default: all)")
     parser.add_argument("--seconds", type=int, default=15, help="measured seconds per load run")

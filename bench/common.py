@@ -148,3 +148,25 @@ def _print_table(figures: list[Figure]) -> None:
                       f"{f.baseline:,.2f} ({f.baseline_name})" if f.baseline is not None else "—",
                       f"{f.ratio:.2f}×" if f.ratio else "—", f.target)
     Console().print(table)
+
+
+def memory_kib(pid: int | str) -> dict[str, int] | None:
+    """A process's memory from /proc/<pid>/smaps_rollup, in KiB: `rss` (resident pages, shared ones counted whole),
+    `pss` (proportional: each shared page split between the processes mapping it, so sums over processes add up),
+    `anon` (anonymous pages: the heap, where a leak lands) and `uss` (private pages only). None once it is gone."""
+    try:
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return None
+    fields = {line.split(":", 1)[0]: int(line.split()[1]) for line in rollup.splitlines()[1:] if line.endswith("kB")}
+    return {"rss": fields.get("Rss", 0), "pss": fields.get("Pss", 0), "anon": fields.get("Anonymous", 0),
+            "uss": fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)}
+
+
+def least_squares_slope(xs: list[float], ys: list[float]) -> float:
+    """The slope of the least-squares line through (xs, ys); 0 with fewer than two distinct xs."""
+    if len(xs) < 2:
+        return 0.0
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    spread = sum((x - mean_x) ** 2 for x in xs)
+    return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread if spread else 0.0
