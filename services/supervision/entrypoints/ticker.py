@@ -1,14 +1,20 @@
-"""The ticker: fires due lights and 督办 levels. Any number may run, each with `ticker_sessions` concurrent
+"""The ticker: fires due lights and 督办 levels. Any number may run, each with up to `ticker_sessions` concurrent
 passes; SKIP LOCKED shares the work.
 
-Between passes it sleeps until the next threshold falls due, at most `ticker_idle_seconds` (a clock
-started meanwhile by the consumer may be due sooner); a change of the virtual clock wakes it at once.
+One session (the leader) watches the clocks: between passes it sleeps until the next threshold falls due, at most
+`ticker_idle_seconds` (a clock started meanwhile by the consumer may be due sooner); a change of the virtual clock
+wakes it at once. The other sessions join only while there is a backlog (a pass came back with a full batch: a
+catch-up after the ticker was away) and go back to waiting when a pass comes back short. Keeping them out of the
+steady state matters at scale: every pass, even one that finds nothing, walks the head of the due index, and with
+ten million open clocks (bench/supervision_ticker.py) two sessions polling side by side for the same few clocks
+only doubled that work and the lag with it.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import datetime
 
 import structlog
 from prometheus_client import Histogram
@@ -16,7 +22,7 @@ from prometheus_client import Histogram
 from services.supervision.bootstrap import SupervisionContainer
 from services.supervision.domain.commands import FireDueClocks
 from services.supervision.views import next_due_at
-from shared.resilience import RideOut, Stopped, listen
+from shared.resilience import RideOut, Stopped, first_of, listen
 
 log = structlog.get_logger("ticker")
 LAG = Histogram("supervision_threshold_lag_seconds",
@@ -30,40 +36,64 @@ async def run_ticker(container: SupervisionContainer, stop: asyncio.Event,
 
     Postgres away (a restart, its recovery, a dropped connection) is waited out with backoff, in each pass and
     in the LISTEN (shared/resilience.py): the ticker never ends because of it."""
-    wakes = [asyncio.Event() for _ in range(max(1, container.settings.ticker_sessions))]
+    sessions = max(1, container.settings.ticker_sessions)
+    wake = asyncio.Event()     # the leader's: a change of the virtual clock
+    backlog = asyncio.Event()  # set while passes come back full: the other sessions help
 
     def hint(*_: object) -> None:
-        for wake in wakes:
-            wake.set()
+        wake.set()
 
     listening = asyncio.create_task(listen(container.pool, "clock_changed", hint, stop))
-    log.info("ticker_started", sessions=len(wakes))
+    log.info("ticker_started", sessions=sessions)
     try:
-        await asyncio.gather(*(_passes(container, stop, wake, observe) for wake in wakes))
+        await asyncio.gather(_lead(container, stop, wake, backlog, observe),
+                             *(_help(container, stop, backlog, observe) for _ in range(sessions - 1)))
     finally:
         listening.cancel()
         await asyncio.gather(listening, return_exceptions=True)
 
 
-async def _passes(container: SupervisionContainer, stop: asyncio.Event, wake: asyncio.Event,
-                  observe: Callable[[list[float]], None] | None) -> None:
+async def _lead(container: SupervisionContainer, stop: asyncio.Event, wake: asyncio.Event, backlog: asyncio.Event,
+                observe: Callable[[list[float]], None] | None) -> None:
     settings = container.settings
-    clock = container.clock
     rider = RideOut(stop=stop)
     try:
         while not stop.is_set():
-            due_times = await rider.call(lambda: container.bus.handle(FireDueClocks(settings.ticker_batch)))
-            if due_times:
-                committed = clock.now()
-                lags = [(committed - due).total_seconds() for due in due_times]
-                for lag in lags:
-                    LAG.observe(lag)
-                if observe is not None:
-                    observe(lags)
-            if len(due_times) < settings.ticker_batch:
-                await _sleep_until_due(container, wake, settings.ticker_idle_seconds, rider)
+            if await _pass(container, rider, observe):
+                backlog.set()
+                continue
+            backlog.clear()
+            await _sleep_until_due(container, wake, settings.ticker_idle_seconds, rider)
     except Stopped:
         return
+
+
+async def _help(container: SupervisionContainer, stop: asyncio.Event, backlog: asyncio.Event,
+                observe: Callable[[list[float]], None] | None) -> None:
+    rider = RideOut(stop=stop)
+    try:
+        while not stop.is_set():
+            await first_of(backlog, stop)
+            while not stop.is_set() and backlog.is_set():
+                if not await _pass(container, rider, observe):
+                    backlog.clear()
+    except Stopped:
+        return
+
+
+async def _pass(container: SupervisionContainer, rider: RideOut,
+                observe: Callable[[list[float]], None] | None) -> bool:
+    """Fire one batch; True when it was full (more may be due)."""
+    batch = container.settings.ticker_batch
+    due_times: list[datetime] = await rider.call(lambda: container.bus.handle(FireDueClocks(batch)))
+    if due_times:
+        committed = container.clock.now()
+        lags = [(committed - due).total_seconds() for due in due_times]
+        for lag in lags:
+            LAG.observe(lag)
+        if observe is not None:
+            observe(lags)
+    return len(due_times) >= batch
 
 
 async def _sleep_until_due(container: SupervisionContainer, wake: asyncio.Event, at_most: float,
