@@ -671,7 +671,7 @@ SQL = {"intake": intake_sql, "routing": routing_sql, "supervision": supervision_
 
 # ---- bulk loading: indexes and constraints off, rows in, indexes and constraints back ---------------------------
 
-async def _strip(conn: asyncpg.Connection, tables: tuple[str, ...]) -> list[str]:
+async def strip_for_load(conn: asyncpg.Connection, tables: tuple[str, ...]) -> list[str]:
     """Drop the tables' foreign keys, then their other constraints and indexes; returns the statements that put
     every one of them back (constraints through their own definitions, indexes through theirs)."""
     names = list(tables)
@@ -713,7 +713,7 @@ async def fill(dsn: str, service: str, lo: int, hi: int, history: int,
         await conn.execute("SET synchronous_commit = off; SET maintenance_work_mem = '512MB';"
                            " SET work_mem = '64MB'; SET max_parallel_maintenance_workers = 0")
         await step("scratch", create_scratch(conn, lo, hi, history))
-        restore = await _strip(conn, TABLES[service])
+        restore = await strip_for_load(conn, TABLES[service])
         for n, statement in enumerate(SQL[service]()):
             await step(f"rows {n + 1}", conn.execute(statement))
         for statement in restore:
@@ -734,4 +734,5 @@ async def database_bytes(dsn: str) -> int:
         await conn.close()
 
 
-__all__ = ["CURRENT_START", "HISTORY_START", "NOW", "SQL", "TABLES", "current_cases", "database_bytes", "fill"]
+__all__ = ["CURRENT_START", "HISTORY_START", "NOW", "SQL", "TABLES", "current_cases", "database_bytes", "fill",
+           "strip_for_load"]

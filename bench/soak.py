@@ -40,18 +40,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
+import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.common import RESULTS, ROOT, Figure, least_squares_slope, memory_kib, report
-from bench.stack_e2e import CATEGORIES, _analyse, _community_desks, _load_city, _post_all, _roles, _wait_notified
+from bench.stack_e2e import (
+    CATEGORIES,
+    SETTLE,
+    WARM_UP,
+    _community_desks,
+    _load_city,
+    _roles,
+    warm_up,
+)
 from deploy.demo.synthetic_city import sample_points
 from shared.messaging.topics import ensure_topics
 from tests.e2e.stack import SERVICES, Stack, running_stack
 from tests.support import KAFKA_BOOTSTRAP
 
-WARM_UP = 20        # as the stack bench: the first cases slowly (routing loads its registry) ...
-SETTLE = 1_000      # ... then a thousand, then ANALYZE
 QUIET_SECONDS = 15  # idle: nothing arriving for this long before idle memory is read
 CONCURRENCY = 32    # requests under way at once
 BACKLOG = 2_000     # cases posted and not yet notified, at most (a few seconds of the pipeline's work)
@@ -368,13 +375,9 @@ async def _run(minutes: float, warm_up_minutes: float, trace: str | None) -> lis
         grids = _load_city(stack)
         await _community_desks(stack, grids)
         points = sample_points(grids, 60_000, seed=29)
-        import httpx
-
         async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {stack.admin_token}"},
                                      limits=httpx.Limits(max_connections=CONCURRENCY)) as http:
-            await _wait_notified(stack, await _post_all(http, stack, points[:WARM_UP], rate=10.0))
-            await _wait_notified(stack, await _post_all(http, stack, points[WARM_UP:WARM_UP + SETTLE], rate=200.0))
-        await _analyse(stack)
+            await warm_up(stack, http, points)   # as the stack bench: WARM_UP slowly, SETTLE more, ANALYZE
         await asyncio.sleep(QUIET_SECONDS)
         idle = _memory_by_role(stack)
         bare = _bare_interpreter()

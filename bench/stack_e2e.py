@@ -69,15 +69,7 @@ async def _run(seconds: int) -> list[Figure]:
         points = sample_points(grids, 20_000, seed=11)
         async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {stack.admin_token}"},
                                      limits=httpx.Limits(max_connections=CONCURRENCY)) as http:
-            # Warm up: the first case makes routing load the 15,000-grid registry into memory (seconds).
-            await _wait_notified(stack, await _post_all(http, stack, points[:WARM_UP], rate=10.0))
-            # A brand-new database's first plans are made on empty tables and kept (a foreign key's check, a
-            # prepared statement's generic plan): until autovacuum first analyses them, every timeline entry's
-            # check read the whole case table (2.8 sequential scans per case). A running city is past that
-            # within its first minute; the load is measured on a stack that is too: a thousand cases in,
-            # its tables analysed.
-            await _wait_notified(stack, await _post_all(http, stack, points[WARM_UP:WARM_UP + SETTLE], rate=200.0))
-            await _analyse(stack)
+            await warm_up(stack, http, points)
             await asyncio.sleep(5)  # idle: the warm-up's work done, nothing arriving
             idle_memory = {role: round(mib, 1) for role, mib in sorted(_memory_mib_by_role(stack).items())
                            if role not in ("bench client", "wrk")}
@@ -285,6 +277,17 @@ def _roles(stack: Stack) -> list[tuple[str, str]]:
         elif name == "wrk":
             found.append((pid, "wrk"))
     return found
+
+
+async def warm_up(stack: Stack, http: httpx.AsyncClient, points: list) -> None:
+    """Bring a fresh stack to where a running city is, with points[:WARM_UP + SETTLE]: the first cases slowly (the
+    first makes routing load the 15,000-grid registry into memory: seconds), then a thousand more, then its tables
+    analysed. A brand-new database's first plans are made on empty tables and kept (a foreign key's check, a
+    prepared statement's generic plan): until autovacuum first analyses them, every timeline entry's check read
+    the whole case table (2.8 sequential scans per case). A running city is past that within its first minute."""
+    await _wait_notified(stack, await _post_all(http, stack, points[:WARM_UP], rate=10.0))
+    await _wait_notified(stack, await _post_all(http, stack, points[WARM_UP:WARM_UP + SETTLE], rate=200.0))
+    await _analyse(stack)
 
 
 async def _analyse(stack: Stack) -> None:

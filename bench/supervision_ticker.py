@@ -22,6 +22,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 from bench.common import ROOT, Figure, create_database, drop_database
+from bench.history_data import strip_for_load
 from services.supervision.adapters.alert_outbox import ClockAlertOutbox
 from services.supervision.adapters.repository import PgClockStore
 from services.supervision.bootstrap import SupervisionContainer, pg_message_bus
@@ -218,22 +219,14 @@ _COLUMNS = ["incident_id", "phase", "cycle", "category", "urgency", "grid_code",
 async def _fill(pool) -> float:
     """OPEN_CLOCKS running sign clocks generated inside Postgres; DUE of them, spread evenly over the table,
     already past their yellow point (36 min ago), the rest due from a year ahead of the real clock (the steady
-    run uses it) over the following month. The secondary indexes are built after the rows (as the migrations
-    define them: the same names and definitions), then ANALYZE. Returns the seconds it took."""
+    run uses it) over the following month. The table's keys and indexes (and the foreign keys to it) are built
+    after the rows, from their own definitions (the history bench's loader), then ANALYZE. Returns the seconds it
+    took."""
     far = max(NOW, datetime.now(UTC)) + timedelta(days=365)
     started = time.perf_counter()
     async with pool.acquire() as conn:
         await conn.execute("SET maintenance_work_mem = '1GB'")
-        indexes = await conn.fetch(
-            """SELECT i.indexrelid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS definition,
-                      c.conname AS constraint_name, pg_get_constraintdef(c.oid) AS constraint_definition
-                 FROM pg_index i LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid
-                WHERE i.indrelid = 'phase_clock'::regclass AND NOT i.indisprimary""")
-        for index in indexes:  # the primary key stays: verification_fact refers to it, and ids come in order
-            if index["constraint_name"]:
-                await conn.execute(f'ALTER TABLE phase_clock DROP CONSTRAINT "{index["constraint_name"]}"')
-            else:
-                await conn.execute(f'DROP INDEX "{index["name"]}"')
+        restore = await strip_for_load(conn, ("phase_clock",))
         await conn.execute(
             """INSERT INTO phase_clock (incident_id, phase, cycle, category, urgency, grid_code, unit_id, started_at,
                                         limit_amount, limit_unit, yellow_ratio, due_version, yellow_at, due_at,
@@ -248,12 +241,8 @@ async def _fill(pool) -> float:
                                            ELSE $5::timestamptz + n * (interval '30 days' / $1::bigint) END AS s)
                       AS started""",
             OPEN_CLOCKS, OPEN_CLOCKS // DUE, DUE, NOW, far, uuid.uuid4().hex, timeout=LONG)
-        for index in indexes:
-            if index["constraint_name"]:
-                await conn.execute(f'ALTER TABLE phase_clock ADD CONSTRAINT "{index["constraint_name"]}"'
-                                   f' {index["constraint_definition"]}', timeout=LONG)
-            else:
-                await conn.execute(index["definition"], timeout=LONG)
+        for statement in restore:
+            await conn.execute(statement, timeout=LONG)
         await conn.execute("VACUUM ANALYZE phase_clock", timeout=LONG)
     return time.perf_counter() - started
 
