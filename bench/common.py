@@ -91,12 +91,13 @@ class WrkResult:
     non_2xx: int
 
 
-def wrk(url: str, script: Path, *, threads: int = 2, connections: int = 32, seconds: int = 15,
+def wrk(url: str, script: Path | None, *, threads: int = 2, connections: int = 32, seconds: int = 15,
         env: dict[str, str] | None = None) -> WrkResult:
+    """wrk's figures for `url`: the requests `script` makes, or GET `url` without one."""
     if shutil.which("wrk") is None:
         raise RuntimeError("wrk is missing: `apt-get install wrk` (make bench installs it)")
-    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s",
-                          str(script), url], capture_output=True, text=True, check=True,
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency",
+                          *(["-s", str(script)] if script else []), url], capture_output=True, text=True, check=True,
                          env={**os.environ, **(env or {})}).stdout
     return parse_wrk(out)
 

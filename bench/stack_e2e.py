@@ -7,7 +7,9 @@ case goes to the community). Urgent reports (their notice is not bundled) are po
 - full load: wrk posts from 32 connections for `seconds`; owners notified per second (new-case SMS at
   the gateway from the start of the load to the last of them);
 - paced: a steady rate for `seconds`; latency from the post to the gateway recording the SMS, p50/p99;
-- idle memory (DESIGN §9), after the warm-up: proportional set size of every role, Postgres and Kafka.
+- idle memory (DESIGN §9), after the warm-up: proportional set size of every role, Postgres and Kafka;
+- the API's share (issue 18): with the consumers working through a backlog, the intake API's reports per second
+  and p99 beside its own GET /health in the same moment (windows of each in turn, see _api_share).
 
 Baseline in the same run (DESIGN §9): raw aiokafka produce → consume on the same broker, the same
 volume at the same rate, latency from send to receipt.
@@ -19,12 +21,14 @@ import asyncio
 import json
 import os
 import random
+import re
 import statistics
 import tempfile
 import time
 import uuid
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -42,6 +46,10 @@ BURST = 1_000  # messages of the raw Kafka baseline's burst
 PACED = 3_000  # points kept apart for the paced run (no duplicates of the loaded ones)
 WARM_UP = 20      # the first cases, slowly: the first makes routing load the 15,000-grid registry (seconds)
 SETTLE = 1_000    # then a city's first thousand cases, before its tables are analysed (see _run)
+LOADED = 40_000   # points of the full load (each posted once: the API takes up to ~2,000/s)
+SHARE_POINTS = 60_000  # points of the API-share phase (its backlog and its report windows)
+SHARE_BACKLOG = 10     # seconds of reports before the API-share windows, to leave the consumers busy
+SHARE_WINDOW = 5       # seconds of each /health and report window
 PACED_RATE = 100.0
 CONCURRENCY = 32
 # Roles whose CPU is not the platform's: the SMS provider's stand-in (a real one runs at the provider) and the load
@@ -66,7 +74,7 @@ async def _run(seconds: int) -> list[Figure]:
         stack.up()
         grids = _load_city(stack)
         await _community_desks(stack, grids)
-        points = sample_points(grids, 20_000, seed=11)
+        points = sample_points(grids, WARM_UP + SETTLE + PACED + LOADED + SHARE_POINTS, seed=11)
         async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {stack.admin_token}"},
                                      limits=httpx.Limits(max_connections=CONCURRENCY)) as http:
             await warm_up(stack, http, points)
@@ -76,7 +84,7 @@ async def _run(seconds: int) -> list[Figure]:
             burst_started = time.time()
             cpu_before = _cpu_seconds_by_role(stack)
             database_before = await _database_work(stack)
-            script = _wrk_script(points[WARM_UP + SETTLE + PACED:])
+            script = _wrk_script(points[WARM_UP + SETTLE + PACED:WARM_UP + SETTLE + PACED + LOADED])
             load = await asyncio.to_thread(wrk, stack.url("intake"), script, connections=32, seconds=seconds,
                                            env={"BENCH_TOKEN": stack.admin_token})
             notified_count, last, cpu_after = await _count_notified_since(stack, burst_started)
@@ -87,9 +95,10 @@ async def _run(seconds: int) -> list[Figure]:
             kept_apart = points[WARM_UP + SETTLE:WARM_UP + SETTLE + PACED]
             paced = await _post_all(http, stack, kept_apart[:int(PACED_RATE * seconds)], PACED_RATE)
             paced_notified = await _wait_notified(stack, paced)
+            stages = await _stage_medians(stack)
+            unnotified = await _unnotified(stack, set(_notices(stack)))
+            share = await _api_share(stack, points[WARM_UP + SETTLE + PACED + LOADED:])
         lags = sorted(paced_notified[i] - paced[i] for i in paced_notified)
-        stages = await _stage_medians(stack)
-        unnotified = await _unnotified(stack, set(_notices(stack)))
     finally:
         stack.down()
         for name in names.values():
@@ -105,6 +114,9 @@ async def _run(seconds: int) -> list[Figure]:
              "cpu_ms_per_incident_outside_the_platform": {role: ms for role, ms in cpu_per_incident.items()
                                                           if role in OUTSIDE},
              "database_work_per_incident_under_load": database_work}
+    health = [w for w in share["windows"] if w["kind"] == "health"]
+    reports = [w for w in share["windows"] if w["kind"] == "report"]
+    health_rate = statistics.mean(w["per_second"] for w in health)
     services_mib = sum(mib for role, mib in idle_memory.items() if role not in ("postgres", "kafka"))
     memory_notes = {"pss_mib_by_role": idle_memory, "services_only_mib": round(services_mib, 1),
                     "grids_loaded": 15_000}
@@ -114,10 +126,62 @@ async def _run(seconds: int) -> list[Figure]:
             Figure("stack.e2e", "owners notified per second under full load (wrk)", burst_rate, "incidents/s",
                    base_rate,
                    "raw aiokafka produce→consume", "≥ 500 incidents/s sustained", notes),
+            Figure("stack.e2e", "intake reports accepted per second, the consumers busy",
+                   statistics.mean(w["per_second"] for w in reports), "req/s", health_rate,
+                   "its own /health in the same moment", "≥ 0.5× /health", share),
+            Figure("stack.e2e", "intake report p99, the consumers busy", max(w["p99_ms"] for w in reports), "ms",
+                   max(w["p99_ms"] for w in health), "its own /health in the same moment", "≤ 100 ms", share),
             Figure("stack.e2e", f"report→SMS p50 at {PACED_RATE:.0f}/s", _ms(lags, 50), "ms", _ms(base_lags, 50),
                    "raw aiokafka produce→consume", "", notes),
             Figure("stack.e2e", f"report→SMS p99 at {PACED_RATE:.0f}/s", _ms(lags, 99), "ms", _ms(base_lags, 99),
                    "raw aiokafka produce→consume", "p99 ≤ 1 s", notes)]
+
+
+async def _api_share(stack: Stack, points: list) -> dict[str, Any]:
+    """The intake API while the consumers are busy (issue 18: under load they starved it): reports posted for
+    SHARE_BACKLOG seconds first (the API takes them faster than the pipeline carries them), then windows of GET
+    /health and of reports, alternating, from the same wrk connections. Each window records its rate and
+    percentiles and what the consumers did meanwhile (new-case SMS at the gateway per second, and the backlog at
+    its end: accepted reports not yet notified), so a window measured after they ran dry shows as such."""
+    env = {"BENCH_TOKEN": stack.admin_token}
+    url = stack.url("intake")
+    per_run = len(points) // 3  # each report run posts its own points: none is a duplicate of an earlier one
+    scripts = [_wrk_script(points[n * per_run:(n + 1) * per_run]) for n in range(3)]
+    never_notified = await _accepted(stack) - len(_notices(stack))  # so far: unroutable, no contact (see notes)
+    await asyncio.to_thread(wrk, url, scripts[0], connections=CONCURRENCY, seconds=SHARE_BACKLOG, env=env)
+    windows: list[dict[str, Any]] = []
+    for kind, script in (("health", None), ("report", scripts[1]), ("health", None), ("report", scripts[2])):
+        notified_before = len(_notices(stack))
+        batches_before = await _report_batches(url)
+        result = await asyncio.to_thread(wrk, url + "/health" if script is None else url, script,
+                                         connections=CONCURRENCY, seconds=SHARE_WINDOW, env=env)
+        notified = len(_notices(stack))
+        batches = [after - before for after, before in zip(await _report_batches(url), batches_before, strict=True)]
+        windows.append({"kind": kind, "per_second": round(result.requests_per_second, 1),
+                        "reports_per_commit": round(batches[0] / batches[1], 1) if batches[1] else None,
+                        "p50_ms": result.p50_ms, "p99_ms": result.p99_ms, "non_2xx": result.non_2xx,
+                        "notified_per_second_meanwhile": round((notified - notified_before) / SHARE_WINDOW, 1),
+                        "backlog_after": await _accepted(stack) - notified - never_notified})
+    return {"connections": CONCURRENCY, "window_seconds": SHARE_WINDOW, "backlog_seconds": SHARE_BACKLOG,
+            "consumers_busy_throughout": all(w["backlog_after"] > 0 and w["notified_per_second_meanwhile"] > 0
+                                             for w in windows),
+            "windows": windows}
+
+
+async def _report_batches(url: str) -> tuple[float, float]:
+    """Reports the intake API has committed and the commits it took (its group commit's histogram)."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        metrics = (await http.get(url + "/metrics")).text
+    values = dict(re.findall(r"^intake_report_batch_size_(sum|count) (\S+)$", metrics, re.MULTILINE))
+    return float(values.get("sum", 0)), float(values.get("count", 0))
+
+
+async def _accepted(stack: Stack) -> int:
+    conn = await asyncpg.connect(stack.databases["intake"])
+    try:
+        return await conn.fetchval("SELECT count(*) FROM incident WHERE duplicate_of IS NULL")
+    finally:
+        await conn.close()
 
 
 async def _rows_by_key(stack: Stack, service: str, query: str) -> dict[str, asyncpg.Record]:
@@ -214,16 +278,28 @@ end
     return script
 
 
+_NOTICES_READ: dict[Path, tuple[int, dict[str, float]]] = {}  # the gateway's log: bytes read so far, what they held
+
+
 def _notices(stack: Stack) -> dict[str, float]:
     """The new-case SMS the gateway recorded (its JSON-lines log: cheaper than asking it over HTTP while it
-    works): case ref → when it arrived (the first, if one case had two)."""
+    works): case ref → when it arrived (the first, if one case had two). Only the lines added since the last call
+    are read: the benchmark polls this every second while tens of thousands of SMS arrive, and reading the whole
+    log each time made the client one of the busiest processes on the machine. Not to be changed by the caller."""
     log = stack.workdir / "sms.jsonl"
-    notices: dict[str, float] = {}
-    for message in map(json.loads, log.read_text(encoding="utf-8").splitlines() if log.exists() else []):
-        text = message.get("text", "")
-        if "新案件" in text:
-            notices.setdefault(text.split("新案件", 1)[1][:8],
-                               datetime.fromisoformat(message["received_at"]).timestamp())
+    offset, notices = _NOTICES_READ.get(log, (0, {}))
+    if log.exists():
+        with log.open("rb") as file:
+            file.seek(offset)
+            added = file.read()
+        complete = added.rfind(b"\n") + 1  # a line the gateway is still writing is read next time
+        for message in map(json.loads, added[:complete].decode("utf-8").splitlines()):
+            text = message.get("text", "")
+            if "新案件" in text:
+                notices.setdefault(text.split("新案件", 1)[1][:8],
+                                   datetime.fromisoformat(message["received_at"]).timestamp())
+        offset += complete
+    _NOTICES_READ[log] = (offset, notices)
     return notices
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
+import os
 import socket
 import sys
 from collections.abc import Awaitable, Callable
@@ -55,6 +56,22 @@ async def started_producer(bootstrap: str, stop: asyncio.Event) -> AIOKafkaProdu
     return await ride_out(start, stop=stop, default=KAFKA)
 
 
+def yield_to_the_api(niceness: int) -> None:
+    """Run this worker role at `niceness` (never lowered: a process started nicer stays so, and raising priority
+    needs privilege). Linux's scheduler autogroups share the CPU fairly between sessions, whatever their processes'
+    niceness: a role started in a session of its own (as the e2e stack and the benchmarks start them) is niced
+    through its session's autogroup too; a role sharing its session with others (under a supervisor) leaves that
+    group alone, or it would nice its siblings, the API among them."""
+    os.setpriority(os.PRIO_PROCESS, 0, max(os.getpriority(os.PRIO_PROCESS, 0), niceness))
+    autogroup = Path("/proc/self/autogroup")
+    if os.getsid(0) == os.getpid() and autogroup.exists():
+        try:
+            current = int(autogroup.read_text().split()[-1])
+            autogroup.write_text(str(max(current, niceness)))
+        except (OSError, ValueError):
+            pass  # autogroups off, or a kernel that spells them otherwise: the process's own niceness still holds
+
+
 # A long-running role beyond api/consume/relay: (help text, loop over the service's container until `stop`).
 Worker = tuple[str, Callable[[C, asyncio.Event], Awaitable[None]]]
 
@@ -98,6 +115,7 @@ def service_cli(name: str, service_dir: Path, load_settings: Callable[[], S], bo
     def run_role(role: str, body: Callable[[C, asyncio.Event], Awaitable[None]]) -> None:
         """Build the container, run the role's loop until SIGTERM/SIGINT, close everything."""
         s = settings(role)
+        yield_to_the_api(s.worker_nice)
         configure_tracing(name, role)  # off (nothing imported) unless OTEL_EXPORTER_OTLP_ENDPOINT is set
         metrics.serve_metrics(s.metrics_port, s.http_host)  # off unless <SERVICE>_METRICS_PORT is set
 

@@ -93,10 +93,16 @@ def supervised(tmp_path, topic_prefix) -> Iterator[Supervised]:
         assert not [p for p in pids if Path(f"/proc/{p}").exists()], "a role outlived `services.sh stop`"
 
 
+def _niceness(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
 def test_supervisord_restarts_a_role_killed_with_sigkill(supervised: Supervised):
     sv = supervised
     status = sv.sh("status")
     assert status.stdout.count("RUNNING") == len(roles()), status.stdout
+    # The workers yield the CPU to the APIs (WORKER_NICE, 10 by default; bench/stack_e2e.py measures the API's share)
+    assert [_niceness(sv.pid(p)) for p in ("intake-api", "routing-consume", "supervision-ticker")] == [0, 10, 10]
 
     took = {}
     for program, service in [("intake-api", "intake"), ("supervision-ticker", None),
