@@ -239,29 +239,30 @@ async def run_consumer(consumer: AIOKafkaConsumer | Callable[[], AIOKafkaConsume
                     await asyncio.sleep(1)
                 continue
             rider.succeeded()
-            # Partitions are independent (a case's events share one): apply them side by side, each in order.
-            await asyncio.gather(*(_apply_partition(client, processor, tp, records)
-                                   for tp, records in batch.items()))
+            # Partitions are independent (a case's events share one): apply them side by side, each in order;
+            # then every partition's offset in one commit (a request to the broker and a write to its offsets
+            # topic each: one per partition was most of the broker's work per event under load).
+            await asyncio.gather(*(_apply_partition(processor, records) for records in batch.values()))
+            if batch:
+                await _commit(client, {tp: records[-1].offset + 1 for tp, records in batch.items()})
     except Stopped:
         pass  # stopped while the database was away: the uncommitted records come again (the inbox dedupes)
     finally:
         await client.stop()
 
 
-async def _apply_partition(consumer: AIOKafkaConsumer, processor: EventProcessor, tp: TopicPartition,
-                           records: list[Any]) -> None:
+async def _apply_partition(processor: EventProcessor, records: list[Any]) -> None:
     incoming = [Incoming(rec.topic, rec.partition, rec.offset, rec.key.decode() if rec.key else None,
                          rec.value.decode("utf-8", errors="replace") if rec.value else "")
                 for rec in records]
     for start in range(0, len(incoming), TRANSACTION_BATCH):
         count_events(processor.name, await processor.process_many(incoming[start:start + TRANSACTION_BATCH]))
-    await _commit(consumer, tp, records[-1].offset + 1)
 
 
-async def _commit(consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> None:
+async def _commit(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
     try:
-        await consumer.commit({tp: offset})
+        await consumer.commit(offsets)
     except KafkaError as exc:
-        # A rebalance took the partition: the new owner re-reads from the last commit and the inbox
-        # turns the repeats into no-ops.
-        log.warning("consumer_commit_failed", partition=str(tp), error=str(exc))
+        # A rebalance took a partition: its new owner re-reads from the last commit and the inbox turns the
+        # repeats into no-ops.
+        log.warning("consumer_commit_failed", partitions=sorted(map(str, offsets)), error=str(exc))

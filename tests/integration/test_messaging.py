@@ -18,7 +18,7 @@ from shared.events.intake import IncidentReceived, IncidentSigned
 from shared.messaging.consumer import EventProcessor, Incoming, run_consumer
 from shared.messaging.kafka import make_consumer, make_producer
 from shared.messaging.outbox import OutboxRelay, purge_sent
-from shared.messaging.topics import INCIDENTS
+from shared.messaging.topics import INCIDENTS, PARTITIONS
 from tests.support import KAFKA_BOOTSTRAP, SERVICE_DIRS, FixedClock
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
@@ -250,6 +250,10 @@ async def test_consumer_loop_over_kafka_dedupes_redelivery_and_commits_offsets(p
     stop.set()
     await task
     assert await pool.fetchval("SELECT count(*) FROM applied") == 5
+    # Each partition's offset committed up to its end (the cases' keys spread them over several partitions; one
+    # commit per poll covers all of them).
+    offsets = await committed_and_end_offsets(group, topic)
+    assert len(offsets) > 1 and all(committed == end for committed, end in offsets.values()), offsets
 
     # A new consumer in the same group starts after the committed offsets: nothing is applied again.
     again = counting_processor(pool)
@@ -260,6 +264,21 @@ async def test_consumer_loop_over_kafka_dedupes_redelivery_and_commits_offsets(p
     await task2
     assert again.applied == 0
     assert await pool.fetchval("SELECT count(*) FROM applied") == 5
+
+
+async def committed_and_end_offsets(group: str, topic: str) -> dict[int, tuple[int | None, int]]:
+    """The group's committed offset and the end offset of each of the topic's partitions that holds records."""
+    from aiokafka import TopicPartition
+
+    reader = AIOKafkaConsumer(bootstrap_servers=KAFKA_BOOTSTRAP, group_id=group, enable_auto_commit=False)
+    await reader.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]  # as ensure_topics made them
+        reader.assign(partitions)
+        ends = await reader.end_offsets(partitions)
+        return {tp.partition: (await reader.committed(tp), ends[tp]) for tp in partitions if ends[tp] > 0}
+    finally:
+        await reader.stop()
 
 
 async def test_sent_rows_older_than_a_day_are_purged_and_unsent_ones_kept(pool):
