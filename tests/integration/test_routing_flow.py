@@ -75,6 +75,30 @@ async def test_rules_decide_the_owner_and_emergencies_get_the_district_as_co_own
     assert all(e["type"] == "routing.incident.assigned" and e["data"]["reason"] for e in events)
 
 
+async def test_a_case_and_its_first_decision_are_written_once_even_if_its_event_comes_again(routing):
+    """Routing's copy of a case and its first decision go in one statement (record_first_assignment), and only
+    for a case routing has not seen: a re-published IncidentReceived (a new event id, past the inbox) changes
+    nothing and emits nothing, routed or not."""
+    pool, bus, processor, dsn = routing
+    routed, lost = report("safety.fire", "emergency", address="十全街"), report(location=None)
+    for event in (routed, lost, routed, lost):
+        assert await feed(processor, event) == "applied"
+    assert [e["type"] for e in await published(pool)] == ["routing.incident.assigned", "routing.incident.unroutable"]
+    rows = {r["incident_id"]: r for r in await pool.fetch(
+        "SELECT incident_id, category, urgency, lon, lat, address, received_at, current_unit_id, place_code,"
+        " co_owners::text AS co_owners, (SELECT count(*) FROM assignment a WHERE a.incident_id = r.incident_id)"
+        " AS decisions FROM routed_incident r")}
+    case = rows[routed.incident_id]
+    assert (case["category"], case["urgency"], case["lon"], case["lat"], case["address"], case["received_at"]) == (
+        "safety.fire", "emergency", IN_GRID_1.lon, IN_GRID_1.lat, "十全街", NOW)
+    assert (case["current_unit_id"], case["place_code"], case["decisions"]) == (
+        "community-320508019044", "320508019044001", 1)
+    assert json.loads(case["co_owners"])[0]["unit_id"] == "district-320508"
+    nowhere = rows[lost.incident_id]
+    assert (nowhere["current_unit_id"], nowhere["place_code"], nowhere["co_owners"], nowhere["decisions"]) == (
+        None, None, "[]", 1)
+
+
 async def test_no_location_and_no_grid_goes_to_the_centres_queue_never_dropped(routing):
     pool, bus, processor, dsn = routing
     await feed(processor, report(location=None))

@@ -46,10 +46,22 @@ ON CONFLICT (id) DO UPDATE
 -- name: units_for_codes
 SELECT id, kind, name, area, department FROM unit WHERE area && $1::text[];
 
--- name: upsert_routed_incident
-INSERT INTO routed_incident (incident_id, category, urgency, lon, lat, address, grid_code, received_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-ON CONFLICT (incident_id) DO NOTHING;
+-- name: record_first_assignment
+-- Routing's copy of a case it has never seen ($9..$15: what the IncidentReceived said) and its first decision (as
+-- record_assignment: $1..$8), in one statement; neither is written when the case is known (a re-published event
+-- with a new id). Returns 1 when the case was new.
+WITH new_case AS (
+    INSERT INTO routed_incident (incident_id, category, urgency, lon, lat, address, grid_code, received_at,
+                                 current_unit_id, place_code, co_owners)
+    VALUES ($1, $9, $10, $11, $12, $13, $14, $15, $4, $6,
+            CASE WHEN $4::text IS NOT NULL THEN $8::jsonb ELSE '[]'::jsonb END)
+    ON CONFLICT (incident_id) DO NOTHING
+    RETURNING incident_id),
+history AS (
+    INSERT INTO assignment (incident_id, at, kind, unit_id, worker_id, grid_code, place_code, reason)
+    SELECT incident_id, $2, $3, $4, $5, CASE WHEN length($6::text) = 15 THEN $6::text END, $6::text, $7
+      FROM new_case)
+SELECT count(*) FROM new_case;
 
 -- name: record_assignment
 -- One decision in the history and, when it names a unit, the case's current owner and co-owners ($8); the

@@ -147,13 +147,16 @@ class AssignmentRepository:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
 
-    async def remember(self, event: IncidentReceived) -> bool:
-        """Keep routing's copy of the incident; False if it was already known."""
+    async def record_first(self, event: IncidentReceived, at: datetime, kind: AssignmentKind, place_code: str | None,
+                           reason: str, owner: Owner | None = None, co_owners: Sequence[Owner] = ()) -> bool:
+        """Routing's copy of the case and its first decision, in one round trip; nothing (False) when the case was
+        known already."""
         loc = event.location
-        status = await self._conn.execute(
-            QUERIES.upsert_routed_incident, event.incident_id, event.category, event.urgency,
-            loc.lon if loc else None, loc.lat if loc else None, event.address, event.grid_code, event.at)
-        return status.endswith("1")
+        return await self._conn.fetchval(
+            QUERIES.record_first_assignment, event.incident_id, at, kind, owner.unit_id if owner else None,
+            owner.worker_id if owner else None, place_code, reason, [o.model_dump() for o in co_owners],
+            event.category, event.urgency, loc.lon if loc else None, loc.lat if loc else None, event.address,
+            event.grid_code, event.at) == 1
 
     async def routed(self, incident_id: uuid.UUID) -> RoutedIncident | None:
         """Routing's copy of the case, locked, with the kind of the unit that owns it now."""

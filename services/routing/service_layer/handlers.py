@@ -8,6 +8,7 @@ names: the in-memory registry (`registry`), the overlap tolerance of grid import
 from __future__ import annotations
 
 import asyncio
+import functools
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -238,12 +239,13 @@ def place_incident(location: Point | None, address: str | None, grid_code: str |
 
 async def route_incident(event: IncidentReceived, envelope: Envelope, uow: RoutingUnitOfWork,
                          registry: Registry) -> None:
-    """Place the case and give it an owner; a case that cannot be placed goes to the centre's queue."""
-    if not await uow.assignments.remember(event):
-        return  # already routed (a re-published event with a new id)
+    """Place the case and give it an owner; a case that cannot be placed goes to the centre's queue. Routing's copy
+    of the case is written with its first decision, in one statement; a case routing knows already (a re-published
+    event with a new id) is left as it is, and nothing is emitted."""
+    first = functools.partial(uow.assignments.record_first, event)
     if event.duplicate_of is not None:
-        await uow.assignments.record(event.incident_id, event.at, "unroutable", event.grid_code,
-                                     f"duplicate of {event.duplicate_of}: follows its master, not routed")
+        await first(event.at, "unroutable", event.grid_code,
+                    f"duplicate of {event.duplicate_of}: follows its master, not routed")
         return
     located, found_by = place_incident(event.location, event.address, event.grid_code, await registry.locator())
     now = uow.clock.now()
@@ -251,20 +253,19 @@ async def route_incident(event: IncidentReceived, envelope: Envelope, uow: Routi
                               "urgency": event.urgency}
     if located is None:
         reason = f"{found_by}: nothing matched the registry, in the command centre's queue"
-        await uow.assignments.record(event.incident_id, now, "unroutable", None, reason)
-        uow.emit(IncidentUnroutable(**common, reason=reason), cause=envelope)
+        if await first(now, "unroutable", None, reason):
+            uow.emit(IncidentUnroutable(**common, reason=reason), cause=envelope)
         return
     located, decision = await _decide(uow, located, found_by, event.category, event.urgency, now)
     place = located.place.code
     hierarchy = _hierarchy(place)
     if decision.owner is None:
-        await uow.assignments.record(event.incident_id, now, "unroutable", place, decision.reason)
-        uow.emit(IncidentUnroutable(**common, **hierarchy, reason=decision.reason), cause=envelope)
+        if await first(now, "unroutable", place, decision.reason):
+            uow.emit(IncidentUnroutable(**common, **hierarchy, reason=decision.reason), cause=envelope)
         return
-    await uow.assignments.record(event.incident_id, now, "assigned", place, decision.reason, decision.owner,
-                                 decision.co_owners)
-    uow.emit(IncidentAssigned(**common, **hierarchy, owner=decision.owner, co_owners=list(decision.co_owners),
-                              reason=decision.reason), cause=envelope)
+    if await first(now, "assigned", place, decision.reason, decision.owner, decision.co_owners):
+        uow.emit(IncidentAssigned(**common, **hierarchy, owner=decision.owner, co_owners=list(decision.co_owners),
+                                  reason=decision.reason), cause=envelope)
 
 
 async def _decide(uow: RoutingUnitOfWork, located: Located, found_by: str, category: str, urgency: str,

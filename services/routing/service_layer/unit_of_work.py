@@ -102,8 +102,10 @@ class DedicatedCategories(Protocol):
 
 
 class Assignments(Protocol):
-    async def remember(self, event: IncidentReceived) -> bool:
-        """Keep routing's copy of the incident; False if it was already known."""
+    async def record_first(self, event: IncidentReceived, at: datetime, kind: AssignmentKind, place_code: str | None,
+                           reason: str, owner: Owner | None = None, co_owners: Sequence[Owner] = ()) -> bool:
+        """Routing's copy of a new case and its first decision (as `record`), together; False, and nothing
+        written, when the case was known already."""
         ...
 
     async def routed(self, incident_id: uuid.UUID) -> RoutedIncident | None:

@@ -179,12 +179,14 @@ class FakeAssignments:
         """The incident's decisions, oldest first (for assertions)."""
         return [h for h in self.history if h.incident_id == incident_id]
 
-    async def remember(self, event: IncidentReceived) -> bool:
+    async def record_first(self, event: IncidentReceived, at: datetime, kind: AssignmentKind, place_code: str | None,
+                           reason: str, owner: Owner | None = None, co_owners: Sequence[Owner] = ()) -> bool:
         if event.incident_id in self.incidents:
             return False
         self.incidents[event.incident_id] = RoutedRow(event.incident_id, event.category, event.urgency,
                                                       location=event.location, address=event.address,
                                                       reported_grid_code=event.grid_code)
+        await self.record(event.incident_id, at, kind, place_code, reason, owner, co_owners)
         return True
 
     async def routed(self, incident_id: uuid.UUID) -> RoutedIncident | None:
