@@ -672,8 +672,11 @@ SQL = {"intake": intake_sql, "routing": routing_sql, "supervision": supervision_
 # ---- bulk loading: indexes and constraints off, rows in, indexes and constraints back ---------------------------
 
 async def strip_for_load(conn: asyncpg.Connection, tables: tuple[str, ...]) -> list[str]:
-    """Drop the tables' foreign keys, then their other constraints and indexes; returns the statements that put
-    every one of them back (constraints through their own definitions, indexes through theirs)."""
+    """Drop the tables' foreign keys, then their other constraints and indexes, and turn their triggers off;
+    returns the statements that put every one of them back (constraints through their own definitions, indexes
+    through theirs). The triggers (supervision's: a NOTIFY to the ticker of each clock due sooner, migration 0013)
+    serve a running service, and none runs against a database being loaded; one notification per row would make
+    the load's commit crawl."""
     names = list(tables)
     fks = await conn.fetch(
         """SELECT conrelid::regclass::text AS tab, conname, pg_get_constraintdef(oid) AS def FROM pg_constraint
@@ -692,9 +695,12 @@ async def strip_for_load(conn: asyncpg.Connection, tables: tuple[str, ...]) -> l
         await conn.execute(f'ALTER TABLE {key["tab"]} DROP CONSTRAINT "{key["conname"]}"')
     for index in indexes:
         await conn.execute(f"DROP INDEX {index['name']}")
+    for table in names:
+        await conn.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
     return ([f'ALTER TABLE {k["tab"]} ADD CONSTRAINT "{k["conname"]}" {k["def"]}' for k in keys]
             + [i["def"] for i in indexes]
-            + [f'ALTER TABLE {fk["tab"]} ADD CONSTRAINT "{fk["conname"]}" {fk["def"]}' for fk in fks])
+            + [f'ALTER TABLE {fk["tab"]} ADD CONSTRAINT "{fk["conname"]}" {fk["def"]}' for fk in fks]
+            + [f"ALTER TABLE {table} ENABLE TRIGGER USER" for table in names])
 
 
 async def fill(dsn: str, service: str, lo: int, hi: int, history: int,

@@ -118,12 +118,13 @@ UPDATE phase_clock
 -- work), fire every threshold reached by $1, move each clock's light, level and next check, and write one
 -- clock_alert row per clock that moved. This is PhaseClock.tick (domain/model.py) in SQL, so a catch-up
 -- never brings a clock into Python; tests/integration/test_ticker_sql.py holds the two to the same result
--- for every light, level and position of now. Returns when each claimed clock was due.
+-- for every light, level and position of now. Returns when each claimed clock was due. $3 is the ticker's floor
+-- (NULL: the index's start): no live clock is due before it, and the dead entries below it are not read.
 WITH claimed AS (
     SELECT id, light, level, yellow_at, due_at, red_card_at, leader_at, due_version, next_check_at AS due_time,
            stopped_at IS NULL AND paused_at IS NULL AS live
       FROM phase_clock
-     WHERE next_check_at <= $1
+     WHERE next_check_at >= coalesce($3::timestamptz, '-infinity') AND next_check_at <= $1
      ORDER BY next_check_at
      LIMIT $2
        FOR UPDATE SKIP LOCKED
@@ -199,6 +200,13 @@ SELECT extract(epoch FROM now() - created_at)::float8 FROM clock_alert WHERE sen
 
 -- name: next_due_at
 SELECT min(next_check_at) FROM phase_clock WHERE next_check_at IS NOT NULL;
+
+-- name: next_due_from
+-- The ticker's next due time and next floor: the lowest next check at or after $1 (its floor; NULL: the whole index).
+-- Rows other sessions hold locked are read as they were committed, so a clock a pass skipped keeps the floor at or
+-- below it.
+SELECT min(next_check_at) FROM phase_clock
+ WHERE next_check_at IS NOT NULL AND next_check_at >= coalesce($1::timestamptz, '-infinity');
 
 -- name: clocks_of_incident
 SELECT * FROM phase_clock WHERE incident_id = $1 ORDER BY id;

@@ -60,10 +60,11 @@ class ClockRepository:
                                  clock.red_card_at, clock.leader_at, clock.paused_at, clock.extension_amount,
                                  clock.stop_reason, clock.counted_from)
 
-    async def fire_due(self, now: datetime, limit: int) -> list[datetime]:
-        """Fire the thresholds of up to `limit` due clocks and write their alerts (see `fire_due_clocks`);
-        returns when each was due."""
-        due_times = [row["due_time"] for row in await self._conn.fetch(QUERIES.fire_due_clocks, now, limit)]
+    async def fire_due(self, now: datetime, limit: int, floor: datetime | None = None) -> list[datetime]:
+        """Fire the thresholds of up to `limit` clocks due between `floor` (None: any time) and `now`, and write
+        their alerts (see `fire_due_clocks`); returns when each was due."""
+        rows = await self._conn.fetch(QUERIES.fire_due_clocks, now, limit, floor)
+        due_times = [row["due_time"] for row in rows]
         if due_times:
             await self._conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)  # wake the relay at commit
         return due_times
@@ -209,6 +210,12 @@ async def stored_calendar(db: asyncpg.Pool | asyncpg.Connection) -> CalendarReco
     rows = await db.fetch(QUERIES.calendar_overrides)
     return CalendarRecord({r["day"]: r["workday"] for r in rows}, {r["day"]: r["note"] for r in rows if r["note"]},
                           {r["year"] for r in await db.fetch(QUERIES.imported_years)})
+
+
+async def next_due_from(db: asyncpg.Pool | asyncpg.Connection, floor: datetime | None) -> datetime | None:
+    """The lowest next check at or after `floor` (None: of every clock): the ticker's next due time and floor."""
+    value: datetime | None = await db.fetchval(QUERIES.next_due_from, floor)
+    return value
 
 
 class PgClockStore:

@@ -65,6 +65,7 @@ class FireDueClocks(Command[list[datetime]]):
     """The ticker's pass: fire the thresholds of up to `batch` due clocks; returns when each was due."""
 
     batch: int
+    floor: datetime | None = None  # none is due before it (entrypoints/ticker.py); None: look from the start
 
 
 @dataclass(frozen=True)

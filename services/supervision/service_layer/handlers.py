@@ -347,7 +347,7 @@ async def fire_due_clocks(cmd: c.FireDueClocks, uow: SupervisionUnitOfWork) -> l
     runs in SQL (`fire_due_clocks`, PhaseClock.tick's rules) so a catch-up of 100,000s of clocks is quick.
     Returns when each claimed clock was due, so the caller can tell the lag once it is committed."""
     async with uow:
-        due_times = await uow.clocks.fire_due(uow.clock.now(), cmd.batch)
+        due_times = await uow.clocks.fire_due(uow.clock.now(), cmd.batch, cmd.floor)
         await uow.commit()
     return due_times
 

@@ -58,9 +58,9 @@ class Clocks(Protocol):
 
     async def save(self, clock: PhaseClock) -> None: ...
 
-    async def fire_due(self, now: datetime, limit: int) -> list[datetime]:
-        """The ticker's pass: fire the thresholds of up to `limit` due clocks (PhaseClock.tick's rules) and
-        write their alerts; returns when each claimed clock was due."""
+    async def fire_due(self, now: datetime, limit: int, floor: datetime | None = None) -> list[datetime]:
+        """The ticker's pass: fire the thresholds of up to `limit` clocks due from `floor` (None: any time) to
+        `now` (PhaseClock.tick's rules) and write their alerts; returns when each claimed clock was due."""
         ...
 
     async def add_alerts(self, alerts: list[ClockAlert]) -> None: ...

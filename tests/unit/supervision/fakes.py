@@ -75,9 +75,10 @@ class FakeClocks:
         self.rows[clock.id] = copy.deepcopy(clock)
         self.rows[clock.id].events = []
 
-    async def fire_due(self, now: datetime, limit: int) -> list[datetime]:
+    async def fire_due(self, now: datetime, limit: int, floor: datetime | None = None) -> list[datetime]:
         """PhaseClock.tick over the due clocks: what the SQL ticker does (test_ticker_sql.py holds them equal)."""
-        due = sorted(((when, i) for i, c in self.rows.items() if (when := c.next_check_at()) and when <= now))
+        due = sorted(((when, i) for i, c in self.rows.items()
+                      if (when := c.next_check_at()) and when <= now and (floor is None or when >= floor)))
         due_times = []
         for when, clock_id in due[:limit]:
             clock = copy.deepcopy(self.rows[clock_id])

@@ -57,7 +57,7 @@ class ScriptedBus:
         return [NOW - timedelta(seconds=1)] * BATCH
 
 
-async def _never_due(_pool: object) -> None:
+async def _never_due(_pool: object, _floor: object) -> None:
     return None
 
 
@@ -68,7 +68,7 @@ async def _listen_until_stopped(_pool: object, _channel: str, callback: Any, sto
 
 @pytest.fixture
 def patched(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ticker, "next_due_at", _never_due)
+    monkeypatch.setattr(ticker, "next_due_from", _never_due)
     monkeypatch.setattr(ticker, "listen", _listen_until_stopped)
 
 
@@ -87,3 +87,55 @@ async def test_helpers_join_while_batches_are_full_and_only_the_leader_polls_aft
     assert set(bus.steady_tasks[-(STEADY_PASSES // 2):]) == {leader}
     assert sum(1 for task in bus.steady_tasks if task is not leader) <= SESSIONS - 1
     assert lags == [1.0] * bus.fired  # each fired clock's lag, observed once
+
+
+def test_the_floor_rises_to_what_a_pass_found_unless_it_was_lowered_while_the_pass_ran() -> None:
+    floor = ticker.DueFloor()
+    start, mark = floor.begin()
+    assert start is None  # from the index's start until a pass has looked
+    floor.reached(mark, NOW)
+    assert floor.at is None  # and until the ticker hears of clocks due sooner
+    floor.listening(True)
+    _, mark = floor.begin()
+    floor.reached(mark, NOW)
+    assert floor.at == NOW
+
+    _, mark = floor.begin()
+    assert floor.lower(NOW - timedelta(minutes=5))  # a clock started meanwhile, below the floor
+    floor.reached(mark, NOW + timedelta(hours=1))  # this pass's look may have been too early to see it
+    assert floor.at == NOW - timedelta(minutes=5)
+
+    _, mark = floor.begin()
+    assert not floor.lower(NOW)  # above the floor: nothing to do, and no need to wake the leader
+    floor.reached(mark, NOW + timedelta(hours=1))
+    assert floor.at == NOW  # raised, but only to it: that clock may not have been seen either
+
+    # Clocks started all the time (the consumer's steady state), each above the floor: it still rises, each pass to
+    # the lowest of what its look found and what it heard of meanwhile.
+    for minute in range(1, 4):
+        _, mark = floor.begin()
+        assert not floor.lower(NOW + timedelta(hours=2, minutes=minute))
+        floor.reached(mark, NOW + timedelta(minutes=minute))
+        assert floor.at == NOW + timedelta(minutes=minute)
+    # Two sessions' passes overlap: each keeps what it heard of, and one that ends without its look changes nothing.
+    _, first = floor.begin()
+    _, second = floor.begin()
+    floor.lower(NOW + timedelta(minutes=10))
+    floor.reached(first, NOW + timedelta(minutes=20))
+    assert floor.at == NOW + timedelta(minutes=10)
+    floor.abandon(second)
+    assert floor.at == NOW + timedelta(minutes=10)
+    floor.lower(NOW - timedelta(minutes=5))
+    assert floor.at == NOW - timedelta(minutes=5)
+
+    _, mark = floor.begin()
+    floor.reached(mark, None)  # nothing due at all
+    assert floor.at is not None and floor.at > NOW + timedelta(days=365)
+    assert floor.lower(NOW)  # the next clock started is below it
+    assert floor.lower(None) and floor.at is None  # from the start again
+    _, mark = floor.begin()
+    floor.listening(False)  # the LISTEN ended: clocks due sooner go unheard
+    floor.reached(mark, NOW)
+    _, mark = floor.begin()
+    floor.reached(mark, NOW)
+    assert floor.at is None
