@@ -9,12 +9,15 @@ import asyncio
 import importlib
 import json
 import os
+import random
 import socket
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import structlog
 import typer
 import uvloop
 from aiokafka import AIOKafkaProducer
@@ -56,20 +59,29 @@ async def started_producer(bootstrap: str, stop: asyncio.Event) -> AIOKafkaProdu
     return await ride_out(start, stop=stop, default=KAFKA)
 
 
-def yield_to_the_api(niceness: int) -> None:
+def yield_to_the_api(niceness: int, *, attempts: int = 30) -> None:
     """Run this worker role at `niceness` (never lowered: a process started nicer stays so, and raising priority
     needs privilege). Linux's scheduler autogroups share the CPU fairly between sessions, whatever their processes'
     niceness: a role started in a session of its own (as the e2e stack and the benchmarks start them) is niced
     through its session's autogroup too; a role sharing its session with others (under a supervisor) leaves that
-    group alone, or it would nice its siblings, the API among them."""
+    group alone, or it would nice its siblings, the API among them. Without CAP_SYS_ADMIN the kernel takes one
+    autogroup change per tenth of a second across the machine (EAGAIN otherwise), and a stack starts its roles
+    together: each tries again, a little later, for up to `attempts` times."""
     os.setpriority(os.PRIO_PROCESS, 0, max(os.getpriority(os.PRIO_PROCESS, 0), niceness))
     autogroup = Path("/proc/self/autogroup")
-    if os.getsid(0) == os.getpid() and autogroup.exists():
+    if os.getsid(0) != os.getpid() or not autogroup.exists():
+        return
+    for _ in range(attempts):
         try:
             current = int(autogroup.read_text().split()[-1])
-            autogroup.write_text(str(max(current, niceness)))
+            if current < niceness:
+                autogroup.write_text(str(niceness))
+            return
+        except BlockingIOError:  # EAGAIN: another process changed its autogroup within the last tenth of a second
+            time.sleep(random.uniform(0.1, 0.3))
         except (OSError, ValueError):
-            pass  # autogroups off, or a kernel that spells them otherwise: the process's own niceness still holds
+            return  # autogroups off, or a kernel that spells them otherwise: the process's own niceness still holds
+    structlog.get_logger("cli").warning("autogroup_niceness_not_set", niceness=niceness)
 
 
 # A long-running role beyond api/consume/relay: (help text, loop over the service's container until `stop`).
@@ -100,9 +112,11 @@ def import_string(path: str) -> Any:
 
 
 def service_cli(name: str, service_dir: Path, load_settings: Callable[[], S], bootstrap: Callable[[S], Awaitable[C]],
-                workers: dict[str, Worker[C]] | None = None) -> typer.Typer:
+                workers: dict[str, Worker[C]] | None = None, unyielding: tuple[str, ...] = ()) -> typer.Typer:
     """The service's roles. Its HTTP app (services.<name>.entrypoints.http:create_app) is imported by the `api`
-    role only: FastAPI, the routes and their models are some 20 MiB of every worker process otherwise."""
+    role only: FastAPI, the routes and their models are some 20 MiB of every worker process otherwise.
+    `unyielding`: worker roles that keep the API's priority (WORKER_NICE does not apply): the ticker, whose lag is a
+    target of its own and whose CPU is small."""
     cli = ServiceCli(help=f"The {name} service: one command per process role.", no_args_is_help=True)
     cli.service_name = name
     cli.settings_class = load_settings if isinstance(load_settings, type) else None
@@ -115,7 +129,8 @@ def service_cli(name: str, service_dir: Path, load_settings: Callable[[], S], bo
     def run_role(role: str, body: Callable[[C, asyncio.Event], Awaitable[None]]) -> None:
         """Build the container, run the role's loop until SIGTERM/SIGINT, close everything."""
         s = settings(role)
-        yield_to_the_api(s.worker_nice)
+        if role not in unyielding:
+            yield_to_the_api(s.worker_nice)
         configure_tracing(name, role)  # off (nothing imported) unless OTEL_EXPORTER_OTLP_ENDPOINT is set
         metrics.serve_metrics(s.metrics_port, s.http_host)  # off unless <SERVICE>_METRICS_PORT is set
 

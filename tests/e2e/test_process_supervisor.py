@@ -101,8 +101,10 @@ def test_supervisord_restarts_a_role_killed_with_sigkill(supervised: Supervised)
     sv = supervised
     status = sv.sh("status")
     assert status.stdout.count("RUNNING") == len(roles()), status.stdout
-    # The workers yield the CPU to the APIs (WORKER_NICE, 10 by default; bench/stack_e2e.py measures the API's share)
-    assert [_niceness(sv.pid(p)) for p in ("intake-api", "routing-consume", "supervision-ticker")] == [0, 10, 10]
+    # The workers yield the CPU to the APIs (WORKER_NICE, 10 by default; bench/stack_e2e.py measures the API's share);
+    # the ticker does not (its lag is a target of its own)
+    assert [_niceness(sv.pid(p)) for p in ("intake-api", "routing-consume", "notifications-deliver",
+                                           "supervision-ticker")] == [0, 10, 10, 0]
 
     took = {}
     for program, service in [("intake-api", "intake"), ("supervision-ticker", None),

@@ -158,7 +158,10 @@ async def _lead(container: SupervisionContainer, stop: asyncio.Event, wake: asyn
                 backlog.set()
                 continue
             backlog.clear()
-            await _sleep_until_due(container, wake, settings.ticker_idle_seconds, upcoming)
+            # Until the look's next due time, or the floor if a clock heard of during the pass brought it lower
+            # (heard of above the old floor, it woke no one).
+            due = [at for at in (upcoming, floor.at) if at is not None]
+            await _sleep_until_due(container, wake, settings.ticker_idle_seconds, min(due) if due else None)
     except Stopped:
         return
 
