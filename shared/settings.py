@@ -100,10 +100,11 @@ class ServiceSettings(BaseSettings):
     # pod, every worker pod on the same port; on one machine, each role its own port. The api role ignores it (its
     # metrics are on its HTTP port).
     metrics_port: int = Field(0, ge=0, le=65535)
-    # The niceness every role but the API takes at start (consume, relay, ticker, deliver, ...). On shared cores the
-    # API keeps answering while the workers are busy: under a backlog the consumers took the CPU and intake accepted
-    # reports at a tenth of its own /health rate (bench/stack_e2e.py, the API's share). The workers' backlog waits
-    # in Kafka and the outboxes, nothing is lost; a report turned away is. 0 leaves the scheduler's default.
+    # The niceness the worker roles take at start (consume, relay, deliver, resumer, fetcher; not the APIs, not the
+    # ticker: shared/cli.py). On shared cores the APIs keep answering while the workers are busy: under a backlog the
+    # consumers took the CPU and intake accepted reports at a tenth of its own /health rate (bench/stack_e2e.py, the
+    # API's share). The workers' backlog waits in Kafka and the outboxes, nothing is lost; a report turned away is.
+    # 0 leaves the scheduler's default.
     worker_nice: int = Field(10, ge=0, le=19, validation_alias=shared_env("WORKER_NICE"))
     consumer_max_attempts: int = 3
     outbox_poll_seconds: float = 0.5
