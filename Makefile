@@ -85,7 +85,7 @@ bench-soak: infra  ## memory soak (bench/README.md): idle memory per role, then 
 
 INCIDENTS ?= 3000
 FAULTS ?= 30
-chaos: setup  ## chaos soak on a private Postgres :55432 and broker :59092: INCIDENTS reports while FAULTS kill -9/restarts hit every role, the broker and Postgres; invariants + recovery table (bench/results/chaos-*.json)
+chaos: setup  ## chaos soak on a private Postgres :25432 and broker :29092: INCIDENTS reports while FAULTS kill -9/restarts hit every role, the broker and Postgres; invariants + recovery table (bench/results/chaos-*.json)
 	@ENV=$${ENV:-test} $(PY) -m bench chaos --incidents $(INCIDENTS) --faults $(FAULTS) $(CHAOS_ARGS)
 
 lint:  ## ruff + mypy, and tsc on the console (services/web, once make setup installed its packages)

@@ -218,8 +218,11 @@ async def _gone(pid: int) -> bool:
     return True
 
 
-COMMAND_INFRA = PrivateInfra("chaos", 55432, 59092, 59093, ROOT / ".run" / "chaos" / "kafka")
-TEST_INFRA = PrivateInfra("chaostest", 55442, 59192, 59193, ROOT / ".run" / "chaos-test" / "kafka")
+# Ports below Linux's ephemeral range (32768-60999): a port inside it may be, at the moment the private Postgres or
+# broker starts, the local end of any outgoing connection on the machine (a suite run failed so: "could not bind
+# IPv4 address 127.0.0.1: Address already in use" on 55442, nothing listening there).
+COMMAND_INFRA = PrivateInfra("chaos", 25432, 29092, 29093, ROOT / ".run" / "chaos" / "kafka")
+TEST_INFRA = PrivateInfra("chaostest", 25442, 29192, 29193, ROOT / ".run" / "chaos-test" / "kafka")
 
 
 @asynccontextmanager
