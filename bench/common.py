@@ -11,10 +11,12 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 import httpx
 
 from tests import throwaway
@@ -40,6 +42,26 @@ class Figure:
     @property
     def ratio(self) -> float | None:
         return self.value / self.baseline if self.baseline else None
+
+
+async def analyse(dsns: Iterable[str]) -> None:
+    """ANALYZE each database. A running city's tables have statistics (autovacuum analyses them within its first
+    minute); a benchmark's, seconds old, have none, and the plans its first statements make are kept: a foreign
+    key's check then reads the whole referenced table (intake: 21,593 sequential scans in 18 s, throughput falling
+    as the table grew). Benchmarks call this after their warm-up."""
+    for dsn in dsns:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute("ANALYZE")
+        finally:
+            await conn.close()
+
+
+def report_batches(metrics: str) -> tuple[float, float]:
+    """Reports intake's group commit has committed and the commits it took, from an API process's /metrics text
+    (each process has its own)."""
+    values = dict(re.findall(r"^intake_report_batch_size_(sum|count) (\S+)$", metrics, re.MULTILINE))
+    return float(values.get("sum", 0)), float(values.get("count", 0))
 
 
 async def create_database(prefix: str) -> tuple[str, str]:

@@ -4,13 +4,12 @@ beside a minimal FastAPI endpoint on the same server settings (DESIGN.md §9).""
 from __future__ import annotations
 
 import asyncio
-import re
 import sys
 
 import asyncpg
 import httpx
 
-from bench.common import ROOT, Figure, Server, create_database, drop_database, free_port, wrk
+from bench.common import ROOT, Figure, Server, analyse, create_database, drop_database, free_port, report_batches, wrk
 from shared.auth import issue_token
 from shared.db.migrate import migrate
 from shared.settings import DEV_JWT_SECRET
@@ -34,7 +33,7 @@ def run(seconds: int = 15, connections: int = 32) -> list[Figure]:
                       "INTAKE_DB_POOL_MAX": "12", "INTAKE_HTTP_WORKERS": str(WORKERS)}
         with Server([sys.executable, "-m", "services.intake", "api"], server_env, port) as intake:
             wrk(intake.url, SCRIPT, seconds=3, connections=connections, env=env)
-            asyncio.run(_analyse(dsn))
+            asyncio.run(analyse([dsn]))  # statistics, as a running intake has (see analyse)
             durable = wrk(intake.url, SCRIPT, seconds=seconds, connections=connections, env=env)
             batch = _mean_batch(httpx.get(intake.url + "/metrics", timeout=5).text)
         stored = asyncio.run(_count(dsn))
@@ -54,22 +53,8 @@ def run(seconds: int = 15, connections: int = 32) -> list[Figure]:
 
 def _mean_batch(metrics: str) -> float | None:
     """Reports per group commit, as one API process saw them (each process has its own /metrics)."""
-    values = dict(re.findall(r"^intake_report_batch_size_(sum|count) (\S+)$", metrics, re.MULTILINE))
-    count = float(values.get("count", 0))
-    return round(float(values["sum"]) / count, 1) if count else None
-
-
-async def _analyse(dsn: str) -> None:
-    """A running intake's tables have statistics; a new database's have none, and the plans its first requests
-    make are kept: the foreign-key checks of every timeline entry and searchable text (incident_text) read the
-    whole case table (measured: 1.4M rows read per second of load, throughput falling as the table grew, 600-900
-    req/s against 2,500-3,000 once analysed). Autovacuum analyses a running city within its first minute; the
-    benchmark, a few seconds old, does it after its warm-up (as bench/stack_e2e.warm_up)."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute("ANALYZE")
-    finally:
-        await conn.close()
+    reports, commits = report_batches(metrics)
+    return round(reports / commits, 1) if commits else None
 
 
 async def _count(dsn: str) -> int:

@@ -21,7 +21,6 @@ import asyncio
 import json
 import os
 import random
-import re
 import statistics
 import tempfile
 import time
@@ -34,7 +33,7 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer
 
-from bench.common import ROOT, Figure, wrk
+from bench.common import ROOT, Figure, analyse, report_batches, wrk
 from deploy.demo.synthetic_city import main as write_city
 from deploy.demo.synthetic_city import sample_points
 from shared.messaging.kafka import make_producer
@@ -169,11 +168,8 @@ async def _api_share(stack: Stack, points: list) -> dict[str, Any]:
 
 
 async def _report_batches(url: str) -> tuple[float, float]:
-    """Reports the intake API has committed and the commits it took (its group commit's histogram)."""
     async with httpx.AsyncClient(timeout=10) as http:
-        metrics = (await http.get(url + "/metrics")).text
-    values = dict(re.findall(r"^intake_report_batch_size_(sum|count) (\S+)$", metrics, re.MULTILINE))
-    return float(values.get("sum", 0)), float(values.get("count", 0))
+        return report_batches((await http.get(url + "/metrics")).text)
 
 
 async def _accepted(stack: Stack) -> int:
@@ -363,16 +359,7 @@ async def warm_up(stack: Stack, http: httpx.AsyncClient, points: list) -> None:
     the whole case table (2.8 sequential scans per case). A running city is past that within its first minute."""
     await _wait_notified(stack, await _post_all(http, stack, points[:WARM_UP], rate=10.0))
     await _wait_notified(stack, await _post_all(http, stack, points[WARM_UP:WARM_UP + SETTLE], rate=200.0))
-    await _analyse(stack)
-
-
-async def _analyse(stack: Stack) -> None:
-    for dsn in stack.databases.values():
-        conn = await asyncpg.connect(dsn)
-        try:
-            await conn.execute("ANALYZE")
-        finally:
-            await conn.close()
+    await analyse(stack.databases.values())
 
 
 async def _database_work(stack: Stack) -> dict[str, float]:
