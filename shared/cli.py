@@ -79,8 +79,10 @@ def yield_to_the_api(niceness: int, *, attempts: int = 30) -> None:
             return
         except BlockingIOError:  # EAGAIN: another process changed its autogroup within the last tenth of a second
             time.sleep(random.uniform(0.1, 0.3))
-        except (OSError, ValueError):
-            return  # autogroups off, or a kernel that spells them otherwise: the process's own niceness still holds
+        except (OSError, ValueError, IndexError):
+            # autogroups off, a kernel that spells them otherwise, or an empty file (the task's group is the root
+            # one, not an autogroup): the process's own niceness still holds
+            return
     structlog.get_logger("cli").warning("autogroup_niceness_not_set", niceness=niceness)
 
 
