@@ -73,6 +73,36 @@ async def test_assignment_before_receipt_and_duplicate_signatures_give_the_right
     assert rows[1]["due_at"] == datetime(2026, 11, 30, 17, 30, tzinfo=ZONE)
 
 
+async def test_an_assignment_writes_its_fact_and_the_case_in_one_statement_before_or_after_receipt(supervision):
+    """cases.assign (one round trip): the fact, the case pointing at it (made when routing's event came first),
+    the names; what the case knew already (a 12345 deadline, 事项性质, its grid when the event has none) stays."""
+    pool, clock, processor, _ = supervision
+    early, hotline = uuid.uuid4(), uuid.uuid4()
+    await feed(processor, assigned(early))
+    deadline = T0 + timedelta(days=3)
+    await feed(processor, ev.IncidentReceived(incident_id=hotline, at=T0, source="hotline", category="city.garbage",
+                                              urgency="normal", title="垃圾", reported_at=T0, nature="request",
+                                              hotline_order_no="GD-7", deadline=deadline))
+    await feed(processor, assigned(hotline))
+    moved = IncidentReassigned(incident_id=hotline, at=T0 + timedelta(hours=1), category="city.garbage",
+                               urgency="urgent", grid_code=None, reason="dispatched",
+                               owner=Owner(unit_id="community-1", unit_name="一社区", unit_kind="community"))
+    await feed(processor, moved)
+    cases = {r["incident_id"]: r for r in await pool.fetch(
+        "SELECT c.*, f.unit_id AS fact_unit, f.assigned_at AS fact_at, f.reassigned"
+        "  FROM supervised_case c JOIN assignment_fact f ON f.id = c.assignment_id")}
+    first = cases[early]
+    assert (first["unit_id"], first["grid_code"], first["fact_unit"], first["assigned_at"], first["hotline"]) == (
+        "grid-1", "320508019044001", "grid-1", T0, False)
+    second = cases[hotline]
+    assert (second["unit_id"], second["urgency"], second["grid_code"], second["deadline"], second["nature"],
+            second["hotline"]) == ("community-1", "urgent", "320508019044001", deadline, "request", True)
+    assert (second["fact_unit"], second["fact_at"], second["assigned_at"], second["reassigned"]) == (
+        "community-1", moved.at, moved.at, True)
+    assert await pool.fetchval("SELECT count(*) FROM assignment_fact WHERE incident_id = $1", hotline) == 2
+    assert await pool.fetchval("SELECT name FROM unit_name WHERE key = 'community-1'") == "一社区"
+
+
 async def test_suspend_resume_extension_and_return_over_a_real_database(supervision):
     pool, clock, processor, bus = supervision
     case = uuid.uuid4()

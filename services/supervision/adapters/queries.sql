@@ -240,17 +240,16 @@ SELECT * FROM phase_clock
 
 -- Statistics facts (DOMAIN.md §6) -----------------------------------------------------------------
 
--- name: insert_assignment_fact
--- The ownership fact, the case pointing at it as its current one, and the names the assignment tells
--- ($11 kinds, $12 keys, $13 names: one per key); returns the fact's id.
+-- name: assign_case
+-- An assignment in one round trip: its ownership fact; the case as now known (made here when the assignment came
+-- before the case's IncidentReceived: the consumer reads two topics; a missing grid or unit keeps what was known)
+-- pointing at that fact as its current one; and the names it told ($14 kinds, $15 keys, $16 names: one per key).
+-- Returns the case, its assignment_id the new fact's.
 WITH fact AS (
     INSERT INTO assignment_fact (incident_id, unit_id, unit_name, unit_kind, grid_code, community_code,
                                  street_code, district_code, assigned_at, reassigned)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+    VALUES ($1, $5, $6, $7, $8, $9, $10, $11, $12, $13)
     RETURNING id
-), current AS (
-    UPDATE supervised_case AS c SET assignment_id = fact.id, assigned_at = $9, updated_at = now()
-      FROM fact WHERE c.incident_id = $1
 ), names AS (
     -- Only names that are new or changed: ON CONFLICT DO UPDATE locks the row even when its WHERE says no, and a
     -- street's or district's row is shared by every case in it, so locking unchanged names made the consumer's
@@ -258,14 +257,22 @@ WITH fact AS (
     -- Each name is looked up by its key (a correlated subquery: as NOT EXISTS the planner joined the few names to
     -- the whole table, reading every name ever seen for each assignment).
     INSERT INTO unit_name (kind, key, name, seen_at)
-    SELECT n.kind, n.key, n.name, $9 FROM unnest($11::text[], $12::text[], $13::text[]) AS n(kind, key, name)
-     WHERE (SELECT u.name = n.name OR u.seen_at > $9 FROM unit_name AS u WHERE u.kind = n.kind AND u.key = n.key)
+    SELECT n.kind, n.key, n.name, $12 FROM unnest($14::text[], $15::text[], $16::text[]) AS n(kind, key, name)
+     WHERE (SELECT u.name = n.name OR u.seen_at > $12 FROM unit_name AS u WHERE u.kind = n.kind AND u.key = n.key)
            IS NOT TRUE
      ORDER BY n.kind, n.key
     ON CONFLICT (kind, key) DO UPDATE SET name = EXCLUDED.name, seen_at = EXCLUDED.seen_at
      WHERE unit_name.name <> EXCLUDED.name AND unit_name.seen_at <= EXCLUDED.seen_at
 )
-SELECT id FROM fact;
+INSERT INTO supervised_case (incident_id, category, urgency, grid_code, unit_id, hotline, assignment_id, assigned_at)
+SELECT $1, $2, $3, $4, $5, false, fact.id, $12 FROM fact
+ON CONFLICT (incident_id) DO UPDATE
+   SET category = EXCLUDED.category, urgency = EXCLUDED.urgency,
+       grid_code = coalesce(EXCLUDED.grid_code, supervised_case.grid_code),
+       unit_id = coalesce(EXCLUDED.unit_id, supervised_case.unit_id),
+       assignment_id = EXCLUDED.assignment_id, assigned_at = EXCLUDED.assigned_at, updated_at = now()
+RETURNING incident_id, category, urgency, grid_code, unit_id, signed, deadline, assignment_id, hotline,
+          signed_unit_id, signed_at, assigned_at, reopened_at, nature;
 
 -- name: mark_assignment_returned
 UPDATE assignment_fact SET returned_at = $2

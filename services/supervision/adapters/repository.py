@@ -106,13 +106,16 @@ class CaseRepository:
     async def set_deadline(self, incident_id: uuid.UUID, deadline: datetime) -> None:
         await self._conn.execute(QUERIES.set_deadline, incident_id, deadline)
 
-    async def record_assignment(self, incident_id: uuid.UUID, owner: Owner, areas: dict[str, str | None],
-                                at: datetime, reassigned: bool, names: Sequence[UnitName] = ()) -> int:
-        """The ownership fact, made the case's current one, and the names it told; returns its id."""
-        return int(await self._conn.fetchval(
-            QUERIES.insert_assignment_fact, incident_id, owner.unit_id, owner.unit_name, owner.unit_kind,
-            areas["grid_code"], areas["community_code"], areas["street_code"], areas["district_code"], at,
-            reassigned, [n.kind for n in names], [n.key for n in names], [n.name for n in names]))
+    async def assign(self, incident_id: uuid.UUID, category: str, urgency: str, place_code: str | None,
+                     owner: Owner, areas: dict[str, str | None], at: datetime, reassigned: bool,
+                     names: Sequence[UnitName] = ()) -> SupervisedCase:
+        """The ownership fact, made the case's current one, the case as now known, and the names it told."""
+        row = await self._conn.fetchrow(
+            QUERIES.assign_case, incident_id, category, urgency, place_code, owner.unit_id, owner.unit_name,
+            owner.unit_kind, areas["grid_code"], areas["community_code"], areas["street_code"],
+            areas["district_code"], at, reassigned, [n.kind for n in names], [n.key for n in names],
+            [n.name for n in names])
+        return SupervisedCase(**dict(row))
 
     async def record_return(self, incident_id: uuid.UUID, at: datetime) -> None:
         await self._conn.execute(QUERIES.mark_assignment_returned, incident_id, at)

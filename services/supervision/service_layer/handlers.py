@@ -105,15 +105,11 @@ async def on_assigned(event: IncidentAssigned | IncidentReassigned, envelope: En
     clock; the 督办 level stays with the case. When the new owner's signature came first (the consumer reads
     two topics), the new owner's handle clock starts from that signature instead."""
     await refresh_calendar(uow, calendar)
-    case = await uow.cases.upsert(event.incident_id, event.category, event.urgency, event.place_code(),
-                                  event.owner.unit_id)
     reassigned = isinstance(event, IncidentReassigned)
     areas = {"grid_code": event.grid_code, "community_code": event.community_code,
              "street_code": event.street_code, "district_code": event.district_code}
-    case.assignment_id = await uow.cases.record_assignment(event.incident_id, event.owner, areas, event.at,
-                                                           reassigned, names_seen(event.owner, event.co_owners,
-                                                                                  areas))
-    case.assigned_at = event.at
+    case = await uow.cases.assign(event.incident_id, event.category, event.urgency, event.place_code(), event.owner,
+                                  areas, event.at, reassigned, names_seen(event.owner, event.co_owners, areas))
     if not reassigned:
         if case.signed:
             return  # the signature overtook the assignment: the sign phase is already over

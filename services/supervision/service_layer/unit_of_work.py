@@ -86,10 +86,12 @@ class Cases(Protocol):
         """A 12345 deadline that 12345 itself moved (its approved extension)."""
         ...
 
-    async def record_assignment(self, incident_id: uuid.UUID, owner: Owner, areas: dict[str, str | None],
-                                at: datetime, reassigned: bool, names: Sequence[UnitName] = ()) -> int:
-        """The ownership fact, made the case's current one (and when it was given), and the names the
-        assignment told; returns the fact's id."""
+    async def assign(self, incident_id: uuid.UUID, category: str, urgency: str, place_code: str | None,
+                     owner: Owner, areas: dict[str, str | None], at: datetime, reassigned: bool,
+                     names: Sequence[UnitName] = ()) -> SupervisedCase:
+        """An assignment (one round trip): its ownership fact, made the case's current one (and when it was
+        given); the case as now known (as `upsert`, with the owner's unit; made if the assignment came first);
+        the names the assignment told. Returns the case."""
         ...
 
     async def record_return(self, incident_id: uuid.UUID, at: datetime) -> None: ...

@@ -128,15 +128,17 @@ class FakeCases:
         if incident_id in self.rows:
             self.rows[incident_id].deadline = deadline
 
-    async def record_assignment(self, incident_id: uuid.UUID, owner: Owner, areas: dict[str, str | None],
-                                at: datetime, reassigned: bool, names: Sequence[UnitName] = ()) -> int:
+    async def assign(self, incident_id: uuid.UUID, category: str, urgency: str, place_code: str | None,
+                     owner: Owner, areas: dict[str, str | None], at: datetime, reassigned: bool,
+                     names: Sequence[UnitName] = ()) -> SupervisedCase:
+        case = await self.upsert(incident_id, category, urgency, place_code, owner.unit_id)
         self.assignments.append({"incident_id": incident_id, "unit_id": owner.unit_id, "at": at,
                                  "reassigned": reassigned, **areas})
-        if incident_id in self.rows:
-            self.rows[incident_id].assignment_id = len(self.assignments)
-            self.rows[incident_id].assigned_at = at
+        row = self.rows[incident_id]
+        row.assignment_id = case.assignment_id = len(self.assignments)
+        row.assigned_at = case.assigned_at = at
         self.names.update({(n.kind, n.key): n.name for n in names})
-        return len(self.assignments)
+        return case
 
     async def record_return(self, incident_id: uuid.UUID, at: datetime) -> None:
         self.facts.append(("returned", incident_id, at))
