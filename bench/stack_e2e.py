@@ -86,16 +86,21 @@ async def _run(seconds: int) -> list[Figure]:
             script = _wrk_script(points[WARM_UP + SETTLE + PACED:WARM_UP + SETTLE + PACED + LOADED])
             load = await asyncio.to_thread(wrk, stack.url("intake"), script, connections=32, seconds=seconds,
                                            env={"BENCH_TOKEN": stack.admin_token})
-            notified_count, last, cpu_after = await _count_notified_since(stack, burst_started)
+            notified_count, last, cpu_at_last_sms = await _count_notified_since(stack, burst_started)
+            # The SMS path finishes first; supervision's clocks, the relays and autovacuum are still working
+            # through the burst's events. All of it is the burst's cost, and none of it may fall into the paced run.
+            cpu_after, quiet_cores = await _cpu_once_quiet(stack)
             database_work = _per_incident(database_before, await _database_work(stack), notified_count)
             cpu_per_incident = _cpu_per_incident(cpu_before, cpu_after, notified_count)
+            cpu_to_last_sms = _cpu_per_incident(cpu_before, cpu_at_last_sms, notified_count)
             burst_rate = notified_count / (last - burst_started) if notified_count else 0.0
             kept_apart = points[WARM_UP + SETTLE:WARM_UP + SETTLE + PACED]
             cpu_before_paced = _cpu_seconds_by_role(stack)
             paced = await _post_all(http, stack, kept_apart[:int(PACED_RATE * seconds)], PACED_RATE)
-            paced_notified = await _wait_notified(stack, paced)
-            cpu_paced = _cpu_per_incident(cpu_before_paced, _cpu_seconds_by_role(stack), len(paced_notified))
+            paced_notified, cpu_at_last_paced_sms = await _wait_notified(stack, paced)
+            cpu_paced = _cpu_per_incident(cpu_before_paced, cpu_at_last_paced_sms, len(paced_notified))
             stages = await _stage_medians(stack)
+            paced_stages = {f"p{q}": await _stage_medians(stack, set(paced), q) for q in (50, 99)}
             unnotified = await _unnotified(stack, set(_notices(stack)))
             share = await _api_share(stack, points[WARM_UP + SETTLE + PACED + LOADED:])
         lags = sorted(paced_notified[i] - paced[i] for i in paced_notified)
@@ -106,16 +111,23 @@ async def _run(seconds: int) -> list[Figure]:
     base_rate, base_lags = await _raw_kafka(prefix, BURST, int(PACED_RATE * seconds))
     notes = {"wrk_accepted_per_second": round(load.requests_per_second, 1), "wrk_requests": load.requests,
              "wrk_non_2xx": load.non_2xx, "notified_under_load": notified_count, "stage_medians_ms": stages,
+             "paced_stages_ms": paced_stages,
              "paced_rate": PACED_RATE, "seconds": seconds, "notified_paced": len(paced_notified),
              "sent_paced": len(paced), "grids": 15_000, "accepted_without_sms_by_reason": unnotified,
              "cpu_ms_per_incident_under_load": cpu_per_incident,
              "cpu_ms_per_incident_total": round(sum(ms for role, ms in cpu_per_incident.items()
                                                     if role not in OUTSIDE), 1),
+             # Until the last SMS only (how runs before 2026-12-06 evening counted): leaves out the work still
+             # queued behind the SMS path (supervision's share of the burst, the relays' tail).
+             "cpu_ms_per_incident_total_to_last_sms": round(sum(ms for role, ms in cpu_to_last_sms.items()
+                                                                if role not in OUTSIDE), 1),
+             "cpu_ms_per_incident_to_last_sms": cpu_to_last_sms,
+             "idle_cores_once_quiet": quiet_cores,
              "cpu_ms_per_incident_outside_the_platform": {role: ms for role, ms in cpu_per_incident.items()
                                                           if role in OUTSIDE},
              "database_work_per_incident_under_load": database_work,
-             # The same at the paced rate: a moderate load's cost per event, its idle polling included, without
-             # the saturated run's deep backlogs and big transactions.
+             # The same at the paced rate, from the platform quiet to its last SMS: a moderate load's cost per
+             # event, its idle polling included, without the saturated run's deep backlogs and big transactions.
              "cpu_ms_per_incident_paced": cpu_paced,
              "cpu_ms_per_incident_paced_total": round(sum(ms for role, ms in cpu_paced.items()
                                                           if role not in OUTSIDE), 1)}
@@ -195,8 +207,9 @@ async def _rows_by_key(stack: Stack, service: str, query: str) -> dict[str, asyn
         await conn.close()
 
 
-async def _stage_medians(stack: Stack) -> dict[str, float]:
-    """Where a case's time goes, from the rows each service stamped (medians over every case, in ms)."""
+async def _stage_medians(stack: Stack, only: set[str] | None = None, quantile: int = 50) -> dict[str, float]:
+    """Where a case's time goes, from the rows each service stamped (ms; the median, or another percentile, over
+    every case, or over those whose ref, the first 8 characters of the id, is in `only`)."""
     received = await _rows_by_key(stack, "intake", "SELECT key, created_at, sent_at FROM outbox WHERE payload LIKE "
                                                    "'%intake.incident.received%'")
     assigned = await _rows_by_key(stack, "routing", "SELECT key, created_at, sent_at FROM outbox WHERE payload LIKE "
@@ -207,6 +220,8 @@ async def _stage_medians(stack: Stack) -> dict[str, float]:
     spans: dict[str, list[float]] = {"intake relay": [], "kafka + routing consume": [], "routing relay": [],
                                      "kafka + notifications consume": [], "deliverer": []}
     for key, (_, r_created, r_sent) in received.items():
+        if only is not None and key[:8] not in only:
+            continue
         if key not in assigned or key not in told or None in (r_sent, *assigned[key], *told[key]):
             continue
         _, a_created, a_sent = assigned[key]
@@ -214,7 +229,11 @@ async def _stage_medians(stack: Stack) -> dict[str, float]:
         for name, (start, end) in zip(spans, ((r_created, r_sent), (r_sent, a_created), (a_created, a_sent),
                                               (a_sent, d_created), (d_created, d_sent)), strict=True):
             spans[name].append((end - start).total_seconds() * 1000)
-    return {name: round(statistics.median(values), 1) for name, values in spans.items() if values}
+    return {name: round(_percentile(values, quantile), 1) for name, values in spans.items() if values}
+
+
+def _percentile(values: list[float], quantile: int) -> float:
+    return statistics.median(values) if quantile == 50 else statistics.quantiles(values, n=100)[quantile - 1]
 
 
 async def _unnotified(stack: Stack, notified: set[str]) -> dict[str, int]:
@@ -317,6 +336,29 @@ async def _count_notified_since(stack: Stack, since: float,
             count, quiet_since, cpu = len(fresh), time.time(), _cpu_seconds_by_role(stack)
             last = max(fresh, default=since)
     return count, last, cpu
+
+
+QUIET_CORES = 0.25   # the platform's CPU below this many cores, for QUIET_SECONDS in a row: nothing left to do
+QUIET_SECONDS = 3
+
+
+async def _cpu_once_quiet(stack: Stack, patience: float = 120.0) -> tuple[dict[str, float], float]:
+    """The CPU seconds each role had used when the platform fell quiet (its roles, Postgres and Kafka together
+    under QUIET_CORES for QUIET_SECONDS in a row: the work queued behind the SMS done), and the cores it used while
+    quiet (its idle polling). After `patience` seconds without quiet, the last reading."""
+    def platform(used: dict[str, float]) -> float:
+        return sum(seconds for role, seconds in used.items() if role not in OUTSIDE)
+
+    readings = [_cpu_seconds_by_role(stack)]
+    began = time.time()
+    while time.time() - began < patience:
+        await asyncio.sleep(1.0)
+        readings.append(_cpu_seconds_by_role(stack))
+        recent = readings[-(QUIET_SECONDS + 1):]
+        used = platform(recent[-1]) - platform(recent[0])
+        if len(recent) == QUIET_SECONDS + 1 and used < QUIET_CORES * QUIET_SECONDS:
+            return recent[0], round(used / QUIET_SECONDS, 3)
+    return readings[-1], float("nan")
 
 
 def _roles(stack: Stack) -> list[tuple[str, str]]:
@@ -482,17 +524,20 @@ async def _post_all(http: httpx.AsyncClient, stack: Stack, points: list, rate: f
     return sent
 
 
-async def _wait_notified(stack: Stack, sent: dict[str, float], patience: float = 60.0) -> dict[str, float]:
-    """Until every posted case has its new-case SMS, or nothing new came for `patience` seconds."""
+async def _wait_notified(stack: Stack, sent: dict[str, float],
+                         patience: float = 60.0) -> tuple[dict[str, float], dict[str, float]]:
+    """Until every posted case has its new-case SMS, or nothing new came for `patience` seconds: the SMS by case,
+    and the CPU seconds each role had used when the last came (a case that never gets one, a duplicate or
+    an off-duty worker's without a desk, makes the wait last `patience` longer: that idle time is not its cost)."""
     notified: dict[str, float] = {}
-    last_progress = time.time()
+    last_progress, cpu = time.time(), _cpu_seconds_by_role(stack)
     while len(notified) < len(sent) and time.time() - last_progress < patience:
         await asyncio.sleep(0.5)
         before = len(notified)
         notified = {ref: at for ref, at in _notices(stack).items() if ref in sent}
         if len(notified) > before:
-            last_progress = time.time()
-    return notified
+            last_progress, cpu = time.time(), _cpu_seconds_by_role(stack)
+    return notified, cpu
 
 
 async def _raw_kafka(prefix: str, burst: int, paced: int) -> tuple[float, list[float]]:
