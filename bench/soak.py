@@ -40,7 +40,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
-import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -375,9 +374,7 @@ async def _run(minutes: float, warm_up_minutes: float, trace: str | None) -> lis
         grids = _load_city(stack)
         await _community_desks(stack, grids)
         points = sample_points(grids, 60_000, seed=29)
-        async with httpx.AsyncClient(timeout=30, headers={"Authorization": f"Bearer {stack.admin_token}"},
-                                     limits=httpx.Limits(max_connections=CONCURRENCY)) as http:
-            await warm_up(stack, http, points)   # as the stack bench: WARM_UP slowly, SETTLE more, ANALYZE
+        await warm_up(stack, points)   # as the stack bench: WARM_UP slowly, SETTLE more, ANALYZE
         await asyncio.sleep(QUIET_SECONDS)
         idle = _memory_by_role(stack)
         bare = _bare_interpreter()

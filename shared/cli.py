@@ -34,6 +34,10 @@ from shared.runtime import ServiceContainer, run_until_stopped
 from shared.settings import ServiceSettings, refusal_message
 from shared.tracing import configure_tracing
 
+# The roles whose statements are fixed, every one on the hot path: their connections plan each statement once
+# (shared/db/pool.py). Not the APIs (searches with optional filters), not the ticker (its claim's plans are measured
+# at ten million clocks, bench/README.md).
+GENERIC_PLAN_ROLES = ("consume", "relay", "deliver")
 S = TypeVar("S", bound=ServiceSettings)
 C = TypeVar("C", bound=ServiceContainer[Any, Any])
 
@@ -131,6 +135,7 @@ def service_cli(name: str, service_dir: Path, load_settings: Callable[[], S], bo
     def run_role(role: str, body: Callable[[C, asyncio.Event], Awaitable[None]]) -> None:
         """Build the container, run the role's loop until SIGTERM/SIGINT, close everything."""
         s = settings(role)
+        s.db_generic_plans = role in GENERIC_PLAN_ROLES
         if role not in unyielding:
             yield_to_the_api(s.worker_nice)
         configure_tracing(name, role)  # off (nothing imported) unless OTEL_EXPORTER_OTLP_ENDPOINT is set
@@ -229,7 +234,8 @@ def service_cli(name: str, service_dir: Path, load_settings: Callable[[], S], bo
                 producer = await started_producer(s.kafka_bootstrap, stop)
                 try:
                     await OutboxRelay(container.pool, producer, service=name, topic_prefix=s.topic_prefix,
-                                      poll_seconds=s.outbox_poll_seconds, table=container.outbox).run(stop)
+                                      poll_seconds=s.outbox_poll_seconds, table=container.outbox,
+                                      coalesce_seconds=s.coalesce_ms / 1000).run(stop)
                 finally:
                     await producer.stop()
             finally:

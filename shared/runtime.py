@@ -69,7 +69,8 @@ class ServiceContainer(Generic[SettingsT, UowT]):
 
 
 async def open_pool(settings: ServiceSettings) -> asyncpg.Pool:
-    return await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max)
+    return await create_pool(settings.database_url, settings.db_pool_min, settings.db_pool_max,
+                             generic_plans=settings.db_generic_plans)
 
 
 async def build_clock(settings: ServiceSettings, store: ClockStore | None = None,

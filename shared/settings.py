@@ -88,6 +88,8 @@ class ServiceSettings(BaseSettings):
     database_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     db_pool_min: int = 1
     db_pool_max: int = 8
+    # Plan each prepared statement once (shared/db/pool.py): each role sets it (shared/cli.py, GENERIC_PLAN_ROLES).
+    db_generic_plans: bool = False
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     http_workers: int = Field(1, ge=1, le=32)
@@ -106,6 +108,13 @@ class ServiceSettings(BaseSettings):
     # API's share). The workers' backlog waits in Kafka and the outboxes, nothing is lost; a report turned away is.
     # 0 leaves the scheduler's default.
     worker_nice: int = Field(10, ge=0, le=19, validation_alias=shared_env("WORKER_NICE"))
+    # How long a relay or a deliverer, woken by a commit, waits for the commits that follow before it reads what is
+    # due (milliseconds): one read, one produce request and one mark for all of them instead of each. Under a
+    # moderate load each woke for every event (bench/README.md); under full load their batches are full and nobody
+    # waits. Adds at most this much per relay or deliverer on a case's way to its owner. 0: each commit at once.
+    # (A consumer does not wait: holding its fetch back did not lower its CPU per event, and the broker's fetch wait
+    # is also its long poll, so a short one has an idle consumer fetch dozens of times a second.)
+    coalesce_ms: int = Field(20, ge=0, le=1000, validation_alias=shared_env("COALESCE_MS"))
     consumer_max_attempts: int = 3
     outbox_poll_seconds: float = 0.5
 

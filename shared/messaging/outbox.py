@@ -109,7 +109,7 @@ def leader_lock_key(service: str) -> int:
 class OutboxRelay:
     def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, *, service: str,
                  topic_prefix: str = "", poll_seconds: float = 0.5, batch_size: int = 500,
-                 table: OutboxTable | None = None) -> None:
+                 table: OutboxTable | None = None, coalesce_seconds: float = 0.0) -> None:
         self._pool = pool
         self._producer = producer
         self._table = table or EnvelopeOutbox()
@@ -117,6 +117,9 @@ class OutboxRelay:
         self._prefix = topic_prefix
         self._poll = poll_seconds
         self._batch = batch_size
+        # Woken by a commit, wait this long for the commits that follow it (Settings.coalesce_ms): one read, one
+        # produce request and one mark for all of them instead of each.
+        self._coalesce = coalesce_seconds
         self.published = 0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -156,12 +159,16 @@ class OutboxRelay:
                 while not stop.is_set():
                     published = await self.publish_batch()
                     rider.succeeded()
-                    if published == 0:
-                        if time.monotonic() - purged_at > PURGE_EVERY_SECONDS:
-                            await self._table.purge_sent(self._pool, 24)  # an idle moment: keep it small
-                            purged_at = time.monotonic()
-                        await _wait(wake, self._poll, also=stop)
-                        wake.clear()
+                    if published >= self._batch:
+                        continue  # a backlog: its next batch at once
+                    # Caught up: a row committed since the read woke us already (or will), so wait for that.
+                    if published == 0 and time.monotonic() - purged_at > PURGE_EVERY_SECONDS:
+                        await self._table.purge_sent(self._pool, 24)  # an idle moment: keep it small
+                        purged_at = time.monotonic()
+                    await _wait(wake, self._poll, also=stop)
+                    wake.clear()
+                    if self._coalesce:
+                        await _wait(stop, self._coalesce)
             finally:
                 if not connection_gone(lock_conn):  # a lost connection took its listener and its lock with it
                     await close_quietly(functools.partial(lock_conn.remove_listener, NOTIFY_CHANNEL, hint))

@@ -17,7 +17,7 @@ from shared.events.envelope import Envelope
 from shared.events.intake import IncidentReceived, IncidentSigned
 from shared.messaging.consumer import EventProcessor, Incoming, run_consumer
 from shared.messaging.kafka import make_consumer, make_producer
-from shared.messaging.outbox import OutboxRelay, purge_sent
+from shared.messaging.outbox import OutboxRelay, leader_lock_key, purge_sent
 from shared.messaging.topics import INCIDENTS, PARTITIONS
 from tests.support import KAFKA_BOOTSTRAP, SERVICE_DIRS, FixedClock
 
@@ -113,6 +113,57 @@ async def test_only_one_relay_leads_and_the_standby_takes_over(pool, producer, t
     stop_second.set()
     await task_second
     assert len(await read_all(topic_prefix + INCIDENTS, 8)) == 8
+
+
+async def _leading(pool: asyncpg.Pool, service: str) -> None:
+    """Until a relay of `service` holds its leader lock (a bigint advisory lock: its halves in classid and objid)."""
+    key = leader_lock_key(service) & 0xFFFFFFFFFFFFFFFF
+    async with asyncio.timeout(15):
+        while not await pool.fetchval(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 AND granted"
+                " AND classid::bigint = $1 AND objid::bigint = $2", key >> 32, key & 0xFFFFFFFF):
+            await asyncio.sleep(0.05)
+
+
+async def test_a_woken_relay_takes_the_commits_that_follow_in_the_same_batch(pool, producer, topic_prefix):
+    """COALESCE_MS: woken by one commit, the relay waits for the next ones and publishes them together."""
+    relay = OutboxRelay(pool, producer, service="gather", topic_prefix=topic_prefix, poll_seconds=30,
+                        coalesce_seconds=1.0)
+    batches: list[int] = []
+    publish = relay.publish_batch
+
+    async def counted() -> int:
+        published = await publish()
+        if published:
+            batches.append(published)
+        return published
+
+    relay.publish_batch = counted  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    await _leading(pool, "gather")
+    for _ in range(3):
+        await write_events(pool, [received()])  # three transactions, each waking the relay
+    await _until(lambda: relay.published == 3)
+    stop.set()
+    await task
+    assert batches == [3]
+    assert len(await read_all(topic_prefix + INCIDENTS, 3)) == 3
+
+
+async def test_every_commit_wakes_a_caught_up_relay_without_its_poll(pool, producer, topic_prefix):
+    """After a batch short of full the relay reads no more until a commit's hint wakes it: none may be missed, or a
+    row would wait for the poll (thirty seconds here, longer than the test's patience)."""
+    relay = OutboxRelay(pool, producer, service="hints", topic_prefix=topic_prefix, poll_seconds=30)
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    await _leading(pool, "hints")
+    for _ in range(20):
+        await write_events(pool, [received()])
+    await _until(lambda: relay.published == 20)
+    stop.set()
+    await task
+    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
 
 
 async def _until(condition, timeout: float = 15.0) -> None:

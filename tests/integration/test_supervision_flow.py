@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import datetime, timedelta
@@ -252,3 +253,23 @@ def _sign_clock_due_tuesday(case):
     facts = CaseFacts(case, "city.garbage", "normal", "320508019044001", "grid-1")
     return PhaseClock.start(facts, "sign", Policy("*", "normal", "sign", 1, "working_days"), T0, WorkCalendar(),
                             cycle=1)
+
+
+async def test_a_started_clocks_alert_wakes_the_relay_at_commit(supervision):
+    """The alert rows and the relay's hint are one statement (insert_clock_alerts): a caught-up relay reads again only
+    when woken, so an alert without its hint would wait for the relay's poll. The assignment arrives a month late: its
+    sign clock starts past its thresholds, and the lights it fires are its alert."""
+    pool, clock, processor, _ = supervision
+    clock.advance(days=30)
+    hints: list[str] = []
+    async with pool.acquire() as listener:
+        await listener.add_listener("outbox", lambda *args: hints.append(args[2]))
+        case = uuid.uuid4()
+        assert await feed(processor, received(case)) == "applied"
+        assert await feed(processor, assigned(case)) == "applied"
+        async with asyncio.timeout(10):
+            while not hints:
+                await asyncio.sleep(0.02)
+        await listener.remove_listener("outbox", hints.append)
+    assert await pool.fetchval("SELECT count(*) FROM clock_alert a JOIN phase_clock c ON c.id = a.clock_id"
+                               " WHERE c.incident_id = $1 AND a.sent_at IS NULL", case) == 1

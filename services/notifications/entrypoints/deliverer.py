@@ -1,7 +1,8 @@
 """The deliverer: sends pending deliveries. Any number may run; SKIP LOCKED shares the work.
 
-A new delivery due at once wakes it (LISTEN delivery, a hint sent at commit); the short poll is what
-guarantees progress, and what picks up held and retried deliveries when their time comes.
+A new delivery due at once wakes it (LISTEN delivery, a hint sent at commit), and it waits COALESCE_MS for the ones
+that follow before its pass; the short poll is what guarantees progress, and what picks up held and retried
+deliveries when their time comes.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ async def run_deliverer(container: NotificationsContainer, stop: asyncio.Event,
             sent = await rider.call(lambda: container.bus.handle(deliver))
             if sent < s.deliver_batch:
                 await first_of(wake, stop, timeout=idle_seconds)
+                if wake.is_set() and s.coalesce_ms:
+                    await first_of(stop, timeout=s.coalesce_ms / 1000)  # the deliveries that follow it, in one pass
     except Stopped:
         pass
     finally:

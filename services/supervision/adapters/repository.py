@@ -75,8 +75,7 @@ class ClockRepository:
         columns = list(zip(*((a.clock_id, a.at, a.due_at, a.due_version, a.light_before, a.level_before,
                                ",".join(a.steps), a.manual, a.note, a.correlation_id, a.causation_id)
                               for a in alerts), strict=True))
-        await self._conn.execute(QUERIES.insert_clock_alerts, *(list(c) for c in columns))
-        await self._conn.execute("SELECT pg_notify($1, '')", NOTIFY_CHANNEL)
+        await self._conn.execute(QUERIES.insert_clock_alerts, *(list(c) for c in columns), NOTIFY_CHANNEL)
 
 
 class CaseRepository:
