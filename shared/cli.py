@@ -34,10 +34,11 @@ from shared.runtime import ServiceContainer, run_until_stopped
 from shared.settings import ServiceSettings, refusal_message
 from shared.tracing import configure_tracing
 
-# The roles whose statements are fixed, every one on the hot path: their connections plan each statement once
-# (shared/db/pool.py). Not the APIs (searches with optional filters), not the ticker (its claim's plans are measured
-# at ten million clocks, bench/README.md).
-GENERIC_PLAN_ROLES = ("consume", "relay", "deliver")
+# The roles whose connections plan each statement once (shared/db/pool.py): the consumers, whose statements are fixed
+# and keyed by the case, where re-planning cost most (bench/README.md, session 27). Not the APIs (searches with optional
+# filters), not the relays and deliverers (batch reads under a LIMIT a generic plan cannot see: supervision's joins
+# its alerts to ten million clocks; their planning was a tenth of the consumers'), not the ticker.
+GENERIC_PLAN_ROLES = ("consume",)
 S = TypeVar("S", bound=ServiceSettings)
 C = TypeVar("C", bound=ServiceContainer[Any, Any])
 

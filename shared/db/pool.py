@@ -24,11 +24,10 @@ async def _rollback_if_open(conn: asyncpg.Connection) -> None:
 async def create_pool(dsn: str, min_size: int = 1, max_size: int = 8, generic_plans: bool = False) -> asyncpg.Pool:
     """`generic_plans`: the connections plan each prepared statement once (plan_cache_mode force_generic_plan)
     instead of letting Postgres plan it afresh for its parameters, which it goes on doing forever for a statement
-    whose generic plan it estimates dearer (an array parameter, `area && $1`, `= ANY($1)`): 200–370 µs of
-    planning per execution for routing's decision read, supervision's assignment, intake's duplicate lookup; a
-    millisecond of Postgres CPU per incident in all (bench/README.md). For roles whose statements are fixed
-    (consumers, relays, deliverers), not for an API's searches, whose optional filters need plans made for the
-    filters given."""
+    whose generic plan it estimates dearer (an array parameter, `area && $1`, `= ANY($1)`): 368 µs of planning per
+    execution for routing's decision read, 196 for supervision's assignment (bench/README.md, session 27). For the
+    consumers, whose statements are fixed and keyed by the case; not for an API's searches, whose optional filters
+    need plans made for the filters given, nor for a relay's batch read, whose LIMIT a generic plan cannot see."""
     settings = {"plan_cache_mode": "force_generic_plan"} if generic_plans else None
     pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection,
                                      reset=_rollback_if_open, command_timeout=30, server_settings=settings)

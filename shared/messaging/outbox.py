@@ -161,14 +161,16 @@ class OutboxRelay:
                     rider.succeeded()
                     if published >= self._batch:
                         continue  # a backlog: its next batch at once
-                    # Caught up: a row committed since the read woke us already (or will), so wait for that.
-                    if published == 0 and time.monotonic() - purged_at > PURGE_EVERY_SECONDS:
-                        await self._table.purge_sent(self._pool, 24)  # an idle moment: keep it small
+                    # Caught up (a part batch): a row committed since the read woke us already (or will), so
+                    # wait for that. A busy city is caught up between batches, rarely idle: the purge goes here.
+                    if time.monotonic() - purged_at > PURGE_EVERY_SECONDS:
+                        await self._table.purge_sent(self._pool, 24)
                         purged_at = time.monotonic()
                     await _wait(wake, self._poll, also=stop)
+                    woken = wake.is_set()
                     wake.clear()
-                    if self._coalesce:
-                        await _wait(stop, self._coalesce)
+                    if woken and self._coalesce:
+                        await _wait(stop, self._coalesce)  # the commits that follow the one that woke us
             finally:
                 if not connection_gone(lock_conn):  # a lost connection took its listener and its lock with it
                     await close_quietly(functools.partial(lock_conn.remove_listener, NOTIFY_CHANNEL, hint))

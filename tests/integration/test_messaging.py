@@ -142,13 +142,15 @@ async def test_a_woken_relay_takes_the_commits_that_follow_in_the_same_batch(poo
     stop = asyncio.Event()
     task = asyncio.create_task(relay.run(stop))
     await _leading(pool, "gather")
+    await write_events(pool, [received()])
+    await _until(lambda: relay.published == 1)  # past its first reads: from here it waits for a hint
     for _ in range(3):
         await write_events(pool, [received()])  # three transactions, each waking the relay
-    await _until(lambda: relay.published == 3)
+    await _until(lambda: relay.published == 4)
     stop.set()
     await task
-    assert batches == [3]
-    assert len(await read_all(topic_prefix + INCIDENTS, 3)) == 3
+    assert batches == [1, 3]
+    assert len(await read_all(topic_prefix + INCIDENTS, 4)) == 4
 
 
 async def test_every_commit_wakes_a_caught_up_relay_without_its_poll(pool, producer, topic_prefix):

@@ -256,20 +256,24 @@ def _sign_clock_due_tuesday(case):
 
 
 async def test_a_started_clocks_alert_wakes_the_relay_at_commit(supervision):
-    """The alert rows and the relay's hint are one statement (insert_clock_alerts): a caught-up relay reads again only
-    when woken, so an alert without its hint would wait for the relay's poll. The assignment arrives a month late: its
-    sign clock starts past its thresholds, and the lights it fires are its alert."""
+    """An alert's commit hints the relay (insert_clock_alerts notifies in the same statement): a caught-up relay reads
+    again only when woken, so an alert without its hint would wait for the relay's poll. The assignment arrives a
+    month late: its sign clock starts past its thresholds, and the lights it fires are its alert."""
     pool, clock, processor, _ = supervision
     clock.advance(days=30)
     hints: list[str] = []
+
+    def hint(*args: object) -> None:
+        hints.append(str(args[2]))
+
     async with pool.acquire() as listener:
-        await listener.add_listener("outbox", lambda *args: hints.append(args[2]))
+        await listener.add_listener("outbox", hint)
         case = uuid.uuid4()
         assert await feed(processor, received(case)) == "applied"
         assert await feed(processor, assigned(case)) == "applied"
         async with asyncio.timeout(10):
             while not hints:
                 await asyncio.sleep(0.02)
-        await listener.remove_listener("outbox", hints.append)
+        await listener.remove_listener("outbox", hint)
     assert await pool.fetchval("SELECT count(*) FROM clock_alert a JOIN phase_clock c ON c.id = a.clock_id"
                                " WHERE c.incident_id = $1 AND a.sent_at IS NULL", case) == 1
