@@ -100,8 +100,9 @@ async def _run(seconds: int) -> list[Figure]:
         paced = await _post_all(stack, kept_apart[:int(PACED_RATE * seconds)], PACED_RATE)
         paced_notified, cpu_at_last_paced_sms = await _wait_notified(stack, paced)
         cpu_paced = _cpu_per_incident(cpu_before_paced, cpu_at_last_paced_sms, len(paced_notified))
-        stages = await _stage_medians(stack)
-        paced_stages = {f"p{q}": await _stage_medians(stack, set(paced), q) for q in (50, 99)}
+        spans = await _stage_spans(stack)
+        stages = _stage_percentiles(spans)
+        paced_stages = {f"p{q}": _stage_percentiles(spans, q, set(paced)) for q in (50, 99)}
         unnotified = await _unnotified(stack, set(_notices(stack)))
         share = await _api_share(stack, points[WARM_UP + SETTLE + PACED + LOADED:])
         lags = sorted(paced_notified[i] - paced[i] for i in paced_notified)
@@ -208,9 +209,12 @@ async def _rows_by_key(stack: Stack, service: str, query: str) -> dict[str, asyn
         await conn.close()
 
 
-async def _stage_medians(stack: Stack, only: set[str] | None = None, quantile: int = 50) -> dict[str, float]:
-    """Where a case's time goes, from the rows each service stamped (ms; the median, or another percentile, over
-    every case, or over those whose ref, the first 8 characters of the id, is in `only`)."""
+STAGES = ("intake relay", "kafka + routing consume", "routing relay", "kafka + notifications consume", "deliverer")
+
+
+async def _stage_spans(stack: Stack) -> dict[str, dict[str, float]]:
+    """Where each case's time went, from the rows each service stamped: case ref (the id's first 8 characters) →
+    stage → ms."""
     received = await _rows_by_key(stack, "intake", "SELECT key, created_at, sent_at FROM outbox WHERE payload LIKE "
                                                    "'%intake.incident.received%'")
     assigned = await _rows_by_key(stack, "routing", "SELECT key, created_at, sent_at FROM outbox WHERE payload LIKE "
@@ -218,19 +222,25 @@ async def _stage_medians(stack: Stack, only: set[str] | None = None, quantile: i
     told = await _rows_by_key(stack, "notifications",
                               "SELECT incident_id::text, created_at, sent_at FROM delivery "
                               "WHERE event_type = 'routing.incident.assigned' AND channel = 'sms'")
-    spans: dict[str, list[float]] = {"intake relay": [], "kafka + routing consume": [], "routing relay": [],
-                                     "kafka + notifications consume": [], "deliverer": []}
+    spans: dict[str, dict[str, float]] = {}
     for key, (_, r_created, r_sent) in received.items():
-        if only is not None and key[:8] not in only:
-            continue
         if key not in assigned or key not in told or None in (r_sent, *assigned[key], *told[key]):
             continue
         _, a_created, a_sent = assigned[key]
         _, d_created, d_sent = told[key]
-        for name, (start, end) in zip(spans, ((r_created, r_sent), (r_sent, a_created), (a_created, a_sent),
-                                              (a_sent, d_created), (d_created, d_sent)), strict=True):
-            spans[name].append((end - start).total_seconds() * 1000)
-    return {name: round(_percentile(values, quantile), 1) for name, values in spans.items() if values}
+        spans[key[:8]] = {name: (end - start).total_seconds() * 1000 for name, (start, end) in zip(
+            STAGES, ((r_created, r_sent), (r_sent, a_created), (a_created, a_sent), (a_sent, d_created),
+                     (d_created, d_sent)), strict=True)}
+    return spans
+
+
+def _stage_percentiles(spans: dict[str, dict[str, float]], quantile: int = 50,
+                       only: set[str] | None = None) -> dict[str, float]:
+    """Each stage's median (or another percentile) over every case of `spans`, or those whose ref is in `only`."""
+    cases = [stages for ref, stages in spans.items() if only is None or ref in only]
+    if not cases:
+        return {}
+    return {name: round(_percentile([stages[name] for stages in cases], quantile), 1) for name in STAGES}
 
 
 def _percentile(values: list[float], quantile: int) -> float:

@@ -7,8 +7,6 @@ at a 1e-6° step, ours at 1e-9°, so the inverses agree to 1e-8° (a millimetre)
 
 from __future__ import annotations
 
-import math
-
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -22,6 +20,7 @@ from services.intake.domain.coordinates import (
     wgs84_to_bd09,
     wgs84_to_gcj02,
 )
+from services.intake.domain.duplicates import distance_m
 from services.intake.domain.hotline import to_wgs84
 
 # (lon, lat) WGS84 → its GCJ-02 and BD-09 images, by coord-convert 0.2.1 (wgs2gcj, wgs2bd).
@@ -151,15 +150,9 @@ def test_bd09_round_trip_is_sub_metre(lon, lat):
 def test_the_inverse_lands_where_the_forward_formula_maps_back_onto_the_input(lon, lat):
     wgs = gcj02_to_wgs84(lon, lat)
     assert close(wgs84_to_gcj02(*wgs), (lon, lat), 1e-8)
-    assert metres_apart(wgs, (lon, lat)) < 1_000  # and the offset stays a few hundred metres
-
-
-def metres_apart(a: tuple[float, float], b: tuple[float, float]) -> float:
-    """On the sphere, near enough for offsets of a kilometre. (In degrees the bound would not hold: in the far
-    north-east a longitude degree is 65 km, not 111, and the same few hundred metres pass 0.01°.)"""
-    north = (a[1] - b[1]) * 111_320.0
-    east = (a[0] - b[0]) * 111_320.0 * math.cos(math.radians((a[1] + b[1]) / 2))
-    return math.hypot(north, east)
+    # And the offset stays a few hundred metres: in metres, since in the far north-east a degree of longitude is
+    # 65 km, not 111, and the same few hundred metres pass 0.01°.
+    assert distance_m(*wgs, lon, lat) < 1_000
 
 
 @settings(max_examples=300, deadline=None)
