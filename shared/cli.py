@@ -45,7 +45,8 @@ C = TypeVar("C", bound=ServiceContainer[Any, Any])
 
 def processor_for(container: ServiceContainer[Any, Any]) -> EventProcessor:
     return EventProcessor(container.name, container.bus.event_handlers, container.uow, container.pool,
-                          max_attempts=container.settings.consumer_max_attempts)
+                          max_attempts=container.settings.consumer_max_attempts,
+                          batch_handlers=container.bus.batch_handlers)
 
 
 async def started_producer(bootstrap: str, stop: asyncio.Event) -> AIOKafkaProducer:

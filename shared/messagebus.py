@@ -2,7 +2,9 @@
 
 Every write is a command handed to `bus.handle(command)` (from an HTTP route, a CLI command, a worker
 loop) or an event applied by the consumer through `bus.event_handlers` (inside the consumer's unit of
-work, with its inbox row). Handlers are plain async functions: the first parameter is the message;
+work, with its inbox row); a run of events of one type in a consumer's batch may go through the type's entry
+in `bus.batch_handlers` instead, which does the same with one statement per step for the whole run.
+Handlers are plain async functions: the first parameter is the message (a batch handler's: its events);
 the others are filled by name from what `bootstrap.py` gives the bus (a fresh unit of work for `uow`,
 the calendar, the channels, settings...), so a test builds the same bus with fakes.
 """
@@ -22,6 +24,11 @@ U = TypeVar("U", bound=UnitOfWork)
 
 # (event, its envelope, the consumer's open unit of work), once the bus has filled the other parameters.
 EventHandler = Callable[[Any, Envelope, Any], Awaitable[None]]
+# ([(event, its envelope), ...] in partition order, the consumer's open unit of work): a run of events of one type,
+# each of another case, applied with one statement per step instead of one per event. It must leave what applying
+# its events one by one through the type's EventHandler, in the same order, would: the consumer uses either
+# (shared/messaging/consumer.py).
+BatchEventHandler = Callable[[list[tuple[Any, Envelope]], Any], Awaitable[None]]
 
 
 class Command(Generic[R]):
@@ -35,12 +42,18 @@ class NoHandler(LookupError):
 class MessageBus(Generic[U]):
     def __init__(self, uow: Callable[[], U], commands: Mapping[type[Command[Any]], Callable[..., Awaitable[Any]]],
                  events: Mapping[str, Callable[..., Awaitable[None]]] | None = None,
-                 dependencies: Mapping[str, object] | None = None) -> None:
+                 dependencies: Mapping[str, object] | None = None,
+                 batch_events: Mapping[str, Callable[..., Awaitable[None]]] | None = None) -> None:
         self.uow = uow
         deps = dict(dependencies or {})
         self._commands = {kind: _Bound(handler, deps) for kind, handler in commands.items()}
         self.event_handlers: dict[str, EventHandler] = {
             event_type: inject(handler, deps) for event_type, handler in (events or {}).items()}
+        missing = sorted(set(batch_events or {}) - set(self.event_handlers))
+        if missing:
+            raise TypeError(f"a batch handler needs its one-event handler too (retries, replays): {missing}")
+        self.batch_handlers: dict[str, BatchEventHandler] = {
+            event_type: inject(handler, deps) for event_type, handler in (batch_events or {}).items()}
 
     async def handle(self, command: Command[R]) -> R:
         """Run the command's handler (with a fresh unit of work if it takes one) and return its result."""
@@ -67,7 +80,7 @@ def inject(handler: Callable[..., Awaitable[Any]], deps: Mapping[str, object]) -
     A parameter without a default that no dependency fills is an error of the wiring, found at start."""
     params = list(inspect.signature(handler).parameters.values())
     given = {p.name: deps[p.name] for p in params if p.name in deps and p.name != "uow"}
-    positional = {"uow", "envelope"} | {params[0].name} if params else set()
+    positional = {"uow", "envelope"} | {params[0].name} if params else set()  # a batch handler's first: its events
     missing = [p.name for p in params if p.name not in given and p.name not in positional
                and p.default is inspect.Parameter.empty]
     if missing:

@@ -7,11 +7,13 @@ gets its own database and its own topic prefix so tests never see each other's d
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
+import asyncpg
 import httpx
 from fastapi import FastAPI
 
@@ -19,6 +21,7 @@ from tests.throwaway import ADMIN_DSN, create_database, drop_database, dsn_for
 
 ROOT = Path(__file__).resolve().parent.parent
 KAFKA_BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+T = TypeVar("T")
 SERVICE_DIRS = {name: ROOT / "services" / name for name in ("intake", "routing", "supervision", "notifications")}
 
 
@@ -74,5 +77,40 @@ async def handle(bus, event, envelope=None):
     return envelope
 
 
+async def one_by_one_then_as_a_run(bus: Any, pool: asyncpg.Pool, events: Sequence[Any],
+                                   read: Callable[[asyncpg.Pool], Awaitable[T]],
+                                   reset: Callable[[asyncpg.Pool], Awaitable[None]]) -> tuple[T, T, list[int]]:
+    """Apply `events` through a consumer one by one (each by its one-event handler, in its own transaction) and
+    `read(pool)` what that left; `reset(pool)` (the same events come again); then apply them as one consumer batch
+    (a run of one type goes to the bus's batch handler) and read again. Returns both reads and the number of events
+    each batch-handler call was given: a batch handler must leave what one by one leaves."""
+    from shared.events.envelope import Envelope
+    from shared.messaging.consumer import EventProcessor, Incoming
+
+    calls: list[int] = []
+
+    def counted(handler: Callable[[list[Any], Any], Awaitable[None]]) -> Callable[[list[Any], Any], Awaitable[None]]:
+        async def run(run_events: list[Any], uow: Any) -> None:
+            calls.append(len(run_events))
+            await handler(run_events, uow)
+        return run
+
+    reads: list[T] = []
+    for batched in (False, True):
+        processor = EventProcessor("consumer", bus.event_handlers, bus.uow, pool, max_attempts=1,
+                                   batch_handlers={kind: counted(handler) for kind, handler in
+                                                   bus.batch_handlers.items()} if batched else None)
+        records = [Incoming("t", 0, n, envelope.subject, envelope.model_dump_json()) for n, envelope in
+                   enumerate(Envelope.wrap(event, source="/" + event.type.split(".")[0], time=event.at)
+                             for event in events)]
+        outcomes = await processor.process_many(records) if batched else [await processor.process(record)
+                                                                           for record in records]
+        assert outcomes == ["applied"] * len(records)
+        reads.append(await read(pool))
+        if not batched:
+            await reset(pool)
+    return reads[0], reads[1], calls
+
+
 __all__ = ["ADMIN_DSN", "KAFKA_BOOTSTRAP", "ROOT", "SERVICE_DIRS", "FixedClock", "create_database", "delete_topics",
-           "drop_database", "dsn_for", "handle", "serving"]
+           "drop_database", "dsn_for", "handle", "one_by_one_then_as_a_run", "serving"]

@@ -15,7 +15,7 @@ from services.intake.domain.attachments import AttachmentPolicy
 from services.intake.domain.duplicates import DuplicatePolicy
 from services.intake.service_layer.attachments import ATTACHMENT_HANDLERS, AttachmentServices
 from services.intake.service_layer.group_commit import ReportCommitter
-from services.intake.service_layer.handlers import COMMAND_HANDLERS, EVENT_HANDLERS, ReportQueue
+from services.intake.service_layer.handlers import BATCH_EVENT_HANDLERS, COMMAND_HANDLERS, EVENT_HANDLERS, ReportQueue
 from services.intake.service_layer.unit_of_work import IntakeUnitOfWork, PgIntakeUnitOfWork, PgReportUnitOfWork
 from shared.calendar import WorkCalendar
 from shared.egress import Egress, EgressPolicy
@@ -41,7 +41,8 @@ def message_bus(uow: Callable[[], IntakeUnitOfWork], *, reports: ReportQueue, du
     handlers = {**COMMAND_HANDLERS, **(ATTACHMENT_HANDLERS if files is not None else {})}
     return MessageBus(uow, handlers, EVENT_HANDLERS, dependencies={
         "reports": reports, "duplicates": duplicates, "files": files, "open311_dev_key": open311_dev_key,
-        "open311_per_minute": open311_per_minute, "calendar": calendar or WorkCalendar()})
+        "open311_per_minute": open311_per_minute, "calendar": calendar or WorkCalendar()},
+        batch_events=BATCH_EVENT_HANDLERS)
 
 
 def fetch_egress(settings: IntakeSettings) -> Egress:

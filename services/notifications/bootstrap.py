@@ -12,7 +12,7 @@ from services.notifications.adapters.webhook import SignedWebhook
 from services.notifications.config import NotificationsSettings
 from services.notifications.domain.delivery import DeliveryPolicy, QuietHours
 from services.notifications.service_layer.channels import Channels
-from services.notifications.service_layer.handlers import COMMAND_HANDLERS, EVENT_HANDLERS
+from services.notifications.service_layer.handlers import BATCH_EVENT_HANDLERS, COMMAND_HANDLERS, EVENT_HANDLERS
 from services.notifications.service_layer.unit_of_work import NotificationsUnitOfWork, PgNotificationsUnitOfWork
 from shared.egress import Egress, EgressPolicy
 from shared.messagebus import MessageBus
@@ -32,7 +32,8 @@ def message_bus(uow: Callable[[], NotificationsUnitOfWork], *, channels: Channel
                 hotline_callback_url: str = "") -> MessageBus[NotificationsUnitOfWork]:
     return MessageBus(uow, COMMAND_HANDLERS, EVENT_HANDLERS,
                       dependencies={"channels": channels, "policy": policy,
-                                    "hotline_callback_url": hotline_callback_url})
+                                    "hotline_callback_url": hotline_callback_url},
+                      batch_events=BATCH_EVENT_HANDLERS)
 
 
 def delivery_policy(settings: NotificationsSettings) -> DeliveryPolicy:

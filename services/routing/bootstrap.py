@@ -11,7 +11,7 @@ import asyncpg
 from services.routing.adapters.repository import RegistryCache
 from services.routing.config import RoutingSettings
 from services.routing.domain.grid_import import DEFAULT_OVERLAP_TOLERANCE_M2
-from services.routing.service_layer.handlers import COMMAND_HANDLERS, EVENT_HANDLERS, Registry
+from services.routing.service_layer.handlers import BATCH_EVENT_HANDLERS, COMMAND_HANDLERS, EVENT_HANDLERS, Registry
 from services.routing.service_layer.unit_of_work import PgRoutingUnitOfWork, RoutingUnitOfWork
 from shared.clock import Clock
 from shared.messagebus import MessageBus
@@ -30,7 +30,7 @@ def message_bus(uow: Callable[[], RoutingUnitOfWork], *, registry: Registry,
                 overlap_tolerance_m2: float = DEFAULT_OVERLAP_TOLERANCE_M2) -> MessageBus[RoutingUnitOfWork]:
     """Routing's bus; unit tests build it with fakes."""
     return MessageBus(uow, COMMAND_HANDLERS, EVENT_HANDLERS, dependencies={
-        "registry": registry, "overlap_tolerance_m2": overlap_tolerance_m2})
+        "registry": registry, "overlap_tolerance_m2": overlap_tolerance_m2}, batch_events=BATCH_EVENT_HANDLERS)
 
 
 def pg_message_bus(pool: asyncpg.Pool, clock: Clock, registry: Registry | None = None,

@@ -13,7 +13,7 @@ from services.supervision.adapters.alert_outbox import ClockAlertOutbox
 from services.supervision.adapters.repository import PgClockStore, stored_calendar
 from services.supervision.config import SupervisionSettings
 from services.supervision.domain.calendar import calendar_from
-from services.supervision.service_layer.handlers import COMMAND_HANDLERS, EVENT_HANDLERS
+from services.supervision.service_layer.handlers import BATCH_EVENT_HANDLERS, COMMAND_HANDLERS, EVENT_HANDLERS
 from services.supervision.service_layer.unit_of_work import PgSupervisionUnitOfWork, SupervisionUnitOfWork
 from shared.calendar import WorkCalendar
 from shared.clock import Clock
@@ -34,7 +34,7 @@ def message_bus(uow: Callable[[], SupervisionUnitOfWork], *, calendar: WorkCalen
                 clock_store: ClockStore) -> MessageBus[SupervisionUnitOfWork]:
     """Supervision's bus; unit tests build it with fakes."""
     return MessageBus(uow, COMMAND_HANDLERS, EVENT_HANDLERS, dependencies={
-        "calendar": calendar, "clock": clock, "clock_store": clock_store})
+        "calendar": calendar, "clock": clock, "clock_store": clock_store}, batch_events=BATCH_EVENT_HANDLERS)
 
 
 def pg_message_bus(pool: asyncpg.Pool, clock: Clock, calendar: WorkCalendar,

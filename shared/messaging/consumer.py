@@ -1,8 +1,10 @@
 """The consumer loop: apply each event once, in a transaction with its inbox row, then commit the offset.
 
 A partition's records are applied in order, up to TRANSACTION_BATCH per transaction (one commit for the
-lot); if anything in a batch fails, it is rolled back and its records are applied one by one. The
-partitions of one poll are applied side by side (one connection each); a case's events share a partition.
+lot). A run of consecutive events of one type, each of another case, goes through the type's batch handler when it
+has one (one statement per step for the run instead of one per event). If anything in a batch fails, it is rolled
+back and its records are applied one by one, each through its one-event handler. The partitions of one poll are
+applied side by side (one connection each); a case's events share a partition.
 
 A handler error is retried a bounded number of times and then the event is parked in `dead_letter`
 with the error, so one poison event never stops the partition. Infrastructure errors (database or
@@ -28,7 +30,7 @@ from pydantic import ValidationError
 from shared import tracing
 from shared.db.unit_of_work import UnitOfWork
 from shared.events import Envelope, parse_event
-from shared.messagebus import EventHandler
+from shared.messagebus import BatchEventHandler, EventHandler
 from shared.messaging import inbox
 from shared.metrics import count_events
 from shared.resilience import KAFKA, RideOut, Stopped, close_quietly, ride_out
@@ -57,9 +59,11 @@ class EventProcessor:
 
     def __init__(self, name: str, handlers: Mapping[str, EventHandler],
                  uow_factory: Callable[[], UnitOfWork], pool: asyncpg.Pool | None,
-                 max_attempts: int = 3, backoff_seconds: float = 0.2) -> None:
+                 max_attempts: int = 3, backoff_seconds: float = 0.2,
+                 batch_handlers: Mapping[str, BatchEventHandler] | None = None) -> None:
         self.name = name
         self.handlers = handlers
+        self.batch_handlers = batch_handlers or {}
         self.uow_factory = uow_factory
         self.pool = pool
         self.max_attempts = max_attempts
@@ -133,17 +137,25 @@ class EventProcessor:
             # The batch's cases locked and its inbox rows written in one statement (not a round trip per event).
             handled = [e for e in envelopes if e.type in self.handlers]
             fresh = await uow.first_deliveries(self.name, [e.id for e in handled], [e.subject for e in handled])
+            to_apply: list[Envelope] = []
             for envelope in envelopes:
-                handler = self.handlers.get(envelope.type)
-                if handler is None:
+                if envelope.type not in self.handlers:
                     outcomes.append("ignored")
                 elif envelope.id not in fresh:
                     outcomes.append("duplicate")
                 else:
                     fresh.discard(envelope.id)  # a second copy later in the same batch is a duplicate
-                    with tracing.event_span(self.name, envelope):  # each event in the trace it came in
-                        await handler(parse_event(envelope), envelope, uow)
+                    to_apply.append(envelope)
                     outcomes.append("applied")
+            for run in _runs_of_one_type(to_apply):
+                batch_handler = self.batch_handlers.get(run[0].type)
+                if batch_handler is not None and len(run) > 1 and not tracing.ENABLED:
+                    await batch_handler([(parse_event(envelope), envelope) for envelope in run], uow)
+                    continue
+                # Traced, each event is applied in the trace it came in (a run shares no one span).
+                for envelope in run:
+                    with tracing.event_span(self.name, envelope):
+                        await self.handlers[envelope.type](parse_event(envelope), envelope, uow)
             await uow.commit()
         return outcomes
 
@@ -201,6 +213,22 @@ class EventProcessor:
             await self.pool.execute("UPDATE dead_letter SET replayed_at = now() WHERE id = $1", row["id"])
             outcomes.append((row["id"], outcome))
         return outcomes
+
+
+def _runs_of_one_type(envelopes: list[Envelope]) -> list[list[Envelope]]:
+    """The envelopes cut, in order, into runs of consecutive events of one type, each naming a case once: a second
+    event of a case (a re-published one) starts the next run, so a batch handler never meets a case it changed in
+    the same call."""
+    runs: list[list[Envelope]] = []
+    cases: set[str] = set()
+    for envelope in envelopes:
+        if runs and runs[-1][0].type == envelope.type and envelope.subject not in cases:
+            runs[-1].append(envelope)
+        else:
+            runs.append([envelope])
+            cases.clear()
+        cases.add(envelope.subject)
+    return runs
 
 
 async def run_consumer(consumer: AIOKafkaConsumer | Callable[[], AIOKafkaConsumer], processor: EventProcessor,

@@ -15,7 +15,7 @@ from shared.db.pool import create_pool
 from shared.events.envelope import Envelope
 from shared.events.routing import IncidentAssigned, IncidentReassigned, Owner
 from tests.integration.notifications_bus import bus, units_of_work
-from tests.support import SERVICE_DIRS, FixedClock, handle
+from tests.support import SERVICE_DIRS, FixedClock, handle, one_by_one_then_as_a_run
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai: no quiet hours
 GRID = "320508019044001"
@@ -132,3 +132,42 @@ async def test_a_city_contact_and_the_new_templates_are_in_the_directory_and_see
     assert found == {"3205": UnitContact("3205", "苏州市", leader=Person("分管副市长", "13900000105"))}
     seeded = {r["name"] for r in await pool.fetch("SELECT name FROM template")}
     assert {"sms.reassigned_away", "sms.co_assigned", "sms.urged"} <= seeded
+
+
+async def test_a_run_of_assignments_told_at_once_leaves_what_one_by_one_does(world):
+    """The consumer hands a run of assignments to on_assigned_many (the owners, the desks and the deliveries each
+    in one statement): every owner row, live alert and delivery is what telling them one by one leaves, each
+    case's deliveries in the same order. The runs mix a grid worker twice, a unit's desk, an emergency with the
+    district as co-owner (the centre's alert), a unit nobody can be reached at, and 改派 telling the former owner."""
+    pool, notifications = world
+    await notifications.handle(PutContact("320508019044", "梅花社区", liaison=Person("社区联络员", "13900000002"),
+                                          caller_area=("",)))
+    await notifications.handle(PutContact("320508", "姑苏区", liaison=Person("区联络员", "13900000003"),
+                                          caller_area=("",)))
+    district = Owner(unit_id="district-320508", unit_name="姑苏区", unit_kind="district")
+    cases = [uuid.uuid4() for _ in range(5)]
+    first = [assigned(WORKER, "normal", case=cases[0]), assigned(COMMUNITY, case=cases[1]),
+             assigned(COMMUNITY, "emergency", case=cases[2]).model_copy(update={"co_owners": [district]}),
+             assigned(Owner(unit_id="dept-x", unit_name="区水务局", unit_kind="department"), case=cases[3]),
+             assigned(WORKER, "normal", case=cases[4])]
+    moved = [assigned(COMMUNITY, reassigned=True, case=cases[0]), assigned(WORKER, reassigned=True, case=cases[1])]
+
+    async def read(pool):
+        told = await pool.fetch("SELECT incident_id, event_type, channel, recipient, address, body, urgent, status,"
+                                " next_attempt_at FROM delivery ORDER BY seq")
+        alerts = await pool.fetch("SELECT event_type, incident_id, grid_code, payload FROM alert ORDER BY id")
+        owners = await pool.fetch("SELECT incident_id, unit_id, unit_name, unit_kind, worker_id, worker_name,"
+                                  " worker_phone, grid_code, category, urgency FROM case_owner ORDER BY incident_id")
+        return ({case: [tuple(r)[1:] for r in told if r["incident_id"] == case] for case in cases},
+                [tuple(r) for r in alerts], [tuple(r) for r in owners])
+
+    async def reset(pool):
+        await pool.execute("TRUNCATE delivery, alert, case_owner")
+
+    one_by_one, as_a_run, calls = await one_by_one_then_as_a_run(notifications, pool, first + moved, read, reset)
+    assert calls == [5, 2]
+    assert as_a_run == one_by_one
+    told, alerts, owners = as_a_run
+    # Each case's new owner, and on 改派 the new owner and the one it left; the emergency's co-owner; dept-x: nobody.
+    assert [len(told[case]) for case in cases] == [3, 3, 2, 0, 1]
+    assert [a[0] for a in alerts] == ["centre.emergency_reported"] and len(owners) == 5

@@ -14,9 +14,9 @@ from services.intake.domain import commands
 from services.intake.entrypoints import schemas as s
 from shared.auth import issue_token
 from shared.events.intake import Point
-from shared.events.routing import IncidentAssigned, Owner
+from shared.events.routing import IncidentAssigned, IncidentReassigned, Owner
 from shared.settings import DEV_JWT_SECRET
-from tests.support import handle
+from tests.support import handle, one_by_one_then_as_a_run
 
 GRID = "320508019044001"
 REPORT = {"source": "gridworker", "category": "city.garbage", "title": "小区门口垃圾堆积",
@@ -443,3 +443,50 @@ async def test_the_centres_queues_list_what_waits_for_it_inside_the_callers_area
     for bad in ({"queue": "lost"}, {"queue": "centre", "status": "received"}):
         response = await intake.get("/v1/incidents", params=bad, headers=ADMIN)
         assert response.status_code == 422, bad
+
+
+async def test_a_run_of_assignments_recorded_at_once_leaves_what_one_by_one_does(intake):
+    """The consumer hands a run of routing's decisions to record_assignments (the cases read and locked in one
+    statement): every case, timeline entry and outbox row is what recording them one by one leaves; so for a run of
+    改派 after it."""
+    container = intake.app.state.container
+    pool = container.pool
+    ids = []
+    for n in range(4):
+        report = {**REPORT, "title": f"第{n}件", "location": {"lon": 120.61 + n * 0.01, "lat": 31.31}}
+        response = await intake.post("/v1/incidents", json=report, headers=ADMIN)
+        assert response.status_code == 202, response.text
+        ids.append(uuid.UUID(response.json()["id"]))
+    at = container.clock.now()
+    grid = Owner(unit_id="grid-1", unit_name="一网格", unit_kind="grid", worker_id="w1")
+    community = Owner(unit_id="community-1", unit_name="一社区", unit_kind="community")
+    run = [IncidentAssigned(incident_id=case, at=at, category="city.garbage", urgency="normal", grid_code=GRID,
+                            reason="located", owner=grid, co_owners=[community] if n == 2 else [])
+           for n, case in enumerate(ids)]
+    run += [IncidentReassigned(incident_id=case, at=at, category="city.garbage", urgency="normal", grid_code=GRID,
+                               reason="returned", owner=community) for case in ids[:2]]
+    columns = [r["column_name"] for r in await pool.fetch(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'incident' AND column_name <> 'id'")]
+    await pool.execute("CREATE TABLE incident_before AS SELECT * FROM incident")
+    entries = await pool.fetchval("SELECT coalesce(max(id), 0) FROM timeline_entry")
+    published = await pool.fetchval("SELECT coalesce(max(id), 0) FROM outbox")
+
+    async def read(pool):
+        cases = [tuple(r) for r in await pool.fetch(f"SELECT id, {', '.join(columns)} FROM incident ORDER BY id")]
+        timeline = await pool.fetch("SELECT incident_id, at, action, actor, detail FROM timeline_entry WHERE id > $1"
+                                    " ORDER BY id", entries)
+        outbox = await pool.fetch("SELECT payload FROM outbox WHERE id > $1 ORDER BY id", published)
+        return (cases, {case: [tuple(r)[1:] for r in timeline if r["incident_id"] == case] for case in ids},
+                [{k: v for k, v in json.loads(r["payload"]).items() if k not in ("id", "time", "causationid")}
+                 for r in outbox])
+
+    async def reset(pool):
+        await pool.execute("DELETE FROM timeline_entry WHERE id > $1", entries)
+        await pool.execute("DELETE FROM outbox WHERE id > $1", published)
+        await pool.execute(f"UPDATE incident i SET ({', '.join(columns)}) = (SELECT {', '.join(columns)}"
+                           " FROM incident_before b WHERE b.id = i.id)")
+
+    one_by_one, as_a_run, calls = await one_by_one_then_as_a_run(container.bus, pool, run, read, reset)
+    assert calls == [4, 2]
+    assert as_a_run == one_by_one
+    assert all(len(entries_of) >= 1 for entries_of in as_a_run[1].values())

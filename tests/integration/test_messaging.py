@@ -239,6 +239,51 @@ async def test_a_batch_is_one_transaction_and_a_poison_record_sends_it_one_by_on
     assert await pool.fetchval("SELECT count(*) FROM dead_letter") == 1
 
 
+async def test_a_run_of_one_type_goes_through_its_batch_handler_in_order_and_a_failing_batch_one_by_one(pool):
+    """Consecutive events of a type with a batch handler are applied by one call of it (in the batch's transaction,
+    in partition order); an event of another type ends the run, so does a second event of a case in it (the batch
+    handler meets each case once), and a run of one takes the one-event handler. When a batch fails, its records go
+    again one by one, each through its one-event handler."""
+    calls: list[tuple[str, list[uuid.UUID]]] = []
+    poison: set[uuid.UUID] = set()
+
+    async def one(event, envelope, uow):
+        calls.append(("one", [event.incident_id]))
+        if event.incident_id in poison:
+            raise ValueError("poison")
+        await uow.conn.execute("INSERT INTO applied VALUES ($1, $2)", envelope.id, event.incident_id)
+
+    async def many(events, uow):
+        calls.append(("many", [event.incident_id for event, _ in events]))
+        if poison & {event.incident_id for event, _ in events}:
+            raise ValueError("poison")
+        await uow.conn.executemany("INSERT INTO applied VALUES ($1, $2)",
+                                   [(envelope.id, event.incident_id) for event, envelope in events])
+
+    processor = EventProcessor("runs", {IncidentReceived.type: one, IncidentSigned.type: one},
+                               lambda: PgUnitOfWork(pool, "/test", FixedClock(NOW)), pool,
+                               max_attempts=1, backoff_seconds=0.01, batch_handlers={IncidentReceived.type: many})
+    r1, r2, r3, r4, r5 = (received() for _ in range(5))
+    again = received(r2.incident_id)  # the same case, re-published (a new event id)
+    signed = IncidentSigned(incident_id=r1.incident_id, at=NOW)
+    envelopes = [Envelope.wrap(e, source="/intake", time=NOW) for e in (r1, r2, r3, again, r5, signed, r4)]
+    records = [record_of(env, n) for n, env in enumerate([*envelopes[:2], envelopes[0], *envelopes[2:]])]
+    assert await processor.process_many(records) == ["applied", "applied", "duplicate", "applied", "applied",
+                                                     "applied", "applied", "applied"]
+    assert calls == [("many", [r1.incident_id, r2.incident_id, r3.incident_id]),
+                     ("many", [r2.incident_id, r5.incident_id]), ("one", [r1.incident_id]), ("one", [r4.incident_id])]
+    assert [r["event_id"] for r in await pool.fetch("SELECT event_id FROM applied")] == [e.id for e in envelopes]
+
+    calls.clear()
+    bad, good = received(), received()
+    poison.add(bad.incident_id)
+    batch = [record_of(Envelope.wrap(e, source="/intake", time=NOW), 10 + n) for n, e in enumerate((good, bad))]
+    assert await processor.process_many(batch) == ["applied", "parked"]
+    assert calls == [("many", [good.incident_id, bad.incident_id]), ("one", [good.incident_id]),
+                     ("one", [bad.incident_id])]
+    assert await pool.fetchval("SELECT count(*) FROM applied WHERE incident_id = $1", good.incident_id) == 1
+
+
 async def test_batches_of_two_partitions_lock_their_cases_in_one_order_and_never_deadlock(pool):
     """A consumer applies its partitions side by side, and two topics' partitions carry events of the same cases
     in different orders. Batch A holds case X (its handler paused on X's event); batch B, with Y's event before

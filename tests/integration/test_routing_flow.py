@@ -524,3 +524,63 @@ async def test_the_units_a_supervisor_may_dispatch_to_are_those_inside_its_area(
         assert first == {"id": "community-320508019044", "kind": "community", "name": "梅花社区居委会",
                          "area": ["320508019044"], "department": None}
         assert (await client.get("/v1/units", headers=bearer("gridworker", ["320508019044001"]))).status_code == 403
+
+
+async def test_a_run_of_received_cases_routed_at_once_writes_and_emits_what_one_by_one_does(routing):
+    """The consumer hands a run of IncidentReceived to route_incidents (two statements for the run): every row and
+    every emitted event is the same as routing the same cases one by one, in the same order. The run mixes every
+    path: rules, the dedicated grid and a category it does not handle, address and grid-code placement, the centre's
+    queue, a linked duplicate, a case already known (re-published with a new id) and a case twice in the run."""
+    pool, bus, processor, dsn = routing
+    batched = EventProcessor("routing", bus.event_handlers, bus.uow, pool, max_attempts=1,
+                             batch_handlers=bus.batch_handlers)
+
+    master = uuid.uuid4()
+
+    def run() -> list[ev.IncidentReceived]:
+        known = report("dispute.family")
+        twice = report("safety.fire", "emergency", address="十全街")
+        linked = report()
+        linked = linked.model_copy(update={"duplicate_of": master})
+        return [known, report("city.ads"), report("infra.facility"), twice,
+                report("safety.campus", location=Point(lon=100.0, lat=30.0), address="平江实验学校南门"),
+                report("dispute.land", location=None, address="平江实验学校"),
+                report(location=None, address="桃坞社区居委会"),
+                report(location=None, address="人民路1号", grid_code="320508019045001"),
+                report(location=Point(lon=100.0, lat=30.0)), linked, known.model_copy(), twice.model_copy()]
+
+    async def apply(events, by) -> tuple[list, list]:
+        positions = {e.incident_id: n for n, e in reversed(list(enumerate(events)))}
+        await feed(processor, events[0])  # the known case, routed before the run
+        envelopes = [Envelope.wrap(e, source="/intake", time=e.at) for e in events]
+        records = [Incoming("t", 0, 100 + n, env.subject, env.model_dump_json()) for n, env in enumerate(envelopes)]
+        outcomes = await by(records)
+        assert outcomes == ["applied"] * len(records)
+        rows = await pool.fetch(
+            "SELECT r.incident_id, category, urgency, lon, lat, address, r.grid_code, received_at, current_unit_id,"
+            " r.place_code, co_owners::text AS co_owners, a.at, a.kind, a.unit_id, a.worker_id,"
+            " a.grid_code AS decided_grid, a.place_code AS decided_place, a.reason"
+            " FROM routed_incident r JOIN assignment a USING (incident_id) ORDER BY a.id")
+        cases = [(positions[r["incident_id"]], *[r[k] for k in list(r.keys())[1:]]) for r in rows]
+        emitted = [(positions[uuid.UUID(e["subject"])], e["type"],
+                    {k: v for k, v in e["data"].items() if k != "incident_id"}) for e in await published(pool)]
+        await pool.execute("TRUNCATE routed_incident, assignment, outbox, inbox")
+        return cases, emitted
+
+    async def one_by_one(records):
+        return [await processor.process(record) for record in records]
+
+    calls: list[int] = []
+    original = batched.batch_handlers[ev.IncidentReceived.type]
+
+    async def counted(events, uow):
+        calls.append(len(events))
+        await original(events, uow)
+
+    batched.batch_handlers = {ev.IncidentReceived.type: counted}
+    expected = await apply(run(), one_by_one)
+    got = await apply(run(), batched.process_many)
+    assert calls == [10, 2]  # the run in one call, up to a case's second event (a re-published one)
+    assert got == expected
+    kinds = [kind for _, kind, *_ in expected[1]]
+    assert kinds.count("routing.incident.assigned") == 8 and kinds.count("routing.incident.unroutable") == 1

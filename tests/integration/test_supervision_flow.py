@@ -19,7 +19,7 @@ from shared.events import intake as ev
 from shared.events.envelope import Envelope
 from shared.events.routing import IncidentAssigned, IncidentReassigned, Owner
 from shared.messaging.consumer import EventProcessor, Incoming
-from tests.support import SERVICE_DIRS, FixedClock
+from tests.support import SERVICE_DIRS, FixedClock, one_by_one_then_as_a_run
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=ZONE)  # Monday
 OWNER = Owner(unit_id="grid-1", unit_name="一网格", unit_kind="grid", worker_id="w1")
@@ -277,3 +277,95 @@ async def test_a_started_clocks_alert_wakes_the_relay_at_commit(supervision):
         await listener.remove_listener("outbox", hint)
     assert await pool.fetchval("SELECT count(*) FROM clock_alert a JOIN phase_clock c ON c.id = a.clock_id"
                                " WHERE c.incident_id = $1 AND a.sent_at IS NULL", case) == 1
+
+
+async def test_a_run_of_received_cases_is_written_at_once_as_one_by_one_writes_it(supervision):
+    """The consumer hands a run of IncidentReceived to on_received_many (one statement): each case is what receiving
+    them one by one leaves: a 12345 order with its deadline and 事项性质, a case whose assignment came first (its
+    unit and grid stay), a case with a grid of its own."""
+    pool, clock, processor, bus = supervision
+    early, hotline, plain = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    run = [received(early), ev.IncidentReceived(incident_id=hotline, at=T0, source="hotline", category="city.garbage",
+                                                urgency="urgent", title="垃圾", reported_at=T0, nature="request",
+                                                hotline_order_no="GD-8", deadline=T0 + timedelta(days=3)),
+           received(plain).model_copy(update={"grid_code": "320508019044002"})]
+
+    async def assignment_first(pool):
+        await feed(processor, assigned(early))
+
+    async def read(pool):
+        return [tuple(r) for r in await pool.fetch(
+            "SELECT incident_id, category, urgency, grid_code, unit_id, signed, deadline, hotline, nature,"
+            " assignment_id IS NOT NULL FROM supervised_case ORDER BY incident_id")]
+
+    async def reset(pool):
+        await pool.execute("TRUNCATE supervised_case, assignment_fact, phase_clock, clock_alert CASCADE")
+        await assignment_first(pool)
+
+    await assignment_first(pool)
+    one_by_one, as_a_run, calls = await one_by_one_then_as_a_run(bus, pool, run, read, reset)
+    assert calls == [3]
+    assert as_a_run == one_by_one
+    by_case = {row[0]: row for row in as_a_run}
+    assert by_case[early][3:5] == ("320508019044001", "grid-1") and by_case[hotline][6:9] == (
+        T0 + timedelta(days=3), True, "request")
+
+
+async def test_a_run_of_assignments_starts_its_clocks_at_once_as_one_by_one_does(supervision):
+    """The consumer hands a run of 派遣 to on_assigned_many (the facts and cases in one statement, the sign phases'
+    histories in one, the clocks in one): every case, fact, clock, alert and unit name is what one by one leaves. The
+    run has a 12345 order (its policy by 事项性质), a case assigned before (its running sign clock stops, cycle 2), an
+    assignment a week late (its clock red at once, with its alert), two cases of one new district (its name stored
+    once, at the first one's time), a renamed community (the new name stored) and a street whose stored name was seen
+    later than this run's (it stays)."""
+    pool, clock, processor, bus = supervision
+    again, hotline, late, first, second = (uuid.uuid4() for _ in range(5))
+    community = Owner(unit_id="community-1", unit_name="一社区", unit_kind="community")
+    street = Owner(unit_id="street-1", unit_name="旧街道名", unit_kind="street")
+
+    def assigned_to(case, owner, at=T0, co_owners=()):
+        return IncidentAssigned(incident_id=case, at=at, category="city.garbage", urgency="normal",
+                                grid_code="320508019044001", community_code="320508019044", street_code="320508019",
+                                district_code="320508", owner=owner, co_owners=list(co_owners), reason="rule")
+
+    district = Owner(unit_id="district-1", unit_name="姑苏区", unit_kind="district")
+    run = [assigned_to(again, OWNER), assigned_to(hotline, community), assigned_to(late, OWNER, T0 - timedelta(days=7)),
+           assigned_to(first, street, T0 + timedelta(minutes=1), [district]),
+           assigned_to(second, OWNER, T0 + timedelta(minutes=2), [district])]
+
+    async def before(pool):
+        await pool.execute("INSERT INTO unit_name VALUES ('unit', 'community-1', '旧社区名', $1),"
+                           " ('unit', 'street-1', '新街道名', $2)", T0 - timedelta(days=1), T0 + timedelta(days=1))
+        await feed(processor, ev.IncidentReceived(incident_id=hotline, at=T0, source="hotline",
+                                                  category="city.garbage", urgency="normal", title="垃圾",
+                                                  reported_at=T0, nature="complaint", hotline_order_no="GD-9"))
+        await feed(processor, assigned(again, T0 - timedelta(hours=1)))
+
+    async def read(pool):
+        tables = {"supervised_case": "incident_id", "assignment_fact": "id", "phase_clock": "id",
+                  "clock_alert": "id", "unit_name": "kind, key"}
+        rows = {}
+        for table, order in tables.items():
+            rows[table] = [{k: v for k, v in r.items() if k not in ("updated_at", "created_at", "alert_id",
+                                                                      "correlation_id", "causation_id")}
+                           for r in await pool.fetch(f"SELECT * FROM {table} ORDER BY {order}")]
+        return rows
+
+    async def reset(pool):
+        await pool.execute("TRUNCATE supervised_case, assignment_fact, phase_clock, clock_alert, unit_name"
+                           " RESTART IDENTITY CASCADE")
+        await before(pool)
+
+    await before(pool)
+    one_by_one, as_a_run, calls = await one_by_one_then_as_a_run(bus, pool, run, read, reset)
+    assert calls == [5]
+    assert as_a_run == one_by_one
+    clocks_of = {c["incident_id"]: [] for c in as_a_run["phase_clock"]}
+    for c in as_a_run["phase_clock"]:
+        clocks_of[c["incident_id"]].append((c["cycle"], c["light"], c["stopped_at"] is None))
+    assert clocks_of[again] == [(1, "green", False), (2, "green", True)]
+    assert clocks_of[late] == [(1, "red", True)] and len(as_a_run["clock_alert"]) == 1
+    names = {(n["kind"], n["key"]): (n["name"], n["seen_at"]) for n in as_a_run["unit_name"]}
+    assert names[("unit", "community-1")] == ("一社区", T0)
+    assert names[("unit", "street-1")] == ("新街道名", T0 + timedelta(days=1))
+    assert names[("district", "320508")] == ("姑苏区", T0 + timedelta(minutes=1))

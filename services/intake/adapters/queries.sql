@@ -69,6 +69,10 @@ SELECT * FROM incident WHERE id = ANY ($1::uuid[]);
 -- name: get_incident_for_update
 SELECT * FROM incident WHERE id = $1 FOR UPDATE;
 
+-- name: get_incidents_for_update
+-- Locked in id order: two transactions locking cases they share wait for each other instead of deadlocking.
+SELECT * FROM incident WHERE id = ANY ($1::uuid[]) ORDER BY id FOR UPDATE;
+
 -- name: get_incident
 SELECT * FROM incident WHERE id = $1;
 

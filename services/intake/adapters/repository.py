@@ -114,6 +114,11 @@ class IncidentRepository:
         row = await self._conn.fetchrow(QUERIES.get_incident_for_update, incident_id)
         return _to_incident(row) if row else None
 
+    async def lock_many(self, incident_ids: list[uuid.UUID]) -> dict[uuid.UUID, Incident]:
+        """`get` for many cases in one round trip, each with its row lock."""
+        return {r["id"]: _to_incident(r) for r in await self._conn.fetch(QUERIES.get_incidents_for_update,
+                                                                          incident_ids)}
+
     async def due_to_resume(self, now: datetime, limit: int) -> list[Incident]:
         """Suspended cases whose `until` has come, locked (SKIP LOCKED: another resumer's are left to it)."""
         return [_to_incident(row) for row in await self._conn.fetch(QUERIES.incidents_due_to_resume, now, limit)]

@@ -280,8 +280,21 @@ async def _load_visible(uow: IntakeUnitOfWork, incident_id: uuid.UUID, actor: c.
 
 async def record_assignment(event: IncidentAssigned | IncidentReassigned, envelope: Envelope,
                             uow: IntakeUnitOfWork) -> None:
-    """Routing's decision, applied inside the consumer's unit of work (with its inbox row)."""
-    incident = await uow.incidents.get(event.incident_id)
+    """Routing's decision, applied inside the consumer's unit of work (with its inbox row); a run of them:
+    `record_assignments`."""
+    await _apply_assignment(await uow.incidents.get(event.incident_id), event, uow)
+
+
+async def record_assignments(assigned: list[tuple[IncidentAssigned | IncidentReassigned, Envelope]],
+                             uow: IntakeUnitOfWork) -> None:
+    """`record_assignment` for a run of decisions: their cases read and locked in one statement."""
+    incidents = await uow.incidents.lock_many([event.incident_id for event, _ in assigned])
+    for event, _ in assigned:
+        await _apply_assignment(incidents.get(event.incident_id), event, uow)
+
+
+async def _apply_assignment(incident: Incident | None, event: IncidentAssigned | IncidentReassigned,
+                            uow: IntakeUnitOfWork) -> None:
     if incident is None:
         # Routing only assigns what intake published, so the record exists; a missing one is a bug
         # or a foreign event: raise so it is retried and then parked, never silently dropped.
@@ -412,4 +425,10 @@ EVENT_HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
     IncidentAssigned.type: record_assignment,
     IncidentReassigned.type: record_assignment,
     IncidentUnroutable.type: record_unroutable,
+}
+
+# A run of one type in one consumer batch: its cases read in one statement (the hot path).
+BATCH_EVENT_HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
+    IncidentAssigned.type: record_assignments,
+    IncidentReassigned.type: record_assignments,
 }

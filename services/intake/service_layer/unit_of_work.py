@@ -45,6 +45,10 @@ class Incidents(Protocol):
 
     async def get_many(self, incident_ids: list[uuid.UUID]) -> dict[uuid.UUID, Incident]: ...
 
+    async def lock_many(self, incident_ids: list[uuid.UUID]) -> dict[uuid.UUID, Incident]:
+        """`get` for many cases at once: each loaded with its row lock."""
+        ...
+
     async def save(self, incident: Incident) -> None: ...
 
     async def insert_cases(self, incidents: list[Incident], claims: Sequence[Claim] = (),

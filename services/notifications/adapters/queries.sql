@@ -1,11 +1,19 @@
--- name: replace_owner
--- The case's owner from now on; returns the one it replaces (the statement's snapshot is from before the upsert),
--- no row for a case not seen before. A reassignment changes who owns the case, not what the case is.
-WITH previous AS (SELECT * FROM case_owner WHERE incident_id = $1),
+-- name: replace_owners
+-- The cases' owners from now on, one array element per case (each case once); returns the owners they replace (the
+-- statement's snapshot is from before the upsert), no row for a case not seen before. A reassignment changes who owns
+-- the case, not what the case is.
+WITH input AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                         $8::text[], $9::text[], $10::text[])
+        AS i(incident_id, unit_id, unit_name, worker_id, worker_name, worker_phone, grid_code, category, urgency,
+             unit_kind)),
+previous AS (SELECT c.* FROM case_owner c JOIN input USING (incident_id)),
 upserted AS (
     INSERT INTO case_owner (incident_id, unit_id, unit_name, worker_id, worker_name, worker_phone, grid_code,
                             category, urgency, unit_kind)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+    SELECT incident_id, unit_id, unit_name, worker_id, worker_name, worker_phone, grid_code, category, urgency,
+           unit_kind
+      FROM input
     ON CONFLICT (incident_id) DO UPDATE
        SET unit_id = EXCLUDED.unit_id, unit_name = EXCLUDED.unit_name, unit_kind = EXCLUDED.unit_kind,
            worker_id = EXCLUDED.worker_id,
@@ -29,6 +37,29 @@ WITH written AS (
     RETURNING 1),
 woken AS (SELECT pg_notify('delivery', '') FROM written WHERE $18::boolean)
 SELECT (SELECT count(*) FROM written) = 1 AS written, (SELECT count(*) FROM woken) AS woken;
+
+-- name: insert_deliveries
+-- insert_delivery for many deliveries in one statement, one array element each, written in the arrays' order (their
+-- seq, which a case's webhooks and a phone's bundles follow); one wake for the deliverers if any written is due at
+-- once ($18). Returns how many were written.
+WITH input AS (
+    SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::text[],
+                         $8::text[], $9::boolean[], $10::text[], $11::timestamptz[], $12::timestamptz[], $13::text[],
+                         $14::text[], $15::text[], $16::text[], $17::text[], $18::boolean[]) WITH ORDINALITY
+        AS d(id, event_id, event_type, incident_id, channel, recipient, address, body, urgent, status, created_at,
+             next_attempt_at, subject, summary, fallback_email, full_text, traceparent, due_at_once, ord)),
+written AS (
+    INSERT INTO delivery (id, event_id, event_type, incident_id, channel, recipient, address, body, urgent,
+                          status, created_at, next_attempt_at, subject, summary, fallback_email, full_text,
+                          traceparent)
+    SELECT id, event_id, event_type, incident_id, channel, recipient, address, body, urgent, status, created_at,
+           next_attempt_at, subject, summary, fallback_email, full_text, traceparent
+      FROM input ORDER BY ord
+    ON CONFLICT (event_id, recipient, channel) DO NOTHING
+    RETURNING id),
+woken AS (SELECT pg_notify('delivery', '')
+           WHERE EXISTS (SELECT 1 FROM written JOIN input USING (id) WHERE input.due_at_once))
+SELECT (SELECT count(*) FROM written) AS written, (SELECT count(*) FROM woken) AS woken;
 
 -- name: insert_alert
 -- The live streams find it by polling while someone listens (entrypoints/alert_fanout.py): no NOTIFY.

@@ -43,6 +43,18 @@ class DeliveryRepository:
         written: bool = row["written"]
         return written
 
+    async def add_many(self, deliveries: Sequence[Delivery]) -> int:
+        """`add` for many, in one round trip and in their order; returns how many were written."""
+        if not deliveries:
+            return 0
+        traceparent = tracing.current_traceparent()[0] if tracing.ENABLED else None
+        rows = [(d.id, d.event_id, d.event_type, d.incident_id, d.channel, d.recipient, d.address, d.body, d.urgent,
+                 d.status, d.created_at, d.next_attempt_at, d.subject, d.summary, d.fallback_email, d.full_text,
+                 d.traceparent or traceparent, d.due_at_once) for d in deliveries]
+        row = await self._conn.fetchrow(QUERIES.insert_deliveries, *(list(c) for c in zip(*rows, strict=True)))
+        written: int = row["written"]
+        return written
+
     async def claim_due(self, limit: int, now: datetime, bundling: bool) -> list[Delivery]:
         return [_delivery(r) for r in await self._conn.fetch(QUERIES.claim_due_deliveries, limit, now, bundling)]
 
@@ -212,11 +224,12 @@ class CaseOwnerRepository:
         row = await self._conn.fetchrow(QUERIES.get_owner, incident_id)
         return _owner(row) if row else None
 
-    async def replace(self, o: CaseOwner) -> CaseOwner | None:
-        row = await self._conn.fetchrow(QUERIES.replace_owner, o.incident_id, o.unit_id, o.unit_name, o.worker_id,
-                                        o.worker_name, o.worker_phone, o.grid_code, o.category, o.urgency,
-                                        o.unit_kind)
-        return _owner(row) if row else None
+    async def replace_many(self, owners: Sequence[CaseOwner]) -> dict[uuid.UUID, CaseOwner]:
+        """The cases' owners from now on (each case once), in one round trip: the owners replaced, by case."""
+        columns = [[getattr(o, f) for o in owners] for f in ("incident_id", "unit_id", "unit_name", "worker_id",
+                                                               "worker_name", "worker_phone", "grid_code", "category",
+                                                               "urgency", "unit_kind")]
+        return {row["incident_id"]: _owner(row) for row in await self._conn.fetch(QUERIES.replace_owners, *columns)}
 
 
 def _owner(row: asyncpg.Record) -> CaseOwner:

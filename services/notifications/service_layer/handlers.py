@@ -110,24 +110,39 @@ async def on_assigned(event: IncidentAssigned | IncidentReassigned, envelope: En
                       policy: DeliveryPolicy) -> None:
     """Owners are told of their new case without a subscription (DESIGN §6): the grid worker, or the
     owning unit's desk from the contacts directory. So are its co-owners (协办, DOMAIN §4), and on 改派 the
-    owner it was taken from; each person once. A case with co-owners goes on the supervisors' live stream."""
+    owner it was taken from; each person once. A case with co-owners goes on the supervisors' live stream
+    (a run of assignments: `on_assigned_many`)."""
+    await on_assigned_many([(event, envelope)], uow, policy)
+
+
+async def on_assigned_many(assigned: list[tuple[IncidentAssigned | IncidentReassigned, Envelope]],
+                           uow: NotificationsUnitOfWork, policy: DeliveryPolicy) -> None:
+    """`on_assigned` for a run of assignments (each case once): the owners replaced in one statement, the parties'
+    desks read in one, the owners' deliveries written in one, after the run's centre alerts (each case's deliveries
+    in the order one by one gives them)."""
     now = uow.clock.now()
-    known = await uow.owners.replace(CaseOwner.assigned(event))
-    if event.urgency == "emergency" and isinstance(event, IncidentAssigned):
-        await _alert_centre(uow, policy, envelope, "centre.emergency_reported", event.incident_id,
-                            event.place_code(), event.category, event.urgency, event.owner.unit_name)
-    elif event.co_owners:
-        await uow.alerts.add(_alert(envelope, event.incident_id, event.place_code(), now))
-    parties = assignment_parties(event, known)
-    told = told_of_assignment(parties, await uow.contacts.for_units(party_unit_keys(parties)))
-    if not any(part == "owner" for _, part in told):
-        log.info("assignment_without_handler_contact", incident_id=str(event.incident_id))
-    notices = assignment_notices(event)
-    cause = _cause(envelope, event.incident_id)
-    for recipient, part in told:
-        notice = notices[part]
-        message = await _message(uow, notice)
-        await _add(uow, tell(recipient, cause, message, urgent=notice.urgent, now=now, policy=policy))
+    replaced = await uow.owners.replace_many([CaseOwner.assigned(event) for event, _ in assigned])
+    parties = [assignment_parties(event, replaced.get(event.incident_id)) for event, _ in assigned]
+    directory = await uow.contacts.for_units(list(dict.fromkeys(key for of_case in parties
+                                                                for key in party_unit_keys(of_case))))
+    deliveries: list[Delivery] = []
+    for (event, envelope), of_case in zip(assigned, parties, strict=True):
+        if event.urgency == "emergency" and isinstance(event, IncidentAssigned):
+            await _alert_centre(uow, policy, envelope, "centre.emergency_reported", event.incident_id,
+                                event.place_code(), event.category, event.urgency, event.owner.unit_name)
+        elif event.co_owners:
+            await uow.alerts.add(_alert(envelope, event.incident_id, event.place_code(), now))
+        told = told_of_assignment(of_case, directory)
+        if not any(part == "owner" for _, part in told):
+            log.info("assignment_without_handler_contact", incident_id=str(event.incident_id))
+        notices = assignment_notices(event)
+        cause = _cause(envelope, event.incident_id)
+        for recipient, part in told:
+            notice = notices[part]
+            message = await _message(uow, notice)
+            if (delivery := tell(recipient, cause, message, urgent=notice.urgent, now=now, policy=policy)) is not None:
+                deliveries.append(delivery)
+    await uow.deliveries.add_many(deliveries)  # a replayed event adds nothing: one per event, recipient, channel
 
 
 async def on_light_changed(event: LightChanged, envelope: Envelope, uow: NotificationsUnitOfWork,
@@ -650,4 +665,10 @@ EVENT_HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
     SuspensionRequested.type: on_request,
     SuspensionDecided.type: on_suspension_decided,
     IncidentRestored.type: on_restored,
+}
+
+# A run of one type in one consumer batch: one statement per step for the run (the hot path).
+BATCH_EVENT_HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
+    IncidentAssigned.type: on_assigned_many,
+    IncidentReassigned.type: on_assigned_many,
 }

@@ -41,6 +41,10 @@ class Deliveries(Protocol):
         channel. One due at once wakes the deliverers when the unit of work commits."""
         ...
 
+    async def add_many(self, deliveries: Sequence[Delivery]) -> int:
+        """`add` for many, in one round trip and in their order; returns how many were stored."""
+        ...
+
     async def claim_due(self, limit: int, now: datetime, bundling: bool) -> list[Delivery]:
         """Pending deliveries whose time has come, in order, held by this unit of work (other deliverers skip
         them). A webhook waits while an earlier one of its case to the same receiver is pending. Of a send
@@ -145,9 +149,9 @@ class Alerts(Protocol):
 class CaseOwners(Protocol):
     async def get(self, incident_id: uuid.UUID) -> CaseOwner | None: ...
 
-    async def replace(self, owner: CaseOwner) -> CaseOwner | None:
-        """The case's owner from now on (a reassignment keeps the case's category and urgency); returns the
-        owner it replaces, None for a case not seen before."""
+    async def replace_many(self, owners: Sequence[CaseOwner]) -> dict[uuid.UUID, CaseOwner]:
+        """The cases' owners from now on (each case once; a reassignment keeps the case's category and urgency), at
+        once: the owners replaced, by case (none for a case not seen before)."""
         ...
 
 

@@ -46,22 +46,31 @@ ON CONFLICT (id) DO UPDATE
 -- name: units_for_codes
 SELECT id, kind, name, area, department FROM unit WHERE area && $1::text[];
 
--- name: record_first_assignment
--- Routing's copy of a case it has never seen ($9..$15: what the IncidentReceived said) and its first decision (as
--- record_assignment: $1..$8), in one statement; neither is written when the case is known (a re-published event
--- with a new id). Returns 1 when the case was new.
-WITH new_case AS (
+-- name: record_first_assignments
+-- Routing's copies of cases it has never seen ($9..$15: what each IncidentReceived said) and their first decisions
+-- (as record_assignment: $1..$8, $8 the co-owners as JSON text), for a run of received cases in one statement, one
+-- array element per case (each case once); neither row is written for a case already known (a re-published event
+-- with a new id). Returns the cases that were new.
+WITH input AS (
+    SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                         $8::text[], $9::text[], $10::text[], $11::float8[], $12::float8[], $13::text[], $14::text[],
+                         $15::timestamptz[])
+        AS i(incident_id, at, kind, unit_id, worker_id, place_code, reason, co_owners, category, urgency, lon, lat,
+             address, grid_code, received_at)),
+new_case AS (
     INSERT INTO routed_incident (incident_id, category, urgency, lon, lat, address, grid_code, received_at,
                                  current_unit_id, place_code, co_owners)
-    VALUES ($1, $9, $10, $11, $12, $13, $14, $15, $4, $6,
-            CASE WHEN $4::text IS NOT NULL THEN $8::jsonb ELSE '[]'::jsonb END)
+    SELECT incident_id, category, urgency, lon, lat, address, grid_code, received_at, unit_id, place_code,
+           CASE WHEN unit_id IS NOT NULL THEN co_owners::jsonb ELSE '[]'::jsonb END
+      FROM input
     ON CONFLICT (incident_id) DO NOTHING
     RETURNING incident_id),
 history AS (
     INSERT INTO assignment (incident_id, at, kind, unit_id, worker_id, grid_code, place_code, reason)
-    SELECT incident_id, $2, $3, $4, $5, CASE WHEN length($6::text) = 15 THEN $6::text END, $6::text, $7
-      FROM new_case)
-SELECT count(*) FROM new_case;
+    SELECT i.incident_id, i.at, i.kind, i.unit_id, i.worker_id,
+           CASE WHEN length(i.place_code) = 15 THEN i.place_code END, i.place_code, i.reason
+      FROM input i JOIN new_case USING (incident_id))
+SELECT incident_id FROM new_case;
 
 -- name: record_assignment
 -- One decision in the history and, when it names a unit, the case's current owner and co-owners ($8); the
@@ -82,24 +91,27 @@ UPDATE routed_incident SET closed_at = $2 WHERE incident_id = $1 AND closed_at I
 -- name: mark_case_reopened
 UPDATE routed_incident SET closed_at = NULL WHERE incident_id = $1;
 
--- name: decision_context
--- What a routing decision reads, in one round trip (once per incident on the hot path): the units of
--- the place and the levels above it ($1), the workers of its grid ($2, may be null) with their rosters,
--- and the rule of the category ($3) × urgency ($4).
-SELECT
+-- name: decision_contexts
+-- What routing decisions read, for many cases in one round trip (the hot path: a run of received cases), one row
+-- per array element ($5: its position): the units of the place and the levels above it ($1, the codes joined by
+-- commas), the workers of its grid ($2, may be null) with their rosters, and the rule of the category ($3) ×
+-- urgency ($4).
+SELECT k.ord,
     (SELECT coalesce(json_agg(json_build_object('id', id, 'kind', kind, 'name', name, 'area', area,
                                                 'department', department)), '[]'::json)
-       FROM unit WHERE area && $1::text[]) AS units,
+       FROM unit WHERE area && string_to_array(k.place_codes, ',')) AS units,
     (SELECT coalesce(json_agg(json_build_object('id', w.id, 'name', w.name, 'phone', w.phone,
                                                 'unit_id', w.unit_id, 'grid_codes', w.grid_codes,
                                                 'on_duty', w.on_duty, 'weekly', r.weekly,
                                                 'periods', r.periods)), '[]'::json)
        FROM worker w LEFT JOIN worker_roster r ON r.worker_id = w.id
-      WHERE $2::text IS NOT NULL AND w.grid_codes @> ARRAY[$2::text]) AS workers,
+      WHERE k.grid_code IS NOT NULL AND w.grid_codes @> ARRAY[k.grid_code]) AS workers,
     (SELECT json_build_object('owner', owner, 'co_owner', co_owner) FROM routing_rule
-      WHERE category IN ($3, '*') AND urgency IN ($4, '*')
+      WHERE category IN (k.category, '*') AND urgency IN (k.urgency, '*')
       ORDER BY category = '*', urgency = '*'
-      LIMIT 1) AS rule;
+      LIMIT 1) AS rule
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY
+    AS k(place_codes, grid_code, category, urgency, ord);
 
 -- name: assignment_history
 SELECT at, kind, unit_id, worker_id, grid_code, place_code, reason FROM assignment WHERE incident_id = $1

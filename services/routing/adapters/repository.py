@@ -6,6 +6,7 @@ the GET routes are in views.py. `RegistryCache` is each process's in-memory loca
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Sequence
@@ -20,7 +21,9 @@ from shapely.geometry.base import BaseGeometry
 from services.routing.domain.assignment import (
     DEFAULT_RULE,
     AssignmentKind,
+    ContextKey,
     DecisionContext,
+    FirstDecision,
     RoutedIncident,
     Rule,
     Unit,
@@ -31,7 +34,7 @@ from services.routing.domain.locator import GridInfo, Locator
 from services.routing.domain.registry import ancestors
 from services.routing.domain.roster import Roster, roster_as_dict, roster_from_dict
 from shared.db.queries import Queries
-from shared.events.intake import IncidentReceived, Point
+from shared.events.intake import Point
 from shared.events.routing import Owner
 
 QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
@@ -147,16 +150,19 @@ class AssignmentRepository:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
 
-    async def record_first(self, event: IncidentReceived, at: datetime, kind: AssignmentKind, place_code: str | None,
-                           reason: str, owner: Owner | None = None, co_owners: Sequence[Owner] = ()) -> bool:
-        """Routing's copy of the case and its first decision, in one round trip; nothing (False) when the case was
-        known already."""
-        loc = event.location
-        return await self._conn.fetchval(
-            QUERIES.record_first_assignment, event.incident_id, at, kind, owner.unit_id if owner else None,
-            owner.worker_id if owner else None, place_code, reason, [o.model_dump() for o in co_owners],
-            event.category, event.urgency, loc.lon if loc else None, loc.lat if loc else None, event.address,
-            event.grid_code, event.at) == 1
+    async def record_firsts(self, decisions: Sequence[FirstDecision]) -> set[uuid.UUID]:
+        """Routing's copies of the cases and their first decisions, in one round trip (one array element per case);
+        the cases that were new: nothing is written for a case known already."""
+        if not decisions:
+            return set()
+        rows = [(d.case.incident_id, d.at, d.kind, d.owner.unit_id if d.owner else None,
+                 d.owner.worker_id if d.owner else None, d.place_code, d.reason,
+                 json.dumps([o.model_dump() for o in d.co_owners], ensure_ascii=False, default=str),
+                 d.case.category, d.case.urgency, d.case.location.lon if d.case.location else None,
+                 d.case.location.lat if d.case.location else None, d.case.address, d.case.grid_code, d.case.at)
+                for d in decisions]
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        return {row["incident_id"] for row in await self._conn.fetch(QUERIES.record_first_assignments, *columns)}
 
     async def routed(self, incident_id: uuid.UUID) -> RoutedIncident | None:
         """Routing's copy of the case, locked, with the kind of the unit that owns it now."""
@@ -185,16 +191,20 @@ class AssignmentRepository:
     async def reopen(self, incident_id: uuid.UUID) -> None:
         await self._conn.execute(QUERIES.mark_case_reopened, incident_id)
 
-    async def decision_context(self, place_code: str, grid_code: str | None, category: str,
-                               urgency: str) -> DecisionContext:
-        """The units of the place and above, the grid's workers, the rule: what `decide_owner` reads. Read here,
-        in one round trip, rather than from units, workers and rules: it runs once per incident routed."""
-        row = await self._conn.fetchrow(QUERIES.decision_context, list(ancestors(place_code).values()), grid_code,
-                                        category, urgency)
-        units = [Unit(u["id"], u["kind"], u["name"], tuple(u["area"]), u["department"]) for u in row["units"]]
-        workers = [worker_from_row(w) for w in row["workers"]]
-        rule = Rule(row["rule"]["owner"], row["rule"]["co_owner"]) if row["rule"] else DEFAULT_RULE
-        return DecisionContext(units, workers, rule)
+    async def decision_contexts(self, keys: Sequence[ContextKey]) -> list[DecisionContext]:
+        """The units of each place and above, the grid's workers, the rule: what `decide_owner` reads, in the keys'
+        order. Read here, in one round trip for a run of cases, rather than from units, workers and rules: it runs
+        for every incident routed."""
+        if not keys:
+            return []
+        rows = await self._conn.fetch(
+            QUERIES.decision_contexts, [",".join(ancestors(k.place_code).values()) for k in keys],
+            [k.grid_code for k in keys], [k.category for k in keys], [k.urgency for k in keys])
+        return [DecisionContext([Unit(u["id"], u["kind"], u["name"], tuple(u["area"]), u["department"])
+                                 for u in row["units"]],
+                                [worker_from_row(w) for w in row["workers"]],
+                                Rule(row["rule"]["owner"], row["rule"]["co_owner"]) if row["rule"] else DEFAULT_RULE)
+                for row in sorted(rows, key=lambda row: row["ord"])]
 
 
 def worker_from_row(row: asyncpg.Record | dict[str, Any]) -> Worker:

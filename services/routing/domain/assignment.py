@@ -12,7 +12,7 @@ from typing import Literal
 from services.routing.domain.locator import Located
 from services.routing.domain.roster import Roster
 from shared.calendar import ZONE
-from shared.events.intake import Point
+from shared.events.intake import IncidentReceived, Point
 from shared.events.routing import Owner
 
 TERRITORIAL_LEVELS = ("grid", "community", "street", "district")
@@ -74,6 +74,30 @@ class DecisionContext:
     units: list[Unit]
     workers: list[Worker]
     rule: Rule
+
+
+@dataclass(frozen=True)
+class ContextKey:
+    """What a decision context is read for: the place (a grid, or the most specific level known), its grid when
+    it is one, the case's category and urgency."""
+
+    place_code: str
+    grid_code: str | None
+    category: str
+    urgency: str
+
+
+@dataclass(frozen=True)
+class FirstDecision:
+    """A received case's first routing decision, written together with routing's copy of the case."""
+
+    case: IncidentReceived
+    at: datetime
+    kind: AssignmentKind
+    place_code: str | None
+    reason: str
+    owner: Owner | None = None
+    co_owners: tuple[Owner, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ names: the in-memory registry (`registry`), the overlap tolerance of grid import
 from __future__ import annotations
 
 import asyncio
-import functools
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -17,7 +16,10 @@ from typing import Any, Protocol
 
 from services.routing.domain import commands as c
 from services.routing.domain.assignment import (
+    ContextKey,
     Decision,
+    DecisionContext,
+    FirstDecision,
     RoutedIncident,
     Rule,
     Worker,
@@ -44,7 +46,7 @@ from services.routing.domain.roster import Roster, build_roster
 from services.routing.service_layer.unit_of_work import RoutingUnitOfWork
 from shared.categories import CATEGORY_CODES
 from shared.errors import Invalid
-from shared.events.envelope import Envelope
+from shared.events.envelope import Envelope, Event
 from shared.events.intake import (
     IncidentClosed,
     IncidentMerged,
@@ -239,49 +241,90 @@ def place_incident(location: Point | None, address: str | None, grid_code: str |
 
 async def route_incident(event: IncidentReceived, envelope: Envelope, uow: RoutingUnitOfWork,
                          registry: Registry) -> None:
-    """Place the case and give it an owner; a case that cannot be placed goes to the centre's queue. Routing's copy
-    of the case is written with its first decision, in one statement; a case routing knows already (a re-published
-    event with a new id) is left as it is, and nothing is emitted."""
-    first = functools.partial(uow.assignments.record_first, event)
-    if event.duplicate_of is not None:
-        await first(event.at, "unroutable", event.grid_code,
-                    f"duplicate of {event.duplicate_of}: follows its master, not routed")
-        return
-    located, found_by = place_incident(event.location, event.address, event.grid_code, await registry.locator())
-    now = uow.clock.now()
-    common: dict[str, Any] = {"incident_id": event.incident_id, "at": now, "category": event.category,
-                              "urgency": event.urgency}
-    if located is None:
-        reason = f"{found_by}: nothing matched the registry, in the command centre's queue"
-        if await first(now, "unroutable", None, reason):
-            uow.emit(IncidentUnroutable(**common, reason=reason), cause=envelope)
-        return
-    located, decision = await _decide(uow, located, found_by, event.category, event.urgency, now)
-    place = located.place.code
-    hierarchy = _hierarchy(place)
-    if decision.owner is None:
-        if await first(now, "unroutable", place, decision.reason):
-            uow.emit(IncidentUnroutable(**common, **hierarchy, reason=decision.reason), cause=envelope)
-        return
-    if await first(now, "assigned", place, decision.reason, decision.owner, decision.co_owners):
-        uow.emit(IncidentAssigned(**common, **hierarchy, owner=decision.owner, co_owners=list(decision.co_owners),
-                                  reason=decision.reason), cause=envelope)
+    """Place the case and give it an owner; a case that cannot be placed goes to the centre's queue (a run of
+    received cases: `route_incidents`)."""
+    await route_incidents([(event, envelope)], uow, registry)
+
+
+async def route_incidents(received: list[tuple[IncidentReceived, Envelope]], uow: RoutingUnitOfWork,
+                          registry: Registry) -> None:
+    """Place each case and give it an owner; a case that cannot be placed goes to the centre's queue. The run's
+    decision contexts are read in one statement, and routing's copies of the cases are written with their first
+    decisions in another (each case once in a run: the consumer cuts it at a repeat). A case routing knows already
+    (a re-published event with a new id) is left as it is, and nothing is emitted for it."""
+    locator = await registry.locator()
+    # (position in the run, the decision, what it emits, its cause): emitted in the run's order, as one by one.
+    decisions: list[tuple[int, FirstDecision, Event | None, Envelope]] = []
+    to_decide: list[tuple[int, IncidentReceived, Envelope, Located, str, datetime]] = []
+    for position, (event, envelope) in enumerate(received):
+        if event.duplicate_of is not None:
+            reason = f"duplicate of {event.duplicate_of}: follows its master, not routed"
+            decisions.append((position, FirstDecision(event, event.at, "unroutable", event.grid_code, reason), None,
+                              envelope))
+            continue
+        located, found_by = place_incident(event.location, event.address, event.grid_code, locator)
+        now = uow.clock.now()
+        if located is None:
+            reason = f"{found_by}: nothing matched the registry, in the command centre's queue"
+            unroutable = IncidentUnroutable(**_common(event, now), reason=reason)
+            decisions.append((position, FirstDecision(event, now, "unroutable", None, reason), unroutable, envelope))
+            continue
+        located, found_by = await _outside_dedicated(uow, located, found_by, event.category)
+        to_decide.append((position, event, envelope, located, found_by, now))
+    contexts = await uow.assignments.decision_contexts([_context_key(located, event.category, event.urgency)
+                                                        for _, event, _, located, _, _ in to_decide])
+    for (position, event, envelope, located, found_by, now), context in zip(to_decide, contexts, strict=True):
+        decision = _decided(located, found_by, event.urgency, context, now)
+        place = located.place.code
+        hierarchy = _hierarchy(place)
+        if decision.owner is None:
+            unroutable = IncidentUnroutable(**_common(event, now), **hierarchy, reason=decision.reason)
+            decisions.append((position, FirstDecision(event, now, "unroutable", place, decision.reason), unroutable,
+                              envelope))
+            continue
+        assigned = IncidentAssigned(**_common(event, now), **hierarchy, owner=decision.owner,
+                                    co_owners=list(decision.co_owners), reason=decision.reason)
+        decisions.append((position, FirstDecision(event, now, "assigned", place, decision.reason, decision.owner,
+                                                  tuple(decision.co_owners)), assigned, envelope))
+    decisions.sort(key=lambda decision: decision[0])
+    new = await uow.assignments.record_firsts([first for _, first, _, _ in decisions])
+    for _, first, emitted, envelope in decisions:
+        if emitted is not None and first.case.incident_id in new:
+            uow.emit(emitted, cause=envelope)
+
+
+def _common(event: IncidentReceived, now: datetime) -> dict[str, Any]:
+    return {"incident_id": event.incident_id, "at": now, "category": event.category, "urgency": event.urgency}
 
 
 async def _decide(uow: RoutingUnitOfWork, located: Located, found_by: str, category: str, urgency: str,
                   now: datetime) -> tuple[Located, Decision]:
-    """Who owns a located case by the rules: the dedicated grid for its own categories (else the territory),
-    the category's rule, the workers on duty now (an offline report may carry an old reported_at)."""
+    """Who owns a located case by the rules (one case: `route_incidents` reads a run's contexts at once)."""
+    located, found_by = await _outside_dedicated(uow, located, found_by, category)
+    [context] = await uow.assignments.decision_contexts([_context_key(located, category, urgency)])
+    return located, _decided(located, found_by, urgency, context, now)
+
+
+async def _outside_dedicated(uow: RoutingUnitOfWork, located: Located, found_by: str,
+                             category: str) -> tuple[Located, str]:
+    """A dedicated grid handles only its own categories (a 征地拆迁 dispute in a school is the territory's)."""
     dedicated = located.grid if located.grid is not None and located.grid.kind == "dedicated" else None
     if dedicated and not await uow.dedicated_categories.owns(dedicated.dedicated_type, category):
-        # A dedicated grid handles only its own categories (a 征地拆迁 dispute in a school is the territory's).
         located = located.outside_dedicated()
         found_by += (f"; {category} is not for the {dedicated.dedicated_type} grid {dedicated.code}: "
                      "the territory takes it")
-    context = await uow.assignments.decision_context(
-        located.place.code, located.grid.code if located.grid else None, category, urgency)
+    return located, found_by
+
+
+def _context_key(located: Located, category: str, urgency: str) -> ContextKey:
+    return ContextKey(located.place.code, located.grid.code if located.grid else None, category, urgency)
+
+
+def _decided(located: Located, found_by: str, urgency: str, context: DecisionContext, now: datetime) -> Decision:
+    """The rule's owner among the units of the place and the workers on duty now (an offline report may carry an
+    old reported_at)."""
     rule = with_emergency_co_owner(context.rule, urgency)
-    return located, decide_owner(located, found_by, context.units, context.workers, rule, at=now)
+    return decide_owner(located, found_by, context.units, context.workers, rule, at=now)
 
 
 def with_emergency_co_owner(rule: Rule, urgency: str) -> Rule:
@@ -388,7 +431,8 @@ async def _by_duty(uow: RoutingUnitOfWork, envelope: Envelope, routed: RoutedInc
     if located is None:
         await _to_the_centre(uow, envelope, routed, f"{why}: in the command centre's queue")
         return
-    context = await uow.assignments.decision_context(place or "", None, routed.category, routed.urgency)
+    [context] = await uow.assignments.decision_contexts([ContextKey(place or "", None, routed.category,
+                                                                    routed.urgency)])
     if not context.rule.owner.startswith("dept:"):
         await _to_the_centre(uow, envelope, routed, f"{why}: the rule names no department; the command centre's "
                              "dispatcher decides")
@@ -451,4 +495,9 @@ EVENT_HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
     IncidentRejected.type: close_case,
     IncidentReopened.type: reopen_case,
     IncidentRestored.type: restore_case,
+}
+
+# A run of received cases in one consumer batch: one statement per step for the run (the hot path).
+BATCH_EVENT_HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
+    IncidentReceived.type: route_incidents,
 }

@@ -26,12 +26,20 @@ from services.routing.adapters.repository import (
     UnitRepository,
     WorkerRepository,
 )
-from services.routing.domain.assignment import AssignmentKind, DecisionContext, RoutedIncident, Rule, Unit, Worker
+from services.routing.domain.assignment import (
+    AssignmentKind,
+    ContextKey,
+    DecisionContext,
+    FirstDecision,
+    RoutedIncident,
+    Rule,
+    Unit,
+    Worker,
+)
 from services.routing.domain.grid_import import GridFeature
 from services.routing.domain.roster import Roster
 from shared.clock import Clock
 from shared.db.unit_of_work import PgUnitOfWork, PublishingUnitOfWork
-from shared.events.intake import IncidentReceived
 from shared.events.routing import Owner
 
 SOURCE = "/routing"
@@ -102,10 +110,9 @@ class DedicatedCategories(Protocol):
 
 
 class Assignments(Protocol):
-    async def record_first(self, event: IncidentReceived, at: datetime, kind: AssignmentKind, place_code: str | None,
-                           reason: str, owner: Owner | None = None, co_owners: Sequence[Owner] = ()) -> bool:
-        """Routing's copy of a new case and its first decision (as `record`), together; False, and nothing
-        written, when the case was known already."""
+    async def record_firsts(self, decisions: Sequence[FirstDecision]) -> set[uuid.UUID]:
+        """Routing's copies of new cases with their first decisions (as `record`), all in one round trip, each case
+        once; returns the cases that were new: nothing is written for a case known already."""
         ...
 
     async def routed(self, incident_id: uuid.UUID) -> RoutedIncident | None:
@@ -123,9 +130,9 @@ class Assignments(Protocol):
 
     async def reopen(self, incident_id: uuid.UUID) -> None: ...
 
-    async def decision_context(self, place_code: str, grid_code: str | None, category: str,
-                               urgency: str) -> DecisionContext:
-        """What `decide_owner` reads for the place and the case (in one round trip: the hot path)."""
+    async def decision_contexts(self, keys: Sequence[ContextKey]) -> list[DecisionContext]:
+        """What `decide_owner` reads for each place and case, in the keys' order (in one round trip: the hot
+        path)."""
         ...
 
 

@@ -49,18 +49,17 @@ SELECT * FROM phase_clock
  ORDER BY id LIMIT $3
  FOR UPDATE;
 
--- name: upsert_case
-INSERT INTO supervised_case (incident_id, category, urgency, grid_code, unit_id, deadline, hotline, nature)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+-- name: receive_cases
+-- The cases as intake received them, one array element per case (each case once): a missing grid, deadline or
+-- nature keeps what was known before (the assignment may have come first), a 12345 order stays one.
+INSERT INTO supervised_case (incident_id, category, urgency, grid_code, deadline, hotline, nature)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::boolean[], $7::text[])
 ON CONFLICT (incident_id) DO UPDATE
    SET category = EXCLUDED.category, urgency = EXCLUDED.urgency,
        grid_code = coalesce(EXCLUDED.grid_code, supervised_case.grid_code),
-       unit_id = coalesce(EXCLUDED.unit_id, supervised_case.unit_id),
        deadline = coalesce(EXCLUDED.deadline, supervised_case.deadline),
        hotline = supervised_case.hotline OR EXCLUDED.hotline,
-       nature = coalesce(EXCLUDED.nature, supervised_case.nature), updated_at = now()
-RETURNING incident_id, category, urgency, grid_code, unit_id, signed, deadline, assignment_id, hotline,
-          signed_unit_id, signed_at, assigned_at, reopened_at, nature;
+       nature = coalesce(EXCLUDED.nature, supervised_case.nature), updated_at = now();
 
 -- name: get_case
 SELECT incident_id, category, urgency, grid_code, unit_id, signed, deadline, assignment_id, hotline,
@@ -82,29 +81,37 @@ SELECT * FROM phase_clock WHERE incident_id = $1 AND phase = $2 AND stopped_at I
 -- name: running_clocks
 SELECT * FROM phase_clock WHERE incident_id = $1 AND stopped_at IS NULL FOR UPDATE;
 
--- name: phase_history
--- What starting a phase's clock reads, in one round trip: the phase's running clock (locked; its columns NULL when
--- none runs), the phase's last cycle, and the highest 督办 level the case's clocks reached since $3 (the start of its
--- cycle; all of them when NULL).
-SELECT (SELECT coalesce(max(cycle), 0) FROM phase_clock WHERE incident_id = $1 AND phase = $2) AS last_cycle,
+-- name: phase_histories
+-- What starting a phase's clock reads, for many cases in one round trip, one row per array element ($4: its position):
+-- the phase's running clock (locked; its columns NULL when none runs), the phase's last cycle, and the highest 督办
+-- level the case's clocks reached since $3 (the start of its cycle; all of them when NULL).
+SELECT a.ord,
+       (SELECT coalesce(max(cycle), 0) FROM phase_clock WHERE incident_id = a.incident_id AND phase = a.phase)
+           AS last_cycle,
        (SELECT level FROM phase_clock
-         WHERE incident_id = $1 AND ($3::timestamptz IS NULL OR started_at >= $3)
+         WHERE incident_id = a.incident_id AND (a.since IS NULL OR started_at >= a.since)
          ORDER BY array_position(ARRAY['none', 'reminder', 'yellow_card', 'red_card', 'leader'], level) DESC
          LIMIT 1) AS case_level,
        running.*
-  FROM (SELECT 1) AS one
-  LEFT JOIN LATERAL (SELECT * FROM phase_clock WHERE incident_id = $1 AND phase = $2 AND stopped_at IS NULL
-                        FOR UPDATE) AS running ON true;
+  FROM unnest($1::uuid[], $2::text[], $3::timestamptz[]) WITH ORDINALITY AS a(incident_id, phase, since, ord)
+  LEFT JOIN LATERAL (SELECT * FROM phase_clock
+                      WHERE incident_id = a.incident_id AND phase = a.phase AND stopped_at IS NULL
+                        FOR UPDATE) AS running ON true
+ ORDER BY a.ord;
 
--- name: insert_clock
+-- name: insert_clocks
+-- New clocks, one array element each (each case and phase once); returns each one's id with its case and phase.
 INSERT INTO phase_clock (incident_id, phase, cycle, category, urgency, grid_code, unit_id, started_at,
                          limit_amount, limit_unit, yellow_ratio, due_version, yellow_at, due_at,
                          red_card_at, leader_at, light, level, stopped_at, paused_at, extension_amount,
                          assignment_id, started_by, stop_reason, due_fixed, start_level, counted_from,
                          nature, next_check_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-        $23, $24, $25, $26, $27, $28, $29)
-RETURNING id;
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::integer[], $4::text[], $5::text[], $6::text[], $7::text[],
+                     $8::timestamptz[], $9::float8[], $10::text[], $11::float8[], $12::integer[], $13::timestamptz[],
+                     $14::timestamptz[], $15::timestamptz[], $16::timestamptz[], $17::text[], $18::text[],
+                     $19::timestamptz[], $20::timestamptz[], $21::float8[], $22::bigint[], $23::text[], $24::text[],
+                     $25::boolean[], $26::text[], $27::timestamptz[], $28::text[], $29::timestamptz[])
+RETURNING id, incident_id, phase;
 
 -- name: update_clock
 UPDATE phase_clock
@@ -245,39 +252,50 @@ SELECT * FROM phase_clock
 
 -- Statistics facts (DOMAIN.md §6) -----------------------------------------------------------------
 
--- name: assign_case
--- An assignment in one round trip: its ownership fact; the case as now known (made here when the assignment came
--- before the case's IncidentReceived: the consumer reads two topics; a missing grid or unit keeps what was known)
--- pointing at that fact as its current one; and the names it told ($14 kinds, $15 keys, $16 names: one per key).
--- Returns the case, its assignment_id the new fact's.
-WITH fact AS (
+-- name: assign_cases
+-- Assignments in one round trip, one array element per case (each case once): each one's ownership fact; the case
+-- as now known (made here when the assignment came before the case's IncidentReceived: the consumer reads two
+-- topics; a missing grid or unit keeps what was known) pointing at that fact as its current one. Returns the cases,
+-- each with its new fact's assignment_id, and on every row the stored names of the keys $14 (kinds), $15 (keys), for
+-- the caller to tell which names are new or changed (write_unit_names).
+WITH input AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                         $8::text[], $9::text[], $10::text[], $11::text[], $12::timestamptz[], $13::boolean[])
+        AS i(incident_id, category, urgency, place_code, unit_id, unit_name, unit_kind, grid_code, community_code,
+             street_code, district_code, at, reassigned)),
+fact AS (
     INSERT INTO assignment_fact (incident_id, unit_id, unit_name, unit_kind, grid_code, community_code,
                                  street_code, district_code, assigned_at, reassigned)
-    VALUES ($1, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-    RETURNING id
-), names AS (
-    -- Only names that are new or changed: ON CONFLICT DO UPDATE locks the row even when its WHERE says no, and a
-    -- street's or district's row is shared by every case in it, so locking unchanged names made the consumer's
-    -- side-by-side partitions wait on each other and deadlock. The rare write goes in key order.
-    -- Each name is looked up by its key (a correlated subquery: as NOT EXISTS the planner joined the few names to
-    -- the whole table, reading every name ever seen for each assignment).
-    INSERT INTO unit_name (kind, key, name, seen_at)
-    SELECT n.kind, n.key, n.name, $12 FROM unnest($14::text[], $15::text[], $16::text[]) AS n(kind, key, name)
-     WHERE (SELECT u.name = n.name OR u.seen_at > $12 FROM unit_name AS u WHERE u.kind = n.kind AND u.key = n.key)
-           IS NOT TRUE
-     ORDER BY n.kind, n.key
-    ON CONFLICT (kind, key) DO UPDATE SET name = EXCLUDED.name, seen_at = EXCLUDED.seen_at
-     WHERE unit_name.name <> EXCLUDED.name AND unit_name.seen_at <= EXCLUDED.seen_at
-)
+    SELECT incident_id, unit_id, unit_name, unit_kind, grid_code, community_code, street_code, district_code, at,
+           reassigned
+      FROM input
+    RETURNING id, incident_id),
+-- Each name looked up by its key (a correlated lookup: as a join the planner read every name ever seen).
+known AS (
+    SELECT coalesce(json_agg(json_build_object('kind', u.kind, 'key', u.key, 'name', u.name,
+                                               'seen_at', u.seen_at)), '[]'::json) AS names
+      FROM (SELECT DISTINCT kind, key FROM unnest($14::text[], $15::text[]) AS n(kind, key)) AS n
+      JOIN LATERAL (SELECT * FROM unit_name u WHERE u.kind = n.kind AND u.key = n.key) AS u ON true)
 INSERT INTO supervised_case (incident_id, category, urgency, grid_code, unit_id, hotline, assignment_id, assigned_at)
-SELECT $1, $2, $3, $4, $5, false, fact.id, $12 FROM fact
+SELECT i.incident_id, i.category, i.urgency, i.place_code, i.unit_id, false, fact.id, i.at
+  FROM input i JOIN fact USING (incident_id)
 ON CONFLICT (incident_id) DO UPDATE
    SET category = EXCLUDED.category, urgency = EXCLUDED.urgency,
        grid_code = coalesce(EXCLUDED.grid_code, supervised_case.grid_code),
        unit_id = coalesce(EXCLUDED.unit_id, supervised_case.unit_id),
        assignment_id = EXCLUDED.assignment_id, assigned_at = EXCLUDED.assigned_at, updated_at = now()
 RETURNING incident_id, category, urgency, grid_code, unit_id, signed, deadline, assignment_id, hotline,
-          signed_unit_id, signed_at, assigned_at, reopened_at, nature;
+          signed_unit_id, signed_at, assigned_at, reopened_at, nature, (SELECT names FROM known) AS known_names;
+
+-- name: write_unit_names
+-- Names new or changed since they were read (assign_cases), in key order: ON CONFLICT DO UPDATE locks the row, and
+-- a street's or district's row is shared by every case in it; one order keeps the consumer's side-by-side
+-- partitions from deadlocking. A name seen later by another writer in between stays.
+INSERT INTO unit_name (kind, key, name, seen_at)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[]) AS n(kind, key, name, seen_at)
+ ORDER BY kind, key
+ON CONFLICT (kind, key) DO UPDATE SET name = EXCLUDED.name, seen_at = EXCLUDED.seen_at
+ WHERE unit_name.name <> EXCLUDED.name AND unit_name.seen_at <= EXCLUDED.seen_at;
 
 -- name: mark_assignment_returned
 UPDATE assignment_fact SET returned_at = $2

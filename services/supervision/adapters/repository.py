@@ -13,11 +13,11 @@ import asyncpg
 from services.supervision.domain.alerts import ClockAlert
 from services.supervision.domain.calendar import CalendarRecord
 from services.supervision.domain.errors import NoPolicy
-from services.supervision.domain.model import PhaseClock, PhaseHistory, Policy, SupervisedCase
-from services.supervision.domain.statistics import UnitFigures, UnitName
+from services.supervision.domain.model import CaseAssignment, PhaseClock, PhaseHistory, Policy, SupervisedCase
+from services.supervision.domain.statistics import StoredName, UnitFigures, names_to_store
 from shared.clock import ClockAnchor
 from shared.db.queries import Queries
-from shared.events.routing import Owner
+from shared.events.intake import IncidentReceived
 from shared.messaging.outbox import NOTIFY_CHANNEL
 
 QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
@@ -46,13 +46,27 @@ class ClockRepository:
         return [clock_from_row(r) for r in rows]
 
     async def phase_history(self, incident_id: uuid.UUID, phase: str, since: datetime | None) -> PhaseHistory:
-        row = await self._conn.fetchrow(QUERIES.phase_history, incident_id, phase, since)
-        return PhaseHistory(running=clock_from_row(row) if row["id"] is not None else None,
-                            last_cycle=int(row["last_cycle"]), level=row["case_level"] or "none")
+        [history] = await self.phase_histories([(incident_id, phase, since)])
+        return history
+
+    async def phase_histories(self, asked: Sequence[tuple[uuid.UUID, str, datetime | None]]) -> list[PhaseHistory]:
+        if not asked:
+            return []
+        rows = await self._conn.fetch(QUERIES.phase_histories, *(list(column) for column in zip(*asked, strict=True)))
+        return [PhaseHistory(running=clock_from_row(row) if row["id"] is not None else None,
+                             last_cycle=int(row["last_cycle"]), level=row["case_level"] or "none") for row in rows]
 
     async def add(self, clock: PhaseClock) -> None:
-        values = [getattr(clock, f) for f in _CLOCK_FIELDS]
-        clock.id = await self._conn.fetchval(QUERIES.insert_clock, *values, clock.next_check_at())
+        await self.add_many([clock])
+
+    async def add_many(self, clocks: Sequence[PhaseClock]) -> None:
+        if not clocks:
+            return
+        rows = [(*(getattr(clock, f) for f in _CLOCK_FIELDS), clock.next_check_at()) for clock in clocks]
+        ids = {(r["incident_id"], r["phase"]): r["id"] for r in await self._conn.fetch(
+            QUERIES.insert_clocks, *(list(column) for column in zip(*rows, strict=True)))}
+        for clock in clocks:
+            clock.id = ids[(clock.incident_id, clock.phase)]
 
     async def save(self, clock: PhaseClock) -> None:
         await self._conn.execute(QUERIES.update_clock, clock.id, clock.light, clock.level, clock.stopped_at,
@@ -84,13 +98,13 @@ class CaseRepository:
     def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
 
-    async def upsert(self, incident_id: uuid.UUID, category: str, urgency: str, grid_code: str | None,
-                     unit_id: str | None, deadline: datetime | None = None, hotline: bool = False,
-                     nature: str | None = None) -> SupervisedCase:
-        """The case as now known; a missing grid, unit, deadline or nature keeps what was known before."""
-        row = await self._conn.fetchrow(QUERIES.upsert_case, incident_id, category, urgency, grid_code,
-                                        unit_id, deadline, hotline, nature)
-        return SupervisedCase(**dict(row))
+    async def receive(self, received: Sequence[IncidentReceived]) -> None:
+        """The cases as intake received them, in one round trip; a missing grid, deadline or nature keeps what was
+        known before."""
+        await self._conn.execute(
+            QUERIES.receive_cases, [e.incident_id for e in received], [e.category for e in received],
+            [e.urgency for e in received], [e.grid_code for e in received], [e.deadline for e in received],
+            [e.hotline_order_no is not None for e in received], [e.nature for e in received])
 
     async def get(self, incident_id: uuid.UUID) -> SupervisedCase | None:
         row = await self._conn.fetchrow(QUERIES.get_case, incident_id)
@@ -105,16 +119,27 @@ class CaseRepository:
     async def set_deadline(self, incident_id: uuid.UUID, deadline: datetime) -> None:
         await self._conn.execute(QUERIES.set_deadline, incident_id, deadline)
 
-    async def assign(self, incident_id: uuid.UUID, category: str, urgency: str, place_code: str | None,
-                     owner: Owner, areas: dict[str, str | None], at: datetime, reassigned: bool,
-                     names: Sequence[UnitName] = ()) -> SupervisedCase:
-        """The ownership fact, made the case's current one, the case as now known, and the names it told."""
-        row = await self._conn.fetchrow(
-            QUERIES.assign_case, incident_id, category, urgency, place_code, owner.unit_id, owner.unit_name,
-            owner.unit_kind, areas["grid_code"], areas["community_code"], areas["street_code"],
-            areas["district_code"], at, reassigned, [n.kind for n in names], [n.key for n in names],
-            [n.name for n in names])
-        return SupervisedCase(**dict(row))
+    async def assign_many(self, assignments: Sequence[CaseAssignment]) -> list[SupervisedCase]:
+        """Each ownership fact, made its case's current one, and the cases as now known, in one round trip (each
+        case once); the names they told are compared with those stored in the same round trip, and the new or
+        changed ones written in a second (rarely needed)."""
+        if not assignments:
+            return []
+        names = [name for a in assignments for name in a.names]
+        rows = await self._conn.fetch(
+            QUERIES.assign_cases, *(list(column) for column in zip(*(
+                (a.incident_id, a.category, a.urgency, a.place_code, a.owner.unit_id, a.owner.unit_name,
+                 a.owner.unit_kind, a.areas["grid_code"], a.areas["community_code"], a.areas["street_code"],
+                 a.areas["district_code"], a.at, a.reassigned) for a in assignments), strict=True)),
+            [n.kind for n in names], [n.key for n in names])
+        stored = {(n["kind"], n["key"]): StoredName(n["name"], datetime.fromisoformat(n["seen_at"]))
+                  for n in rows[0]["known_names"]}
+        if changed := names_to_store(stored, [(name, a.at) for a in assignments for name in a.names]):
+            keys = sorted(changed)
+            await self._conn.execute(QUERIES.write_unit_names, [k for k, _ in keys], [k for _, k in keys],
+                                     [changed[k].name for k in keys], [changed[k].seen_at for k in keys])
+        by_case = {row["incident_id"]: row for row in rows}
+        return [_case(by_case[a.incident_id]) for a in assignments]
 
     async def record_return(self, incident_id: uuid.UUID, at: datetime) -> None:
         await self._conn.execute(QUERIES.mark_assignment_returned, incident_id, at)
@@ -201,6 +226,10 @@ class CalendarDayRepository:
         for day, workday in sorted(days.items()):
             await self._conn.execute(QUERIES.upsert_calendar_override, day, workday, notes.get(day))
         await self._conn.execute(QUERIES.record_imported_year, year, source)
+
+
+def _case(row: asyncpg.Record) -> SupervisedCase:
+    return SupervisedCase(**{k: v for k, v in row.items() if k != "known_names"})
 
 
 def clock_from_row(row: asyncpg.Record) -> PhaseClock:

@@ -13,14 +13,16 @@ until closed"), so its clocks start afresh. The light belongs to the clock: each
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Literal
 
 from services.supervision.domain.errors import InvalidPolicy
+from services.supervision.domain.statistics import UnitName
 from shared.calendar import ZONE, WorkCalendar
 from shared.events.intake import NATURE_NAMES
+from shared.events.routing import Owner
 from shared.events.supervision import ClockEvent, EscalationRaised, LightChanged
 
 Phase = Literal["sign", "handle", "verify"]
@@ -98,6 +100,22 @@ def lookup_order(category: str, nature: str | None) -> list[tuple[str, str]]:
     for the nature, then the '*' default. A case without a nature looks up only the any-nature policies."""
     keys = [(category, nature or ANY), (category, ANY), (ANY, nature or ANY), (ANY, ANY)]
     return list(dict.fromkeys(keys))
+
+
+@dataclass(frozen=True)
+class CaseAssignment:
+    """An assignment as supervision records it: the ownership fact (the owner and the case's areas at the time), made
+    the case's current one, and the names it told (statistics.names_seen)."""
+
+    incident_id: uuid.UUID
+    category: str
+    urgency: str
+    place_code: str | None
+    owner: Owner
+    areas: Mapping[str, str | None]
+    at: datetime
+    reassigned: bool
+    names: tuple[UnitName, ...] = ()
 
 
 @dataclass

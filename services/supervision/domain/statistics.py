@@ -174,6 +174,29 @@ def names_seen(owner: Named, co_owners: Iterable[Named], areas: Mapping[str, str
     return [UnitName(kind, key, name) for (kind, key), name in names.items()]
 
 
+@dataclass(frozen=True)
+class StoredName:
+    """A name as the store keeps it: the name last seen for its key, and when."""
+
+    name: str
+    seen_at: datetime
+
+
+def names_to_store(stored: Mapping[tuple[str, str], StoredName],
+                   told: Iterable[tuple[UnitName, datetime]]) -> dict[tuple[str, str], StoredName]:
+    """What to write after `told` (each assignment's names with its time, in order), given the names `stored` for
+    their keys: a key not stored yet takes its first name; a stored one changes only to a different name seen no
+    earlier (a late event does not undo a rename). Only the keys that change, each with its last value."""
+    now_stored = dict(stored)
+    changed: dict[tuple[str, str], StoredName] = {}
+    for name, seen_at in told:
+        key = (name.kind, name.key)
+        current = now_stored.get(key)
+        if current is None or (current.name != name.name and current.seen_at <= seen_at):
+            now_stored[key] = changed[key] = StoredName(name.name, seen_at)
+    return changed
+
+
 def month_bounds(month: date) -> tuple[datetime, datetime]:
     """The month in Asia/Shanghai as UTC instants [start, end)."""
     following = date(month.year + month.month // 12, month.month % 12 + 1, 1)

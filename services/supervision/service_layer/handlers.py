@@ -23,7 +23,14 @@ from services.supervision.domain.errors import (
     OutsideArea,
     UnknownCase,
 )
-from services.supervision.domain.model import HOTLINE_ACTOR, Phase, PhaseClock, SupervisedCase
+from services.supervision.domain.model import (
+    HOTLINE_ACTOR,
+    CaseAssignment,
+    Phase,
+    PhaseClock,
+    PhaseHistory,
+    SupervisedCase,
+)
 from services.supervision.domain.statistics import names_seen
 from services.supervision.service_layer.calendar import change_calendar, refresh_calendar
 from services.supervision.service_layer.unit_of_work import CalendarDays, SupervisionUnitOfWork
@@ -59,10 +66,19 @@ CLOCK_ADVANCERS = ("admin", "supervisor")
 
 async def start_phase(uow: SupervisionUnitOfWork, calendar: WorkCalendar, case: SupervisedCase, phase: Phase,
                       at: datetime, cause: Envelope, started_by: str) -> PhaseClock:
-    """Stop the phase's running clock (if any) and start a fresh one from the policy, at the case's 督办 level
-    so far (DOMAIN.md §5: never lowered; a 重办 starts a new cycle afresh). The policy is the most specific for
-    the case's category and, for a 12345 order, its 事项性质 (DOMAIN.md §7); the clock keeps that nature."""
+    """Stop the phase's running clock (if any) and start a fresh one from the policy (`_next_clock`)."""
     history = await uow.clocks.phase_history(case.incident_id, phase, case.reopened_at)
+    clock = await _next_clock(uow, calendar, case, phase, at, history, started_by)
+    await uow.clocks.add(clock)
+    uow.collect(clock, cause)
+    return clock
+
+
+async def _next_clock(uow: SupervisionUnitOfWork, calendar: WorkCalendar, case: SupervisedCase, phase: Phase,
+                      at: datetime, history: PhaseHistory, started_by: str) -> PhaseClock:
+    """Stop the phase's running clock (if any) and make a fresh one from the policy, at the case's 督办 level so far
+    (DOMAIN.md §5: never lowered; a 重办 starts a new cycle afresh). The policy is the most specific for the case's
+    category and, for a 12345 order, its 事项性质 (DOMAIN.md §7); the clock keeps that nature. Not stored yet."""
     if (running := history.running) is not None:
         running.stop(at, "restarted" if started_by == "reopened" else started_by)
         await uow.clocks.save(running)
@@ -70,8 +86,6 @@ async def start_phase(uow: SupervisionUnitOfWork, calendar: WorkCalendar, case: 
     clock = PhaseClock.start(case.facts, phase, policy, at, calendar, cycle=history.last_cycle + 1,
                              started_by=started_by, level="none" if started_by == "reopened" else history.level)
     clock.tick(uow.clock.now())  # an event that arrives late may already be past a threshold
-    await uow.clocks.add(clock)
-    uow.collect(clock, cause)
     return clock
 
 
@@ -93,9 +107,12 @@ async def known_case(uow: SupervisionUnitOfWork, incident_id: uuid.UUID, detail:
 
 async def on_received(event: IncidentReceived, envelope: Envelope, uow: SupervisionUnitOfWork) -> None:
     """The case as intake received it; a 12345 order with its deadline (DOMAIN.md §5) and 事项性质 (§7), which
-    its clocks' policies are chosen by."""
-    await uow.cases.upsert(event.incident_id, event.category, event.urgency, event.grid_code, None, event.deadline,
-                           hotline=event.hotline_order_no is not None, nature=event.nature)
+    its clocks' policies are chosen by (a run of received cases: `on_received_many`)."""
+    await uow.cases.receive([event])
+
+
+async def on_received_many(received: list[tuple[IncidentReceived, Envelope]], uow: SupervisionUnitOfWork) -> None:
+    await uow.cases.receive([event for event, _ in received])
 
 
 async def on_assigned(event: IncidentAssigned | IncidentReassigned, envelope: Envelope, uow: SupervisionUnitOfWork,
@@ -103,13 +120,11 @@ async def on_assigned(event: IncidentAssigned | IncidentReassigned, envelope: En
     """派遣 starts the sign clock. 改派 (DOMAIN.md §4–§5) takes the case from its owner at any open state: every
     running clock of the case stops ("reassigned"), the case is unsigned and the new owner gets a fresh sign
     clock; the 督办 level stays with the case. When the new owner's signature came first (the consumer reads
-    two topics), the new owner's handle clock starts from that signature instead."""
+    two topics), the new owner's handle clock starts from that signature instead. (A run of 派遣:
+    `on_assigned_many`.)"""
     await refresh_calendar(uow, calendar)
     reassigned = isinstance(event, IncidentReassigned)
-    areas = {"grid_code": event.grid_code, "community_code": event.community_code,
-             "street_code": event.street_code, "district_code": event.district_code}
-    case = await uow.cases.assign(event.incident_id, event.category, event.urgency, event.place_code(), event.owner,
-                                  areas, event.at, reassigned, names_seen(event.owner, event.co_owners, areas))
+    [case] = await uow.cases.assign_many([_assignment(event)])
     if not reassigned:
         if case.signed:
             return  # the signature overtook the assignment: the sign phase is already over
@@ -125,6 +140,32 @@ async def on_assigned(event: IncidentAssigned | IncidentReassigned, envelope: En
     await uow.cases.mark_signed(event.incident_id, False)
     case.signed = False
     await start_phase(uow, calendar, case, "sign", event.at, envelope, "reassigned")
+
+
+async def on_assigned_many(assigned: list[tuple[IncidentAssigned, Envelope]], uow: SupervisionUnitOfWork,
+                           calendar: WorkCalendar) -> None:
+    """`on_assigned` for a run of 派遣 (each case once): the facts and the cases written in one statement, the sign
+    phases' histories read in one, their clocks stored in one. (改派 goes one by one.)"""
+    await refresh_calendar(uow, calendar)
+    cases = await uow.cases.assign_many([_assignment(event) for event, _ in assigned])
+    # A case whose signature overtook its assignment has no sign phase left.
+    starting = [(case, event, envelope) for case, (event, envelope) in zip(cases, assigned, strict=True)
+                if not case.signed]
+    histories = await uow.clocks.phase_histories([(case.incident_id, "sign", case.reopened_at)
+                                                  for case, _, _ in starting])
+    clocks = [await _next_clock(uow, calendar, case, "sign", event.at, history, "assigned")
+              for (case, event, _), history in zip(starting, histories, strict=True)]
+    await uow.clocks.add_many(clocks)
+    for clock, (_, _, envelope) in zip(clocks, starting, strict=True):
+        uow.collect(clock, envelope)
+
+
+def _assignment(event: IncidentAssigned | IncidentReassigned) -> CaseAssignment:
+    areas = {"grid_code": event.grid_code, "community_code": event.community_code,
+             "street_code": event.street_code, "district_code": event.district_code}
+    return CaseAssignment(event.incident_id, event.category, event.urgency, event.place_code(), event.owner, areas,
+                          event.at, isinstance(event, IncidentReassigned),
+                          tuple(names_seen(event.owner, event.co_owners, areas)))
 
 
 async def on_signed(event: IncidentSigned, envelope: Envelope, uow: SupervisionUnitOfWork,
@@ -377,4 +418,10 @@ EVENT_HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
     IncidentResumed.type: on_resumed,
     ExtensionDecided.type: on_extension_decided,
     IncidentVisited.type: on_visited,
+}
+
+# A run of one type in one consumer batch: one statement for the run (the hot path).
+BATCH_EVENT_HANDLERS: dict[str, Callable[..., Awaitable[None]]] = {
+    IncidentReceived.type: on_received_many,
+    IncidentAssigned.type: on_assigned_many,
 }

@@ -27,12 +27,12 @@ from services.supervision.adapters.repository import (
 )
 from services.supervision.domain.alerts import ClockAlert, alerts_of
 from services.supervision.domain.calendar import CalendarRecord
-from services.supervision.domain.model import PhaseClock, PhaseHistory, Policy, SupervisedCase
-from services.supervision.domain.statistics import UnitFigures, UnitName
+from services.supervision.domain.model import CaseAssignment, PhaseClock, PhaseHistory, Policy, SupervisedCase
+from services.supervision.domain.statistics import UnitFigures
 from shared.clock import Clock
 from shared.db.unit_of_work import PgTransaction, UnitOfWork
 from shared.events.envelope import Envelope
-from shared.events.routing import Owner
+from shared.events.intake import IncidentReceived
 
 
 class Clocks(Protocol):
@@ -52,8 +52,16 @@ class Clocks(Protocol):
         started since `since` reached (all when None): what starting the phase's clock reads, at once."""
         ...
 
+    async def phase_histories(self, asked: Sequence[tuple[uuid.UUID, str, datetime | None]]) -> list[PhaseHistory]:
+        """`phase_history` for many (incident, phase, since) at once (each case once), in order."""
+        ...
+
     async def add(self, clock: PhaseClock) -> None:
         """Store a new clock (it gets its id)."""
+        ...
+
+    async def add_many(self, clocks: Sequence[PhaseClock]) -> None:
+        """Store new clocks at once (each case's phase once); each gets its id."""
         ...
 
     async def save(self, clock: PhaseClock) -> None: ...
@@ -67,11 +75,10 @@ class Clocks(Protocol):
 
 
 class Cases(Protocol):
-    async def upsert(self, incident_id: uuid.UUID, category: str, urgency: str, grid_code: str | None,
-                     unit_id: str | None, deadline: datetime | None = None, hotline: bool = False,
-                     nature: str | None = None) -> SupervisedCase:
-        """The case as now known; a missing grid, unit, deadline or nature (事项性质) keeps what was known before
-        (a 12345 order stays one)."""
+    async def receive(self, received: Sequence[IncidentReceived]) -> None:
+        """The cases as intake received them (each once), in one round trip; a missing grid, deadline or nature
+        (事项性质) keeps what was known before (an assignment can come first: the consumer reads two topics), and a
+        12345 order stays one."""
         ...
 
     async def get(self, incident_id: uuid.UUID) -> SupervisedCase | None: ...
@@ -86,12 +93,10 @@ class Cases(Protocol):
         """A 12345 deadline that 12345 itself moved (its approved extension)."""
         ...
 
-    async def assign(self, incident_id: uuid.UUID, category: str, urgency: str, place_code: str | None,
-                     owner: Owner, areas: dict[str, str | None], at: datetime, reassigned: bool,
-                     names: Sequence[UnitName] = ()) -> SupervisedCase:
-        """An assignment (one round trip): its ownership fact, made the case's current one (and when it was
-        given); the case as now known (as `upsert`, with the owner's unit; made if the assignment came first);
-        the names the assignment told. Returns the case."""
+    async def assign_many(self, assignments: Sequence[CaseAssignment]) -> list[SupervisedCase]:
+        """Assignments (each case once; at once): each one's ownership fact, made its case's current one (and when it
+        was given); the case as now known (with the owner's unit; made if the assignment came first; a missing grid
+        keeps what was known); the names the assignments told. Returns the cases, in order."""
         ...
 
     async def record_return(self, incident_id: uuid.UUID, at: datetime) -> None: ...

@@ -143,6 +143,9 @@ class FakeIncidents(Incidents):
     async def get_many(self, incident_ids: list[uuid.UUID]) -> dict[uuid.UUID, Incident]:
         return {i: self.rows[i] for i in incident_ids if i in self.rows}
 
+    async def lock_many(self, incident_ids: list[uuid.UUID]) -> dict[uuid.UUID, Incident]:
+        return await self.get_many(incident_ids)
+
     async def save(self, incident: Incident) -> None:
         self.rows[incident.id] = incident
         self.timeline += incident.new_timeline

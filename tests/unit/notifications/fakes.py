@@ -48,6 +48,9 @@ class FakeDeliveries:
             self.wakes += 1
         return True
 
+    async def add_many(self, deliveries: Sequence[Delivery]) -> int:
+        return sum([await self.add(delivery) for delivery in deliveries])
+
     async def claim_due(self, limit: int, now: datetime, bundling: bool) -> list[Delivery]:
         due = [d for d in self.rows if d.status == "pending" and d.next_attempt_at <= now
                and not (d.channel == "webhook" and self._earlier_webhook_pending(d))
@@ -201,6 +204,9 @@ class FakeCaseOwners:
         self.rows[owner.incident_id] = owner if known is None else dataclasses.replace(
             owner, category=known.category, urgency=known.urgency)
         return known
+
+    async def replace_many(self, owners: Sequence[CaseOwner]) -> dict[uuid.UUID, CaseOwner]:
+        return {owner.incident_id: known for owner in owners if (known := await self.replace(owner)) is not None}
 
 
 class FakeHotlineCases:

@@ -22,7 +22,9 @@ from services.routing.bootstrap import message_bus
 from services.routing.domain.assignment import (
     DEFAULT_RULE,
     AssignmentKind,
+    ContextKey,
     DecisionContext,
+    FirstDecision,
     RoutedIncident,
     Rule,
     Unit,
@@ -36,7 +38,7 @@ from services.routing.service_layer.unit_of_work import SOURCE, RoutingUnitOfWor
 from shared.clock import Clock
 from shared.events import parse_event
 from shared.events.envelope import Envelope, Event
-from shared.events.intake import IncidentReceived, Point
+from shared.events.intake import Point
 from shared.events.routing import Owner
 from shared.messagebus import MessageBus
 from tests.support import FixedClock
@@ -179,15 +181,18 @@ class FakeAssignments:
         """The incident's decisions, oldest first (for assertions)."""
         return [h for h in self.history if h.incident_id == incident_id]
 
-    async def record_first(self, event: IncidentReceived, at: datetime, kind: AssignmentKind, place_code: str | None,
-                           reason: str, owner: Owner | None = None, co_owners: Sequence[Owner] = ()) -> bool:
-        if event.incident_id in self.incidents:
-            return False
-        self.incidents[event.incident_id] = RoutedRow(event.incident_id, event.category, event.urgency,
-                                                      location=event.location, address=event.address,
-                                                      reported_grid_code=event.grid_code)
-        await self.record(event.incident_id, at, kind, place_code, reason, owner, co_owners)
-        return True
+    async def record_firsts(self, decisions: Sequence[FirstDecision]) -> set[uuid.UUID]:
+        new: set[uuid.UUID] = set()
+        for d in decisions:
+            event = d.case
+            if event.incident_id in self.incidents:
+                continue
+            self.incidents[event.incident_id] = RoutedRow(event.incident_id, event.category, event.urgency,
+                                                          location=event.location, address=event.address,
+                                                          reported_grid_code=event.grid_code)
+            await self.record(event.incident_id, d.at, d.kind, d.place_code, d.reason, d.owner, d.co_owners)
+            new.add(event.incident_id)
+        return new
 
     async def routed(self, incident_id: uuid.UUID) -> RoutedIncident | None:
         row = self.incidents.get(incident_id)
@@ -220,11 +225,12 @@ class FakeAssignments:
         if row is not None:
             row.closed_at = None
 
-    async def decision_context(self, place_code: str, grid_code: str | None, category: str,
-                               urgency: str) -> DecisionContext:
-        units = await self._units.covering(list(ancestors(place_code).values()))
-        workers = [w for w in self._workers.rows.values() if grid_code is not None and grid_code in w.grid_codes]
-        return DecisionContext(units, workers, self._rules.for_case(category, urgency))
+    async def decision_contexts(self, keys: Sequence[ContextKey]) -> list[DecisionContext]:
+        return [DecisionContext(await self._units.covering(list(ancestors(k.place_code).values())),
+                                [w for w in self._workers.rows.values()
+                                 if k.grid_code is not None and k.grid_code in w.grid_codes],
+                                self._rules.for_case(k.category, k.urgency))
+                for k in keys]
 
 
 class RoutingStore:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 
 from services.supervision.bootstrap import message_bus
@@ -17,6 +17,7 @@ from services.supervision.domain.alerts import ClockAlert, alerts_of
 from services.supervision.domain.calendar import CalendarRecord
 from services.supervision.domain.errors import NoPolicy
 from services.supervision.domain.model import (
+    CaseAssignment,
     PhaseClock,
     PhaseHistory,
     Policy,
@@ -29,6 +30,7 @@ from services.supervision.service_layer.unit_of_work import SupervisionUnitOfWor
 from shared.calendar import WorkCalendar
 from shared.clock import Clock, ClockAnchor
 from shared.events.envelope import Envelope
+from shared.events.intake import IncidentReceived
 from shared.events.routing import Owner
 from shared.messagebus import MessageBus
 from tests.support import FixedClock
@@ -65,10 +67,17 @@ class FakeClocks:
             level=highest_level(c.level for c in self.rows.values()
                                 if c.incident_id == incident_id and (since is None or c.started_at >= since)))
 
+    async def phase_histories(self, asked: Sequence[tuple[uuid.UUID, str, datetime | None]]) -> list[PhaseHistory]:
+        return [await self.phase_history(*one) for one in asked]
+
     async def add(self, clock: PhaseClock) -> None:
         self._last_id += 1
         clock.id = self._last_id
         await self.save(clock)
+
+    async def add_many(self, clocks: Sequence[PhaseClock]) -> None:
+        for clock in clocks:
+            await self.add(clock)
 
     async def save(self, clock: PhaseClock) -> None:
         assert clock.id is not None
@@ -99,9 +108,14 @@ class FakeCases:
         self.names: dict[tuple[str, str], str] = {}  # (kind, key) → the last name seen
         self.facts: list[tuple[str, uuid.UUID, datetime]] = []  # (kind, case, at): returns, closures, ...
 
-    async def upsert(self, incident_id: uuid.UUID, category: str, urgency: str, grid_code: str | None,
-                     unit_id: str | None, deadline: datetime | None = None, hotline: bool = False,
-                     nature: str | None = None) -> SupervisedCase:
+    async def receive(self, received: Sequence[IncidentReceived]) -> None:
+        for e in received:
+            await self._upsert(e.incident_id, e.category, e.urgency, e.grid_code, None, e.deadline,
+                               e.hotline_order_no is not None, e.nature)
+
+    async def _upsert(self, incident_id: uuid.UUID, category: str, urgency: str, grid_code: str | None,
+                      unit_id: str | None, deadline: datetime | None = None, hotline: bool = False,
+                      nature: str | None = None) -> SupervisedCase:
         case = self.rows.get(incident_id) or SupervisedCase(incident_id, category, urgency, None, None)
         case.category, case.urgency = category, urgency
         case.grid_code = grid_code or case.grid_code  # a missing value keeps what was known (as the SQL's coalesce)
@@ -128,10 +142,14 @@ class FakeCases:
         if incident_id in self.rows:
             self.rows[incident_id].deadline = deadline
 
-    async def assign(self, incident_id: uuid.UUID, category: str, urgency: str, place_code: str | None,
-                     owner: Owner, areas: dict[str, str | None], at: datetime, reassigned: bool,
-                     names: Sequence[UnitName] = ()) -> SupervisedCase:
-        case = await self.upsert(incident_id, category, urgency, place_code, owner.unit_id)
+    async def assign_many(self, assignments: Sequence[CaseAssignment]) -> list[SupervisedCase]:
+        return [await self._assign(a.incident_id, a.category, a.urgency, a.place_code, a.owner, a.areas, a.at,
+                                   a.reassigned, a.names) for a in assignments]
+
+    async def _assign(self, incident_id: uuid.UUID, category: str, urgency: str, place_code: str | None,
+                      owner: Owner, areas: Mapping[str, str | None], at: datetime, reassigned: bool,
+                      names: Sequence[UnitName] = ()) -> SupervisedCase:
+        case = await self._upsert(incident_id, category, urgency, place_code, owner.unit_id)
         self.assignments.append({"incident_id": incident_id, "unit_id": owner.unit_id, "at": at,
                                  "reassigned": reassigned, **areas})
         row = self.rows[incident_id]

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from services.supervision.domain.errors import InvalidMonth, InvalidQuarter
 from services.supervision.domain.statistics import (
     Rate,
+    StoredName,
     UnitFigures,
+    UnitName,
     add_up,
     freeze_at,
     month_bounds,
     names_seen,
+    names_to_store,
     parse_month,
     parse_quarter,
     quarter_label,
@@ -146,3 +149,19 @@ def test_names_come_from_owners_and_co_owners_at_their_own_level():
     co = Owner(unit_id="s-1", unit_name="平江街道", unit_kind="street")
     assert {(n.kind, n.key): n.name for n in names_seen(owner, [co], areas)} == {
         ("unit", "dept-water"): "区水务局", ("unit", "s-1"): "平江街道", ("street", "320508001"): "平江街道"}
+
+
+def test_names_to_store_folds_a_runs_names_as_the_store_takes_them_one_by_one():
+    """A new key takes its first name; a stored one changes only to a different name seen no earlier; the same name
+    again changes nothing (not even when it was seen); each key once, with its last value."""
+    t0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    stored = {("unit", "u1"): StoredName("旧名", t0), ("unit", "u2"): StoredName("新名", t0 + timedelta(days=1))}
+    told = [(UnitName("unit", "u1", "新名一"), t0 + timedelta(hours=1)),
+            (UnitName("unit", "u2", "旧名二"), t0),                          # older than what is stored: stays
+            (UnitName("district", "320508", "姑苏区"), t0 + timedelta(hours=2)),
+            (UnitName("district", "320508", "姑苏区"), t0 + timedelta(hours=3)),  # the same name: its time stays
+            (UnitName("unit", "u1", "新名二"), t0 + timedelta(hours=4)),
+            (UnitName("unit", "u1", "新名三"), t0 + timedelta(hours=3))]      # earlier than the rename before it
+    assert names_to_store(stored, told) == {
+        ("unit", "u1"): StoredName("新名二", t0 + timedelta(hours=4)),
+        ("district", "320508"): StoredName("姑苏区", t0 + timedelta(hours=2))}
