@@ -82,8 +82,9 @@ async def one_by_one_then_as_a_run(bus: Any, pool: asyncpg.Pool, events: Sequenc
                                    reset: Callable[[asyncpg.Pool], Awaitable[None]]) -> tuple[T, T, list[int]]:
     """Apply `events` through a consumer one by one (each by its one-event handler, in its own transaction) and
     `read(pool)` what that left; `reset(pool)` (the same events come again); then apply them as one consumer batch
-    (a run of one type goes to the bus's batch handler) and read again. Returns both reads and the number of events
-    each batch-handler call was given: a batch handler must leave what one by one leaves."""
+    (a run of one type goes to the bus's batch handler; a batch handler that fails, which the consumer would answer by
+    applying the batch one by one, fails the test) and read again. Returns both reads and the number of events each
+    batch-handler call applied: a batch handler must leave what one by one leaves."""
     from shared.events.envelope import Envelope
     from shared.messaging.consumer import EventProcessor, Incoming
 
@@ -91,9 +92,12 @@ async def one_by_one_then_as_a_run(bus: Any, pool: asyncpg.Pool, events: Sequenc
 
     def counted(handler: Callable[[list[Any], Any], Awaitable[None]]) -> Callable[[list[Any], Any], Awaitable[None]]:
         async def run(run_events: list[Any], uow: Any) -> None:
-            calls.append(len(run_events))
             await handler(run_events, uow)
+            calls.append(len(run_events))  # counted once it has done its work
         return run
+
+    async def no_fallback(record: Any) -> str:
+        raise AssertionError(f"the batch fell back to one by one at {record.offset}: a batch handler failed")
 
     reads: list[T] = []
     for batched in (False, True):
@@ -103,8 +107,11 @@ async def one_by_one_then_as_a_run(bus: Any, pool: asyncpg.Pool, events: Sequenc
         records = [Incoming("t", 0, n, envelope.subject, envelope.model_dump_json()) for n, envelope in
                    enumerate(Envelope.wrap(event, source="/" + event.type.split(".")[0], time=event.at)
                              for event in events)]
-        outcomes = await processor.process_many(records) if batched else [await processor.process(record)
-                                                                           for record in records]
+        if batched:
+            processor.process = no_fallback  # type: ignore[method-assign]
+            outcomes = await processor.process_many(records)
+        else:
+            outcomes = [await processor.process(record) for record in records]
         assert outcomes == ["applied"] * len(records)
         reads.append(await read(pool))
         if not batched:

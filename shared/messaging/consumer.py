@@ -137,7 +137,7 @@ class EventProcessor:
             # The batch's cases locked and its inbox rows written in one statement (not a round trip per event).
             handled = [e for e in envelopes if e.type in self.handlers]
             fresh = await uow.first_deliveries(self.name, [e.id for e in handled], [e.subject for e in handled])
-            to_apply: list[Envelope] = []
+            to_apply: list[tuple[Any, Envelope]] = []
             for envelope in envelopes:
                 if envelope.type not in self.handlers:
                     outcomes.append("ignored")
@@ -145,17 +145,17 @@ class EventProcessor:
                     outcomes.append("duplicate")
                 else:
                     fresh.discard(envelope.id)  # a second copy later in the same batch is a duplicate
-                    to_apply.append(envelope)
+                    to_apply.append((parse_event(envelope), envelope))
                     outcomes.append("applied")
             for run in _runs_of_one_type(to_apply):
-                batch_handler = self.batch_handlers.get(run[0].type)
+                batch_handler = self.batch_handlers.get(run[0][1].type)
                 if batch_handler is not None and len(run) > 1 and not tracing.ENABLED:
-                    await batch_handler([(parse_event(envelope), envelope) for envelope in run], uow)
+                    await batch_handler(run, uow)
                     continue
                 # Traced, each event is applied in the trace it came in (a run shares no one span).
-                for envelope in run:
+                for event, envelope in run:
                     with tracing.event_span(self.name, envelope):
-                        await self.handlers[envelope.type](parse_event(envelope), envelope, uow)
+                        await self.handlers[envelope.type](event, envelope, uow)
             await uow.commit()
         return outcomes
 
@@ -215,19 +215,20 @@ class EventProcessor:
         return outcomes
 
 
-def _runs_of_one_type(envelopes: list[Envelope]) -> list[list[Envelope]]:
-    """The envelopes cut, in order, into runs of consecutive events of one type, each naming a case once: a second
-    event of a case (a re-published one) starts the next run, so a batch handler never meets a case it changed in
-    the same call."""
-    runs: list[list[Envelope]] = []
+def _runs_of_one_type(events: list[tuple[Any, Envelope]]) -> list[list[tuple[Any, Envelope]]]:
+    """The (event, envelope) pairs cut, in order, into runs of consecutive events of one type, each naming a case
+    once: a second event of a case (a re-published one) starts the next run, so a batch handler never meets a case
+    it changed in the same call."""
+    runs: list[list[tuple[Any, Envelope]]] = []
     cases: set[str] = set()
-    for envelope in envelopes:
-        if runs and runs[-1][0].type == envelope.type and envelope.subject not in cases:
-            runs[-1].append(envelope)
+    for event, envelope in events:
+        case = str(getattr(event, "incident_id", envelope.subject))
+        if runs and runs[-1][0][1].type == envelope.type and case not in cases:
+            runs[-1].append((event, envelope))
         else:
-            runs.append([envelope])
+            runs.append([(event, envelope)])
             cases.clear()
-        cases.add(envelope.subject)
+        cases.add(case)
     return runs
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from services.notifications.domain.commands import PutContact
+from services.notifications.domain.commands import PutContact, PutSubscription
 from services.notifications.domain.contacts import Person, UnitContact
 from services.notifications.domain.delivery import DeliveryPolicy, QuietHours
 from shared.db.migrate import migrate
@@ -144,6 +144,11 @@ async def test_a_run_of_assignments_told_at_once_leaves_what_one_by_one_does(wor
                                           caller_area=("",)))
     await notifications.handle(PutContact("320508", "姑苏区", liaison=Person("区联络员", "13900000003"),
                                           caller_area=("",)))
+    # The district's duty officer follows the centre's emergencies by SMS at the grid worker's phone: one phone that
+    # hears of the run's cases from both sides, in one order.
+    await notifications.handle(PutSubscription(
+        sub_id="duty", name="值班员", role="supervisor", area=("320508",), event_types=("centre.emergency_reported",),
+        channels=("sms",), phone=WORKER.worker_phone, caller_area=("",)))
     district = Owner(unit_id="district-320508", unit_name="姑苏区", unit_kind="district")
     cases = [uuid.uuid4() for _ in range(5)]
     first = [assigned(WORKER, "normal", case=cases[0]), assigned(COMMUNITY, case=cases[1]),
@@ -158,8 +163,7 @@ async def test_a_run_of_assignments_told_at_once_leaves_what_one_by_one_does(wor
         alerts = await pool.fetch("SELECT event_type, incident_id, grid_code, payload FROM alert ORDER BY id")
         owners = await pool.fetch("SELECT incident_id, unit_id, unit_name, unit_kind, worker_id, worker_name,"
                                   " worker_phone, grid_code, category, urgency FROM case_owner ORDER BY incident_id")
-        return ({case: [tuple(r)[1:] for r in told if r["incident_id"] == case] for case in cases},
-                [tuple(r) for r in alerts], [tuple(r) for r in owners])
+        return ([tuple(r) for r in told], [tuple(r) for r in alerts], [tuple(r) for r in owners])
 
     async def reset(pool):
         await pool.execute("TRUNCATE delivery, alert, case_owner")
@@ -168,6 +172,9 @@ async def test_a_run_of_assignments_told_at_once_leaves_what_one_by_one_does(wor
     assert calls == [5, 2]
     assert as_a_run == one_by_one
     told, alerts, owners = as_a_run
-    # Each case's new owner, and on 改派 the new owner and the one it left; the emergency's co-owner; dept-x: nobody.
-    assert [len(told[case]) for case in cases] == [3, 3, 2, 0, 1]
+    # Each case's new owner, and on 改派 the new owner and the one it left; the emergency's co-owner and the duty
+    # officer; dept-x: nobody.
+    assert [sum(1 for t in told if t[0] == case) for case in cases] == [3, 3, 3, 0, 1]
+    assert [t[3] for t in told][:4] == ["worker:w1", "contact:320508019044:liaison", "subscription:duty",
+                                        "contact:320508019044:liaison"]
     assert [a[0] for a in alerts] == ["centre.emergency_reported"] and len(owners) == 5

@@ -574,10 +574,14 @@ async def test_a_run_of_received_cases_routed_at_once_writes_and_emits_what_one_
     original = batched.batch_handlers[ev.IncidentReceived.type]
 
     async def counted(events, uow):
-        calls.append(len(events))
         await original(events, uow)
+        calls.append(len(events))  # counted once it has done its work
+
+    async def no_fallback(record):
+        raise AssertionError("the batch fell back to one by one: route_incidents failed")
 
     batched.batch_handlers = {ev.IncidentReceived.type: counted}
+    batched.process = no_fallback
     expected = await apply(run(), one_by_one)
     got = await apply(run(), batched.process_many)
     assert calls == [10, 2]  # the run in one call, up to a case's second event (a re-published one)

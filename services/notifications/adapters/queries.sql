@@ -7,7 +7,9 @@ WITH input AS (
                          $8::text[], $9::text[], $10::text[])
         AS i(incident_id, unit_id, unit_name, worker_id, worker_name, worker_phone, grid_code, category, urgency,
              unit_kind)),
-previous AS (SELECT c.* FROM case_owner c JOIN input USING (incident_id)),
+-- Each case's owner looked up by its key (OFFSET 0: never a join a generic plan might make a read of every case).
+previous AS (SELECT c.* FROM input CROSS JOIN LATERAL (SELECT * FROM case_owner c
+                                                       WHERE c.incident_id = input.incident_id OFFSET 0) AS c),
 upserted AS (
     INSERT INTO case_owner (incident_id, unit_id, unit_name, worker_id, worker_name, worker_phone, grid_code,
                             category, urgency, unit_kind)

@@ -118,8 +118,8 @@ async def on_assigned(event: IncidentAssigned | IncidentReassigned, envelope: En
 async def on_assigned_many(assigned: list[tuple[IncidentAssigned | IncidentReassigned, Envelope]],
                            uow: NotificationsUnitOfWork, policy: DeliveryPolicy) -> None:
     """`on_assigned` for a run of assignments (each case once): the owners replaced in one statement, the parties'
-    desks read in one, the owners' deliveries written in one, after the run's centre alerts (each case's deliveries
-    in the order one by one gives them)."""
+    desks read in one, the owners' deliveries written in one (two, around an emergency's centre alert: every
+    delivery in the order one by one gives them)."""
     now = uow.clock.now()
     replaced = await uow.owners.replace_many([CaseOwner.assigned(event) for event, _ in assigned])
     parties = [assignment_parties(event, replaced.get(event.incident_id)) for event, _ in assigned]
@@ -128,6 +128,9 @@ async def on_assigned_many(assigned: list[tuple[IncidentAssigned | IncidentReass
     deliveries: list[Delivery] = []
     for (event, envelope), of_case in zip(assigned, parties, strict=True):
         if event.urgency == "emergency" and isinstance(event, IncidentAssigned):
+            # The centre's subscribers are told at once: the earlier cases' deliveries go first, as one by one.
+            await uow.deliveries.add_many(deliveries)
+            deliveries = []
             await _alert_centre(uow, policy, envelope, "centre.emergency_reported", event.incident_id,
                                 event.place_code(), event.category, event.urgency, event.owner.unit_name)
         elif event.co_owners:

@@ -54,9 +54,9 @@ SELECT id, kind, name, area, department FROM unit WHERE area && $1::text[];
 WITH input AS (
     SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                          $8::text[], $9::text[], $10::text[], $11::float8[], $12::float8[], $13::text[], $14::text[],
-                         $15::timestamptz[])
+                         $15::timestamptz[]) WITH ORDINALITY
         AS i(incident_id, at, kind, unit_id, worker_id, place_code, reason, co_owners, category, urgency, lon, lat,
-             address, grid_code, received_at)),
+             address, grid_code, received_at, ord)),
 new_case AS (
     INSERT INTO routed_incident (incident_id, category, urgency, lon, lat, address, grid_code, received_at,
                                  current_unit_id, place_code, co_owners)
@@ -69,7 +69,8 @@ history AS (
     INSERT INTO assignment (incident_id, at, kind, unit_id, worker_id, grid_code, place_code, reason)
     SELECT i.incident_id, i.at, i.kind, i.unit_id, i.worker_id,
            CASE WHEN length(i.place_code) = 15 THEN i.place_code END, i.place_code, i.reason
-      FROM input i JOIN new_case USING (incident_id))
+      FROM input i JOIN new_case USING (incident_id)
+     ORDER BY i.ord)
 SELECT incident_id FROM new_case;
 
 -- name: record_assignment

@@ -270,12 +270,14 @@ fact AS (
            reassigned
       FROM input
     RETURNING id, incident_id),
--- Each name looked up by its key (a correlated lookup: as a join the planner read every name ever seen).
+-- Each name looked up by its key: OFFSET 0 keeps the lookup a subquery per key (flattened into a join, a generic
+-- plan may read every name ever seen).
 known AS (
-    SELECT coalesce(json_agg(json_build_object('kind', u.kind, 'key', u.key, 'name', u.name,
+    SELECT coalesce(json_agg(json_build_object('kind', n.kind, 'key', n.key, 'name', u.name,
                                                'seen_at', u.seen_at)), '[]'::json) AS names
       FROM (SELECT DISTINCT kind, key FROM unnest($14::text[], $15::text[]) AS n(kind, key)) AS n
-      JOIN LATERAL (SELECT * FROM unit_name u WHERE u.kind = n.kind AND u.key = n.key) AS u ON true)
+      CROSS JOIN LATERAL (SELECT name, seen_at FROM unit_name u WHERE u.kind = n.kind AND u.key = n.key
+                          OFFSET 0) AS u)
 INSERT INTO supervised_case (incident_id, category, urgency, grid_code, unit_id, hotline, assignment_id, assigned_at)
 SELECT i.incident_id, i.category, i.urgency, i.place_code, i.unit_id, false, fact.id, i.at
   FROM input i JOIN fact USING (incident_id)
