@@ -98,6 +98,41 @@ timeline AS (
      ORDER BY t.n)
 SELECT count(*) FROM updated;
 
+-- name: update_incidents
+-- update_incident for many cases in one statement (a consumer's run; each case once), jsonb columns as text: the
+-- changed fields ($1..$20, one array element per case) and the timeline entries of the changes ($21..$25, one element
+-- per entry, in order, each naming its case); a case's entries are written only when it was updated (its version
+-- still the one read). Returns how many cases were updated.
+WITH input AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::integer[],
+                         $7::timestamptz[], $8::timestamptz[], $9::text[], $10::text[], $11::integer[],
+                         $12::float8[], $13::uuid[], $14::text[], $15::integer[], $16::timestamptz[],
+                         $17::timestamptz[], $18::text[], $19::timestamptz[], $20::text[])
+        AS i(id, status, owner, co_owners, grid_code, return_count, signed_at, closed_at, suspended_from,
+             pending_extension, extensions_granted, extension_working_days, merged_into, visit, version, changed_at,
+             suspended_until, pending_suspension, published_at, public_reply)),
+updated AS (
+    UPDATE incident
+       SET status = i.status, owner = i.owner::jsonb, co_owners = i.co_owners::jsonb, grid_code = i.grid_code,
+           return_count = i.return_count, signed_at = i.signed_at, closed_at = i.closed_at,
+           suspended_from = i.suspended_from, pending_extension = i.pending_extension::jsonb,
+           extensions_granted = i.extensions_granted, extension_working_days = i.extension_working_days,
+           merged_into = i.merged_into, visit = i.visit::jsonb,
+           version = incident.version + 1, updated_at = coalesce(i.changed_at, incident.updated_at),
+           suspended_until = i.suspended_until, pending_suspension = i.pending_suspension::jsonb,
+           published_at = i.published_at, public_reply = i.public_reply
+      FROM input i
+     WHERE incident.id = i.id AND incident.version = i.version
+    RETURNING incident.id),
+timeline AS (
+    INSERT INTO timeline_entry (incident_id, at, action, actor, detail)
+    SELECT t.incident_id, t.at, t.action, t.actor, t.detail::jsonb
+      FROM unnest($21::uuid[], $22::timestamptz[], $23::text[], $24::text[], $25::text[]) WITH ORDINALITY
+           AS t(incident_id, at, action, actor, detail, n)
+      JOIN updated ON updated.id = t.incident_id
+     ORDER BY t.n)
+SELECT count(*) FROM updated;
+
 -- name: incidents_due_to_resume
 -- 挂起 whose `until` has come, locked for this resumer; another's are skipped, not waited for.
 SELECT * FROM incident

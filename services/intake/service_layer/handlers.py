@@ -12,7 +12,7 @@ import secrets
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeGuard, cast
 
 from services.intake.domain import commands as c
 from services.intake.domain.attachments import check_references
@@ -287,21 +287,31 @@ async def record_assignment(event: IncidentAssigned | IncidentReassigned, envelo
 
 async def record_assignments(assigned: list[tuple[IncidentAssigned | IncidentReassigned, Envelope]],
                              uow: IntakeUnitOfWork) -> None:
-    """`record_assignment` for a run of decisions: their cases read and locked in one statement."""
+    """`record_assignment` for a run of decisions: their cases read and locked in one statement, the changed ones
+    saved in another."""
     incidents = await uow.incidents.lock_many([event.incident_id for event, _ in assigned])
+    changed: list[Incident] = []
     for event, _ in assigned:
-        await _apply_assignment(incidents.get(event.incident_id), event, uow)
+        incident = incidents.get(event.incident_id)
+        if _assigned(incident, event):
+            changed.append(incident)
+    await uow.incidents.save_many(changed)
 
 
 async def _apply_assignment(incident: Incident | None, event: IncidentAssigned | IncidentReassigned,
                             uow: IntakeUnitOfWork) -> None:
+    if _assigned(incident, event):
+        await uow.incidents.save(incident)
+
+
+def _assigned(incident: Incident | None, event: IncidentAssigned | IncidentReassigned) -> TypeGuard[Incident]:
+    """Whether routing's decision changed the case (raises when the case is unknown)."""
     if incident is None:
         # Routing only assigns what intake published, so the record exists; a missing one is a bug
         # or a foreign event: raise so it is retried and then parked, never silently dropped.
         raise IncidentNotFound(event.incident_id)
-    if incident.record_assignment(event.owner, event.co_owners, event.place_code(), event.reason, event.at,
-                                  reassigned=isinstance(event, IncidentReassigned)):
-        await uow.incidents.save(incident)
+    return incident.record_assignment(event.owner, event.co_owners, event.place_code(), event.reason, event.at,
+                                      reassigned=isinstance(event, IncidentReassigned))
 
 
 async def record_unroutable(event: IncidentUnroutable, envelope: Envelope, uow: IntakeUnitOfWork) -> None:

@@ -51,6 +51,10 @@ class Incidents(Protocol):
 
     async def save(self, incident: Incident) -> None: ...
 
+    async def save_many(self, incidents: Sequence[Incident]) -> None:
+        """`save` for many cases (each once) at once."""
+        ...
+
     async def insert_cases(self, incidents: list[Incident], claims: Sequence[Claim] = (),
                            envelopes: Sequence[Envelope] = ()) -> set[uuid.UUID]:
         """New cases with their timelines, claimed keys and outbox rows, at once; the ids stored."""

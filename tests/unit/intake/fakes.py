@@ -151,6 +151,10 @@ class FakeIncidents(Incidents):
         self.timeline += incident.new_timeline
         incident.new_timeline = []
 
+    async def save_many(self, incidents: Sequence[Incident]) -> None:
+        for incident in incidents:
+            await self.save(incident)
+
 
 class FakeCategories(Categories):
     async def codes(self) -> frozenset[str]:
