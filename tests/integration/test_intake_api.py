@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import timedelta
 
 import asyncpg
 import pytest
@@ -460,11 +461,13 @@ async def test_a_run_of_assignments_recorded_at_once_leaves_what_one_by_one_does
     at = container.clock.now()
     grid = Owner(unit_id="grid-1", unit_name="一网格", unit_kind="grid", worker_id="w1")
     community = Owner(unit_id="community-1", unit_name="一社区", unit_kind="community")
-    run = [IncidentAssigned(incident_id=case, at=at, category="city.garbage", urgency="normal", grid_code=GRID,
-                            reason="located", owner=grid, co_owners=[community] if n == 2 else [])
+    run = [IncidentAssigned(incident_id=case, at=at + timedelta(minutes=n), category="city.garbage",
+                            urgency="normal", grid_code=GRID, reason="located", owner=grid,
+                            co_owners=[community] if n == 2 else [])
            for n, case in enumerate(ids)]
-    run += [IncidentReassigned(incident_id=case, at=at, category="city.garbage", urgency="normal", grid_code=GRID,
-                               reason="returned", owner=community) for case in ids[:2]]
+    run += [IncidentReassigned(incident_id=case, at=at + timedelta(hours=1, minutes=n), category="city.garbage",
+                               urgency="normal", grid_code=GRID, reason="returned", owner=community)
+            for n, case in enumerate(ids[:2])]
     columns = [r["column_name"] for r in await pool.fetch(
         "SELECT column_name FROM information_schema.columns WHERE table_name = 'incident' AND column_name <> 'id'")]
     await pool.execute("CREATE TABLE incident_before AS SELECT * FROM incident")
@@ -490,3 +493,7 @@ async def test_a_run_of_assignments_recorded_at_once_leaves_what_one_by_one_does
     assert calls == [4, 2]
     assert as_a_run == one_by_one
     assert all(len(entries_of) >= 1 for entries_of in as_a_run[1].values())
+    # Each case's updated_at is its last decision's time (the service clock's, per case).
+    updated = {row[0]: row[columns.index("updated_at") + 1] for row in as_a_run[0]}
+    assert [updated[case] for case in ids] == [at + timedelta(hours=1), at + timedelta(hours=1, minutes=1),
+                                               at + timedelta(minutes=2), at + timedelta(minutes=3)]

@@ -145,6 +145,8 @@ class IncidentRepository:
         is a SerializationError, and nothing is kept (the caller's transaction rolls back)."""
         if not incidents:
             return
+        if len({i.id for i in incidents}) != len(incidents):
+            raise ValueError("save_many takes each case once")  # a case twice would be updated once, then refused
         cases = [(i.id, i.status.value, _json(i.owner), _json(i.co_owners), i.grid_code, i.return_count, i.signed_at,
                   i.closed_at, i.suspended_from.value if i.suspended_from else None, _json(i.pending_extension),
                   i.extensions_granted, i.extension_working_days, i.merged_into, _json(i.visit), i.version,
