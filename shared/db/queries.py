@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 _NAME = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
 
@@ -31,3 +33,12 @@ class Queries:
 
     def names(self) -> list[str]:
         return sorted(self._sql)
+
+
+def array_columns(rows: Iterable[Sequence[Any]], width: int | None = None) -> list[list[Any]]:
+    """Rows as one list per column: the array parameters of an `unnest` statement. `width` (the number of columns)
+    is needed only when there may be no rows: then it gives that many empty lists."""
+    rows = list(rows)
+    if width is None:
+        width = len(rows[0]) if rows else 0
+    return [[row[k] for row in rows] for k in range(width)]

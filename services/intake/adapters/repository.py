@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,7 @@ from services.intake.domain.attachments import Attachment, AttachmentStatus, Geo
 from services.intake.domain.duplicates import Candidate, DuplicateLookup
 from services.intake.domain.hotline import MappingRule
 from services.intake.domain.model import Incident, Status
-from shared.db.queries import Queries
+from shared.db.queries import Queries, array_columns
 from shared.events.envelope import Envelope
 from shared.events.intake import Point
 from shared.messaging import outbox
@@ -47,7 +47,7 @@ class IncidentRepository:
 
     async def idempotency_holders(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, uuid.UUID]]:
         """Who holds these (scope, key) idempotency keys: (fingerprint of the request, its case)."""
-        rows = await self._conn.fetch(QUERIES.get_idempotency_keys, *_columns(sorted(keys), 2))
+        rows = await self._conn.fetch(QUERIES.get_idempotency_keys, *array_columns(sorted(keys), 2))
         return {(r["scope"], r["key"]): (r["fingerprint"], r["incident_id"]) for r in rows}
 
     async def action_key(self, scope: str, key: str) -> tuple[str, uuid.UUID, dict[str, Any]] | None:
@@ -69,7 +69,7 @@ class IncidentRepository:
     async def duplicate_candidates(self, lookups: list[DuplicateLookup]) -> list[list[Candidate]]:
         """For each lookup, the open cases it may duplicate (one statement for all of them)."""
         found: list[list[Candidate]] = [[] for _ in lookups]
-        rows = await self._conn.fetch(QUERIES.duplicate_candidates, *_columns(
+        rows = await self._conn.fetch(QUERIES.duplicate_candidates, *array_columns(
             [(q.category, q.since, q.lon, q.lat, q.half_lon, q.half_lat) for q in lookups], 6))
         for r in rows:
             found[r["n"] - 1].append(Candidate(r["id"], r["lon"], r["lat"]))
@@ -96,8 +96,9 @@ class IncidentRepository:
         fetches = [(a.id, a.incident_id, a.origin, a.source_url, a.filename, a.created_at)
                    for i in incidents for a in i.new_attachments]
         created = await self._conn.fetchval(
-            QUERIES.insert_cases, *_columns(sorted(claims), 4), *_columns(rows, 21), *_columns(entries, 5),
-            *outbox.columns(list(envelopes)), outbox.NOTIFY_CHANNEL, *_columns(fetches, 6))
+            QUERIES.insert_cases, *array_columns(sorted(claims), 4), *array_columns(rows, 21),
+            *array_columns(entries, 5),
+            *outbox.columns(list(envelopes)), outbox.NOTIFY_CHANNEL, *array_columns(fetches, 6))
         for i in incidents:
             if i.id in created:
                 i.version = 1
@@ -128,12 +129,8 @@ class IncidentRepository:
         it was read is a SerializationError (the caller's unit of work retries or answers 409)."""
         i = incident
         entries = [(e.at, e.action, e.actor, _json(e.detail)) for e in i.new_timeline]
-        updated = await self._conn.fetchval(
-            QUERIES.update_incident, i.id, i.status.value, i.owner, i.co_owners, i.grid_code, i.return_count,
-            i.signed_at, i.closed_at, i.suspended_from.value if i.suspended_from else None, i.pending_extension,
-            i.extensions_granted, i.extension_working_days, i.merged_into, i.visit, i.version,
-            max((e.at for e in i.new_timeline), default=None), i.suspended_until, i.pending_suspension,
-            i.published_at, i.public_reply, *_columns(entries, 4))
+        updated = await self._conn.fetchval(QUERIES.update_incident, *_changes(i, as_json=lambda value: value),
+                                            *array_columns(entries, 4))
         if updated != 1:
             raise asyncpg.SerializationError(f"incident {i.id} changed concurrently")
         i.version += 1
@@ -147,13 +144,10 @@ class IncidentRepository:
             return
         if len({i.id for i in incidents}) != len(incidents):
             raise ValueError("save_many takes each case once")  # a case twice would be updated once, then refused
-        cases = [(i.id, i.status.value, _json(i.owner), _json(i.co_owners), i.grid_code, i.return_count, i.signed_at,
-                  i.closed_at, i.suspended_from.value if i.suspended_from else None, _json(i.pending_extension),
-                  i.extensions_granted, i.extension_working_days, i.merged_into, _json(i.visit), i.version,
-                  max((e.at for e in i.new_timeline), default=None), i.suspended_until, _json(i.pending_suspension),
-                  i.published_at, i.public_reply) for i in incidents]
+        cases = [_changes(i, as_json=_json) for i in incidents]
         entries = [(i.id, e.at, e.action, e.actor, _json(e.detail)) for i in incidents for e in i.new_timeline]
-        updated = await self._conn.fetchval(QUERIES.update_incidents, *_columns(cases, 20), *_columns(entries, 5))
+        updated = await self._conn.fetchval(QUERIES.update_incidents, *array_columns(cases, 20),
+                                            *array_columns(entries, 5))
         if updated != len(incidents):
             raise asyncpg.SerializationError(f"{len(incidents) - updated} of {len(incidents)} incidents changed "
                                              "concurrently")
@@ -246,7 +240,7 @@ class MappingRuleRepository:
         await self._conn.execute(QUERIES.lock_hotline_mapping)
         await self._conn.execute(QUERIES.delete_hotline_mapping)
         await self._conn.execute(QUERIES.insert_hotline_mapping,
-                                 *_columns([(r.kind, r.value, r.category) for r in rules], 3))
+                                 *array_columns([(r.kind, r.value, r.category) for r in rules], 3))
 
 
 async def mapping_rules(conn: asyncpg.Connection | asyncpg.Pool) -> list[MappingRule]:
@@ -288,9 +282,14 @@ class ApiKeyRepository:
         return row["window_start"], row["used"]
 
 
-def _columns(rows: list[tuple[Any, ...]], width: int) -> list[list[Any]]:
-    """Rows as one list per column: the array parameters of an `unnest` statement."""
-    return [[row[k] for row in rows] for k in range(width)]
+def _changes(i: Incident, as_json: Callable[[Any], Any]) -> tuple[Any, ...]:
+    """A saved case's columns in update_incident's (and update_incidents') order, its jsonb values through `as_json`:
+    a single parameter goes through the connection's jsonb codec as it is, an array parameter as text (`_json`)."""
+    return (i.id, i.status.value, as_json(i.owner), as_json(i.co_owners), i.grid_code, i.return_count, i.signed_at,
+            i.closed_at, i.suspended_from.value if i.suspended_from else None, as_json(i.pending_extension),
+            i.extensions_granted, i.extension_working_days, i.merged_into, as_json(i.visit), i.version,
+            max((e.at for e in i.new_timeline), default=None), i.suspended_until, as_json(i.pending_suspension),
+            i.published_at, i.public_reply)
 
 
 def _json(value: Any) -> str | None:

@@ -26,24 +26,12 @@ SELECT * FROM previous;
 -- name: get_owner
 SELECT * FROM case_owner WHERE incident_id = $1;
 
--- name: insert_delivery
--- Times come from the service clock, so held and retried deliveries follow a virtual clock too. A delivery due at
--- once ($18) wakes the deliverers, at commit (repeats in one transaction fold into one notification). Returns
--- whether it was written (not a repeat of one made before).
-WITH written AS (
-    INSERT INTO delivery (id, event_id, event_type, incident_id, channel, recipient, address, body, urgent,
-                          status, created_at, next_attempt_at, subject, summary, fallback_email, full_text,
-                          traceparent)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-    ON CONFLICT (event_id, recipient, channel) DO NOTHING
-    RETURNING 1),
-woken AS (SELECT pg_notify('delivery', '') FROM written WHERE $18::boolean)
-SELECT (SELECT count(*) FROM written) = 1 AS written, (SELECT count(*) FROM woken) AS woken;
-
 -- name: insert_deliveries
--- insert_delivery for many deliveries in one statement, one array element each, written in the arrays' order (their
--- seq, which a case's webhooks and a phone's bundles follow); one wake for the deliverers if any written is due at
--- once ($18). Returns how many were written.
+-- Deliveries in one statement, one array element each, written in the arrays' order (their seq, which a case's
+-- webhooks and a phone's bundles follow); one already made for its event, recipient and channel is not written again.
+-- Times come from the service clock, so held and retried deliveries follow a virtual clock too. Any written one due at
+-- once ($18) wakes the deliverers, at commit (repeats in one transaction fold into one notification). Returns how many
+-- were written.
 WITH input AS (
     SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::text[],
                          $8::text[], $9::boolean[], $10::text[], $11::timestamptz[], $12::timestamptz[], $13::text[],

@@ -23,7 +23,7 @@ from services.notifications.domain.delivery import Delivery, QuietHours
 from services.notifications.domain.subscriptions import Subscription
 from services.notifications.domain.templates import StoredTemplate
 from shared import tracing
-from shared.db.queries import Queries
+from shared.db.queries import Queries, array_columns
 
 QUERIES = Queries.load(Path(__file__).with_name("queries.sql"))
 _DELIVERY_COLUMNS = [f.name for f in fields(Delivery) if f.name != "events"]
@@ -34,24 +34,18 @@ class DeliveryRepository:
         self._conn = conn
 
     async def add(self, d: Delivery) -> bool:
-        # Made while an event is applied: it keeps that event's trace (tracing on), for its send to join.
-        traceparent = d.traceparent or (tracing.current_traceparent()[0] if tracing.ENABLED else None)
-        row = await self._conn.fetchrow(QUERIES.insert_delivery, d.id, d.event_id, d.event_type, d.incident_id,
-                                        d.channel, d.recipient, d.address, d.body, d.urgent, d.status, d.created_at,
-                                        d.next_attempt_at, d.subject, d.summary, d.fallback_email, d.full_text,
-                                        traceparent, d.due_at_once)
-        written: bool = row["written"]
-        return written
+        return await self.add_many([d]) == 1
 
     async def add_many(self, deliveries: Sequence[Delivery]) -> int:
         """`add` for many, in one round trip and in their order; returns how many were written."""
         if not deliveries:
             return 0
+        # Made while an event is applied: they keep that event's trace (tracing on), for their sends to join.
         traceparent = tracing.current_traceparent()[0] if tracing.ENABLED else None
         rows = [(d.id, d.event_id, d.event_type, d.incident_id, d.channel, d.recipient, d.address, d.body, d.urgent,
                  d.status, d.created_at, d.next_attempt_at, d.subject, d.summary, d.fallback_email, d.full_text,
                  d.traceparent or traceparent, d.due_at_once) for d in deliveries]
-        row = await self._conn.fetchrow(QUERIES.insert_deliveries, *(list(c) for c in zip(*rows, strict=True)))
+        row = await self._conn.fetchrow(QUERIES.insert_deliveries, *array_columns(rows))
         written: int = row["written"]
         return written
 
@@ -77,9 +71,9 @@ class DeliveryRepository:
 
     async def save(self, deliveries: Sequence[Delivery]) -> None:
         if deliveries:
-            await self._conn.execute(QUERIES.mark_deliveries, *(list(column) for column in zip(*(
+            await self._conn.execute(QUERIES.mark_deliveries, *array_columns(
                 (d.id, d.status, d.attempts, d.last_error, d.sent_at, d.next_attempt_at, d.bundle_id)
-                for d in deliveries), strict=True)))
+                for d in deliveries))
 
     async def drop_pending_webhooks(self, recipient: str, reason: str) -> None:
         await self._conn.execute(QUERIES.drop_pending_webhooks, recipient, reason)

@@ -33,7 +33,7 @@ from services.routing.domain.grid_import import GridFeature
 from services.routing.domain.locator import GridInfo, Locator
 from services.routing.domain.registry import ancestors
 from services.routing.domain.roster import Roster, roster_as_dict, roster_from_dict
-from shared.db.queries import Queries
+from shared.db.queries import Queries, array_columns
 from shared.events.intake import Point
 from shared.events.routing import Owner
 
@@ -161,8 +161,8 @@ class AssignmentRepository:
                  d.case.category, d.case.urgency, d.case.location.lon if d.case.location else None,
                  d.case.location.lat if d.case.location else None, d.case.address, d.case.grid_code, d.case.at)
                 for d in decisions]
-        columns = [list(column) for column in zip(*rows, strict=True)]
-        return {row["incident_id"] for row in await self._conn.fetch(QUERIES.record_first_assignments, *columns)}
+        return {row["incident_id"] for row in await self._conn.fetch(QUERIES.record_first_assignments,
+                                                                      *array_columns(rows))}
 
     async def routed(self, incident_id: uuid.UUID) -> RoutedIncident | None:
         """Routing's copy of the case, locked, with the kind of the unit that owns it now."""

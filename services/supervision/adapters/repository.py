@@ -16,7 +16,7 @@ from services.supervision.domain.errors import NoPolicy
 from services.supervision.domain.model import CaseAssignment, PhaseClock, PhaseHistory, Policy, SupervisedCase
 from services.supervision.domain.statistics import StoredName, UnitFigures, names_to_store
 from shared.clock import ClockAnchor
-from shared.db.queries import Queries
+from shared.db.queries import Queries, array_columns
 from shared.events.intake import IncidentReceived
 from shared.messaging.outbox import NOTIFY_CHANNEL
 
@@ -52,7 +52,7 @@ class ClockRepository:
     async def phase_histories(self, asked: Sequence[tuple[uuid.UUID, str, datetime | None]]) -> list[PhaseHistory]:
         if not asked:
             return []
-        rows = await self._conn.fetch(QUERIES.phase_histories, *(list(column) for column in zip(*asked, strict=True)))
+        rows = await self._conn.fetch(QUERIES.phase_histories, *array_columns(asked))
         return [PhaseHistory(running=clock_from_row(row) if row["id"] is not None else None,
                              last_cycle=int(row["last_cycle"]), level=row["case_level"] or "none") for row in rows]
 
@@ -63,8 +63,8 @@ class ClockRepository:
         if not clocks:
             return
         rows = [(*(getattr(clock, f) for f in _CLOCK_FIELDS), clock.next_check_at()) for clock in clocks]
-        ids = {(r["incident_id"], r["phase"]): r["id"] for r in await self._conn.fetch(
-            QUERIES.insert_clocks, *(list(column) for column in zip(*rows, strict=True)))}
+        ids = {(r["incident_id"], r["phase"]): r["id"]
+               for r in await self._conn.fetch(QUERIES.insert_clocks, *array_columns(rows))}
         for clock in clocks:
             clock.id = ids[(clock.incident_id, clock.phase)]
 
@@ -86,10 +86,10 @@ class ClockRepository:
     async def add_alerts(self, alerts: list[ClockAlert]) -> None:
         if not alerts:
             return
-        columns = list(zip(*((a.clock_id, a.at, a.due_at, a.due_version, a.light_before, a.level_before,
-                               ",".join(a.steps), a.manual, a.note, a.correlation_id, a.causation_id)
-                              for a in alerts), strict=True))
-        await self._conn.execute(QUERIES.insert_clock_alerts, *(list(c) for c in columns), NOTIFY_CHANNEL)
+        columns = array_columns((a.clock_id, a.at, a.due_at, a.due_version, a.light_before, a.level_before,
+                                 ",".join(a.steps), a.manual, a.note, a.correlation_id, a.causation_id)
+                                for a in alerts)
+        await self._conn.execute(QUERIES.insert_clock_alerts, *columns, NOTIFY_CHANNEL)
 
 
 class CaseRepository:
@@ -127,10 +127,10 @@ class CaseRepository:
             return []
         names = [name for a in assignments for name in a.names]
         rows = await self._conn.fetch(
-            QUERIES.assign_cases, *(list(column) for column in zip(*(
+            QUERIES.assign_cases, *array_columns(
                 (a.incident_id, a.category, a.urgency, a.place_code, a.owner.unit_id, a.owner.unit_name,
                  a.owner.unit_kind, a.areas["grid_code"], a.areas["community_code"], a.areas["street_code"],
-                 a.areas["district_code"], a.at, a.reassigned) for a in assignments), strict=True)),
+                 a.areas["district_code"], a.at, a.reassigned) for a in assignments),
             [n.kind for n in names], [n.key for n in names])
         stored = {(n["kind"], n["key"]): StoredName(n["name"], datetime.fromisoformat(n["seen_at"]))
                   for n in rows[0]["known_names"]}
