@@ -5,7 +5,7 @@
 #   stop    SIGTERM, up to 20 s for a clean shutdown, then SIGKILL
 #   status  exit 1 unless a broker answers on KAFKA_PORT
 #   logs    tail -F the broker log ($KAFKA_DIR/logs/server.log); --no-follow prints the last 100 lines
-# Honours KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), KAFKA_HEAP_OPTS (-Xms256m -Xmx512m), GRID_CACHE_DIR,
+# Honours KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), KAFKA_HEAP_OPTS (-Xms128m -Xmx512m), GRID_CACHE_DIR,
 # KAFKA_DIR (.run/kafka: the broker's data, logs, pid and properties; another directory and other ports give a
 # second broker beside the first, e.g. the chaos soak's private one in .run/chaos/kafka).
 # shellcheck source=common.sh
@@ -56,14 +56,21 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.retention.hours=168
+# Only the offsets topic is compacted, and its keys are few: the default 128 MiB dedupe buffer sat on the heap
+# for nothing (a quarter of the idle broker's memory).
+log.cleaner.dedupe.buffer.size=16777216
 log.segment.bytes=268435456
 delete.topic.enable=true
 PROPS
 }
 
 # shellcheck disable=SC2206
-JAVA_OPTS=(${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}
+# The heap grows to its cap under load and gives the memory back once idle: a G1 cycle after 30 s without one,
+# and a shrink whenever more than 30 % of the heap is free after it (without these, a broker that once ran a
+# benchmark kept its 512 MiB for good, and the idle stack went over its 2 GiB).
+JAVA_OPTS=(${KAFKA_HEAP_OPTS:--Xms128m -Xmx512m}
            -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35
+           -XX:G1PeriodicGCInterval=30000 -XX:MinHeapFreeRatio=10 -XX:MaxHeapFreeRatio=30
            -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true
            "-Dlog4j2.configurationFile=$LOCAL_DIR/kafka/log4j2.xml" "-Dkafka.logs.dir=$KDIR/logs"
            -cp "$KAFKA_LIBS/*")
