@@ -75,6 +75,25 @@ async def test_rules_decide_the_owner_and_emergencies_get_the_district_as_co_own
     assert all(e["type"] == "routing.incident.assigned" and e["data"]["reason"] for e in events)
 
 
+async def test_a_rule_naming_two_departments_finds_each_among_the_districts_others(routing):
+    """Of the district's departments a decision reads only those its rule names (decision_contexts): the owner's
+    and the co-owner's are each found among several, and a department the city lacks falls to the district."""
+    pool, bus, processor, dsn = routing
+    await bus.handle(c.LoadDirectory(units=tuple(
+        Unit(f"dept-{kind}-320508", "department", name, ("320508",), kind)
+        for kind, name in (("water", "姑苏区水务局"), ("health", "姑苏区卫健委"), ("police", "姑苏区公安分局")))))
+    await bus.handle(c.PutRules((c.RuleEntry("infra.drainage", "urgent", "dept:water", "dept:municipal"),
+                                 c.RuleEntry("safety.gas", "*", "dept:gas", "dept:health"))))
+    await feed(processor, report("infra.drainage", "urgent"))
+    await feed(processor, report("safety.gas"))  # no gas department in the district
+    drainage, gas = (e["data"] for e in await published(pool))
+    assert (drainage["owner"]["unit_id"], [c["unit_id"] for c in drainage["co_owners"]]) == (
+        "dept-water-320508", ["dept-municipal-320508"])
+    assert (gas["owner"]["unit_id"], [c["unit_id"] for c in gas["co_owners"]]) == (
+        "district-320508", ["dept-health-320508"])
+    assert "no gas department here" in gas["reason"]
+
+
 async def test_a_case_and_its_first_decision_are_written_once_even_if_its_event_comes_again(routing):
     """Routing's copy of a case and its first decision go in one statement (record_first_assignment), and only
     for a case routing has not seen: a re-published IncidentReceived (a new event id, past the inbox) changes

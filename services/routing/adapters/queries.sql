@@ -94,25 +94,29 @@ UPDATE routed_incident SET closed_at = NULL WHERE incident_id = $1;
 
 -- name: decision_contexts
 -- What routing decisions read, for many cases in one round trip (the hot path: a run of received cases), one row
--- per array element ($5: its position): the units of the place and the levels above it ($1, the codes joined by
--- commas), the workers of its grid ($2, may be null) with their rosters, and the rule of the category ($3) ×
--- urgency ($4).
-SELECT k.ord,
+-- per array element (`ord`: its position): the rule of the category ($3) × urgency ($4), the units of the place and
+-- the levels above it ($1, the codes joined by commas), and the workers of its grid ($2, may be null) with their
+-- rosters. Of the departments only those the rule names (owner or co-owner `dept:…`): a decision never looks at
+-- another, and a district's dozen of them were most of what each case read and decoded.
+SELECT k.ord, applicable.owner AS rule_owner, applicable.co_owner AS rule_co_owner,
     (SELECT coalesce(json_agg(json_build_object('id', id, 'kind', kind, 'name', name, 'area', area,
                                                 'department', department)), '[]'::json)
-       FROM unit WHERE area && string_to_array(k.place_codes, ',')) AS units,
+       FROM unit
+      WHERE area && string_to_array(k.place_codes, ',')
+        AND (kind <> 'department' OR 'dept:' || department IN (applicable.owner, applicable.co_owner))) AS units,
     (SELECT coalesce(json_agg(json_build_object('id', w.id, 'name', w.name, 'phone', w.phone,
                                                 'unit_id', w.unit_id, 'grid_codes', w.grid_codes,
                                                 'on_duty', w.on_duty, 'weekly', r.weekly,
                                                 'periods', r.periods)), '[]'::json)
        FROM worker w LEFT JOIN worker_roster r ON r.worker_id = w.id
-      WHERE k.grid_code IS NOT NULL AND w.grid_codes @> ARRAY[k.grid_code]) AS workers,
-    (SELECT json_build_object('owner', owner, 'co_owner', co_owner) FROM routing_rule
-      WHERE category IN (k.category, '*') AND urgency IN (k.urgency, '*')
-      ORDER BY category = '*', urgency = '*'
-      LIMIT 1) AS rule
+      WHERE k.grid_code IS NOT NULL AND w.grid_codes @> ARRAY[k.grid_code]) AS workers
   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY
-    AS k(place_codes, grid_code, category, urgency, ord);
+    AS k(place_codes, grid_code, category, urgency, ord)
+  LEFT JOIN LATERAL (
+    SELECT owner, co_owner FROM routing_rule
+     WHERE category IN (k.category, '*') AND urgency IN (k.urgency, '*')
+     ORDER BY category = '*', urgency = '*'
+     LIMIT 1) AS applicable ON true;
 
 -- name: assignment_history
 SELECT at, kind, unit_id, worker_id, grid_code, place_code, reason FROM assignment WHERE incident_id = $1

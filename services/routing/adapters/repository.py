@@ -203,7 +203,7 @@ class AssignmentRepository:
         return [DecisionContext([Unit(u["id"], u["kind"], u["name"], tuple(u["area"]), u["department"])
                                  for u in row["units"]],
                                 [worker_from_row(w) for w in row["workers"]],
-                                Rule(row["rule"]["owner"], row["rule"]["co_owner"]) if row["rule"] else DEFAULT_RULE)
+                                Rule(row["rule_owner"], row["rule_co_owner"]) if row["rule_owner"] else DEFAULT_RULE)
                 for row in sorted(rows, key=lambda row: row["ord"])]
 
 

@@ -68,8 +68,9 @@ DEFAULT_RULE = Rule("grid")
 
 @dataclass(frozen=True)
 class DecisionContext:
-    """What `decide_owner` reads for a place: the units of the place and the levels above it, the workers of
-    its grid (with their rosters), and the rule of the case's category × urgency."""
+    """What `decide_owner` reads for a place: the units of the place and the levels above it (of the departments,
+    those the rule names), the workers of its grid (with their rosters), and the rule of the case's category ×
+    urgency."""
 
     units: list[Unit]
     workers: list[Worker]
