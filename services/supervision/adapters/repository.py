@@ -132,13 +132,13 @@ class CaseRepository:
                  a.owner.unit_kind, a.areas["grid_code"], a.areas["community_code"], a.areas["street_code"],
                  a.areas["district_code"], a.at, a.reassigned) for a in assignments),
             [n.kind for n in names], [n.key for n in names])
+        by_case = {row["incident_id"]: row for row in rows}
         stored = {(n["kind"], n["key"]): StoredName(n["name"], datetime.fromisoformat(n["seen_at"]))
-                  for n in rows[0]["known_names"]}
+                  for n in by_case[assignments[0].incident_id]["known_names"]}
         if changed := names_to_store(stored, [(name, a.at) for a in assignments for name in a.names]):
             keys = sorted(changed)
             await self._conn.execute(QUERIES.write_unit_names, [k for k, _ in keys], [k for _, k in keys],
                                      [changed[k].name for k in keys], [changed[k].seen_at for k in keys])
-        by_case = {row["incident_id"]: row for row in rows}
         return [_case(by_case[a.incident_id]) for a in assignments]
 
     async def record_return(self, incident_id: uuid.UUID, at: datetime) -> None:
