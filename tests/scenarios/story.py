@@ -4,6 +4,7 @@ it expects (`eventually`), never by sleeping a guess."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -157,6 +158,30 @@ class City:
 
     async def sms_to(self, phone: str) -> list[dict[str, Any]]:
         return (await self.http.get(self.stack.url("sms") + "/sms", params={"phone": phone})).json()  # type: ignore
+
+    async def live_alert(self, headers: dict[str, str], name: str, incident_id: str,
+                         timeout: float = 30.0) -> dict[str, Any]:
+        """The first alert `name` of the case on the supervisors' live stream (GET /v1/alerts/stream, read from its
+        start as a supervisor's screen reconnecting with no Last-Event-ID would): its id and data. Fails after
+        `timeout` seconds without one."""
+        current: dict[str, str] = {}
+        try:
+            async with asyncio.timeout(timeout), self.http.stream(
+                    "GET", self.url("notifications", "/v1/alerts/stream"), headers=headers,
+                    timeout=httpx.Timeout(timeout)) as response:
+                assert response.status_code == 200, await response.aread()
+                async for line in response.aiter_lines():
+                    if line.startswith(("id:", "event:", "data:")):
+                        key, _, value = line.partition(":")
+                        current[key] = value.strip()
+                    elif not line:
+                        data = json.loads(current["data"]) if "data" in current else {}
+                        if current.get("event") == name and data.get("incident_id") == incident_id:
+                            return {"id": current.get("id"), "data": data}
+                        current = {}
+        except TimeoutError:
+            pass
+        raise AssertionError(f"no {name} of case {incident_id} on the live stream within {timeout} s")
 
 
 async def _waiting_for(probe: Callable[[], Awaitable[T | None]], expected: dict[str, Any], seen: list[Any]) -> T:

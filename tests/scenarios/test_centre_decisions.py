@@ -1,6 +1,7 @@
 """What the command centre decides, told from the outside with every role running: a unit asks for 挂起, the
-centre hears of it and grants it until a date, the case resumes by itself then; and 12345 refuses our 退单 of
-its order, which comes back to the unit that had it. Each service's view is checked, and no effect doubles."""
+centre hears of it and grants it until a date, the case resumes by itself then; 12345 refuses our 退单 of its
+order, which comes back to the unit that had it; and an emergency is the centre's at once. Each service's view is
+checked, and no effect doubles."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from tests.scenarios.story import ADMIN, CENTRE, GRID_1, IN_GRID_1, City, eventu
 
 WORKER = {"unit": "grid-320508019044001", "worker": "gw-320508019044001", "phone": "13900000001"}
 CENTRE_PHONE = "13900000990"
+EMERGENCY_DESK = "13900000991"  # the district's duty desk for 特急 cases
+ELSEWHERE_DESK = "13900000992"  # another district's
 ORDER = "GD2026-SCENARIO-0101"
 
 
@@ -104,6 +107,40 @@ async def test_12345_refusing_our_return_gives_the_order_back_to_its_unit(city: 
     callbacks = await eventually(lambda: _callbacks(city, "signed"))
     assert callbacks == ["accepted", "returned", "signed"]
     assert len(await _sent(city, incident, "12345不同意退单") or []) == 1
+
+
+async def test_an_emergency_reaches_the_centre_at_once_beside_its_owner(city: City):
+    """DOMAIN §6 特急: an emergency report is the command centre's at once (on the supervisors' live stream, and to
+    every subscriber of `centre.emergency_reported` whose area covers it, night or not) while its owner is told of
+    the new case as of any other. The alert is routing's IncidentAssigned as notifications applies it: each party
+    once, and nobody outside the area."""
+    for sub_id, area, phone in (("district-emergencies", GRID_1[:6], EMERGENCY_DESK),
+                                ("other-district-emergencies", "320509", ELSEWHERE_DESK)):
+        response = await city.http.put(city.url("notifications", f"/v1/subscriptions/{sub_id}"), headers=ADMIN,
+                                       json={"name": "区应急值班", "role": "supervisor", "area": [area],
+                                             "event_types": ["centre.emergency_reported"], "channels": ["sms"],
+                                             "phone": phone})
+        assert response.status_code in (200, 201), response.text
+    # A category of the grid's own (the other stories' neighbour disputes here would make this one their duplicate).
+    incident = await city.report(category="city.ads", urgency="emergency", title="配电箱旁堆放易燃广告物料")
+    case = await city.case_when(incident, status="assigned", owner__worker_id=WORKER["worker"])
+    assert [c["unit_id"] for c in case["co_owners"]] == ["district-320508"]  # an emergency's 协办 (DOMAIN §2)
+
+    alert = await city.live_alert(CENTRE, "centre.emergency_reported", incident)
+    assert alert["data"]["grid_code"] == GRID_1
+    desk = await eventually(lambda: _sent(city, incident, "特急案件："))  # the centre alert's own words
+    assert [d["address"] for d in desk] == [EMERGENCY_DESK]  # neither the other district's desk nor CENTRE_PHONE
+    owner = await eventually(lambda: _sent(city, incident, "新案件"))
+    assert [d["address"] for d in owner].count(WORKER["phone"]) == 1
+    on_the_phone = await eventually(lambda: _texts_about(city, EMERGENCY_DESK, incident))
+    assert len(on_the_phone) == 1 and "特急案件" in on_the_phone[0]
+    assert not await _texts_about(city, ELSEWHERE_DESK, incident)
+
+
+async def _texts_about(city: City, phone: str, incident: str) -> list[str] | None:
+    """What the SMS gateway got for `phone` that names the case (by its short reference)."""
+    found = [sms["text"] for sms in await city.sms_to(phone) if incident[:8] in sms["text"]]
+    return found or None
 
 
 async def _sent(city: City, incident: str, words: str) -> list[dict[str, Any]] | None:
