@@ -30,7 +30,7 @@ from shared.messaging.consumer import EventProcessor, run_consumer
 from shared.messaging.kafka import make_consumer, make_producer
 from shared.messaging.outbox import OutboxRelay
 from shared.resilience import KAFKA, Stopped, close_quietly, ride_out, watch_kafka
-from shared.runtime import ServiceContainer, run_until_stopped
+from shared.runtime import ServiceContainer, run_until_stopped, settle_heap
 from shared.settings import ServiceSettings, refusal_message
 from shared.tracing import configure_tracing
 
@@ -149,6 +149,7 @@ def service_cli(name: str, service_dir: Path, load_settings: Callable[[], S], bo
                 container = await ride_out(lambda: bootstrap(s), stop=stop)
             except Stopped:
                 return
+            settle_heap()
             try:
                 await body(container, stop)
             except Stopped:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import uuid
 from typing import Any
 
@@ -24,9 +23,9 @@ from services.intake.views import incident_view, list_categories, queued_inciden
 from shared.auth import Caller, Principal, current_principal
 from shared.events.intake import Point
 from shared.problems import Problem, problems, validation_problem
+from shared.runtime import settle_heap
 from shared.web import create_service_app
 
-YOUNG_GENERATION_THRESHOLD = 7000
 REPORT_OPENAPI: dict[str, Any] = {
     "parameters": [s.IDEMPOTENCY_HEADER],
     "requestBody": {"required": True, "content": {"application/json": {
@@ -201,13 +200,7 @@ def create_app(settings: IntakeSettings | None = None, container: IntakeContaine
 
     async def start() -> IntakeContainer:
         started = container or await bootstrap(settings)
-        # Everything alive now (modules, schemas, routes, pool: ~100,000 objects) lives as long as the process: keep
-        # it out of the cyclic collector, whose full passes over it stalled every request in flight (35-90 ms in the
-        # bench). And collect the young generation after 7,000 net allocations, not 700: the objects of 32 requests
-        # in flight crossed 700 every few requests (1,400 collections in 10 s per process at 700; 19 at 7,000).
-        gc.collect()  # garbage now would otherwise be frozen with the rest
-        gc.freeze()
-        gc.set_threshold(YOUNG_GENERATION_THRESHOLD, *gc.get_threshold()[1:])
+        settle_heap()  # the API under load: its requests in flight waited on the collector's passes over the rest
         return started
 
     routers = [build_router(), build_attachments_router(), build_hotline_router(), build_open311_router(),
