@@ -160,7 +160,7 @@ class City:
         return (await self.http.get(self.stack.url("sms") + "/sms", params={"phone": phone})).json()  # type: ignore
 
     async def live_alert(self, headers: dict[str, str], name: str, incident_id: str,
-                         timeout: float = 30.0) -> dict[str, Any]:
+                         timeout: float = 45.0) -> dict[str, Any]:
         """The first alert `name` of the case on the supervisors' live stream (GET /v1/alerts/stream, read from its
         start as a supervisor's screen reconnecting with no Last-Event-ID would): its id and data. Fails after
         `timeout` seconds without one."""
@@ -179,7 +179,7 @@ class City:
                         if current.get("event") == name and data.get("incident_id") == incident_id:
                             return {"id": current.get("id"), "data": data}
                         current = {}
-        except TimeoutError:
+        except (TimeoutError, httpx.TimeoutException):
             pass
         raise AssertionError(f"no {name} of case {incident_id} on the live stream within {timeout} s")
 

@@ -226,11 +226,16 @@ class FakeAssignments:
             row.closed_at = None
 
     async def decision_contexts(self, keys: Sequence[ContextKey]) -> list[DecisionContext]:
-        return [DecisionContext(await self._units.covering(list(ancestors(k.place_code).values())),
-                                [w for w in self._workers.rows.values()
-                                 if k.grid_code is not None and k.grid_code in w.grid_codes],
-                                self._rules.for_case(k.category, k.urgency))
-                for k in keys]
+        contexts = []
+        for k in keys:
+            rule = self._rules.for_case(k.category, k.urgency)
+            named = {rule.owner, rule.co_owner}  # of the departments, those the rule names (as the SQL reads them)
+            units = [u for u in await self._units.covering(list(ancestors(k.place_code).values()))
+                     if u.kind != "department" or f"dept:{u.department}" in named]
+            contexts.append(DecisionContext(units, [w for w in self._workers.rows.values()
+                                                    if k.grid_code is not None and k.grid_code in w.grid_codes],
+                                            rule))
+        return contexts
 
 
 class RoutingStore:
