@@ -66,6 +66,9 @@ class Pass:
     sent: dict[str, float] = field(default_factory=dict)
     arrived: dict[str, float] = field(default_factory=dict)
     kinds: dict[str, int] = field(default_factory=dict)
+    # Each output's own stamps, epoch seconds: its envelope's `time` (routing wrote it, in the transaction that
+    # made it) and its Kafka record's timestamp (the relay sent it).
+    stamps: dict[str, tuple[float, float]] = field(default_factory=dict)
     wall_offset: float = field(default_factory=lambda: time.time() - time.perf_counter())
 
     def wall(self, stamp: float) -> float:
@@ -120,7 +123,7 @@ async def _run(seconds: int, grids: int, burst: int, consumers: tuple[int, ...])
                 own = incidents[len(outcomes) * per_pass:(len(outcomes) + 1) * per_pass]
                 burst_pass, paced_pass, rate = await _measure(own, prefix + INCIDENTS, prefix + ASSIGNMENTS,
                                                               burst, seconds, rate=rate)
-            outcomes.append(Outcome(count, burst_pass, paced_pass, await _stages(dsn, paced_pass)))
+            outcomes.append(Outcome(count, burst_pass, paced_pass, _stages(paced_pass)))
         assert rate is not None
         print(f"  baseline pass-through: burst of {burst:,}, then {rate:,.0f}/s …", flush=True)
         passthrough = [[sys.executable, "-m", "bench.routing_e2e", "passthrough", baseline_in, baseline_out,
@@ -152,23 +155,16 @@ async def _run(seconds: int, grids: int, burst: int, consumers: tuple[int, ...])
     return figures
 
 
-async def _stages(dsn: str, paced: Pass) -> dict[str, list[float]]:
-    """Where the paced latency goes, from the outbox rows (Postgres time and the bench's wall clock are the
-    same machine's): published → the consumer's transaction began (its now() stamps created_at), → the relay
-    marked it sent, → the collector read it."""
-    pool = await create_pool(dsn, 1, 1)
-    try:
-        rows = await pool.fetch("SELECT key, created_at, sent_at FROM outbox WHERE key = ANY($1::text[])",
-                                list(paced.arrived))
-    finally:
-        await pool.close()
+def _stages(paced: Pass) -> dict[str, list[float]]:
+    """Where the paced latency goes, from each output's stamps (the bench's, routing's and the producer's clocks
+    are the same machine's): published → routing wrote the assignment, → the relay sent it, → the collector read
+    it. (The relay deletes its outbox rows once published: the event carries the stamps.)"""
     parts: dict[str, list[float]] = {"queued_before_consumer": [], "consumer_to_relay_sent": [],
                                      "sent_to_read": []}
-    for row in rows:
-        published, arrived = paced.wall(paced.sent[row["key"]]), paced.wall(paced.arrived[row["key"]])
-        created, sent = row["created_at"].timestamp(), row["sent_at"].timestamp()
-        parts["queued_before_consumer"].append((created - published) * 1000)
-        parts["consumer_to_relay_sent"].append((sent - created) * 1000)
+    for key, (written, sent) in paced.stamps.items():
+        published, arrived = paced.wall(paced.sent[key]), paced.wall(paced.arrived[key])
+        parts["queued_before_consumer"].append((written - published) * 1000)
+        parts["consumer_to_relay_sent"].append((sent - written) * 1000)
         parts["sent_to_read"].append((arrived - sent) * 1000)
     return {name: [round(statistics.median(v), 1), round(statistics.quantiles(v, n=100)[98], 1)]
             for name, v in parts.items() if len(v) > 1}
@@ -245,8 +241,12 @@ class Collector:
                     key = record.key.decode() if record.key else ""
                     if key in self.current.sent and key not in self.current.arrived:
                         self.current.arrived[key] = now
-                        kind = json.loads(record.value)["type"] if record.value else "?"
+                        envelope = json.loads(record.value) if record.value else {}
+                        kind = envelope.get("type", "?")
                         self.current.kinds[kind] = self.current.kinds.get(kind, 0) + 1
+                        if "time" in envelope:
+                            self.current.stamps[key] = (datetime.fromisoformat(envelope["time"]).timestamp(),
+                                                        record.timestamp / 1000)
 
     async def wait_for(self, count: int) -> None:
         progress, stalled_since = -1, time.monotonic()

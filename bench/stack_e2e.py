@@ -31,14 +31,14 @@ from typing import Any
 
 import asyncpg
 import httpx
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.common import ROOT, Figure, analyse, report_batches, wrk
 from bench.light_http import LightClient
 from deploy.demo.synthetic_city import main as write_city
 from deploy.demo.synthetic_city import sample_points
 from shared.messaging.kafka import make_producer
-from shared.messaging.topics import ensure_topics
+from shared.messaging.topics import ASSIGNMENTS, INCIDENTS, PARTITIONS, ensure_topics
 from tests.e2e.stack import Stack, new_database_names
 from tests.support import KAFKA_BOOTSTRAP, create_database, drop_database
 
@@ -213,25 +213,48 @@ STAGES = ("intake relay", "kafka + routing consume", "routing relay", "kafka + n
 
 
 async def _stage_spans(stack: Stack) -> dict[str, dict[str, float]]:
-    """Where each case's time went, from the rows each service stamped: case ref (the id's first 8 characters) →
-    stage → ms."""
-    received = await _rows_by_key(stack, "intake", "SELECT key, created_at, sent_at FROM outbox WHERE payload LIKE "
-                                                   "'%intake.incident.received%'")
-    assigned = await _rows_by_key(stack, "routing", "SELECT key, created_at, sent_at FROM outbox WHERE payload LIKE "
-                                                    "'%routing.incident.assigned%'")
+    """Where each case's time went: case ref (the id's first 8 characters) → stage → ms. A relay deletes its outbox
+    row once published, so the event's own stamps say it: its envelope's `time` (when its service wrote it, in the
+    transaction that made it) and its Kafka record's timestamp (when the relay sent it); the delivery's row says
+    when notifications wrote it and when the gateway had it."""
+    received = await _published(stack, INCIDENTS, "intake.incident.received")
+    assigned = await _published(stack, ASSIGNMENTS, "routing.incident.assigned")
     told = await _rows_by_key(stack, "notifications",
                               "SELECT incident_id::text, created_at, sent_at FROM delivery "
                               "WHERE event_type = 'routing.incident.assigned' AND channel = 'sms'")
     spans: dict[str, dict[str, float]] = {}
-    for key, (_, r_created, r_sent) in received.items():
-        if key not in assigned or key not in told or None in (r_sent, *assigned[key], *told[key]):
+    for key, (r_created, r_sent) in received.items():
+        if key not in assigned or key not in told or None in told[key]:
             continue
-        _, a_created, a_sent = assigned[key]
-        _, d_created, d_sent = told[key]
-        spans[key[:8]] = {name: (end - start).total_seconds() * 1000 for name, (start, end) in zip(
+        a_created, a_sent = assigned[key]
+        d_created, d_sent = told[key]["created_at"].timestamp(), told[key]["sent_at"].timestamp()
+        spans[key[:8]] = {name: (end - start) * 1000 for name, (start, end) in zip(
             STAGES, ((r_created, r_sent), (r_sent, a_created), (a_created, a_sent), (a_sent, d_created),
                      (d_created, d_sent)), strict=True)}
     return spans
+
+
+async def _published(stack: Stack, topic: str, event_type: str) -> dict[str, tuple[float, float]]:
+    """Every event of `event_type` on the stack's `topic`, by key (its first one): (written, published), epoch
+    seconds: its envelope's `time` and its record's timestamp (the producer's clock at the send, CreateTime)."""
+    reader = AIOKafkaConsumer(bootstrap_servers=KAFKA_BOOTSTRAP, enable_auto_commit=False)
+    await reader.start()
+    try:
+        partitions = [TopicPartition(stack.topic_prefix + topic, p) for p in range(PARTITIONS)]
+        reader.assign(partitions)
+        await reader.seek_to_beginning(*partitions)
+        ends = await reader.end_offsets(partitions)
+        found: dict[str, tuple[float, float]] = {}
+        while [tp for tp in partitions if await reader.position(tp) < ends[tp]]:  # one not read to its end
+            for records in (await reader.getmany(timeout_ms=1000, max_records=5000)).values():
+                for record in records:
+                    envelope = json.loads(record.value)
+                    if envelope["type"] == event_type and record.key is not None:
+                        found.setdefault(record.key.decode(), (datetime.fromisoformat(envelope["time"]).timestamp(),
+                                                               record.timestamp / 1000))
+        return found
+    finally:
+        await reader.stop()
 
 
 def _stage_percentiles(spans: dict[str, dict[str, float]], quantile: int = 50,

@@ -1,8 +1,8 @@
-"""Transactional outbox: write rows with the state change; a relay publishes them and marks them sent.
+"""Transactional outbox: write rows with the state change; a relay publishes them and retires them.
 
-The relay never reads "id > last id": transactions commit out of id order, so it marks rows sent
-instead. One relay per service leads (session advisory lock); others wait as hot standbys. LISTEN is a
-hint to wake early; the short poll is what guarantees progress.
+The relay never reads "id > last id": transactions commit out of id order, so what waits is what is still in
+the table (the envelope outbox deletes a row once Kafka has it). One relay per service leads (session advisory
+lock); others wait as hot standbys. LISTEN is a hint to wake early; the short poll is what guarantees progress.
 
 Most services keep rendered envelopes in the `outbox` table (`EnvelopeOutbox`). A service may keep its
 events in another shape and render them at publish time by giving the relay its own `OutboxTable`
@@ -70,29 +70,34 @@ class OutboxTable(Protocol):
     async def unsent(self, conn: asyncpg.Connection, limit: int) -> list[OutgoingMessage]:
         """The messages of up to `limit` unsent rows, oldest row first."""
 
-    async def mark_sent(self, conn: asyncpg.Connection, row_ids: list[int]) -> None: ...
+    async def retire_published(self, conn: asyncpg.Connection, row_ids: list[int]) -> None:
+        """The rows are on the broker: never published again."""
 
     async def purge_sent(self, pool: asyncpg.Pool, older_than_hours: int) -> int:
-        """Delete rows sent longer ago than that; returns how many."""
+        """Delete retired rows kept longer ago than that (a table that keeps them a while); returns how many."""
 
     async def oldest_unsent_age(self, conn: asyncpg.Connection) -> float | None:
         """Seconds since the oldest unsent row was written (None: nothing waits); one indexed lookup."""
 
 
 class EnvelopeOutbox:
-    """The `outbox` table of rendered CloudEvents envelopes (written by `write`)."""
+    """The `outbox` table of rendered CloudEvents envelopes (written by `write`). A row is deleted once published:
+    Kafka keeps what was published (and its consumers' inboxes what they applied), and marking it sent instead
+    rewrote the whole row and its index entries (bench/README.md, session 29). `sent_at` is what a relay of an
+    earlier version set while an upgrade rolled: such rows are left alone and purged; a check counting the rows
+    `WHERE sent_at IS NULL` still counts what waits."""
 
     async def unsent(self, conn: asyncpg.Connection, limit: int) -> list[OutgoingMessage]:
         rows = await conn.fetch(
             "SELECT id, topic, key, payload FROM outbox WHERE sent_at IS NULL ORDER BY id LIMIT $1", limit)
         return [OutgoingMessage(r["id"], r["topic"], r["key"].encode(), r["payload"].encode()) for r in rows]
 
-    async def mark_sent(self, conn: asyncpg.Connection, row_ids: list[int]) -> None:
-        await conn.execute("UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])", row_ids)
+    async def retire_published(self, conn: asyncpg.Connection, row_ids: list[int]) -> None:
+        await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", row_ids)
 
     async def purge_sent(self, pool: asyncpg.Pool, older_than_hours: int) -> int:
-        result = await pool.execute(
-            "DELETE FROM outbox WHERE sent_at < now() - make_interval(hours => $1)", older_than_hours)
+        # Only an earlier version's relay marks rows (while an upgrade rolls): they go at once, whatever their age.
+        result = await pool.execute("DELETE FROM outbox WHERE sent_at IS NOT NULL")
         return int(result.split()[-1])
 
     async def oldest_unsent_age(self, conn: asyncpg.Connection) -> float | None:
@@ -189,7 +194,7 @@ class OutboxRelay:
                 deliveries = [await self._producer.send(self._prefix + m.topic, m.value, key=m.key)
                               for m in messages]
             await asyncio.gather(*deliveries)  # acks=all: every message is on the broker before its row is marked
-            await self._table.mark_sent(conn, sorted({m.row_id for m in messages}))
+            await self._table.retire_published(conn, sorted({m.row_id for m in messages}))
         self.published += len(messages)
         return len(messages)
 
@@ -200,11 +205,6 @@ class OutboxRelay:
             future: asyncio.Future[object] = await self._producer.send(self._prefix + message.topic, message.value,
                                                                         key=message.key)
         return future
-
-
-async def purge_sent(pool: asyncpg.Pool, older_than_hours: int = 24) -> int:
-    """Delete `outbox` rows sent longer ago than that (the relay does it when idle)."""
-    return await EnvelopeOutbox().purge_sent(pool, older_than_hours)
 
 
 async def _wait(event: asyncio.Event, timeout: float, also: asyncio.Event | None = None) -> None:

@@ -14,12 +14,14 @@ import time
 import asyncpg
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared.auth import issue_token
+from shared.messaging.topics import INCIDENTS, PARTITIONS
 from shared.settings import DEV_JWT_SECRET
 from shared.signing import sign
 from tests.e2e.stack import Stack, eventually
-from tests.support import ROOT
+from tests.support import KAFKA_BOOTSTRAP, ROOT
 
 SCHOOL_WORKER_PHONE = "13900000099"
 GRID_1_WORKER = {"id": "gw-320508019044001", "phone": "13900000001", "unit": "grid-320508019044001"}
@@ -197,6 +199,14 @@ async def test_bad_input_gets_problem_json_and_stores_nothing(stack: Stack):
         assert await conn.fetchval("SELECT count(*) FROM outbox") == 0
     finally:
         await conn.close()
+    # Nor was any event published (the relay deletes its outbox rows once it has).
+    reader = AIOKafkaConsumer(bootstrap_servers=KAFKA_BOOTSTRAP)
+    await reader.start()
+    try:
+        topic = stack.topic_prefix + INCIDENTS
+        assert sum((await reader.end_offsets([TopicPartition(topic, p) for p in range(PARTITIONS)])).values()) == 0
+    finally:
+        await reader.stop()
 
 
 KILLABLE = [("intake", "relay"), ("routing", "consume"), ("routing", "relay"), ("supervision", "consume"),

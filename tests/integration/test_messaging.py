@@ -17,7 +17,7 @@ from shared.events.envelope import Envelope
 from shared.events.intake import IncidentReceived, IncidentSigned
 from shared.messaging.consumer import EventProcessor, Incoming, run_consumer
 from shared.messaging.kafka import make_consumer, make_producer
-from shared.messaging.outbox import OutboxRelay, leader_lock_key, purge_sent
+from shared.messaging.outbox import OutboxRelay, leader_lock_key
 from shared.messaging.topics import INCIDENTS, PARTITIONS
 from tests.support import KAFKA_BOOTSTRAP, SERVICE_DIRS, FixedClock
 
@@ -71,7 +71,7 @@ async def write_events(pool: asyncpg.Pool, events: list) -> list[Envelope]:
     return envelopes
 
 
-async def test_relay_publishes_committed_rows_in_order_keyed_by_incident_and_marks_them_sent(
+async def test_relay_publishes_committed_rows_in_order_keyed_by_incident_and_deletes_them(
         pool, producer, topic_prefix):
     case = uuid.uuid4()
     envelopes = await write_events(pool, [received(case), IncidentSigned(incident_id=case, at=NOW, actor="w1")]
@@ -83,7 +83,7 @@ async def test_relay_publishes_committed_rows_in_order_keyed_by_incident_and_mar
     assert sorted(map(str, ids)) == sorted(str(e.id) for e in envelopes)
     same_case = [Envelope.model_validate_json(r.value) for r in records if r.key == str(case).encode()]
     assert [e.type for e in same_case] == ["intake.incident.received", "intake.incident.signed"]
-    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 0
+    assert await pool.fetchval("SELECT count(*) FROM outbox") == 0  # gone once on the broker
     assert await relay.publish_batch() == 0
 
 
@@ -379,14 +379,18 @@ async def committed_and_end_offsets(group: str, topic: str) -> dict[int, tuple[i
         await reader.stop()
 
 
-async def test_sent_rows_older_than_a_day_are_purged_and_unsent_ones_kept(pool):
+async def test_rows_an_earlier_relay_marked_sent_are_not_published_again_and_are_purged(pool):
+    """While an upgrade rolls, a relay of the version before may still mark rows sent instead of deleting them:
+    the new relay leaves them alone and its purge deletes them."""
+    from shared.messaging.outbox import EnvelopeOutbox
+
     await write_events(pool, [received() for _ in range(3)])
-    await pool.execute("UPDATE outbox SET sent_at = now() - interval '25 hours' "
-                       "WHERE id = (SELECT min(id) FROM outbox)")
-    await pool.execute("UPDATE outbox SET sent_at = now() WHERE id = (SELECT max(id) FROM outbox)")
-    assert await purge_sent(pool) == 1
+    await pool.execute("UPDATE outbox SET sent_at = now() WHERE id = (SELECT min(id) FROM outbox)")
+    table = EnvelopeOutbox()
+    async with pool.acquire() as conn:
+        assert len(await table.unsent(conn, 10)) == 2
+    assert await table.purge_sent(pool, 24) == 1
     assert await pool.fetchval("SELECT count(*) FROM outbox") == 2
-    assert await pool.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL") == 1
 
 
 async def test_the_metrics_samplers_read_outbox_age_dead_letters_and_lag(pool, topic_prefix):
@@ -404,7 +408,7 @@ async def test_the_metrics_samplers_read_outbox_age_dead_letters_and_lag(pool, t
     age = await metrics.note_outbox_age(pool, EnvelopeOutbox(), "intake")
     assert 89 < age < 120
     assert metrics.OUTBOX_AGE.labels("intake")._value.get() == age
-    await pool.execute("UPDATE outbox SET sent_at = now()")
+    await pool.execute("DELETE FROM outbox")  # as the relay does once they are published
     assert await metrics.note_outbox_age(pool, EnvelopeOutbox(), "intake") == 0.0
 
     bad = received()

@@ -32,7 +32,8 @@ class ClockAlertOutbox:
                                                 envelope.subject.encode(), envelope.to_bytes()))
         return messages
 
-    async def mark_sent(self, conn: asyncpg.Connection, row_ids: list[int]) -> None:
+    async def retire_published(self, conn: asyncpg.Connection, row_ids: list[int]) -> None:
+        # Marked, not deleted: the alerts are the record of which thresholds fired (kept a day, then purged).
         await conn.execute(QUERIES.mark_clock_alerts_sent, row_ids)
 
     async def purge_sent(self, pool: asyncpg.Pool, older_than_hours: int) -> int:
