@@ -193,7 +193,7 @@ class OutboxRelay:
             else:
                 deliveries = [await self._producer.send(self._prefix + m.topic, m.value, key=m.key)
                               for m in messages]
-            await asyncio.gather(*deliveries)  # acks=all: every message is on the broker before its row is marked
+            await asyncio.gather(*deliveries)  # acks=all: every message is on the broker before its row goes
             await self._table.retire_published(conn, sorted({m.row_id for m in messages}))
         self.published += len(messages)
         return len(messages)
