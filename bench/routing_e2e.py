@@ -7,7 +7,8 @@ reads the assignments topic, matching each output to its input by key (the incid
 
 - burst: all N published at once; assigned events out per second (first publish → last output);
 - paced: a steady rate for `seconds` (70 % of the first burst's rate, at most 500/s); latency from
-  publish to the assigned event, p50/p99, and where it goes (from the outbox rows' stamps);
+  publish to the assigned event, p50/p99, and where it goes (from each output's own stamps: its
+  envelope's time, its record's timestamp);
 
 with one consume process (the default deployment), then two sharing the six partitions.
 
