@@ -31,16 +31,16 @@ from typing import Any
 
 import asyncpg
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from bench.common import ROOT, Figure, analyse, report_batches, wrk
 from bench.light_http import LightClient
 from deploy.demo.synthetic_city import main as write_city
 from deploy.demo.synthetic_city import sample_points
 from shared.messaging.kafka import make_producer
-from shared.messaging.topics import ASSIGNMENTS, INCIDENTS, PARTITIONS, ensure_topics
+from shared.messaging.topics import ASSIGNMENTS, INCIDENTS, ensure_topics
 from tests.e2e.stack import Stack, new_database_names
-from tests.support import KAFKA_BOOTSTRAP, create_database, drop_database
+from tests.support import KAFKA_BOOTSTRAP, create_database, drop_database, published_records
 
 BURST = 1_000  # messages of the raw Kafka baseline's burst
 PACED = 3_000  # points kept apart for the paced run (no duplicates of the loaded ones)
@@ -237,24 +237,13 @@ async def _stage_spans(stack: Stack) -> dict[str, dict[str, float]]:
 async def _published(stack: Stack, topic: str, event_type: str) -> dict[str, tuple[float, float]]:
     """Every event of `event_type` on the stack's `topic`, by key (its first one): (written, published), epoch
     seconds: its envelope's `time` and its record's timestamp (the producer's clock at the send, CreateTime)."""
-    reader = AIOKafkaConsumer(bootstrap_servers=KAFKA_BOOTSTRAP, enable_auto_commit=False)
-    await reader.start()
-    try:
-        partitions = [TopicPartition(stack.topic_prefix + topic, p) for p in range(PARTITIONS)]
-        reader.assign(partitions)
-        await reader.seek_to_beginning(*partitions)
-        ends = await reader.end_offsets(partitions)
-        found: dict[str, tuple[float, float]] = {}
-        while [tp for tp in partitions if await reader.position(tp) < ends[tp]]:  # one not read to its end
-            for records in (await reader.getmany(timeout_ms=1000, max_records=5000)).values():
-                for record in records:
-                    envelope = json.loads(record.value)
-                    if envelope["type"] == event_type and record.key is not None:
-                        found.setdefault(record.key.decode(), (datetime.fromisoformat(envelope["time"]).timestamp(),
-                                                               record.timestamp / 1000))
-        return found
-    finally:
-        await reader.stop()
+    found: dict[str, tuple[float, float]] = {}
+    for record in await published_records(stack.topic_prefix + topic):
+        envelope = json.loads(record.value)
+        if envelope["type"] == event_type and record.key is not None:
+            found.setdefault(record.key.decode(), (datetime.fromisoformat(envelope["time"]).timestamp(),
+                                                   record.timestamp / 1000))
+    return found
 
 
 def _stage_percentiles(spans: dict[str, dict[str, float]], quantile: int = 50,

@@ -65,6 +65,29 @@ async def delete_topics(bootstrap: str, names: list[str]) -> None:
         await admin.close()
 
 
+async def published_records(topic: str, bootstrap: str = KAFKA_BOOTSTRAP) -> list[Any]:
+    """Every record on `topic` now, partition by partition from the beginning (aiokafka ConsumerRecords): what the
+    relays published, since they delete their outbox rows once the broker has them."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from shared.messaging.topics import PARTITIONS
+
+    reader = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await reader.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        reader.assign(partitions)
+        await reader.seek_to_beginning(*partitions)
+        ends = await reader.end_offsets(partitions)
+        records: list[Any] = []
+        while [tp for tp in partitions if await reader.position(tp) < ends[tp]]:  # one not read to its end
+            for batch in (await reader.getmany(timeout_ms=1000, max_records=5000)).values():
+                records.extend(batch)
+        return records
+    finally:
+        await reader.stop()
+
+
 async def handle(bus, event, envelope=None):
     """Run one event through the bus's handler for it in a fresh unit of work and commit, as the consumer does
     after its inbox check (the inbox itself is tested in test_messaging.py). Returns the envelope."""
@@ -120,4 +143,4 @@ async def one_by_one_then_as_a_run(bus: Any, pool: asyncpg.Pool, events: Sequenc
 
 
 __all__ = ["ADMIN_DSN", "KAFKA_BOOTSTRAP", "ROOT", "SERVICE_DIRS", "FixedClock", "create_database", "delete_topics",
-           "drop_database", "dsn_for", "handle", "one_by_one_then_as_a_run", "serving"]
+           "drop_database", "dsn_for", "handle", "one_by_one_then_as_a_run", "published_records", "serving"]

@@ -6,6 +6,7 @@ The roles come from deploy/local/processes.txt, the same list `make up` starts.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import signal
@@ -17,7 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
@@ -205,9 +206,27 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 
     raise AssertionError(f"condition not met in {timeout}s; last probe: {last!r}")
 
 
+async def alert_stream(http: httpx.AsyncClient, notifications_url: str, headers: dict[str, str],
+                       timeout: float | None = None) -> AsyncIterator[dict[str, Any]]:
+    """The supervisors' live stream (GET /v1/alerts/stream), event by event as a browser's EventSource reads it:
+    {"id", "event", "data" (parsed)}; comment lines (the pings) are skipped. Ends when the caller stops reading.
+    `timeout`: httpx's for this request (the client's otherwise); the server pings every 15 s."""
+    async with http.stream("GET", notifications_url + "/v1/alerts/stream", headers=headers,
+                           timeout=http.timeout if timeout is None else httpx.Timeout(timeout)) as response:
+        assert response.status_code == 200, await response.aread()
+        current: dict[str, str] = {}
+        async for line in response.aiter_lines():
+            if line.startswith(("id:", "event:", "data:")):
+                key, _, value = line.partition(":")
+                current[key] = value.strip()
+            elif not line and "data" in current:
+                yield {**current, "data": json.loads(current["data"])}
+                current = {}
+
+
 def new_database_names() -> dict[str, str]:
     run = uuid.uuid4().hex[:8]
     return {service: f"e2e_{run}_{service}" for service in SERVICES}
 
 
-__all__ = ["ADMIN_DSN", "Stack", "dsn_for", "eventually", "new_database_names", "running_stack"]
+__all__ = ["ADMIN_DSN", "Stack", "alert_stream", "dsn_for", "eventually", "new_database_names", "running_stack"]

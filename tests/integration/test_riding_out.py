@@ -34,7 +34,6 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaTimeoutError
 
 from shared.db.migrate import migrate
@@ -42,7 +41,7 @@ from shared.db.pool import create_pool
 from shared.messaging import outbox
 from shared.messaging.kafka import make_producer
 from shared.messaging.outbox import OutboxRelay
-from shared.messaging.topics import ALL_TOPICS, PARTITIONS, ensure_topics, topic_for_event_type
+from shared.messaging.topics import ALL_TOPICS, ensure_topics, topic_for_event_type
 from tests.e2e.stack import SERVICES, Stack, eventually, free_port, roles
 from tests.support import (
     ADMIN_DSN,
@@ -52,6 +51,7 @@ from tests.support import (
     create_database,
     delete_topics,
     drop_database,
+    published_records,
 )
 
 pytestmark = pytest.mark.integration
@@ -403,27 +403,17 @@ async def test_the_journey_goes_on_through_a_postgres_restart_and_nothing_is_dou
 async def _publish_again(stack: ProxiedStack, services: list[str]) -> None:
     """Every event these services published, onto the (real) broker once more: read back from their topics (a
     relay deletes its outbox rows once published)."""
-    reader = AIOKafkaConsumer(bootstrap_servers=KAFKA_BOOTSTRAP, enable_auto_commit=False)
     producer = make_producer(KAFKA_BOOTSTRAP)
-    await reader.start()
     await producer.start()
     try:
         for service in services:
             topic = stack.topic_prefix + topic_for_event_type(f"{service}.x.y")
-            partitions = [TopicPartition(topic, p) for p in range(PARTITIONS)]
-            reader.assign(partitions)
-            await reader.seek_to_beginning(*partitions)
-            ends = await reader.end_offsets(partitions)
-            published = []
-            while [tp for tp in partitions if await reader.position(tp) < ends[tp]]:  # one not read to its end
-                for records in (await reader.getmany(timeout_ms=1000)).values():
-                    published.extend(records)
+            published = await published_records(topic)
             assert published, service
             for record in published:
                 await producer.send_and_wait(topic, record.value, key=record.key)
     finally:
         await producer.stop()
-        await reader.stop()
 
 
 async def _all(condition: bool) -> bool:

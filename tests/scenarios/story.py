@@ -17,7 +17,7 @@ import httpx
 from shared.auth import issue_token
 from shared.settings import DEV_JWT_SECRET
 from shared.signing import sign
-from tests.e2e.stack import Stack, eventually
+from tests.e2e.stack import Stack, alert_stream, eventually
 
 T = TypeVar("T")
 GRID_1 = "320508019044001"
@@ -164,21 +164,11 @@ class City:
         """The first alert `name` of the case on the supervisors' live stream (GET /v1/alerts/stream, read from its
         start as a supervisor's screen reconnecting with no Last-Event-ID would): its id and data. Fails after
         `timeout` seconds without one."""
-        current: dict[str, str] = {}
         try:
-            async with asyncio.timeout(timeout), self.http.stream(
-                    "GET", self.url("notifications", "/v1/alerts/stream"), headers=headers,
-                    timeout=httpx.Timeout(timeout)) as response:
-                assert response.status_code == 200, await response.aread()
-                async for line in response.aiter_lines():
-                    if line.startswith(("id:", "event:", "data:")):
-                        key, _, value = line.partition(":")
-                        current[key] = value.strip()
-                    elif not line:
-                        data = json.loads(current["data"]) if "data" in current else {}
-                        if current.get("event") == name and data.get("incident_id") == incident_id:
-                            return {"id": current.get("id"), "data": data}
-                        current = {}
+            async with asyncio.timeout(timeout):
+                async for event in alert_stream(self.http, self.stack.url("notifications"), headers, timeout):
+                    if event.get("event") == name and event["data"].get("incident_id") == incident_id:
+                        return {"id": event.get("id"), "data": event["data"]}
         except (TimeoutError, httpx.TimeoutException):
             pass
         raise AssertionError(f"no {name} of case {incident_id} on the live stream within {timeout} s")
