@@ -174,6 +174,12 @@ async def _until(condition, timeout: float = 15.0) -> None:
             await asyncio.sleep(0.05)
 
 
+async def _until_async(condition, timeout: float = 15.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not await condition():
+            await asyncio.sleep(0.05)
+
+
 def counting_processor(pool, fail_on: set[uuid.UUID] | None = None) -> EventProcessor:
     async def apply(event, envelope, uow):
         if fail_on and event.incident_id in fail_on:
@@ -342,14 +348,16 @@ async def test_consumer_loop_over_kafka_dedupes_redelivery_and_commits_offsets(p
     group = f"g-{uuid.uuid4().hex[:6]}"
     processor = counting_processor(pool)
     stop = asyncio.Event()
-    task = asyncio.create_task(run_consumer(make_consumer(KAFKA_BOOTSTRAP, group, [topic]), processor, stop))
+    # An hour between commits: what is committed below, the stop committed.
+    task = asyncio.create_task(run_consumer(make_consumer(KAFKA_BOOTSTRAP, group, [topic]), processor, stop,
+                                            commit_interval=3600))
     await _until(lambda: processor.applied == 5, timeout=30)
     await asyncio.sleep(1.0)  # let the duplicates arrive too
     stop.set()
     await task
     assert await pool.fetchval("SELECT count(*) FROM applied") == 5
     # Each partition's offset committed up to its end (the cases' keys spread them over several partitions; one
-    # commit per poll covers all of them).
+    # commit covers all of them).
     offsets = await committed_and_end_offsets(group, topic)
     assert len(offsets) > 1 and all(committed == end for committed, end in offsets.values()), offsets
 
@@ -362,6 +370,37 @@ async def test_consumer_loop_over_kafka_dedupes_redelivery_and_commits_offsets(p
     await task2
     assert again.applied == 0
     assert await pool.fetchval("SELECT count(*) FROM applied") == 5
+
+
+async def test_offsets_are_committed_while_the_consumer_runs_not_only_when_it_stops(pool, topic_prefix):
+    topic = topic_prefix + INCIDENTS
+    envelopes = [Envelope.wrap(received(), source="/intake", time=NOW) for _ in range(5)]
+    raw = AIOKafkaProducer(bootstrap_servers=KAFKA_BOOTSTRAP)
+    await raw.start()
+    try:
+        for env in envelopes:
+            await raw.send_and_wait(topic, env.to_bytes(), key=env.subject.encode())
+    finally:
+        await raw.stop()
+    group = f"g-{uuid.uuid4().hex[:6]}"
+    processor = counting_processor(pool)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_consumer(make_consumer(KAFKA_BOOTSTRAP, group, [topic]), processor, stop,
+                                            commit_interval=0.2))
+    try:
+        await _until(lambda: processor.applied == 5, timeout=30)
+        # No more records come: the empty polls commit what the last one applied (a crash now reads nothing again).
+        committed: dict[int, tuple[int | None, int]] = {}
+
+        async def all_committed() -> bool:
+            committed.update(await committed_and_end_offsets(group, topic))
+            return len(committed) > 1 and all(done == end for done, end in committed.values())
+
+        await _until_async(all_committed, timeout=30)
+        assert not task.done()
+    finally:
+        stop.set()
+        await task
 
 
 async def committed_and_end_offsets(group: str, topic: str) -> dict[int, tuple[int | None, int]]:
