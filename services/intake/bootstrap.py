@@ -18,6 +18,7 @@ from services.intake.service_layer.group_commit import ReportCommitter
 from services.intake.service_layer.handlers import BATCH_EVENT_HANDLERS, COMMAND_HANDLERS, EVENT_HANDLERS, ReportQueue
 from services.intake.service_layer.unit_of_work import IntakeUnitOfWork, PgIntakeUnitOfWork, PgReportUnitOfWork
 from shared.calendar import WorkCalendar
+from shared.db.pool import create_pool
 from shared.egress import Egress, EgressPolicy
 from shared.messagebus import MessageBus
 from shared.messaging.topics import ASSIGNMENTS
@@ -70,11 +71,18 @@ async def bootstrap(settings: IntakeSettings) -> IntakeContainer:
     clock, tasks = await build_clock(settings)
     categories = CategoryCache()
     duplicates = DuplicatePolicy(settings.duplicate_radius_m, timedelta(hours=settings.duplicate_window_hours))
-    reports = ReportCommitter(lambda: PgReportUnitOfWork(pool, clock, categories), duplicates,
+    # The report committer's own connections, planning each statement once: its statements are fixed, and on the
+    # API's pool (custom plans, for the searches' optional filters) the duplicate lookup was planned afresh for
+    # every report, 475 µs a time (bench/README.md, session 30). min_size 0: only a process that takes reports
+    # (an API) ever opens one.
+    writes = await create_pool(settings.database_url, min_size=0, max_size=settings.report_committers,
+                               generic_plans=True)
+    reports = ReportCommitter(lambda: PgReportUnitOfWork(writes, clock, categories), duplicates,
                               max_batch=settings.report_batch_max, concurrency=settings.report_committers)
     files = attachment_services(settings)
     bus = message_bus(lambda: PgIntakeUnitOfWork(pool, clock, categories), reports=reports, duplicates=duplicates,
                       files=files, open311_dev_key=settings.open311_dev_key.get_secret_value(),
                       open311_per_minute=settings.open311_requests_per_minute)
     return IntakeContainer(name=NAME, settings=settings, pool=pool, clock=clock, bus=bus, consumes=[ASSIGNMENTS],
-                           tasks=tasks, closers=[reports.close, files.fetcher.close], reports=reports, files=files)
+                           tasks=tasks, closers=[reports.close, files.fetcher.close, writes.close], reports=reports,
+                           files=files)
