@@ -13,12 +13,16 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlsplit
+
+from shared.settings import local_database_url
 
 # The same servers as deploy/local: Postgres 15 with PostGIS, Apache Kafka 4 in KRaft mode (one node).
 POSTGIS_IMAGE = "postgis/postgis:15-3.5"
 KAFKA_IMAGE = "apache/kafka:4.1.1"
 ADMIN = "grid_admin"  # the local stack's admin role (tests/throwaway.py), a superuser in the container too
+# deploy/local's: over the Unix socket, as the services connect (shared/settings.py local_database_url).
+LOCAL_ADMIN_DSN = local_database_url(ADMIN, "postgres")
 
 
 @dataclass(frozen=True)
@@ -28,8 +32,8 @@ class Infrastructure:
     kafka_bootstrap: str
 
     def header(self) -> str:
-        where = urlparse(self.database_url)
-        return (f"infrastructure: {self.path} (Postgres {where.hostname}:{where.port}, "
+        where = urlsplit(self.database_url)
+        return (f"infrastructure: {self.path} (Postgres {unquote(where.hostname or '')}:{where.port}, "
                 f"Kafka {self.kafka_bootstrap})")
 
 
@@ -56,7 +60,7 @@ def choose(environ: dict[str, str], docker: Callable[[], bool], start_containers
     if forced == "containers" or (forced == "" and docker()):
         return start_containers()
     return Infrastructure("deploy/local",
-                          environ.get("TEST_DATABASE_URL", f"postgresql://{ADMIN}:{ADMIN}@127.0.0.1:5432/postgres"),
+                          environ.get("TEST_DATABASE_URL", LOCAL_ADMIN_DSN),
                           environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
 
 

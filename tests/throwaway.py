@@ -6,7 +6,9 @@ import os
 
 import asyncpg
 
-ADMIN_DSN = os.environ.get("TEST_DATABASE_URL", "postgresql://grid_admin:grid_admin@127.0.0.1:5432/postgres")
+from tests.infra import LOCAL_ADMIN_DSN
+
+ADMIN_DSN = os.environ.get("TEST_DATABASE_URL", LOCAL_ADMIN_DSN)
 
 
 def dsn_for(database: str, admin_dsn: str = ADMIN_DSN) -> str:

@@ -5,7 +5,7 @@
 #   status      "accepting connections" or not (exit 1 when not)
 #   ensure-dbs  roles + databases intake, routing, supervision, notifications (password = name, each owns
 #               its database), PostGIS in routing, superuser grid_admin/grid_admin; verifies password
-#               logins over 127.0.0.1
+#               logins over 127.0.0.1 and the Unix socket in /var/run/postgresql
 # The server runs as the postgres user (pg_ctlcluster); start/stop/ensure-dbs need root. Honours PG_PORT.
 # shellcheck source=common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -40,6 +40,7 @@ ensure_cluster() {
   # ~16 service processes with small pools, plus tests and benchmarks. Everything else stays default except:
   want="# Written by deploy/local/postgres.sh; edits are overwritten.
 listen_addresses = '127.0.0.1'
+unix_socket_directories = '/var/run/postgresql'
 port = $PG_PORT
 max_connections = $MAX_CONNECTIONS
 shared_buffers = 256MB
@@ -111,30 +112,50 @@ CREATE EXTENSION IF NOT EXISTS postgis;
   check_logins
 }
 
-# Every role logs in with its password over TCP 127.0.0.1 (what the services and tests do); one psql, \connect per role.
+# Every role logs in with its password over TCP 127.0.0.1 and over the Unix socket (the services use the socket:
+# shared/settings.py local_database_url); one psql, \connect per role and way.
+SOCKET_DIR=/var/run/postgresql
+SOCKET_HOST=%2Fvar%2Frun%2Fpostgresql   # SOCKET_DIR as a libpq URI's host
 try_logins() {
-  local script="" s db
+  local script="" s db host
   for s in "${SERVICES[@]}" grid_admin; do
     db="$s"; [ "$s" = grid_admin ] && db=postgres
-    script+="\\connect postgresql://$s:$s@127.0.0.1:$PG_PORT/$db?connect_timeout=5
+    for host in 127.0.0.1 "$SOCKET_HOST"; do
+      script+="\\connect postgresql://$s:$s@$host:$PG_PORT/$db?connect_timeout=5
 "
+    done
   done
   (cd / && psql -X -w -q -v ON_ERROR_STOP=1 -d "postgresql://grid_admin:grid_admin@127.0.0.1:$PG_PORT/postgres?connect_timeout=5" \
      <<<"${script}SELECT 1;" 2>&1 >/dev/null)
 }
 
+# Debian's pg_hba.conf takes socket logins by `peer` (the OS user's name): our roles have no OS users, so a line
+# for theirs by password goes first. Password logins from 127.0.0.1 are in Debian's default; added when missing.
+LOCAL_RULE="local all $(IFS=,; echo "${SERVICES[*]}"),grid_admin scram-sha-256"
+TCP_RULE="host all all 127.0.0.1/32 scram-sha-256"
+ensure_hba() {
+  local hba="$CONF_DIR/pg_hba.conf" added=""
+  if ! grep -qF "$LOCAL_RULE" "$hba"; then
+    log "adding '$LOCAL_RULE' to $hba"
+    sed -i "1i $LOCAL_RULE  # added by deploy/local/postgres.sh" "$hba"
+    added=1
+  fi
+  if ! grep -Eq '^host\s+all\s+all\s+127\.0\.0\.1/32\s+(scram-sha-256|md5)' "$hba"; then
+    log "adding '$TCP_RULE' to $hba"
+    sed -i "1i $TCP_RULE  # added by deploy/local/postgres.sh" "$hba"
+    added=1
+  fi
+  if [ -n "$added" ]; then
+    pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" reload || die "pg_ctlcluster reload failed; see $PG_LOG"
+    sleep 0.5
+  fi
+}
+
 check_logins() {
   local err
+  ensure_hba
   err="$(try_logins)" && return 0
-  if grep -q "pg_hba.conf" <<<"$err"; then
-    # No pg_hba rule for password logins from 127.0.0.1 (Debian's default has one): add it first, reload.
-    log "adding 'host all all 127.0.0.1/32 scram-sha-256' to $CONF_DIR/pg_hba.conf"
-    sed -i "1i host all all 127.0.0.1/32 scram-sha-256  # added by deploy/local/postgres.sh" "$CONF_DIR/pg_hba.conf"
-    pg_ctlcluster "$PG_VERSION" "$PG_CLUSTER" reload
-    sleep 0.5
-    err="$(try_logins)" && return 0
-  fi
-  die "password login over 127.0.0.1:$PG_PORT failed: $err -- check $CONF_DIR/pg_hba.conf"
+  die "password login over 127.0.0.1:$PG_PORT or $SOCKET_DIR failed: $err -- check $CONF_DIR/pg_hba.conf"
 }
 
 stop() {

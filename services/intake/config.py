@@ -5,7 +5,7 @@ import ipaddress
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, local_database_url
 
 DEV_HOTLINE_SECRET = "hotline-dev-secret"
 DEV_OPEN311_KEY = "open311-dev-key"
@@ -14,7 +14,7 @@ DEV_OPEN311_KEY = "open311-dev-key"
 class IntakeSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore", populate_by_name=True)
 
-    database_url: str = "postgresql://intake:intake@127.0.0.1:5432/intake"
+    database_url: str = local_database_url("intake")
     http_port: int = 8001
     # What 12345 signs its work orders and events to us with (checked in entrypoints/hotline.py). Only this
     # direction: our callbacks to 12345 are signed with notifications' own NOTIFICATIONS_HOTLINE_CALLBACK_SECRET.

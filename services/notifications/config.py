@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, local_database_url
 
 # Each direction of the 12345 link has its own secret: intake checks what 12345 sends with INTAKE_HOTLINE_SECRET
 # (dev default `hotline-dev-secret`), we sign our callbacks to 12345 with this one.
@@ -17,7 +17,7 @@ DEV_SUBSCRIPTION_SECRET_KEY = "subscription-secret-key-dev"
 class NotificationsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="NOTIFICATIONS_", extra="ignore", populate_by_name=True)
 
-    database_url: str = "postgresql://notifications:notifications@127.0.0.1:5432/notifications"
+    database_url: str = local_database_url("notifications")
     http_port: int = 8004
     # The centre's live alert stream (SSE): one reader of the alert table per process feeds every stream
     # (entrypoints/alert_fanout.py). Open streams are capped per caller and per process (429 beyond); a hole in

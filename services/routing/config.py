@@ -3,13 +3,13 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, local_database_url
 
 
 class RoutingSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="ROUTING_", extra="ignore", populate_by_name=True)
 
-    database_url: str = "postgresql://routing:routing@127.0.0.1:5432/routing"
+    database_url: str = local_database_url("routing")
     http_port: int = 8002
     # How often a process checks whether the grid registry changed (and reloads its locator).
     registry_check_seconds: float = 1.0

@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.settings import ServiceSettings, local_database_url
 
 
 class SupervisionSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="SUPERVISION_", extra="ignore", populate_by_name=True)
 
-    database_url: str = "postgresql://supervision:supervision@127.0.0.1:5432/supervision"
+    database_url: str = local_database_url("supervision")
     http_port: int = 8003
     ticker_batch: int = 2000
     # Concurrent passes in one ticker process: the firing runs in Postgres, so two sessions use both cores

@@ -27,8 +27,9 @@ def test_a_docker_engine_means_containers():
 def test_no_engine_means_the_local_servers_at_their_addresses():
     chosen = choose({"KAFKA_BOOTSTRAP": "127.0.0.1:59092"}, lambda: False, no_engine)
     assert (chosen.path, chosen.kafka_bootstrap) == ("deploy/local", "127.0.0.1:59092")
-    assert chosen.database_url.endswith("@127.0.0.1:5432/postgres")
-    assert chosen.header() == "infrastructure: deploy/local (Postgres 127.0.0.1:5432, Kafka 127.0.0.1:59092)"
+    assert chosen.database_url.endswith("@%2Fvar%2Frun%2Fpostgresql:5432/postgres")  # the Unix socket
+    assert chosen.header() == "infrastructure: deploy/local (Postgres /var/run/postgresql:5432, Kafka 127.0.0.1:59092)"
+    assert CONTAINERS.header() == "infrastructure: containers (Postgres 10.0.0.5:32768, Kafka 127.0.0.1:40001)"
 
 
 def test_the_choice_can_be_forced_either_way():
