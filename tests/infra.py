@@ -11,7 +11,7 @@ from __future__ import annotations
 import atexit
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
@@ -37,10 +37,9 @@ class Infrastructure:
                 f"Kafka {self.kafka_bootstrap})")
 
 
-def docker_answers(environ: dict[str, str] | None = None, socket_path: str = "/var/run/docker.sock") -> bool:
+def docker_answers(environ: Mapping[str, str] | None = None, socket_path: str = "/var/run/docker.sock") -> bool:
     """DOCKER_HOST is set, or the engine's socket accepts a connection."""
-    environ = os.environ if environ is None else environ
-    if environ.get("DOCKER_HOST"):
+    if (os.environ if environ is None else environ).get("DOCKER_HOST"):
         return True
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
