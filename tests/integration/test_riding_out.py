@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import asyncpg
 import httpx
@@ -56,7 +57,9 @@ from tests.support import (
 
 pytestmark = pytest.mark.integration
 
-PG_HOST, PG_PORT = ADMIN_DSN.split("@")[1].split("/")[0].rsplit(":", 1)
+_ADMIN = urlsplit(ADMIN_DSN)
+PG_ADDRESS = _ADMIN.netloc.rpartition("@")[2]  # as the DSNs spell it (a socket's directory percent-encoded)
+PG_HOST, PG_PORT = unquote(_ADMIN.hostname or ""), _ADMIN.port or 5432  # a host, or a Unix socket's directory
 KAFKA_HOST, KAFKA_PORT = KAFKA_BOOTSTRAP.split(",")[0].rsplit(":", 1)
 WORKER_PHONE = "13900000001"  # 梅花社区第1网格's worker (deploy/demo/small-city-people.json)
 IN_GRID_1 = {"lon": 120.612, "lat": 31.31}
@@ -73,8 +76,9 @@ STARTING_UP = b"".join((b"SFATAL\0", b"VFATAL\0", b"C57P03\0", b"Mthe database s
 
 
 class Proxy:
-    """TCP to a target, in one of three modes: "open" (forwards), "closed" (nothing listens: connection refused),
-    "starting" (answers a Postgres startup as a recovering server does: FATAL 57P03)."""
+    """TCP to a target (a host and port, or a Unix socket's directory and Postgres's port), in one of three modes:
+    "open" (forwards), "closed" (nothing listens: connection refused), "starting" (answers a Postgres startup as a
+    recovering server does: FATAL 57P03)."""
 
     def __init__(self, host: str, port: int) -> None:
         self.target = (host, port)
@@ -114,7 +118,11 @@ class Proxy:
             await self._answer_starting_up(reader, writer)
             return
         try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
+            host, port = self.target
+            if host.startswith("/"):
+                up_reader, up_writer = await asyncio.open_unix_connection(f"{host}/.s.PGSQL.{port}")
+            else:
+                up_reader, up_writer = await asyncio.open_connection(host, port)
         except OSError:
             writer.transport.abort()
             return
@@ -169,7 +177,7 @@ class ProxiedStack(Stack):
         env = super().env()
         for service in SERVICES:
             env[f"{service.upper()}_DATABASE_URL"] = self.databases[service].replace(
-                f"@{PG_HOST}:{PG_PORT}/", f"@{self.postgres.address}/")
+                f"@{PG_ADDRESS}/", f"@{self.postgres.address}/")
         env["KAFKA_BOOTSTRAP"] = self.kafka.address
         return env
 
@@ -221,7 +229,7 @@ async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Proxi
     names = {service: f"t_ride_{run}_{service}" for service in SERVICES}
     prefix = f"t{run}ride."
     databases = {service: await create_database(name) for service, name in names.items()}
-    postgres, kafka = Proxy(PG_HOST, int(PG_PORT)), Proxy(KAFKA_HOST, int(KAFKA_PORT))
+    postgres, kafka = Proxy(PG_HOST, PG_PORT), Proxy(KAFKA_HOST, int(KAFKA_PORT))
     stack = ProxiedStack(tmp_path_factory.mktemp("riding"), databases, prefix, postgres, kafka)
     try:
         for service in SERVICES:
