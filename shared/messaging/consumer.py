@@ -3,8 +3,10 @@
 A partition's records are applied in order, up to TRANSACTION_BATCH per transaction (one commit for the
 lot). A run of consecutive events of one type, each of another case, goes through the type's batch handler when it
 has one (one statement per step for the run instead of one per event). If anything in a batch fails, it is rolled
-back and its records are applied one by one, each through its one-event handler. The partitions of one poll are
-applied side by side (one connection each); a case's events share a partition.
+back and its records are applied one by one, each through its one-event handler. A case's events share a
+partition. The partitions of a big poll are applied side by side (one connection each); a small poll's records,
+at most TRANSACTION_BATCH, go in one transaction, partition after partition, so a moderate load, an event or two
+per partition, still commits once per poll.
 
 A handler error is retried a bounded number of times and then the event is parked in `dead_letter`
 with the error, so one poison event never stops the partition. Infrastructure errors (database or
@@ -114,7 +116,7 @@ class EventProcessor:
                 return outcome
 
     async def process_many(self, records: list[Incoming]) -> list[str]:
-        """Apply a partition's records in order in ONE transaction (one commit, one WAL flush, for the lot).
+        """Apply records in order in ONE transaction (one commit, one WAL flush, for the lot).
         Any failure rolls the whole batch back and the records go again one by one through `process`,
         which retries, waits out the infrastructure or parks, exactly as if there were no batch."""
         if len(records) < 2:
@@ -272,8 +274,13 @@ async def run_consumer(consumer: AIOKafkaConsumer | Callable[[], AIOKafkaConsume
                     await asyncio.sleep(1)
                 continue
             rider.succeeded()
-            # Partitions are independent (a case's events share one): apply them side by side, each in order.
-            await asyncio.gather(*(_apply_partition(processor, records) for records in batch.values()))
+            # Partitions are independent (a case's events share one): a big poll's are applied side by side, each
+            # in order; a small poll's (a moderate load: an event or two per partition) in one transaction, each
+            # partition's still in order, rather than a transaction per partition for one event each.
+            if sum(len(records) for records in batch.values()) <= TRANSACTION_BATCH:
+                await _apply_in_order(processor, [record for records in batch.values() for record in records])
+            else:
+                await asyncio.gather(*(_apply_in_order(processor, records) for records in batch.values()))
             offsets.applied({tp: records[-1].offset + 1 for tp, records in batch.items()})
             if offsets.due():
                 await _commit(client, offsets.take())
@@ -311,7 +318,7 @@ class PendingOffsets:
         return taken
 
 
-async def _apply_partition(processor: EventProcessor, records: list[Any]) -> None:
+async def _apply_in_order(processor: EventProcessor, records: list[Any]) -> None:
     incoming = [Incoming(rec.topic, rec.partition, rec.offset, rec.key.decode() if rec.key else None,
                          rec.value.decode("utf-8", errors="replace") if rec.value else "")
                 for rec in records]
