@@ -327,11 +327,14 @@ async def _apply_in_order(processor: EventProcessor, records: list[Any]) -> None
 
 
 async def _commit(consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+    # A partition a rebalance took since its records were applied is left out (the client refuses a commit that
+    # names one, and would drop the others' with it): its new owner re-reads from the last commit, and the inbox
+    # turns the repeats into no-ops.
+    owned = consumer.assignment()
+    offsets = {tp: offset for tp, offset in offsets.items() if tp in owned}
     if not offsets:
         return
     try:
         await consumer.commit(offsets)
-    except KafkaError as exc:
-        # A rebalance took a partition: its new owner re-reads from the last commit and the inbox turns the
-        # repeats into no-ops.
+    except KafkaError as exc:  # a rebalance under way: the same as above for every partition of this commit
         log.warning("consumer_commit_failed", partitions=sorted(map(str, offsets)), error=str(exc))

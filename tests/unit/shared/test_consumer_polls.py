@@ -22,9 +22,14 @@ def records(tp: TopicPartition, count: int) -> list[SimpleNamespace]:
 class OnePoll:
     """A Kafka client whose first poll returns `batch`, then stops the loop."""
 
-    def __init__(self, batch: dict[TopicPartition, list[SimpleNamespace]], stop: asyncio.Event) -> None:
+    def __init__(self, batch: dict[TopicPartition, list[SimpleNamespace]], stop: asyncio.Event,
+                 owned: set[TopicPartition] | None = None) -> None:
         self.batch, self.stop_loop = batch, stop
+        self.owned = set(batch) if owned is None else owned  # a rebalance may have taken some since the poll
         self.committed: list[dict[TopicPartition, int]] = []
+
+    def assignment(self) -> set[TopicPartition]:
+        return self.owned
 
     async def start(self) -> None: ...
 
@@ -36,6 +41,7 @@ class OnePoll:
         return batch
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        assert set(offsets) <= self.owned, "aiokafka refuses a commit naming a partition it does not own"
         self.committed.append(dict(offsets))
 
 
@@ -54,9 +60,10 @@ class Transactions:
         return ["applied"] * len(batch)
 
 
-async def consume(batch: dict[TopicPartition, list[SimpleNamespace]]) -> tuple[Transactions, OnePoll]:
+async def consume(batch: dict[TopicPartition, list[SimpleNamespace]], owned: set[TopicPartition] | None = None
+                  ) -> tuple[Transactions, OnePoll]:
     stop = asyncio.Event()
-    client, transactions = OnePoll(batch, stop), Transactions()
+    client, transactions = OnePoll(batch, stop, owned), Transactions()
     await run_consumer(lambda: client, transactions, stop)  # type: ignore[arg-type,return-value]
     return transactions, client
 
@@ -73,3 +80,9 @@ async def test_a_big_poll_is_a_transaction_per_partition_each_in_order():
     assert sorted(transactions.calls) == sorted([[(P0.topic, 0, n) for n in range(half)],
                                                  [(P1.topic, 1, n) for n in range(half)]])
     assert client.committed == [{P0: half, P1: half}]
+
+
+async def test_a_partition_taken_by_a_rebalance_is_left_out_of_the_commit_not_the_others():
+    transactions, client = await consume({P0: records(P0, 3), P1: records(P1, 2)}, owned={P1})
+    assert len(transactions.calls) == 1
+    assert client.committed == [{P1: 2}]
