@@ -36,9 +36,10 @@ ENV_HELP = ("set ENV=dev (local stack and demo), ENV=test (tests) or ENV=product
 
 
 # deploy/local's Postgres runs on the services' machine: they reach it through its Unix socket (Debian's directory,
-# percent-encoded as libpq's URIs take it) rather than TCP loopback. A round trip costs about 19 µs less CPU that way
-# (client and server together), and in the stack bench the paced report→SMS p50 and p99 fell by a sixth to a third
-# (bench/README.md, session 31). Containers and clusters set their own URLs.
+# percent-encoded as libpq's URIs take it) rather than TCP loopback. A bare round trip costs about 19 µs less CPU
+# that way (client and server together); in the stack bench the CPU per incident did not move measurably, but the
+# paced report→SMS p50 and p99 fell by a tenth to a third (bench/README.md, sessions 30–31). Containers and
+# clusters set their own URLs.
 LOCAL_SOCKET_HOST = "%2Fvar%2Frun%2Fpostgresql"
 
 
