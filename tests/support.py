@@ -35,6 +35,16 @@ async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
             client.app = app  # type: ignore[attr-defined]
             yield client
 
+class FakeTime:
+    """Seconds as time.monotonic or time.time gives them, moving only when a test sets `now`."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
 class FixedClock:
     """A clock that only moves when told (tests, benchmarks)."""
 
@@ -142,5 +152,6 @@ async def one_by_one_then_as_a_run(bus: Any, pool: asyncpg.Pool, events: Sequenc
     return reads[0], reads[1], calls
 
 
-__all__ = ["ADMIN_DSN", "KAFKA_BOOTSTRAP", "ROOT", "SERVICE_DIRS", "FixedClock", "create_database", "delete_topics",
-           "drop_database", "dsn_for", "handle", "one_by_one_then_as_a_run", "published_records", "serving"]
+__all__ = ["ADMIN_DSN", "KAFKA_BOOTSTRAP", "ROOT", "SERVICE_DIRS", "FakeTime", "FixedClock", "create_database",
+           "delete_topics", "drop_database", "dsn_for", "handle", "one_by_one_then_as_a_run", "published_records",
+           "serving"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import pytest
@@ -19,6 +20,7 @@ from shared.messaging.consumer import EventProcessor, Incoming, run_consumer
 from shared.messaging.kafka import make_consumer, make_producer
 from shared.messaging.outbox import OutboxRelay, leader_lock_key
 from shared.messaging.topics import INCIDENTS, PARTITIONS
+from tests.e2e.stack import eventually
 from tests.support import KAFKA_BOOTSTRAP, SERVICE_DIRS, FixedClock
 
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
@@ -171,12 +173,6 @@ async def test_every_commit_wakes_a_caught_up_relay_without_its_poll(pool, produ
 async def _until(condition, timeout: float = 15.0) -> None:
     async with asyncio.timeout(timeout):
         while not condition():
-            await asyncio.sleep(0.05)
-
-
-async def _until_async(condition, timeout: float = 15.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not await condition():
             await asyncio.sleep(0.05)
 
 
@@ -338,13 +334,7 @@ async def test_garbage_bytes_are_parked_not_looped(pool):
 async def test_consumer_loop_over_kafka_dedupes_redelivery_and_commits_offsets(pool, topic_prefix):
     topic = topic_prefix + INCIDENTS
     envelopes = [Envelope.wrap(received(), source="/intake", time=NOW) for _ in range(5)]
-    raw = AIOKafkaProducer(bootstrap_servers=KAFKA_BOOTSTRAP)
-    await raw.start()
-    try:
-        for env in envelopes + envelopes[:2]:  # the first two delivered twice
-            await raw.send_and_wait(topic, env.to_bytes(), key=env.subject.encode())
-    finally:
-        await raw.stop()
+    await publish(topic, envelopes + envelopes[:2])  # the first two delivered twice
     group = f"g-{uuid.uuid4().hex[:6]}"
     processor = counting_processor(pool)
     stop = asyncio.Event()
@@ -374,14 +364,7 @@ async def test_consumer_loop_over_kafka_dedupes_redelivery_and_commits_offsets(p
 
 async def test_offsets_are_committed_while_the_consumer_runs_not_only_when_it_stops(pool, topic_prefix):
     topic = topic_prefix + INCIDENTS
-    envelopes = [Envelope.wrap(received(), source="/intake", time=NOW) for _ in range(5)]
-    raw = AIOKafkaProducer(bootstrap_servers=KAFKA_BOOTSTRAP)
-    await raw.start()
-    try:
-        for env in envelopes:
-            await raw.send_and_wait(topic, env.to_bytes(), key=env.subject.encode())
-    finally:
-        await raw.stop()
+    await publish(topic, [Envelope.wrap(received(), source="/intake", time=NOW) for _ in range(5)])
     group = f"g-{uuid.uuid4().hex[:6]}"
     processor = counting_processor(pool)
     stop = asyncio.Event()
@@ -396,11 +379,23 @@ async def test_offsets_are_committed_while_the_consumer_runs_not_only_when_it_st
             committed.update(await committed_and_end_offsets(group, topic))
             return len(committed) > 1 and all(done == end for done, end in committed.values())
 
-        await _until_async(all_committed, timeout=30)
+        await eventually(all_committed, timeout=30)
         assert not task.done()
     finally:
         stop.set()
         await task
+
+
+async def publish(topic: str, envelopes: list[Envelope]) -> Any:
+    """Straight onto the topic, keyed by case, each acknowledged before the next; the last one's record metadata."""
+    raw = AIOKafkaProducer(bootstrap_servers=KAFKA_BOOTSTRAP)
+    await raw.start()
+    try:
+        for env in envelopes:
+            sent = await raw.send_and_wait(topic, env.to_bytes(), key=env.subject.encode())
+    finally:
+        await raw.stop()
+    return sent
 
 
 async def committed_and_end_offsets(group: str, topic: str) -> dict[int, tuple[int | None, int]]:
@@ -460,14 +455,7 @@ async def test_the_metrics_samplers_read_outbox_age_dead_letters_and_lag(pool, t
 
     topic = topic_prefix + INCIDENTS
     one_case = uuid.uuid4()  # one key: one partition
-    raw = AIOKafkaProducer(bootstrap_servers=KAFKA_BOOTSTRAP)
-    await raw.start()
-    try:
-        for _ in range(5):
-            sent = await raw.send_and_wait(topic, Envelope.wrap(received(one_case), source="/intake",
-                                                                time=NOW).to_bytes(), key=str(one_case).encode())
-    finally:
-        await raw.stop()
+    sent = await publish(topic, [Envelope.wrap(received(one_case), source="/intake", time=NOW) for _ in range(5)])
     client = AIOKafkaConsumer(topic, bootstrap_servers=KAFKA_BOOTSTRAP, group_id=f"g-{uuid.uuid4().hex[:6]}",
                               enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=2)
     await client.start()

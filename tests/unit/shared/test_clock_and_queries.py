@@ -4,17 +4,9 @@ import pytest
 
 from shared.clock import ClockAnchor, VirtualClock
 from shared.db.queries import Queries
-from tests.support import FixedClock
+from tests.support import FakeTime, FixedClock
 
 T0 = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_virtual_clock_runs_at_its_speed_and_advances():

@@ -6,20 +6,13 @@ from __future__ import annotations
 from aiokafka import TopicPartition
 
 from shared.messaging.consumer import PendingOffsets
+from tests.support import FakeTime
 
 A, B = TopicPartition("intake.incidents.v1", 0), TopicPartition("intake.incidents.v1", 1)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_applied_offsets_wait_for_the_interval_then_go_together_latest_per_partition():
-    clock = Clock()
+    clock = FakeTime()
     offsets = PendingOffsets(interval=1.0, clock=clock)
     offsets.applied({A: 5})
     clock.now += 0.4
@@ -38,7 +31,7 @@ def test_applied_offsets_wait_for_the_interval_then_go_together_latest_per_parti
 
 
 def test_nothing_applied_is_never_due_however_long_it_waits():
-    clock = Clock()
+    clock = FakeTime()
     offsets = PendingOffsets(interval=1.0, clock=clock)
     clock.now += 60
     assert not offsets.due()

@@ -11,16 +11,9 @@ import pytest
 from shared.clock import ClockAnchor, RealClock, VirtualClock
 from shared.runtime import build_clock
 from shared.settings import ServiceSettings
+from tests.support import FakeTime
 
 T0 = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
-
-
-class FakeTime:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class FakeClockStore:
