@@ -39,7 +39,8 @@ from shared.metrics import count_events
 from shared.resilience import KAFKA, RideOut, Stopped, close_quietly, ride_out
 
 log = structlog.get_logger("consumer")
-# Records of one partition applied per transaction: one commit (one WAL flush) for many events.
+# Records applied per transaction, at most (a partition's, or a small poll's of every partition): one commit, one
+# WAL flush, for many events.
 TRANSACTION_BATCH = 100
 # Seconds between offset commits while events flow (PendingOffsets says why not after every poll).
 COMMIT_INTERVAL = 1.0
