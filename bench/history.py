@@ -24,7 +24,10 @@ clock at the data's "now"), one request at a time, each shape's variants in turn
 - the month's and the quarter's 红黑榜 p99 (`GET /v1/rankings`, street and community level; the month is live,
   the quarter adds October, frozen and stored on its first read, which is timed on its own);
 - the ticker's lag (p50, p99): 200 thresholds/s falling due for 15 s while the real ticker loop runs, beside the
-  month's running clocks, over every historical (stopped) clock.
+  month's running clocks, over every historical (stopped) clock;
+- CPU per incident end to end (and owners notified per second, report→SMS at 100/s): the whole stack, every role
+  its own process, on a copy of each set and on new empty databases (bench/stack_e2e.py's full load and paced run;
+  here the empty databases are the baseline: a write's cost on a database with no history at all).
 
 `python -m bench history` runs it; `python -m bench.history --help` has the options (case count, drop).
 """
@@ -38,18 +41,20 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 
-from bench import history_data
+from bench import history_data, stack_e2e
 from bench.common import ROOT, Figure, Server, free_port
 from bench.history_data import NOW, YEAR_DAYS, current_cases
 from services.supervision.adapters.repository import PgClockStore
@@ -60,7 +65,10 @@ from shared.auth import issue_token
 from shared.calendar import WorkCalendar
 from shared.clock import ClockAnchor, VirtualClock
 from shared.db.pool import create_pool
+from shared.messaging.topics import ensure_topics
 from shared.settings import DEV_JWT_SECRET
+from tests.e2e.stack import Stack
+from tests.support import KAFKA_BOOTSTRAP
 from tests.throwaway import ADMIN_DSN, dsn_for
 
 SERVICES = ("intake", "routing", "supervision", "notifications")
@@ -431,13 +439,99 @@ async def ticker_lags(dsn: str) -> tuple[list[float], int]:
         await pool.close()
 
 
+# ---- the whole stack on each set ----------------------------------------------------------------------------
+
+E2E_SETS = ("empty", "young", "loaded")  # run in this order; the empty one is the CPU figures' baseline
+
+
+@dataclass
+class EndToEnd:
+    full: stack_e2e.FullLoad
+    paced: stack_e2e.Paced
+    setup_seconds: float  # the copy (or the new databases), migrations, the city, the warm-up
+
+
+async def end_to_end(kind: str, cases: int, seconds: int) -> EndToEnd:
+    """Every role as its own process (tests/e2e/stack.py) on a throwaway copy of the set's databases (`CREATE
+    DATABASE … TEMPLATE`, a file copy: the cached set stays as built), or on new empty ones for "empty"; on the
+    virtual clock at the data's now, so the month's running clocks and the 24-hour duplicate window are the
+    data's. The city's registry and desks as bench/stack_e2e.py loads them, its warm-up, then its full load and
+    paced run. The copies are dropped afterwards (a run cut short leaves them to the next run's drop_cached)."""
+    began = time.perf_counter()
+    run = uuid.uuid4().hex[:6]
+    names = {s: f"bench_history_{version(cases)}_e2e{run}_{kind}_{s}" for s in SERVICES}
+    templates = database_names(kind, cases) if kind != "empty" else {}
+    conn = await _admin()
+    try:
+        for service, name in names.items():
+            template = f' TEMPLATE "{templates[service]}" STRATEGY FILE_COPY' if templates else ""
+            await conn.execute(f'CREATE DATABASE "{name}"{template}')
+    finally:
+        await conn.close()
+    copies = {s: dsn_for(name) for s, name in names.items()}
+    prefix = f"bh{run}."
+    await ensure_topics(KAFKA_BOOTSTRAP, prefix)
+    stack = Stack(Path(tempfile.mkdtemp(prefix=f"history-e2e-{kind}-")), copies, prefix)
+    try:
+        for service in SERVICES:
+            await asyncio.to_thread(stack.run, service, "migrate")
+        await reset_supervision(copies["supervision"])  # the clock at the data's now before any role reads it
+        await asyncio.to_thread(stack.up)
+        warm = stack_e2e.WARM_UP + stack_e2e.SETTLE
+        # A copy's tables carry the statistics made when the set was built; new ones get theirs after the warm-up.
+        points = await stack_e2e.city_ready(stack, warm + stack_e2e.PACED + stack_e2e.LOADED,
+                                            analyse_tables=not templates)
+        setup_seconds = time.perf_counter() - began
+        full = await stack_e2e.full_load(stack, points[warm + stack_e2e.PACED:], seconds)
+        paced = await stack_e2e.paced(stack, points[warm:warm + stack_e2e.PACED], seconds)
+    except BaseException:
+        print(stack.logs())
+        raise
+    finally:
+        stack.down()
+        conn = await _admin()
+        try:
+            for name in names.values():
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+    return EndToEnd(full, paced, round(setup_seconds, 1))
+
+
+def end_to_end_figures(runs: dict[str, EndToEnd]) -> list[Figure]:
+    empty, loaded = runs["empty"], runs["loaded"]
+    notes: dict[str, object] = {
+        "cpu_ms_per_incident_total": {k: r.full.platform_ms() for k, r in runs.items()},
+        "cpu_ms_per_incident_by_role": {k: r.full.cpu_ms for k, r in runs.items()},
+        "owners_notified_per_second": {k: round(r.full.per_second, 1) for k, r in runs.items()},
+        "reports_accepted_per_second": {k: round(r.full.wrk.requests_per_second, 1) for k, r in runs.items()},
+        "idle_cores_once_quiet": {k: r.full.quiet_cores for k, r in runs.items()},
+        "notified_under_load": {k: r.full.notified for k, r in runs.items()},
+        "database_work_per_incident": {k: r.full.database_work for k, r in runs.items()},
+        "cpu_ms_per_incident_paced_total": {k: r.paced.platform_ms() for k, r in runs.items()},
+        "report_to_sms_ms_paced": {k: {"p50": r.paced.latency_ms(50), "p99": r.paced.latency_ms(99)}
+                                   for k, r in runs.items()},
+        "setup_seconds": {k: r.setup_seconds for k, r in runs.items()},
+        "clock": "virtual, at the data's now (every role follows supervision's clock)"}
+    baseline = "empty databases"
+    return [
+        Figure("history", "CPU per incident end to end, full load", loaded.full.platform_ms(), "ms",
+               empty.full.platform_ms(), baseline, TARGET.replace("young", "empty"), notes),
+        Figure("history", "owners notified per second, full load", loaded.full.per_second, "incidents/s",
+               empty.full.per_second, baseline, "≥ 1/1.5 × empty", notes),
+        Figure("history", f"report→SMS p99 at {stack_e2e.PACED_RATE:.0f}/s", loaded.paced.latency_ms(99), "ms",
+               empty.paced.latency_ms(99), baseline, TARGET.replace("young", "empty"), notes)]
+
+
 # ---- the run ------------------------------------------------------------------------------------------------
 
 def run(seconds: int = 15) -> list[Figure]:
     return asyncio.run(_run(seconds, CASES))
 
 
-async def _run(seconds: int, cases: int) -> list[Figure]:
+async def _run(seconds: int, cases: int, reads: bool = True) -> list[Figure]:
+    """Builds what is missing, then measures: the reads and the ticker (unless not `reads`), then the whole stack on
+    each set."""
     dropped = await drop_cached(cases)
     if dropped:
         say(f"dropped stale history databases: {', '.join(dropped)}")
@@ -445,6 +539,30 @@ async def _run(seconds: int, cases: int) -> list[Figure]:
     young, young_info = await ensure("young", cases)
     loaded, loaded_info = await ensure("loaded", cases)
     build_seconds = time.perf_counter() - started
+    figures = await _reads_and_ticker(seconds, cases, young, loaded) if reads else []
+    runs = {kind: await end_to_end(kind, cases, seconds) for kind in E2E_SETS}
+    sizes = {kind: sum(v["bytes"] for v in info.values()) for kind, info in (("young", young_info),
+                                                                             ("loaded", loaded_info))}
+    load_seconds = {kind: max(v["seconds"] for v in info.values()) for kind, info in (("young", young_info),
+                                                                                      ("loaded", loaded_info))}
+    data = {"cases_loaded": cases + current_cases(cases),
+            "cases_young": cases + current_cases(cases) - young_start(cases),
+            "young_from_days_before_the_month": YOUNG_DAYS,
+            "now": NOW.isoformat(), "bytes": sizes, "bytes_by_service": {k: {s: v["bytes"] for s, v in i.items()}
+                                                                         for k, i in (("young", young_info),
+                                                                                      ("loaded", loaded_info))},
+            "build_seconds_by_service": {k: {s: v["seconds"] for s, v in i.items()}
+                                         for k, i in (("young", young_info), ("loaded", loaded_info))},
+            "built_this_run_seconds": round(build_seconds, 1)}
+    figures += end_to_end_figures(runs)
+    figures.append(Figure("history", "data: the four databases", sizes["loaded"] / 2**30, "GiB",
+                          sizes["young"] / 2**30, "young set", f"loaded in {load_seconds['loaded'] / 60:.0f} min "
+                          f"(slowest database; kept between runs)", data))
+    return figures
+
+
+async def _reads_and_ticker(seconds: int, cases: int, young: dict[str, str],
+                            loaded: dict[str, str]) -> list[Figure]:
     migrations = {kind: {s: round(await asyncio.to_thread(migrate_command, s, dsn), 1) for s, dsn in dbs.items()}
                   for kind, dbs in (("young", young), ("loaded", loaded))}
     for dbs in (young, loaded):
@@ -463,19 +581,6 @@ async def _run(seconds: int, cases: int) -> list[Figure]:
     lags = {}
     for kind, dbs in (("young", young), ("loaded", loaded)):
         lags[kind] = await ticker_lags(dbs["supervision"])
-    sizes = {kind: sum(v["bytes"] for v in info.values()) for kind, info in (("young", young_info),
-                                                                             ("loaded", loaded_info))}
-    load_seconds = {kind: max(v["seconds"] for v in info.values()) for kind, info in (("young", young_info),
-                                                                                      ("loaded", loaded_info))}
-    data = {"cases_loaded": cases + current_cases(cases),
-            "cases_young": cases + current_cases(cases) - young_start(cases),
-            "young_from_days_before_the_month": YOUNG_DAYS,
-            "now": NOW.isoformat(), "bytes": sizes, "bytes_by_service": {k: {s: v["bytes"] for s, v in i.items()}
-                                                                         for k, i in (("young", young_info),
-                                                                                      ("loaded", loaded_info))},
-            "build_seconds_by_service": {k: {s: v["seconds"] for s, v in i.items()}
-                                         for k, i in (("young", young_info), ("loaded", loaded_info))},
-            "built_this_run_seconds": round(build_seconds, 1), "migrate_seconds": migrations}
     figures = []
     for shape in measured:
         y, lo = shape.samples["young"], shape.samples["loaded"]
@@ -489,12 +594,10 @@ async def _run(seconds: int, cases: int) -> list[Figure]:
     ticker_notes = {"thresholds_per_second": STREAM_RATE, "seconds": STREAM_SECONDS,
                     "clocks_in_table": {k: v[1] for k, v in lags.items()},
                     "fired": {k: len(v[0]) for k, v in lags.items()},
-                    "p50_ms": {k: round(pct(v[0], 50), 2) for k, v in lags.items()}}
+                    "p50_ms": {k: round(pct(v[0], 50), 2) for k, v in lags.items()},
+                    "migrate_seconds": migrations}
     figures.append(Figure("history", "ticker lag p99", pct(lags["loaded"][0], 99), "ms", pct(lags["young"][0], 99),
                           BASELINE, TARGET, ticker_notes))
-    figures.append(Figure("history", "data: the four databases", sizes["loaded"] / 2**30, "GiB",
-                          sizes["young"] / 2**30, "young set", f"loaded in {load_seconds['loaded'] / 60:.0f} min "
-                          f"(slowest database; kept between runs)", data))
     return figures
 
 
@@ -506,6 +609,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=15, help="measured seconds per shape and set")
     parser.add_argument("--build-only", action="store_true", help="build (or find) the databases and stop")
     parser.add_argument("--drop", action="store_true", help="drop every cached bench_history_* database and stop")
+    parser.add_argument("--e2e-only", action="store_true",
+                        help="only the whole stack on each set (not the reads and the ticker)")
     args = parser.parse_args(argv)
     if args.drop:
         say("dropped: " + (", ".join(asyncio.run(drop_cached())) or "nothing"))
@@ -518,7 +623,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(build())
         return 0
     from bench.common import report
-    report(asyncio.run(_run(args.seconds, args.cases)))
+    report(asyncio.run(_run(args.seconds, args.cases, reads=not args.e2e_only)))
     return 0
 
 

@@ -25,6 +25,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer
 
-from bench.common import ROOT, Figure, analyse, report_batches, wrk
+from bench.common import ROOT, Figure, WrkResult, analyse, report_batches, wrk
 from bench.light_http import LightClient
 from deploy.demo.synthetic_city import main as write_city
 from deploy.demo.synthetic_city import sample_points
@@ -74,65 +75,27 @@ async def _run(seconds: int) -> list[Figure]:
     stack = Stack(workdir, databases, prefix, extra_env={"CLOCK_MODE": "real"})
     try:
         stack.up()
-        grids = _load_city(stack)
-        await _community_desks(stack, grids)
-        points = sample_points(grids, WARM_UP + SETTLE + PACED + LOADED + SHARE_POINTS, seed=11)
-        await warm_up(stack, points)
+        points = await city_ready(stack, WARM_UP + SETTLE + PACED + LOADED + SHARE_POINTS)
         await asyncio.sleep(5)  # idle: the warm-up's work done, nothing arriving
         idle_memory = {role: round(mib, 1) for role, mib in sorted(_memory_mib_by_role(stack).items())
                        if role not in ("bench client", "wrk")}
-        burst_started = time.time()
-        cpu_before = _cpu_seconds_by_role(stack)
-        database_before = await _database_work(stack)
-        script = _wrk_script(points[WARM_UP + SETTLE + PACED:WARM_UP + SETTLE + PACED + LOADED])
-        load = await asyncio.to_thread(wrk, stack.url("intake"), script, connections=32, seconds=seconds,
-                                       env={"BENCH_TOKEN": stack.admin_token})
-        notified_count, last, cpu_at_last_sms = await _count_notified_since(stack, burst_started)
-        # The SMS path finishes first; supervision's clocks, the relays and autovacuum are still working
-        # through the burst's events. All of it is the burst's cost, and none of it may fall into the paced run.
-        cpu_after, quiet_cores = await _cpu_once_quiet(stack)
-        database_work = _per_incident(database_before, await _database_work(stack), notified_count)
-        cpu_per_incident = _cpu_per_incident(cpu_before, cpu_after, notified_count)
-        cpu_to_last_sms = _cpu_per_incident(cpu_before, cpu_at_last_sms, notified_count)
-        burst_rate = notified_count / (last - burst_started) if notified_count else 0.0
-        kept_apart = points[WARM_UP + SETTLE:WARM_UP + SETTLE + PACED]
-        cpu_before_paced = _cpu_seconds_by_role(stack)
-        paced = await _post_all(stack, kept_apart[:int(PACED_RATE * seconds)], PACED_RATE)
-        paced_notified, cpu_at_last_paced_sms = await _wait_notified(stack, paced)
-        cpu_paced = _cpu_per_incident(cpu_before_paced, cpu_at_last_paced_sms, len(paced_notified))
+        start = WARM_UP + SETTLE
+        burst = await full_load(stack, points[start + PACED:start + PACED + LOADED], seconds)
+        paced_run = await paced(stack, points[start:start + PACED], seconds)
         spans = await _stage_spans(stack)
         stages = _stage_percentiles(spans)
-        paced_stages = {f"p{q}": _stage_percentiles(spans, q, set(paced)) for q in (50, 99)}
+        paced_stages = {f"p{q}": _stage_percentiles(spans, q, set(paced_run.sent)) for q in (50, 99)}
         unnotified = await _unnotified(stack, set(_notices(stack)))
-        share = await _api_share(stack, points[WARM_UP + SETTLE + PACED + LOADED:])
-        lags = sorted(paced_notified[i] - paced[i] for i in paced_notified)
+        share = await _api_share(stack, points[start + PACED + LOADED:])
     finally:
         stack.down()
         for name in names.values():
             await drop_database(name)
     base_rate, base_lags = await _raw_kafka(prefix, BURST, int(PACED_RATE * seconds))
-    notes = {"wrk_accepted_per_second": round(load.requests_per_second, 1), "wrk_requests": load.requests,
-             "wrk_non_2xx": load.non_2xx, "notified_under_load": notified_count, "stage_medians_ms": stages,
-             "paced_stages_ms": paced_stages,
-             "paced_rate": PACED_RATE, "seconds": seconds, "notified_paced": len(paced_notified),
-             "sent_paced": len(paced), "grids": 15_000, "accepted_without_sms_by_reason": unnotified,
-             "cpu_ms_per_incident_under_load": cpu_per_incident,
-             "cpu_ms_per_incident_total": round(sum(ms for role, ms in cpu_per_incident.items()
-                                                    if role not in OUTSIDE), 1),
-             # Until the last SMS only (how runs before 2026-12-06 evening counted): leaves out the work still
-             # queued behind the SMS path (supervision's share of the burst, the relays' tail).
-             "cpu_ms_per_incident_total_to_last_sms": round(sum(ms for role, ms in cpu_to_last_sms.items()
-                                                                if role not in OUTSIDE), 1),
-             "cpu_ms_per_incident_to_last_sms": cpu_to_last_sms,
-             "idle_cores_once_quiet": quiet_cores,
-             "cpu_ms_per_incident_outside_the_platform": {role: ms for role, ms in cpu_per_incident.items()
-                                                          if role in OUTSIDE},
-             "database_work_per_incident_under_load": database_work,
-             # The same at the paced rate, from the platform quiet to its last SMS: a moderate load's cost per
-             # event, its idle polling included, without the saturated run's deep backlogs and big transactions.
-             "cpu_ms_per_incident_paced": cpu_paced,
-             "cpu_ms_per_incident_paced_total": round(sum(ms for role, ms in cpu_paced.items()
-                                                          if role not in OUTSIDE), 1)}
+    notes = {**burst.notes(), **paced_run.notes(), "stage_medians_ms": stages, "paced_stages_ms": paced_stages,
+             "paced_rate": PACED_RATE, "seconds": seconds, "grids": 15_000,
+             "accepted_without_sms_by_reason": unnotified}
+    lags = paced_run.lags
     health = [w for w in share["windows"] if w["kind"] == "health"]
     reports = [w for w in share["windows"] if w["kind"] == "report"]
     health_rate = statistics.mean(w["per_second"] for w in health)
@@ -142,7 +105,7 @@ async def _run(seconds: int) -> list[Figure]:
     return [Figure("stack.e2e", "idle stack memory (PSS: every role, Postgres, Kafka)",
                    sum(idle_memory.values()), "MiB", idle_memory.get("postgres", 0.0) + idle_memory.get("kafka", 0.0),
                    "Postgres + Kafka, their share of it", "≤ 2 GiB (2,048 MiB)", memory_notes),
-            Figure("stack.e2e", "owners notified per second under full load (wrk)", burst_rate, "incidents/s",
+            Figure("stack.e2e", "owners notified per second under full load (wrk)", burst.per_second, "incidents/s",
                    base_rate,
                    "raw aiokafka produce→consume", "≥ 500 incidents/s sustained", notes),
             Figure("stack.e2e", "intake reports accepted per second, the consumers busy",
@@ -154,6 +117,96 @@ async def _run(seconds: int) -> list[Figure]:
                    "raw aiokafka produce→consume", "", notes),
             Figure("stack.e2e", f"report→SMS p99 at {PACED_RATE:.0f}/s", _ms(lags, 99), "ms", _ms(base_lags, 99),
                    "raw aiokafka produce→consume", "p99 ≤ 1 s", notes)]
+
+
+async def city_ready(stack: Stack, count: int, analyse_tables: bool = True) -> list[tuple[float, float]]:
+    """The 15,000-grid city in routing, a desk per community, and the warm-up (WARM_UP + SETTLE reports, see
+    warm_up) done; returns `count` points of the city, the warm-up's first (`analyse_tables`: see warm_up)."""
+    grids = _load_city(stack)
+    await _community_desks(stack, grids)
+    points = sample_points(grids, count, seed=11)
+    await warm_up(stack, points, analyse_tables)
+    return points
+
+
+@dataclass
+class FullLoad:
+    """wrk posting reports for a while, then every new-case SMS that followed, and what it cost."""
+
+    wrk: WrkResult
+    notified: int
+    per_second: float            # owners notified per second, from the load's start to the last SMS
+    cpu_ms: dict[str, float]     # by role, per owner notified, until the platform fell quiet
+    cpu_ms_to_last_sms: dict[str, float]
+    quiet_cores: float
+    database_work: dict[str, float]
+
+    def platform_ms(self) -> float:
+        return round(sum(ms for role, ms in self.cpu_ms.items() if role not in OUTSIDE), 1)
+
+    def notes(self) -> dict[str, Any]:
+        return {"wrk_accepted_per_second": round(self.wrk.requests_per_second, 1), "wrk_requests": self.wrk.requests,
+                "wrk_non_2xx": self.wrk.non_2xx, "notified_under_load": self.notified,
+                "cpu_ms_per_incident_under_load": self.cpu_ms,
+                "cpu_ms_per_incident_total": self.platform_ms(),
+                # Until the last SMS only (how runs before 2026-12-06 evening counted): leaves out the work still
+                # queued behind the SMS path (supervision's share of the burst, the relays' tail).
+                "cpu_ms_per_incident_total_to_last_sms": round(sum(
+                    ms for role, ms in self.cpu_ms_to_last_sms.items() if role not in OUTSIDE), 1),
+                "cpu_ms_per_incident_to_last_sms": self.cpu_ms_to_last_sms,
+                "idle_cores_once_quiet": self.quiet_cores,
+                "cpu_ms_per_incident_outside_the_platform": {role: ms for role, ms in self.cpu_ms.items()
+                                                             if role in OUTSIDE},
+                "database_work_per_incident_under_load": self.database_work}
+
+
+async def full_load(stack: Stack, points: list, seconds: int) -> FullLoad:
+    """wrk posts a report per point (each once) from CONCURRENCY connections for `seconds`."""
+    started = time.time()
+    cpu_before = _cpu_seconds_by_role(stack)
+    database_before = await _database_work(stack)
+    load = await asyncio.to_thread(wrk, stack.url("intake"), _wrk_script(points), connections=CONCURRENCY,
+                                   seconds=seconds, env={"BENCH_TOKEN": stack.admin_token})
+    notified, last, cpu_at_last_sms = await _count_notified_since(stack, started)
+    # The SMS path finishes first; supervision's clocks, the relays and autovacuum are still working through the
+    # burst's events. All of it is the burst's cost, and none of it may fall into what is measured next.
+    cpu_after, quiet_cores = await _cpu_once_quiet(stack)
+    return FullLoad(wrk=load, notified=notified,
+                    per_second=notified / (last - started) if notified else 0.0,
+                    cpu_ms=_cpu_per_incident(cpu_before, cpu_after, notified),
+                    cpu_ms_to_last_sms=_cpu_per_incident(cpu_before, cpu_at_last_sms, notified),
+                    quiet_cores=quiet_cores,
+                    database_work=_per_incident(database_before, await _database_work(stack), notified))
+
+
+@dataclass
+class Paced:
+    """Reports posted at PACED_RATE, each one's time to its new-case SMS, and what it cost."""
+
+    sent: dict[str, float]       # case ref → when it was posted
+    lags: list[float]            # seconds from post to SMS, sorted
+    cpu_ms: dict[str, float]     # by role, per owner notified, from quiet to the last SMS
+
+    def platform_ms(self) -> float:
+        return round(sum(ms for role, ms in self.cpu_ms.items() if role not in OUTSIDE), 1)
+
+    def latency_ms(self, percentile: int) -> float:
+        return _ms(self.lags, percentile)
+
+    def notes(self) -> dict[str, Any]:
+        # A moderate load's cost per event, its idle polling included, without the saturated run's deep backlogs
+        # and big transactions.
+        return {"notified_paced": len(self.lags), "sent_paced": len(self.sent),
+                "cpu_ms_per_incident_paced": self.cpu_ms, "cpu_ms_per_incident_paced_total": self.platform_ms()}
+
+
+async def paced(stack: Stack, points: list, seconds: int) -> Paced:
+    """PACED_RATE reports a second for `seconds` (the platform quiet before), until each has its SMS."""
+    cpu_before = _cpu_seconds_by_role(stack)
+    sent = await _post_all(stack, points[:int(PACED_RATE * seconds)], PACED_RATE)
+    notified, cpu_at_last_sms = await _wait_notified(stack, sent)
+    return Paced(sent=sent, lags=sorted(notified[ref] - sent[ref] for ref in notified),
+                 cpu_ms=_cpu_per_incident(cpu_before, cpu_at_last_sms, len(notified)))
 
 
 async def _api_share(stack: Stack, points: list) -> dict[str, Any]:
@@ -422,7 +475,7 @@ def _roles(stack: Stack) -> list[tuple[str, str]]:
     return found
 
 
-async def warm_up(stack: Stack, points: list) -> None:
+async def warm_up(stack: Stack, points: list, analyse_tables: bool = True) -> None:
     """Bring a fresh stack to where a running city is, with points[:WARM_UP + SETTLE]: the first cases slowly (the
     first makes routing load the 15,000-grid registry into memory: seconds), then a thousand more, then its tables
     analysed. A brand-new database's first plans are made on empty tables and kept (a foreign key's check, a
@@ -430,19 +483,21 @@ async def warm_up(stack: Stack, points: list) -> None:
     the whole case table (2.8 sequential scans per case). A running city is past that within its first minute."""
     await _wait_notified(stack, await _post_all(stack, points[:WARM_UP], rate=10.0))
     await _wait_notified(stack, await _post_all(stack, points[WARM_UP:WARM_UP + SETTLE], rate=200.0))
-    await analyse(stack.databases.values())
+    if analyse_tables:  # (a database with statistics already, a copy of a city's history, needs none)
+        await analyse(stack.databases.values())
 
 
 async def _database_work(stack: Stack) -> dict[str, float]:
     """Counters of the work each service's database has done so far (pg_stat_database: commits, rows written,
-    blocks read or hit; a backend reports them within ten seconds of going idle, and the load's are read after
-    _count_notified_since's twenty quiet seconds) and the cluster's WAL position (every database's writes: the
-    stack's and anyone else's on this Postgres)."""
+    blocks touched (read or hit) and those read (not found in shared buffers); a backend reports them within ten
+    seconds of going idle, and the load's are read after _count_notified_since's twenty quiet seconds) and the
+    cluster's WAL position (every database's writes: the stack's and anyone else's on this Postgres)."""
     conn = await asyncpg.connect(stack.databases["intake"])
     try:
         rows = await conn.fetch(
             "SELECT datname, xact_commit, tup_inserted + tup_updated + tup_deleted AS rows_written,"
-            " blks_hit + blks_read AS blocks FROM pg_stat_database WHERE datname = ANY($1::text[])",
+            " blks_hit + blks_read AS blocks, blks_read AS blocks_read FROM pg_stat_database"
+            " WHERE datname = ANY($1::text[])",
             [stack.databases[service].rsplit("/", 1)[1] for service in stack.databases])
         wal = await conn.fetchval("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn")
     finally:
@@ -450,7 +505,7 @@ async def _database_work(stack: Stack) -> dict[str, float]:
     service_of = {stack.databases[service].rsplit("/", 1)[1]: service for service in stack.databases}
     work = {"wal_bytes": float(wal)}
     for row in rows:
-        for counter in ("xact_commit", "rows_written", "blocks"):
+        for counter in ("xact_commit", "rows_written", "blocks", "blocks_read"):
             work[f"{service_of[row['datname']]} {counter}"] = float(row[counter])
     return work
 
