@@ -74,7 +74,7 @@ bench: infra  ## benchmarks: JSON + table under bench/results/ (each figure besi
 	@$(LOCAL)/setup.sh browser
 	@ENV=$${ENV:-test} $(PY) -m bench
 
-bench-history: infra  ## the city's-year bench alone (bench/README.md): ~10 min with its databases cached, ~40 min to build them first
+bench-history: infra  ## the city's-year bench alone (bench/README.md): ~20 min with its databases cached, ~40 min to build them first; ~60 GiB of disk
 	@$(LOCAL)/setup.sh bench
 	@ENV=$${ENV:-test} $(PY) -m bench history
 
