@@ -129,6 +129,11 @@ async def city_ready(stack: Stack, count: int, analyse_tables: bool = True) -> l
     return points
 
 
+def platform_total(cpu_ms_by_role: dict[str, float]) -> float:
+    """The platform's milliseconds of CPU per incident: every role's but those OUTSIDE it."""
+    return round(sum(ms for role, ms in cpu_ms_by_role.items() if role not in OUTSIDE), 1)
+
+
 @dataclass
 class FullLoad:
     """wrk posting reports for a while, then every new-case SMS that followed, and what it cost."""
@@ -142,7 +147,7 @@ class FullLoad:
     database_work: dict[str, float]
 
     def platform_ms(self) -> float:
-        return round(sum(ms for role, ms in self.cpu_ms.items() if role not in OUTSIDE), 1)
+        return platform_total(self.cpu_ms)
 
     def notes(self) -> dict[str, Any]:
         return {"wrk_accepted_per_second": round(self.wrk.requests_per_second, 1), "wrk_requests": self.wrk.requests,
@@ -151,8 +156,7 @@ class FullLoad:
                 "cpu_ms_per_incident_total": self.platform_ms(),
                 # Until the last SMS only (how runs before 2026-12-06 evening counted): leaves out the work still
                 # queued behind the SMS path (supervision's share of the burst, the relays' tail).
-                "cpu_ms_per_incident_total_to_last_sms": round(sum(
-                    ms for role, ms in self.cpu_ms_to_last_sms.items() if role not in OUTSIDE), 1),
+                "cpu_ms_per_incident_total_to_last_sms": platform_total(self.cpu_ms_to_last_sms),
                 "cpu_ms_per_incident_to_last_sms": self.cpu_ms_to_last_sms,
                 "idle_cores_once_quiet": self.quiet_cores,
                 "cpu_ms_per_incident_outside_the_platform": {role: ms for role, ms in self.cpu_ms.items()
@@ -188,7 +192,7 @@ class Paced:
     cpu_ms: dict[str, float]     # by role, per owner notified, from quiet to the last SMS
 
     def platform_ms(self) -> float:
-        return round(sum(ms for role, ms in self.cpu_ms.items() if role not in OUTSIDE), 1)
+        return platform_total(self.cpu_ms)
 
     def latency_ms(self, percentile: int) -> float:
         return _ms(self.lags, percentile)

@@ -35,6 +35,7 @@ async def serving(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
             client.app = app  # type: ignore[attr-defined]
             yield client
 
+
 class FakeTime:
     """Seconds as time.monotonic or time.time gives them, moving only when a test sets `now`."""
 
