@@ -15,6 +15,8 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
+from shared.ids import time_ordered_id
+
 TRACEPARENT_PATTERN = r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
 
 
@@ -56,7 +58,7 @@ class Envelope(BaseModel):
     def wrap(cls, event: Event, *, source: str, time: datetime, cause: Envelope | None = None,
              event_id: uuid.UUID | None = None, traceparent: str | None = None,
              tracestate: str | None = None) -> Envelope:
-        event_id = event_id or uuid.uuid4()
+        event_id = event_id or time_ordered_id()
         correlationid, causationid = cause.lineage() if cause else (str(event_id), None)
         # The event was validated when it was built and the rest is ours: construct without validating again
         # (supervision's relay wraps hundreds of thousands of events after a catch-up).

@@ -20,6 +20,7 @@ from services.notifications.domain.contacts import Recipient
 from services.notifications.domain.notices import Message
 from services.notifications.domain.templates import fit_sms, render
 from shared.events.notifications import DeliveryEvent, DeliveryFailed, DeliverySucceeded
+from shared.ids import time_ordered_id
 
 Outcome = Literal["sent", "retry", "dead", "gone"]
 ChannelName = Literal["sms", "email", "webhook"]
@@ -181,7 +182,7 @@ class Cause:
 class Delivery:
     """One message to one recipient on one channel, for one event; tried until sent or dead."""
 
-    id: uuid.UUID = field(default_factory=uuid.uuid4)
+    id: uuid.UUID = field(default_factory=time_ordered_id)
     event_id: uuid.UUID
     event_type: str
     incident_id: uuid.UUID | None

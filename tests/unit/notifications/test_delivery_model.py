@@ -38,6 +38,12 @@ def sms(message: Message = SHORT, *, urgent: bool = False, now: datetime = NOON,
                         quiet_hours=quiet_hours, fallback_email=fallback_email)
 
 
+def test_delivery_ids_are_time_ordered_so_a_year_of_them_appends_to_the_index():
+    made = [sms() for _ in range(100)]
+    assert {d.id.version for d in made} == {7}
+    assert [d.id for d in made] == sorted(d.id for d in made)
+
+
 def test_an_urgent_sms_goes_at_once_night_or_not():
     assert sms(urgent=True, now=NIGHT).next_attempt_at == NIGHT
     assert sms(urgent=True).due_at_once
