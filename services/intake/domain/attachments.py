@@ -28,6 +28,7 @@ from services.intake.domain.errors import (
     UnreadableFile,
     UnsupportedMedia,
 )
+from shared.ids import time_ordered_id
 
 Origin = Literal["upload", "hotline", "open311"]
 # Where a case's URLs are fetched from, by the case's source: 12345 orders and Open311 requests. A report from our
@@ -273,7 +274,7 @@ class Attachment:
 
     @classmethod
     def to_fetch(cls, incident_id: uuid.UUID, origin: Origin, url: str, at: datetime) -> Attachment:
-        return cls(id=uuid.uuid4(), incident_id=incident_id, origin=origin, status=AttachmentStatus.PENDING,
+        return cls(id=time_ordered_id(), incident_id=incident_id, origin=origin, status=AttachmentStatus.PENDING,
                    created_at=at, created_by=origin, source_url=url, filename=_name_from_url(url),
                    next_attempt_at=at)
 

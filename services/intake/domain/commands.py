@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Literal
 from services.intake.domain.hotline import MappingRule
 from shared.actor import Actor
 from shared.events.intake import Contacted, Point, ReturnKind, Satisfied, Solved, Urgency
+from shared.ids import case_id
 from shared.messagebus import Command
 
 if TYPE_CHECKING:  # the commands name their handlers' result; the model imports the commands
@@ -48,7 +49,7 @@ class ReportIncident(Command["Incident"]):
     reported_at: datetime | None = None
     attachments: tuple[str, ...] = ()
     actor: Actor | None = None
-    incident_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    incident_id: uuid.UUID = field(default_factory=case_id)
     idempotency_key: IdempotencyKey | None = None
 
 

@@ -12,7 +12,6 @@ crash between the two leaves bytes no row names (harmless, and found by listing 
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -34,6 +33,7 @@ from services.intake.domain.errors import IdempotencyConflict, IncidentNotFound
 from services.intake.service_layer.handlers import _load_visible
 from services.intake.service_layer.unit_of_work import IntakeUnitOfWork
 from shared.errors import DomainError
+from shared.ids import time_ordered_id
 from shared.messagebus import Command
 
 log = structlog.get_logger("attachments")
@@ -130,7 +130,7 @@ async def attach_file(cmd: c.AttachFile, uow: IntakeUnitOfWork, files: Attachmen
         files.policy.check_room(await uow.attachments.held(incident.id))
     processed = await files.processor.process(media_type, cmd.data, files.policy)
     now = uow.clock.now()
-    attachment = Attachment(id=uuid.uuid4(), incident_id=cmd.incident_id, origin="upload",
+    attachment = Attachment(id=time_ordered_id(), incident_id=cmd.incident_id, origin="upload",
                             status=AttachmentStatus.PENDING, created_at=now, created_by=cmd.actor.sub,
                             filename=clean_filename(cmd.filename), upload_key=key)
     attachment.store(media_type, cmd.data, len(processed.served), processed.metadata,
