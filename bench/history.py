@@ -65,6 +65,7 @@ from shared.auth import issue_token
 from shared.calendar import WorkCalendar
 from shared.clock import ClockAnchor, VirtualClock
 from shared.db.pool import create_pool
+from shared.ids import case_id
 from shared.messaging.topics import ensure_topics
 from shared.settings import DEV_JWT_SECRET
 from tests.e2e.stack import Stack
@@ -407,7 +408,7 @@ async def ticker_lags(dsn: str) -> tuple[list[float], int]:
         for n in range(STREAM_RATE * STREAM_SECONDS):
             yellow = start + timedelta(seconds=n / STREAM_RATE)
             started = yellow - timedelta(hours=7)  # a 10-hour limit: only the yellow point falls due
-            rows.append((uuid.uuid4(), "sign", 1, "city.ads", "urgent", "370302001001001", "bench-stream", started,
+            rows.append((case_id(), "sign", 1, "city.ads", "urgent", "370302001001001", "bench-stream", started,
                          10.0, "hours", 0.7, 1, yellow, started + timedelta(hours=10), started + timedelta(hours=11),
                          started + timedelta(hours=12), "green", "none", yellow))
         async with pool.acquire() as conn:
@@ -526,9 +527,9 @@ def run(seconds: int = 15) -> list[Figure]:
     return asyncio.run(_run(seconds, CASES))
 
 
-async def _run(seconds: int, cases: int, reads: bool = True) -> list[Figure]:
+async def _run(seconds: int, cases: int, reads: bool = True, whole_stack: bool = True) -> list[Figure]:
     """Builds what is missing, then measures: the reads and the ticker (unless not `reads`), then the whole stack on
-    each set."""
+    each set (unless not `whole_stack`)."""
     dropped = await drop_cached(cases)
     if dropped:
         say(f"dropped stale history databases: {', '.join(dropped)}")
@@ -537,7 +538,7 @@ async def _run(seconds: int, cases: int, reads: bool = True) -> list[Figure]:
     loaded, loaded_info = await ensure("loaded", cases)
     build_seconds = time.perf_counter() - started
     figures = await _reads_and_ticker(seconds, cases, young, loaded) if reads else []
-    runs = {kind: await end_to_end(kind, cases, seconds) for kind in E2E_SETS}
+    runs = {kind: await end_to_end(kind, cases, seconds) for kind in E2E_SETS} if whole_stack else {}
     sizes = {kind: sum(v["bytes"] for v in info.values()) for kind, info in (("young", young_info),
                                                                              ("loaded", loaded_info))}
     load_seconds = {kind: max(v["seconds"] for v in info.values()) for kind, info in (("young", young_info),
@@ -551,7 +552,7 @@ async def _run(seconds: int, cases: int, reads: bool = True) -> list[Figure]:
             "build_seconds_by_service": {k: {s: v["seconds"] for s, v in i.items()}
                                          for k, i in (("young", young_info), ("loaded", loaded_info))},
             "built_this_run_seconds": round(build_seconds, 1)}
-    figures += end_to_end_figures(runs)
+    figures += end_to_end_figures(runs) if runs else []
     figures.append(Figure("history", "data: the four databases", sizes["loaded"] / 2**30, "GiB",
                           sizes["young"] / 2**30, "young set", f"loaded in {load_seconds['loaded'] / 60:.0f} min "
                           f"(slowest database; kept between runs)", data))
@@ -606,8 +607,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=15, help="measured seconds per shape and set")
     parser.add_argument("--build-only", action="store_true", help="build (or find) the databases and stop")
     parser.add_argument("--drop", action="store_true", help="drop every cached bench_history_* database and stop")
-    parser.add_argument("--e2e-only", action="store_true",
-                        help="only the whole stack on each set (not the reads and the ticker)")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--e2e-only", action="store_true",
+                      help="only the whole stack on each set (not the reads and the ticker)")
+    only.add_argument("--reads-only", action="store_true",
+                      help="only the reads and the ticker (not the whole stack on each set)")
     args = parser.parse_args(argv)
     if args.drop:
         say("dropped: " + (", ".join(asyncio.run(drop_cached())) or "nothing"))
@@ -620,7 +624,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(build())
         return 0
     from bench.common import report
-    report(asyncio.run(_run(args.seconds, args.cases, reads=not args.e2e_only)))
+    report(asyncio.run(_run(args.seconds, args.cases, reads=not args.e2e_only, whole_stack=not args.reads_only)))
     return 0
 
 
