@@ -14,6 +14,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from services.notifications.domain.errors import TemplateInvalid
+from shared.ids import case_reference as case_ref
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # The category names people read (DOMAIN.md §3; intake's catalogue, `GET /v1/categories`, holds the same:
@@ -193,10 +194,6 @@ def render(name: str, body: str | None, values: dict[str, str]) -> str:
     except (KeyError, ValueError, IndexError, AttributeError):
         # A text edited around the API: the default still says what it must.
         return TEMPLATES[name].default.format_map(values)
-
-
-def case_ref(incident_id: object) -> str:
-    return str(incident_id)[:8]
 
 
 def category_name(code: str | None) -> str:

@@ -1,40 +1,45 @@
-"""Ids of rows that accumulate: time-ordered (so a year of them is written at one end of each index), and a
-case's still carrying a public reference of its own in its first 8 characters."""
+"""Ids of rows that accumulate: time-ordered, so a year of them is written at one end of each index; a case's
+public reference still its own."""
 
 import time
 import uuid
 
 from services.intake.domain.commands import ReportIncident
-from shared.ids import case_id, time_ordered_id
+from services.notifications.domain.templates import case_ref
+from shared.ids import case_id, case_reference, time_ordered_id
 
 
-def test_case_ids_are_time_ordered_within_each_turn_of_their_clock():
+def test_case_ids_are_uuid7_in_the_order_they_were_made():
+    before_ms = time.time_ns() // 1_000_000
     ids = [case_id() for _ in range(2000)]
-    assert {i.version for i in ids} == {8} and {i.variant for i in ids} == {uuid.RFC_4122}
+    assert {i.version for i in ids} == {7} and {i.variant for i in ids} == {uuid.RFC_4122}
     assert ids == sorted(ids)
+    assert ids[0].int >> 80 >= before_ms
 
 
-def test_each_case_made_by_a_process_has_a_public_reference_of_its_own():
-    """Two thousand cases in a burst (faster than one a millisecond) still get two thousand references."""
-    refs = [str(case_id())[:8] for _ in range(2000)]
+def test_the_public_reference_is_the_random_tail_so_cases_of_one_millisecond_differ():
+    """Two intake processes may make cases in the same millisecond: their ids' first 8 characters are the same
+    time, their last 8 random bits."""
+    at_ms = time.time_ns() // 1_000_000
+    same_millisecond = [uuid.UUID(int=(at_ms << 80) | (7 << 76) | (2 << 62) | (n * 0x9E3779B97F4A7C15 % 2**62))
+                        for n in range(1, 2001)]
+    assert len({str(i)[:8] for i in same_millisecond}) == 1
+    assert len({case_reference(i) for i in same_millisecond}) == 2000
+    made = case_id()
+    assert case_reference(made) == str(made)[-8:] == case_ref(made)   # the SMS texts' reference is this one
+
+
+def test_references_of_a_burst_of_cases_do_not_repeat():
+    refs = [case_reference(case_id()) for _ in range(2000)]
     assert len(set(refs)) == len(refs)
 
 
-def test_a_case_reference_is_the_millisecond_it_was_made_modulo_2_to_the_32():
-    before_ms = time.time_ns() // 1_000_000
-    made = case_id()
-    ms = (made.int >> 96) | (((made.int >> 80) & 0xFFFF) << 32)  # the rotation undone
-    assert ms >= before_ms and ms - before_ms < 60_000
-    assert int(str(made)[:8], 16) == ms % 2**32
-
-
-def test_cases_and_events_share_one_clock_so_neither_repeats_the_others_millisecond():
+def test_event_ids_and_case_ids_share_one_ordering():
     event, case = time_ordered_id(), case_id()
-    case_ms = (case.int >> 96) | (((case.int >> 80) & 0xFFFF) << 32)
-    assert case_ms > event.int >> 80
+    assert event.version == case.version == 7 and event < case
 
 
 def test_a_reported_case_gets_a_time_ordered_id():
     first = ReportIncident(source="gridworker", category="city.garbage", urgency="normal", title="一")
     second = ReportIncident(source="gridworker", category="city.garbage", urgency="normal", title="二")
-    assert first.incident_id.version == 8 and first.incident_id < second.incident_id
+    assert first.incident_id.version == 7 and first.incident_id < second.incident_id
