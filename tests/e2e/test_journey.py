@@ -358,7 +358,7 @@ async def test_the_whole_督办_ladder_reaches_each_level_s_people_once(stack: S
         await eventually(lambda: clock_state(http, stack, incident_id))
 
         async def sms_about(phone: str, count: int):
-            texts = [m["text"] for m in await sms_to(http, stack, phone) if incident_id[-8:] in m["text"]]
+            texts = [m["text"] for m in await sms_to(http, stack, phone) if incident_id[:8] in m["text"]]
             return texts if len(texts) >= count else None
 
         # urgent sign: due at 2 h; 红牌 at due + 1 h, 领导督办 at due + 2 h (hour phases)

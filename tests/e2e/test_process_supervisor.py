@@ -134,7 +134,7 @@ def test_supervisord_restarts_a_role_killed_with_sigkill(supervised: Supervised)
 
             async def sms() -> list[dict]:
                 sent = (await http.get(sv.stack.url("sms") + "/sms", params={"phone": GRID_1_WORKER["phone"]})).json()
-                return [m for m in sent if incident_id[-8:] in m["text"]]
+                return [m for m in sent if incident_id[:8] in m["text"]]
 
             await eventually(sms, timeout=60)
 

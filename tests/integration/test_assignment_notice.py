@@ -55,7 +55,7 @@ async def test_the_grid_worker_hears_of_a_new_case_once_even_when_the_event_come
     await apply(notifications, event, envelope)  # the same event redelivered past the inbox (a replay): still one
     [notice] = await deliveries(pool)
     assert (notice["recipient"], notice["address"], notice["urgent"]) == ("worker:w1", "13900000001", True)
-    case = str(event.incident_id)[-8:]
+    case = str(event.incident_id)[:8]
     assert notice["body"] == f"【网格督办】新案件{case}（邻里纠纷，紧急）已派至梅花社区第1网格，请及时签收。"
 
 
@@ -111,7 +111,7 @@ async def test_on_reassignment_the_previous_worker_and_the_co_owners_are_told_on
     envelope = await apply(notifications, moved)
     await apply(notifications, moved, envelope)
     rows = await pool.fetch("SELECT recipient, body FROM delivery WHERE event_id = $1 ORDER BY seq", envelope.id)
-    ref = str(case)[-8:]
+    ref = str(case)[:8]
     assert [(r["recipient"], r["body"]) for r in rows] == [
         ("contact:320508019:liaison", f"【网格督办】新案件{ref}（邻里纠纷，紧急）已派至平江街道，请及时签收。"),
         ("contact:320508019044:liaison", f"【网格督办】案件{ref}（邻里纠纷，紧急）由平江街道主办，请你单位协办配合。"),

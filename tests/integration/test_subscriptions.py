@@ -140,7 +140,7 @@ async def test_an_urge_reaches_the_handler_the_areas_subscribers_and_the_live_st
     rows = (await notifications.get("/v1/deliveries", params={"incident_id": str(case)}, headers=ADMIN)).json()
     urged = {d["recipient"]: d["body"] for d in rows if d["event_type"] == IncidentUrged.type}
     assert set(urged) == {"worker:w1", "subscription:urge-desk"}
-    assert urged["worker:w1"].startswith(f"【网格督办】催办：案件{str(case)[-8:]}（噪声扰民）")
+    assert urged["worker:w1"].startswith(f"【网格督办】催办：案件{str(case)[:8]}（噪声扰民）")
     alert = await container.pool.fetchrow("SELECT grid_code, payload FROM alert WHERE event_id = $1", envelope.id)
     assert (alert["grid_code"], alert["payload"]["note"]) == ("320508019044001", "市民第三次来电")
 

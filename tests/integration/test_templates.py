@@ -88,7 +88,7 @@ async def test_the_next_message_uses_the_edited_text_cut_to_the_segment_limit(no
     await apply(notifications, LightChanged(incident_id=incident, at=now, phase="sign", due_at=now, due_version=1,
                                             category="city.ads", urgency="normal", grid_code=GRID, unit_id="grid-1",
                                             light="yellow", previous_light="green"))
-    expected = f"【网格督办】签收黄灯提醒：案件{str(incident)[-8:]}请于11月24日17:30前处理。"
+    expected = f"【网格督办】签收黄灯提醒：案件{str(incident)[:8]}请于11月24日17:30前处理。"
     assert await sms_bodies(notifications, incident) == [expected]
     # a long 批示 is cut to the configured 2 parts (134 UCS-2 characters), the same way every time
     await notifications.put("/v1/contacts/320508019044007", headers=ADMIN,

@@ -141,7 +141,7 @@ async def test_an_emergency_reaches_the_centre_at_once_beside_its_owner(city: Ci
 
 async def _texts_about(city: City, phone: str, incident: str) -> list[str] | None:
     """What the SMS gateway got for `phone` that names the case (by its short reference)."""
-    found = [sms["text"] for sms in await city.sms_to(phone) if incident[-8:] in sms["text"]]
+    found = [sms["text"] for sms in await city.sms_to(phone) if incident[:8] in sms["text"]]
     return found or None
 
 

@@ -28,7 +28,7 @@ from shared.events.supervision import EscalationRaised
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 GRID = "320508019044007"
-CASE = uuid.UUID("00000000-0000-7000-8000-00000f1e2d3c")
+CASE = uuid.UUID("0f1e2d3c-0000-4000-8000-000000000001")
 WORKER_1 = Owner(unit_id="grid-320508019044007", unit_name="第7网格", unit_kind="grid", worker_id="w1",
                  worker_name="张伟", worker_phone="13900000001")
 WORKER_2 = Owner(unit_id="grid-320508019044007", unit_name="第7网格", unit_kind="grid", worker_id="w2",

@@ -67,7 +67,7 @@ async def test_a_case_left_in_the_centres_queue_is_an_alert_to_its_districts_sub
     await handle(bus, event, envelope)  # redelivered: nothing more
     told = {(d.recipient, d.channel): d for d in store.deliveries.where(incident_id=event.incident_id)}
     assert set(told) == {("subscription:queue", "sms"), ("subscription:queue", "webhook")}
-    assert told["subscription:queue", "sms"].body.startswith(f"【网格督办】待派遣：案件{str(event.incident_id)[-8:]}")
+    assert told["subscription:queue", "sms"].body.startswith(f"【网格督办】待派遣：案件{str(event.incident_id)[:8]}")
     hook = json.loads(told["subscription:queue", "webhook"].body)
     assert (hook["alert"], hook["type"]) == ("centre.unroutable", IncidentUnroutable.type)
     [alert] = store.alerts.rows.values()

@@ -30,7 +30,7 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap():
 def test_light_sms_is_chinese_signed_and_shows_the_local_due_time():
     due = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)  # 17:30 in Shanghai
     text = render("sms.light_yellow", None,
-                  light_values("aaaaaaaa-bbbb-7ccc-8ddd-00000f1e2d3c", "city.garbage", "sign", "yellow", due))
+                  light_values("0f1e2d3c-aaaa-bbbb-cccc-000000000000", "city.garbage", "sign", "yellow", due))
     assert text.startswith("【网格督办】案件0f1e2d3c")
     assert "签收" in text and "黄灯" in text and "11月24日17:30" in text
     red = render("sms.light_red", None, light_values("0f1e2d3c", "city.garbage", "handle", "red", due))

@@ -123,7 +123,7 @@ async def test_the_grid_worker_hears_of_a_new_urgent_case_at_once_and_once(store
     assert (notice.channel, notice.recipient, notice.address, notice.urgent) == ("sms", "worker:w1",
                                                                                  "13900000001", True)
     assert notice.next_attempt_at == NOW and store.deliveries.wakes == 1
-    case = str(event.incident_id)[-8:]
+    case = str(event.incident_id)[:8]
     assert notice.body == f"【网格督办】新案件{case}（邻里纠纷，紧急）已派至第7网格，请及时签收。"
     assert (await store.owners.get(event.incident_id)).worker_phone == "13900000001"
 
@@ -149,7 +149,7 @@ async def test_a_yellow_light_goes_by_sms_a_red_one_at_once_and_green_only_on_th
     yellow, red = store.deliveries.rows
     assert (yellow.incident_id, yellow.urgent, yellow.next_attempt_at) == (yellow_case, False,
                                                                            NOW + timedelta(seconds=60))
-    assert "黄灯" in yellow.body and yellow.summary == f"案件{str(yellow_case)[-8:]}签收黄灯"
+    assert "黄灯" in yellow.body and yellow.summary == f"案件{str(yellow_case)[:8]}签收黄灯"
     assert (red.incident_id, red.urgent, red.next_attempt_at) == (red_case, True, NOW)
     assert len(store.alerts.rows) == 3  # every light change on the live stream, green too
     assert {a.incident_id for a in store.alerts.rows.values()} == {yellow_case, red_case, green_case}
@@ -222,7 +222,7 @@ async def test_on_reassignment_the_previous_owner_is_told_once_beside_the_new_on
     envelope = await handle(bus, event)
     await handle(bus, event, envelope)  # replayed past the inbox: nobody hears twice, nobody new hears
     told = {d.recipient: d.body for d in store.deliveries.where(event_id=envelope.id)}
-    ref = str(case)[-8:]
+    ref = str(case)[:8]
     assert told == {
         "contact:320508019:liaison": f"【网格督办】新案件{ref}（邻里纠纷，紧急）已派至平江街道，请及时签收。",
         "worker:w1": f"【网格督办】案件{ref}（邻里纠纷）已改派至平江街道，你方不再办理，请停止处置并做好交接。"}
@@ -237,7 +237,7 @@ async def test_the_reassigned_away_text_is_editable_like_the_others(store, bus):
                                          grid_code=GRID, owner=STREET_OWNER, previous_unit_id=WORKER.unit_id,
                                          reason="改派"))
     [away] = store.deliveries.where(recipient="worker:w1")
-    assert away.body == f"【网格督办】案件{str(case)[-8:]}已转平江街道办理" and not away.urgent
+    assert away.body == f"【网格督办】案件{str(case)[:8]}已转平江街道办理" and not away.urgent
 
 
 async def test_co_owners_hear_at_their_desks_and_the_case_goes_on_the_live_stream(store, bus):
@@ -251,7 +251,7 @@ async def test_co_owners_hear_at_their_desks_and_the_case_goes_on_the_live_strea
     envelope = await handle(bus, event)
     told = {d.recipient: d for d in store.deliveries.rows}
     assert set(told) == {"worker:w1", "contact:dept-water:liaison", f"contact:{COMMUNITY}:liaison"}
-    ref = str(event.incident_id)[-8:]
+    ref = str(event.incident_id)[:8]
     assert told["contact:dept-water:liaison"].body == (
         f"【网格督办】案件{ref}（积水、排水不畅，一般）由第7网格主办，请你单位协办配合。")
     assert told["contact:dept-water:liaison"].summary == f"协办案件{ref}"
@@ -326,7 +326,7 @@ async def test_an_urge_alerts_the_handler_the_live_stream_and_the_areas_subscrib
     assert set(told) == {("worker:w1", "sms"), ("subscription:hotline-desk", "sms"),
                          ("subscription:hotline-desk", "webhook")}
     text = told["worker:w1", "sms"].body
-    assert text == (f"【网格督办】催办：案件{str(case)[-8:]}（乱张贴、违规广告）请加快办理并及时反馈。"
+    assert text == (f"【网格督办】催办：案件{str(case)[:8]}（乱张贴、违规广告）请加快办理并及时反馈。"
                     "催办意见：市民再次来电催促")
     assert json.loads(told["subscription:hotline-desk", "webhook"].body)["type"] == urged_type
     [alert] = store.alerts.rows.values()
@@ -666,7 +666,7 @@ async def test_an_edited_template_is_checked_stored_and_used_for_the_next_messag
     assert (stored.updated_by, stored.updated_at) == ("admin-1", NOW)
     event = assigned()
     await handle(bus, event)
-    assert store.deliveries.rows[0].body == f"【网格督办】新案件{str(event.incident_id)[-8:]}请签收"
+    assert store.deliveries.rows[0].body == f"【网格督办】新案件{str(event.incident_id)[:8]}请签收"
 
 
 async def test_the_deliverer_pass_is_a_command_whose_unit_of_work_commits_once(store):

@@ -50,7 +50,7 @@ def test_placeholders_differ_by_template_and_email_subjects_need_no_signature():
 
 
 def test_render_fills_the_stored_text_and_falls_back_to_the_default_if_it_went_bad():
-    values = escalation_values("aaaa-0f1e2d3c", "city.ads", "handle", "red_card", DUE, "限期整改")
+    values = escalation_values("0f1e2d3c-aaaa", "city.ads", "handle", "red_card", DUE, "限期整改")
     assert render("sms.escalation", "【督办】{level}{case}{note}", values) == "【督办】红牌督办0f1e2d3c批示：限期整改"
     assert "（乱张贴、违规广告）" in render("sms.escalation", None, values)
     assert render("sms.escalation", None, values).startswith("【网格督办】红牌督办：案件0f1e2d3c")

@@ -86,7 +86,7 @@ export class AlertFeed {
       data.phase ? `${PHASE_NAMES[data.phase] ?? data.phase}阶段` : null,
       this.names.category(data.category) ?? data.category,
       data.urgency ? URGENCY_NAMES[data.urgency] ?? data.urgency : null,
-      data.incident_id ? `案件 ${data.incident_id.slice(-8)}` : null,
+      data.incident_id ? `案件 ${data.incident_id.slice(0, 8)}` : null,
     ].filter(Boolean);
     const item = h(
       "li",

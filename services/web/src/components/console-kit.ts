@@ -126,7 +126,7 @@ export function row(cells: (Node | string | null)[], attrs: Record<string, strin
 
 /** A case's link: its title (or its short number) to the case page. */
 export function caseLink(id: string, title?: string | null): HTMLAnchorElement {
-  return h("a", { href: `/cases/${encodeURIComponent(id)}`, "data-case": id }, title || `案件 ${id.slice(-8)}`);
+  return h("a", { href: `/cases/${encodeURIComponent(id)}`, "data-case": id }, title || `案件 ${id.slice(0, 8)}`);
 }
 
 export interface Names {
