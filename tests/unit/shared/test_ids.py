@@ -37,6 +37,9 @@ def test_the_reference_is_the_processs_millisecond_plus_its_offset():
 
 def test_two_processes_making_cases_in_the_same_millisecond_get_different_references(monkeypatch):
     """Two intake replicas: the same clock, their own offsets (a burst on both used to share every reference)."""
+    # Put back afterwards as they are now (not as frozen below): later tests read the real clock again.
+    monkeypatch.setattr(uuid6, "_last_v7_timestamp", uuid6._last_v7_timestamp)
+    monkeypatch.setattr(shared.ids, "_offset", shared.ids._offset)
     frozen_ns = time.time_ns() + 3_600_000_000_000   # ahead of any millisecond this process has used
     monkeypatch.setattr(time, "time_ns", lambda: frozen_ns)
     mine = case_reference(case_id())
