@@ -229,13 +229,22 @@ async def _api_share(stack: Stack, points: list) -> dict[str, Any]:
     for kind, script in (("health", None), ("report", scripts[1]), ("health", None), ("report", scripts[2])):
         notified_before = len(_notices(stack))
         batches_before = await _report_batches(url)
+        cpu_before = _cpu_seconds_by_role(stack, by_database=True)
         result = await asyncio.to_thread(wrk, url + "/health" if script is None else url, script,
                                          connections=CONCURRENCY, seconds=SHARE_WINDOW, env=env)
+        cpu_after = _cpu_seconds_by_role(stack, by_database=True)
         notified = len(_notices(stack))
         batches = [after - before for after, before in zip(await _report_batches(url), batches_before, strict=True)]
         windows.append({"kind": kind, "per_second": round(result.requests_per_second, 1),
                         "reports_per_commit": round(batches[0] / batches[1], 1) if batches[1] else None,
                         "p50_ms": result.p50_ms, "p99_ms": result.p99_ms, "non_2xx": result.non_2xx,
+                        # Where the machine went meanwhile (Postgres by database: the intake API's backends are
+                        # in "postgres intake" with intake's consumer's and relay's), and the API's CPU per request.
+                        "cores_by_role": {role: round((cpu_after.get(role, 0.0) - used) / SHARE_WINDOW, 3)
+                                          for role, used in sorted(cpu_before.items())},
+                        "api_cpu_ms_per_request": round(1000 * (cpu_after.get("intake api", 0.0)
+                                                                - cpu_before.get("intake api", 0.0))
+                                                        / max(1, result.requests), 3),
                         "notified_per_second_meanwhile": round((notified - notified_before) / SHARE_WINDOW, 1),
                         "backlog_after": await _accepted(stack) - notified - never_notified})
     return {"connections": CONCURRENCY, "window_seconds": SHARE_WINDOW, "backlog_seconds": SHARE_BACKLOG,
@@ -441,12 +450,12 @@ async def _cpu_once_quiet(stack: Stack, patience: float = 120.0) -> tuple[dict[s
     return readings[-1], float("nan")
 
 
-def _roles(stack: Stack) -> list[tuple[str, str]]:
+def _roles(stack: Stack, by_database: bool = False) -> list[tuple[str, str]]:
     """(pid, role) of the stack's processes: every service role of this stack, Postgres (its background
     processes and the backends of this stack's databases), Kafka, this client, and wrk. Other processes of the
     machine are left out, another stack's roles and other databases' backends too (a benchmark beside this one
     would count as this stack's work)."""
-    ours = {dsn.rsplit("/", 1)[1] for dsn in stack.databases.values()}
+    ours = {dsn.rsplit("/", 1)[1]: service for service, dsn in stack.databases.items()}
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
@@ -469,7 +478,7 @@ def _roles(stack: Stack) -> list[tuple[str, str]]:
             elif len(title) > 4 and title[0] == "postgres:" and ("(" in title[4] or title[4] == "[local]"):
                 database = title[3]
             if database is None or database in ours:
-                found.append((pid, "postgres"))
+                found.append((pid, f"postgres {ours[database]}" if by_database and database else "postgres"))
         elif "kafka.Kafka" in command:
             found.append((pid, "kafka"))
         elif "-m bench" in command:
@@ -524,11 +533,12 @@ def _cpu_per_incident(before: dict[str, float], after: dict[str, float], inciden
             for role, used in sorted(before.items(), key=lambda kv: kv[0])}
 
 
-def _cpu_seconds_by_role(stack: Stack) -> dict[str, float]:
-    """CPU seconds used so far (utime + stime), summed by role."""
+def _cpu_seconds_by_role(stack: Stack, by_database: bool = False) -> dict[str, float]:
+    """CPU seconds used so far (utime + stime), summed by role (`by_database`: Postgres's backends and autovacuum
+    workers by the service whose database they serve)."""
     tick = os.sysconf("SC_CLK_TCK")
     used: dict[str, float] = {}
-    for pid, role in _roles(stack):
+    for pid, role in _roles(stack, by_database):
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:

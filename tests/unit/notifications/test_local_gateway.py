@@ -59,3 +59,26 @@ async def test_callbacks_and_hooks_are_checked_with_their_own_secrets_over_the_p
         assert (await http.post("/hooks/ops", content=body, headers=hook)).status_code == 201
         as_board = signed("ops-secret", "/hooks/board", body, "X-Grid")
         assert (await http.post("/hooks/board", content=body, headers=as_board)).status_code == 401
+
+
+async def test_an_sms_is_answered_as_recorded_kept_once_and_still_there_after_a_restart(tmp_path):
+    path = tmp_path / "gw.jsonl"
+    sms = {"phone": "13900000001", "text": "案件0f1e2d3c 已派至您处"}
+    async with client(create_gateway_app(path), "127.0.0.1") as http:
+        sent = await http.post("/sms", json=sms, headers={"Idempotency-Key": "delivery-1", "traceparent": "00-t"})
+        assert sent.status_code == 201
+        record = sent.json()
+        assert {k: record[k] for k in ("phone", "text", "idempotency_key", "traceparent")} == {
+            **sms, "idempotency_key": "delivery-1", "traceparent": "00-t"}
+        assert (await http.get("/sms")).json() == [record]
+        refused = await http.post("/sms", content=b"not json", headers={"Content-Type": "application/json"})
+        assert refused.status_code == 422 and refused.json()["detail"][0]["type"] == "json_invalid"
+        too_short = await http.post("/sms", json={"phone": "1", "text": ""})
+        assert {e["loc"][0] for e in too_short.json()["detail"]} == {"phone", "text"}
+    assert [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] == [record]
+
+    async with client(create_gateway_app(path), "127.0.0.1") as http:  # the gateway restarted: its log is read back
+        again = await http.post("/sms", json=sms, headers={"Idempotency-Key": "delivery-1"})
+        assert again.status_code == 200 and again.json() == {**record, "duplicate": True}
+        assert (await http.get("/sms")).json() == [record]
+    assert len(path.read_text(encoding="utf-8").splitlines()) == 1
