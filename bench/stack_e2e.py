@@ -52,6 +52,7 @@ SHARE_POINTS = 60_000  # points of the API-share phase (its backlog and its repo
 SHARE_BACKLOG = 10     # seconds of reports before the API-share windows, to leave the consumers busy
 SHARE_WINDOW = 5       # seconds of each /health and report window
 PACED_RATE = 100.0
+BARE_INSERTS = 5_000  # rows of the bare asyncpg insert loop (the CPU-per-incident figure's baseline)
 CONCURRENCY = 32
 # Roles whose CPU is not the platform's: the SMS provider's stand-in (a real one runs at the provider) and the load
 # generators. Reported beside the platform's total, not in it.
@@ -92,6 +93,7 @@ async def _run(seconds: int) -> list[Figure]:
         for name in names.values():
             await drop_database(name)
     base_rate, base_lags = await _raw_kafka(prefix, BURST, int(PACED_RATE * seconds))
+    bare_insert_ms = await _bare_inserts()
     notes = {**burst.notes(), **paced_run.notes(), "stage_medians_ms": stages, "paced_stages_ms": paced_stages,
              "paced_rate": PACED_RATE, "seconds": seconds, "grids": 15_000,
              "accepted_without_sms_by_reason": unnotified}
@@ -105,6 +107,9 @@ async def _run(seconds: int) -> list[Figure]:
     return [Figure("stack.e2e", "idle stack memory (PSS: every role, Postgres, Kafka)",
                    sum(idle_memory.values()), "MiB", idle_memory.get("postgres", 0.0) + idle_memory.get("kafka", 0.0),
                    "Postgres + Kafka, their share of it", "≤ 2 GiB (2,048 MiB)", memory_notes),
+            Figure("stack.e2e", "platform CPU per incident under full load (every role, Postgres, Kafka)",
+                   burst.platform_ms(), "ms", bare_insert_ms,
+                   "a bare asyncpg insert loop: CPU per row (client + backend), a commit each", "≤ 3.2 ms", notes),
             Figure("stack.e2e", "owners notified per second under full load (wrk)", burst.per_second, "incidents/s",
                    base_rate,
                    "raw aiokafka produce→consume", "≥ 500 incidents/s sustained", notes),
@@ -626,6 +631,33 @@ async def _wait_notified(stack: Stack, sent: dict[str, float],
         if len(notified) > before:
             last_progress, cpu = time.time(), _cpu_seconds_by_role(stack)
     return notified, cpu
+
+
+async def _bare_inserts(count: int = BARE_INSERTS) -> float:
+    """The floor under a durable write on this machine, in the same run (issue 18): asyncpg inserting one small
+    row per transaction (a uuid key, a jsonb payload) in a loop; milliseconds of CPU per row, the client's and its
+    backend's (read from /proc: Postgres runs here)."""
+    name = f"bench_bare_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(await create_database(name))
+    tick = os.sysconf("SC_CLK_TCK")
+    backend = Path(f"/proc/{conn.get_server_pid()}/stat")
+
+    def backend_seconds() -> float:
+        fields = backend.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    try:
+        await conn.execute("CREATE TABLE row_of_work (id uuid PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(),"
+                           " payload jsonb NOT NULL)")
+        payload = json.dumps({"category": CATEGORIES[2][0], "title": CATEGORIES[2][1]}, ensure_ascii=False)
+        client, server = time.process_time(), backend_seconds()
+        for _ in range(count):
+            await conn.execute("INSERT INTO row_of_work (id, payload) VALUES ($1, $2::jsonb)", uuid.uuid4(), payload)
+        client, server = time.process_time() - client, backend_seconds() - server
+    finally:
+        await conn.close()
+        await drop_database(name)
+    return round(1000 * (client + server) / count, 3)
 
 
 async def _raw_kafka(prefix: str, burst: int, paced: int) -> tuple[float, list[float]]:
