@@ -44,7 +44,8 @@ class SmsIn(BaseModel):
 
 
 SMS_OPENAPI: dict[str, Any] = {
-    "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"}}],
+    "parameters": [{"name": name, "in": "header", "required": False, "schema": {"type": "string"}}
+                   for name in ("Idempotency-Key", "traceparent")],
     "requestBody": {"required": True, "content": {"application/json": {"schema": SmsIn.model_json_schema()}}},
 }
 
@@ -84,15 +85,23 @@ class GatewayLog:
         line = json.dumps(record, ensure_ascii=False)
         if self._file is None or self._file.closed:
             self._file = self.path.open("a", encoding="utf-8")
-        self._file.write(line + "\n")
-        self._file.flush()
+        try:
+            self._file.write(line + "\n")
+            self._file.flush()
+        except OSError:  # a disk full, say: nothing of this record may stay buffered and join the next one
+            self.close()
+            raise
         self.by_key[record["idempotency_key"]] = record
         self.records[record["kind"]].append(record)
         return line
 
     def close(self) -> None:
         if self._file is not None:
-            self._file.close()
+            file, self._file = self._file, None
+            try:
+                file.close()
+            except OSError:
+                pass
 
 
 class MailSink:
@@ -160,11 +169,17 @@ def create_gateway_app(log_path: Path, hotline_secret: str | None = None, smtp_p
     # parameter machinery cost more than the rest), the record's JSON line answered as it was written.
     @app.post("/sms", status_code=201, openapi_extra=SMS_OPENAPI)
     async def send(request: Request) -> Response:
+        # As FastAPI answered the body parameter: JSON only (a sender that stopped saying so is caught here, as a
+        # real provider would refuse it), and its errors located in the body.
+        media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media_type != "application/json" and not media_type.endswith("+json"):
+            return JSONResponse({"detail": [{"type": "model_attributes_type", "loc": ["body"],
+                                             "msg": "the body must be sent as application/json"}]}, status_code=422)
         try:
             body = SmsIn.model_validate_json(await request.body())
         except ValidationError as exc:
             errors = exc.errors(include_url=False, include_context=False, include_input=False)
-            return JSONResponse({"detail": errors}, status_code=422)
+            return JSONResponse({"detail": [{**e, "loc": ["body", *e["loc"]]} for e in errors]}, status_code=422)
         if failures["left"] > 0:
             failures["left"] -= 1
             return JSONResponse({"error": "injected failure"}, status_code=failures["status"])

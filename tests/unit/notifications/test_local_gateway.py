@@ -70,11 +70,21 @@ async def test_an_sms_is_answered_as_recorded_kept_once_and_still_there_after_a_
         record = sent.json()
         assert {k: record[k] for k in ("phone", "text", "idempotency_key", "traceparent")} == {
             **sms, "idempotency_key": "delivery-1", "traceparent": "00-t"}
+        repeated = await http.post("/sms", json=sms, headers={"Idempotency-Key": "delivery-1"})
+        assert repeated.status_code == 200 and repeated.json() == {**record, "duplicate": True}
         assert (await http.get("/sms")).json() == [record]
         refused = await http.post("/sms", content=b"not json", headers={"Content-Type": "application/json"})
         assert refused.status_code == 422 and refused.json()["detail"][0]["type"] == "json_invalid"
         too_short = await http.post("/sms", json={"phone": "1", "text": ""})
-        assert {e["loc"][0] for e in too_short.json()["detail"]} == {"phone", "text"}
+        assert too_short.status_code == 422
+        assert {tuple(e["loc"]) for e in too_short.json()["detail"]} == {("body", "phone"), ("body", "text")}
+        not_said_json = await http.post("/sms", content=json.dumps(sms).encode(),
+                                        headers={"Content-Type": "text/plain"})
+        assert not_said_json.status_code == 422
+        await http.post("/control", json={"fail_next": 1, "status": 503})
+        assert (await http.post("/sms", json={**sms, "text": "失败"}, headers={"Idempotency-Key": "d-2"})
+                ).status_code == 503
+        assert (await http.get("/sms")).json() == [record]
     assert [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()] == [record]
 
     async with client(create_gateway_app(path), "127.0.0.1") as http:  # the gateway restarted: its log is read back
