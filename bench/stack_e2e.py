@@ -241,7 +241,7 @@ async def _api_share(stack: Stack, points: list) -> dict[str, Any]:
                                          connections=CONCURRENCY, seconds=SHARE_WINDOW, env=env)
         # wrk has come and gone between the readings: its CPU is what this process's reaped children used.
         cpu_after = {**_cpu_seconds_by_role(stack, by_database=True),
-                     "wrk": cpu_before.setdefault("wrk", 0.0) + _children_cpu_seconds() - wrk_before}
+                     "wrk": _children_cpu_seconds() - wrk_before}
         elapsed = time.monotonic() - began
         notified = len(_notices(stack))
         batches = [after - before for after, before in zip(await _report_batches(url), batches_before, strict=True)]
@@ -547,15 +547,19 @@ def _cpu_per_incident(before: dict[str, float], after: dict[str, float], inciden
 def _cpu_seconds_by_role(stack: Stack, by_database: bool = False) -> dict[str, float]:
     """CPU seconds used so far (utime + stime), summed by role (`by_database`: Postgres's backends and autovacuum
     workers by the service whose database they serve)."""
-    tick = os.sysconf("SC_CLK_TCK")
     used: dict[str, float] = {}
     for pid, role in _roles(stack, by_database):
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            used[role] = used.get(role, 0.0) + _cpu_seconds_of(pid)
         except OSError:
             continue
-        used[role] = used.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / tick
     return used
+
+
+def _cpu_seconds_of(pid: int | str) -> float:
+    """A process's CPU seconds so far (utime + stime, /proc/<pid>/stat); OSError once it is gone."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _memory_mib_by_role(stack: Stack) -> dict[str, float]:
@@ -657,26 +661,19 @@ async def _bare_inserts(count: int = BARE_INSERTS) -> float:
     backend's (read from /proc: Postgres runs here)."""
     name = f"bench_bare_{uuid.uuid4().hex[:10]}"
     dsn = await create_database(name)
-    tick = os.sysconf("SC_CLK_TCK")
     conn: asyncpg.Connection | None = None
     try:
         conn = await asyncpg.connect(dsn)
         pid = conn.get_server_pid()
         if not _is_postgres(pid):
             raise RuntimeError(f"process {pid} here is not the connection's backend: is Postgres on this machine?")
-        backend = Path(f"/proc/{pid}/stat")
-
-        def backend_seconds() -> float:
-            fields = backend.read_text().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / tick
-
         await conn.execute("CREATE TABLE row_of_work (id uuid PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(),"
                            " payload jsonb NOT NULL)")
         payload = json.dumps({"category": CATEGORIES[2][0], "title": CATEGORIES[2][1]}, ensure_ascii=False)
-        client, server = time.process_time(), backend_seconds()
+        client, server = time.process_time(), _cpu_seconds_of(pid)
         for _ in range(count):
             await conn.execute("INSERT INTO row_of_work (id, payload) VALUES ($1, $2::jsonb)", uuid.uuid4(), payload)
-        client, server = time.process_time() - client, backend_seconds() - server
+        client, server = time.process_time() - client, _cpu_seconds_of(pid) - server
     finally:
         if conn is not None:
             await conn.close()
