@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import pydantic_core
 
 from services.intake.domain.attachments import Attachment, AttachmentStatus, GeoTag, MediaType, UploadKey
 from services.intake.domain.duplicates import Candidate, DuplicateLookup
@@ -87,18 +88,24 @@ class IncidentRepository:
         """
         if not incidents:
             return set()
-        entries = [(i.id, e.at, e.action, e.actor, _json(e.detail)) for i in incidents for e in i.new_timeline]
-        rows = [(i.id, i.source, i.category, i.urgency, i.title, i.description,
-                 i.location.lon if i.location else None, i.location.lat if i.location else None, i.address,
-                 i.grid_code, _json(i.reporter), _json(i.attachments), i.reported_at, i.received_at, i.status.value,
-                 _json(i.owner), _json(i.co_owners), i.duplicate_of, i.hotline_order_no, i.deadline, _json(i.hotline))
-                for i in incidents]
-        fetches = [(a.id, a.incident_id, a.origin, a.source_url, a.filename, a.created_at)
+        cases = [{"id": i.id, "source": i.source, "category": i.category, "urgency": i.urgency, "title": i.title,
+                  "description": i.description, "lon": i.location.lon if i.location else None,
+                  "lat": i.location.lat if i.location else None, "address": i.address, "grid_code": i.grid_code,
+                  "reporter": i.reporter, "attachments": i.attachments, "reported_at": i.reported_at,
+                  "received_at": i.received_at, "status": i.status.value, "owner": i.owner,
+                  "co_owners": i.co_owners, "duplicate_of": i.duplicate_of, "hotline_order_no": i.hotline_order_no,
+                  "deadline": i.deadline, "hotline": i.hotline}
+                 for i in incidents]
+        entries = [{"incident_id": i.id, "at": e.at, "action": e.action, "actor": e.actor, "detail": e.detail}
+                   for i in incidents for e in i.new_timeline]
+        fetches = [{"id": a.id, "incident_id": a.incident_id, "origin": a.origin, "source_url": a.source_url,
+                    "filename": a.filename, "created_at": a.created_at}
                    for i in incidents for a in i.new_attachments]
+        claimed = [{"scope": scope, "key": key, "fingerprint": fingerprint, "incident_id": incident_id}
+                   for scope, key, fingerprint, incident_id in sorted(claims)]
         created = await self._conn.fetchval(
-            QUERIES.insert_cases, *array_columns(sorted(claims), 4), *array_columns(rows, 21),
-            *array_columns(entries, 5),
-            *outbox.columns(list(envelopes)), outbox.NOTIFY_CHANNEL, *array_columns(fetches, 6))
+            QUERIES.insert_cases, _json_rows(claimed), _json_rows(cases), _json_rows(entries),
+            _json_rows(outbox.rows(list(envelopes))), outbox.NOTIFY_CHANNEL, _json_rows(fetches))
         for i in incidents:
             if i.id in created:
                 i.version = 1
@@ -290,6 +297,13 @@ def _changes(i: Incident, as_json: Callable[[Any], Any]) -> tuple[Any, ...]:
             i.extensions_granted, i.extension_working_days, i.merged_into, as_json(i.visit), i.version,
             max((e.at for e in i.new_timeline), default=None), i.suspended_until, as_json(i.pending_suspension),
             i.published_at, i.public_reply)
+
+
+def _json_rows(rows: list[dict[str, Any]]) -> str:
+    """Rows as one JSON array of objects, a statement's `jsonb_to_recordset` parameter: encoded by pydantic-core (its
+    uuids, datetimes and nested jsonb values included) in one call, where typed array parameters cost asyncpg a
+    codec call per value."""
+    return pydantic_core.to_json(rows, fallback=str).decode()
 
 
 def _json(value: Any) -> str | None:
