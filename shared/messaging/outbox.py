@@ -17,7 +17,7 @@ import hashlib
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 import asyncpg
 import structlog
@@ -48,17 +48,10 @@ async def write(conn: asyncpg.Connection, envelopes: list[Envelope]) -> None:
 
 
 def columns(envelopes: list[Envelope]) -> tuple[list[uuid.UUID], list[str], list[str], list[str]]:
-    """Outbox rows as arrays (event_id, topic, key, payload): `write`'s parameters."""
+    """Outbox rows as arrays (event_id, topic, key, payload), for a service statement that writes them together
+    with its state change (one statement, atomic by itself) and notifies NOTIFY_CHANNEL as `write` does."""
     return ([e.id for e in envelopes], [topic_for_event_type(e.type) for e in envelopes],
             [e.subject for e in envelopes], [e.model_dump_json() for e in envelopes])
-
-
-def rows(envelopes: list[Envelope]) -> list[dict[str, Any]]:
-    """Outbox rows (event_id, topic, key, payload) as objects, for a service statement that writes them together with
-    its state change (one statement, atomic by itself, from a JSON parameter) and notifies NOTIFY_CHANNEL as `write`
-    does."""
-    return [{"event_id": e.id, "topic": topic_for_event_type(e.type), "key": e.subject, "payload": e.model_dump_json()}
-            for e in envelopes]
 
 
 @dataclass(frozen=True)

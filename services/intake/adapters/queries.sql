@@ -3,13 +3,14 @@ SELECT code, name_zh, name_en, default_owner, default_urgency FROM category ORDE
 
 -- name: insert_cases
 -- New cases with their timelines, idempotency keys and outbox rows in ONE statement, which Postgres applies
--- atomically with or without a transaction around it. Each kind of row comes as one JSON array of objects
--- (IncidentRepository.insert_cases): binding one text costs the API a fraction of what 41 typed arrays did.
--- Keys ($1) are claimed in the order given (sorted by the caller, so two statements with common keys never
--- deadlock); a case whose key an earlier request holds is left out with its timeline and outbox rows. Cases: $2;
--- timeline: $3; outbox rows: $4, whose relay is woken on $5; attachments to fetch (a 12345 order's or an Open311
--- request's URLs): $6. Each case's searchable text goes to incident_text (migration 0015). Returns the ids of the
--- cases stored.
+-- atomically with or without a transaction around it. Keys ($1) are claimed in the order given (sorted by the
+-- caller, so two statements with common keys never deadlock); a case whose key an earlier request holds is left out
+-- with its timeline and outbox rows. Cases: $2; timeline: $3; outbox rows: $4..$7 (shared/messaging/outbox.py
+-- columns), whose relay is woken on $8; attachments to fetch (a 12345 order's or an Open311 request's URLs): $9.
+-- Each case's searchable text goes to incident_text (migration 0015). Returns the ids of the cases stored.
+-- Keys, cases, timeline and attachments each come as one JSON array of objects (IncidentRepository.insert_cases):
+-- binding typed arrays cost the API a codec call per value, 41 arrays in all. The outbox rows stay typed arrays:
+-- their payloads are JSON texts, which inside a JSON document Postgres would have to unescape.
 WITH claims AS (
     SELECT * FROM ROWS FROM (jsonb_to_recordset($1::text::jsonb)
                              AS (scope text, key text, fingerprint text, incident_id uuid))
@@ -47,9 +48,8 @@ new_timeline AS (
 new_outbox AS (
     INSERT INTO outbox (event_id, topic, key, payload)
     SELECT event_id, topic, key, payload
-      FROM ROWS FROM (jsonb_to_recordset($4::text::jsonb)
-                      AS (event_id uuid, topic text, key text, payload text))
-           WITH ORDINALITY AS o(event_id, topic, key, payload, n)
+      FROM unnest($4::uuid[], $5::text[], $6::text[], $7::text[]) WITH ORDINALITY
+           AS o(event_id, topic, key, payload, n)
      WHERE key::uuid IN (SELECT id FROM new_incident)
      ORDER BY n
     RETURNING 1),
@@ -57,11 +57,11 @@ new_attachment AS (
     INSERT INTO attachment (id, incident_id, origin, status, source_url, filename, created_at, created_by,
                             next_attempt_at)
     SELECT id, incident_id, origin, 'pending', source_url, filename, created_at, origin, created_at
-      FROM jsonb_to_recordset($6::text::jsonb)
+      FROM jsonb_to_recordset($9::text::jsonb)
            AS a(id uuid, incident_id uuid, origin text, source_url text, filename text, created_at timestamptz)
      WHERE incident_id IN (SELECT id FROM new_incident)
     RETURNING 1),
-woken AS (SELECT pg_notify($5, '') FROM (SELECT 1 FROM new_outbox LIMIT 1) AS any_row)
+woken AS (SELECT pg_notify($8, '') FROM (SELECT 1 FROM new_outbox LIMIT 1) AS any_row)
 SELECT array(SELECT id FROM new_incident) AS created, (SELECT count(*) FROM woken) AS woken,
        (SELECT count(*) FROM new_attachment) AS attachments;
 

@@ -105,7 +105,7 @@ class IncidentRepository:
                    for scope, key, fingerprint, incident_id in sorted(claims)]
         created = await self._conn.fetchval(
             QUERIES.insert_cases, _json_rows(claimed), _json_rows(cases), _json_rows(entries),
-            _json_rows(outbox.rows(list(envelopes))), outbox.NOTIFY_CHANNEL, _json_rows(fetches))
+            *outbox.columns(list(envelopes)), outbox.NOTIFY_CHANNEL, _json_rows(fetches))
         for i in incidents:
             if i.id in created:
                 i.version = 1
