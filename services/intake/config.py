@@ -23,7 +23,8 @@ class IntakeSettings(ServiceSettings):
     hotline_secret_previous: SecretStr = SecretStr("")
     # Accepted as an Open311 api_key besides the issued ones; empty disables it. Refused in production.
     open311_dev_key: SecretStr = SecretStr(DEV_OPEN311_KEY)
-    # A report of the same category this close to an open case, this soon after it, is its duplicate.
+    # A report of the same category this close to an open case, this soon after it, is its duplicate; 0 (either)
+    # turns linking off.
     duplicate_radius_m: float = Field(50.0, ge=0)
     duplicate_window_hours: float = Field(24.0, ge=0)
     # Group commit of reports (service_layer/group_commit.py): at most this many reports per write, and this many

@@ -12,8 +12,15 @@ EARTH_RADIUS_M = 6_371_008.8
 
 @dataclass(frozen=True)
 class DuplicatePolicy:
+    """A radius or a window of 0 turns linking off (no lookup at all): with a radius of 0, two reports of one
+    category at exactly the same coordinates would still be linked, which is not what "off" means to an operator."""
+
     radius_m: float = 50.0
     window: timedelta = timedelta(hours=24)
+
+    @property
+    def links(self) -> bool:
+        return self.radius_m > 0 and self.window > timedelta(0)
 
     def bounding_box(self, lon: float, lat: float) -> tuple[float, float]:
         """Half-widths (degrees of lon, lat) of a box that contains the radius around the point."""

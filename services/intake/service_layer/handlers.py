@@ -151,7 +151,8 @@ async def _new_cases(uow: IntakeUnitOfWork, policy: DuplicatePolicy, cmds: list[
     """The cases of these reports, each linked to the open case it duplicates: one stored before, or an
     earlier one of the same batch (as if they had arrived one after the other)."""
     nows = [uow.clock.now() for _ in cmds]
-    located = [(cmd, now) for cmd, now in zip(cmds, nows, strict=True) if cmd.location is not None]
+    located = [(cmd, now) for cmd, now in zip(cmds, nows, strict=True)
+               if cmd.location is not None and policy.links]
     stored = iter(await uow.incidents.duplicate_candidates([
         DuplicateLookup(cmd.category, now - policy.window, cmd.location.lon, cmd.location.lat,  # type: ignore[union-attr]
                         *policy.bounding_box(cmd.location.lon, cmd.location.lat))  # type: ignore[union-attr]
@@ -159,7 +160,7 @@ async def _new_cases(uow: IntakeUnitOfWork, policy: DuplicatePolicy, cmds: list[
     incidents: list[Incident] = []
     for cmd, now in zip(cmds, nows, strict=True):
         master = None
-        if cmd.location is not None:
+        if cmd.location is not None and policy.links:
             batch = [Candidate(i.id, i.location.lon, i.location.lat) for i in incidents
                      if i.category == cmd.category and i.location is not None and i.duplicate_of is None]
             master = nearest_master(cmd.location.lon, cmd.location.lat, next(stored) + batch, policy)
@@ -240,7 +241,7 @@ async def _apply(cmd: c.CaseCommand, uow: IntakeUnitOfWork, calendar: WorkCalend
 
 async def _duplicate_of(uow: IntakeUnitOfWork, policy: DuplicatePolicy, category: str, location: Point | None,
                         now: datetime) -> uuid.UUID | None:
-    if location is None:
+    if location is None or not policy.links:
         return None
     [candidates] = await uow.incidents.duplicate_candidates([DuplicateLookup(
         category, now - policy.window, location.lon, location.lat, *policy.bounding_box(location.lon, location.lat))])

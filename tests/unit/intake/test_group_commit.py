@@ -2,10 +2,12 @@
 
 import asyncio
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 
 from services.intake.domain.commands import IdempotencyKey, ReportIncident
+from services.intake.domain.duplicates import DuplicatePolicy
 from services.intake.domain.errors import IdempotencyConflict, UnknownCategory
 from services.intake.service_layer.group_commit import ReportCommitter
 from services.intake.service_layer.handlers import Outcome, report_incidents
@@ -72,6 +74,17 @@ async def test_reports_of_one_batch_are_linked_as_duplicates_as_if_they_came_one
     assert master.duplicate_of is None
     assert near.duplicate_of == master.id
     assert far.duplicate_of is None and other.duplicate_of is None
+
+
+@pytest.mark.parametrize("policy", [DuplicatePolicy(radius_m=0, window=timedelta(hours=24)),
+                                    DuplicatePolicy(radius_m=50, window=timedelta(0))])
+async def test_a_radius_or_window_of_zero_links_nothing_not_even_reports_at_one_point(policy):
+    uow = FakeIntakeUnitOfWork()
+    [stored] = await report_incidents([report()], uow, policy)
+    first, same_point = await report_incidents([report(), report()], uow, policy)
+    assert stored.duplicate_of is None and first.duplicate_of is None and same_point.duplicate_of is None
+    [linked] = await take([report()], uow)  # the same point under the default rule: linked to the first stored
+    assert linked.duplicate_of == stored.id
 
 
 async def test_the_committer_takes_the_reports_waiting_together_in_one_transaction():
