@@ -203,7 +203,7 @@ async def test_search_filters_and_pages_by_keyset_inside_the_callers_area(intake
     assert {i["grid_code"] for i in mine["items"]} == {GRID}
     assert (await intake.get("/v1/incidents", params={"status": "closed"}, headers=ADMIN)).json()["items"] == []
     for bad in ({"cursor": "garbage"}, {"grid_prefix": "32a"}, {"limit": 0}, {"status": "lost"},
-                {"since": "2026-11-23T00:00:00"}):
+                {"since": "2026-11-23T00:00:00"}, {"until": "0001-01-01T00:00:00+08:00"}):
         response = await intake.get("/v1/incidents", params=bad, headers=ADMIN)
         assert response.status_code == 422, bad
 
@@ -240,6 +240,7 @@ async def test_concurrent_requests_with_one_key_and_different_bodies_make_one_ca
     ({**WORKER}, json.dumps({**WORKER_REPORT, "category": "no.such"}), 422),
     ({**WORKER, "Idempotency-Key": "k" * 201}, json.dumps(WORKER_REPORT), 422),
     ({**WORKER}, json.dumps({**WORKER_REPORT, "description": "楼道\u0000堆物"}), 422),  # Postgres cannot store a NUL
+    ({**WORKER}, json.dumps({**WORKER_REPORT, "reported_at": "0001-01-01T00:00:00+08:00"}), 422),  # year 0 in UTC
 ])
 async def test_bad_reports_are_problems_and_store_nothing(intake, headers, content, status):
     response = await intake.post("/v1/incidents", content=content,

@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Query, Request, Response
-from pydantic import AwareDatetime, ValidationError
+from pydantic import ValidationError
 
 from services.intake.bootstrap import IntakeContainer, bootstrap
 from services.intake.config import IntakeSettings
@@ -24,7 +24,7 @@ from shared.auth import Caller, Principal, current_principal
 from shared.events.intake import Point
 from shared.problems import Problem, problems, validation_problem
 from shared.runtime import settle_heap
-from shared.web import create_service_app
+from shared.web import Instant, create_service_app
 
 REPORT_OPENAPI: dict[str, Any] = {
     "parameters": [s.IDEMPOTENCY_HEADER],
@@ -117,7 +117,7 @@ def build_router() -> APIRouter:
                      status: Status | None = None,
                      category: str | None = Query(None, max_length=64),
                      grid_prefix: str | None = Query(None, pattern=r"^\d{1,18}$"),
-                     since: AwareDatetime | None = None, until: AwareDatetime | None = None,
+                     since: Instant | None = None, until: Instant | None = None,
                      limit: int = Query(50, ge=1, le=500),
                      cursor: str | None = Query(None, max_length=200),
                      queue: s.QueueName | None = Query(None, description=s.QUEUE_DESCRIPTION),

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
-from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException
 
 from services.intake.domain import commands as c
@@ -31,6 +31,7 @@ from shared.auth import Caller, require_role
 from shared.errors import DomainError
 from shared.events.intake import Point
 from shared.problems import Problem, domain_problem, problems, unstorable_problem, validation_problem
+from shared.web import Instant
 
 Format = Literal["json", "xml"]
 STATUS_ZH = {Status.RECEIVED: "已受理", Status.ASSIGNED: "已派遣", Status.IN_PROGRESS: "办理中",
@@ -221,7 +222,7 @@ def build_open311_router() -> APIRouter:
     async def list_requests(container: IntakeApp, fmt: Format = Path(),
                             service_request_id: str | None = Query(None, max_length=2000),
                             service_code: str | None = Query(None, max_length=2000),
-                            start_date: AwareDatetime | None = None, end_date: AwareDatetime | None = None,
+                            start_date: Instant | None = None, end_date: Instant | None = None,
                             status: Literal["open", "closed"] | None = None) -> Response:
         try:
             ids = [uuid.UUID(i) for i in service_request_id.split(",")] if service_request_id else None

@@ -8,12 +8,13 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AnyHttpUrl, AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from services.intake.domain.attachments import Attachment
 from services.intake.domain.hotline import NATURES, Nature
 from shared.events.intake import Contacted, ReturnKind, Satisfied, Solved, Urgency
 from shared.problems import Problem
+from shared.web import Instant
 
 # Mainland China's bounding box, generously: a point outside it is a client error.
 CHINA_LON = (73.0, 135.5)
@@ -66,7 +67,7 @@ class IncidentIn(BaseModel):
     address: str | None = Field(None, max_length=500)
     grid_code: str | None = Field(None, pattern=r"^\d{15}(\d{3})?$")
     reporter: Reporter | None = None
-    reported_at: AwareDatetime | None = Field(None, description="with offset; past for offline reports")
+    reported_at: Instant | None = Field(None, description="with offset; past for offline reports")
     attachments: list[AnyHttpUrl] = Field(default_factory=list, max_length=20)
 
     @field_validator("source", mode="before")
@@ -142,7 +143,7 @@ class DecideExtensionIn(_Action):
 class SuspendIn(_Action):
     action: Literal["suspend"]
     reason: str = Field(min_length=1, max_length=500)
-    until: AwareDatetime | None = None
+    until: Instant | None = None
 
 
 
@@ -152,7 +153,7 @@ class RequestSuspensionIn(_Action):
 
     action: Literal["request_suspension"]
     reason: str = Field(min_length=1, max_length=500)
-    until: AwareDatetime | None = None
+    until: Instant | None = None
 
 
 class DecideSuspensionIn(_Action):
@@ -330,8 +331,8 @@ class HotlineOrderIn(BaseModel):
     lat: float | None = None
     coord_sys: Literal["wgs84", "gcj02", "bd09"] = "wgs84"
     citizen: Citizen | None = None
-    received_at: AwareDatetime
-    deadline: AwareDatetime | None = None
+    received_at: Instant
+    deadline: Instant | None = None
     confidential: bool = False
     nature: Nature | None = Field(None, description="事项性质, in Chinese or English (kept in English)")
 

@@ -13,7 +13,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.routing.bootstrap import RoutingContainer, bootstrap
 from services.routing.config import RoutingSettings
@@ -37,7 +37,7 @@ from services.routing.views import (
 )
 from shared.auth import Caller, Principal, require_role
 from shared.problems import Problem, problems
-from shared.web import container_of, create_service_app, read_body
+from shared.web import Instant, container_of, create_service_app, read_body
 
 RoutingApp = Annotated[RoutingContainer, Depends(container_of)]
 GridLevel = Literal["district", "street", "community", "grid", "micro"]
@@ -80,8 +80,8 @@ class WeeklyShiftIn(BaseModel):
 
 class PeriodIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    start: AwareDatetime
-    end: AwareDatetime
+    start: Instant
+    end: Instant
     on_duty: bool = Field(True, description="true: an extra duty period; false: leave (请假)")
     note: str = Field("", max_length=200)
 
